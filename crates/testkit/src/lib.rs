@@ -1,0 +1,29 @@
+//! Test harness shared by Brindle's integration tests.
+//!
+//! Rules it enforces (the machine is shared): every namespace, link, daemon, port and directory a
+//! test makes has a unique name (PID plus a counter) and is removed by that exact name when its
+//! guard drops, also when the test fails. Nothing is cleaned up by pattern; nothing is killed by
+//! name. A test that cannot run (not root, a package missing) fails loudly with what to install.
+//!
+//! Module map:
+//! - [`names`]: unique names for namespaces, links and directories.
+//! - [`require`]: loud preconditions (root, commands on PATH).
+//! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
+//!   commands inside it (via `nsenter`, which keeps the mount namespace, unlike `ip netns exec`).
+//! - [`process`]: [`Daemon`], a child process killed (SIGKILL, by PID) and reaped on drop.
+//! - [`tmp`]: [`TempDir`], a unique directory removed on drop.
+//! - [`etcd`]: [`Etcd`], a real etcd on free ports (loopback, or an address inside a namespace).
+//! - [`port`]: free loopback ports.
+
+pub mod etcd;
+pub mod names;
+pub mod netns;
+pub mod port;
+pub mod process;
+pub mod require;
+pub mod tmp;
+
+pub use etcd::Etcd;
+pub use netns::Netns;
+pub use process::Daemon;
+pub use tmp::TempDir;

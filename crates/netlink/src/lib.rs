@@ -1,3 +1,40 @@
-//! Synchronous typed rtnetlink operations, one socket per network namespace.
+//! Synchronous, typed rtnetlink for Brindle: one socket per network namespace, no tokio, no
+//! process spawning (the CNI plugin wires a pod with a handful of requests on one socket).
 //!
-//! Module map: (to be written with the first module)
+//! Module map:
+//! - [`handle`] — [`Handle`], the socket of one namespace: requests with ACK, dumps, batches with a
+//!   single ACK at the end and per-message error attribution by sequence number.
+//! - [`netns`] — [`NetnsFd`], namespaces by name (`/run/netns/NAME`), PID or path; running a closure
+//!   on a short-lived thread inside one. **Never `setns` a thread you do not own** (a tokio worker):
+//!   open the socket through [`Handle::open`], which enters the namespace on a thread of its own.
+//! - [`link`] — links (get, list, veth with the peer created directly in another namespace, ifb,
+//!   vxlan, ipip, up/down, MTU, MAC, delete).
+//! - [`addr`] — addresses.
+//! - [`route`] — routes (add/replace/delete/dump, table, protocol, scope, type, gateway, oif, onlink,
+//!   metric) and [`Handle::apply_routes`] batches.
+//! - [`neigh`] — permanent neighbours and bridge FDB entries (`self permanent dst`).
+//! - [`tc`] — clsact qdisc and direct-action BPF classifiers.
+//! - [`sysctl`] — `/proc/sys` of a handle's namespace.
+//! - [`error`] — [`Error`], naming the operation and the object.
+//!
+//! Kernel interfaces: rtnetlink (`rtnetlink(7)`, RFC 3549 for the netlink model), `NETLINK_EXT_ACK`
+//! error messages.
+
+pub mod addr;
+pub mod error;
+pub mod handle;
+pub mod link;
+pub mod neigh;
+pub mod netns;
+pub mod route;
+pub mod sysctl;
+pub mod tc;
+
+pub use addr::Address;
+pub use error::{Error, Result};
+pub use handle::Handle;
+pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_string, parse_mac};
+pub use neigh::Neighbour;
+pub use netns::NetnsFd;
+pub use route::{Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
+pub use tc::{BpfAttach, BpfFilter, TcHook};

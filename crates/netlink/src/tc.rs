@@ -186,7 +186,7 @@ impl Handle {
         priority: u16,
         handle: u32,
     ) -> Result<()> {
-        let mut m = filter_message(index, hook, priority, handle);
+        let m = filter_message(index, hook, priority, handle);
         self.request(RouteNetlinkMessage::DelTrafficFilter(m), 0, &|| {
             format!(
                 "delete filter dev {dev} {} prio {priority} handle {handle}",

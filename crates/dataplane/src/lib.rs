@@ -1,3 +1,37 @@
-//! Dataplane reconcilers: routes, IPIP tunl0 (kernel or BPF), VXLAN, NAT outgoing, workload interfaces.
+//! Brindle's dataplane: makes the kernel hold what Calico's node would (calico.md §5–6), driven
+//! by a desired state and reconciled against what the kernel really holds.
 //!
-//! Module map: (to be written with the first module)
+//! Module map:
+//! - [`state`] — [`DesiredState`] (local blocks, remote blocks, workloads, tunnels, NAT pools) and
+//!   the pure encapsulation decision (Always / CrossSubnet / Never, IPIP or VXLAN).
+//! - [`dataplane`] — [`Dataplane`]: `start` (clear startup errors) and `apply` (every resync),
+//!   status (`kernel-ipip` / `bpf-ipip`).
+//! - [`routes`] — the route reconciler: desired routes, ownership, pure planning, batched apply.
+//! - [`ipip`] — tunl0: the kernel's ipip device, or Brindle's BPF tunl0 (IFB + tc programs).
+//! - [`bpf`] — loader of `bpf/ipip.c` (aya 0.14), attached as cls_bpf so it outlives the agent.
+//! - [`vxlan`] — `vxlan.calico`, its neighbour and FDB entries, Felix's VTEP MAC rule.
+//! - [`nat`] — NAT outgoing in nftables table `ip brindle`, replaced atomically.
+//! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
+//!   shared with the CNI plugin.
+//! - [`error`] — [`Error`].
+//!
+//! Standards followed: IPIP encapsulation (RFC 2003), VXLAN (RFC 7348), ECN on tunnels
+//! (RFC 6040, as the kernel's `INET_ECN_encapsulate`).
+
+pub mod bpf;
+pub mod dataplane;
+pub mod error;
+pub mod ipip;
+pub mod nat;
+pub mod routes;
+pub mod state;
+pub mod vxlan;
+pub mod workload;
+
+pub use dataplane::{ApplyOptions, Dataplane, DataplaneConfig, Report, Status};
+pub use error::Error;
+pub use ipip::IpipPath;
+pub use state::{
+    DesiredState, EncapMode, IpipConfig, NatOutgoing, NodeInfo, RemoteBlock, RemoteVtep, RouteEncap,
+    VxlanConfig, Workload,
+};

@@ -10,6 +10,7 @@
 //! - [`link`] — links (get, list, veth with the peer created directly in another namespace, ifb,
 //!   vxlan, ipip, up/down, MTU, MAC, delete).
 //! - [`addr`] — addresses.
+//! - [`monitor`] — [`Monitor`], change notifications (links, routes, addresses, neighbours).
 //! - [`route`] — routes (add/replace/delete/dump, table, protocol, scope, type, gateway, oif, onlink,
 //!   metric) and [`Handle::apply_routes`] batches.
 //! - [`neigh`] — permanent neighbours and bridge FDB entries (`self permanent dst`).
@@ -24,6 +25,7 @@ pub mod addr;
 pub mod error;
 pub mod handle;
 pub mod link;
+pub mod monitor;
 pub mod neigh;
 pub mod netns;
 pub mod route;
@@ -34,6 +36,7 @@ pub use addr::Address;
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_string, parse_mac};
+pub use monitor::Monitor;
 pub use neigh::Neighbour;
 pub use netns::NetnsFd;
 pub use route::{Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};

@@ -1,29 +1,73 @@
 //! Calico's block-affinity IPAM over the Brindle datastore (facts: calico.md §2.6, §3).
 //!
+//! A pool is cut into blocks; a node claims blocks (an *affinity*, two-phase: pending →
+//! confirmed) and hands out addresses from them in order; a *handle* (one per workload)
+//! counts its addresses per block. Every write is a compare-and-swap on the datastore
+//! revision, retried on conflict; there is no lock, so any number of processes on any number
+//! of nodes may allocate at once.
+//!
 //! Module map:
 //! - [`cidr`]: pool → block → ordinal arithmetic, IPv4 and IPv6 (pure).
 //! - [`search`]: the order a node walks a pool's blocks in (seeded by the hostname's FNV-32).
 //! - [`block`]: the allocation block (Calico's JSON) and its pure operations.
 //! - [`handle`], [`affinity`], [`config`]: the other IPAM objects, Calico's JSON.
 //! - [`keys`]: Calico's etcd key layout.
+//! - [`resources`]: the IPPools, Nodes, WorkloadEndpoints and ClusterInformation IPAM reads.
+//! - [`pools`]: which pools a request may use (pure).
+//! - [`ipam`]: [`Ipam`], its arguments and results, the retry loop.
+//! - `claim`: two-phase block claims, the block search, reclaiming, giving blocks up.
+//! - `assign`: auto-assign (affine, new block, borrow) and assign-ip.
+//! - `release`: release by address and by handle; node and pool affinities.
+//! - `handle_counts`: compare-and-swap handle counting.
+//! - [`tunnel`]: a node's tunl0/vxlan.calico address (calico-node's allocate-tunnel-addrs).
+//! - [`usage`]: read-only views for `ipam show` (one address, utilization, borrowed).
+//! - [`check`]: `ipam check` (calicoctl's text and JSON report).
+//! - [`report_release`]: `ipam release --from-report`.
+//! - [`diagnose`]: why a pool had no address (the exhaustion error's text).
 //! - [`gofmt`]: Go's `%.5g` / `%.f` for `ipam show`.
 //! - [`error`]: what can go wrong, naming the object.
 
 pub mod affinity;
+#[cfg(test)]
+mod alloc_tests;
+mod assign;
 pub mod block;
+pub mod check;
+#[cfg(test)]
+mod check_tests;
 pub mod cidr;
+mod claim;
 pub mod config;
-#[allow(dead_code)] // conflict helpers are for the allocator, which comes next
+pub mod diagnose;
 pub mod error;
 pub mod gofmt;
 pub mod handle;
+mod handle_counts;
+pub mod ipam;
 pub mod keys;
+mod kv;
+#[cfg(test)]
+mod memstore;
+pub mod pools;
+mod release;
+pub mod report_release;
+pub mod resources;
 pub mod search;
-#[allow(dead_code)]
+mod selector;
 mod time;
+pub mod tunnel;
+pub mod usage;
 
 pub use affinity::{AffinityState, BlockAffinity};
 pub use block::{AllocationAttribute, AllocationBlock, ReleaseRequest, Released};
+pub use claim::EMPTY_BLOCK_MIN_RECLAIM_AGE;
 pub use config::IpamConfig;
 pub use error::{IpamError, Result};
 pub use handle::IpamHandle;
+pub use ipam::{
+    Allocation, AssignIpArgs, Assigned, AutoAssignArgs, Clock, DATASTORE_RETRIES, Ipam, SystemClock,
+};
+pub use kv::Versioned;
+pub use release::ReleaseOutcome;
+pub use resources::{IntendedUse, Pool};
+pub use tunnel::TunnelKind;

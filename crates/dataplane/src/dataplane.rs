@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::nat::Nft;
 use crate::routes::{self, Devices, Ownership, RouteReport};
-use crate::state::DesiredState;
+use crate::state::{DesiredState, NatOutgoing};
 use crate::{vxlan, workload};
 
 /// Static settings.
@@ -238,9 +238,14 @@ impl Dataplane {
         // NAT outgoing.
         let text = crate::nat::transaction(&desired.nat, desired.ipip.is_some());
         if opts.full || self.nat_applied.as_deref() != Some(text.as_str()) {
-            match Nft::find(self.cfg.nft_netns.clone())
-                .and_then(|n| n.apply(&desired.nat, desired.ipip.is_some()))
-            {
+            // With no pool and no tunl0 there is nothing to program: a missing `nft` is fine.
+            let nothing = desired.nat == NatOutgoing::default() && desired.ipip.is_none();
+            let res = match Nft::find(self.cfg.nft_netns.clone()) {
+                Err(_) if nothing => Ok(()),
+                Err(e) => Err(e),
+                Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some()),
+            };
+            match res {
                 Ok(()) => self.nat_applied = Some(text),
                 Err(e) => {
                     self.nat_applied = None;

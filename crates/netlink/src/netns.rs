@@ -49,6 +49,18 @@ impl NetnsFd {
         NetnsFd::open("/proc/thread-self/ns/net")
     }
 
+    /// A new, unnamed namespace (`unshare(CLONE_NEWNET)` on a short-lived thread); it lives as
+    /// long as this handle (or anything inside it) does. For tests and VMs without `/run/netns`.
+    pub fn new_anonymous() -> Result<NetnsFd> {
+        std::thread::spawn(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::io("unshare network namespace", e.into()))?;
+            NetnsFd::current()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
     /// The path it was opened from (for messages).
     pub fn path(&self) -> &Path {
         &self.path

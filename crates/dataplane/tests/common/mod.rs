@@ -50,7 +50,8 @@ pub struct Cluster {
     pub modes: Modes,
 }
 
-fn up(h: &mut Handle, name: &str) {
+/// Sets link `name` up; returns its index.
+pub fn up(h: &mut Handle, name: &str) -> u32 {
     let l = h.require_link(name).unwrap();
     h.set_link(
         l.index,
@@ -61,6 +62,7 @@ fn up(h: &mut Handle, name: &str) {
         },
     )
     .unwrap();
+    l.index
 }
 
 impl Cluster {

@@ -1,3 +1,38 @@
 //! BGP session state machine and RIB: sans-IO, inputs plus now to outputs (pure).
 //!
-//! Module map: (to be written with the first module)
+//! Implements the session FSM of RFC 4271 §8 (with collision detection, §6.8), the OPEN checks
+//! of RFC 4271 §6.2 / RFC 6793 / RFC 6286 / RFC 5492, the decision process of RFC 4271 §9.1
+//! (RFC 4456 §9 tie-breaks), Adj-RIB-Out and export rules of RFC 4271 §9.2 with Calico's export
+//! policy, and BIRD's status texts (what `calicoctl node status` shows).
+//!
+//! Module map:
+//! - [`config`]: [`SessionConfig`] (Calico's timer defaults), [`PeerType`], [`mesh_passive`].
+//! - [`event`]: [`Input`], [`Output`], [`Timer`], [`ConnId`].
+//! - [`session`]: [`Session`], the FSM: `handle(input, now) -> Vec<Output>`.
+//! - [`negotiate`]: our OPEN, checks of the peer's, [`Negotiated`].
+//! - [`status`]: BIRD's protocol state and info text ([`ProtoState`], [`BgpState`]).
+//! - [`rib`]: [`Rib`] (Adj-RIB-In + Loc-RIB, best-route changes); `decision` the comparison;
+//!   `attr_store` interned attribute sets; `prefix_key` compact keys.
+//! - [`export`]: [`ExportPolicy`], [`ExportTarget`], [`AdjRibOut`].
+//!
+//! Nothing here reads a clock, opens a socket or spawns a task: the speaker drives it.
+
+mod attr_store;
+pub mod config;
+mod decision;
+pub mod event;
+pub mod export;
+pub mod negotiate;
+mod prefix_key;
+pub mod rib;
+pub mod session;
+pub mod status;
+
+pub use attr_store::RouteAttrs;
+pub use config::{PeerType, SessionConfig, mesh_passive};
+pub use event::{ConnId, Input, Output, Timer};
+pub use export::{AdjRibOut, ExportPolicy, ExportTarget, OutAttrs};
+pub use negotiate::Negotiated;
+pub use rib::{BestRoute, PeerId, PeerInfo, Rib, RouteChange, UpdateStats};
+pub use session::{Session, SessionStatus};
+pub use status::{BgpState, LastError, ProtoState};

@@ -1,0 +1,528 @@
+//! The RIB: Adj-RIB-In of every peer and the Loc-RIB in one table, as BIRD keeps them: each
+//! destination holds its candidate paths (one per peer and ADD-PATH id), best first. A path is
+//! 12 bytes (peer, attribute set, path id); attribute sets are interned. Changes of the best
+//! learned route are queued for the dataplane ([`Rib::drain_changes`]).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use brindle_bgp_wire::{Family, MpNextHop, NlriIter, Origin, PathAttrs, Update};
+use ipnet::IpNet;
+
+use crate::attr_store::{AttrId, AttrStore, RouteAttrs};
+use crate::decision::{Source, compare};
+use crate::prefix_key::{FastBuild, Key, V4Key, V6Key};
+
+/// A peer's index in the RIB. `PeerId::LOCAL` is this node's own origination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+impl PeerId {
+    pub const LOCAL: PeerId = PeerId(0);
+}
+
+/// What the RIB knows of an Established peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub addr: IpAddr,
+    pub router_id: Ipv4Addr,
+    pub remote_as: u32,
+    pub local_as: u32,
+}
+
+impl PeerInfo {
+    pub fn ibgp(&self) -> bool {
+        self.remote_as == self.local_as
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Path {
+    peer: PeerId,
+    attrs: AttrId,
+    path_id: u32,
+}
+
+/// Candidate paths, best first. One path (the common case) stays inline.
+#[derive(Debug)]
+enum Dest {
+    One(Path),
+    // Boxed so a destination is 16 bytes (a bare Vec would make it 32): the one-path case is
+    // what memory per route is made of.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Path>>),
+}
+
+impl Dest {
+    fn paths(&self) -> &[Path] {
+        match self {
+            Dest::One(p) => std::slice::from_ref(p),
+            Dest::Many(v) => v,
+        }
+    }
+    fn best(&self) -> Path {
+        self.paths()[0]
+    }
+}
+
+/// The best learned route for a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BestRoute {
+    pub prefix: IpNet,
+    pub next_hop: IpAddr,
+    /// The peer it was learned from.
+    pub peer: IpAddr,
+    pub attrs: Arc<RouteAttrs>,
+}
+
+/// A change of the best learned route: `best == None` means "no learned route any more" (the
+/// prefix was withdrawn, or this node now originates it itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteChange {
+    pub prefix: IpNet,
+    pub best: Option<BestRoute>,
+}
+
+/// What one UPDATE did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpdateStats {
+    pub announced: usize,
+    pub withdrawn: usize,
+    /// Announcements dropped by the RFC 4271 §9.1.2 / RFC 4456 §8 loop checks.
+    pub ignored: usize,
+}
+
+struct PeerSlot {
+    info: PeerInfo,
+    routes: usize,
+}
+
+pub struct Rib {
+    router_id: Ipv4Addr,
+    local_as: u32,
+    peers: Vec<Option<PeerSlot>>,
+    attrs: AttrStore,
+    v4: HashMap<V4Key, Dest, FastBuild>,
+    v6: HashMap<V6Key, Dest, FastBuild>,
+    changes: Vec<(Key, Option<Path>)>,
+    local_attrs: AttrId,
+}
+
+impl Rib {
+    pub fn new(router_id: Ipv4Addr, local_as: u32) -> Rib {
+        let mut attrs = AttrStore::default();
+        let local_attrs = attrs.intern(RouteAttrs {
+            attrs: PathAttrs {
+                origin: Some(Origin::Igp),
+                ..PathAttrs::default()
+            },
+            next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            link_local: None,
+        });
+        // Pinned: the local set lives as long as the RIB.
+        attrs.incref(local_attrs);
+        Rib {
+            router_id,
+            local_as,
+            peers: vec![None],
+            attrs,
+            v4: HashMap::default(),
+            v6: HashMap::default(),
+            changes: Vec::new(),
+            local_attrs,
+        }
+    }
+
+    /// Registers an Established peer; its routes go in under the returned id.
+    pub fn add_peer(&mut self, info: PeerInfo) -> PeerId {
+        let slot = PeerSlot { info, routes: 0 };
+        if let Some(i) = self.peers.iter().skip(1).position(Option::is_none) {
+            self.peers[i + 1] = Some(slot);
+            PeerId(i as u32 + 1)
+        } else {
+            self.peers.push(Some(slot));
+            PeerId(self.peers.len() as u32 - 1)
+        }
+    }
+
+    pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(id.0 as usize)?.as_ref().map(|s| &s.info)
+    }
+
+    /// Routes currently held from `id` (BIRD's "Routes: N imported").
+    pub fn peer_route_count(&self, id: PeerId) -> usize {
+        self.peers
+            .get(id.0 as usize)
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.routes)
+    }
+
+    /// Drops every route of `id` (session down) and forgets the peer.
+    pub fn remove_peer(&mut self, id: PeerId) {
+        if id == PeerId::LOCAL {
+            return;
+        }
+        let mut keys: Vec<Key> = Vec::new();
+        for (k, d) in &self.v4 {
+            if d.paths().iter().any(|p| p.peer == id) {
+                keys.push(Key::V4(*k));
+            }
+        }
+        for (k, d) in &self.v6 {
+            if d.paths().iter().any(|p| p.peer == id) {
+                keys.push(Key::V6(*k));
+            }
+        }
+        for k in keys {
+            self.remove_paths(k, |p| p.peer == id);
+        }
+        if let Some(s) = self.peers.get_mut(id.0 as usize) {
+            *s = None;
+        }
+    }
+
+    /// Number of prefixes with at least one path.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live interned attribute sets.
+    pub fn attr_sets(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Applies an UPDATE from `peer` (Established, already validated by the decoder).
+    pub fn apply_update(&mut self, peer: PeerId, u: &Update<'_>) -> UpdateStats {
+        let mut st = UpdateStats::default();
+        for n in u.withdrawn() {
+            st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
+        }
+        if let Some((_, it)) = u.mp_withdrawn() {
+            for n in it {
+                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
+            }
+        }
+        let looped = self.is_loop(peer, &u.attrs);
+        if let Some(nh) = u.attrs.next_hop
+            && !u.nlri().is_empty()
+        {
+            let attrs = RouteAttrs {
+                attrs: u.attrs.clone(),
+                next_hop: IpAddr::V4(nh),
+                link_local: None,
+            };
+            self.announce_all(peer, attrs, u.nlri(), looped, &mut st);
+        }
+        if let Some((family, nh, it)) = u.mp_nlri() {
+            let (next_hop, link_local) = match nh {
+                MpNextHop::V4(a) => (IpAddr::V4(a), None),
+                MpNextHop::V6 { global, link_local } => (IpAddr::V6(global), link_local),
+            };
+            let mut attrs = u.attrs.clone();
+            if family != Family::IPV4_UNICAST {
+                attrs.next_hop = None;
+            }
+            let attrs = RouteAttrs {
+                attrs,
+                next_hop,
+                link_local,
+            };
+            self.announce_all(peer, attrs, it, looped, &mut st);
+        }
+        st
+    }
+
+    /// Installs every prefix of one NLRI field under one interned attribute set.
+    fn announce_all(
+        &mut self,
+        peer: PeerId,
+        attrs: RouteAttrs,
+        nlri: NlriIter<'_>,
+        looped: bool,
+        st: &mut UpdateStats,
+    ) {
+        let id = self.attrs.intern(attrs);
+        for n in nlri {
+            if looped {
+                st.ignored += 1;
+                // RFC 4271 §9.1.2: a looped route is not installed, and replaces (withdraws)
+                // what the peer sent before for the prefix.
+                self.withdraw(peer, n.prefix, n.path_id);
+            } else {
+                self.announce(peer, n.prefix, n.path_id, id);
+                st.announced += 1;
+            }
+        }
+        self.attrs.release_if_unused(id);
+    }
+
+    /// Loop checks: our AS in the path of an eBGP route (RFC 4271 §9.1.2), our router id as
+    /// ORIGINATOR_ID of an iBGP route (RFC 4456 §8). CLUSTER_LIST checks come with route
+    /// reflection.
+    fn is_loop(&self, peer: PeerId, a: &PathAttrs) -> bool {
+        let Some(info) = self.peer(peer) else {
+            return false;
+        };
+        if info.ibgp() {
+            a.originator_id == Some(self.router_id)
+        } else {
+            a.as_path.as_ref().is_some_and(|p| p.contains(self.local_as))
+        }
+    }
+
+    /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
+    pub fn originate(&mut self, prefix: IpNet) {
+        let id = self.local_attrs;
+        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
+    }
+
+    /// Withdraws a prefix this node originated.
+    pub fn withdraw_local(&mut self, prefix: IpNet) {
+        self.withdraw(PeerId::LOCAL, prefix.trunc(), 0);
+    }
+
+    /// Prefixes this node originates.
+    pub fn originated(&self) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = self
+            .v4
+            .iter()
+            .filter(|(_, d)| d.paths().iter().any(|p| p.peer == PeerId::LOCAL))
+            .map(|(k, _)| IpNet::V4(k.net()))
+            .chain(
+                self.v6
+                    .iter()
+                    .filter(|(_, d)| d.paths().iter().any(|p| p.peer == PeerId::LOCAL))
+                    .map(|(k, _)| IpNet::V6(k.net())),
+            )
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn source(&self, peer: PeerId) -> Source {
+        match self.peer(peer) {
+            Some(i) => Source {
+                local: false,
+                ibgp: i.ibgp(),
+                router_id: i.router_id,
+                addr: i.addr,
+            },
+            None => Source {
+                local: true,
+                ibgp: false,
+                router_id: self.router_id,
+                addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            },
+        }
+    }
+
+    fn dest_mut(&mut self, key: Key) -> Option<&mut Dest> {
+        match key {
+            Key::V4(k) => self.v4.get_mut(&k),
+            Key::V6(k) => self.v6.get_mut(&k),
+        }
+    }
+
+    fn count(&mut self, peer: PeerId, delta: isize) {
+        if let Some(Some(s)) = self.peers.get_mut(peer.0 as usize) {
+            s.routes = s.routes.saturating_add_signed(delta);
+        }
+    }
+
+    fn announce(&mut self, peer: PeerId, prefix: IpNet, path_id: u32, attrs: AttrId) {
+        let key = Key::new(prefix);
+        let new = Path { peer, attrs, path_id };
+        self.attrs.incref(attrs);
+        // One lookup for the common case, a new prefix.
+        let slot = match key {
+            Key::V4(k) => match self.v4.entry(k) {
+                Entry::Vacant(v) => {
+                    v.insert(Dest::One(new));
+                    None
+                }
+                Entry::Occupied(o) => Some(o.into_mut()),
+            },
+            Key::V6(k) => match self.v6.entry(k) {
+                Entry::Vacant(v) => {
+                    v.insert(Dest::One(new));
+                    None
+                }
+                Entry::Occupied(o) => Some(o.into_mut()),
+            },
+        };
+        let Some(dest) = slot else {
+            self.count(peer, 1);
+            self.changes.push((key, Some(new)));
+            return;
+        };
+        let old_best = dest.best();
+        let replaced = match dest {
+            Dest::One(p) if p.peer == peer && p.path_id == path_id => {
+                let old = *p;
+                *p = new;
+                Some(old)
+            }
+            Dest::One(p) => {
+                let first = *p;
+                *dest = Dest::Many(Box::new(vec![first, new]));
+                None
+            }
+            Dest::Many(v) => match v.iter_mut().find(|p| p.peer == peer && p.path_id == path_id) {
+                Some(p) => {
+                    let old = *p;
+                    *p = new;
+                    Some(old)
+                }
+                None => {
+                    v.push(new);
+                    None
+                }
+            },
+        };
+        match replaced {
+            Some(old) => self.attrs.decref(old.attrs),
+            None => self.count(peer, 1),
+        }
+        self.reselect(key, old_best);
+    }
+
+    /// Removes `peer`'s path `path_id` for `prefix`; true if there was one.
+    fn withdraw(&mut self, peer: PeerId, prefix: IpNet, path_id: u32) -> bool {
+        self.remove_paths(Key::new(prefix), |p| p.peer == peer && p.path_id == path_id)
+    }
+
+    fn remove_paths(&mut self, key: Key, pred: impl Fn(&Path) -> bool) -> bool {
+        let Some(dest) = self.dest_mut(key) else {
+            return false;
+        };
+        let old_best = dest.best();
+        let removed: Vec<Path> = match dest {
+            Dest::One(p) if pred(p) => vec![*p],
+            Dest::One(_) => Vec::new(),
+            Dest::Many(v) => {
+                let r = v.iter().copied().filter(|p| pred(p)).collect();
+                v.retain(|p| !pred(p));
+                r
+            }
+        };
+        if removed.is_empty() {
+            return false;
+        }
+        for p in &removed {
+            self.attrs.decref(p.attrs);
+            self.count(p.peer, -1);
+        }
+        let empty = matches!(self.dest_mut(key), Some(Dest::One(_)))
+            || matches!(self.dest_mut(key), Some(Dest::Many(v)) if v.is_empty());
+        if empty {
+            match key {
+                Key::V4(k) => self.v4.remove(&k),
+                Key::V6(k) => self.v6.remove(&k),
+            };
+            self.changes.push((key, None));
+            return true;
+        }
+        self.reselect(key, old_best);
+        true
+    }
+
+    /// Runs the decision process for `key` and records a change if the best path moved.
+    fn reselect(&mut self, key: Key, old_best: Path) {
+        let mut paths: Vec<Path> = match self.dest_mut(key) {
+            Some(Dest::Many(v)) => std::mem::take(&mut **v),
+            Some(Dest::One(p)) => {
+                let p = *p;
+                if p != old_best {
+                    self.changes.push((key, Some(p)));
+                }
+                return;
+            }
+            None => return,
+        };
+        let mut best = 0;
+        for i in 1..paths.len() {
+            let (a, b) = (paths[i], paths[best]);
+            let ca = (self.attrs.get(a.attrs).as_ref(), self.source(a.peer), a.path_id);
+            let cb = (self.attrs.get(b.attrs).as_ref(), self.source(b.peer), b.path_id);
+            if compare(ca, cb).is_lt() {
+                best = i;
+            }
+        }
+        paths.swap(0, best);
+        let new_best = paths[0];
+        let dest = self.dest_mut(key).expect("exists");
+        *dest = if paths.len() == 1 {
+            Dest::One(new_best)
+        } else {
+            Dest::Many(Box::new(paths))
+        };
+        if new_best != old_best {
+            self.changes.push((key, Some(new_best)));
+        }
+    }
+
+    fn best_route(&self, key: Key, p: Path) -> Option<BestRoute> {
+        let info = self.peer(p.peer)?;
+        let attrs = self.attrs.get(p.attrs).clone();
+        Some(BestRoute {
+            prefix: key.net(),
+            next_hop: attrs.next_hop,
+            peer: info.addr,
+            attrs,
+        })
+    }
+
+    /// The best learned route for `prefix` (None if none, or if this node originates it).
+    pub fn best(&self, prefix: IpNet) -> Option<BestRoute> {
+        let key = Key::new(prefix.trunc());
+        let d = match key {
+            Key::V4(k) => self.v4.get(&k),
+            Key::V6(k) => self.v6.get(&k),
+        }?;
+        self.best_route(key, d.best())
+    }
+
+    /// Every best learned route, sorted by prefix (the full snapshot for a new subscriber).
+    pub fn best_routes(&self) -> Vec<BestRoute> {
+        let mut v: Vec<BestRoute> = self
+            .v4
+            .iter()
+            .filter_map(|(k, d)| self.best_route(Key::V4(*k), d.best()))
+            .chain(
+                self.v6
+                    .iter()
+                    .filter_map(|(k, d)| self.best_route(Key::V6(*k), d.best())),
+            )
+            .collect();
+        v.sort_by_key(|r| r.prefix);
+        v
+    }
+
+    /// The best-route changes since the last call, in order (a prefix may appear twice).
+    pub fn drain_changes(&mut self) -> Vec<RouteChange> {
+        let changes = std::mem::take(&mut self.changes);
+        changes
+            .into_iter()
+            .map(|(k, p)| RouteChange {
+                prefix: k.net(),
+                best: p.and_then(|p| self.best_route(k, p)),
+            })
+            .collect()
+    }
+
+    /// Drops queued changes without resolving them (when nobody listens).
+    pub fn discard_changes(&mut self) {
+        self.changes.clear();
+    }
+
+    /// Number of queued changes.
+    pub fn pending_changes(&self) -> usize {
+        self.changes.len()
+    }
+}

@@ -1,0 +1,534 @@
+//! The BGP session state machine (RFC 4271 §8), sans-IO: [`Session::handle`] takes an
+//! [`Input`] and the current time and returns [`Output`]s. It manages up to two connections
+//! (ours and the peer's) and resolves collisions by BGP identifier (RFC 4271 §6.8).
+//!
+//! Restart behaviour follows BIRD, whose behaviour Calico users know: a protocol error (sent or
+//! received NOTIFICATION, hold timer expiry) restarts the session after an error wait that
+//! doubles from `error_wait_min` to `error_wait_max`; a socket error only waits the connect retry
+//! time; a passive session never connects.
+
+use std::time::{Duration, Instant};
+
+use brindle_bgp_wire::notification::{cease_sub, fsm_sub};
+use brindle_bgp_wire::{Message, Notification, Open, OutMessage};
+
+use crate::config::SessionConfig;
+use crate::event::{ConnId, Input, Output, Timer};
+use crate::negotiate::{self, Negotiated};
+use crate::status::{self, BgpState, LastError, ProtoState};
+
+/// RFC 4271 §8.2.2: the hold timer while waiting for the peer's OPEN ("a large value", 4 min).
+const OPEN_HOLD: Duration = Duration::from_secs(240);
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    outgoing: bool,
+    state: BgpState,
+    negotiated: Option<Negotiated>,
+}
+
+/// A snapshot of the session for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    pub proto: ProtoState,
+    pub state: BgpState,
+    /// When `proto` last changed (`None` before the first start).
+    pub since: Option<Instant>,
+    /// BIRD's info column, e.g. `Established`, `Active        Socket: Connection refused`.
+    pub info: String,
+    pub last_error: Option<LastError>,
+}
+
+pub struct Session {
+    cfg: SessionConfig,
+    local_open: Open,
+    enabled: bool,
+    /// Waiting out an error before starting again (BIRD's startup delay).
+    delayed: bool,
+    /// State shown when there is no connection: Idle, or Active while waiting to connect.
+    base: BgpState,
+    conns: Vec<Conn>,
+    next_conn: u64,
+    proto: ProtoState,
+    since: Option<Instant>,
+    last_error: Option<LastError>,
+    error_wait: Duration,
+    last_error_at: Option<Instant>,
+}
+
+impl Session {
+    pub fn new(cfg: SessionConfig) -> Session {
+        let local_open = negotiate::local_open(&cfg, false);
+        Session {
+            error_wait: Duration::ZERO,
+            cfg,
+            local_open,
+            enabled: false,
+            delayed: false,
+            base: BgpState::Idle,
+            conns: Vec::new(),
+            next_conn: 1,
+            proto: ProtoState::Down,
+            since: None,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    /// A fresh connection id, for connections the driver accepted (pass it in
+    /// [`Input::Accepted`]).
+    pub fn next_conn_id(&mut self) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        id
+    }
+
+    /// The connection that is Established, if any.
+    pub fn established(&self) -> Option<(ConnId, &Negotiated)> {
+        self.conns
+            .iter()
+            .find(|c| c.state == BgpState::Established)
+            .and_then(|c| c.negotiated.as_ref().map(|n| (c.id, n)))
+    }
+
+    pub fn state(&self) -> BgpState {
+        self.conns
+            .iter()
+            .map(|c| c.state)
+            .max()
+            .unwrap_or(self.base)
+            .max(self.base)
+    }
+
+    pub fn status(&self) -> SessionStatus {
+        let state = self.state();
+        let passive_idle = self.cfg.passive && self.enabled && !self.delayed && state == BgpState::Idle;
+        SessionStatus {
+            proto: self.proto,
+            state,
+            since: self.since,
+            info: status::info_text(self.proto, state, passive_idle, self.last_error.as_ref()),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// Feeds one input; returns what to do, in order.
+    pub fn handle(&mut self, input: Input<'_>, now: Instant) -> Vec<Output> {
+        let before = self.state();
+        let mut out = Vec::new();
+        match input {
+            Input::Start => self.on_start(&mut out),
+            Input::Stop { cease_subcode } => self.on_stop(cease_subcode, &mut out),
+            Input::Connected(id) => self.on_connected(id, &mut out),
+            Input::Accepted(id) => self.on_accepted(id, &mut out),
+            Input::ConnectFailed { conn, error } => {
+                if self.remove(conn, &mut out).is_some() {
+                    self.last_error = Some(LastError::Socket(error));
+                    self.after_socket_loss(&mut out);
+                }
+            }
+            Input::Closed { conn, error } => self.on_closed(conn, error, now, &mut out),
+            Input::Message { conn, msg } => self.on_message(conn, msg, now, &mut out),
+            Input::DecodeError { conn, error } => {
+                self.protocol_error(conn, error.notification, now, &mut out)
+            }
+            Input::TimerExpired(t) => self.on_timer(t, now, &mut out),
+        }
+        let after = self.state();
+        if before != after {
+            out.push(Output::StateChanged {
+                from: before,
+                to: after,
+            });
+        }
+        let proto = if !self.enabled {
+            ProtoState::Down
+        } else if after == BgpState::Established {
+            ProtoState::Up
+        } else {
+            ProtoState::Start
+        };
+        if proto != self.proto {
+            self.proto = proto;
+            self.since = Some(now);
+        }
+        out
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Forgets a connection, cancelling its timers; returns it.
+    fn remove(&mut self, id: ConnId, out: &mut Vec<Output>) -> Option<Conn> {
+        let i = self.conns.iter().position(|c| c.id == id)?;
+        let c = self.conns.remove(i);
+        if c.state != BgpState::Connect {
+            out.push(Output::CancelTimer(Timer::HoldTimer(id)));
+            out.push(Output::CancelTimer(Timer::Keepalive(id)));
+        }
+        Some(c)
+    }
+
+    /// Sends a NOTIFICATION on `id` (if OPEN was sent there) and closes it.
+    fn close_with(&mut self, id: ConnId, n: Option<Notification>, out: &mut Vec<Output>) {
+        if let Some(c) = self.remove(id, out) {
+            if let Some(n) = n.filter(|_| c.state != BgpState::Connect) {
+                out.push(Output::Send {
+                    conn: id,
+                    msg: OutMessage::Notification(n),
+                });
+            }
+            out.push(Output::Close(id));
+            if c.state == BgpState::Established {
+                out.push(Output::Down);
+            }
+        }
+    }
+
+    fn on_start(&mut self, out: &mut Vec<Output>) {
+        if self.enabled {
+            return;
+        }
+        self.enabled = true;
+        self.last_error = None;
+        self.run(self.cfg.connect_delay, out);
+    }
+
+    /// Leaves Idle: a passive session waits for the peer, an active one connects after `delay`.
+    fn run(&mut self, delay: Duration, out: &mut Vec<Output>) {
+        self.delayed = false;
+        if self.cfg.passive {
+            self.base = BgpState::Idle;
+        } else {
+            self.base = BgpState::Active;
+            out.push(Output::SetTimer {
+                timer: Timer::ConnectRetry,
+                after: delay,
+            });
+        }
+    }
+
+    fn on_stop(&mut self, subcode: u8, out: &mut Vec<Output>) {
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            self.close_with(id, Some(Notification::cease(subcode)), out);
+        }
+        out.push(Output::CancelTimer(Timer::ConnectRetry));
+        out.push(Output::CancelTimer(Timer::IdleHold));
+        self.enabled = false;
+        self.delayed = false;
+        self.base = BgpState::Idle;
+        self.last_error = None;
+    }
+
+    fn send_open(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        out.push(Output::Send {
+            conn: id,
+            msg: OutMessage::Open(self.local_open.clone()),
+        });
+        out.push(Output::SetTimer {
+            timer: Timer::HoldTimer(id),
+            after: OPEN_HOLD,
+        });
+    }
+
+    fn on_connected(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        match self.conn_mut(id) {
+            Some(c) if c.outgoing && c.state == BgpState::Connect => {
+                c.state = BgpState::OpenSent;
+                out.push(Output::CancelTimer(Timer::ConnectRetry));
+                self.send_open(id, out);
+            }
+            // A connect we gave up on (stopped, or superseded): drop it.
+            _ => out.push(Output::Close(id)),
+        }
+    }
+
+    fn on_accepted(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        let incoming_busy = self.conns.iter().any(|c| !c.outgoing);
+        if !self.enabled || self.delayed || incoming_busy {
+            // BIRD refuses connections while disabled or waiting out an error; the peer retries.
+            out.push(Output::Send {
+                conn: id,
+                msg: OutMessage::Notification(Notification::cease(cease_sub::CONNECTION_REJECTED)),
+            });
+            out.push(Output::Close(id));
+            return;
+        }
+        self.conns.push(Conn {
+            id,
+            outgoing: false,
+            state: BgpState::OpenSent,
+            negotiated: None,
+        });
+        self.send_open(id, out);
+    }
+
+    /// A socket went away before Established: an active session tries again after the connect
+    /// retry time (no error wait, as BIRD).
+    fn after_socket_loss(&mut self, out: &mut Vec<Output>) {
+        if self.enabled && !self.delayed && !self.cfg.passive {
+            self.base = BgpState::Active;
+            if !self.conns.iter().any(|c| c.outgoing) {
+                out.push(Output::SetTimer {
+                    timer: Timer::ConnectRetry,
+                    after: self.cfg.connect_retry,
+                });
+            }
+        }
+    }
+
+    fn on_closed(&mut self, id: ConnId, error: Option<String>, now: Instant, out: &mut Vec<Output>) {
+        let Some(c) = self.remove(id, out) else {
+            return;
+        };
+        out.push(Output::Close(id));
+        self.last_error = Some(LastError::Socket(
+            error.unwrap_or_else(|| "Connection closed".into()),
+        ));
+        if c.state == BgpState::Established {
+            out.push(Output::Down);
+            self.restart(false, now, out);
+        } else {
+            self.after_socket_loss(out);
+        }
+    }
+
+    /// Restarts the whole session: closes every connection, then either waits the error wait
+    /// (after a protocol error) or starts again at once.
+    fn restart(&mut self, error_wait: bool, now: Instant, out: &mut Vec<Output>) {
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            self.close_with(id, None, out);
+        }
+        out.push(Output::CancelTimer(Timer::ConnectRetry));
+        if !self.enabled {
+            return;
+        }
+        if error_wait {
+            let recent = self
+                .last_error_at
+                .is_some_and(|t| now.duration_since(t) < self.cfg.error_forget);
+            self.error_wait = if recent && !self.error_wait.is_zero() {
+                (self.error_wait * 2).min(self.cfg.error_wait_max)
+            } else {
+                self.cfg.error_wait_min
+            };
+            self.last_error_at = Some(now);
+            self.delayed = true;
+            self.base = BgpState::Idle;
+            out.push(Output::SetTimer {
+                timer: Timer::IdleHold,
+                after: self.error_wait,
+            });
+        } else {
+            self.run(self.cfg.connect_delay, out);
+        }
+    }
+
+    /// We detected a protocol error on `id`: NOTIFICATION, close, and restart after the error
+    /// wait. If another connection is Established, only the faulty one goes.
+    fn protocol_error(&mut self, id: ConnId, n: Notification, now: Instant, out: &mut Vec<Output>) {
+        let Some(state) = self.conns.iter().find(|c| c.id == id).map(|c| c.state) else {
+            return;
+        };
+        let other_established = self
+            .conns
+            .iter()
+            .any(|c| c.id != id && c.state == BgpState::Established);
+        self.close_with(id, Some(n.clone()), out);
+        if other_established && state != BgpState::Established {
+            return;
+        }
+        self.last_error = Some(LastError::Sent(n));
+        self.restart(true, now, out);
+    }
+
+    fn on_message(&mut self, id: ConnId, msg: &Message<'_>, now: Instant, out: &mut Vec<Output>) {
+        let Some(state) = self.conns.iter().find(|c| c.id == id).map(|c| c.state) else {
+            return;
+        };
+        if let Message::Notification(n) = msg {
+            self.close_with(id, None, out);
+            let others_up = self.conns.iter().any(|c| c.state == BgpState::Established);
+            if !others_up {
+                self.last_error = Some(LastError::Received(n.clone()));
+                self.restart(true, now, out);
+            }
+            return;
+        }
+        match (state, msg) {
+            (BgpState::OpenSent, Message::Open(o)) => self.on_open(id, o, now, out),
+            (BgpState::OpenConfirm, Message::Keepalive) => self.on_established(id, out),
+            (BgpState::Established, Message::Keepalive) => self.restart_hold(id, out),
+            (BgpState::Established, Message::Update(_)) => {
+                self.restart_hold(id, out);
+                out.push(Output::DeliverUpdate { conn: id });
+            }
+            (BgpState::Established, Message::RouteRefresh(r)) => {
+                self.restart_hold(id, out);
+                let negotiated = self
+                    .established()
+                    .is_some_and(|(_, n)| n.route_refresh && n.families.contains(&r.family));
+                // RFC 2918 §4: a refresh for a family not negotiated is ignored.
+                if negotiated {
+                    out.push(Output::RouteRefresh {
+                        family: r.family,
+                        subtype: r.subtype,
+                    });
+                }
+            }
+            (s, _) => {
+                let sub = match s {
+                    BgpState::OpenSent => fsm_sub::UNEXPECTED_IN_OPENSENT,
+                    BgpState::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPENCONFIRM,
+                    BgpState::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+                    _ => fsm_sub::UNSPECIFIED,
+                };
+                self.protocol_error(id, Notification::fsm(sub), now, out);
+            }
+        }
+    }
+
+    fn restart_hold(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        let hold = self
+            .conns
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.negotiated.as_ref())
+            .map_or(0, |n| n.hold_time);
+        if hold > 0 {
+            out.push(Output::SetTimer {
+                timer: Timer::HoldTimer(id),
+                after: Duration::from_secs(u64::from(hold)),
+            });
+        }
+    }
+
+    fn on_open(&mut self, id: ConnId, open: &Open, now: Instant, out: &mut Vec<Output>) {
+        let neg = match negotiate::check_open(&self.cfg, &self.local_open, open) {
+            Ok(n) => n,
+            Err(n) => return self.protocol_error(id, n, now, out),
+        };
+        // Collision detection (RFC 4271 §6.8).
+        let collision = Notification::cease(cease_sub::CONNECTION_COLLISION_RESOLUTION);
+        let other = self
+            .conns
+            .iter()
+            .find(|c| c.id != id && c.state != BgpState::Connect)
+            .map(|c| (c.id, c.state));
+        if let Some((other, other_state)) = other {
+            if other_state == BgpState::Established {
+                // Graceful restart's "peer restarted" case belongs here (RFC 4724 §4.2, the
+                // follow-up); without it the new connection loses.
+                return self.close_with(id, Some(collision), out);
+            }
+            // The side with the higher identifier keeps the connection it initiated.
+            let keep_ours = u32::from(self.cfg.router_id) > u32::from(neg.remote_id);
+            let this_outgoing = self.conns.iter().any(|c| c.id == id && c.outgoing);
+            let loser = if keep_ours == this_outgoing { other } else { id };
+            self.close_with(loser, Some(collision), out);
+            if loser == id {
+                return;
+            }
+        }
+        let (hold, keepalive) = (neg.hold_time, neg.keepalive);
+        if let Some(c) = self.conn_mut(id) {
+            c.state = BgpState::OpenConfirm;
+            c.negotiated = Some(neg);
+        }
+        out.push(Output::Send {
+            conn: id,
+            msg: OutMessage::Keepalive,
+        });
+        if hold == 0 {
+            out.push(Output::CancelTimer(Timer::HoldTimer(id)));
+        } else {
+            out.push(Output::SetTimer {
+                timer: Timer::HoldTimer(id),
+                after: Duration::from_secs(u64::from(hold)),
+            });
+            out.push(Output::SetTimer {
+                timer: Timer::Keepalive(id),
+                after: Duration::from_secs(u64::from(keepalive)),
+            });
+        }
+    }
+
+    fn on_established(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        // Any other connection loses now (RFC 4271 §6.8).
+        let others: Vec<ConnId> = self.conns.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+        for o in others {
+            self.close_with(
+                o,
+                Some(Notification::cease(cease_sub::CONNECTION_COLLISION_RESOLUTION)),
+                out,
+            );
+        }
+        out.push(Output::CancelTimer(Timer::ConnectRetry));
+        self.base = BgpState::Idle;
+        self.last_error = None;
+        let Some(c) = self.conn_mut(id) else { return };
+        c.state = BgpState::Established;
+        let neg = c.negotiated.clone().expect("OpenConfirm has negotiated");
+        self.restart_hold(id, out);
+        out.push(Output::Established {
+            conn: id,
+            negotiated: Box::new(neg),
+        });
+    }
+
+    fn on_timer(&mut self, t: Timer, now: Instant, out: &mut Vec<Output>) {
+        match t {
+            Timer::ConnectRetry => {
+                let busy = self.conns.iter().any(|c| c.outgoing)
+                    || self.conns.iter().any(|c| c.state == BgpState::Established);
+                if self.enabled && !self.delayed && !self.cfg.passive && !busy {
+                    let id = self.next_conn_id();
+                    // As in BIRD, the state is the connection's: Connect, not Active.
+                    self.base = BgpState::Idle;
+                    self.conns.push(Conn {
+                        id,
+                        outgoing: true,
+                        state: BgpState::Connect,
+                        negotiated: None,
+                    });
+                    out.push(Output::Connect(id));
+                }
+            }
+            Timer::IdleHold => {
+                if self.enabled && self.delayed {
+                    // BIRD connects at once after the error wait.
+                    self.run(Duration::ZERO, out);
+                }
+            }
+            Timer::HoldTimer(id) => {
+                if self.conns.iter().any(|c| c.id == id) {
+                    self.protocol_error(id, Notification::hold_timer_expired(), now, out);
+                }
+            }
+            Timer::Keepalive(id) => {
+                let Some(c) = self.conns.iter().find(|c| c.id == id) else {
+                    return;
+                };
+                let ka = c.negotiated.as_ref().map_or(0, |n| n.keepalive);
+                if ka > 0 && matches!(c.state, BgpState::OpenConfirm | BgpState::Established) {
+                    out.push(Output::Send {
+                        conn: id,
+                        msg: OutMessage::Keepalive,
+                    });
+                    out.push(Output::SetTimer {
+                        timer: Timer::Keepalive(id),
+                        after: Duration::from_secs(u64::from(ka)),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Per-peer status as BIRD shows it in `show protocols` (calico.md §1.2): protocol state
+//! (`down`/`start`/`up`), the time of its last change, and the info text (`bgp_get_status`):
+//! `"%-14s%s%s"` of the session state description, the last error's class and message.
+
+use std::fmt;
+
+use brindle_bgp_wire::Notification;
+
+/// RFC 4271 §8.2.2 session states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BgpState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl BgpState {
+    pub fn name(self) -> &'static str {
+        match self {
+            BgpState::Idle => "Idle",
+            BgpState::Connect => "Connect",
+            BgpState::Active => "Active",
+            BgpState::OpenSent => "OpenSent",
+            BgpState::OpenConfirm => "OpenConfirm",
+            BgpState::Established => "Established",
+        }
+    }
+}
+
+/// BIRD's protocol state (`proto_state_name`), what `calicoctl node status` prints in STATE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtoState {
+    /// Disabled (stopped or not yet started).
+    Down,
+    /// Enabled, session not (yet) Established.
+    Start,
+    /// Established.
+    Up,
+}
+
+impl fmt::Display for ProtoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProtoState::Down => "down",
+            ProtoState::Start => "start",
+            ProtoState::Up => "up",
+        })
+    }
+}
+
+/// The last error, classed as BIRD classes it (`bgp_err_classes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LastError {
+    /// `Error: ` (BIRD's BE_MISC), e.g. `Error: Neighbor lost`.
+    Misc(String),
+    /// `Socket: ` plus strerror text or `Connection closed`.
+    Socket(String),
+    /// `Received: ` a NOTIFICATION from the peer.
+    Received(Notification),
+    /// `BGP Error: ` a NOTIFICATION we sent because of a protocol error.
+    Sent(Notification),
+    /// `Automatic shutdown: ` (e.g. route limit).
+    AutoDown(String),
+}
+
+impl LastError {
+    fn class(&self) -> &'static str {
+        match self {
+            LastError::Misc(_) => "Error: ",
+            LastError::Socket(_) => "Socket: ",
+            LastError::Received(_) => "Received: ",
+            LastError::Sent(_) => "BGP Error: ",
+            LastError::AutoDown(_) => "Automatic shutdown: ",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            LastError::Misc(s) | LastError::Socket(s) | LastError::AutoDown(s) => s.clone(),
+            LastError::Received(n) | LastError::Sent(n) => n.description(),
+        }
+    }
+}
+
+impl fmt::Display for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.class(), self.message())
+    }
+}
+
+/// BIRD's info column for a BGP protocol. `passive_idle` is BIRD's "Passive" case: an idle
+/// passive session that is ready to accept.
+pub fn info_text(proto: ProtoState, state: BgpState, passive_idle: bool, err: Option<&LastError>) -> String {
+    let err = err.map(ToString::to_string).unwrap_or_default();
+    if proto == ProtoState::Down {
+        return err;
+    }
+    let dsc = if passive_idle { "Passive" } else { state.name() };
+    // BIRD pads the description to 14 columns; trailing spaces of an error-less line are
+    // dropped (calicoctl trims them too).
+    format!("{dsc:<14}{err}").trim_end().to_string()
+}

@@ -1,3 +1,45 @@
-//! Calico projectcalico.org/v3-compatible resources: types, defaults, validation, selectors (pure).
+//! Calico `projectcalico.org/v3`-compatible resources: types, defaults, validation, selectors,
+//! datastore keys and manifest loading. Pure: no I/O, no clocks, no sockets.
 //!
-//! Module map: (to be written with the first module)
+//! Module map:
+//! - [`kind`]: the kinds ([`Kind`]) with Calico's names, plurals, scope and CLI aliases.
+//! - [`meta`]: `ObjectMeta`/`ListMeta`, the `kind`/`apiVersion` header fields, RFC 3339 times.
+//! - [`resources`]: one module per kind (IPPool, BGPConfiguration, BGPPeer, Node,
+//!   FelixConfiguration, WorkloadEndpoint, ClusterInformation, IPAMConfiguration, Profile), the
+//!   [`Resource`] enum over them and the `…List` types. JSON field names, order and omission
+//!   follow Calico's Go types; unknown fields are rejected.
+//! - [`numorstring`], [`duration`]: Calico's number-or-string scalars and Go durations.
+//! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
+//!   IPAMConfig) with Calico's exact etcd JSON.
+//! - [`keys`]: Calico's etcd key layout, both directions.
+//! - [`defaults`]: defaults written on create and the effective defaults (AS 64512, mesh on).
+//! - [`validate`]: Calico's validation rules and messages; every error names kind, name, field.
+//! - [`selector`]: Calico's label selector language (parse, evaluate, canonical text).
+//! - [`load`]: manifests (single or multi-document YAML, JSON, lists, `…List` kinds).
+//! - [`error`]: the error types.
+//!
+//! No RFCs are implemented here; the reference is Calico's own API (`api/pkg/apis/projectcalico/v3`,
+//! `libcalico-go`), as summarised in the project's `calico.md`.
+
+pub mod defaults;
+pub mod duration;
+pub mod error;
+pub mod ipam;
+pub mod keys;
+pub mod kind;
+pub mod load;
+pub mod meta;
+pub mod numorstring;
+pub mod resources;
+pub mod selector;
+pub mod validate;
+
+pub use defaults::apply_defaults;
+pub use error::{FieldError, KeyError, LoadError, SelectorError, ValidationError};
+pub use keys::Key;
+pub use kind::Kind;
+pub use load::{load_bytes, load_str};
+pub use meta::{API_VERSION, ListMeta, ObjectMeta};
+pub use resources::{CalicoResource, List, Resource, ResourceList};
+pub use selector::Selector;
+pub use validate::{validate, validate_ippool_create, validate_ippool_update};

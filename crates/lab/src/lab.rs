@@ -1,0 +1,466 @@
+//! [`Lab`]: a lab on this machine, built by [`Lab::up`], found again by [`Lab::open`], removed by
+//! [`Lab::down`].
+
+use std::collections::BTreeSet;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use brindle_netlink::Handle;
+use ipnet::Ipv4Net;
+
+use crate::error::{Error, Result};
+use crate::plan::{BLOCK_SIZE, NodePlan, POOL_CIDR, POOL_NAME, Plan};
+use crate::progress::Progress;
+use crate::spec::{Encap, LabSpec};
+use crate::state::{LabDir, LabState, agent_role, root_dir};
+use crate::{cni, down, env, etcd, netns, proc, topology};
+
+/// A lab: its directory, its recorded state and its layout.
+#[derive(Debug)]
+pub struct Lab {
+    dir: LabDir,
+    state: LabState,
+    plan: Plan,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Lab {
+    /// The lab named `name` under the lab root (`BRINDLE_LAB_ROOT`, default
+    /// `/var/lib/brindle/labs`).
+    pub fn open(name: &str) -> Result<Lab> {
+        crate::spec::validate_name(name)?;
+        Lab::open_in(&root_dir(), name)
+    }
+
+    pub fn open_in(root: &Path, name: &str) -> Result<Lab> {
+        let dir = LabDir::new(root, name);
+        let state = LabState::load(&dir)?;
+        let plan = Plan::new(&state.spec);
+        Ok(Lab { dir, state, plan })
+    }
+
+    pub fn state(&self) -> &LabState {
+        &self.state
+    }
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    pub fn dir(&self) -> &LabDir {
+        &self.dir
+    }
+    pub fn name(&self) -> &str {
+        &self.state.spec.name
+    }
+
+    /// Builds the lab `spec` with `exe` as the agents' and CNI plugin's binary. On any failure,
+    /// everything made so far is removed again and the first error is returned.
+    pub fn up(spec: LabSpec, exe: &Path, progress: &dyn Progress) -> Result<Lab> {
+        Lab::up_in(&root_dir(), spec, exe, progress)
+    }
+
+    pub fn up_in(root: &Path, spec: LabSpec, exe: &Path, progress: &dyn Progress) -> Result<Lab> {
+        if !is_root() {
+            return Err(Error::NotRoot);
+        }
+        spec.validate()?;
+        crate::which("ip", "iproute2")?;
+        crate::which("ping", "iputils-ping")?;
+        if spec.datastore == crate::spec::DatastoreKind::Etcd {
+            crate::which("etcd", "etcd-server")?;
+        }
+        let exe = exe.canonicalize().map_err(|e| Error::io(exe, e))?;
+        let dir = LabDir::new(root, &spec.name);
+        let plan = Plan::new(&spec);
+        if dir.dir.exists() {
+            return Err(Error::NameInUse {
+                name: spec.name.clone(),
+                detail: format!(
+                    "{} exists (remove that lab with `brindle lab down --name {}`)",
+                    dir.dir.display(),
+                    spec.name
+                ),
+            });
+        }
+        if let Some(ns) = plan.namespaces().iter().find(|n| netns::exists(n)) {
+            return Err(Error::NameInUse {
+                name: spec.name.clone(),
+                detail: format!("namespace {ns} exists and is not this lab's; choose another --name"),
+            });
+        }
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        // create_dir (not _all) claims the name atomically against a concurrent `lab up`.
+        std::fs::create_dir(&dir.dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::NameInUse {
+                    name: spec.name.clone(),
+                    detail: format!("{} was just created by someone else", dir.dir.display()),
+                }
+            } else {
+                Error::io(&dir.dir, e)
+            }
+        })?;
+        let mut lab = Lab {
+            dir,
+            state: LabState::new(spec, exe),
+            plan,
+        };
+        if let Err(e) = lab.state.save(&lab.dir) {
+            let _ = std::fs::remove_dir_all(&lab.dir.dir);
+            return Err(e);
+        }
+        match lab.build(progress) {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                progress.step(&format!("failed: {e}; removing what was made"));
+                match down::teardown(&lab.dir, &lab.state, progress) {
+                    Ok(()) => Err(e),
+                    Err(t) => Err(Error::step(e.to_string(), format!("and rollback failed: {t}"))),
+                }
+            }
+        }
+    }
+
+    fn build(&mut self, progress: &dyn Progress) -> Result<()> {
+        let spec = self.state.spec.clone();
+        let names = self.plan.namespaces();
+        progress.step(&format!(
+            "lab {}: {} nodes, {} pods per node, encap {:?}{}, datastore {:?}: creating {} namespaces",
+            spec.name,
+            spec.nodes,
+            spec.pods,
+            spec.encap,
+            if spec.cross_subnet { " (cross-subnet)" } else { "" },
+            spec.datastore,
+            names.len()
+        ));
+        for ns in names {
+            // Recorded before it is made: a crash right after `ip netns add` leaks nothing.
+            self.state.namespaces.push(ns.clone());
+            self.state.save(&self.dir)?;
+            if let Err(e) = netns::add(&ns) {
+                self.state.namespaces.pop();
+                self.state.save(&self.dir)?;
+                return Err(e);
+            }
+        }
+        progress.step("wiring the fabric, router and nodes");
+        topology::build(&self.plan)?;
+        for n in &self.plan.nodes {
+            let d = self.dir.node_dir(&n.name);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        if spec.topology_only {
+            self.state.complete = true;
+            return self.state.save(&self.dir);
+        }
+        if let Some(e) = self.plan.etcd.clone() {
+            progress.step(&format!("starting etcd at {}", e.endpoint()));
+            let rec = etcd::start(&e, &spec.name, &self.dir.etcd_dir())?;
+            self.state.processes.push(rec);
+            self.state.save(&self.dir)?;
+        }
+        progress.step(&format!("creating pool {POOL_NAME} {POOL_CIDR}"));
+        self.create_pool()?;
+        progress.step(&format!("starting {} agents", spec.nodes));
+        for n in self.plan.nodes.clone() {
+            self.start_agent_process(&n)?;
+        }
+        self.wait_agents(Duration::from_secs(30 + spec.nodes as u64 / 2))?;
+        if spec.pods > 0 {
+            progress.step(&format!(
+                "creating {} pods through the CNI plugin",
+                self.plan.pods.len()
+            ));
+            self.create_pods()?;
+        }
+        progress.step("waiting for every node to have a route to every other node's pods");
+        self.wait_converged(Duration::from_secs(60 + spec.nodes as u64))?;
+        self.state.complete = true;
+        self.state.save(&self.dir)?;
+        progress.step("lab is up");
+        Ok(())
+    }
+
+    /// Environment for a command on `node` (datastore, node name, its agent's socket, PATH).
+    pub fn node_env(&self, node: &NodePlan) -> Vec<(String, String)> {
+        env::node_env(
+            &self.dir,
+            &self.plan,
+            self.state.spec.datastore,
+            node,
+            &self.state.exe,
+        )
+    }
+
+    fn node(&self, name: &str) -> Result<&NodePlan> {
+        self.plan
+            .node(name)
+            .ok_or_else(|| Error::Invalid(format!("lab {}: no node {name}", self.name())))
+    }
+
+    /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), created with the lab's own
+    /// CLI on the first node, as a user would with `calicoctl create -f`.
+    fn create_pool(&self) -> Result<()> {
+        let spec = &self.state.spec;
+        let mode = if spec.cross_subnet {
+            "CrossSubnet"
+        } else {
+            "Always"
+        };
+        let (ipip, vxlan) = match spec.encap {
+            Encap::Ipip => (mode, "Never"),
+            Encap::Vxlan => ("Never", mode),
+            Encap::None => ("Never", "Never"),
+        };
+        let yaml = format!(
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: {POOL_NAME}\nspec:\n  \
+             cidr: {POOL_CIDR}\n  blockSize: {BLOCK_SIZE}\n  ipipMode: {ipip}\n  vxlanMode: {vxlan}\n  \
+             natOutgoing: true\n  nodeSelector: all()\n"
+        );
+        let file = self.dir.dir.join("pool.yaml");
+        std::fs::write(&file, yaml).map_err(|e| Error::io(&file, e))?;
+        let node = &self.plan.nodes[0];
+        let mut cmd = std::process::Command::new(&self.state.exe);
+        cmd.args(["create", "-f"]).arg(&file).envs(self.node_env(node));
+        proc::enter_netns(&mut cmd, &node.netns)?;
+        netns::run(&format!("create pool {POOL_NAME}"), &mut cmd).map(drop)
+    }
+
+    fn agent_env(&self, node: &NodePlan) -> Vec<(String, String)> {
+        let mut env = self.node_env(node);
+        env.extend([
+            ("IP".to_string(), node.addr.to_string()),
+            ("CALICO_NETWORKING_BACKEND".into(), "bird".into()),
+            ("NO_DEFAULT_POOLS".into(), "true".into()),
+            ("CLUSTER_TYPE".into(), "brindle-lab".into()),
+        ]);
+        env
+    }
+
+    fn start_agent_process(&mut self, node: &NodePlan) -> Result<()> {
+        let role = agent_role(&node.name);
+        let rec = proc::spawn_detached(
+            &role,
+            &node.netns,
+            &self.state.exe,
+            &["node".into(), "run".into()],
+            &self.agent_env(node),
+            &self.dir.agent_log(&node.name),
+        )?;
+        self.state.processes.retain(|p| p.role != role);
+        self.state.processes.push(rec);
+        self.state.save(&self.dir)
+    }
+
+    fn wait_agents(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for n in &self.plan.nodes {
+            self.wait_agent(n, deadline)?;
+        }
+        Ok(())
+    }
+
+    fn wait_agent(&self, n: &NodePlan, deadline: Instant) -> Result<()> {
+        let sock = self.dir.ctl_socket(&n.name);
+        let rec = self
+            .state
+            .process(&agent_role(&n.name))
+            .ok_or_else(|| Error::Invalid(format!("no agent recorded for {}", n.name)))?;
+        loop {
+            if UnixStream::connect(&sock).is_ok() {
+                return Ok(());
+            }
+            if !rec.is_alive() {
+                return Err(Error::step(
+                    format!("agent of {}", n.name),
+                    format!("exited:\n{}", tail(&self.dir.agent_log(&n.name), 15)),
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::step(
+                    format!("agent of {}", n.name),
+                    format!(
+                        "no control socket {} yet:\n{}",
+                        sock.display(),
+                        tail(&self.dir.agent_log(&n.name), 15)
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills a node's agent with `signal` (verified PID), e.g. SIGKILL to test a crash.
+    pub fn signal_agent(&self, node: &str, signal: i32) -> Result<()> {
+        let rec = self
+            .state
+            .process(&agent_role(node))
+            .ok_or_else(|| Error::Invalid(format!("lab {}: no agent for {node}", self.name())))?;
+        if signal == libc::SIGKILL {
+            rec.kill();
+        } else {
+            rec.stop(Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a node's agent again (after [`Lab::signal_agent`] or a crash) and waits for its
+    /// control socket.
+    pub fn restart_agent(&mut self, node: &str) -> Result<()> {
+        let n = self.node(node)?.clone();
+        if let Some(rec) = self.state.process(&agent_role(node))
+            && rec.is_alive()
+        {
+            rec.stop(Duration::from_secs(10))?;
+        }
+        let _ = std::fs::remove_file(self.dir.ctl_socket(node));
+        self.start_agent_process(&n)?;
+        self.wait_agent(&n, Instant::now() + Duration::from_secs(30))
+    }
+
+    /// Creates the plan's pods through the CNI plugin, nodes in parallel (4 at a time), pods of a
+    /// node one after the other.
+    fn create_pods(&mut self) -> Result<()> {
+        let mtu = match self.state.spec.encap {
+            Encap::Ipip => 1480,
+            Encap::Vxlan => 1450,
+            Encap::None => 1500,
+        };
+        let nodes = self.plan.nodes.clone();
+        let next = AtomicUsize::new(0);
+        let results = Mutex::new(Vec::new());
+        let first_error = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(n) = nodes.get(i) else { break };
+                        if first_error.lock().expect("lock").is_some() {
+                            break;
+                        }
+                        let env = self.node_env(n);
+                        let conf = cni::netconf(&env, &n.name, mtu, &self.dir.cni_log());
+                        for pod in self.plan.pods.iter().filter(|p| p.node == n.name) {
+                            match cni::invoke(&self.state.exe, "ADD", pod, &n.netns, &env, &conf) {
+                                Ok(out) => results.lock().expect("lock").push(cni::record(pod, &out)),
+                                Err(e) => {
+                                    first_error.lock().expect("lock").get_or_insert(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let mut pods = results.into_inner().expect("lock");
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        self.state.pods = pods;
+        self.state.save(&self.dir)?;
+        match first_error.into_inner().expect("lock") {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The blocks holding each node's pods (address masked to the block size).
+    pub fn blocks_by_node(&self) -> Vec<(String, BTreeSet<Ipv4Net>)> {
+        self.plan
+            .nodes
+            .iter()
+            .map(|n| {
+                let blocks = self
+                    .state
+                    .pods
+                    .iter()
+                    .filter(|p| p.node == n.name)
+                    .filter_map(|p| p.ip.as_deref()?.parse().ok())
+                    .filter_map(|ip| Ipv4Net::new(ip, BLOCK_SIZE).ok().map(|n| n.trunc()))
+                    .collect();
+                (n.name.clone(), blocks)
+            })
+            .collect()
+    }
+
+    /// Nodes still missing a route to another node's pod block, with what they miss.
+    pub fn missing_routes(&self) -> Result<Vec<(String, Vec<Ipv4Net>)>> {
+        let blocks = self.blocks_by_node();
+        let mut missing = Vec::new();
+        for n in &self.plan.nodes {
+            let mut h = Handle::open_named(&n.netns)?;
+            let have: BTreeSet<ipnet::IpNet> = h
+                .routes(Some(brindle_netlink::TABLE_MAIN))?
+                .into_iter()
+                .map(|r| r.dst)
+                .collect();
+            let want: Vec<Ipv4Net> = blocks
+                .iter()
+                .filter(|(other, _)| *other != n.name)
+                .flat_map(|(_, b)| b.iter().copied())
+                .filter(|b| !have.contains(&ipnet::IpNet::V4(*b)))
+                .collect();
+            if !want.is_empty() {
+                missing.push((n.name.clone(), want));
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Waits until [`Lab::missing_routes`] is empty.
+    pub fn wait_converged(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let missing = self.missing_routes()?;
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let (node, blocks) = &missing[0];
+                return Err(Error::step(
+                    "wait for routes",
+                    format!(
+                        "after {timeout:?}, {} nodes still miss routes (e.g. {node} has none to {}); \
+                         agent log: {}",
+                        missing.len(),
+                        blocks
+                            .iter()
+                            .map(|b| b.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.dir.agent_log(node).display()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Tears the lab down (see [`crate::down::teardown`]).
+    pub fn down(self, progress: &dyn Progress) -> Result<()> {
+        down::teardown(&self.dir, &self.state, progress)
+    }
+
+    /// The path of the lab's `brindle` binary.
+    pub fn exe(&self) -> &PathBuf {
+        &self.state.exe
+    }
+}
+
+/// The last `n` lines of a log file, indented, for error messages.
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

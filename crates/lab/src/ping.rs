@@ -1,0 +1,129 @@
+//! `brindle lab ping`: every pod pings every other pod; the result is a matrix.
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::Result;
+use crate::lab::Lab;
+use crate::proc::enter_netns;
+
+/// Who reached whom. `ok[i][j]` is `None` on the diagonal.
+#[derive(Debug, Clone)]
+pub struct PingMatrix {
+    pub pods: Vec<(String, String)>,
+    pub ok: Vec<Vec<Option<bool>>>,
+}
+
+impl PingMatrix {
+    pub fn failures(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        for (i, row) in self.ok.iter().enumerate() {
+            for (j, cell) in row.iter().enumerate() {
+                if *cell == Some(false) {
+                    v.push((self.pods[i].0.clone(), self.pods[j].0.clone()));
+                }
+            }
+        }
+        v
+    }
+
+    pub fn pairs(&self) -> usize {
+        self.ok.iter().flatten().filter(|c| c.is_some()).count()
+    }
+
+    /// Rows are sources, columns destinations (numbered; the legend maps numbers to pods).
+    pub fn render(&self) -> String {
+        let n = self.pods.len();
+        let w = n.to_string().len().max(2);
+        let mut out = String::new();
+        for (i, (name, ip)) in self.pods.iter().enumerate() {
+            out.push_str(&format!("{:>w$}  {name} ({ip})\n", i + 1));
+        }
+        out.push('\n');
+        out.push_str(&format!("{:>w$} ", "→"));
+        for j in 0..n {
+            out.push_str(&format!(" {:>w$}", j + 1));
+        }
+        out.push('\n');
+        for (i, row) in self.ok.iter().enumerate() {
+            out.push_str(&format!("{:>w$} ", i + 1));
+            for cell in row {
+                let c = match cell {
+                    None => "-",
+                    Some(true) => "ok",
+                    Some(false) => "XX",
+                };
+                out.push_str(&format!(" {c:>w$}"));
+            }
+            out.push('\n');
+        }
+        let failed = self.failures().len();
+        out.push_str(&format!(
+            "\n{} of {} pairs reachable{}\n",
+            self.pairs() - failed,
+            self.pairs(),
+            if failed > 0 { " (XX: no reply)" } else { "" }
+        ));
+        out
+    }
+}
+
+impl Lab {
+    /// Pings every pod from every other pod (one echo, 1 s timeout; a second try on loss so one
+    /// ARP-delayed first packet is not a failure), 8 pings at a time.
+    pub fn ping_all(&self) -> Result<PingMatrix> {
+        let pods: Vec<(String, String, String)> = self
+            .state()
+            .pods
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.ip.clone()?, p.netns.clone())))
+            .collect();
+        let n = pods.len();
+        let jobs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
+            .collect();
+        let ok = Mutex::new(vec![vec![None; n]; n]);
+        let next = AtomicUsize::new(0);
+        let first_err = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    while let Some(&(i, j)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        match ping(&pods[i].2, &pods[j].1) {
+                            Ok(r) => ok.lock().expect("lock")[i][j] = Some(r),
+                            Err(e) => {
+                                first_err.lock().expect("lock").get_or_insert(e);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_err.into_inner().expect("lock") {
+            return Err(e);
+        }
+        Ok(PingMatrix {
+            pods: pods.into_iter().map(|(n, ip, _)| (n, ip)).collect(),
+            ok: ok.into_inner().expect("lock"),
+        })
+    }
+}
+
+/// One `ping` from inside `netns` to `ip`, retried once.
+pub fn ping(netns: &str, ip: &str) -> Result<bool> {
+    for _ in 0..2 {
+        let mut cmd = Command::new("ping");
+        cmd.args(["-c", "1", "-W", "1", "-q", ip])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        enter_netns(&mut cmd, netns)?;
+        let st = cmd
+            .status()
+            .map_err(|e| crate::error::Error::step(format!("ping {ip} from {netns}"), e))?;
+        if st.success() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

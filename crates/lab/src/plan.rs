@@ -1,0 +1,255 @@
+//! The layout of a lab, computed from its spec alone (pure): namespace names, addresses, links.
+//!
+//! ```text
+//!  <name>-fabric: br0 (subnet A 172.20.40.0/22) [br1 (subnet B 172.20.44.0/22) with --cross-subnet]
+//!     ├─ ext0 ── <name>-ext   eth0 172.20.42.1/22 [eth1 172.20.46.1/22]; lo 192.0.2.1/32
+//!     ├─ etcd0 ─ <name>-etcd  eth0 172.20.42.10/22 (with --datastore etcd)
+//!     └─ n<i> ── <name>-bgp-master<i+1>  eth0 172.20.42.(80+i)/22, default via the router
+//!                   └─ cali… ── <name>-pod-bgp-master<i+1>-<j>  (made by the CNI plugin)
+//! ```
+//! Interface names live inside the lab's own namespaces, so only namespace names (and the lab
+//! directory) must be unique on the machine: they all start with the lab name.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::spec::{DatastoreKind, LabSpec};
+
+/// The external address on the router's loopback: the target of NAT-outgoing tests.
+pub const EXTERNAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The seed's pool.
+pub const POOL_NAME: &str = "default-pool";
+pub const POOL_CIDR: &str = "10.233.64.0/18";
+pub const BLOCK_SIZE: u8 = 24;
+/// Calico's default AS.
+pub const AS_NUMBER: u32 = 64512;
+/// The Kubernetes namespace of the lab's pods.
+pub const POD_NAMESPACE: &str = "default";
+
+/// One L2 segment of the fabric (a bridge) and its router address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub bridge: String,
+    pub net: Ipv4Net,
+    pub router: Ipv4Addr,
+    /// The router's interface on this subnet.
+    pub router_if: String,
+    /// The fabric port of the router on this bridge.
+    pub router_port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    pub name: String,
+    pub netns: String,
+    /// Its fabric port (in the fabric namespace).
+    pub port: String,
+    /// Which subnet (index into [`Plan::subnets`]).
+    pub subnet: usize,
+    /// `eth0` address with the subnet's prefix, e.g. `172.20.42.80/22`.
+    pub addr: Ipv4Net,
+    pub gateway: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPlan {
+    /// Kubernetes pod name.
+    pub name: String,
+    pub node: String,
+    pub netns: String,
+    /// The runtime's container ID (64 hex characters, derived from the lab and pod names).
+    pub container_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdPlan {
+    pub netns: String,
+    pub port: String,
+    pub addr: Ipv4Net,
+}
+
+impl EtcdPlan {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}:2379", self.addr.addr())
+    }
+}
+
+/// Everything a lab consists of, by exact name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub fabric: String,
+    pub router: String,
+    pub subnets: Vec<Subnet>,
+    pub etcd: Option<EtcdPlan>,
+    pub nodes: Vec<NodePlan>,
+    pub pods: Vec<PodPlan>,
+}
+
+/// Name of node `i` (0-based): the seed's `bgp-master1`, `bgp-master2`, …
+pub fn node_name(i: usize) -> String {
+    format!("bgp-master{}", i + 1)
+}
+
+/// Name of pod `j` (0-based) of a node.
+pub fn pod_name(node: &str, j: usize) -> String {
+    format!("pod-{node}-{}", j + 1)
+}
+
+/// A stable fake container ID (64 hex) for a pod, as a runtime would pass in `CNI_CONTAINERID`.
+pub fn container_id(lab: &str, pod: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let a = Sha1::digest(format!("{lab}/{pod}").as_bytes());
+    let b = Sha1::digest(format!("{pod}/{lab}").as_bytes());
+    let mut s: String = a.iter().chain(b.iter()).map(|x| format!("{x:02x}")).collect();
+    s.truncate(64);
+    s
+}
+
+fn offset(base: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base) + n)
+}
+
+impl Plan {
+    pub fn new(spec: &LabSpec) -> Plan {
+        let p = &spec.name;
+        let mut subnets = vec![Subnet {
+            bridge: "br0".into(),
+            net: "172.20.40.0/22".parse().expect("cidr"),
+            router: Ipv4Addr::new(172, 20, 42, 1),
+            router_if: "eth0".into(),
+            router_port: "ext0".into(),
+        }];
+        if spec.cross_subnet {
+            subnets.push(Subnet {
+                bridge: "br1".into(),
+                net: "172.20.44.0/22".parse().expect("cidr"),
+                router: Ipv4Addr::new(172, 20, 46, 1),
+                router_if: "eth1".into(),
+                router_port: "ext1".into(),
+            });
+        }
+        let nodes: Vec<NodePlan> = (0..spec.nodes)
+            .map(|i| {
+                let subnet = if spec.cross_subnet { i % 2 } else { 0 };
+                let s = &subnets[subnet];
+                // Host part .80 + i of the subnet's second /24 (172.20.42.80 for the first node).
+                let base = offset(s.net.network(), 2 * 256 + 80);
+                let name = node_name(i);
+                NodePlan {
+                    netns: format!("{p}-{name}"),
+                    port: format!("n{i}"),
+                    subnet,
+                    addr: Ipv4Net::new(offset(base, i as u32), s.net.prefix_len()).expect("prefix"),
+                    gateway: s.router,
+                    name,
+                }
+            })
+            .collect();
+        let pods = nodes
+            .iter()
+            .flat_map(|n| {
+                (0..spec.pods).map(move |j| {
+                    let name = pod_name(&n.name, j);
+                    PodPlan {
+                        netns: format!("{p}-{name}"),
+                        container_id: container_id(p, &name),
+                        node: n.name.clone(),
+                        name,
+                    }
+                })
+            })
+            .collect();
+        let etcd = (spec.datastore == DatastoreKind::Etcd).then(|| EtcdPlan {
+            netns: format!("{p}-etcd"),
+            port: "etcd0".into(),
+            addr: "172.20.42.10/22".parse().expect("cidr"),
+        });
+        Plan {
+            fabric: format!("{p}-fabric"),
+            router: format!("{p}-ext"),
+            subnets,
+            etcd,
+            nodes,
+            pods,
+        }
+    }
+
+    /// Every namespace of the lab, in creation order (fabric first).
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.fabric.clone(), self.router.clone()];
+        v.extend(self.etcd.iter().map(|e| e.netns.clone()));
+        v.extend(self.nodes.iter().map(|n| n.netns.clone()));
+        v.extend(self.pods.iter().map(|p| p.netns.clone()));
+        v
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&PodPlan> {
+        self.pods.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Encap;
+
+    #[test]
+    fn seed_layout() {
+        let plan = Plan::new(&LabSpec::default());
+        let addrs: Vec<String> = plan.nodes.iter().map(|n| n.addr.to_string()).collect();
+        assert_eq!(addrs, ["172.20.42.80/22", "172.20.42.81/22", "172.20.42.82/22"]);
+        assert_eq!(plan.nodes[0].name, "bgp-master1");
+        assert_eq!(plan.nodes[0].netns, "brindle-bgp-master1");
+        assert_eq!(plan.nodes[0].gateway, Ipv4Addr::new(172, 20, 42, 1));
+        assert_eq!(plan.pods.len(), 6);
+        assert_eq!(plan.pods[0].name, "pod-bgp-master1-1");
+        assert_eq!(plan.pods[0].container_id.len(), 64);
+        assert!(plan.etcd.is_none());
+        assert_eq!(plan.namespaces().len(), 2 + 3 + 6);
+    }
+
+    #[test]
+    fn cross_subnet_alternates_and_every_name_is_prefixed() {
+        let spec = LabSpec {
+            name: "x1".into(),
+            nodes: 4,
+            cross_subnet: true,
+            encap: Encap::Vxlan,
+            datastore: DatastoreKind::Etcd,
+            ..Default::default()
+        };
+        let plan = Plan::new(&spec);
+        let addrs: Vec<String> = plan.nodes.iter().map(|n| n.addr.to_string()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "172.20.42.80/22",
+                "172.20.46.81/22",
+                "172.20.42.82/22",
+                "172.20.46.83/22"
+            ]
+        );
+        assert_eq!(plan.nodes[1].gateway, Ipv4Addr::new(172, 20, 46, 1));
+        assert!(plan.namespaces().iter().all(|n| n.starts_with("x1-")));
+        let mut names = plan.namespaces();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), plan.namespaces().len());
+    }
+
+    #[test]
+    fn largest_lab_stays_in_its_subnet() {
+        let plan = Plan::new(&LabSpec {
+            nodes: crate::spec::MAX_NODES,
+            ..Default::default()
+        });
+        let last = plan.nodes.last().unwrap().addr;
+        assert!(plan.subnets[0].net.contains(&last.addr()), "{last}");
+        assert_ne!(last.addr(), plan.subnets[0].net.broadcast());
+    }
+}

@@ -1,0 +1,207 @@
+//! What a lab is made of: the options of `brindle lab up`, validated.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The lab name used when `--name` is not given.
+pub const DEFAULT_NAME: &str = "brindle";
+/// Most nodes a lab can hold: node addresses are `.80 + i` inside a /22.
+pub const MAX_NODES: usize = 400;
+/// Most pods per node: a /24 block minus the tunnel address and some headroom.
+pub const MAX_PODS: usize = 200;
+
+/// How pod traffic crosses nodes (the pool's `ipipMode`/`vxlanMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encap {
+    Ipip,
+    Vxlan,
+    None,
+}
+
+impl std::str::FromStr for Encap {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Encap> {
+        match s {
+            "ipip" => Ok(Encap::Ipip),
+            "vxlan" => Ok(Encap::Vxlan),
+            "none" => Ok(Encap::None),
+            other => Err(Error::Invalid(format!(
+                "--encap {other}: expected ipip, vxlan or none"
+            ))),
+        }
+    }
+}
+
+/// Which datastore the lab's nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatastoreKind {
+    /// One SQLite file in the lab's directory, shared by every node (same filesystem).
+    Sqlite,
+    /// A real etcd in its own namespace on the fabric.
+    Etcd,
+}
+
+impl std::str::FromStr for DatastoreKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DatastoreKind> {
+        match s {
+            "sqlite" => Ok(DatastoreKind::Sqlite),
+            "etcd" | "etcdv3" => Ok(DatastoreKind::Etcd),
+            other => Err(Error::Invalid(format!(
+                "--datastore {other}: expected sqlite or etcd"
+            ))),
+        }
+    }
+}
+
+/// The options of `brindle lab up`. The default is the seed's cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabSpec {
+    pub name: String,
+    pub nodes: usize,
+    pub pods: usize,
+    pub encap: Encap,
+    /// Nodes split over two subnets behind the router; encapsulation only between subnets.
+    pub cross_subnet: bool,
+    pub datastore: DatastoreKind,
+    /// Build namespaces and links only (no datastore, agents or pods): for debugging the fabric.
+    #[serde(default)]
+    pub topology_only: bool,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            name: DEFAULT_NAME.into(),
+            nodes: 3,
+            pods: 2,
+            encap: Encap::Ipip,
+            cross_subnet: false,
+            datastore: DatastoreKind::Sqlite,
+            topology_only: false,
+        }
+    }
+}
+
+/// Checks a lab name: it prefixes namespace names and names a directory, so it is short and made
+/// of lower-case letters, digits and dashes.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 24
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "--name {name:?}: use 1-24 lower-case letters, digits and dashes, not starting with a dash"
+        )))
+    }
+}
+
+impl LabSpec {
+    /// Checks every option before anything is made.
+    pub fn validate(&self) -> Result<()> {
+        validate_name(&self.name)?;
+        if self.nodes == 0 || self.nodes > MAX_NODES {
+            return Err(Error::Invalid(format!(
+                "--nodes {}: a lab has 1 to {MAX_NODES} nodes",
+                self.nodes
+            )));
+        }
+        if self.pods > MAX_PODS {
+            return Err(Error::Invalid(format!(
+                "--pods {}: at most {MAX_PODS} pods per node",
+                self.pods
+            )));
+        }
+        if self.cross_subnet && self.encap == Encap::None {
+            return Err(Error::Invalid(
+                "--cross-subnet needs an encapsulation (ipip or vxlan): without one, nodes in \
+                 different subnets cannot reach each other's pods through the router"
+                    .into(),
+            ));
+        }
+        if self.cross_subnet && self.nodes < 2 {
+            return Err(Error::Invalid("--cross-subnet needs at least 2 nodes".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_seed() {
+        let s = LabSpec::default();
+        assert_eq!((s.nodes, s.pods, s.encap), (3, 2, Encap::Ipip));
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_the_option_named() {
+        for (spec, needle) in [
+            (
+                LabSpec {
+                    nodes: 0,
+                    ..Default::default()
+                },
+                "--nodes 0",
+            ),
+            (
+                LabSpec {
+                    nodes: 401,
+                    ..Default::default()
+                },
+                "--nodes 401",
+            ),
+            (
+                LabSpec {
+                    pods: 300,
+                    ..Default::default()
+                },
+                "--pods 300",
+            ),
+            (
+                LabSpec {
+                    name: "Bad_Name".into(),
+                    ..Default::default()
+                },
+                "--name",
+            ),
+            (
+                LabSpec {
+                    name: "".into(),
+                    ..Default::default()
+                },
+                "--name",
+            ),
+            (
+                LabSpec {
+                    cross_subnet: true,
+                    encap: Encap::None,
+                    ..Default::default()
+                },
+                "--cross-subnet",
+            ),
+        ] {
+            let e = spec.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        assert!(
+            "gre"
+                .parse::<Encap>()
+                .unwrap_err()
+                .to_string()
+                .contains("--encap gre")
+        );
+        assert!("k8s".parse::<DatastoreKind>().is_err());
+    }
+}

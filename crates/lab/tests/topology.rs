@@ -1,0 +1,153 @@
+//! The lab's fabric alone (`topology_only`): namespaces, bridges, router, addresses, and a
+//! teardown that removes exactly what was made, also after a crash.
+
+use std::path::Path;
+
+use brindle_lab::netns;
+use brindle_lab::progress::Quiet;
+use brindle_lab::{Encap, Lab, LabSpec};
+use brindle_testkit::{TempDir, names, require};
+
+/// Tears the lab down on drop, whatever happened.
+struct Guard<'a> {
+    root: &'a Path,
+    name: String,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if let Ok(lab) = Lab::open_in(self.root, &self.name)
+            && let Err(e) = lab.down(&Quiet)
+        {
+            eprintln!("teardown of {}: {e}", self.name);
+        }
+    }
+}
+
+fn spec(name: &str, cross_subnet: bool) -> LabSpec {
+    LabSpec {
+        name: name.into(),
+        nodes: 3,
+        pods: 1,
+        cross_subnet,
+        encap: Encap::Ipip,
+        topology_only: true,
+        ..Default::default()
+    }
+}
+
+fn ping(netns: &str, ip: &str) -> bool {
+    brindle_lab::ping::ping(netns, ip).unwrap()
+}
+
+#[test]
+fn fabric_router_and_nodes_reach_each_other_then_vanish() {
+    require::root();
+    let root = TempDir::new("labroot");
+    let name = names::unique("lt");
+    let _g = Guard {
+        root: root.path(),
+        name: name.clone(),
+    };
+    let lab = Lab::up_in(root.path(), spec(&name, false), Path::new("/bin/true"), &Quiet).unwrap();
+    let plan = lab.plan().clone();
+    for n in &plan.nodes {
+        assert!(ping(&n.netns, "172.20.42.1"), "{} → router", n.name);
+        assert!(ping(&n.netns, "192.0.2.1"), "{} → external", n.name);
+        for m in &plan.nodes {
+            assert!(
+                ping(&n.netns, &m.addr.addr().to_string()),
+                "{} → {}",
+                n.name,
+                m.name
+            );
+        }
+    }
+    // The fabric's bridge does not hand frames to its netfilter.
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &plan.fabric,
+            "cat",
+            "/proc/sys/net/bridge/bridge-nf-call-iptables",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+
+    // A second lab of the same name is refused, and the first is left intact.
+    let e = Lab::up_in(root.path(), spec(&name, false), Path::new("/bin/true"), &Quiet).unwrap_err();
+    assert!(e.to_string().contains("name in use"), "{e}");
+    assert!(netns::exists(&plan.fabric));
+
+    let names = plan.namespaces();
+    Lab::open_in(root.path(), &name).unwrap().down(&Quiet).unwrap();
+    for ns in names {
+        assert!(!netns::exists(&ns), "{ns} left behind");
+    }
+    assert!(!root.path().join(&name).exists());
+}
+
+#[test]
+fn cross_subnet_nodes_reach_each_other_through_the_router() {
+    require::root();
+    let root = TempDir::new("labroot");
+    let name = names::unique("lx");
+    let _g = Guard {
+        root: root.path(),
+        name: name.clone(),
+    };
+    let lab = Lab::up_in(root.path(), spec(&name, true), Path::new("/bin/true"), &Quiet).unwrap();
+    let plan = lab.plan();
+    let (a, b) = (&plan.nodes[0], &plan.nodes[1]);
+    assert_ne!(a.subnet, b.subnet);
+    assert!(ping(&a.netns, &b.addr.addr().to_string()));
+    assert!(ping(&b.netns, &a.addr.addr().to_string()));
+}
+
+#[test]
+fn down_after_a_crashed_up_removes_only_what_was_recorded() {
+    require::root();
+    let root = TempDir::new("labroot");
+    let name = names::unique("lc");
+    let _g = Guard {
+        root: root.path(),
+        name: name.clone(),
+    };
+    let lab = Lab::up_in(root.path(), spec(&name, false), Path::new("/bin/true"), &Quiet).unwrap();
+    // Simulate a crash half-way: one recorded namespace was never made, one daemon record has a
+    // PID that is now someone else's (this test process, with another start time).
+    let dir = lab.dir().clone();
+    let mut state = lab.state().clone();
+    netns::del(&state.namespaces[2]).unwrap();
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    state.processes.push(brindle_lab::proc::ProcRecord {
+        role: "agent bgp-master1".into(),
+        pid: sleeper.id() as i32,
+        start_time: 1,
+        exe: "sleep".into(),
+        netns: state.namespaces[2].clone(),
+        log: dir.dir.join("x.log"),
+    });
+    state.complete = false;
+    state.save(&dir).unwrap();
+    // Someone else's namespace with a similar name must survive.
+    let foreign = format!("{name}-bgp-master9");
+    netns::add(&foreign).unwrap();
+    let res = Lab::open_in(root.path(), &name).unwrap().down(&Quiet);
+    let foreign_alive = netns::exists(&foreign);
+    netns::del(&foreign).unwrap();
+    let sleeper_alive = sleeper.try_wait().unwrap().is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    res.unwrap();
+    assert!(foreign_alive, "a namespace the lab did not make was removed");
+    assert!(
+        sleeper_alive,
+        "a process whose start time does not match was killed"
+    );
+    for ns in &state.namespaces {
+        assert!(!netns::exists(ns), "{ns} left behind");
+    }
+}

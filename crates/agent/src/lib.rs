@@ -1,3 +1,23 @@
-//! The node agent: datastore watch, desired state, BGP and dataplane driving, status.
+//! The node agent, `brindle node run`: what calico-node is (startup, Felix, BIRD and confd) in
+//! one process. It registers the node, watches the datastore, computes the desired state, drives
+//! the BGP speaker and the dataplane, and reports over a control socket and HTTP.
 //!
-//! Module map: (to be written with the first module)
+//! Module map:
+//! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
+//! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
+//! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
+//! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
+//! - [`ctl`]: the control socket protocol and its client.
+//! - [`error`]: the error type.
+//!
+//! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724) through `brindle-bgp-speaker`;
+//! Prometheus text exposition format 0.0.4 for `/metrics`.
+
+pub mod autodetect;
+pub mod config;
+pub mod ctl;
+pub mod error;
+pub mod nodename;
+pub mod status;
+
+pub use error::{Error, Result};

@@ -1,0 +1,541 @@
+//! The agent's configuration, from flags and Calico's environment (calico.md §2.1, §2.5, §7.2),
+//! parsed purely (`env` is a closure) so every rule is a unit test.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use crate::error::{Error, Result};
+
+/// Where a node keeps its nodename and MTU files unless told otherwise (Calico:
+/// `/var/lib/calico`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/brindle";
+/// The agent's control socket (`node status` talks to it; Calico: BIRD's `/var/run/calico/bird.ctl`).
+pub const DEFAULT_CTL_SOCKET: &str = "/var/run/brindle/brindle.ctl";
+
+/// `IP` / `IP6`: what address the node has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpSetting<A, N> {
+    /// Unset or `autodetect`: find one with the autodetection method (IPv4), keep the Node's
+    /// existing one if it has one.
+    Autodetect,
+    /// `none`: keep whatever the Node has (IPv4), or no address (IPv6).
+    None,
+    /// An explicit address; the prefix comes from the interface holding it when not given.
+    Addr(A, Option<N>),
+}
+
+pub type Ip4Setting = IpSetting<Ipv4Addr, u8>;
+pub type Ip6Setting = IpSetting<std::net::Ipv6Addr, u8>;
+
+/// `IP_AUTODETECTION_METHOD` (calico.md §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutodetectMethod {
+    FirstFound,
+    CanReach(String),
+    Interface(Vec<String>),
+    SkipInterface(Vec<String>),
+    Cidr(Vec<ipnet::IpNet>),
+}
+
+impl std::str::FromStr for AutodetectMethod {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<AutodetectMethod> {
+        let s = s.trim();
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let bad = |why: &str| Error::Config(format!("IP_AUTODETECTION_METHOD={s}: {why}"));
+        if s.is_empty() || s == "first-found" {
+            return Ok(AutodetectMethod::FirstFound);
+        }
+        if let Some(v) = s.strip_prefix("can-reach=") {
+            if v.is_empty() {
+                return Err(bad("no destination given"));
+            }
+            return Ok(AutodetectMethod::CanReach(v.to_string()));
+        }
+        if let Some(v) = s.strip_prefix("interface=") {
+            let l = list(v);
+            if l.is_empty() {
+                return Err(bad("no interface regex given"));
+            }
+            return Ok(AutodetectMethod::Interface(l));
+        }
+        if let Some(v) = s.strip_prefix("skip-interface=") {
+            return Ok(AutodetectMethod::SkipInterface(list(v)));
+        }
+        if let Some(v) = s.strip_prefix("cidr=") {
+            let nets = list(v)
+                .iter()
+                .map(|c| c.parse().map_err(|_| bad(&format!("{c} is not a CIDR"))))
+                .collect::<Result<Vec<_>>>()?;
+            if nets.is_empty() {
+                return Err(bad("no CIDR given"));
+            }
+            return Ok(AutodetectMethod::Cidr(nets));
+        }
+        if s == "kubernetes-internal-ip" {
+            return Err(bad(
+                "kubernetes-internal-ip needs the Kubernetes datastore, which Brindle does not use",
+            ));
+        }
+        Err(bad(
+            "unknown method (expected first-found, can-reach=DEST, interface=REGEX, skip-interface=REGEX or cidr=CIDR)",
+        ))
+    }
+}
+
+/// A pool's `ipipMode` / `vxlanMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncapMode {
+    #[default]
+    Never,
+    Always,
+    CrossSubnet,
+}
+
+impl EncapMode {
+    /// Calico's spelling in resources.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncapMode::Never => "Never",
+            EncapMode::Always => "Always",
+            EncapMode::CrossSubnet => "CrossSubnet",
+        }
+    }
+
+    /// `CALICO_IPV4POOL_IPIP` / `_VXLAN`: `off|never|always|crosssubnet|cross-subnet`, any case;
+    /// empty means Never.
+    fn from_env(var: &str, v: Option<&str>) -> Result<EncapMode> {
+        match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("off") | Some("never") => Ok(EncapMode::Never),
+            Some("always") => Ok(EncapMode::Always),
+            Some("crosssubnet") | Some("cross-subnet") => Ok(EncapMode::CrossSubnet),
+            Some(other) => Err(Error::Config(format!(
+                "{var}={other}: expected Always, CrossSubnet or Never"
+            ))),
+        }
+    }
+}
+
+/// The pool calico-node makes on first start (`CALICO_IPV4POOL_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultPool {
+    pub name: String,
+    pub cidr: Ipv4Net,
+    pub block_size: u8,
+    pub ipip: EncapMode,
+    pub vxlan: EncapMode,
+    pub nat_outgoing: bool,
+    pub node_selector: String,
+}
+
+/// `CALICO_NETWORKING_BACKEND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// BGP (Calico's BIRD mode; Brindle's own speaker).
+    Bird,
+    /// VXLAN only, no BGP.
+    Vxlan,
+    /// No networking (policy only): no BGP, no routes.
+    None,
+}
+
+/// Felix settings the agent honours from `FELIX_*` (the FelixConfiguration resources can set
+/// them too; the environment wins, as in Felix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FelixEnv {
+    /// `FELIX_IPINIPMTU` (0 = auto: host MTU − 20).
+    pub ipip_mtu: Option<u32>,
+    /// `FELIX_VXLANMTU` (0 = auto: host MTU − 50).
+    pub vxlan_mtu: Option<u32>,
+    pub vxlan_vni: Option<u32>,
+    pub vxlan_port: Option<u16>,
+    /// `FELIX_ROUTEREFRESHINTERVAL` in seconds (Felix default 90).
+    pub route_refresh_secs: Option<u64>,
+    /// `FELIX_LOGSEVERITYSCREEN`.
+    pub log_severity: Option<String>,
+    /// `FELIX_HEALTHENABLED` (Brindle: on unless set false), `FELIX_HEALTHHOST`, `FELIX_HEALTHPORT`.
+    pub health: Option<SocketAddr>,
+    /// `FELIX_PROMETHEUSMETRICSENABLED` (Brindle: on unless set false),
+    /// `FELIX_PROMETHEUSMETRICSHOST`, `FELIX_PROMETHEUSMETRICSPORT`. Served by the health server
+    /// too when the address is the same.
+    pub metrics: Option<SocketAddr>,
+    /// `FELIX_INTERFACEPREFIX` (first entry names veths).
+    pub interface_prefixes: Vec<String>,
+}
+
+/// Everything the agent was told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// `NODENAME` (or `--nodename`).
+    pub nodename: Option<String>,
+    /// `HOSTNAME`.
+    pub hostname: Option<String>,
+    pub ip: Ip4Setting,
+    pub ip_method: AutodetectMethod,
+    pub ip6: Ip6Setting,
+    pub ip6_method: AutodetectMethod,
+    /// `AS`: this node's AS number.
+    pub as_number: Option<u32>,
+    /// `None` with `NO_DEFAULT_POOLS=true`.
+    pub default_pool: Option<DefaultPool>,
+    pub backend: Backend,
+    /// `CLUSTER_TYPE`, stored in ClusterInformation.
+    pub cluster_type: String,
+    pub felix: FelixEnv,
+    /// `BRINDLE_STATE_DIR`: nodename and MTU files.
+    pub state_dir: PathBuf,
+    /// `BRINDLE_CTL_SOCKET`.
+    pub ctl_socket: PathBuf,
+    /// `BRINDLE_BGP_PORT`: where the speaker listens and connects (179; BGPConfiguration
+    /// `listenPort` wins when set).
+    pub bgp_port: Option<u16>,
+}
+
+fn parse_bool(var: &str, v: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        other => Err(Error::Config(format!("{var}={other}: expected true or false"))),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(var: &str, v: &str) -> Result<T> {
+    v.trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("{var}={v}: not a valid number")))
+}
+
+/// Parses `IP`: `autodetect`, `none`, `A.B.C.D` or `A.B.C.D/N`.
+fn parse_ip4(v: Option<&str>) -> Result<Ip4Setting> {
+    match v.map(str::trim) {
+        None | Some("") | Some("autodetect") => Ok(IpSetting::Autodetect),
+        Some("none") => Ok(IpSetting::None),
+        Some(s) => {
+            if let Ok(net) = s.parse::<Ipv4Net>() {
+                return Ok(IpSetting::Addr(net.addr(), Some(net.prefix_len())));
+            }
+            s.parse::<Ipv4Addr>()
+                .map(|a| IpSetting::Addr(a, None))
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "IP={s}: not an IPv4 address (expected autodetect, none, A.B.C.D or A.B.C.D/N)"
+                    ))
+                })
+        }
+    }
+}
+
+/// Parses `IP6`. Unlike `IP`, unset means no IPv6 (only `autodetect` autodetects).
+fn parse_ip6(v: Option<&str>) -> Result<Ip6Setting> {
+    match v.map(str::trim) {
+        None | Some("") | Some("none") => Ok(IpSetting::None),
+        Some("autodetect") => Ok(IpSetting::Autodetect),
+        Some(s) => {
+            if let Ok(net) = s.parse::<Ipv6Net>() {
+                return Ok(IpSetting::Addr(net.addr(), Some(net.prefix_len())));
+            }
+            s.parse()
+                .map(|a| IpSetting::Addr(a, None))
+                .map_err(|_| Error::Config(format!("IP6={s}: not an IPv6 address")))
+        }
+    }
+}
+
+/// Parses an AS number: plain (`64512`) or asdot (`1.10` = 65546).
+pub fn parse_asn(var: &str, v: &str) -> Result<u32> {
+    let v = v.trim();
+    let bad = || Error::Config(format!("{var}={v}: not an AS number"));
+    if let Some((hi, lo)) = v.split_once('.') {
+        let hi: u16 = hi.parse().map_err(|_| bad())?;
+        let lo: u16 = lo.parse().map_err(|_| bad())?;
+        return Ok((u32::from(hi) << 16) | u32::from(lo));
+    }
+    v.parse().map_err(|_| bad())
+}
+
+fn socket(
+    var_host: &str,
+    host: Option<String>,
+    var_port: &str,
+    port: Option<String>,
+    default_port: u16,
+) -> Result<SocketAddr> {
+    let host = host.unwrap_or_else(|| "127.0.0.1".into());
+    let ip: IpAddr = if host == "localhost" {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        host.parse()
+            .map_err(|_| Error::Config(format!("{var_host}={host}: not an IP address")))?
+    };
+    let port = match port {
+        Some(p) => parse_num(var_port, &p)?,
+        None => default_port,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+impl AgentConfig {
+    /// The configuration from the environment as read by `env` (empty values count as unset).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<AgentConfig> {
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let as_number = env("AS").map(|v| parse_asn("AS", &v)).transpose()?;
+        let no_default_pools = env("NO_DEFAULT_POOLS")
+            .map(|v| parse_bool("NO_DEFAULT_POOLS", &v))
+            .transpose()?
+            .unwrap_or(false);
+        let default_pool = if no_default_pools {
+            None
+        } else {
+            let cidr_s = env("CALICO_IPV4POOL_CIDR").unwrap_or_else(|| "192.168.0.0/16".into());
+            let cidr: Ipv4Net = cidr_s
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("CALICO_IPV4POOL_CIDR={cidr_s}: not an IPv4 CIDR")))?;
+            if cidr.trunc() != cidr {
+                return Err(Error::Config(format!(
+                    "CALICO_IPV4POOL_CIDR={cidr_s}: not strictly masked (did you mean {}?)",
+                    cidr.trunc()
+                )));
+            }
+            let block_size: u8 = match env("CALICO_IPV4POOL_BLOCK_SIZE") {
+                Some(v) => parse_num("CALICO_IPV4POOL_BLOCK_SIZE", &v)?,
+                None => 26,
+            };
+            if !(20..=32).contains(&block_size) {
+                return Err(Error::Config(format!(
+                    "CALICO_IPV4POOL_BLOCK_SIZE={block_size}: must be between 20 and 32"
+                )));
+            }
+            if cidr.prefix_len() > block_size {
+                return Err(Error::Config(format!(
+                    "CALICO_IPV4POOL_CIDR={cidr}: smaller than one block of /{block_size}"
+                )));
+            }
+            let ipip = EncapMode::from_env("CALICO_IPV4POOL_IPIP", env("CALICO_IPV4POOL_IPIP").as_deref())?;
+            let vxlan =
+                EncapMode::from_env("CALICO_IPV4POOL_VXLAN", env("CALICO_IPV4POOL_VXLAN").as_deref())?;
+            if ipip != EncapMode::Never && vxlan != EncapMode::Never {
+                return Err(Error::Config(
+                    "CALICO_IPV4POOL_IPIP and CALICO_IPV4POOL_VXLAN: cannot enable both VXLAN and IPIP on the same IPPool".into(),
+                ));
+            }
+            let nat_outgoing = env("CALICO_IPV4POOL_NAT_OUTGOING")
+                .map(|v| parse_bool("CALICO_IPV4POOL_NAT_OUTGOING", &v))
+                .transpose()?
+                .unwrap_or(true);
+            Some(DefaultPool {
+                name: "default-ipv4-ippool".into(),
+                cidr,
+                block_size,
+                ipip,
+                vxlan,
+                nat_outgoing,
+                node_selector: env("CALICO_IPV4POOL_NODE_SELECTOR").unwrap_or_else(|| "all()".into()),
+            })
+        };
+        let backend = match env("CALICO_NETWORKING_BACKEND").as_deref().map(str::trim) {
+            None | Some("bird") => Backend::Bird,
+            Some("vxlan") => Backend::Vxlan,
+            Some("none") => Backend::None,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "CALICO_NETWORKING_BACKEND={other}: expected bird, vxlan or none"
+                )));
+            }
+        };
+        let enabled = |var: &str| -> Result<bool> {
+            env(var)
+                .map(|v| parse_bool(var, &v))
+                .transpose()
+                .map(|b| b.unwrap_or(true))
+        };
+        let health = if enabled("FELIX_HEALTHENABLED")? {
+            Some(socket(
+                "FELIX_HEALTHHOST",
+                env("FELIX_HEALTHHOST"),
+                "FELIX_HEALTHPORT",
+                env("FELIX_HEALTHPORT"),
+                9099,
+            )?)
+        } else {
+            None
+        };
+        let metrics = if enabled("FELIX_PROMETHEUSMETRICSENABLED")? {
+            Some(socket(
+                "FELIX_PROMETHEUSMETRICSHOST",
+                env("FELIX_PROMETHEUSMETRICSHOST"),
+                "FELIX_PROMETHEUSMETRICSPORT",
+                env("FELIX_PROMETHEUSMETRICSPORT"),
+                9091,
+            )?)
+        } else {
+            None
+        };
+        let num = |var: &str| -> Result<Option<u32>> { env(var).map(|v| parse_num(var, &v)).transpose() };
+        let felix = FelixEnv {
+            ipip_mtu: num("FELIX_IPINIPMTU")?,
+            vxlan_mtu: num("FELIX_VXLANMTU")?,
+            vxlan_vni: num("FELIX_VXLANVNI")?,
+            vxlan_port: env("FELIX_VXLANPORT")
+                .map(|v| parse_num("FELIX_VXLANPORT", &v))
+                .transpose()?,
+            route_refresh_secs: env("FELIX_ROUTEREFRESHINTERVAL")
+                .map(|v| parse_num("FELIX_ROUTEREFRESHINTERVAL", v.trim_end_matches('s')))
+                .transpose()?,
+            log_severity: env("FELIX_LOGSEVERITYSCREEN"),
+            health,
+            metrics,
+            interface_prefixes: env("FELIX_INTERFACEPREFIX")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["cali".into()]),
+        };
+        Ok(AgentConfig {
+            nodename: env("NODENAME").map(|v| v.trim().to_string()),
+            hostname: env("HOSTNAME").map(|v| v.trim().to_string()),
+            ip: parse_ip4(env("IP").as_deref())?,
+            ip_method: env("IP_AUTODETECTION_METHOD").unwrap_or_default().parse()?,
+            ip6: parse_ip6(env("IP6").as_deref())?,
+            ip6_method: env("IP6_AUTODETECTION_METHOD").unwrap_or_default().parse()?,
+            as_number,
+            default_pool,
+            backend,
+            cluster_type: env("CLUSTER_TYPE").unwrap_or_else(|| "brindle".into()),
+            felix,
+            state_dir: env("BRINDLE_STATE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            ctl_socket: env("BRINDLE_CTL_SOCKET")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_SOCKET)),
+            bgp_port: env("BRINDLE_BGP_PORT")
+                .map(|v| parse_num("BRINDLE_BGP_PORT", &v))
+                .transpose()?,
+        })
+    }
+
+    /// `<state dir>/nodename` (Calico: `/var/lib/calico/nodename`).
+    pub fn nodename_file(&self) -> PathBuf {
+        self.state_dir.join("nodename")
+    }
+
+    /// `<state dir>/mtu` (Calico: `/var/lib/calico/mtu`), read by the CNI plugin.
+    pub fn mtu_file(&self) -> PathBuf {
+        self.state_dir.join("mtu")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<AgentConfig> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AgentConfig::from_env(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn the_lab_line_just_works() {
+        let c = cfg(&[("NODENAME", "n1"), ("IP", "10.77.0.1/24")]).unwrap();
+        assert_eq!(c.nodename.as_deref(), Some("n1"));
+        assert_eq!(c.ip, IpSetting::Addr("10.77.0.1".parse().unwrap(), Some(24)));
+        assert_eq!(c.backend, Backend::Bird);
+        let pool = c.default_pool.clone().unwrap();
+        assert_eq!(pool.name, "default-ipv4-ippool");
+        assert_eq!(pool.cidr.to_string(), "192.168.0.0/16");
+        assert_eq!(
+            (pool.block_size, pool.ipip, pool.nat_outgoing),
+            (26, EncapMode::Never, true)
+        );
+        assert_eq!(c.felix.health, Some("127.0.0.1:9099".parse().unwrap()));
+        assert_eq!(c.nodename_file(), PathBuf::from("/var/lib/brindle/nodename"));
+    }
+
+    #[test]
+    fn calico_env_spellings() {
+        let c = cfg(&[
+            ("IP", "autodetect"),
+            ("IP_AUTODETECTION_METHOD", "can-reach=172.20.42.1"),
+            ("IP6", "fd00::1/64"),
+            ("AS", "1.10"),
+            ("CALICO_IPV4POOL_CIDR", "10.233.64.0/18"),
+            ("CALICO_IPV4POOL_BLOCK_SIZE", "24"),
+            ("CALICO_IPV4POOL_IPIP", "cross-subnet"),
+            ("CALICO_IPV4POOL_NAT_OUTGOING", "false"),
+            ("FELIX_HEALTHPORT", "19099"),
+            ("FELIX_PROMETHEUSMETRICSENABLED", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.ip, IpSetting::Autodetect);
+        assert_eq!(c.ip_method, AutodetectMethod::CanReach("172.20.42.1".into()));
+        assert!(matches!(c.ip6, IpSetting::Addr(_, Some(64))));
+        assert_eq!(c.as_number, Some(65546));
+        let p = c.default_pool.unwrap();
+        assert_eq!(
+            (p.block_size, p.ipip, p.nat_outgoing),
+            (24, EncapMode::CrossSubnet, false)
+        );
+        assert_eq!(c.felix.health.unwrap().port(), 19099);
+        assert_eq!(c.felix.metrics, None);
+        assert!(
+            cfg(&[("NO_DEFAULT_POOLS", "true")])
+                .unwrap()
+                .default_pool
+                .is_none()
+        );
+        assert_eq!(
+            cfg(&[("IP_AUTODETECTION_METHOD", "interface=eth.*,ens.*")])
+                .unwrap()
+                .ip_method,
+            AutodetectMethod::Interface(vec!["eth.*".into(), "ens.*".into()])
+        );
+        assert!(matches!(
+            cfg(&[("IP_AUTODETECTION_METHOD", "cidr=172.20.40.0/22")])
+                .unwrap()
+                .ip_method,
+            AutodetectMethod::Cidr(_)
+        ));
+        assert_eq!(cfg(&[("IP", "none")]).unwrap().ip, IpSetting::None);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("IP", "10.0.0.300"),
+            ("IP_AUTODETECTION_METHOD", "magic"),
+            ("IP_AUTODETECTION_METHOD", "cidr=banana"),
+            ("AS", "sixty"),
+            ("CALICO_IPV4POOL_CIDR", "10.233.64.1/18"),
+            ("CALICO_IPV4POOL_BLOCK_SIZE", "33"),
+            ("CALICO_IPV4POOL_IPIP", "sometimes"),
+            ("CALICO_NETWORKING_BACKEND", "gobgp"),
+            ("FELIX_HEALTHPORT", "http"),
+        ] {
+            let e = cfg(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}={v}: {e}");
+        }
+        let e = cfg(&[
+            ("CALICO_IPV4POOL_IPIP", "Always"),
+            ("CALICO_IPV4POOL_VXLAN", "Always"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("both VXLAN and IPIP"), "{e}");
+    }
+}

@@ -1,0 +1,218 @@
+//! Programming N block routes (default 100 000): Brindle's route reconciler vs the anchors, run
+//! interleaved in one namespace of our own on this machine:
+//! - raw netlink: /work/shared/tools/bgp-anchors/nl_routes.py (512 RTM_NEWROUTE per sendmsg, one
+//!   ACK at the end) — the method `kernel_install.py netlink` runs;
+//! - `ip -batch` (one request + ACK per route) — `kernel_install.py ipbatch`;
+//! - BIRD 2 static routes exported by its kernel protocol — `kernel_install.py birdstatic`.
+//!
+//! (kernel_install.py itself hard-codes the namespace `perf-b`; the shared machine rules want
+//! unique names, so the same methods run here in a unique namespace.)
+//!
+//! Brindle is measured twice: the whole reconcile (dump the table, plan, batched apply) and the
+//! batched apply alone. Goal: reconcile ≤ 1.2 × raw netlink.
+//!
+//! `cargo bench -p brindle-dataplane --bench routes [-- N ROUNDS]`
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use brindle_dataplane::routes::{self, Ownership};
+use brindle_netlink::{Handle, Route, RouteOp, proto};
+use brindle_testkit::{Netns, TempDir};
+use ipnet::{IpNet, Ipv4Net};
+
+const ANCHORS: &str = "/work/shared/tools/bgp-anchors";
+
+fn prefix(i: usize) -> Ipv4Net {
+    let p = (11u32 << 24) + ((i as u32) << 8);
+    Ipv4Net::new(Ipv4Addr::from(p), 24).unwrap()
+}
+
+fn count(ns: &Netns) -> usize {
+    ns.ip(&["-4", "route", "show", "table", "main"])
+        .lines()
+        .filter(|l| !l.starts_with("10.99."))
+        .count()
+}
+
+fn flush(ns: &Netns) {
+    for p in ["boot", "static", "bird"] {
+        let _ = ns.cmd("ip").args(["route", "flush", "proto", p]).output();
+    }
+    assert_eq!(count(ns), 0, "flush left routes");
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let a = Netns::new("dpba");
+    let b = Netns::new("dpbb");
+    a.veth("bva", &b, "bvb");
+    a.ip(&["addr", "add", "10.99.0.1/30", "dev", "bva"]);
+    b.ip(&["addr", "add", "10.99.0.2/30", "dev", "bvb"]);
+    a.ip(&["link", "set", "bva", "up"]);
+    b.ip(&["link", "set", "bvb", "up"]);
+    let mut h = Handle::open_named(b.name()).unwrap();
+    let dev = h.require_link("bvb").unwrap().index;
+    let gw = IpAddr::V4("10.99.0.1".parse().unwrap());
+    let desired: Vec<Route> = (0..n)
+        .map(|i| Route::via(IpNet::V4(prefix(i)), gw, dev).with_protocol(proto::BIRD))
+        .collect();
+    let dir = TempDir::new("dp-bench");
+    let batch = dir.join("routes.batch");
+    std::fs::write(
+        &batch,
+        (0..n)
+            .map(|i| format!("route add {} via 10.99.0.1 dev bvb\n", prefix(i)))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let bird_conf = dir.join("bird.conf");
+    let mut conf = String::from(
+        "router id 10.99.0.2;\nprotocol device { scan time 10; }\nprotocol kernel k4 { ipv4 { import none; export all; }; scan time 60; }\nprotocol static s4 { ipv4;\n",
+    );
+    for i in 0..n {
+        conf.push_str(&format!("  route {} via 10.99.0.1;\n", prefix(i)));
+    }
+    conf.push_str("}\n");
+    std::fs::write(&bird_conf, conf).unwrap();
+    let have_bird = Command::new("sh")
+        .args(["-c", "command -v bird"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+
+    let own = Ownership::default();
+    let (mut t_rec, mut t_apply, mut t_py, mut t_ip, mut t_bird) = (vec![], vec![], vec![], vec![], vec![]);
+    flush(&b);
+    for r in 0..rounds {
+        // Brindle: full reconcile from an empty table.
+        let t = Instant::now();
+        let rep = routes::reconcile(&mut h, &desired, &own, true).unwrap();
+        t_rec.push(t.elapsed().as_secs_f64());
+        assert!(
+            rep.errors.is_empty() && rep.replaced == n,
+            "{:?}",
+            &rep.errors[..rep.errors.len().min(3)]
+        );
+        assert_eq!(count(&b), n);
+        flush(&b);
+        // Brindle: the batched apply alone.
+        let ops: Vec<RouteOp> = desired.iter().cloned().map(RouteOp::Add).collect();
+        let t = Instant::now();
+        h.apply_routes(&ops).unwrap();
+        t_apply.push(t.elapsed().as_secs_f64());
+        assert_eq!(count(&b), n);
+        flush(&b);
+        // Raw netlink anchor (Python, time spent in the kernel calls as it reports it).
+        let out = b
+            .cmd("python3")
+            .args([
+                &format!("{ANCHORS}/nl_routes.py"),
+                "--n",
+                &n.to_string(),
+                "--gw",
+                "10.99.0.1",
+                "--dev",
+                "bvb",
+            ])
+            .output()
+            .unwrap();
+        let j = String::from_utf8_lossy(&out.stdout).to_string();
+        let total: f64 = j
+            .split("\"total_s\": ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("nl_routes.py: {j} {}", String::from_utf8_lossy(&out.stderr)));
+        t_py.push(total);
+        assert_eq!(count(&b), n);
+        flush(&b);
+        // ip -batch anchor.
+        let t = Instant::now();
+        b.run("ip", &["-batch", batch.to_str().unwrap()]);
+        t_ip.push(t.elapsed().as_secs_f64());
+        flush(&b);
+        // BIRD static → kernel anchor (from BIRD answering on its socket to N routes in the kernel).
+        if have_bird {
+            let ctl = dir.join("bird.ctl");
+            let mut child = b
+                .cmd("bird")
+                .args([
+                    "-f",
+                    "-c",
+                    bird_conf.to_str().unwrap(),
+                    "-s",
+                    ctl.to_str().unwrap(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            while !Command::new("birdc")
+                .args(["-s", ctl.to_str().unwrap(), "show", "status"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let t = Instant::now();
+            let last = prefix(n - 1).to_string();
+            while b.ip(&["route", "show", "exact", &last]).trim().is_empty() || count(&b) < n {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            t_bird.push(t.elapsed().as_secs_f64());
+            // SAFETY: kill(2) on our own child's PID.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+            flush(&b);
+        }
+        eprintln!(
+            "round {r}: reconcile {:.3}s apply {:.3}s raw-netlink {:.3}s ip-batch {:.3}s bird {}",
+            t_rec[r],
+            t_apply[r],
+            t_py[r],
+            t_ip[r],
+            t_bird.get(r).map(|t| format!("{t:.3}s")).unwrap_or("-".into())
+        );
+    }
+    let (rec, app, py, ip) = (
+        median(&mut t_rec),
+        median(&mut t_apply),
+        median(&mut t_py),
+        median(&mut t_ip),
+    );
+    println!("routes: {n} × /24 via gw dev, {rounds} interleaved rounds, medians (s):");
+    println!(
+        "  brindle reconcile (dump+plan+batch) {rec:.3}   ratio to raw netlink {:.2}",
+        rec / py
+    );
+    println!(
+        "  brindle apply_routes (batch only)   {app:.3}   ratio to raw netlink {:.2}",
+        app / py
+    );
+    println!("  raw netlink (nl_routes.py)          {py:.3}");
+    println!(
+        "  ip -batch                           {ip:.3}   ratio {:.2}",
+        ip / py
+    );
+    if !t_bird.is_empty() {
+        let bird = median(&mut t_bird);
+        println!(
+            "  BIRD 2 static → kernel              {bird:.3}   ratio {:.2}",
+            bird / py
+        );
+    }
+    println!(
+        "  goal: reconcile ≤ 1.2 × raw netlink: {}",
+        if rec <= 1.2 * py { "met" } else { "NOT met" }
+    );
+}

@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::pki::Pki;
 use crate::{Daemon, Netns, TempDir};
 
 /// A running `etcd` (Debian `etcd-server`, 3.4). Killed and its data removed on drop.
@@ -12,42 +13,49 @@ pub struct Etcd {
     // Field order matters: the daemon dies before its directory is removed.
     daemon: Daemon,
     endpoint: String,
+    /// How it was started, for [`Etcd::restart`] (root-namespace instances only).
+    cmd: Option<(std::path::PathBuf, Vec<String>)>,
+    /// `--cacert/--cert/--key` for etcdctl when it serves TLS.
+    tls_args: Vec<String>,
     _dir: TempDir,
 }
 
 impl Etcd {
     /// Starts etcd on two free loopback ports of the root namespace and waits until it answers.
     pub fn start() -> Etcd {
+        Self::start_on_loopback("http", &[], Vec::new())
+    }
+
+    /// Starts etcd with client URL `<scheme>://127.0.0.1:<free port>` and `extra` arguments;
+    /// retries on a port race. `tls_args` are etcdctl's TLS flags for this server.
+    fn start_on_loopback(scheme: &str, extra: &[String], tls_args: Vec<String>) -> Etcd {
         let bin = crate::require::command("etcd", "etcd-server");
         for attempt in 0..5 {
             let client = crate::port::free_tcp();
             let peer = crate::port::free_tcp();
             let dir = TempDir::new("etcd");
             let name = crate::names::unique("etcd");
-            let client_url = format!("http://127.0.0.1:{client}");
+            let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
+            let mut args = etcd_args(&name, &dir, &client_url, &client_url, &peer_url);
+            args.extend_from_slice(extra);
             let mut cmd = Command::new(&bin);
-            cmd.args(etcd_args(&name, &dir, &client_url, &client_url, &peer_url));
-            let mut daemon = Daemon::spawn("etcd", cmd, &dir.join("etcd.log"));
-            let mut up = false;
-            for _ in 0..250 {
-                if healthy(&format!("127.0.0.1:{client}")) {
-                    up = true;
-                    break;
-                }
-                if !daemon.is_running() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            cmd.args(&args);
+            let daemon = Daemon::spawn("etcd", cmd, &dir.join("etcd.log"));
+            let mut etcd = Etcd {
+                daemon,
+                endpoint: client_url,
+                cmd: Some((bin.clone(), args)),
+                tls_args: tls_args.clone(),
+                _dir: dir,
+            };
+            if etcd.wait_healthy(Duration::from_secs(5)) {
+                return etcd;
             }
-            if up {
-                return Etcd {
-                    daemon,
-                    endpoint: client_url,
-                    _dir: dir,
-                };
-            }
-            eprintln!("etcd attempt {attempt} failed (port race?):\n{}", daemon.log());
+            eprintln!(
+                "etcd attempt {attempt} failed (port race?):\n{}",
+                etcd.daemon.log()
+            );
         }
         panic!("etcd did not start after 5 attempts");
     }
@@ -75,8 +83,111 @@ impl Etcd {
         Etcd {
             daemon,
             endpoint: client_url,
+            cmd: None,
+            tls_args: Vec::new(),
             _dir: dir,
         }
+    }
+
+    /// Starts etcd serving clients over TLS only (`https://127.0.0.1:<free port>`) with the
+    /// server certificate of `pki`, and requiring client certificates signed by its CA
+    /// (`--client-cert-auth`).
+    pub fn start_tls(pki: &Pki) -> Etcd {
+        let path = |p: &std::path::Path| p.display().to_string();
+        let server = [
+            "--cert-file".to_string(),
+            path(&pki.server_cert),
+            "--key-file".into(),
+            path(&pki.server_key),
+            "--trusted-ca-file".into(),
+            path(&pki.ca),
+            "--client-cert-auth".into(),
+        ];
+        let client = vec![
+            "--cacert".to_string(),
+            path(&pki.ca),
+            "--cert".into(),
+            path(&pki.client_cert),
+            "--key".into(),
+            path(&pki.client_key),
+        ];
+        Self::start_on_loopback("https", &server, client)
+    }
+
+    /// Kills etcd and starts it again on the same ports and data (a member restart, as seen by
+    /// clients: connections break, then the same endpoint answers again with the same data).
+    pub fn restart(&mut self) {
+        let (bin, args) = self.cmd.clone().expect("restart: only for Etcd::start/start_tls");
+        self.daemon.kill();
+        let mut cmd = Command::new(&bin);
+        cmd.args(&args);
+        self.daemon = Daemon::spawn("etcd", cmd, &self._dir.join("etcd-restarted.log"));
+        assert!(
+            self.wait_healthy(Duration::from_secs(10)),
+            "etcd did not come back after a restart; log:\n{}",
+            self.daemon.log()
+        );
+    }
+
+    /// Stops etcd (SIGKILL); [`Etcd::restart`] brings it back.
+    pub fn stop(&mut self) {
+        self.daemon.kill();
+    }
+
+    /// `etcdctl` aimed at this etcd (endpoint and TLS client files set).
+    pub fn etcdctl(&self) -> Command {
+        let ctl = crate::require::command("etcdctl", "etcd-client");
+        let mut cmd = Command::new(ctl);
+        cmd.env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(&self.endpoint)
+            .args(&self.tls_args);
+        cmd
+    }
+
+    /// Turns on authentication with a `root` user (password `root_password`) and a user `user`
+    /// with read-write access to keys under `prefix` only.
+    pub fn enable_auth(&self, root_password: &str, user: &str, password: &str, prefix: &str) {
+        let run = |args: &[&str]| {
+            crate::netns::run(self.etcdctl().args(args));
+        };
+        run(&["user", "add", "root", "--new-user-password", root_password]);
+        run(&["user", "grant-role", "root", "root"]);
+        run(&["role", "add", "limited"]);
+        run(&[
+            "role",
+            "grant-permission",
+            "limited",
+            "--prefix=true",
+            "readwrite",
+            prefix,
+        ]);
+        run(&["user", "add", user, "--new-user-password", password]);
+        run(&["user", "grant-role", user, "limited"]);
+        run(&["auth", "enable"]);
+    }
+
+    fn wait_healthy(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if !self.daemon.is_running() {
+                return false;
+            }
+            let ok = if self.tls_args.is_empty() {
+                healthy(self.endpoint.trim_start_matches("http://"))
+            } else {
+                self.etcdctl()
+                    .args(["endpoint", "health"])
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false)
+            };
+            if ok {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// The client URL, e.g. `http://127.0.0.1:41234`.

@@ -12,18 +12,24 @@
 //!   commands inside it (via `nsenter`, which keeps the mount namespace, unlike `ip netns exec`).
 //! - [`process`]: [`Daemon`], a child process killed (SIGKILL, by PID) and reaped on drop.
 //! - [`tmp`]: [`TempDir`], a unique directory removed on drop.
-//! - [`etcd`]: [`Etcd`], a real etcd on free ports (loopback, or an address inside a namespace).
+//! - [`etcd`]: [`Etcd`], a real etcd on free ports (loopback, or an address inside a namespace),
+//!   plain or TLS with client certificates, restartable, with authentication on demand.
+//! - [`pki`]: [`Pki`], a throwaway CA with server and client certificates (openssl).
+//! - [`privilege`]: running code with an unprivileged user's file access (per thread).
 //! - [`port`]: free loopback ports.
 
 pub mod etcd;
 pub mod names;
 pub mod netns;
+pub mod pki;
 pub mod port;
+pub mod privilege;
 pub mod process;
 pub mod require;
 pub mod tmp;
 
 pub use etcd::Etcd;
 pub use netns::Netns;
+pub use pki::Pki;
 pub use process::Daemon;
 pub use tmp::TempDir;

@@ -39,6 +39,10 @@ pub enum Error {
         key: Option<String>,
         detail: String,
     },
+    /// The configuration cannot be used (unsupported datastore type, unreadable TLS file, bad
+    /// endpoint URL). Nothing was contacted.
+    #[error("{store}: {detail}")]
+    Config { store: String, detail: String },
     /// Any other backend failure, with the key involved if any.
     #[error("{store}: {op}{}: {detail}", key.as_deref().map(|k| format!(" {k}")).unwrap_or_default())]
     Backend {
@@ -59,5 +63,16 @@ impl Error {
     /// True when the key was missing.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// True when a watch asked for (or fell behind to) a compacted revision: the caller must
+    /// list again and watch from the listing's revision + 1.
+    pub fn is_compacted(&self) -> bool {
+        matches!(self, Error::Compacted { .. })
+    }
+
+    /// True when the store could not be reached; retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
     }
 }

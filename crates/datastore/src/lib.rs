@@ -6,16 +6,38 @@
 //! users and the backends are interchangeable.
 //!
 //! Module map:
-//! - [`Datastore`]: the one trait every backend implements (get, list, create, update, delete
-//!   with compare-and-swap on a revision, watch from a revision).
-//! - [`Error`]: what can go wrong, always naming the store and the key.
+//! - [`Datastore`] (`store`): the one trait every backend implements (get, list, create, update,
+//!   delete with compare-and-swap on a revision, watch from a revision), with [`KeyValue`],
+//!   [`Listing`], [`Watch`], [`WatchEvent`].
+//! - [`Error`] (`error`): what can go wrong, always naming the store and the key.
+//! - `config`: [`DatastoreConfig`] from flags ([`Overrides`]) and environment (Calico's and
+//!   Brindle's names), and [`open`], which returns the chosen backend.
+//! - [`SqliteStore`] (`sqlite`): the embedded default, one file shared by every process on the
+//!   host (WAL, immediate transactions, busy retry, an event log for watches).
+//! - [`EtcdStore`] (`etcd`): etcd v3 through a client thread (the trait is synchronous, the
+//!   client async), transactions for compare-and-swap, resuming watches.
+//! - `retry`: [`retry_on_conflict`] for read-modify-write loops.
 //!
 //! Revisions follow etcd's model: one store-wide counter, bumped by every write; each key
 //! remembers the revision of its last write (`mod_revision`), which is what compare-and-swap
 //! compares against and what `resourceVersion` shows to users.
+//!
+//! Protocols: etcd's v3 gRPC API (etcd-io/etcd `api/etcdserverpb/rpc.proto`); SQLite's file
+//! format with its WAL mode. No RFC applies.
 
+mod config;
 mod error;
+mod etcd;
+mod retry;
+mod sqlite;
 mod store;
 
+pub use config::{
+    DEFAULT_ETCD_ENDPOINT, DEFAULT_SQLITE_PATH, DatastoreConfig, EtcdConfig, Overrides, Secret, SqliteConfig,
+    Synchronous, open,
+};
 pub use error::{Error, Result};
+pub use etcd::EtcdStore;
+pub use retry::retry_on_conflict;
+pub use sqlite::SqliteStore;
 pub use store::{Datastore, EventKind, KeyValue, Listing, Revision, Watch, WatchEvent};

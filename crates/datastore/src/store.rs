@@ -98,6 +98,40 @@ pub trait Datastore: Send + Sync {
     /// Returns the revision of the deletion.
     fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Revision>;
 
-    /// Streams every change under `prefix` with a revision ≥ `from`, in order.
+    /// Streams every change under `prefix` with a revision ≥ `from`, in order, each exactly once.
+    /// `from == 0` means "changes after now" (etcd's convention); the usual pattern is
+    /// `list(prefix)` then `watch(prefix, listing.revision + 1)`.
+    ///
+    /// `watch` itself fails only when the store cannot be reached. A `from` older than the
+    /// store's kept history is reported in the stream as [`Error::Compacted`](crate::Error),
+    /// after which the stream ends (the caller lists again); so is a watcher that falls that far
+    /// behind. Other `Err` items are informational (the store became unreachable): the watch keeps
+    /// retrying and resumes after the last event it delivered.
     fn watch(&self, prefix: &str, from: Revision) -> Result<Watch>;
+}
+
+/// The smallest byte string greater than every string starting with `prefix` (etcd's
+/// `range_end` for a prefix); `None` when there is none (empty prefix, or all 0xff).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_etcds_range_end() {
+        assert_eq!(prefix_end(b"/calico/"), Some(b"/calico0".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
 }

@@ -67,22 +67,35 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM, then wait up to `grace` for exit (SIGKILL after). Returns the exit status code if
-    /// it exited by itself.
-    pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
+    /// Waits up to `timeout` for the process to exit by itself; its exit status, or `None` if
+    /// it is still running (it is left running; the guard still kills it on drop).
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
                 self.child = None;
-                return st.code();
+                return Some(st);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if self.child.is_none() || Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        self.kill();
-        None
+    }
+
+    /// SIGTERM, then wait up to `grace` for exit (SIGKILL after). Returns the exit status code if
+    /// it exited by itself.
+    pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        match self.wait(grace) {
+            Some(status) => status.code(),
+            None => {
+                self.kill();
+                None
+            }
+        }
     }
 
     /// Waits until `ready()` is true, polling every 20 ms, or panics after `timeout` showing the

@@ -1,0 +1,101 @@
+//! 8 separate processes × 500 compare-and-swap increments of one counter, on one SQLite file
+//! and on one etcd: the final count is exact (no lost update, no double apply).
+//!
+//! `harness = false`: the binary is also the worker (it runs itself again, see
+//! `support/workers.rs`), which a libtest harness would get in the way of.
+
+#[path = "support/workers.rs"]
+mod workers;
+
+use std::time::Duration;
+
+use brindle_datastore::{Datastore, SqliteConfig, SqliteStore};
+use brindle_testkit::{Etcd, TempDir};
+use workers::Workers;
+
+const PROCESSES: usize = 8;
+const INCREMENTS: u64 = 500;
+const COUNTER: &str = "/calico/ipam/v2/counter";
+
+fn increments_are_exact(store: &dyn Datastore, env: &[(&str, String)]) {
+    store.create(COUNTER, b"0").unwrap();
+    let workers = Workers::spawn(PROCESSES, &format!("cas {INCREMENTS} {COUNTER}"), env);
+    workers.go();
+    let outputs = workers.finish(Duration::from_secs(300));
+    let conflicts: u64 = outputs
+        .iter()
+        .map(|o| {
+            let n = o.lines().find_map(|l| l.strip_prefix("done conflicts="));
+            n.unwrap_or_else(|| panic!("no result in {o:?}"))
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    let kv = store.get(COUNTER).unwrap().unwrap();
+    assert_eq!(
+        std::str::from_utf8(&kv.value).unwrap(),
+        (PROCESSES as u64 * INCREMENTS).to_string(),
+        "{} lost or repeated updates",
+        store.describe()
+    );
+    println!(
+        "  {}: {} increments, {conflicts} conflicts retried",
+        store.describe(),
+        PROCESSES as u64 * INCREMENTS
+    );
+    assert!(
+        conflicts > 0,
+        "the processes never raced: the test did not test anything"
+    );
+}
+
+fn sqlite() {
+    let dir = TempDir::new("mp");
+    let path = dir.join("brindle.db");
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+    increments_are_exact(
+        &store,
+        &[
+            ("BRINDLE_DATASTORE_TYPE", "sqlite".into()),
+            ("BRINDLE_DATASTORE_PATH", path.display().to_string()),
+        ],
+    );
+}
+
+fn etcd() {
+    let etcd = Etcd::start();
+    let store =
+        brindle_datastore::EtcdStore::open(&brindle_datastore::EtcdConfig::new([etcd.endpoint()])).unwrap();
+    increments_are_exact(
+        &store,
+        &[
+            ("DATASTORE_TYPE", "etcdv3".into()),
+            ("ETCD_ENDPOINTS", etcd.endpoint().to_string()),
+        ],
+    );
+}
+
+fn main() {
+    workers::run_if_worker();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let mut failed = Vec::new();
+    for (name, test) in [("sqlite", sqlite as fn()), ("etcd", etcd)] {
+        let full = format!("multiprocess::{name}");
+        if !filter.is_empty() && !filter.iter().any(|f| full.contains(f.as_str())) {
+            continue;
+        }
+        println!("test {full} ...");
+        match std::panic::catch_unwind(test) {
+            Ok(()) => println!("test {full} ... ok"),
+            Err(_) => {
+                println!("test {full} ... FAILED");
+                failed.push(full);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        println!("failed: {failed:?}");
+        std::process::exit(1);
+    }
+}

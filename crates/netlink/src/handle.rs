@@ -74,7 +74,7 @@ impl Handle {
         &self.netns
     }
 
-    fn next_seq(&mut self) -> u32 {
+    pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
     }
@@ -237,16 +237,18 @@ impl Handle {
         }
     }
 
-    /// Sends `msgs` in as few writes as possible, without a per-message ACK; only the last one
-    /// asks for an ACK, and since the kernel processes a socket's requests in order, receiving it
-    /// means every earlier one was processed. Refused messages are reported by index.
-    pub(crate) fn batch(
+    /// Sends `total` messages in as few writes as possible, without a per-message ACK; only the
+    /// last one asks for an ACK, and since the kernel processes a socket's requests in order,
+    /// receiving it means every earlier one was processed. Refused messages are reported by index.
+    ///
+    /// The encoder: `encode(handle, i, extra_flags, buf)` appends message `i` (with
+    /// `extra_flags` added to its own) and returns its sequence number from [`Handle::next_seq`].
+    pub(crate) fn batch_with(
         &mut self,
-        msgs: impl IntoIterator<Item = (RouteNetlinkMessage, u16)>,
+        total: usize,
+        mut encode: impl FnMut(&mut Handle, usize, u16, &mut Vec<u8>) -> u32,
         op: &dyn Fn() -> String,
     ) -> Result<Vec<Refused>> {
-        let msgs: Vec<_> = msgs.into_iter().collect();
-        let total = msgs.len();
         if total == 0 {
             return Ok(Vec::new());
         }
@@ -254,13 +256,12 @@ impl Handle {
         let mut refused = Vec::new();
         let mut buf = Vec::with_capacity(BATCH_BYTES + 4096);
         let mut last_seq = 0;
-        for (i, (msg, flags)) in msgs.into_iter().enumerate() {
+        for i in 0..total {
             let ack = if i + 1 == total { NLM_F_ACK } else { 0 };
-            last_seq = self.encode(msg, flags | ack, &mut buf);
+            last_seq = encode(self, i, NLM_F_REQUEST | ack, &mut buf);
             seqs.push(last_seq);
             if buf.len() >= BATCH_BYTES || i + 1 == total {
                 self.send(&buf, op)?;
-
                 buf.clear();
                 // Drain the errors so far so the receive queue never overflows. Only the final
                 // message carries the ACK we wait for (sequence numbers are never 0).

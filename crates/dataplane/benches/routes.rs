@@ -90,7 +90,8 @@ fn main() {
         .unwrap_or(false);
 
     let own = Ownership::default();
-    let (mut t_rec, mut t_apply, mut t_py, mut t_ip, mut t_bird) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut t_rec, mut t_plan, mut t_apply, mut t_py, mut t_ip, mut t_bird) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     flush(&b);
     for r in 0..rounds {
         // Brindle: full reconcile from an empty table.
@@ -103,6 +104,18 @@ fn main() {
             &rep.errors[..rep.errors.len().min(3)]
         );
         assert_eq!(count(&b), n);
+        // The pure planning step alone (against a full table, as on a resync).
+        let actual = h.routes(Some(brindle_netlink::TABLE_MAIN)).unwrap();
+        let t = Instant::now();
+        let names = h.link_names().unwrap();
+        let p = routes::plan(
+            &desired,
+            &actual,
+            &|r| own.owns(r, &|i| names.get(&i).cloned()),
+            true,
+        );
+        t_plan.push(t.elapsed().as_secs_f64());
+        assert!(p.ops.is_empty());
         flush(&b);
         // Brindle: the batched apply alone.
         let ops: Vec<RouteOp> = desired.iter().cloned().map(RouteOp::Add).collect();
@@ -176,8 +189,9 @@ fn main() {
             flush(&b);
         }
         eprintln!(
-            "round {r}: reconcile {:.3}s apply {:.3}s raw-netlink {:.3}s ip-batch {:.3}s bird {}",
+            "round {r}: reconcile {:.3}s (plan of a full table {:.3}s) apply {:.3}s raw-netlink {:.3}s ip-batch {:.3}s bird {}",
             t_rec[r],
+            t_plan[r],
             t_apply[r],
             t_py[r],
             t_ip[r],

@@ -236,14 +236,14 @@ impl Dataplane {
             &self.cfg.iface_prefixes,
         ));
         // NAT outgoing.
-        let text = crate::nat::transaction(&desired.nat, desired.ipip.is_some());
+        let text = crate::nat::transaction(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes);
         if opts.full || self.nat_applied.as_deref() != Some(text.as_str()) {
             // With no pool and no tunl0 there is nothing to program: a missing `nft` is fine.
             let nothing = desired.nat == NatOutgoing::default() && desired.ipip.is_none();
             let res = match Nft::find(self.cfg.nft_netns.clone()) {
                 Err(_) if nothing => Ok(()),
                 Err(e) => Err(e),
-                Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some()),
+                Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes),
             };
             match res {
                 Ok(()) => self.nat_applied = Some(text),
@@ -271,5 +271,15 @@ impl Dataplane {
                 .and_then(|b| b.stats().ok()),
             last_errors: self.last_errors.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The agent moves its dataplane onto a thread of its own.
+    #[test]
+    fn dataplane_is_send() {
+        fn send<T: Send>() {}
+        send::<super::Dataplane>();
     }
 }

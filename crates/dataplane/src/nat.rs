@@ -9,6 +9,7 @@
 //! LOCAL -j MASQUERADE`).
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -35,11 +36,20 @@ fn set(name: &str, nets: &[Ipv4Net]) -> String {
     s
 }
 
-/// The table as nft text (pure). `tunl0`: add the host-originated tunnel rule.
-pub fn render(nat: &NatOutgoing, tunl0: bool) -> String {
+/// The table as nft text (pure). With `tunl0`: the host-originated tunnel masquerade, and
+/// Felix's INPUT rule accepting IPIP only from other nodes (`hosts`) — it guards the kernel
+/// tunl0; the BPF tunl0 checks the same list itself (outer packets never reach netfilter there).
+pub fn render(nat: &NatOutgoing, tunl0: bool, hosts: &[Ipv4Addr]) -> String {
     let mut s = format!("table ip {TABLE} {{\n");
     s.push_str(&set("cali40masq-ipam-pools", &nat.masq_pools));
     s.push_str(&set("cali40all-ipam-pools", &nat.all_pools));
+    if tunl0 {
+        let nets: Vec<Ipv4Net> = hosts.iter().map(|h| Ipv4Net::new(*h, 32).expect("/32")).collect();
+        s.push_str(&set("cali40all-hosts-net", &nets));
+        s.push_str(
+            "\tchain filter-INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip protocol 4 ip saddr != @cali40all-hosts-net counter drop\n\t}\n",
+        );
+    }
     s.push_str("\tchain nat-cali-nat-outgoing {\n");
     if !nat.masq_pools.is_empty() {
         s.push_str(
@@ -60,10 +70,10 @@ pub fn render(nat: &NatOutgoing, tunl0: bool) -> String {
 }
 
 /// The transaction that replaces the table atomically (declare, delete, re-declare).
-pub fn transaction(nat: &NatOutgoing, tunl0: bool) -> String {
+pub fn transaction(nat: &NatOutgoing, tunl0: bool, hosts: &[Ipv4Addr]) -> String {
     format!(
         "table ip {TABLE} {{}}\ndelete table ip {TABLE}\n{}",
-        render(nat, tunl0)
+        render(nat, tunl0, hosts)
     )
 }
 
@@ -130,10 +140,10 @@ impl Nft {
     }
 
     /// Replaces table `ip brindle` with `nat` in one transaction.
-    pub fn apply(&self, nat: &NatOutgoing, tunl0: bool) -> Result<(), Error> {
+    pub fn apply(&self, nat: &NatOutgoing, tunl0: bool, hosts: &[Ipv4Addr]) -> Result<(), Error> {
         self.run(
             &["-f", "-"],
-            Some(&transaction(nat, tunl0)),
+            Some(&transaction(nat, tunl0, hosts)),
             &format!("replace table ip {TABLE}"),
         )
         .map(|_| ())
@@ -173,15 +183,17 @@ mod tests {
             masq_pools: vec!["10.233.64.0/18".parse().unwrap()],
             all_pools: vec!["10.233.64.0/18".parse().unwrap(), "10.99.0.0/16".parse().unwrap()],
         };
-        let t = render(&nat, true);
+        let t = render(&nat, true, &["172.20.42.81".parse().unwrap()]);
         assert!(t.contains("elements = { 10.233.64.0/18 }"), "{t}");
         assert!(t.contains("elements = { 10.99.0.0/16, 10.233.64.0/18 }"), "{t}");
         assert!(t.contains(
             "ip saddr @cali40masq-ipam-pools ip daddr != @cali40all-ipam-pools counter masquerade"
         ));
         assert!(t.contains("oifname \"tunl0\""));
-        let empty = render(&NatOutgoing::default(), false);
+        assert!(t.contains("elements = { 172.20.42.81/32 }"), "{t}");
+        assert!(t.contains("ip protocol 4 ip saddr != @cali40all-hosts-net counter drop"));
+        let empty = render(&NatOutgoing::default(), false, &[]);
         assert!(!empty.contains("masquerade"), "{empty}");
-        assert!(transaction(&nat, false).starts_with("table ip brindle {}\ndelete table ip brindle\n"));
+        assert!(transaction(&nat, false, &[]).starts_with("table ip brindle {}\ndelete table ip brindle\n"));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use brindle_dataplane::{EncapMode, IpipPath};
 use brindle_testkit::{Daemon, TempDir};
-use common::{Modes, lines, one_pod_per_node, ping};
+use common::{Cluster, Modes, lines, one_pod_per_node, ping};
 
 #[test]
 fn ipip_always_seed_routes_wire_format_nat_and_restart() {
@@ -233,4 +233,91 @@ fn vxlan_cross_subnet() {
     );
     let bad = c.ping_all();
     assert!(bad.is_empty(), "failed pairs: {bad:?}");
+}
+
+/// RFC 1071 checksum.
+fn csum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// An IPIP packet `outer_src → outer_dst` carrying an ICMP echo `10.9.9.9 → inner_dst`.
+fn ipip_packet(outer_src: [u8; 4], outer_dst: [u8; 4], inner_dst: [u8; 4]) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut inner = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 9, 9, 9];
+    inner.extend_from_slice(&inner_dst);
+    let c = csum(&inner);
+    inner[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut outer = vec![0x45, 0, 0, 48, 0, 0, 0, 0, 64, 4, 0, 0];
+    outer.extend_from_slice(&outer_src);
+    outer.extend_from_slice(&outer_dst);
+    [outer, inner, icmp].concat()
+}
+
+#[test]
+fn ipip_with_strict_rp_filter_refuses_unknown_senders() {
+    let mut c = Cluster::new(
+        2,
+        false,
+        Modes {
+            ipip: EncapMode::Always,
+            vxlan: EncapMode::Never,
+        },
+    );
+    for n in &c.nodes {
+        n.ns.sysctl("net.ipv4.conf.all.rp_filter", "1");
+        n.ns.sysctl("net.ipv4.conf.default.rp_filter", "1");
+    }
+    c.add_pod(0);
+    c.add_pod(1);
+    let dps = c.start_all();
+    let bad = c.ping_all();
+    assert!(bad.is_empty(), "with strict rp_filter: {bad:?}");
+    let denied = |dps: &[brindle_dataplane::Dataplane]| dps[0].status().bpf.map(|s| s.decap_denied);
+    let before = denied(&dps);
+    // The external host (not a node) sends IPIP to node 0 for its pod.
+    let pod = c.nodes[0].pods[0].ip.octets();
+    let pkt = ipip_packet([172, 20, 42, 1], [172, 20, 42, 80], pod);
+    let ext = brindle_netlink::NetnsFd::named(c.ext.name()).unwrap();
+    ext.run(|| {
+        // SAFETY: a raw socket used for one sendto with valid buffers, then closed.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW);
+            assert!(fd >= 0, "raw socket");
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as u16;
+            sa.sin_addr.s_addr = u32::from_ne_bytes([172, 20, 42, 80]);
+            for _ in 0..3 {
+                let n = libc::sendto(
+                    fd,
+                    pkt.as_ptr().cast(),
+                    pkt.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                );
+                assert_eq!(n, pkt.len() as isize, "sendto");
+            }
+            libc::close(fd);
+        }
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    match dps[0].status().ipip.unwrap() {
+        IpipPath::Bpf => assert_eq!(denied(&dps).unwrap(), before.unwrap() + 3),
+        IpipPath::Kernel => {
+            let t = c.nodes[0]
+                .ns
+                .run("nft", &["list", "chain", "ip", "brindle", "filter-INPUT"]);
+            assert!(t.contains("packets 3"), "{t}");
+        }
+    }
 }

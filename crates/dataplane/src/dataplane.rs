@@ -27,6 +27,8 @@ pub struct DataplaneConfig {
     /// The namespace path `nft` must run in when it is not the process's own (labs and tests);
     /// `None` for a real node.
     pub nft_netns: Option<PathBuf>,
+    /// The `nft` binary (`None`: found on the usual paths).
+    pub nft_path: Option<PathBuf>,
 }
 
 impl Default for DataplaneConfig {
@@ -34,6 +36,7 @@ impl Default for DataplaneConfig {
         DataplaneConfig {
             iface_prefixes: vec!["cali".into()],
             nft_netns: None,
+            nft_path: None,
         }
     }
 }
@@ -99,11 +102,8 @@ impl Dataplane {
         };
         let underlay = dp.underlay(desired)?;
         if let Some(ip) = &desired.ipip {
-            let t = Tunl0::ensure(&mut dp.h, ip, &underlay, &desired.peer_nodes, None).map_err(|e| {
-                Error::Unsupported(format!(
-                    "pools use IPIP but tunl0 cannot be set up (no kernel ipip device, and Brindle's BPF tunl0 failed): {e}"
-                ))
-            })?;
+            let t = Tunl0::ensure(&mut dp.h, ip, &underlay, &desired.peer_nodes, None)
+                .map_err(|e| Error::Unsupported(format!("pools use IPIP but tunl0 cannot be set up: {e}")))?;
             tracing::info!(path = %t.path, "IPIP tunl0 ready");
             dp.tunl0 = Some(t);
         }
@@ -240,7 +240,7 @@ impl Dataplane {
         if opts.full || self.nat_applied.as_deref() != Some(text.as_str()) {
             // With no pool and no tunl0 there is nothing to program: a missing `nft` is fine.
             let nothing = desired.nat == NatOutgoing::default() && desired.ipip.is_none();
-            let res = match Nft::find(self.cfg.nft_netns.clone()) {
+            let res = match Nft::find(self.cfg.nft_path.clone(), self.cfg.nft_netns.clone()) {
                 Err(_) if nothing => Ok(()),
                 Err(e) => Err(e),
                 Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes),

@@ -10,6 +10,7 @@
 //! - [`ipip`] — tunl0: the kernel's ipip device, or Brindle's BPF tunl0 (IFB + tc programs).
 //! - [`bpf`] — loader of `bpf/ipip.c` (aya 0.14), attached as cls_bpf so it outlives the agent.
 //! - [`vxlan`] — `vxlan.calico`, its neighbour and FDB entries, Felix's VTEP MAC rule.
+//! - [`mtu`] — Felix's host and pod MTU rules.
 //! - [`nat`] — NAT outgoing in nftables table `ip brindle`, replaced atomically.
 //! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
 //!   shared with the CNI plugin.
@@ -22,6 +23,7 @@ pub mod bpf;
 pub mod dataplane;
 pub mod error;
 pub mod ipip;
+pub mod mtu;
 pub mod nat;
 pub mod routes;
 pub mod state;

@@ -85,8 +85,18 @@ pub struct Nft {
 }
 
 impl Nft {
-    /// Finds the `nft` binary (Debian `nftables`); a clear error when it is missing.
-    pub fn find(netns: Option<PathBuf>) -> Result<Nft, Error> {
+    /// Finds the `nft` binary (Debian `nftables`), or uses `path`; a clear error when missing.
+    pub fn find(path: Option<PathBuf>, netns: Option<PathBuf>) -> Result<Nft, Error> {
+        if let Some(p) = path {
+            return if p.is_file() {
+                Ok(Nft { bin: p, netns })
+            } else {
+                Err(Error::Nft(format!(
+                    "{} not found: install nftables (`apt-get install -y nftables`)",
+                    p.display()
+                )))
+            };
+        }
         for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
             let p = PathBuf::from(dir).join("nft");
             if p.is_file() {

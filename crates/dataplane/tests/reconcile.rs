@@ -229,3 +229,41 @@ fn cni_workload_route_helper() {
         "0"
     );
 }
+
+#[test]
+fn nft_missing_is_reported_and_the_rest_applied() {
+    let c = cluster();
+    let h = Handle::open_named(c.nodes[0].ns.name()).unwrap();
+    let mut cfg = c.config(0);
+    cfg.nft_path = Some("/nonexistent/nft".into());
+    let (mut dp, r) = Dataplane::start(h, cfg, &c.desired(0)).unwrap();
+    assert_eq!(
+        r.errors,
+        vec![
+            "nftables: /nonexistent/nft not found: install nftables (`apt-get install -y nftables`)"
+                .to_string()
+        ]
+    );
+    assert!(
+        lines(&c.nodes[0].ns.ip(&["route"]))
+            .contains(&"10.233.87.0/24 via 172.20.42.81 dev tunl0 proto bird onlink".to_string())
+    );
+    // Retried at every resync.
+    let r = dp.apply(&c.desired(0), Cluster::opts());
+    assert_eq!(r.errors.len(), 1);
+}
+
+#[test]
+fn startup_fails_clearly_when_tunl0_cannot_be_made() {
+    let c = cluster();
+    let ns = &c.nodes[0].ns;
+    ns.ip(&["link", "add", "tunl0", "type", "veth", "peer", "name", "tunl0p"]);
+    let h = Handle::open_named(ns.name()).unwrap();
+    let e = Dataplane::start(h, c.config(0), &c.desired(0))
+        .err()
+        .expect("start must fail");
+    assert_eq!(
+        e.to_string(),
+        "unsupported: pools use IPIP but tunl0 cannot be set up: device tunl0 exists as a veth device, not ipip (or Brindle's ifb): remove it"
+    );
+}

@@ -91,6 +91,31 @@ impl Netns {
         ]);
     }
 
+    /// Runs `f` on a new thread that first enters this namespace (`setns`), so every socket `f`
+    /// opens lives in it (e.g. a tokio current-thread runtime serving a daemon under test).
+    /// Other threads, including the caller, stay where they are.
+    pub fn spawn_in<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = self.path();
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on a valid namespace fd affects only this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "setns {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+            drop(file);
+            f()
+        })
+    }
+
     /// True if `ping -c1 -W1 <addr>` from inside the namespace gets a reply.
     pub fn ping(&self, addr: &str) -> bool {
         self.cmd("ping")

@@ -25,3 +25,15 @@ fn etcd_starts_on_free_ports() {
     let etcd = Etcd::start();
     assert!(etcd.endpoint().starts_with("http://127.0.0.1:"));
 }
+
+#[test]
+fn spawn_in_runs_inside_the_namespace() {
+    let ns = Netns::new("tk");
+    ns.ip(&["addr", "add", "10.201.0.1/32", "dev", "lo"]);
+    let bound = ns
+        .spawn_in(|| std::net::TcpListener::bind("10.201.0.1:0").is_ok())
+        .join()
+        .unwrap();
+    assert!(bound, "the address exists only inside the namespace");
+    assert!(std::net::TcpListener::bind("10.201.0.1:0").is_err());
+}

@@ -83,6 +83,8 @@ pub struct BestRoute {
 pub struct RouteChange {
     pub prefix: IpNet,
     pub best: Option<BestRoute>,
+    /// A learned route was the best before this change (so `best` replaces or withdraws it).
+    pub had_learned: bool,
 }
 
 /// What one UPDATE did.
@@ -106,7 +108,7 @@ pub struct Rib {
     attrs: AttrStore,
     v4: HashMap<V4Key, Dest, FastBuild>,
     v6: HashMap<V6Key, Dest, FastBuild>,
-    changes: Vec<(Key, Option<Path>)>,
+    changes: Vec<(Key, Option<Path>, bool)>,
     local_attrs: AttrId,
 }
 
@@ -358,7 +360,7 @@ impl Rib {
         };
         let Some(dest) = slot else {
             self.count(peer, 1);
-            self.changes.push((key, Some(new)));
+            self.changes.push((key, Some(new), false));
             return;
         };
         let old_best = dest.best();
@@ -425,7 +427,7 @@ impl Rib {
                 Key::V4(k) => self.v4.remove(&k),
                 Key::V6(k) => self.v6.remove(&k),
             };
-            self.changes.push((key, None));
+            self.changes.push((key, None, old_best.peer != PeerId::LOCAL));
             return true;
         }
         self.reselect(key, old_best);
@@ -439,7 +441,7 @@ impl Rib {
             Some(Dest::One(p)) => {
                 let p = *p;
                 if p != old_best {
-                    self.changes.push((key, Some(p)));
+                    self.changes.push((key, Some(p), old_best.peer != PeerId::LOCAL));
                 }
                 return;
             }
@@ -463,7 +465,8 @@ impl Rib {
             Dest::Many(Box::new(paths))
         };
         if new_best != old_best {
-            self.changes.push((key, Some(new_best)));
+            self.changes
+                .push((key, Some(new_best), old_best.peer != PeerId::LOCAL));
         }
     }
 
@@ -509,9 +512,10 @@ impl Rib {
         let changes = std::mem::take(&mut self.changes);
         changes
             .into_iter()
-            .map(|(k, p)| RouteChange {
+            .map(|(k, p, had)| RouteChange {
                 prefix: k.net(),
                 best: p.and_then(|p| self.best_route(k, p)),
+                had_learned: had,
             })
             .collect()
     }

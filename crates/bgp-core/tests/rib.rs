@@ -223,7 +223,8 @@ fn changes_withdrawals_and_peer_flush() {
         ch,
         vec![RouteChange {
             prefix: net("10.233.87.0/24"),
-            best: None
+            best: None,
+            had_learned: true
         }]
     );
     assert_eq!(rib.len(), 1);
@@ -243,7 +244,8 @@ fn local_origination_shadows_learned_routes() {
         rib.drain_changes(),
         vec![RouteChange {
             prefix: net("10.233.94.0/24"),
-            best: None
+            best: None,
+            had_learned: true
         }]
     );
     assert_eq!(rib.best(net("10.233.94.0/24")), None);

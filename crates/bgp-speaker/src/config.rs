@@ -1,0 +1,186 @@
+//! Speaker and peer configuration, validated before anything changes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use brindle_bgp_core::{ExportPolicy, PeerType, SessionConfig, mesh_passive};
+use brindle_bgp_wire::Family;
+
+use crate::error::Error;
+
+/// BGP's port (RFC 4271 §8.2.1).
+pub const BGP_PORT: u16 = 179;
+/// Accept backlog: BIRD's 8 makes a 1000-node mesh take ~110 s to come up (perf.md B6); FRR
+/// and GoBGP use 4096.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    /// BGP identifier (Calico: the node's IPv4 address).
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    /// Where to accept sessions; `None` does not listen (every peer must then be active).
+    /// Calico's default is all addresses, port 179.
+    pub listen: Vec<SocketAddr>,
+    /// This node's addresses: the source of outgoing connections (unless a peer overrides it)
+    /// and the next hop of what we announce.
+    pub node_v4: Option<Ipv4Addr>,
+    pub node_v6: Option<Ipv6Addr>,
+    pub export: ExportPolicy,
+}
+
+impl SpeakerConfig {
+    /// Listens on 0.0.0.0:179 (and [::]:179 when the node has an IPv6 address).
+    pub fn new(router_id: Ipv4Addr, local_as: u32) -> SpeakerConfig {
+        SpeakerConfig {
+            router_id,
+            local_as,
+            listen: vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, BGP_PORT))],
+            node_v4: Some(router_id),
+            node_v6: None,
+            export: ExportPolicy::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.router_id.is_unspecified() {
+            return Err(Error::InvalidConfig("router id 0.0.0.0".into()));
+        }
+        if self.local_as == 0 {
+            return Err(Error::InvalidConfig("local AS 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// BIRD's timers; Calico's values by default (calico.md §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerTimers {
+    pub connect_delay: Duration,
+    pub connect_retry: Duration,
+    pub error_wait_min: Duration,
+    pub error_wait_max: Duration,
+}
+
+impl Default for PeerTimers {
+    fn default() -> PeerTimers {
+        PeerTimers {
+            connect_delay: Duration::from_secs(2),
+            connect_retry: Duration::from_secs(5),
+            error_wait_min: Duration::from_secs(5),
+            error_wait_max: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub remote_as: u32,
+    /// Overrides the speaker's AS for this peer (Calico's per-node `asNumber` on a BGPPeer).
+    pub local_as: Option<u32>,
+    pub passive: bool,
+    /// TCP MD5 key (RFC 2385), at most 80 bytes.
+    pub password: Option<String>,
+    /// Proposed hold time (BIRD default 240; 0 = none; 1 and 2 are invalid).
+    pub hold_time: u16,
+    /// Keepalive interval (default hold time / 3).
+    pub keepalive: Option<u16>,
+    pub port: u16,
+    /// Source address of our connections (default: the node's address of that family).
+    pub source_address: Option<IpAddr>,
+    pub peer_type: PeerType,
+    /// Graceful restart time advertised (RFC 4724); Calico sets `graceful restart` everywhere.
+    pub graceful_restart_time: Option<u16>,
+    pub timers: PeerTimers,
+}
+
+impl PeerConfig {
+    /// A peer with BIRD's defaults.
+    pub fn new(address: IpAddr, remote_as: u32, peer_type: PeerType) -> PeerConfig {
+        PeerConfig {
+            address,
+            remote_as,
+            local_as: None,
+            passive: false,
+            password: None,
+            hold_time: 240,
+            keepalive: None,
+            port: BGP_PORT,
+            source_address: None,
+            peer_type,
+            graceful_restart_time: Some(120),
+            timers: PeerTimers::default(),
+        }
+    }
+
+    /// A node-to-node mesh peer as Calico configures it: passive when the peer's address is
+    /// greater than ours as a string (calico.md §5.2).
+    pub fn mesh(my_address: IpAddr, peer: IpAddr, asn: u32) -> PeerConfig {
+        PeerConfig {
+            passive: mesh_passive(&my_address.to_string(), &peer.to_string()),
+            ..PeerConfig::new(peer, asn, PeerType::Mesh)
+        }
+    }
+
+    /// BIRD's protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.
+    pub fn name(&self) -> String {
+        let port = (self.port != BGP_PORT).then_some(self.port);
+        self.peer_type.protocol_name(self.address, port)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let bad = |what: &str| {
+            Err(Error::InvalidPeer {
+                peer: self.address,
+                what: what.to_string(),
+            })
+        };
+        if self.address.is_unspecified() || self.address.is_multicast() {
+            return bad("address is not a unicast address");
+        }
+        if self.remote_as == 0 || self.local_as == Some(0) {
+            return bad("AS number 0");
+        }
+        if self.hold_time == 1 || self.hold_time == 2 {
+            return bad("hold time must be 0 or at least 3 seconds (RFC 4271 §4.2)");
+        }
+        if let Some(k) = self.keepalive
+            && (k == 0 || (self.hold_time > 0 && k > self.hold_time / 3))
+        {
+            return bad("keepalive must be between 1 and a third of the hold time");
+        }
+        if let Some(p) = &self.password
+            && (p.is_empty() || p.len() > 80)
+        {
+            return bad("password must be 1 to 80 bytes (TCP_MD5SIG_MAXKEYLEN)");
+        }
+        if self.port == 0 {
+            return bad("port 0");
+        }
+        if let Some(src) = self.source_address
+            && src.is_ipv4() != self.address.is_ipv4()
+        {
+            return bad("source address family differs from the peer's");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn session_config(&self, spk: &SpeakerConfig) -> SessionConfig {
+        SessionConfig {
+            local_as: self.local_as.unwrap_or(spk.local_as),
+            remote_as: self.remote_as,
+            router_id: spk.router_id,
+            hold_time: self.hold_time,
+            keepalive: self.keepalive,
+            passive: self.passive,
+            connect_delay: self.timers.connect_delay,
+            connect_retry: self.timers.connect_retry,
+            error_wait_min: self.timers.error_wait_min,
+            error_wait_max: self.timers.error_wait_max,
+            error_forget: Duration::from_secs(300),
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            graceful_restart: self.graceful_restart_time,
+        }
+    }
+}

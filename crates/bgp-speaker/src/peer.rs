@@ -1,0 +1,301 @@
+//! One task per peer: drives the pure [`Session`] with socket events and timers, and reports
+//! to the core (Established, Down, UPDATEs to apply, route refresh requests).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use brindle_bgp_core::{ConnId, Input, Negotiated, Output, Session, SessionStatus, Timer};
+use brindle_bgp_wire::{Ctx, Family, Message, header};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{PeerConfig, SpeakerConfig};
+use crate::conn::{Conn, ConnEvent, ConnEvents};
+use crate::core::CoreMsg;
+use crate::socket;
+
+/// From the core to a peer task.
+pub(crate) enum PeerCmd {
+    Accepted(TcpStream),
+    /// Encoded UPDATEs for the Established connection.
+    Send(Vec<u8>),
+    /// Cease with this subcode and end the task.
+    Stop(u8),
+}
+
+/// From a peer task to the core.
+pub(crate) enum PeerEvent {
+    Established {
+        local: Option<SocketAddr>,
+        negotiated: Box<Negotiated>,
+    },
+    Down,
+    /// UPDATE messages (already validated), back to back, and how to decode them.
+    Updates(Vec<u8>, Ctx),
+    RouteRefresh(#[allow(dead_code)] Family),
+}
+
+/// The session's status with `since` as wall-clock time.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    pub status: SessionStatus,
+    pub since: Option<SystemTime>,
+}
+
+pub(crate) struct PeerTask {
+    addr: IpAddr,
+    epoch: u64,
+    cfg: PeerConfig,
+    source: Option<IpAddr>,
+    session: Session,
+    conns: HashMap<ConnId, Conn>,
+    timers: HashMap<Timer, tokio::time::Instant>,
+    conn_tx: ConnEvents,
+    conn_rx: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
+    cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
+    core: mpsc::Sender<CoreMsg>,
+    status: watch::Sender<Snapshot>,
+    since_cache: Option<(Instant, SystemTime)>,
+    /// UPDATEs accepted while processing one read, sent to the core together.
+    pending: Vec<u8>,
+    pending_ctx: Ctx,
+}
+
+impl PeerTask {
+    pub fn spawn(
+        cfg: PeerConfig,
+        spk: &SpeakerConfig,
+        epoch: u64,
+        core: mpsc::Sender<CoreMsg>,
+    ) -> (mpsc::UnboundedSender<PeerCmd>, watch::Receiver<Snapshot>) {
+        let session = Session::new(cfg.session_config(spk));
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (conn_tx, conn_rx) = mpsc::unbounded_channel();
+        let (status, status_rx) = watch::channel(Snapshot {
+            status: session.status(),
+            since: None,
+        });
+        let source = cfg.source_address.or(match cfg.address {
+            IpAddr::V4(_) => spk.node_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => spk.node_v6.map(IpAddr::V6),
+        });
+        let task = PeerTask {
+            addr: cfg.address,
+            epoch,
+            source,
+            cfg,
+            session,
+            conns: HashMap::new(),
+            timers: HashMap::new(),
+            conn_tx,
+            conn_rx,
+            cmd_rx,
+            core,
+            status,
+            since_cache: None,
+            pending: Vec::new(),
+            pending_ctx: Ctx::default(),
+        };
+        tokio::spawn(task.run());
+        (cmd_tx, status_rx)
+    }
+
+    async fn run(mut self) {
+        self.input(Input::Start, None).await;
+        loop {
+            let next = self.timers.values().min().copied();
+            tokio::select! {
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => return,
+                    Some(PeerCmd::Stop(sub)) => {
+                        self.input(Input::Stop { cease_subcode: sub }, None).await;
+                        return;
+                    }
+                    Some(PeerCmd::Accepted(stream)) => {
+                        let _ = stream.set_nodelay(true);
+                        let id = self.session.next_conn_id();
+                        self.conns.insert(id, Conn::start(id, stream, self.conn_tx.clone()));
+                        self.input(Input::Accepted(id), None).await;
+                    }
+                    Some(PeerCmd::Send(bytes)) => {
+                        if let Some((id, _)) = self.session.established()
+                            && let Some(c) = self.conns.get(&id)
+                        {
+                            c.send(bytes);
+                        }
+                    }
+                },
+                Some((id, ev)) = self.conn_rx.recv() => self.on_conn(id, ev).await,
+                _ = sleep_until(next), if next.is_some() => {
+                    let now = tokio::time::Instant::now();
+                    let due: Vec<Timer> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, d)| **d <= now)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in due {
+                        self.timers.remove(&t);
+                        self.input(Input::TimerExpired(t), None).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_conn(&mut self, id: ConnId, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Connected(stream) => {
+                if self.conns.contains_key(&id) {
+                    self.conns
+                        .insert(id, Conn::start(id, stream, self.conn_tx.clone()));
+                }
+                // An unknown id is a connect we gave up on: the session closes it.
+                self.input(Input::Connected(id), None).await;
+            }
+            ConnEvent::ConnectFailed(error) => {
+                self.input(Input::ConnectFailed { conn: id, error }, None).await
+            }
+            ConnEvent::Closed(error) => self.input(Input::Closed { conn: id, error }, None).await,
+            ConnEvent::Bad(error) => self.input(Input::DecodeError { conn: id, error }, None).await,
+            ConnEvent::Frames(bytes) => {
+                let mut pos = 0;
+                while pos < bytes.len() {
+                    let Some(ctx) = self.conns.get(&id).map(|c| c.ctx) else {
+                        break; // closed by an earlier message of this batch
+                    };
+                    let len = match header::frame_len(&bytes[pos..], header::MAX_LEN) {
+                        Ok(Some(n)) => n,
+                        _ => break, // the reader only sends whole messages
+                    };
+                    let raw = &bytes[pos..pos + len];
+                    pos += len;
+                    let now = Instant::now();
+                    let outs = match Message::decode(raw, &ctx) {
+                        Ok(m) => self.session.handle(Input::Message { conn: id, msg: &m }, now),
+                        Err(error) => {
+                            tracing::warn!(peer = %self.addr, %error, "bad message");
+                            self.session.handle(Input::DecodeError { conn: id, error }, now)
+                        }
+                    };
+                    self.apply(outs, Some(raw)).await;
+                }
+                self.flush_updates().await;
+                self.publish();
+            }
+        }
+    }
+
+    async fn input(&mut self, input: Input<'_>, raw: Option<&[u8]>) {
+        let outs = self.session.handle(input, Instant::now());
+        self.apply(outs, raw).await;
+        self.flush_updates().await;
+        self.publish();
+    }
+
+    async fn report(&self, ev: PeerEvent) {
+        let _ = self
+            .core
+            .send(CoreMsg::Peer {
+                addr: self.addr,
+                epoch: self.epoch,
+                event: ev,
+            })
+            .await;
+    }
+
+    async fn flush_updates(&mut self) {
+        if !self.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.pending);
+            self.report(PeerEvent::Updates(bytes, self.pending_ctx)).await;
+        }
+    }
+
+    async fn apply(&mut self, outs: Vec<Output>, raw: Option<&[u8]>) {
+        for o in outs {
+            match o {
+                Output::Connect(id) => {
+                    self.conns.insert(id, Conn::pending());
+                    let peer = SocketAddr::new(self.addr, self.cfg.port);
+                    let (src, pw) = (self.source, self.cfg.password.clone());
+                    let timeout = self.cfg.timers.connect_retry.max(Duration::from_secs(1));
+                    let tx = self.conn_tx.clone();
+                    tokio::spawn(async move {
+                        let ev = match socket::connect(peer, src, pw.as_deref(), timeout).await {
+                            Ok(s) => ConnEvent::Connected(s),
+                            Err(e) => ConnEvent::ConnectFailed(socket::strerror(&e)),
+                        };
+                        let _ = tx.send((id, ev));
+                    });
+                }
+                Output::Send { conn, msg } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.send(msg.to_bytes(&c.ctx));
+                    }
+                }
+                Output::Close(id) => {
+                    self.conns.remove(&id);
+                }
+                Output::SetTimer { timer, after } => {
+                    self.timers.insert(timer, tokio::time::Instant::now() + after);
+                }
+                Output::CancelTimer(t) => {
+                    self.timers.remove(&t);
+                }
+                Output::StateChanged { from, to } => {
+                    tracing::debug!(peer = %self.addr, ?from, ?to, "bgp state");
+                }
+                Output::Established { conn, negotiated } => {
+                    let local = self.conns.get_mut(&conn).and_then(|c| {
+                        c.ctx = negotiated.ctx;
+                        c.local
+                    });
+                    tracing::info!(peer = %self.addr, "bgp session established");
+                    self.report(PeerEvent::Established { local, negotiated }).await;
+                }
+                Output::Down => {
+                    self.flush_updates().await;
+                    tracing::info!(peer = %self.addr, "bgp session down");
+                    self.report(PeerEvent::Down).await;
+                }
+                Output::DeliverUpdate { conn } => {
+                    if let (Some(raw), Some(c)) = (raw, self.conns.get(&conn)) {
+                        self.pending_ctx = c.ctx;
+                        self.pending.extend_from_slice(raw);
+                    }
+                }
+                Output::RouteRefresh { family, .. } => {
+                    self.flush_updates().await;
+                    self.report(PeerEvent::RouteRefresh(family)).await;
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let status = self.session.status();
+        let since = status.since.map(|i| match self.since_cache {
+            Some((ci, w)) if ci == i => w,
+            _ => {
+                let w = SystemTime::now() - i.elapsed();
+                self.since_cache = Some((i, w));
+                w
+            }
+        });
+        self.status.send_if_modified(|s| {
+            let changed = s.status != status || s.since != since;
+            if changed {
+                *s = Snapshot { status, since };
+            }
+            changed
+        });
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,60 @@
+//! What the speaker reports: per-peer status (for `node status`) and best-route events (for
+//! the dataplane).
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use brindle_bgp_core::{BestRoute, BgpState, PeerType, ProtoState};
+use ipnet::IpNet;
+use tokio::sync::mpsc;
+
+/// One peer as BIRD's `show protocols` shows it (calico.md §1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// BIRD protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.
+    pub name: String,
+    pub address: IpAddr,
+    pub peer_type: PeerType,
+    /// `up` / `start` / `down`.
+    pub state: ProtoState,
+    pub bgp_state: BgpState,
+    /// When `state` last changed (render as BIRD does: `HH:MM:SS` if < 20 h ago, else date).
+    pub since: Option<SystemTime>,
+    /// BIRD's info text, e.g. `Established`, `Active        Socket: Connection refused`.
+    pub info: String,
+    pub routes_imported: usize,
+}
+
+/// A best route learned from a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: IpNet,
+    pub next_hop: IpAddr,
+    pub peer: IpAddr,
+}
+
+impl From<BestRoute> for Route {
+    fn from(b: BestRoute) -> Route {
+        Route {
+            prefix: b.prefix,
+            next_hop: b.next_hop,
+            peer: b.peer,
+        }
+    }
+}
+
+/// A change of the best learned route for a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteEvent {
+    Add(Route),
+    Replace(Route),
+    /// No learned route any more (withdrawn, or this node now originates the prefix).
+    Withdraw(IpNet),
+}
+
+/// The routes at subscription time, then every change after it, in order.
+#[derive(Debug)]
+pub struct RouteSubscription {
+    pub snapshot: Vec<Route>,
+    pub events: mpsc::UnboundedReceiver<RouteEvent>,
+}

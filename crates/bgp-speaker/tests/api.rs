@@ -1,0 +1,106 @@
+//! The speaker's API on its own: configuration errors change nothing, BIRD-style status while
+//! a peer cannot be reached, the listener's backlog.
+
+mod common;
+
+use std::time::Duration;
+
+use brindle_bgp_speaker::{Error, PeerConfig, PeerType, ProtoState};
+use common::*;
+
+#[test]
+fn invalid_peer_lists_change_nothing() {
+    let fab = Fabric::new(1);
+    let node = BrindleNode::start(&fab.nodes[0], Fabric::addr(0));
+    node.set_peers(vec![peer("172.20.42.81", true, None)]);
+    let bad: Vec<(PeerConfig, &str)> = vec![
+        (
+            PeerConfig {
+                hold_time: 2,
+                ..peer("172.20.42.82", false, None)
+            },
+            "hold time",
+        ),
+        (
+            PeerConfig {
+                keepalive: Some(5),
+                ..peer("172.20.42.82", false, None)
+            },
+            "keepalive",
+        ),
+        (peer("172.20.42.82", false, Some(&"x".repeat(81))), "password"),
+        (
+            PeerConfig {
+                remote_as: 0,
+                ..peer("172.20.42.82", false, None)
+            },
+            "AS number 0",
+        ),
+        (
+            PeerConfig {
+                source_address: Some(ip("fd00::1")),
+                ..peer("172.20.42.82", false, None)
+            },
+            "source address family",
+        ),
+        (peer("0.0.0.0", false, None), "unicast"),
+    ];
+    for (p, what) in bad {
+        let err = node
+            .try_set_peers(vec![peer("172.20.42.81", true, None), p])
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::InvalidPeer { .. }) && text.contains(what),
+            "{text}"
+        );
+    }
+    let dup = node.try_set_peers(vec![
+        peer("172.20.42.81", true, None),
+        peer("172.20.42.81", false, None),
+    ]);
+    assert!(dup.unwrap_err().to_string().contains("configured twice"));
+    let st = node.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].info, "Passive");
+}
+
+#[test]
+fn status_while_the_peer_is_unreachable() {
+    let fab = Fabric::new(2);
+    let node = BrindleNode::start(&fab.nodes[0], Fabric::addr(0));
+    node.set_peers(vec![
+        // Nobody listens on .81: refused.
+        peer("172.20.42.81", false, None),
+        PeerConfig {
+            port: 1179,
+            peer_type: PeerType::Global,
+            ..peer("172.20.42.82", true, None)
+        },
+    ]);
+    wait_for(
+        "connection refused shown",
+        Duration::from_secs(10),
+        || node.peer_status("172.20.42.81").info == "Active        Socket: Connection refused",
+        || node.dump(),
+    );
+    let st = node.status();
+    assert_eq!(st[0].name, "Global_172_20_42_82_port_1179");
+    assert_eq!((st[0].state, st[0].info.as_str()), (ProtoState::Start, "Passive"));
+    assert_eq!(st[1].name, "Mesh_172_20_42_81");
+    assert_eq!(st[1].state, ProtoState::Start);
+    assert_eq!(st[1].peer_type.calico_name(), "node-to-node mesh");
+    // Removing the peers: gone from the status.
+    node.set_peers(vec![]);
+    assert!(node.status().is_empty());
+}
+
+#[test]
+fn listener_has_a_large_backlog() {
+    let fab = Fabric::new(1);
+    let _node = BrindleNode::start(&fab.nodes[0], Fabric::addr(0));
+    let ss = fab.nodes[0].run("ss", &["-ltnH", "sport = :179"]);
+    // For a listening socket, Send-Q is the backlog (BIRD's is 8, perf.md B6).
+    let q: Vec<&str> = ss.split_whitespace().collect();
+    assert_eq!(q.get(2), Some(&"4096"), "{ss}");
+}

@@ -69,12 +69,14 @@ impl PeerTask {
         epoch: u64,
         core: mpsc::Sender<CoreMsg>,
     ) -> (mpsc::UnboundedSender<PeerCmd>, watch::Receiver<Snapshot>) {
-        let session = Session::new(cfg.session_config(spk));
+        let mut session = Session::new(cfg.session_config(spk));
+        // Started here, not in the task, so the status reads `start` from the first query.
+        let start = session.handle(Input::Start, Instant::now());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = mpsc::unbounded_channel();
         let (status, status_rx) = watch::channel(Snapshot {
             status: session.status(),
-            since: None,
+            since: Some(SystemTime::now()),
         });
         let source = cfg.source_address.or(match cfg.address {
             IpAddr::V4(_) => spk.node_v4.map(IpAddr::V4),
@@ -97,12 +99,13 @@ impl PeerTask {
             pending: Vec::new(),
             pending_ctx: Ctx::default(),
         };
-        tokio::spawn(task.run());
+        tokio::spawn(task.run(start));
         (cmd_tx, status_rx)
     }
 
-    async fn run(mut self) {
-        self.input(Input::Start, None).await;
+    async fn run(mut self, start: Vec<Output>) {
+        self.apply(start, None).await;
+        self.publish();
         loop {
             let next = self.timers.values().min().copied();
             tokio::select! {

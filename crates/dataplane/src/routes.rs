@@ -150,33 +150,43 @@ fn same(a: &Route, b: &Route) -> bool {
 /// Pure planning. With `prune` false, owned routes that are not desired are kept (a restarting
 /// agent does not yet know every route: it must not delete what it will re-learn).
 pub fn plan(desired: &[Route], actual: &[Route], owned: &dyn Fn(&Route) -> bool, prune: bool) -> Plan {
-    let mut by_key: HashMap<_, Vec<&Route>> = HashMap::new();
+    // One entry per key; a key rarely holds several routes (other metrics make other keys), so
+    // extra holders go to a side map instead of a Vec per key.
+    let mut first: HashMap<_, &Route> = HashMap::with_capacity(actual.len());
+    let mut more: HashMap<_, Vec<&Route>> = HashMap::new();
     for a in actual {
-        by_key.entry(a.key()).or_default().push(a);
+        if let Some(prev) = first.insert(a.key(), a) {
+            first.insert(a.key(), prev);
+            more.entry(a.key()).or_default().push(a);
+        }
     }
+    let holders = |k| {
+        first
+            .get(&k)
+            .into_iter()
+            .copied()
+            .chain(more.get(&k).into_iter().flatten().copied())
+    };
     let mut p = Plan::default();
-    let mut wanted = HashSet::new();
+    let mut wanted = HashSet::with_capacity(desired.len());
     for d in desired {
-        if !wanted.insert(d.key()) {
+        let k = d.key();
+        if !wanted.insert(k) {
             continue; // duplicate desire: the first wins
         }
-        match by_key.get(&d.key()).map(|v| v.as_slice()) {
-            None | Some([]) => p.ops.push(RouteOp::Replace(d.clone())),
-            Some(existing) => {
-                if existing.iter().any(|a| same(d, a)) {
-                    continue;
-                }
-                if existing.iter().all(|a| owned(a)) {
-                    p.ops.push(RouteOp::Replace(d.clone()));
-                } else {
-                    p.conflicts.push(d.clone());
-                }
-            }
+        if !first.contains_key(&k) {
+            p.ops.push(RouteOp::Replace(d.clone()));
+        } else if holders(k).any(|a| same(d, a)) {
+            continue;
+        } else if holders(k).all(owned) {
+            p.ops.push(RouteOp::Replace(d.clone()));
+        } else {
+            p.conflicts.push(d.clone());
         }
     }
     if prune {
         for a in actual {
-            if owned(a) && !wanted.contains(&a.key()) {
+            if !wanted.contains(&a.key()) && owned(a) {
                 p.ops.push(RouteOp::Delete(a.clone()));
             }
         }

@@ -37,8 +37,9 @@ pub fn local_open(cfg: &SessionConfig, restarting: bool) -> Open {
         .iter()
         .map(|f| Capability::MultiProtocol(*f))
         .collect();
+    // Enhanced route refresh (RFC 7313) is not advertised: answering it needs BoRR/EoRR
+    // demarcation, which the speaker does not send.
     caps.push(Capability::RouteRefresh);
-    caps.push(Capability::EnhancedRouteRefresh);
     if let Some(t) = cfg.graceful_restart {
         caps.push(Capability::GracefulRestart(GracefulRestart {
             restarting,

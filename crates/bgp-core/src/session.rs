@@ -376,8 +376,9 @@ impl Session {
                 let negotiated = self
                     .established()
                     .is_some_and(|(_, n)| n.route_refresh && n.families.contains(&r.family));
-                // RFC 2918 §4: a refresh for a family not negotiated is ignored.
-                if negotiated {
+                // RFC 2918 §4: a refresh for a family not negotiated is ignored; RFC 7313's
+                // BoRR/EoRR (subtypes 1, 2) mark a peer's re-advertisement, not a request.
+                if negotiated && r.subtype == 0 {
                     out.push(Output::RouteRefresh {
                         family: r.family,
                         subtype: r.subtype,

@@ -103,3 +103,34 @@ pub fn info_text(proto: ProtoState, state: BgpState, passive_idle: bool, err: Op
     // dropped (calicoctl trims them too).
     format!("{dsc:<14}{err}").trim_end().to_string()
 }
+
+/// BIRD's `since` column (calico.md §1.2, "iso short" time format): `HH:MM:SS` when the change
+/// was less than 20 hours before `now`, else `YYYY-MM-DD`. Rendered in UTC, as BIRD in a
+/// calico-node container prints it.
+pub fn format_since(since: std::time::SystemTime, now: std::time::SystemTime) -> String {
+    let secs = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let recent = now
+        .duration_since(since)
+        .map_or(true, |d| d.as_secs() < 20 * 3600);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    if recent {
+        return format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    }
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}

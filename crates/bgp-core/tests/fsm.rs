@@ -588,3 +588,33 @@ fn four_octet_local_as_sends_as_trans() {
     assert_eq!(o.asn(), 4_200_000_001);
     assert!(o.graceful_restart().is_some());
 }
+
+#[test]
+fn since_is_rendered_as_bird_does() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let t = UNIX_EPOCH + Duration::from_secs(1_479_686_404); // 2016-11-21 00:00:04 UTC
+    assert_eq!(status::format_since(t, t + Duration::from_secs(3600)), "00:00:04");
+    assert_eq!(
+        status::format_since(t, t + Duration::from_secs(20 * 3600)),
+        "2016-11-21"
+    );
+    let t = UNIX_EPOCH + Duration::from_secs(951_827_696); // 2000-02-29 12:34:56 UTC
+    assert_eq!(
+        status::format_since(t, t + Duration::from_secs(86_400 * 3)),
+        "2000-02-29"
+    );
+    assert_eq!(status::format_since(t, t), "12:34:56");
+}
+
+#[test]
+fn enhanced_route_refresh_markers_are_not_requests() {
+    let (mut h, c) = H::established(false);
+    for subtype in [1u8, 2] {
+        let rr = bytes_of(OutMessage::RouteRefresh(RouteRefresh {
+            family: Family::IPV4_UNICAST,
+            subtype,
+        }));
+        let out = h.msg(c, &rr);
+        assert!(!has(&out, |o| matches!(o, Output::RouteRefresh { .. })));
+    }
+}

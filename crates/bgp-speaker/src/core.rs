@@ -306,8 +306,10 @@ impl Core {
                 self.after_rib_change();
             }
             PeerEvent::RouteRefresh(_) => {
+                // RFC 2918: send the Adj-RIB-Out again (no End-of-RIB: that marks the first
+                // dump of a session, RFC 4724 §2).
                 p.out.reset();
-                self.sync_out(addr, true);
+                self.sync_out(addr, false);
             }
         }
     }

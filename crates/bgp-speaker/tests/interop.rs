@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use brindle_bgp_speaker::ProtoState;
+use common::daemons::Bird;
 use common::daemons::*;
 use common::*;
 
@@ -212,4 +213,52 @@ fn frr_md5() {
 #[test]
 fn exabgp_md5() {
     run_md5(exabgp);
+}
+
+/// An IPv6 session (Calico's bird6 side): IPv6 blocks both ways through MP_REACH_NLRI, with the
+/// session addresses as next hops.
+#[test]
+fn bird2_ipv6_session() {
+    let fab = Fabric::new(2);
+    let node = BrindleNode::start_dual(&fab.nodes[0], ME, "fd80:42::80");
+    let bird = Bird::with_config(
+        &fab.nodes[1],
+        "router id 172.20.42.81;
+protocol device { scan time 10; }
+protocol direct { ipv6; interface \"eth0\"; }
+protocol static own6 { ipv6; route fd00:87::/122 blackhole; }
+protocol bgp Mesh_fd80_42__80 {
+  local fd80:42::81 as 64512; neighbor fd80:42::80 as 64512;
+  connect delay time 1; connect retry time 1; error wait time 1, 5; hold time 9;
+  ipv6 { import all; export where proto = \"own6\"; next hop self; };
+}
+",
+    );
+    node.set_peers(vec![peer("fd80:42::81", false, None)]);
+    node.originate(&["fd00:94::/122", OUR_BLOCK]);
+    let dump = || format!("{}\n{}", node.dump(), bird.birdc("show protocols all"));
+    wait_for(
+        "IPv6 session Established",
+        T,
+        || node.established("fd80:42::81"),
+        dump,
+    );
+    assert_eq!(node.peer_status("fd80:42::81").name, "Mesh_fd80_42__81");
+    wait_for(
+        "BIRD's IPv6 block via its address",
+        T,
+        || node.route_via("fd00:87::/122") == Some(ip("fd80:42::81")),
+        dump,
+    );
+    wait_for(
+        "our IPv6 block in BIRD",
+        T,
+        || {
+            let out = bird.birdc("show route fd00:94::/122");
+            out.contains("fd00:94::/122") && out.contains("fd80:42::80")
+        },
+        dump,
+    );
+    // Only the negotiated family goes: no IPv4 route on an IPv6-only channel.
+    assert!(!bird.birdc("show route").contains(OUR_BLOCK));
 }

@@ -59,6 +59,14 @@ impl Fabric {
             fabric.ip(&["link", "set", &port, "master", "br0"]);
             fabric.ip(&["link", "set", &port, "up"]);
             ns.ip(&["addr", "add", &format!("172.20.42.{}/24", 80 + i), "dev", "eth0"]);
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("fd80:42::{}/64", 80 + i),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
             ns.ip(&["link", "set", "eth0", "up"]);
             nodes.push(ns);
         }
@@ -109,6 +117,23 @@ struct Learned {
 impl BrindleNode {
     pub fn start(ns: &Netns, addr: IpAddr) -> BrindleNode {
         let IpAddr::V4(v4) = addr else { panic!("IPv4 node") };
+        BrindleNode::start_with(ns, SpeakerConfig::new(v4, AS))
+    }
+
+    /// A dual-stack node: also listens on [::]:179 and uses `v6` as its IPv6 next hop.
+    pub fn start_dual(ns: &Netns, v4: &str, v6: &str) -> BrindleNode {
+        let IpAddr::V4(a4) = ip(v4) else { panic!("IPv4") };
+        let IpAddr::V6(a6) = ip(v6) else { panic!("IPv6") };
+        let mut cfg = SpeakerConfig::new(a4, AS);
+        cfg.node_v6 = Some(a6);
+        cfg.listen.push(std::net::SocketAddr::from((
+            std::net::Ipv6Addr::UNSPECIFIED,
+            BGP_PORT,
+        )));
+        BrindleNode::start_with(ns, cfg)
+    }
+
+    pub fn start_with(ns: &Netns, cfg: SpeakerConfig) -> BrindleNode {
         let (htx, hrx) = std_mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = ns.spawn_in(move || {
@@ -117,7 +142,7 @@ impl BrindleNode {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let h = Speaker::start(SpeakerConfig::new(v4, AS)).expect("speaker starts");
+                let h = Speaker::start(cfg).expect("speaker starts");
                 htx.send(h.clone()).unwrap();
                 let _ = stop_rx.await;
                 let _ = h.shutdown().await;

@@ -69,10 +69,23 @@ protocol bgp Mesh_172_20_42_80 {{
         b
     }
 
+    /// BIRD 2 with a configuration of the test's own.
+    pub fn with_config(ns: &Netns, conf: &str) -> Bird {
+        let dir = TempDir::new("bird2");
+        write(&dir.join("bird.conf"), conf);
+        let mut b = Bird {
+            v16: false,
+            ns: ns.name().to_string(),
+            dir,
+            daemon: None,
+        };
+        b.launch();
+        b
+    }
+
     /// BIRD 2 as a Calico mesh node at `me` with `peers`, originating `block` (Calico's
     /// `passive on` rule for each peer).
     pub fn mesh_node(ns: &Netns, me: &str, peers: &[&str], block: &str) -> Bird {
-        let dir = TempDir::new("bird2");
         let mut conf = format!(
             "router id {me};
 protocol device {{ scan time 10; }}
@@ -96,15 +109,7 @@ protocol static own {{ ipv4; route {block} blackhole; }}
                 p.replace('.', "_")
             );
         }
-        write(&dir.join("bird.conf"), &conf);
-        let mut b = Bird {
-            v16: false,
-            ns: ns.name().to_string(),
-            dir,
-            daemon: None,
-        };
-        b.launch();
-        b
+        Bird::with_config(ns, &conf)
     }
 
     fn bin(&self, prog: &str) -> PathBuf {

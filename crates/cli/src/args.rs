@@ -1,0 +1,181 @@
+//! The command line (clap), calicoctl's commands and flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where calicoctl looks for its connection settings.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/calico/calicoctl.cfg";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "brindle",
+    version,
+    about = "Calico-style pod networking in one binary: calicoctl-compatible CLI, node agent, CNI plugin, lab",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub datastore: DatastoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Datastore selection. Flags win over the config file, which wins over the environment
+/// (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`,
+/// `BRINDLE_DATASTORE_TYPE`, `BRINDLE_DATASTORE_PATH`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DatastoreArgs {
+    /// Datastore type: sqlite (default) or etcdv3.
+    #[arg(long, global = true, value_name = "TYPE")]
+    pub datastore_type: Option<String>,
+    /// SQLite database file (default /var/lib/brindle/brindle.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub datastore_path: Option<PathBuf>,
+    /// Comma-separated etcd endpoints (http[s]://host:port).
+    #[arg(long, global = true, value_name = "URLS")]
+    pub etcd_endpoints: Option<String>,
+    /// CA certificate (PEM) for etcd TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Client key (PEM) for etcd TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// calicoctl connection file (CalicoAPIConfig); used when it exists.
+    #[arg(short = 'c', long, global = true, value_name = "CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Get resources by kind and name, or from a file.
+    Get(GetArgs),
+    /// Create resources, or replace them if they exist.
+    Apply(FileArgs),
+    /// Create resources.
+    Create(CreateArgs),
+    /// Replace existing resources.
+    Replace(FileArgs),
+    /// Delete resources by kind and name, or from a file.
+    Delete(DeleteArgs),
+    /// Patch a resource in place (JSON merge patch).
+    Patch(PatchArgs),
+    /// Check resources in a file without writing anything.
+    Validate(FileArgs),
+    /// Show the client and cluster versions.
+    Version(VersionArgs),
+}
+
+/// `-o` formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Ps,
+    Wide,
+    Yaml,
+    Json,
+    CustomColumns(String),
+}
+
+fn parse_output(s: &str) -> Result<Output, String> {
+    match s {
+        "ps" => Ok(Output::Ps),
+        "wide" => Ok(Output::Wide),
+        "yaml" => Ok(Output::Yaml),
+        "json" => Ok(Output::Json),
+        _ => match s.strip_prefix("custom-columns=") {
+            Some(cols) if !cols.is_empty() => Ok(Output::CustomColumns(cols.to_string())),
+            _ => Err(format!(
+                "unrecognized output format '{s}' (one of: ps, wide, yaml, json, custom-columns=A,B)"
+            )),
+        },
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Resource kind (ippool, bgppeer, node, …) when not using -f.
+    #[arg(required_unless_present = "filename")]
+    pub kind: Option<String>,
+    /// Names to get (all when none).
+    pub names: Vec<String>,
+    /// File (or - for stdin) naming the resources to get.
+    #[arg(short, long, conflicts_with = "kind")]
+    pub filename: Option<String>,
+    /// Output format: ps, wide, yaml, json, custom-columns=A,B.
+    #[arg(short, long, default_value = "ps", value_parser = parse_output)]
+    pub output: Output,
+    #[command(flatten)]
+    pub ns: NamespaceArgs,
+    /// Strip uid, resourceVersion and creation time (with a name).
+    #[arg(long)]
+    pub export: bool,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct NamespaceArgs {
+    /// Namespace of namespaced resources (default: default).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// File to read, or - for stdin.
+    #[arg(short, long, required = true)]
+    pub filename: String,
+    #[command(flatten)]
+    pub ns: NamespaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Do not fail on resources that already exist.
+    #[arg(long)]
+    pub skip_exists: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Resource kind when not using -f.
+    #[arg(required_unless_present = "filename")]
+    pub kind: Option<String>,
+    /// Names to delete.
+    pub names: Vec<String>,
+    /// File (or - for stdin) naming the resources to delete.
+    #[arg(short, long, conflicts_with = "kind")]
+    pub filename: Option<String>,
+    /// Do not fail on resources that do not exist.
+    #[arg(long)]
+    pub skip_not_exists: bool,
+    #[command(flatten)]
+    pub ns: NamespaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    pub kind: String,
+    pub name: String,
+    /// The patch (JSON or YAML object).
+    #[arg(short, long)]
+    pub patch: String,
+    /// strategic (default) or json; both merge objects and replace lists.
+    #[arg(short = 't', long = "type", default_value = "strategic")]
+    pub patch_type: String,
+    #[command(flatten)]
+    pub ns: NamespaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Only the client version.
+    #[arg(long)]
+    pub client: bool,
+}

@@ -1,0 +1,265 @@
+//! Typed resource operations over the [`Datastore`] with Calico's client semantics
+//! (`libcalico-go/lib/clientv3`): values stored under Calico's keys without `resourceVersion`
+//! (the store revision is the version), `uid` and `creationTimestamp` set on create, metadata
+//! kept on update, IPPool create/update checks, and Calico's error texts.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use brindle_datastore::{Datastore, Revision};
+use brindle_model::keys::{resource_key, resource_prefix};
+use brindle_model::resources::{IPPool, identifier};
+use brindle_model::{
+    Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_create, validate_ippool_update,
+};
+
+/// What a resource operation can fail with, worded as calicoctl words it.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("resource does not exist: {0} with error: <nil>")]
+    NotFound(String),
+    #[error("resource already exists: {0} with error: <nil>")]
+    AlreadyExists(String),
+    #[error("update conflict: {0}")]
+    Conflict(String),
+    #[error(
+        "resource version '{given}' is out of date (latest: {latest}). Update the resource YAML/JSON in order to make changes"
+    )]
+    OutOfDate { given: String, latest: String },
+    #[error("operation {op} is not supported on {kind}: resource is readonly")]
+    ReadOnly { op: &'static str, kind: Kind },
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("{0}: stored value is not a valid {1}: {2}")]
+    Corrupt(String, Kind, String),
+    #[error("{0}")]
+    Store(#[from] brindle_datastore::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ResourceError>;
+
+/// The resource client.
+pub struct Client {
+    store: Arc<dyn Datastore>,
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    brindle_model::meta::rfc3339_utc(secs)
+}
+
+/// A random (version 4) UUID, as Kubernetes assigns `uid`.
+fn new_uid() -> String {
+    let b: [u8; 16] = rand::random();
+    let mut b = b;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn parse_revision(s: &str) -> Option<Revision> {
+    s.parse().ok()
+}
+
+impl Client {
+    pub fn new(store: Arc<dyn Datastore>) -> Client {
+        Client { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Datastore> {
+        &self.store
+    }
+
+    fn decode(&self, kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+        let mut r = Resource::from_json(kind, value)
+            .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+        r.metadata_mut().resource_version = revision.to_string();
+        Ok(r)
+    }
+
+    fn encode(r: &Resource) -> Vec<u8> {
+        let mut stored = r.clone();
+        stored.metadata_mut().resource_version.clear();
+        serde_json::to_vec(&stored).expect("resources always serialise")
+    }
+
+    /// One resource, or `None`.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Resource>> {
+        let key = resource_key(kind, namespace, name);
+        match self.store.get(&key)? {
+            Some(kv) => self.decode(kind, &key, &kv.value, kv.revision).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One resource that must exist.
+    pub fn must_get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Resource> {
+        self.get(kind, namespace, name)?
+            .ok_or_else(|| ResourceError::NotFound(identifier(kind, namespace, name)))
+    }
+
+    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, and the
+    /// store revision of the listing.
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<Resource>, Revision)> {
+        let listing = self.store.list(&resource_prefix(kind, namespace))?;
+        let items = listing
+            .items
+            .iter()
+            .map(|kv| self.decode(kind, &kv.key, &kv.value, kv.revision))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((items, listing.revision))
+    }
+
+    fn pools(&self) -> Result<Vec<IPPool>> {
+        let (items, _) = self.list(Kind::IPPool, None)?;
+        Ok(items
+            .into_iter()
+            .filter_map(|r| match r {
+                Resource::IPPool(p) => Some(p),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
+    /// `creationTimestamp`. Returns the stored resource with its `resourceVersion`.
+    pub fn create(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "create or apply",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        validate(r)?;
+        if let Resource::IPPool(p) = r {
+            validate_ippool_create(p, &self.pools()?)?;
+        }
+        let mut r = r.clone();
+        apply_defaults(&mut r);
+        let m = r.metadata_mut();
+        m.uid = new_uid();
+        m.creation_timestamp = Some(now_rfc3339());
+        m.resource_version.clear();
+        let key = resource_key(r.kind(), &r.metadata().namespace, r.name());
+        match self.store.create(&key, &Self::encode(&r)) {
+            Ok(rev) => {
+                r.metadata_mut().resource_version = rev.to_string();
+                Ok(r)
+            }
+            Err(e) if e.is_conflict() => Err(ResourceError::AlreadyExists(r.identifier())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an existing resource. With a `resourceVersion` in the input the write only
+    /// succeeds if the stored one is still at that version; the stored metadata (uid, creation
+    /// time) is kept, labels and annotations come from the input.
+    pub fn update(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "apply or replace",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        validate(r)?;
+        let kind = r.kind();
+        let (ns, name) = (r.metadata().namespace.clone(), r.name().to_string());
+        let current = self.must_get(kind, &ns, &name)?;
+        let given = r.metadata().resource_version.clone();
+        if !given.is_empty() && given != current.metadata().resource_version {
+            return Err(ResourceError::OutOfDate {
+                given,
+                latest: current.metadata().resource_version.clone(),
+            });
+        }
+        if let (Resource::IPPool(old), Resource::IPPool(new)) = (&current, r) {
+            validate_ippool_update(old, new)?;
+        }
+        let mut out = r.clone();
+        apply_defaults(&mut out);
+        let mut meta = current.metadata().clone();
+        meta.labels = r.metadata().labels.clone();
+        meta.annotations = r.metadata().annotations.clone();
+        *out.metadata_mut() = meta;
+        let expected = parse_revision(&current.metadata().resource_version).unwrap_or_default();
+        let key = resource_key(kind, &ns, &name);
+        match self.store.update(&key, &Self::encode(&out), expected) {
+            Ok(rev) => {
+                out.metadata_mut().resource_version = rev.to_string();
+                Ok(out)
+            }
+            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(out.identifier())),
+            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(out.identifier())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates, or replaces when it already exists (calicoctl `apply`).
+    pub fn apply(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "apply",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        let mut fresh = r.clone();
+        fresh.metadata_mut().resource_version.clear();
+        match self.create(&fresh) {
+            Err(ResourceError::AlreadyExists(_)) => self.update(r),
+            other => other,
+        }
+    }
+
+    /// Deletes a resource (only at `resource_version` when one is given); returns what was
+    /// deleted.
+    pub fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<Resource> {
+        if kind == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly { op: "delete", kind });
+        }
+        let current = self.must_get(kind, namespace, name)?;
+        if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
+            return Err(ResourceError::OutOfDate {
+                given: resource_version.to_string(),
+                latest: current.metadata().resource_version.clone(),
+            });
+        }
+        let expected = parse_revision(&current.metadata().resource_version);
+        match self.store.delete(&resource_key(kind, namespace, name), expected) {
+            Ok(_) => Ok(current),
+            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
+            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_v4() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(u, new_uid());
+    }
+}

@@ -1,0 +1,178 @@
+//! The resource commands (calicoctl's `get`, `apply`, `create`, `replace`, `delete`, `patch`,
+//! `validate`, `version`) and what they share: reading `-f` files, picking resources from
+//! `<KIND> <NAME>…`, calicoctl's namespace rules and its error list format.
+
+pub mod get;
+pub mod patch;
+pub mod version;
+pub mod write;
+
+use std::io::Read as _;
+
+use anyhow::{Result, anyhow, bail};
+use brindle_model::{Kind, Resource, load_str};
+
+use crate::args::NamespaceArgs;
+
+/// Go's `%v` of a `[]error`: `[first second]`.
+pub fn go_list(errors: &[String]) -> String {
+    format!("[{}]", errors.join(" "))
+}
+
+/// The kind shared by every resource, if there is exactly one.
+pub fn single_kind(resources: &[Resource]) -> Option<Kind> {
+    let first = resources.first()?.kind();
+    resources.iter().all(|r| r.kind() == first).then_some(first)
+}
+
+/// Reads `-f FILE` (`-` for stdin) and applies the namespace rules to every resource.
+pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<Resource>> {
+    let (name, text) = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| anyhow!("failed to execute command: reading stdin: {e}"))?;
+        ("<stdin>".to_string(), s)
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("failed to execute command: open {path}: {e}"))?;
+        (path.to_string(), text)
+    };
+    let mut resources = load_str(&name, &text).map_err(|e| anyhow!("failed to execute command: {e}"))?;
+    for r in &mut resources {
+        let kind = r.kind();
+        let current = r.metadata().namespace.clone();
+        r.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
+    }
+    Ok(resources)
+}
+
+/// calicoctl's `handleNamespace`: the namespace a resource ends up with, or why the
+/// combination is refused. An empty result with `-A` means "every namespace".
+pub fn namespace_for(kind: Kind, resource_ns: &str, ns: &NamespaceArgs) -> Result<String> {
+    let cli_ns = ns.namespace.as_deref().unwrap_or("");
+    if kind.namespaced() {
+        if ns.all_namespaces && !cli_ns.is_empty() {
+            bail!("cannot use both --namespace and --all-namespaces flags at the same time");
+        }
+        return Ok(match (resource_ns.is_empty(), cli_ns.is_empty()) {
+            (true, false) => cli_ns.to_string(),
+            (false, _) if ns.all_namespaces => String::new(),
+            (true, true) if ns.all_namespaces => String::new(),
+            (true, true) => "default".to_string(),
+            (false, true) => resource_ns.to_string(),
+            (false, false) if resource_ns != cli_ns => {
+                bail!("resource namespace does not match client namespace. {resource_ns} != {cli_ns}")
+            }
+            (false, false) => resource_ns.to_string(),
+        });
+    }
+    if !resource_ns.is_empty() {
+        bail!(
+            "namespace should not be specified for a non-namespaced resource. {kind} is not a namespaced resource"
+        );
+    }
+    if ns.all_namespaces || !cli_ns.is_empty() {
+        bail!("{kind} is not namespaced");
+    }
+    Ok(String::new())
+}
+
+/// Resources named on the command line or in a file: (kind, namespace, name, resourceVersion).
+pub struct Selection {
+    pub items: Vec<(Kind, String, String, String)>,
+}
+
+impl Selection {
+    pub fn from_resources(rs: Vec<Resource>) -> Selection {
+        Selection {
+            items: rs
+                .into_iter()
+                .map(|r| {
+                    let m = r.metadata();
+                    (
+                        r.kind(),
+                        m.namespace.clone(),
+                        m.name.clone(),
+                        m.resource_version.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// `<KIND> <NAME>…`; with `names_required`, at least one name.
+    pub fn from_args(
+        kind: &str,
+        names: &[String],
+        ns: &NamespaceArgs,
+        names_required: bool,
+    ) -> Result<Selection> {
+        let kind = parse_kind(kind)?;
+        if names_required && names.is_empty() {
+            bail!("no resources specified");
+        }
+        if names.iter().any(String::is_empty) {
+            bail!("resource name may not be empty");
+        }
+        let namespace = namespace_for(kind, "", ns)?;
+        Ok(Selection {
+            items: names
+                .iter()
+                .map(|n| (kind, namespace.clone(), n.clone(), String::new()))
+                .collect(),
+        })
+    }
+
+    pub fn single_kind(&self) -> Option<Kind> {
+        let first = self.items.first()?.0;
+        self.items.iter().all(|i| i.0 == first).then_some(first)
+    }
+}
+
+/// A kind from a CLI alias (`ippool`, `ipp`, `IPPool`, …).
+pub fn parse_kind(s: &str) -> Result<Kind> {
+    Kind::from_alias(s).ok_or_else(|| anyhow!("resource type '{s}' is not supported"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(n: Option<&str>, all: bool) -> NamespaceArgs {
+        NamespaceArgs {
+            namespace: n.map(str::to_string),
+            all_namespaces: all,
+        }
+    }
+
+    #[test]
+    fn namespace_rules() {
+        let w = Kind::WorkloadEndpoint;
+        assert_eq!(namespace_for(w, "", &ns(None, false)).unwrap(), "default");
+        assert_eq!(namespace_for(w, "", &ns(Some("a"), false)).unwrap(), "a");
+        assert_eq!(namespace_for(w, "b", &ns(None, false)).unwrap(), "b");
+        assert_eq!(namespace_for(w, "b", &ns(None, true)).unwrap(), "");
+        assert!(
+            namespace_for(w, "b", &ns(Some("a"), false))
+                .unwrap_err()
+                .to_string()
+                .contains("b != a")
+        );
+        assert!(namespace_for(w, "", &ns(Some("a"), true)).is_err());
+        let p = Kind::IPPool;
+        assert_eq!(namespace_for(p, "", &ns(None, false)).unwrap(), "");
+        assert_eq!(
+            namespace_for(p, "", &ns(Some("a"), false))
+                .unwrap_err()
+                .to_string(),
+            "IPPool is not namespaced"
+        );
+        assert!(namespace_for(p, "x", &ns(None, false)).is_err());
+    }
+
+    #[test]
+    fn error_lists_like_go() {
+        assert_eq!(go_list(&["a".into(), "b c".into()]), "[a b c]");
+    }
+}

@@ -1,0 +1,209 @@
+//! `apply`, `create`, `replace`, `delete` and `validate` with calicoctl's reporting:
+//! `Successfully applied 1 'IPPool' resource(s)`, `Partial success: …`, `hit error(s): [...]`.
+//!
+//! Unlike calicoctl, every document of a file is validated (including pool overlaps among the
+//! file's pools and against the stored ones) before anything is written: a bad file changes
+//! nothing.
+
+use anyhow::{Result, anyhow};
+use brindle_model::resources::IPPool;
+use brindle_model::{Kind, Resource, validate, validate_ippool_create};
+
+use super::{Selection, go_list, load_file, single_kind};
+use crate::args::{CreateArgs, DeleteArgs, FileArgs};
+use crate::client::{Client, ResourceError};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Apply,
+    Create,
+    Replace,
+}
+
+impl Action {
+    fn verb(self) -> (&'static str, &'static str) {
+        match self {
+            Action::Apply => ("apply", "applied"),
+            Action::Create => ("create", "created"),
+            Action::Replace => ("replace", "replaced"),
+        }
+    }
+}
+
+/// Checks every resource before any write; returns the errors found.
+fn precheck(client: &Client, action: Action, resources: &[Resource]) -> Result<Vec<String>> {
+    let mut errors = Vec::new();
+    let mut pools: Vec<IPPool> = Vec::new();
+    let needs_pools = resources.iter().any(|r| r.kind() == Kind::IPPool);
+    let stored: Vec<IPPool> = if needs_pools {
+        client
+            .list(Kind::IPPool, None)?
+            .0
+            .into_iter()
+            .filter_map(|r| match r {
+                Resource::IPPool(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for r in resources {
+        if let Err(e) = validate(r) {
+            errors.push(e.to_string());
+            continue;
+        }
+        if let Resource::IPPool(p) = r {
+            let exists = stored.iter().any(|s| s.metadata.name == p.metadata.name);
+            if !exists && action != Action::Replace {
+                let mut others = stored.clone();
+                others.extend(pools.iter().cloned());
+                if let Err(e) = validate_ippool_create(p, &others) {
+                    errors.push(e.to_string());
+                }
+            }
+            pools.push(p.clone());
+        }
+    }
+    Ok(errors)
+}
+
+/// calicoctl's summary for apply/create/replace.
+fn report(action: Action, kind: Option<Kind>, total: usize, handled: usize, errors: &[String]) -> Result<()> {
+    let (verb, past) = action.verb();
+    let kind_q = kind.map(|k| format!("'{k}' "));
+    if handled == 0 {
+        return Err(anyhow!(match (total, &kind_q) {
+            (1, _) => format!(
+                "failed to {verb} '{}' resource: {}",
+                kind.map(|k| k.name()).unwrap_or(""),
+                go_list(errors)
+            ),
+            (_, Some(k)) => format!("failed to {verb} any {k}resources: {}", go_list(errors)),
+            (_, None) => format!("failed to {verb} any resources: {}", go_list(errors)),
+        }));
+    }
+    if errors.is_empty() {
+        match &kind_q {
+            Some(k) => println!("Successfully {past} {handled} {k}resource(s)"),
+            None => println!("Successfully {past} {handled} resource(s)"),
+        }
+        return Ok(());
+    }
+    match &kind_q {
+        Some(k) => println!(
+            "Partial success: {past} the first {handled} out of {total} {}resources:",
+            k
+        ),
+        None => println!("Partial success: {past} the first {handled} out of {total} resources:"),
+    }
+    let hit = if action == Action::Apply {
+        "hit error(s)"
+    } else {
+        "hit error"
+    };
+    Err(anyhow!("{hit}: {}", go_list(errors)))
+}
+
+fn write(client: &Client, action: Action, file: &FileArgs, skip_exists: bool) -> Result<()> {
+    let resources = load_file(&file.filename, &file.ns)?;
+    let kind = single_kind(&resources);
+    if resources.is_empty() {
+        println!("No resources specified");
+        return Ok(());
+    }
+    let errors = precheck(client, action, &resources)?;
+    if !errors.is_empty() {
+        return report(action, kind, resources.len(), 0, &errors);
+    }
+    let mut handled = 0;
+    let mut errors = Vec::new();
+    for r in &resources {
+        let res = match action {
+            Action::Apply => client.apply(r),
+            Action::Create => client.create(r),
+            Action::Replace => client.update(r),
+        };
+        match res {
+            Ok(_) => handled += 1,
+            Err(ResourceError::AlreadyExists(_)) if skip_exists => handled += 1,
+            Err(e) => {
+                errors.push(e.to_string());
+                // calicoctl stops a replace at the first error.
+                if action == Action::Replace {
+                    break;
+                }
+            }
+        }
+    }
+    report(action, kind, resources.len(), handled, &errors)
+}
+
+pub fn apply(client: &Client, a: &FileArgs) -> Result<()> {
+    write(client, Action::Apply, a, false)
+}
+
+pub fn create(client: &Client, a: &CreateArgs) -> Result<()> {
+    write(client, Action::Create, &a.file, a.skip_exists)
+}
+
+pub fn replace(client: &Client, a: &FileArgs) -> Result<()> {
+    write(client, Action::Replace, a, false)
+}
+
+/// `validate -f`: load and validate only (no datastore needed).
+pub fn validate_file(a: &FileArgs) -> Result<()> {
+    let resources = load_file(&a.filename, &a.ns)?;
+    let errors: Vec<String> = resources
+        .iter()
+        .filter_map(|r| validate(r).err().map(|e| e.to_string()))
+        .collect();
+    let kind = single_kind(&resources);
+    if errors.is_empty() {
+        match kind {
+            Some(k) => println!("Successfully validated {} '{k}' resource(s)", resources.len()),
+            None => println!("Successfully validated {} resource(s)", resources.len()),
+        }
+        Ok(())
+    } else {
+        Err(anyhow!("hit error(s): {}", go_list(&errors)))
+    }
+}
+
+pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
+    let sel = match &a.filename {
+        Some(f) => Selection::from_resources(load_file(f, &a.ns)?),
+        None => Selection::from_args(a.kind.as_deref().unwrap_or(""), &a.names, &a.ns, true)?,
+    };
+    if sel.items.is_empty() {
+        println!("No resources specified");
+        return Ok(());
+    }
+    let kind = sel.single_kind();
+    let mut handled = 0;
+    let mut errors = Vec::new();
+    for (k, ns, name, rv) in &sel.items {
+        match client.delete(*k, ns, name, rv) {
+            Ok(_) => handled += 1,
+            Err(ResourceError::NotFound(_)) if a.skip_not_exists => handled += 1,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if handled > 0 {
+        match kind {
+            Some(k) => println!("Successfully deleted {handled} '{k}' resource(s)"),
+            None => println!("Successfully deleted {handled} resource(s)"),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| match kind {
+            Some(k) => format!("Failed to delete '{k}' resource: {e}"),
+            None => format!("Failed to delete resource: {e}"),
+        })
+        .collect();
+    Err(anyhow!(lines.join("\n")))
+}

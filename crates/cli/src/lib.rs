@@ -1,0 +1,44 @@
+//! The `brindle` binary's library: the calicoctl-compatible CLI and the output renderers other
+//! commands (`node status`, `ipam show`, the agent's health body) reuse.
+//!
+//! Module map:
+//! - [`args`]: the command line (clap): commands, flags, datastore selection.
+//! - [`connect`]: datastore selection from flags, `/etc/calico/calicoctl.cfg` and environment.
+//! - [`client`]: typed resource CRUD over the datastore with Calico's semantics and messages.
+//! - [`columns`]: the `get` table columns of every kind.
+//! - [`commands`]: get, apply, create, replace, delete, patch, validate, version.
+//! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
+//! - [`dispatch`]: what the binary does depending on how it is called.
+
+pub mod args;
+pub mod client;
+pub mod columns;
+pub mod commands;
+pub mod connect;
+pub mod dispatch;
+pub mod output;
+
+use anyhow::Result;
+
+use args::{Cli, Command};
+
+/// Runs one CLI command.
+pub fn run(cli: Cli) -> Result<()> {
+    use commands::{get, patch, version, write};
+    match &cli.command {
+        Command::Version(a) => version::version(&cli.datastore, a),
+        Command::Validate(a) => write::validate_file(a),
+        cmd => {
+            let client = connect::open(&cli.datastore)?;
+            match cmd {
+                Command::Get(a) => get::get(&client, a),
+                Command::Apply(a) => write::apply(&client, a),
+                Command::Create(a) => write::create(&client, a),
+                Command::Replace(a) => write::replace(&client, a),
+                Command::Delete(a) => write::delete(&client, a),
+                Command::Patch(a) => patch::patch(&client, a),
+                Command::Version(_) | Command::Validate(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}

@@ -28,11 +28,11 @@ pub enum ResourceError {
     OutOfDate { given: String, latest: String },
     #[error("operation {op} is not supported on {kind}: resource is readonly")]
     ReadOnly { op: &'static str, kind: Kind },
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("{0}: stored value is not a valid {1}: {2}")]
     Corrupt(String, Kind, String),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] brindle_datastore::Error),
 }
 

@@ -57,18 +57,45 @@ fn sequential_cas(store: &dyn Datastore, n: u64) -> Duration {
     start.elapsed()
 }
 
-/// `procs` processes × `each` CAS increments on one key; returns wall time and conflicts.
-fn parallel_cas(role: &str, procs: usize, env: &[(&str, String)]) -> (Duration, u64) {
+/// `procs` workers of `role` started together; returns wall time, conflicts, and a summary
+/// of per-increment latency (retries included) when the workers report it.
+fn parallel_cas(role: &str, procs: usize, env: &[(&str, String)]) -> (Duration, u64, String) {
     let w = Workers::spawn(procs, role, env);
     let start = w.go();
     let outputs = w.finish(Duration::from_secs(600));
     let took = start.elapsed();
-    let conflicts = outputs
+    let field = |name: &str| -> Vec<String> {
+        outputs
+            .iter()
+            .filter_map(|o| o.lines().find_map(|l| l.strip_prefix(name)).map(str::to_string))
+            .collect()
+    };
+    let conflicts = field("done conflicts=")
         .iter()
-        .filter_map(|o| o.lines().find_map(|l| l.strip_prefix("done conflicts=")))
         .map(|n| n.trim().parse::<u64>().unwrap())
         .sum();
-    (took, conflicts)
+    let mut lat: Vec<u64> = field("latency_us=")
+        .iter()
+        .flat_map(|l| {
+            l.trim()
+                .split(',')
+                .map(|n| n.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lat.sort_unstable();
+    let summary = if lat.is_empty() {
+        String::new()
+    } else {
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1e3;
+        format!(
+            "; per increment p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            pct(0.5),
+            pct(0.99),
+            lat[lat.len() - 1] as f64 / 1e3
+        )
+    };
+    (took, conflicts, summary)
 }
 
 fn sqlite_env(path: &std::path::Path, full: bool) -> Vec<(&'static str, String)> {
@@ -103,7 +130,7 @@ fn sqlite_rows(rows: &mut Vec<Row>) {
 
         let raw = dir.join("raw.db");
         drop(workers::raw_sqlite(&raw.display().to_string(), full).unwrap());
-        let (took, conflicts) = parallel_cas("raw-sqlite-cas 500", 4, &sqlite_env(&raw, full));
+        let (took, conflicts, _) = parallel_cas("raw-sqlite-cas 500", 4, &sqlite_env(&raw, full));
         rows.push(Row {
             what: format!("bare SQLite {sync}: 4 processes x 500 CAS increments"),
             ops: 2000,
@@ -114,13 +141,13 @@ fn sqlite_rows(rows: &mut Vec<Row>) {
             ),
         });
         for procs in [4, 8] {
-            let (took, conflicts) =
+            let (took, conflicts, lat) =
                 parallel_cas(&format!("cas 500 {COUNTER}"), procs, &sqlite_env(&path, full));
             rows.push(Row {
                 what: format!("sqlite {sync}: {procs} processes x 500 CAS increments"),
                 ops: procs as u64 * 500,
                 took,
-                note: format!("{conflicts} conflicts"),
+                note: format!("{conflicts} conflicts{lat}"),
             });
         }
     }
@@ -170,17 +197,17 @@ fn etcd_rows(rows: &mut Vec<Row>, etcd: &Etcd) {
         ("DATASTORE_TYPE", "etcdv3".to_string()),
         ("ETCD_ENDPOINTS", etcd.endpoint().to_string()),
     ];
-    let (took, conflicts) = parallel_cas(&format!("cas 500 {COUNTER}"), 8, &env);
+    let (took, conflicts, lat) = parallel_cas(&format!("cas 500 {COUNTER}"), 8, &env);
     rows.push(Row {
         what: "etcd store: 8 processes x 500 CAS increments".into(),
         ops: 4000,
         took,
-        note: format!("{conflicts} conflicts"),
+        note: format!("{conflicts} conflicts{lat}"),
     });
 }
 
-/// Write → event latency: `samples` writes 2 ms apart, by this process (`same_process`) or by
-/// a worker process, each value holding its write time.
+/// Write → event latency: 500 writes 2 ms apart, by this process (`writer` given) or by a
+/// worker process (started with `env`), each value holding its write time.
 fn watch_latency(
     what: &str,
     watcher: &dyn Datastore,
@@ -231,24 +258,62 @@ fn watch_latency(
     );
 }
 
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// What an idle process with watches costs: the change poller and the watch threads, 5 s.
+fn idle_watch_cpu(store: &dyn Datastore, watches: usize) {
+    let held: Vec<_> = (0..watches)
+        .map(|i| store.watch(&format!("/idle/{i}/"), 0).unwrap())
+        .collect();
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    let used = cpu_time() - cpu;
+    drop(held);
+    println!(
+        "{:<58} {:.2} % of one core",
+        format!(
+            "{}: {watches} idle watches, CPU",
+            store.describe().split(':').next().unwrap()
+        ),
+        used.as_secs_f64() / wall.elapsed().as_secs_f64() * 100.0
+    );
+}
+
 fn main() {
     workers::run_if_worker();
-    if std::env::args().any(|a| a == "--list") {
-        // `cargo bench -- --list` / test discovery: nothing to list.
+    // `cargo bench -p brindle-datastore -- watch` runs only the sections whose name contains
+    // an argument: cas-sqlite, cas-etcd, watch.
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let want = |section: &str| filters.is_empty() || filters.iter().any(|f| section.contains(f.as_str()));
+    let mut rows = Vec::new();
+    if want("cas-sqlite") {
+        sqlite_rows(&mut rows);
+    }
+    let etcd = Etcd::start();
+    if want("cas-etcd") {
+        etcd_rows(&mut rows, &etcd);
+    }
+    if !rows.is_empty() {
+        println!(
+            "\n{:<58} {:>6} {:>13} {:>13}   notes",
+            "compare-and-swap", "ops", "time", "rate"
+        );
+        for r in &rows {
+            r.print();
+        }
+    }
+    if !want("watch") {
         return;
     }
-    let mut rows = Vec::new();
-    sqlite_rows(&mut rows);
-    let etcd = Etcd::start();
-    etcd_rows(&mut rows, &etcd);
-    println!(
-        "\n{:<58} {:>6} {:>13} {:>13}   notes",
-        "compare-and-swap", "ops", "time", "rate"
-    );
-    for r in &rows {
-        r.print();
-    }
-
     println!("\nwatch latency (write call → event received), 500 writes 2 ms apart");
     let dir = TempDir::new("bench");
     let config = SqliteConfig::new(dir.join("brindle.db"));
@@ -274,4 +339,6 @@ fn main() {
         ("ETCD_ENDPOINTS", etcd.endpoint().to_string()),
     ];
     watch_latency("etcd: writer in another process", etcd_store.as_ref(), None, &env);
+    idle_watch_cpu(store.as_ref(), 8);
+    idle_watch_cpu(etcd_store.as_ref(), 8);
 }

@@ -49,6 +49,10 @@ pub struct SqliteConfig {
     /// How long a write waits for other processes' transactions before giving up with
     /// [`Error::Unavailable`].
     pub busy_timeout: Duration,
+    /// How often a process with watches checks for other processes' commits (one cheap
+    /// check per interval per process, whatever the number of watches); changes made by
+    /// another process reach watchers within about this long.
+    pub watch_poll_interval: Duration,
 }
 
 impl SqliteConfig {
@@ -58,6 +62,7 @@ impl SqliteConfig {
             synchronous: Synchronous::Normal,
             retain_events: 10_000,
             busy_timeout: Duration::from_secs(10),
+            watch_poll_interval: Duration::from_millis(5),
         }
     }
 }

@@ -6,11 +6,14 @@
 //! held by another process. Compare-and-swap is a read of the key's `mod_revision` and the write
 //! in that one transaction.
 //!
-//! Revisions follow etcd: one counter in `meta`, bumped by each write; the write's event goes to
-//! the `events` log in the same transaction, so a watcher ([`watch`]) sees every committed change
-//! exactly once and in order. The log is trimmed to the last `retain_events` revisions.
+//! Revisions follow etcd: one store-wide counter bumped by each write. The counter is the newest
+//! row of the `events` log (each write appends its event, revision = previous + 1, in the same
+//! transaction), so a write dirties only the log's last page and the key's page, and a watcher
+//! ([`watch`]) sees every committed change exactly once and in order. The log is trimmed to the
+//! last `retain_events` revisions, never below its newest row, which carries the counter.
 
 mod busy;
+mod changes;
 mod schema;
 mod watch;
 
@@ -23,7 +26,7 @@ use crate::config::SqliteConfig;
 use crate::store::prefix_end;
 use crate::{Datastore, Error, EventKind, KeyValue, Listing, Result, Revision, Watch};
 use busy::Failure;
-use watch::Wakeup;
+use changes::Changes;
 
 const PUT: i64 = 0;
 const DELETE: i64 = 1;
@@ -34,9 +37,9 @@ pub struct SqliteStore {
     describe: String,
     config: SqliteConfig,
     conn: Mutex<Connection>,
-    /// Wakes this process's watchers right after its own commits (other processes' commits are
-    /// seen by polling `PRAGMA data_version`).
-    wakeup: Arc<Wakeup>,
+    /// Wakes this store's watchers after its own commits and, through a poller, after other
+    /// processes' commits.
+    changes: Arc<Changes>,
 }
 
 impl SqliteStore {
@@ -50,7 +53,7 @@ impl SqliteStore {
             describe,
             config: config.clone(),
             conn: Mutex::new(conn),
-            wakeup: Arc::new(Wakeup::default()),
+            changes: Arc::new(Changes::default()),
         })
     }
 
@@ -64,7 +67,7 @@ impl SqliteStore {
     pub fn compact(&self, revision: Revision) -> Result<()> {
         self.write("compact", None, |tx| {
             let (current, _) = meta(tx)?;
-            if revision > current + 1 {
+            if revision > current {
                 return Err(Failure::Store(Error::Backend {
                     store: self.describe.clone(),
                     op: "compact",
@@ -92,7 +95,7 @@ impl SqliteStore {
         f: impl Fn(&Transaction<'_>) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let out = self.transact(TransactionBehavior::Immediate, op, key, f)?;
-        self.wakeup.notify();
+        self.changes.notify();
         Ok(out)
     }
 
@@ -126,8 +129,8 @@ impl SqliteStore {
         )
     }
 
-    /// Bumps the store revision and logs the event; returns the new revision. Trims the log
-    /// when it has grown an eighth past `retain_events`, so trimming is amortised.
+    /// Appends the event with the next store revision and returns it. Every `retain_events / 8`
+    /// revisions, trims the log to the last `retain_events`, so trimming is amortised.
     fn record(
         &self,
         tx: &Transaction<'_>,
@@ -135,15 +138,15 @@ impl SqliteStore {
         kind: i64,
         value: Option<&[u8]>,
     ) -> rusqlite::Result<Revision> {
-        let (rev, compacted): (Revision, Revision) = tx
+        let rev: Revision = tx
             .prepare_cached(
-                "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision, compacted",
+                "INSERT INTO events (revision, key, kind, value)
+                 VALUES ((SELECT coalesce(max(revision), 0) + 1 FROM events), ?1, ?2, ?3)
+                 RETURNING revision",
             )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        tx.prepare_cached("INSERT INTO events (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![rev, key.as_bytes(), kind, value])?;
+            .query_row(params![key.as_bytes(), kind, value], |r| r.get(0))?;
         let retain = self.config.retain_events.max(1) as i64;
-        if rev - compacted + 1 > retain + retain / 8 {
+        if rev % (retain / 8).max(1) == 0 && rev > retain {
             compact_to(tx, rev - retain + 1)?;
         }
         Ok(rev)
@@ -173,13 +176,18 @@ impl SqliteStore {
     }
 }
 
-/// `(revision, compacted)` from `meta`.
+/// `(revision, compacted)`: the store revision (the newest event's; 0 before the first write)
+/// and the oldest revision a watch may start from.
 fn meta(tx: &Transaction<'_>) -> rusqlite::Result<(Revision, Revision)> {
-    tx.prepare_cached("SELECT revision, compacted FROM meta WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    tx.prepare_cached(
+        "SELECT (SELECT coalesce(max(revision), 0) FROM events), compacted FROM meta WHERE id = 1",
+    )?
+    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
-/// Keeps the events from `keep_from` on. Never moves `compacted` backwards.
+/// Keeps the events from `keep_from` on. `keep_from` is at most the store revision, so the
+/// newest event, which carries the revision counter, always stays. Never moves `compacted`
+/// backwards.
 fn compact_to(tx: &Transaction<'_>, keep_from: Revision) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM events WHERE revision < ?1")?
         .execute([keep_from])?;
@@ -295,12 +303,16 @@ impl Datastore for SqliteStore {
             from
         };
         let conn = schema::connect(&self.describe, &self.config)?;
+        self.changes
+            .register(&self.describe, self.config.watch_poll_interval, || {
+                schema::connect(&self.describe, &self.config)
+            })?;
         Ok(watch::start(
             self.describe.clone(),
             conn,
             prefix,
             from,
-            self.wakeup.clone(),
+            self.changes.clone(),
         ))
     }
 }

@@ -2,11 +2,11 @@
 //! schema.
 //!
 //! Tables:
-//! - `meta`: one row; `revision` is the store-wide revision (etcd's model: every write bumps it
-//!   by one) and `compacted` the oldest revision whose events are still kept.
+//! - `meta`: one row; `compacted` is the oldest revision whose events are still kept.
 //! - `kv`: the current value of each key with its `create_revision` and `mod_revision`.
 //! - `events`: the change log, one row per revision (put with value, delete without), which
-//!   watchers read from any revision still kept.
+//!   watchers read from any revision still kept. Its newest row's revision is the store-wide
+//!   revision (etcd's model: every write bumps it by one).
 //!
 //! Keys are stored as BLOBs so that ordering and prefix ranges compare raw bytes, exactly as
 //! etcd does (a TEXT column would compare differently against the BLOB upper bound of a range).
@@ -31,10 +31,9 @@ const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    revision INTEGER NOT NULL,
     compacted INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO meta (id, revision, compacted) VALUES (1, 0, 1);
+INSERT OR IGNORE INTO meta (id, compacted) VALUES (1, 1);
 CREATE TABLE IF NOT EXISTS kv (
     key BLOB PRIMARY KEY,
     value BLOB NOT NULL,
@@ -96,8 +95,9 @@ pub(crate) fn connect(store: &str, config: &SqliteConfig) -> Result<Connection> 
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| classify(e, None))?;
-    conn.busy_timeout(config.busy_timeout)
-        .map_err(|e| classify(e, None))?;
+    // SQLite's own busy handler off: `busy::retry` waits instead, with shorter, jittered sleeps
+    // (see there for the measurement that decided it).
+    conn.busy_timeout(Duration::ZERO).map_err(|e| classify(e, None))?;
     // synchronous=NORMAL: in WAL mode a commit is durable against a crash of any process (the
     // WAL is in the OS page cache), and only an OS crash or power loss can lose the last
     // commits, never consistency. Every process using this file runs on this one host and dies

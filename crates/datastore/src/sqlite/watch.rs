@@ -1,74 +1,42 @@
 //! Watching the SQLite store: a thread per watch with its own connection, reading the `events`
-//! log from the watch's next revision.
-//!
-//! Finding out that something changed must be cheap, since it runs all the time in every agent:
-//! `PRAGMA data_version` answers from the WAL index in shared memory (no disk read) and changes
-//! exactly when another connection has committed. The thread checks it every [`POLL_INTERVAL`]
-//! (cross-process latency: half that on average) and reads the log only when it moved. Commits
-//! made through the same store object wake the thread at once through [`Wakeup`].
+//! log from the watch's next revision whenever [`Changes`] says the database changed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
+use super::changes::Changes;
 use super::{busy, meta, text};
 use crate::store::prefix_end;
 use crate::{Error, EventKind, Revision, Watch, WatchEvent};
 
-/// How often a watcher looks for other processes' commits.
-pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// A watcher re-reads the log at least this often even without a wake-up (belt and braces:
+/// wake-ups are what it normally runs on).
+const FALLBACK: Duration = Duration::from_secs(1);
 /// Events read per query; a watcher far behind catches up in batches of this size.
 const BATCH: i64 = 512;
 /// Events buffered between the thread and a slow consumer before the thread waits.
 const CHANNEL: usize = 1024;
 
-/// A generation counter bumped after each local commit, with a condition variable to wait on.
-#[derive(Default)]
-pub(crate) struct Wakeup {
-    generation: Mutex<u64>,
-    cond: Condvar,
-}
-
-impl Wakeup {
-    pub(crate) fn notify(&self) {
-        *self.generation.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cond.notify_all();
-    }
-
-    fn current(&self) -> u64 {
-        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits until the generation differs from `seen` or `timeout` passes; returns the
-    /// generation then.
-    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
-        let guard = self.generation.lock().unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = self
-            .cond
-            .wait_timeout_while(guard, timeout, |g| *g == seen)
-            .unwrap_or_else(|p| p.into_inner());
-        *guard
-    }
-}
-
 /// Stops and joins the watch thread when the [`Watch`] is dropped. The receiver is dropped
 /// first (field order in `Watch`), so a thread blocked on a full channel wakes up too.
 struct StopGuard {
     stop: Arc<AtomicBool>,
-    wakeup: Arc<Wakeup>,
+    changes: Arc<Changes>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.wakeup.notify();
+        self.changes.notify();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.changes.unregister();
     }
 }
 
@@ -95,12 +63,14 @@ enum Poll {
     },
 }
 
+/// Starts the watch thread. The caller has registered the watch with `changes`; the returned
+/// watch unregisters it when dropped.
 pub(crate) fn start(
     store: String,
     conn: Connection,
     prefix: &str,
     from: Revision,
-    wakeup: Arc<Wakeup>,
+    changes: Arc<Changes>,
 ) -> Watch {
     let (tx, rx) = mpsc::sync_channel(CHANNEL);
     let stop = Arc::new(AtomicBool::new(false));
@@ -112,68 +82,60 @@ pub(crate) fn start(
         next: from,
         tx,
     };
-    let (s, w) = (stop.clone(), wakeup.clone());
+    let (s, c) = (stop.clone(), changes.clone());
+    // A thread that cannot be spawned (resource exhaustion) is a panic in std's own spawn too;
+    // the watch cannot exist without it.
     let thread = std::thread::Builder::new()
         .name("sqlite-watch".into())
-        .spawn(move || watcher.run(&s, &w))
+        .spawn(move || watcher.run(&s, &c))
         .expect("spawn watch thread");
     Watch::new(
         rx,
         Box::new(StopGuard {
             stop,
-            wakeup,
+            changes,
             thread: Some(thread),
         }),
     )
 }
 
 impl Watcher {
-    fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
-        let mut seen_version: Option<i64> = None;
-        let mut generation = wakeup.current();
+    fn run(mut self, stop: &AtomicBool, changes: &Changes) {
         let mut failing = false;
         while !stop.load(Ordering::Relaxed) {
-            // Read data_version before the log: a commit landing in between changes it again,
-            // so the next round reads the log once more rather than missing that commit.
-            let version = self
-                .conn
-                .prepare_cached("PRAGMA data_version")
-                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
-                .ok();
-            if version.is_none() || version != seen_version {
-                match self.poll() {
-                    Ok(Poll::Read { events, more }) => {
-                        failing = false;
-                        for ev in events {
-                            if self.tx.send(Ok(ev)).is_err() {
-                                return;
-                            }
-                        }
-                        if more {
-                            continue;
-                        }
-                        seen_version = version;
-                    }
-                    Ok(Poll::Compacted { oldest }) => {
-                        let _ = self.tx.send(Err(Error::Compacted {
-                            store: self.store.clone(),
-                            prefix: self.prefix.clone(),
-                            requested: self.next,
-                            oldest,
-                        }));
-                        return;
-                    }
-                    // Report a failure once, then keep trying: a locked or briefly unreadable
-                    // file must not end the watch.
-                    Err(e) => {
-                        if !failing && self.tx.send(Err(e)).is_err() {
+            // Taken before reading: a change during the read makes the wait below return at once.
+            let seen = changes.generation();
+            match self.poll() {
+                Ok(Poll::Read { events, more }) => {
+                    failing = false;
+                    for ev in events {
+                        if self.tx.send(Ok(ev)).is_err() {
                             return;
                         }
-                        failing = true;
+                    }
+                    if more {
+                        continue;
                     }
                 }
+                Ok(Poll::Compacted { oldest }) => {
+                    let _ = self.tx.send(Err(Error::Compacted {
+                        store: self.store.clone(),
+                        prefix: self.prefix.clone(),
+                        requested: self.next,
+                        oldest,
+                    }));
+                    return;
+                }
+                // Report a failure once, then keep trying: a locked or briefly unreadable file
+                // must not end the watch.
+                Err(e) => {
+                    if !failing && self.tx.send(Err(e)).is_err() {
+                        return;
+                    }
+                    failing = true;
+                }
             }
-            generation = wakeup.wait(generation, POLL_INTERVAL);
+            changes.wait(seen, FALLBACK);
         }
     }
 

@@ -173,3 +173,20 @@ pub fn callable_from_inside_a_tokio_runtime(f: &mut Fixture) {
         tokio::task::block_in_place(|| s.update("/in-runtime", b"2", r).unwrap());
     });
 }
+
+/// Compacting all history (up to the current revision) loses no data and the counter goes on.
+pub fn compaction_keeps_data_and_the_revision_counter(f: &mut Fixture) {
+    let s = f.store();
+    let r1 = s.create("/c/a", b"1").unwrap();
+    let r2 = s.update("/c/a", b"2", r1).unwrap();
+    let r3 = s.create("/c/b", b"3").unwrap();
+    f.compact(r3);
+    let s = f.store();
+    let listing = s.list("/c/").unwrap();
+    assert_eq!(listing.revision, r3);
+    assert_eq!(
+        listing.items.iter().map(|kv| kv.revision).collect::<Vec<_>>(),
+        [r2, r3]
+    );
+    assert_eq!(s.update("/c/a", b"4", r2).unwrap(), r3 + 1);
+}

@@ -30,6 +30,7 @@ on_both_backends!(
     crud::revisions_are_store_wide_and_failed_writes_take_none,
     crud::clients_share_one_store,
     crud::callable_from_inside_a_tokio_runtime,
+    crud::compaction_keeps_data_and_the_revision_counter,
     cas::create_on_an_existing_key_fails_and_changes_nothing,
     cas::update_with_a_stale_revision_conflicts,
     cas::update_or_delete_of_a_missing_key_is_not_found,

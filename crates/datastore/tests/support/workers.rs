@@ -5,7 +5,8 @@
 //!
 //! Roles (the value of `BRINDLE_DS_WORKER`):
 //! - `cas <count> <key>`: `count` compare-and-swap increments of the decimal counter at `key`
-//!   (re-read and retry on conflict); prints `done conflicts=<n>`.
+//!   (re-read and retry on conflict); prints `done conflicts=<n>` and `latency_us=<a,b,…>` (each
+//!   increment, retries included).
 //! - `raw-sqlite-cas <count>`: the same on a bare SQLite table (no Brindle code), the shape
 //!   the deps.md anchor measured; path from `BRINDLE_DATASTORE_PATH`.
 //! - `writer <count> <interval-us> <prefix>`: creates `count` keys under `prefix`, each holding
@@ -80,7 +81,9 @@ fn work(role: &str) -> Result<(), String> {
         ["cas", count, key] => {
             let count: u64 = count.parse().map_err(|e| format!("count: {e}"))?;
             let mut conflicts = 0u64;
+            let mut latencies = Vec::with_capacity(count as usize);
             for _ in 0..count {
+                let start = Instant::now();
                 let mut first = true;
                 retry_on_conflict(1_000_000, || {
                     if !std::mem::take(&mut first) {
@@ -91,8 +94,10 @@ fn work(role: &str) -> Result<(), String> {
                     store.update(key, (n + 1).to_string().as_bytes(), kv.revision)
                 })
                 .map_err(|e| e.to_string())?;
+                latencies.push(start.elapsed().as_micros().to_string());
             }
             println!("done conflicts={conflicts}");
+            println!("latency_us={}", latencies.join(","));
         }
         ["writer", count, interval, prefix] => {
             let count: u64 = count.parse().map_err(|e| format!("count: {e}"))?;

@@ -122,6 +122,13 @@ impl Dataplane {
         Ok((dp, report))
     }
 
+    /// A change monitor on this dataplane's namespace: the agent's loop is
+    /// `apply; monitor.drain(); if monitor.wait(period) || desired changed { apply }`, so a route
+    /// deleted behind Brindle's back is repaired at once and everything else at each period.
+    pub fn monitor(&self) -> Result<brindle_netlink::Monitor, Error> {
+        Ok(brindle_netlink::Monitor::open(self.h.netns())?)
+    }
+
     /// The netlink handle (for the agent's own reads, e.g. `ip route`-style status).
     pub fn handle(&mut self) -> &mut Handle {
         &mut self.h

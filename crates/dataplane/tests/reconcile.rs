@@ -63,9 +63,15 @@ fn repairs_changes_and_leaves_foreign_routes() {
         "bird",
     ];
     ns.ip(&stale);
-    let mut mon = Monitor::open(&NetnsFd::named(ns.name()).unwrap()).unwrap();
+    let mut mon = dp.monitor().unwrap();
+    let mut mon2 = Monitor::open(&NetnsFd::named(ns.name()).unwrap()).unwrap();
     ns.ip(&["route", "del", "10.233.77.0/24"]);
     assert!(mon.wait(Duration::from_secs(2)), "no change notification");
+    assert!(mon2.wait(Duration::from_secs(2)), "no change notification");
+    assert!(
+        !mon.wait(Duration::from_millis(50)),
+        "notifications were not drained"
+    );
     ns.ip(&stale);
 
     let r = dp.apply(&c.desired(0), Cluster::opts());

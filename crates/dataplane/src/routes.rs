@@ -127,6 +127,40 @@ impl Ownership {
     }
 }
 
+/// A fast, non-cryptographic hasher for route keys (the FxHash multiply-rotate scheme): the
+/// keys come from the kernel and from our own state, not from an adversary, and SipHash was a
+/// visible share of planning 100k routes.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// The changes that turn `actual` into `desired`, touching only owned routes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -152,8 +186,8 @@ fn same(a: &Route, b: &Route) -> bool {
 pub fn plan(desired: &[Route], actual: &[Route], owned: &dyn Fn(&Route) -> bool, prune: bool) -> Plan {
     // One entry per key; a key rarely holds several routes (other metrics make other keys), so
     // extra holders go to a side map instead of a Vec per key.
-    let mut first: HashMap<_, &Route> = HashMap::with_capacity(actual.len());
-    let mut more: HashMap<_, Vec<&Route>> = HashMap::new();
+    let mut first: FastMap<_, &Route> = FastMap::with_capacity_and_hasher(actual.len(), Default::default());
+    let mut more: FastMap<_, Vec<&Route>> = FastMap::default();
     for a in actual {
         if let Some(prev) = first.insert(a.key(), a) {
             first.insert(a.key(), prev);
@@ -168,7 +202,7 @@ pub fn plan(desired: &[Route], actual: &[Route], owned: &dyn Fn(&Route) -> bool,
             .chain(more.get(&k).into_iter().flatten().copied())
     };
     let mut p = Plan::default();
-    let mut wanted = HashSet::with_capacity(desired.len());
+    let mut wanted = FastSet::with_capacity_and_hasher(desired.len(), Default::default());
     for d in desired {
         let k = d.key();
         if !wanted.insert(k) {

@@ -357,10 +357,10 @@ fn push_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
     buf.resize(buf.len() + (4 - value.len() % 4) % 4, 0);
 }
 
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+fn push_ip_attr(buf: &mut Vec<u8>, kind: u16, ip: IpAddr) {
     match ip {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        IpAddr::V4(v) => push_attr(buf, kind, &v.octets()),
+        IpAddr::V6(v) => push_attr(buf, kind, &v.octets()),
     }
 }
 
@@ -397,9 +397,9 @@ impl RouteOp {
         let rflags: u32 = if r.onlink { RouteFlags::Onlink.bits() } else { 0 };
         buf.extend_from_slice(&rflags.to_ne_bytes());
         push_attr(buf, RTA_TABLE, &r.table.to_ne_bytes());
-        push_attr(buf, RTA_DST, &ip_bytes(r.dst.network()));
+        push_ip_attr(buf, RTA_DST, r.dst.network());
         if let Some(gw) = r.gateway {
-            push_attr(buf, RTA_GATEWAY, &ip_bytes(gw));
+            push_ip_attr(buf, RTA_GATEWAY, gw);
         }
         if let Some(oif) = r.oif {
             push_attr(buf, RTA_OIF, &oif.to_ne_bytes());
@@ -408,7 +408,7 @@ impl RouteOp {
             push_attr(buf, RTA_PRIORITY, &r.metric.to_ne_bytes());
         }
         if let Some(src) = r.prefsrc {
-            push_attr(buf, RTA_PREFSRC, &ip_bytes(src));
+            push_ip_attr(buf, RTA_PREFSRC, src);
         }
         let len = (buf.len() - start) as u32;
         buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());

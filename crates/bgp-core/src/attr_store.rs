@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use brindle_bgp_wire::PathAttrs;
 
+use crate::prefix_key::MixBuild;
+
 /// A route's attributes with its next hop resolved for its family (NEXT_HOP for IPv4 unicast,
 /// MP_REACH's for the others).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -29,7 +31,7 @@ struct Slot {
 #[derive(Default)]
 pub(crate) struct AttrStore {
     slots: Vec<Slot>,
-    index: HashMap<Arc<RouteAttrs>, u32>,
+    index: HashMap<Arc<RouteAttrs>, u32, MixBuild>,
     free: Vec<u32>,
 }
 

@@ -53,6 +53,18 @@ fn ipip_always_seed_routes_wire_format_nat_and_restart() {
     std::thread::sleep(Duration::from_millis(500));
     let bad = c.ping_all();
     assert!(bad.is_empty(), "failed pairs: {bad:?}");
+    // Node to remote pod (source: the tunnel address, as with Calico).
+    assert!(
+        ping(&c.nodes[0].ns, &c.nodes[2].pods[0].ip.to_string()),
+        "node 0 -> remote pod"
+    );
+    let via = c.nodes[0]
+        .ns
+        .ip(&["route", "get", &c.nodes[2].pods[0].ip.to_string()]);
+    assert!(
+        via.contains("via 172.20.42.82 dev tunl0 src 10.233.94.0"),
+        "{via}"
+    );
     tcpdump.wait_until("an IPIP frame", Duration::from_secs(10), || {
         tcpdump_saw(&dir.join("tcpdump.log"))
     });

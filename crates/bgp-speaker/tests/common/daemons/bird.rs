@@ -114,10 +114,9 @@ protocol static own {{ ipv4; route {block} blackhole; }}
 
     fn bin(&self, prog: &str) -> PathBuf {
         if self.v16 {
-            require::command(
-                &format!("/opt/brindle-ci/bird16/usr/sbin/{prog}"),
-                "bird (run .ci/deps)",
-            )
+            // Unpacked by .ci/deps under $BRINDLE_CI_CACHE (default /opt/brindle-ci).
+            let cache = std::env::var("BRINDLE_CI_CACHE").unwrap_or_else(|_| "/opt/brindle-ci".into());
+            require::command(&format!("{cache}/bird16/usr/sbin/{prog}"), "bird (run .ci/deps)")
         } else {
             require::command(prog, "bird2")
         }

@@ -17,6 +17,9 @@
 //! - [`EtcdStore`] (`etcd`): etcd v3 through a client thread (the trait is synchronous, the
 //!   client async), transactions for compare-and-swap, resuming watches.
 //! - `retry`: [`retry_on_conflict`] for read-modify-write loops.
+//! - [`client`]: typed access: [`Client`] for v3 resources with Calico's client semantics
+//!   (`resourceVersion` = revision, uid and creation time on create, CAS on update/delete),
+//!   [`client::json`] for raw JSON objects (IPAM) with their revisions, typed watches.
 //!
 //! Revisions follow etcd's model: one store-wide counter, bumped by every write; each key
 //! remembers the revision of its last write (`mod_revision`), which is what compare-and-swap
@@ -25,6 +28,7 @@
 //! Protocols: etcd's v3 gRPC API (etcd-io/etcd `api/etcdserverpb/rpc.proto`); SQLite's file
 //! format with its WAL mode. No RFC applies.
 
+pub mod client;
 mod config;
 mod error;
 mod etcd;
@@ -32,12 +36,13 @@ mod retry;
 mod sqlite;
 mod store;
 
+pub use client::{Client, ResourceError, ResourceEvent, ResourceWatch, Versioned};
 pub use config::{
     DEFAULT_ETCD_ENDPOINT, DEFAULT_SQLITE_PATH, DatastoreConfig, EtcdConfig, Overrides, Secret, SqliteConfig,
     Synchronous, open,
 };
 pub use error::{Error, Result};
 pub use etcd::EtcdStore;
-pub use retry::retry_on_conflict;
+pub use retry::{IsConflict, retry_on_conflict};
 pub use sqlite::SqliteStore;
 pub use store::{Datastore, EventKind, KeyValue, Listing, Revision, Watch, WatchEvent};

@@ -1,13 +1,34 @@
 //! Read-modify-write loops under optimistic concurrency.
 
-use crate::{Error, Result};
+use crate::Error;
+use crate::client::ResourceError;
+
+/// An error that may mean "a compare-and-swap lost a race": re-read and retry.
+pub trait IsConflict {
+    fn is_conflict(&self) -> bool;
+}
+
+impl IsConflict for Error {
+    fn is_conflict(&self) -> bool {
+        Error::is_conflict(self)
+    }
+}
+
+impl IsConflict for ResourceError {
+    fn is_conflict(&self) -> bool {
+        ResourceError::is_conflict(self)
+    }
+}
 
 /// Runs `f` up to `attempts` times while it fails with a conflict ([`Error::is_conflict`]: a
 /// compare-and-swap lost a race, or a create found the key already made); `f` re-reads what it
 /// modifies on each call. Returns the first success, the first other error, or the last
 /// conflict. Callers (IPAM) choose the bound; Calico's IPAM uses a handful of attempts.
-pub fn retry_on_conflict<T>(attempts: usize, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut last: Option<Error> = None;
+pub fn retry_on_conflict<T, E: IsConflict>(
+    attempts: usize,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut last: Option<E> = None;
     for _ in 0..attempts.max(1) {
         match f() {
             Err(e) if e.is_conflict() => last = Some(e),
@@ -20,6 +41,7 @@ pub fn retry_on_conflict<T>(attempts: usize, mut f: impl FnMut() -> Result<T>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Result;
 
     fn conflict() -> Error {
         Error::Conflict {

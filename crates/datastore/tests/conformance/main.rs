@@ -3,6 +3,7 @@
 //! Failure tests set each backend's failure up its own way and assert the same things.
 
 mod cas;
+mod client;
 mod crud;
 mod etcd_tls;
 mod failures;
@@ -43,6 +44,11 @@ on_both_backends!(
     watch::watch_from_a_compacted_revision_reports_compacted,
     watch::watch_filters_by_prefix,
     watch::watch_from_a_future_revision_waits,
+    client::create_stores_calicos_json_and_versions_by_revision,
+    client::update_and_delete_honour_resource_version,
+    client::apply_creates_then_replaces,
+    client::typed_watch_follows_a_kind,
+    client::json_objects_with_revisions,
 );
 
 mod unreachable {

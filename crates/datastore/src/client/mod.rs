@@ -1,0 +1,305 @@
+//! Typed access over any [`Datastore`]: v3 resources with Calico's client semantics
+//! (`libcalico-go/lib/clientv3`), and JSON objects under raw keys (IPAM) with their revisions.
+//!
+//! Calico's rules, kept here so every Brindle part follows them:
+//! - values are stored under Calico's keys ([`brindle_model::keys`]) without `resourceVersion`;
+//!   the key's store revision *is* the resource version, rendered as a decimal string on read;
+//! - create validates, applies defaults, sets `uid` (a random UUID) and `creationTimestamp`;
+//! - update and delete compare-and-swap on the stored revision, and with a `resourceVersion` in
+//!   the input only succeed while the stored one is still at that version;
+//! - errors read as Calico's (`resource does not exist: IPPool(p) with error: <nil>`).
+//!
+//! Module map: this file (resources), [`json`] (raw JSON objects, [`Versioned`]),
+//! [`watch`] (typed resource watches).
+
+pub mod json;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use brindle_model::keys::{resource_key, resource_prefix};
+use brindle_model::resources::{IPPool, identifier};
+use brindle_model::{
+    Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_create, validate_ippool_update,
+};
+
+use crate::{Datastore, Revision};
+pub use json::Versioned;
+pub use watch::{ResourceEvent, ResourceWatch};
+
+/// What a resource operation can fail with, worded as Calico words it.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("resource does not exist: {0} with error: <nil>")]
+    NotFound(String),
+    #[error("resource already exists: {0} with error: <nil>")]
+    AlreadyExists(String),
+    #[error("update conflict: {0}")]
+    Conflict(String),
+    #[error(
+        "resource version '{given}' is out of date (latest: {latest}). Update the resource YAML/JSON in order to make changes"
+    )]
+    OutOfDate { given: String, latest: String },
+    #[error("operation {op} is not supported on {kind}: resource is readonly")]
+    ReadOnly { op: &'static str, kind: Kind },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The stored value does not decode as what its key says (key, kind, why).
+    #[error("{0}: stored value is not a valid {1}: {2}")]
+    Corrupt(String, Kind, String),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+impl ResourceError {
+    /// A compare-and-swap lost a race: re-read and try again.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            ResourceError::Conflict(_) => true,
+            ResourceError::Store(e) => e.is_conflict(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ResourceError>;
+
+/// The typed client. Cheap to clone (it shares the store).
+#[derive(Clone)]
+pub struct Client {
+    store: Arc<dyn Datastore>,
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    brindle_model::meta::rfc3339_utc(secs)
+}
+
+/// A random (version 4) UUID, as Kubernetes assigns `uid`.
+pub fn new_uid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn parse_revision(s: &str) -> Option<Revision> {
+    s.parse().ok()
+}
+
+/// A stored resource value to a [`Resource`] with its `resourceVersion`.
+pub(crate) fn decode(kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+    let mut r = Resource::from_json(kind, value)
+        .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+    r.metadata_mut().resource_version = revision.to_string();
+    Ok(r)
+}
+
+/// The stored form: the resource without `resourceVersion`.
+fn encode(r: &Resource) -> Vec<u8> {
+    let mut stored = r.clone();
+    stored.metadata_mut().resource_version.clear();
+    serde_json::to_vec(&stored).expect("resources always serialise")
+}
+
+impl Client {
+    pub fn new(store: Arc<dyn Datastore>) -> Client {
+        Client { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Datastore> {
+        &self.store
+    }
+
+    /// One resource, or `None`.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Resource>> {
+        let key = resource_key(kind, namespace, name);
+        match self.store.get(&key)? {
+            Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One resource that must exist.
+    pub fn must_get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Resource> {
+        self.get(kind, namespace, name)?
+            .ok_or_else(|| ResourceError::NotFound(identifier(kind, namespace, name)))
+    }
+
+    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, and the
+    /// store revision of the listing (watch from `revision + 1` to follow it).
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<Resource>, Revision)> {
+        let listing = self.store.list(&resource_prefix(kind, namespace))?;
+        let items = listing
+            .items
+            .iter()
+            .map(|kv| decode(kind, &kv.key, &kv.value, kv.revision))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((items, listing.revision))
+    }
+
+    fn pools(&self) -> Result<Vec<IPPool>> {
+        let (items, _) = self.list(Kind::IPPool, None)?;
+        Ok(items
+            .into_iter()
+            .filter_map(|r| match r {
+                Resource::IPPool(p) => Some(p),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
+    /// `creationTimestamp`. Returns the stored resource with its `resourceVersion`.
+    pub fn create(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "create or apply",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        self.create_unchecked(r)
+    }
+
+    /// [`Client::create`] without the read-only rule: for Brindle's own writers of
+    /// ClusterInformation (the agent at start-up), which users may not create.
+    pub fn create_unchecked(&self, r: &Resource) -> Result<Resource> {
+        validate(r)?;
+        if let Resource::IPPool(p) = r {
+            validate_ippool_create(p, &self.pools()?)?;
+        }
+        let mut r = r.clone();
+        apply_defaults(&mut r);
+        let m = r.metadata_mut();
+        m.uid = new_uid();
+        m.creation_timestamp = Some(now_rfc3339());
+        m.resource_version.clear();
+        let key = resource_key(r.kind(), &r.metadata().namespace, r.name());
+        match self.store.create(&key, &encode(&r)) {
+            Ok(rev) => {
+                r.metadata_mut().resource_version = rev.to_string();
+                Ok(r)
+            }
+            Err(e) if e.is_conflict() => Err(ResourceError::AlreadyExists(r.identifier())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an existing resource. With a `resourceVersion` in the input the write only
+    /// succeeds if the stored one is still at that version; the stored metadata (uid, creation
+    /// time) is kept, labels and annotations come from the input.
+    pub fn update(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "apply or replace",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        self.update_unchecked(r)
+    }
+
+    /// [`Client::update`] without the read-only rule (see [`Client::create_unchecked`]).
+    pub fn update_unchecked(&self, r: &Resource) -> Result<Resource> {
+        validate(r)?;
+        let kind = r.kind();
+        let (ns, name) = (r.metadata().namespace.clone(), r.name().to_string());
+        let current = self.must_get(kind, &ns, &name)?;
+        let given = r.metadata().resource_version.clone();
+        if !given.is_empty() && given != current.metadata().resource_version {
+            return Err(ResourceError::OutOfDate {
+                given,
+                latest: current.metadata().resource_version.clone(),
+            });
+        }
+        if let (Resource::IPPool(old), Resource::IPPool(new)) = (&current, r) {
+            validate_ippool_update(old, new)?;
+        }
+        let mut out = r.clone();
+        apply_defaults(&mut out);
+        let mut meta = current.metadata().clone();
+        meta.labels = r.metadata().labels.clone();
+        meta.annotations = r.metadata().annotations.clone();
+        *out.metadata_mut() = meta;
+        let expected = parse_revision(&current.metadata().resource_version).unwrap_or_default();
+        let key = resource_key(kind, &ns, &name);
+        match self.store.update(&key, &encode(&out), expected) {
+            Ok(rev) => {
+                out.metadata_mut().resource_version = rev.to_string();
+                Ok(out)
+            }
+            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(out.identifier())),
+            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(out.identifier())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates, or replaces when it already exists (calicoctl `apply`).
+    pub fn apply(&self, r: &Resource) -> Result<Resource> {
+        if r.kind() == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly {
+                op: "apply",
+                kind: Kind::ClusterInformation,
+            });
+        }
+        let mut fresh = r.clone();
+        fresh.metadata_mut().resource_version.clear();
+        match self.create(&fresh) {
+            Err(ResourceError::AlreadyExists(_)) => self.update(r),
+            other => other,
+        }
+    }
+
+    /// Deletes a resource (only at `resource_version` when one is given); returns what was
+    /// deleted.
+    pub fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<Resource> {
+        if kind == Kind::ClusterInformation {
+            return Err(ResourceError::ReadOnly { op: "delete", kind });
+        }
+        let current = self.must_get(kind, namespace, name)?;
+        if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
+            return Err(ResourceError::OutOfDate {
+                given: resource_version.to_string(),
+                latest: current.metadata().resource_version.clone(),
+            });
+        }
+        let expected = parse_revision(&current.metadata().resource_version);
+        match self.store.delete(&resource_key(kind, namespace, name), expected) {
+            Ok(_) => Ok(current),
+            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
+            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_v4() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(u, new_uid());
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`identity`]: orchestrator, host veth name, WorkloadEndpoint name, IPAM handles.
 //! - [`node`]: the node name and MTU the agent leaves in files.
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
+//! - [`wiring`]: the veth pair, addresses, routes and sysctls, step by step (netlink).
 
 pub mod cni_args;
 pub mod error;
@@ -21,5 +22,6 @@ pub mod netconf;
 pub mod node;
 pub mod result;
 pub mod version;
+pub mod wiring;
 
 pub use error::{CniError, Result};

@@ -50,6 +50,12 @@ pub struct Link {
     pub lower_up: bool,
     /// For vxlan: the VNI, local address, UDP port and underlay device.
     pub vxlan: Option<VxlanInfo>,
+    /// `IFLA_LINK`: for a veth, its peer's index (in the peer's namespace); for other kinds the
+    /// lower device. Lets a caller prove two veth ends belong together.
+    pub link_index: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the id (in this namespace's numbering) of the namespace `link_index`
+    /// lives in, when that is another namespace.
+    pub link_netnsid: Option<i32>,
 }
 
 /// The vxlan parameters of a link, as far as Brindle compares them.
@@ -110,10 +116,14 @@ fn parse_link(m: &LinkMessage) -> Link {
         up: m.header.flags.contains(LinkFlags::Up),
         lower_up: m.header.flags.contains(LinkFlags::LowerUp),
         vxlan: None,
+        link_index: None,
+        link_netnsid: None,
     };
     for a in &m.attributes {
         match a {
             LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::Link(i) => l.link_index = Some(*i),
+            LinkAttribute::LinkNetNsId(id) => l.link_netnsid = Some(*id),
             LinkAttribute::Mtu(v) => l.mtu = *v,
             LinkAttribute::Address(b) if b.len() == 6 => {
                 let mut mac = [0; 6];

@@ -1,0 +1,212 @@
+//! The pod's network, over netlink (calico.md §4.3 step 5, `DoNetworking`): a veth pair whose
+//! pod end is created directly in the pod's namespace (moving it afterwards would cost an RCU
+//! barrier per pod, perf.md A2 rows 19–20), the host end `cali…` with MAC `ee:ee:ee:ee:ee:ee`,
+//! proxy ARP and `proxy_delay=0`, the pod end with `/32` addresses and routes through the
+//! link-local gateway `169.254.1.1`, and `<ip>/32 dev cali… scope link` on the host.
+//!
+//! Each step is a function so ADD can roll back exactly what was done: deleting the host end
+//! removes the pair, the pod's addresses and routes, and the host routes through it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use brindle_netlink::{Handle, Mac, NetnsFd, Route, VethSpec, mac_to_string, scope};
+use ipnet::IpNet;
+
+use crate::error::CniError;
+
+/// The host end's MAC (calico.md §4.3 step 5.3): the pod ARPs for 169.254.1.1 and proxy ARP
+/// answers with this address; IPv6 link-local becomes `fe80::ecee:eeff:feee:eeee`.
+pub const HOST_MAC: Mac = [0xee; 6];
+/// The pod's IPv4 gateway, never assigned anywhere (answered by proxy ARP).
+pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The pod's IPv6 gateway: the host end's link-local address.
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xecee, 0xeeff, 0xfeee, 0xeeee);
+
+fn netlink(e: impl std::fmt::Display) -> CniError {
+    CniError::internal(e.to_string())
+}
+
+/// A created veth pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    pub host_name: String,
+    pub host_index: u32,
+    pub pod_name: String,
+    pub pod_index: u32,
+    pub pod_mac: Mac,
+    pub mtu: u32,
+}
+
+impl Veth {
+    pub fn pod_mac_string(&self) -> String {
+        mac_to_string(&self.pod_mac)
+    }
+}
+
+/// `addr/32` or `addr/128`.
+pub fn host_net(addr: IpAddr) -> IpNet {
+    IpNet::new(addr, if addr.is_ipv4() { 32 } else { 128 }).expect("full-length prefix")
+}
+
+/// Step `veth`: removes a stale host end of the same name (a previous sandbox of the same pod,
+/// as Calico does), then creates the pair with the pod end born in the pod's namespace.
+pub fn create_veth(host: &mut Handle, pod: &mut Handle, host_name: &str, ifname: &str, mtu: Option<u32>) -> Result<Veth, CniError> {
+    if host.delete_link_by_name(host_name).map_err(netlink)? {
+        eprintln!("brindle: removed a stale host interface {host_name} before creating it again");
+    }
+    let spec = VethSpec {
+        name: host_name,
+        mac: Some(HOST_MAC),
+        mtu,
+        up: true,
+        peer_name: ifname,
+        peer_mac: None,
+        peer_mtu: mtu,
+        peer_netns: Some(pod.netns()),
+    };
+    if let Err(e) = host.add_veth(&spec) {
+        if e.is_exists() && pod.link_by_name(ifname).map_err(netlink)?.is_some() {
+            return Err(CniError::internal(format!(
+                "interface {ifname} already exists in netns {}",
+                pod.netns().path().display()
+            )));
+        }
+        return Err(netlink(e));
+    }
+    let host_link = host.require_link(host_name).map_err(netlink)?;
+    let pod_link = pod.require_link(ifname).map_err(netlink)?;
+    Ok(Veth {
+        host_name: host_name.to_string(),
+        host_index: host_link.index,
+        pod_name: ifname.to_string(),
+        pod_index: pod_link.index,
+        pod_mac: pod_link.mac.unwrap_or_default(),
+        mtu: pod_link.mtu,
+    })
+}
+
+/// Step `host-config`: Calico's sysctls on the host end (proxy ARP, `proxy_delay=0`,
+/// forwarding, `route_localnet`; IPv6: no DAD, proxy NDP, forwarding).
+pub fn configure_host(host: &Handle, veth: &Veth, v6: bool) -> Result<(), CniError> {
+    brindle_dataplane::workload::configure_workload_iface(host, &veth.host_name)
+        .map_err(|e| CniError::internal(format!("configure host interface {}: {e}", veth.host_name)))?;
+    if v6 {
+        let n = &veth.host_name;
+        let keys = [
+            (format!("net/ipv6/conf/{n}/accept_dad"), "0"),
+            (format!("net/ipv6/conf/{n}/disable_ipv6"), "0"),
+            (format!("net/ipv6/conf/{n}/proxy_ndp"), "1"),
+            (format!("net/ipv6/conf/{n}/forwarding"), "1"),
+        ];
+        let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        host.set_sysctls(&pairs).map_err(netlink)?;
+    }
+    Ok(())
+}
+
+/// Step `pod-config`: the pod end up, `169.254.1.1 dev eth0 scope link`, `default via
+/// 169.254.1.1 dev eth0` (IPv6: `default via fe80::ecee:eeff:feee:eeee`), the addresses as
+/// `/32` (`/128`), and `ip_forward` per `allow_ip_forwarding`.
+pub fn configure_pod(pod: &mut Handle, veth: &Veth, addrs: &[IpAddr], allow_ip_forwarding: bool) -> Result<(), CniError> {
+    let has_v4 = addrs.iter().any(IpAddr::is_ipv4);
+    let has_v6 = addrs.iter().any(IpAddr::is_ipv6);
+    let fwd = if allow_ip_forwarding { "1" } else { "0" };
+    let dad_key = format!("net/ipv6/conf/{}/accept_dad", veth.pod_name);
+    let mut sysctls: Vec<(&str, &str)> = Vec::new();
+    if has_v4 {
+        sysctls.push(("net/ipv4/ip_forward", fwd));
+    }
+    if has_v6 {
+        sysctls.extend([
+            ("net/ipv6/conf/all/disable_ipv6", "0"),
+            ("net/ipv6/conf/default/disable_ipv6", "0"),
+            ("net/ipv6/conf/lo/disable_ipv6", "0"),
+            (dad_key.as_str(), "0"),
+            ("net/ipv6/conf/all/forwarding", fwd),
+        ]);
+    }
+    pod.set_sysctls(&sysctls).map_err(netlink)?;
+    let change = brindle_netlink::LinkChange {
+        up: Some(true),
+        ..Default::default()
+    };
+    pod.set_link(veth.pod_index, &veth.pod_name, &change).map_err(netlink)?;
+    if has_v4 {
+        let gw = IpNet::V4(ipnet::Ipv4Net::new(GATEWAY_V4, 32).expect("/32"));
+        pod.add_route(&Route::dev(gw, veth.pod_index, scope::LINK)).map_err(netlink)?;
+        let default = IpNet::V4(Default::default());
+        pod.add_route(&Route::via(default, IpAddr::V4(GATEWAY_V4), veth.pod_index))
+            .map_err(netlink)?;
+    }
+    if has_v6 {
+        let default = IpNet::V6(Default::default());
+        pod.add_route(&Route::via(default, IpAddr::V6(GATEWAY_V6), veth.pod_index))
+            .map_err(netlink)?;
+    }
+    for a in addrs {
+        pod.add_address(veth.pod_index, &veth.pod_name, host_net(*a)).map_err(netlink)?;
+    }
+    Ok(())
+}
+
+/// Step `host-route`: `<ip>/32 dev cali… scope link` (boot protocol, as Calico's CNI). An
+/// identical route is accepted (the agent may have added it first); the same destination on
+/// another interface is an error naming both.
+pub fn add_host_routes(host: &mut Handle, veth: &Veth, addrs: &[IpAddr]) -> Result<(), CniError> {
+    for a in addrs {
+        match a {
+            IpAddr::V4(v4) => {
+                brindle_dataplane::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
+                    .map_err(netlink)?;
+            }
+            IpAddr::V6(_) => add_route_v6(host, *a, veth)?,
+        }
+    }
+    Ok(())
+}
+
+fn add_route_v6(host: &mut Handle, a: IpAddr, veth: &Veth) -> Result<(), CniError> {
+    let want = Route::dev(host_net(a), veth.host_index, scope::LINK);
+    match host.add_route(&want) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_exists() => {
+            let existing = host.routes(Some(brindle_netlink::TABLE_MAIN)).map_err(netlink)?;
+            match existing.iter().find(|r| r.key() == want.key()) {
+                Some(r) if r.oif == Some(veth.host_index) => Ok(()),
+                Some(r) => {
+                    let other = r
+                        .oif
+                        .and_then(|i| host.link_by_index(i).ok().flatten())
+                        .map(|l| l.name)
+                        .unwrap_or_else(|| "another device".into());
+                    Err(CniError::internal(format!(
+                        "route {} already exists for an interface other than '{}': {other}",
+                        want.dst, veth.host_name
+                    )))
+                }
+                None => Err(netlink(e)),
+            }
+        }
+        Err(e) => Err(netlink(e)),
+    }
+}
+
+/// Rollback: deletes the host end (and with it the pod end and the host routes through it).
+/// Best effort: errors are reported to stderr, the original error is what the caller returns.
+pub fn remove_veth(host: &mut Handle, host_name: &str) {
+    if let Err(e) = host.delete_link_by_name(host_name) {
+        eprintln!("brindle: rollback: delete {host_name}: {e}");
+    }
+}
+
+/// DEL: deletes `ifname` inside the pod's namespace. `Ok(false)` when the namespace or the
+/// interface is already gone (success for DEL).
+pub fn remove_pod_interface(netns_path: &std::path::Path, ifname: &str) -> Result<bool, CniError> {
+    let ns = match NetnsFd::open(netns_path) {
+        Ok(ns) => ns,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(netlink(e)),
+    };
+    let mut pod = Handle::open(&ns).map_err(netlink)?;
+    pod.delete_link_by_name(ifname).map_err(netlink)
+}

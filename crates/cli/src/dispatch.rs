@@ -2,7 +2,7 @@
 //!
 //! | called as | does |
 //! |---|---|
-//! | `brindle-ipam` (argv[0]) | the CNI IPAM plugin |
+//! | `brindle-ipam` or `calico-ipam` (argv[0]) | the CNI IPAM plugin |
 //! | anything, with `CNI_COMMAND` set | the CNI plugin |
 //! | `brindle` or `calicoctl` | the CLI (the same commands and output either way) |
 
@@ -26,7 +26,7 @@ pub fn face(argv0: Option<&OsStr>, cni_command_set: bool) -> Face {
         .and_then(|a| Path::new(a).file_name())
         .and_then(OsStr::to_str)
         .unwrap_or("brindle");
-    if base == "brindle-ipam" {
+    if base == "brindle-ipam" || base == "calico-ipam" {
         Face::CniIpam
     } else if cni_command_set {
         Face::Cni
@@ -48,6 +48,7 @@ mod tests {
             face(Some(OsStr::new("/opt/cni/bin/brindle-ipam")), true),
             Face::CniIpam
         );
+        assert_eq!(face(Some(OsStr::new("calico-ipam")), false), Face::CniIpam);
         assert_eq!(face(None, false), Face::Cli);
     }
 }

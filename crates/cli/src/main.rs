@@ -10,17 +10,14 @@ use clap::Parser;
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next();
     match face(argv0.as_deref(), std::env::var_os("CNI_COMMAND").is_some()) {
-        // CNI plugin entry points: the CNI helper replaces these two arms with calls into
-        // brindle-cni (plugin and IPAM plugin main functions reading stdin/env).
-        Face::CniIpam | Face::Cni => cni_not_built(),
+        // The CNI plugin and the IPAM plugin: all logic in brindle-cni (it tells the two roles
+        // apart by argv[0], also for Calico's names `calico` / `calico-ipam`).
+        Face::CniIpam | Face::Cni => {
+            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            ExitCode::from(u8::try_from(brindle_cni::main(&argv)).unwrap_or(1))
+        }
         Face::Cli => cli(),
     }
-}
-
-/// Answers a CNI runtime with a CNI error result until the plugin is wired in.
-fn cni_not_built() -> ExitCode {
-    println!(r#"{{"cniVersion":"1.0.0","code":999,"msg":"CNI plugin not built yet"}}"#);
-    ExitCode::FAILURE
 }
 
 fn cli() -> ExitCode {

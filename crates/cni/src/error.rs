@@ -117,7 +117,10 @@ mod tests {
             r#"{"cniVersion":"1.1.0","code":7,"msg":"Invalid Configuration","details":"Network 192.168.0.0/31 too small to allocate from."}"#
         );
         let e = CniError::internal("boom");
-        assert_eq!(e.to_json("0.4.0"), r#"{"cniVersion":"0.4.0","code":999,"msg":"boom"}"#);
+        assert_eq!(
+            e.to_json("0.4.0"),
+            r#"{"cniVersion":"0.4.0","code":999,"msg":"boom"}"#
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl Invocation {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Invocation, CniError> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
         let Some(cmd_text) = get("CNI_COMMAND") else {
-            return Err(CniError::invalid_env("required env variables [CNI_COMMAND] missing"));
+            return Err(CniError::invalid_env(
+                "required env variables [CNI_COMMAND] missing",
+            ));
         };
         let command = Command::parse(&cmd_text)
             .ok_or_else(|| CniError::invalid_env(format!("unknown CNI_COMMAND: {cmd_text}")))?;
@@ -116,7 +118,8 @@ impl Invocation {
                 missing.push("CNI_IFNAME");
             }
             if !missing.is_empty() {
-                let e = CniError::invalid_env(format!("required env variables [{}] missing", missing.join(",")));
+                let e =
+                    CniError::invalid_env(format!("required env variables [{}] missing", missing.join(",")));
                 // An empty container ID alone is libcni's "missing containerID" (code 3).
                 return Err(if missing == ["CNI_CONTAINERID"] {
                     CniError::new(code::UNKNOWN_CONTAINER, "missing containerID")
@@ -137,7 +140,11 @@ impl Invocation {
             CniArgs::default()
         };
         let path = get("CNI_PATH")
-            .map(|p| std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()).collect())
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Invocation {
             command,
@@ -180,9 +187,15 @@ mod tests {
     #[test]
     fn missing_and_invalid_variables() {
         let e = inv(&[]).unwrap_err();
-        assert_eq!((e.code, e.msg.as_str()), (4, "required env variables [CNI_COMMAND] missing"));
+        assert_eq!(
+            (e.code, e.msg.as_str()),
+            (4, "required env variables [CNI_COMMAND] missing")
+        );
         let e = inv(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "eth0")]).unwrap_err();
-        assert_eq!(e.msg, "required env variables [CNI_CONTAINERID,CNI_NETNS] missing");
+        assert_eq!(
+            e.msg,
+            "required env variables [CNI_CONTAINERID,CNI_NETNS] missing"
+        );
         let e = inv(&[("CNI_COMMAND", "DEL"), ("CNI_IFNAME", "eth0")]).unwrap_err();
         assert_eq!((e.code, e.msg.as_str()), (3, "missing containerID"));
         let e = inv(&[("CNI_COMMAND", "FROB")]).unwrap_err();
@@ -202,7 +215,14 @@ mod tests {
         .unwrap_err();
         assert!(e.msg.contains("too long"), "{e}");
         // DEL does not need a netns; STATUS and GC need nothing but the command.
-        assert!(inv(&[("CNI_COMMAND", "DEL"), ("CNI_CONTAINERID", "c1"), ("CNI_IFNAME", "eth0")]).is_ok());
+        assert!(
+            inv(&[
+                ("CNI_COMMAND", "DEL"),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "eth0")
+            ])
+            .is_ok()
+        );
         assert!(inv(&[("CNI_COMMAND", "STATUS")]).is_ok());
         assert!(inv(&[("CNI_COMMAND", "GC")]).is_ok());
     }

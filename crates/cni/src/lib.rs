@@ -2,6 +2,15 @@
 //! specification 0.3.x / 0.4.0 / 1.0.0 / 1.1.0 (containernetworking/cni `SPEC.md`).
 //!
 //! Module map:
+//! - [`entry`]: the process entry (role by program name, env + stdin in, stdout + status out).
+//! - [`add`], [`del`], [`check`], [`status`], [`gc`]: the main plugin's verbs.
+//! - [`ipam_plugin`]: the `brindle-ipam` IPAM plugin's verbs.
+//! - [`context`]: what every verb starts from (invocation, configuration, version, netns).
+//! - [`alloc`]: addresses from Brindle IPAM in-process, or from a delegated IPAM plugin; the
+//!   host-wide IPAM lock.
+//! - [`wiring`]: the veth pair, addresses, routes and sysctls, step by step (netlink).
+//! - [`endpoint`]: the WorkloadEndpoint and Profile in the datastore.
+//! - [`store`]: which datastore, and the ClusterInformation readiness gate.
 //! - [`error`]: the CNI error result and its well-known codes.
 //! - [`version`]: supported versions, version checks, the VERSION result.
 //! - [`invocation`]: the `CNI_*` environment, checked as libcni's `skel` checks it.
@@ -11,17 +20,33 @@
 //! - [`identity`]: orchestrator, host veth name, WorkloadEndpoint name, IPAM handles.
 //! - [`node`]: the node name and MTU the agent leaves in files.
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
-//! - [`wiring`]: the veth pair, addresses, routes and sysctls, step by step (netlink).
+//! - [`log`]: the plugin's log file and stderr.
+//!
+//! No tokio: the plugin is a short-lived synchronous program (one netlink socket per namespace,
+//! the datastore's synchronous API).
 
+pub mod add;
+pub mod alloc;
+pub mod check;
 pub mod cni_args;
+pub mod context;
+pub mod del;
+pub mod endpoint;
+pub mod entry;
 pub mod error;
 pub mod fault;
+pub mod gc;
 pub mod identity;
 pub mod invocation;
+pub mod ipam_plugin;
+pub mod log;
 pub mod netconf;
 pub mod node;
 pub mod result;
+pub mod status;
+pub mod store;
 pub mod version;
 pub mod wiring;
 
+pub use entry::{Role, is_cni_invocation, main, role_of};
 pub use error::{CniError, Result};

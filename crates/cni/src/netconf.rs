@@ -167,7 +167,6 @@ pub struct NetConf {
     pub attachments_alias: Option<Vec<Attachment>>,
 }
 
-
 impl NetConf {
     /// Decodes stdin. JSON and type errors are code 6 naming the field path.
     pub fn decode(bytes: &[u8]) -> Result<NetConf, CniError> {
@@ -206,7 +205,10 @@ impl NetConf {
         if self.num_queues > 1 {
             return Err(CniError::new(
                 code::UNSUPPORTED_FIELD,
-                format!("unsupported field num_queues={}: Brindle creates single-queue veths", self.num_queues),
+                format!(
+                    "unsupported field num_queues={}: Brindle creates single-queue veths",
+                    self.num_queues
+                ),
             ));
         }
         if self.feature_control.ip_addrs_no_ipam {
@@ -236,7 +238,10 @@ impl NetConf {
             return Err(CniError::invalid_netconf("missing network name"));
         }
         if !valid_container_id(&self.name) {
-            return Err(CniError::invalid_netconf("invalid characters found in network name").with_details(&self.name));
+            return Err(
+                CniError::invalid_netconf("invalid characters found in network name")
+                    .with_details(&self.name),
+            );
         }
         if !self.ipam.wants_v4() && !self.ipam.wants_v6() {
             return Err(CniError::invalid_netconf(format!(
@@ -288,7 +293,11 @@ mod tests {
     fn decode_errors_name_the_field() {
         let e = NetConf::decode(br#"{"name":"n","ipam":{"assign_ipv4":"maybe"}}"#).unwrap_err();
         assert_eq!(e.code, code::DECODE);
-        assert!(e.msg.starts_with("failed to load netconf: ipam.assign_ipv4: expected true or false"), "{e}");
+        assert!(
+            e.msg
+                .starts_with("failed to load netconf: ipam.assign_ipv4: expected true or false"),
+            "{e}"
+        );
         let e = NetConf::decode(br#"{"name":"n","mtu":"1500"}"#).unwrap_err();
         assert!(e.msg.contains("mtu: invalid type"), "{e}");
         let e = NetConf::decode(b"{not json").unwrap_err();
@@ -300,10 +309,20 @@ mod tests {
     #[test]
     fn semantic_errors() {
         let c = |s: &str| NetConf::decode(s.as_bytes()).unwrap().validate().unwrap_err();
-        assert_eq!(c(r#"{"ipam":{"type":"brindle-ipam"}}"#).msg, "missing network name");
-        assert_eq!(c(r#"{"name":"a b","ipam":{"type":"brindle-ipam"}}"#).code, code::INVALID_NETCONF);
+        assert_eq!(
+            c(r#"{"ipam":{"type":"brindle-ipam"}}"#).msg,
+            "missing network name"
+        );
+        assert_eq!(
+            c(r#"{"name":"a b","ipam":{"type":"brindle-ipam"}}"#).code,
+            code::INVALID_NETCONF
+        );
         assert!(c(r#"{"name":"n"}"#).msg.contains("ipam.type is required"));
-        assert!(c(r#"{"name":"n","mtu":40,"ipam":{"type":"brindle-ipam"}}"#).msg.contains("mtu 40"));
+        assert!(
+            c(r#"{"name":"n","mtu":40,"ipam":{"type":"brindle-ipam"}}"#)
+                .msg
+                .contains("mtu 40")
+        );
         let e = c(r#"{"name":"n","ipam":{"type":"brindle-ipam","assign_ipv4":false}}"#);
         assert!(e.msg.contains("nothing to assign"), "{e}");
         let e = c(r#"{"name":"n","ipam":{"type":"brindle-ipam"},"feature_control":{"floating_ips":true}}"#);

@@ -137,7 +137,11 @@ mod tests {
     }
 
     fn tmp() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("brindle-cni-node-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let d = std::env::temp_dir().join(format!(
+            "brindle-cni-node-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -145,24 +149,38 @@ mod tests {
     #[test]
     fn node_name_priority() {
         let dir = tmp();
-        let files = HostFiles { state_dir: dir.clone() };
+        let files = HostFiles {
+            state_dir: dir.clone(),
+        };
         let e = files.nodename(&conf(r#"{"name":"n"}"#)).unwrap_err();
-        assert!(e.msg.contains("check that the brindle node agent is running"), "{e}");
+        assert!(
+            e.msg.contains("check that the brindle node agent is running"),
+            "{e}"
+        );
         assert!(e.msg.contains(&dir.join("nodename").display().to_string()));
         std::fs::write(dir.join("nodename"), "node-from-file\n").unwrap();
-        assert_eq!(files.nodename(&conf(r#"{"name":"n"}"#)).unwrap(), "node-from-file");
         assert_eq!(
-            files.nodename(&conf(r#"{"name":"n","nodename":"explicit"}"#)).unwrap(),
+            files.nodename(&conf(r#"{"name":"n"}"#)).unwrap(),
+            "node-from-file"
+        );
+        assert_eq!(
+            files
+                .nodename(&conf(r#"{"name":"n","nodename":"explicit"}"#))
+                .unwrap(),
             "explicit"
         );
         std::fs::remove_file(dir.join("nodename")).unwrap();
         assert_eq!(
             files
-                .nodename(&conf(r#"{"name":"n","nodename_file_optional":true,"hostname":"legacy"}"#))
+                .nodename(&conf(
+                    r#"{"name":"n","nodename_file_optional":true,"hostname":"legacy"}"#
+                ))
                 .unwrap(),
             "legacy"
         );
-        let os = files.nodename(&conf(r#"{"name":"n","nodename_file_optional":true}"#)).unwrap();
+        let os = files
+            .nodename(&conf(r#"{"name":"n","nodename_file_optional":true}"#))
+            .unwrap();
         assert!(!os.is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -170,17 +188,30 @@ mod tests {
     #[test]
     fn mtu_sources() {
         let dir = tmp();
-        let files = HostFiles { state_dir: dir.clone() };
-        assert_eq!(files.mtu(&conf(r#"{"name":"n","mtu":1440}"#)).unwrap(), Some(1440));
+        let files = HostFiles {
+            state_dir: dir.clone(),
+        };
+        assert_eq!(
+            files.mtu(&conf(r#"{"name":"n","mtu":1440}"#)).unwrap(),
+            Some(1440)
+        );
         if !Path::new(CALICO_STATE_DIR).join("mtu").exists() {
             assert_eq!(files.mtu(&conf(r#"{"name":"n"}"#)).unwrap(), None);
-            let e = files.mtu(&conf(r#"{"name":"n","require_mtu_file":true}"#)).unwrap_err();
+            let e = files
+                .mtu(&conf(r#"{"name":"n","require_mtu_file":true}"#))
+                .unwrap_err();
             assert!(e.msg.contains("require_mtu_file"), "{e}");
         }
         std::fs::write(dir.join("mtu"), "1450\n").unwrap();
         assert_eq!(files.mtu(&conf(r#"{"name":"n"}"#)).unwrap(), Some(1450));
         std::fs::write(dir.join("mtu"), "lots").unwrap();
-        assert!(files.mtu(&conf(r#"{"name":"n"}"#)).unwrap_err().msg.contains("\"lots\" is not a number"));
+        assert!(
+            files
+                .mtu(&conf(r#"{"name":"n"}"#))
+                .unwrap_err()
+                .msg
+                .contains("\"lots\" is not a number")
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

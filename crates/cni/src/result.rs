@@ -80,7 +80,10 @@ pub struct Dns {
 
 impl Dns {
     pub fn is_empty(&self) -> bool {
-        self.nameservers.is_empty() && self.domain.is_none() && self.search.is_empty() && self.options.is_empty()
+        self.nameservers.is_empty()
+            && self.domain.is_none()
+            && self.search.is_empty()
+            && self.options.is_empty()
     }
 }
 
@@ -120,7 +123,10 @@ fn opt_u32(o: &Map<String, Value>, key: &str, at: &str) -> Result<Option<u32>, C
 
 fn opt_ip(o: &Map<String, Value>, key: &str, at: &str) -> Result<Option<IpAddr>, CniError> {
     opt_str(o, key, at)?
-        .map(|s| s.parse().map_err(|_| bad(format!("{at}.{key}: {s:?} is not an IP address"))))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| bad(format!("{at}.{key}: {s:?} is not an IP address")))
+        })
         .transpose()
 }
 
@@ -130,7 +136,10 @@ fn req_net(o: &Map<String, Value>, key: &str, at: &str) -> Result<IpNet, CniErro
         .map_err(|_| bad(format!("{at}.{key}: {s:?} is not an address in CIDR notation")))
 }
 
-fn objects<'a>(v: &'a Map<String, Value>, key: &str) -> Result<Vec<(String, &'a Map<String, Value>)>, CniError> {
+/// A list member with its position for messages (`ips[0]`).
+type Located<'a> = (String, &'a Map<String, Value>);
+
+fn objects<'a>(v: &'a Map<String, Value>, key: &str) -> Result<Vec<Located<'a>>, CniError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -392,7 +401,10 @@ mod tests {
             (r#"[]"#, "not a JSON object"),
             (r#"{"ip4":{"ip":"10.0.0.1/24"}}"#, "0.1.0/0.2.0"),
             (r#"{"ips":[{"address":"10.0.0.1"}]}"#, "ips[0].address"),
-            (r#"{"ips":[{"address":"10.0.0.1/32","interface":3}]}"#, "ips[0].interface 3 is out of range"),
+            (
+                r#"{"ips":[{"address":"10.0.0.1/32","interface":3}]}"#,
+                "ips[0].interface 3 is out of range",
+            ),
             (r#"{"routes":[{"dst":"0.0.0.0/0","gw":"x"}]}"#, "routes[0].gw"),
             (r#"{"interfaces":[{"mac":"x"}]}"#, "interfaces[0].name is missing"),
             (r#"{"interfaces":{}}"#, "interfaces must be a list"),

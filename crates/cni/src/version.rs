@@ -106,9 +106,7 @@ fn parse_semver(s: &str) -> Option<(u64, u64, u64)> {
 
 /// The VERSION result: `{"cniVersion": …, "supportedVersions": [...]}`.
 pub fn version_result(request: Option<&str>) -> String {
-    let v = request
-        .and_then(Version::from_exact)
-        .unwrap_or(Version::LATEST);
+    let v = request.and_then(Version::from_exact).unwrap_or(Version::LATEST);
     serde_json::json!({
         "cniVersion": v.as_str(),
         "supportedVersions": SUPPORTED.iter().map(|v| v.as_str()).collect::<Vec<_>>(),

@@ -50,9 +50,17 @@ pub fn host_net(addr: IpAddr) -> IpNet {
 
 /// Step `veth`: removes a stale host end of the same name (a previous sandbox of the same pod,
 /// as Calico does), then creates the pair with the pod end born in the pod's namespace.
-pub fn create_veth(host: &mut Handle, pod: &mut Handle, host_name: &str, ifname: &str, mtu: Option<u32>) -> Result<Veth, CniError> {
+pub fn create_veth(
+    host: &mut Handle,
+    pod: &mut Handle,
+    host_name: &str,
+    ifname: &str,
+    mtu: Option<u32>,
+) -> Result<Veth, CniError> {
     if host.delete_link_by_name(host_name).map_err(netlink)? {
-        eprintln!("brindle: removed a stale host interface {host_name} before creating it again");
+        crate::log::info(&format!(
+            "removed a stale host interface {host_name} before creating it again"
+        ));
     }
     let spec = VethSpec {
         name: host_name,
@@ -104,10 +112,29 @@ pub fn configure_host(host: &Handle, veth: &Veth, v6: bool) -> Result<(), CniErr
     Ok(())
 }
 
-/// Step `pod-config`: the pod end up, `169.254.1.1 dev eth0 scope link`, `default via
-/// 169.254.1.1 dev eth0` (IPv6: `default via fe80::ecee:eeff:feee:eeee`), the addresses as
-/// `/32` (`/128`), and `ip_forward` per `allow_ip_forwarding`.
-pub fn configure_pod(pod: &mut Handle, veth: &Veth, addrs: &[IpAddr], allow_ip_forwarding: bool) -> Result<(), CniError> {
+/// The routes a pod gets when nothing else is asked for: a default route per family it has an
+/// address of.
+pub fn default_routes(addrs: &[IpAddr]) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    if addrs.iter().any(IpAddr::is_ipv4) {
+        out.push(IpNet::V4(Default::default()));
+    }
+    if addrs.iter().any(IpAddr::is_ipv6) {
+        out.push(IpNet::V6(Default::default()));
+    }
+    out
+}
+
+/// Step `pod-config`: the pod end up, `169.254.1.1 dev eth0 scope link`, each of `routes` via
+/// `169.254.1.1` (IPv6: via `fe80::ecee:eeff:feee:eeee`) — normally just `default` — the
+/// addresses as `/32` (`/128`), and `ip_forward` per `allow_ip_forwarding`.
+pub fn configure_pod(
+    pod: &mut Handle,
+    veth: &Veth,
+    addrs: &[IpAddr],
+    routes: &[IpNet],
+    allow_ip_forwarding: bool,
+) -> Result<(), CniError> {
     let has_v4 = addrs.iter().any(IpAddr::is_ipv4);
     let has_v6 = addrs.iter().any(IpAddr::is_ipv6);
     let fwd = if allow_ip_forwarding { "1" } else { "0" };
@@ -130,21 +157,26 @@ pub fn configure_pod(pod: &mut Handle, veth: &Veth, addrs: &[IpAddr], allow_ip_f
         up: Some(true),
         ..Default::default()
     };
-    pod.set_link(veth.pod_index, &veth.pod_name, &change).map_err(netlink)?;
+    pod.set_link(veth.pod_index, &veth.pod_name, &change)
+        .map_err(netlink)?;
     if has_v4 {
         let gw = IpNet::V4(ipnet::Ipv4Net::new(GATEWAY_V4, 32).expect("/32"));
-        pod.add_route(&Route::dev(gw, veth.pod_index, scope::LINK)).map_err(netlink)?;
-        let default = IpNet::V4(Default::default());
-        pod.add_route(&Route::via(default, IpAddr::V4(GATEWAY_V4), veth.pod_index))
+        pod.add_route(&Route::dev(gw, veth.pod_index, scope::LINK))
             .map_err(netlink)?;
     }
-    if has_v6 {
-        let default = IpNet::V6(Default::default());
-        pod.add_route(&Route::via(default, IpAddr::V6(GATEWAY_V6), veth.pod_index))
+    for dst in routes {
+        let via = match dst {
+            IpNet::V4(_) if has_v4 => IpAddr::V4(GATEWAY_V4),
+            IpNet::V6(_) if has_v6 => IpAddr::V6(GATEWAY_V6),
+            // A route of a family the pod has no address of cannot be used.
+            _ => continue,
+        };
+        pod.add_route(&Route::via(dst.trunc(), via, veth.pod_index))
             .map_err(netlink)?;
     }
     for a in addrs {
-        pod.add_address(veth.pod_index, &veth.pod_name, host_net(*a)).map_err(netlink)?;
+        pod.add_address(veth.pod_index, &veth.pod_name, host_net(*a))
+            .map_err(netlink)?;
     }
     Ok(())
 }
@@ -195,7 +227,7 @@ fn add_route_v6(host: &mut Handle, a: IpAddr, veth: &Veth) -> Result<(), CniErro
 /// Best effort: errors are reported to stderr, the original error is what the caller returns.
 pub fn remove_veth(host: &mut Handle, host_name: &str) {
     if let Err(e) = host.delete_link_by_name(host_name) {
-        eprintln!("brindle: rollback: delete {host_name}: {e}");
+        crate::log::warn(&format!("rollback: delete {host_name}: {e}"));
     }
 }
 

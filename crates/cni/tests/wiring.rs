@@ -38,13 +38,17 @@ fn a_pod_is_wired_like_calico() {
     let v = wiring::create_veth(&mut host, &mut pod, "cali36dac03ac5d", "eth0", Some(1440)).unwrap();
     assert_eq!(v.mtu, 1440);
     wiring::configure_host(&host, &v, false).unwrap();
-    wiring::configure_pod(&mut pod, &v, &[addr], false).unwrap();
+    wiring::configure_pod(&mut pod, &v, &[addr], &wiring::default_routes(&[addr]), false).unwrap();
     wiring::add_host_routes(&mut host, &v, &[addr]).unwrap();
 
     let routes = l.node.ip(&["route", "show", "dev", "cali36dac03ac5d"]);
     assert_eq!(routes.trim(), "10.233.94.1 scope link", "{routes}");
     let all = l.node.ip(&["route"]);
-    assert!(all.lines().any(|r| r.trim() == "10.233.94.1 dev cali36dac03ac5d scope link"), "{all}");
+    assert!(
+        all.lines()
+            .any(|r| r.trim() == "10.233.94.1 dev cali36dac03ac5d scope link"),
+        "{all}"
+    );
     let link = l.node.ip(&["-o", "link", "show", "cali36dac03ac5d"]);
     assert!(link.contains("link/ether ee:ee:ee:ee:ee:ee"), "{link}");
     assert!(link.contains("mtu 1440") && link.contains("state UP"), "{link}");
@@ -57,17 +61,25 @@ fn a_pod_is_wired_like_calico() {
         let got = l.node.run("cat", &[&format!("/proc/sys/{key}")]);
         assert_eq!(got.trim(), want, "{key}");
     }
-    let pod_routes: Vec<String> = l.pod.ip(&["route"]).lines().map(|s| s.trim().to_string()).collect();
+    let pod_routes: Vec<String> = l
+        .pod
+        .ip(&["route"])
+        .lines()
+        .map(|s| s.trim().to_string())
+        .collect();
     assert_eq!(
         pod_routes,
-        ["default via 169.254.1.1 dev eth0", "169.254.1.1 dev eth0 scope link"],
+        [
+            "default via 169.254.1.1 dev eth0",
+            "169.254.1.1 dev eth0 scope link"
+        ],
     );
     let pod_addr = l.pod.ip(&["-o", "-4", "addr", "show", "dev", "eth0"]);
     assert!(pod_addr.contains("inet 10.233.94.1/32"), "{pod_addr}");
     assert_eq!(l.pod.run("cat", &["/proc/sys/net/ipv4/ip_forward"]).trim(), "0");
 
-    assert!(l.node.ping("10.233.94.1"), "node cannot reach the pod");
-    assert!(l.pod.ping("172.20.42.80"), "pod cannot reach the node");
+    assert!(l.node.reach("10.233.94.1"), "node cannot reach the pod");
+    assert!(l.pod.reach("172.20.42.80"), "pod cannot reach the node");
 
     // The same host route again is accepted; on another interface it is refused by name.
     wiring::add_host_routes(&mut host, &v, &[addr]).unwrap();
@@ -76,7 +88,9 @@ fn a_pod_is_wired_like_calico() {
     let v2 = wiring::create_veth(&mut host, &mut pod2_h, "cali05c862e5940", "eth0", None).unwrap();
     let e = wiring::add_host_routes(&mut host, &v2, &[addr]).unwrap_err();
     assert!(
-        e.msg.contains("already exists for an interface other than 'cali05c862e5940'") && e.msg.contains("cali36dac03ac5d"),
+        e.msg
+            .contains("already exists for an interface other than 'cali05c862e5940'")
+            && e.msg.contains("cali36dac03ac5d"),
         "{e}"
     );
 
@@ -93,15 +107,33 @@ fn stale_host_ends_are_replaced_and_pod_name_clashes_refused() {
     let l = lab();
     let (mut host, mut pod) = handles(&l);
     // A stale host interface with the name we want (a previous sandbox).
-    l.node.ip(&["link", "add", "calistale00001", "type", "veth", "peer", "name", "stalepeer"]);
+    l.node.ip(&[
+        "link",
+        "add",
+        "calistale00001",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "stalepeer",
+    ]);
     let v = wiring::create_veth(&mut host, &mut pod, "calistale00001", "eth0", None).unwrap();
-    assert!(host.link_by_name("stalepeer").unwrap().is_none(), "stale pair not removed");
+    assert!(
+        host.link_by_name("stalepeer").unwrap().is_none(),
+        "stale pair not removed"
+    );
     let peer = pod.require_link("eth0").unwrap();
-    assert_eq!(peer.link_index, Some(v.host_index), "pod end is not the host end's peer");
+    assert_eq!(
+        peer.link_index,
+        Some(v.host_index),
+        "pod end is not the host end's peer"
+    );
     // eth0 already exists in the pod: refused, naming the interface and the namespace.
     let e = wiring::create_veth(&mut host, &mut pod, "calisecond0001", "eth0", None).unwrap_err();
     assert!(e.msg.contains("interface eth0 already exists in netns"), "{e}");
     assert!(host.link_by_name("calisecond0001").unwrap().is_none());
     // A missing namespace is "nothing to delete".
-    assert!(!wiring::remove_pod_interface(std::path::Path::new("/run/netns/brindle-no-such-ns"), "eth0").unwrap());
+    assert!(
+        !wiring::remove_pod_interface(std::path::Path::new("/run/netns/brindle-no-such-ns"), "eth0").unwrap()
+    );
 }

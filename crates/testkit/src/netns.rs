@@ -116,6 +116,18 @@ impl Netns {
         })
     }
 
+    /// True if `addr` answers any of three echoes sent 200 ms apart. Use this right after
+    /// creating an interface: a new veth passes no traffic until the kernel's link watcher has
+    /// activated its queue, asynchronously after the carrier comes up (up to a second later on a
+    /// loaded machine), so a single echo can be lost while the wiring is right.
+    pub fn reach(&self, addr: &str) -> bool {
+        self.cmd("ping")
+            .args(["-c", "3", "-i", "0.2", "-W", "1", addr])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
     /// True if `ping -c1 -W1 <addr>` from inside the namespace gets a reply.
     pub fn ping(&self, addr: &str) -> bool {
         self.cmd("ping")

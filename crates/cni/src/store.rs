@@ -1,0 +1,67 @@
+//! The datastore a CNI invocation uses: chosen by the network configuration (Calico's
+//! `datastore_type`, `etcd_*` fields and Brindle's `datastore_path`), then the environment
+//! (`BRINDLE_DATASTORE_*`, Calico's `DATASTORE_TYPE`, `ETCD_*`), then the default SQLite file;
+//! and the readiness gate every ADD passes (ClusterInformation `datastoreReady`).
+
+use std::sync::Arc;
+
+use brindle_datastore::{Datastore, DatastoreConfig, Overrides};
+
+use crate::error::{CniError, code};
+use crate::netconf::NetConf;
+
+/// Calico's refusal text when `datastoreReady` is false (calico.md §2.7).
+pub const NOT_READY: &str = "Calico is currently not ready to process requests";
+
+/// Maps a datastore failure to a CNI error: unreachable or busy stores are transient (code
+/// 11, the runtime retries), bad configuration is code 7, the rest code 999.
+pub fn ds_error(e: brindle_datastore::Error) -> CniError {
+    use brindle_datastore::Error as E;
+    match e {
+        E::Unavailable { .. } => CniError::new(code::TRY_AGAIN_LATER, format!("datastore unavailable: {e}")),
+        E::Config { .. } => CniError::invalid_netconf(e.to_string()),
+        other => CniError::internal(other.to_string()),
+    }
+}
+
+/// The datastore configuration for `conf`, reading the environment through `env`.
+pub fn config(conf: &NetConf, env: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig, CniError> {
+    let overrides = Overrides {
+        datastore_type: conf.datastore_type.clone(),
+        sqlite_path: conf.datastore_path.clone(),
+        etcd_endpoints: conf.etcd_endpoints.clone(),
+        etcd_ca_file: conf.etcd_ca_cert_file.clone(),
+        etcd_cert_file: conf.etcd_cert_file.clone(),
+        etcd_key_file: conf.etcd_key_file.clone(),
+        etcd_username: conf.etcd_username.clone(),
+        etcd_password: conf.etcd_password.clone(),
+    };
+    DatastoreConfig::resolve(&overrides, env).map_err(ds_error)
+}
+
+/// Opens the datastore.
+pub fn open(cfg: &DatastoreConfig) -> Result<Arc<dyn Datastore>, CniError> {
+    brindle_datastore::open(cfg).map_err(ds_error)
+}
+
+/// ClusterInformation `default` must exist with `datastoreReady: true`; otherwise the
+/// datastore is being migrated or was never initialised by the agent (code 11: try later).
+pub fn require_ready(ds: &dyn Datastore) -> Result<(), CniError> {
+    let info = brindle_ipam::resources::cluster_info(ds).map_err(|e| match e {
+        brindle_ipam::IpamError::Datastore(d) => ds_error(d),
+        other => CniError::internal(format!("error getting ClusterInformation: {other}")),
+    })?;
+    if info.revision.is_empty() {
+        return Err(CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!(
+                "error getting ClusterInformation: ClusterInformation(default) does not exist in {}: the datastore has not been initialised (start the brindle node agent)",
+                ds.describe()
+            ),
+        ));
+    }
+    if info.datastore_ready != Some(true) {
+        return Err(CniError::new(code::TRY_AGAIN_LATER, NOT_READY));
+    }
+    Ok(())
+}

@@ -306,10 +306,18 @@ fn validate_needs_no_datastore() {
 }
 
 #[test]
-fn cni_face_answers_with_a_cni_error() {
+fn cni_face_is_the_cni_plugin() {
     let env = Env::sqlite();
     let mut cmd = std::process::Command::new(&env.binary);
-    let out = cmd.env("CNI_COMMAND", "VERSION").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"code\":999"));
+    let out = cmd
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("\"supportedVersions\":[\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]"),
+        "{out:?}"
+    );
 }

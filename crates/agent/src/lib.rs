@@ -6,6 +6,8 @@
 //! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
 //! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
+//! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
+//! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
 //! - [`error`]: the error type.
@@ -14,10 +16,14 @@
 //! Prometheus text exposition format 0.0.4 for `/metrics`.
 
 pub mod autodetect;
+pub mod calc;
+#[cfg(test)]
+mod calc_tests;
 pub mod config;
 pub mod ctl;
 pub mod error;
 pub mod nodename;
 pub mod status;
+pub mod views;
 
 pub use error::{Error, Result};

@@ -1,0 +1,370 @@
+//! The calculation (pure): the syncer's [`Cache`], this node's name and the routes BGP has
+//! learned → what BGP should do (peers, prefixes to originate) and what the kernel should hold
+//! (brindle-dataplane's [`DesiredState`]). Calico splits this over confd (BIRD config) and
+//! Felix; the rules are theirs (calico.md §5).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use brindle_dataplane::state::EncapMode as DpMode;
+use brindle_dataplane::{
+    DesiredState, IpipConfig, NatOutgoing, NodeInfo, RemoteBlock, RemoteVtep, VxlanConfig, Workload,
+};
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::config::{Backend, EncapMode};
+use crate::views::{Cache, NodeView, PoolView};
+
+/// Calico's default AS when neither the node nor BGPConfiguration sets one.
+pub const DEFAULT_AS: u32 = 64512;
+
+/// Which kind of peering a session is (BIRD protocol name prefixes `Mesh_`, `Global_`, `Node_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerKind {
+    Mesh,
+    Global,
+    Node,
+}
+
+impl PeerKind {
+    /// What `calicoctl node status` prints in PEER TYPE.
+    pub fn label(self) -> &'static str {
+        match self {
+            PeerKind::Mesh => "node-to-node mesh",
+            PeerKind::Global => "global",
+            PeerKind::Node => "node specific",
+        }
+    }
+}
+
+/// One BGP session this node should have.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DesiredPeer {
+    pub addr: IpAddr,
+    pub port: Option<u16>,
+    pub asn: u32,
+    pub kind: PeerKind,
+    /// Calico's rule for a mesh pair: the side with the lexically higher address connects, the
+    /// other only listens (`passive on` when peer IP > my IP as strings).
+    pub passive: bool,
+}
+
+/// What the BGP speaker should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredBgp {
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    pub local_addr: Ipv4Addr,
+    pub listen_port: Option<u16>,
+    pub peers: Vec<DesiredPeer>,
+    /// This node's confirmed blocks and borrowed /32s (calico_aggr + pool accept).
+    pub originate: Vec<Ipv4Net>,
+}
+
+/// Settings of the calculation that do not come from the datastore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalcSettings {
+    pub backend: Backend,
+    /// MTU of the node's underlay interface.
+    pub host_mtu: u32,
+    pub ipip_mtu: Option<u32>,
+    pub vxlan_mtu: Option<u32>,
+    pub vxlan_vni: Option<u32>,
+    pub vxlan_port: Option<u16>,
+    /// Program routes to other nodes' blocks from IPAM affinities (Felix's
+    /// `programClusterRoutes`) rather than from BGP. Always the case for VXLAN pools.
+    pub routes_from_datastore: bool,
+}
+
+/// The calculation's outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// `None` without BGP (backend vxlan/none) or before the node has an address.
+    pub bgp: Option<DesiredBgp>,
+    /// `None` before this node's Node resource (with its address) is known.
+    pub dataplane: Option<DesiredState>,
+}
+
+fn dp_mode(m: EncapMode) -> DpMode {
+    match m {
+        EncapMode::Never => DpMode::Never,
+        EncapMode::Always => DpMode::Always,
+        EncapMode::CrossSubnet => DpMode::CrossSubnet,
+    }
+}
+
+fn pool_of<'a>(pools: &'a [&PoolView], net: Ipv4Net) -> Option<&'a PoolView> {
+    pools.iter().copied().find(|p| match p.cidr {
+        IpNet::V4(c) => c.contains(&net),
+        IpNet::V6(_) => false,
+    })
+}
+
+/// Node selectors the agent can evaluate without the model's selector engine: empty, `all()`.
+fn selects_all(sel: &str) -> Option<bool> {
+    match sel.trim() {
+        "" | "all()" => Some(true),
+        _ => None,
+    }
+}
+
+/// Computes the desired state of node `me`. `learned` are BGP best routes (prefix, next hop).
+pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &CalcSettings) -> Desired {
+    let Some(node) = cache.node(me) else {
+        return Desired {
+            bgp: None,
+            dataplane: None,
+        };
+    };
+    let Some(my_net) = node.ipv4 else {
+        return Desired {
+            bgp: None,
+            dataplane: None,
+        };
+    };
+    let my_ip = my_net.addr();
+    let pools: Vec<&PoolView> = cache
+        .pools
+        .values()
+        .filter(|p| matches!(p.cidr, IpNet::V4(_)))
+        .collect();
+    let local_blocks: Vec<Ipv4Net> = cache
+        .affinities
+        .values()
+        .filter(|a| a.node == me && a.confirmed && a.block.prefix_len() < 32)
+        .map(|a| a.block)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut workloads: Vec<Workload> = cache
+        .workloads
+        .values()
+        .filter(|w| w.node == me)
+        .flat_map(|w| {
+            w.ips.iter().map(|ip| Workload {
+                ip: ip.addr(),
+                iface: w.iface.clone(),
+                mac: w.mac,
+            })
+        })
+        .collect();
+    workloads.sort_by_key(|w| w.ip);
+    workloads.dedup_by_key(|w| w.ip);
+    let others: Vec<&NodeView> = cache
+        .nodes
+        .values()
+        .filter(|n| n.name != me && n.ipv4.is_some())
+        .collect();
+
+    let bgp = (s.backend == Backend::Bird).then(|| {
+        let global = cache.bgp_default();
+        let global_as = global.and_then(|g| g.asn).unwrap_or(DEFAULT_AS);
+        let my_as = node.asn.unwrap_or(global_as);
+        let mesh = global.and_then(|g| g.mesh).unwrap_or(true);
+        let i_am_rr = node.rr_cluster_id.is_some();
+        let mut peers = BTreeSet::new();
+        if mesh && !i_am_rr {
+            for o in others.iter().filter(|o| o.rr_cluster_id.is_none()) {
+                let ip = o.ipv4.expect("filtered").addr();
+                peers.insert(DesiredPeer {
+                    addr: IpAddr::V4(ip),
+                    port: None,
+                    asn: o.asn.unwrap_or(global_as),
+                    kind: PeerKind::Mesh,
+                    passive: ip.to_string() > my_ip.to_string(),
+                });
+            }
+        }
+        for p in cache.peers.values() {
+            let (applies, kind) = match (&p.node, &p.node_selector) {
+                (Some(n), _) => (n == me, PeerKind::Node),
+                (None, Some(sel)) => match selects_all(sel) {
+                    Some(b) => (b, PeerKind::Global),
+                    None => {
+                        tracing::warn!(peer = %p.name, selector = %sel, "BGPPeer nodeSelector not supported yet; skipped");
+                        (false, PeerKind::Global)
+                    }
+                },
+                (None, None) => (true, PeerKind::Global),
+            };
+            if !applies {
+                continue;
+            }
+            let mut targets: Vec<(IpAddr, Option<u32>, bool)> = Vec::new();
+            if let Some(ip) = p.peer_ip {
+                let calico_node = others.iter().find(|o| o.ipv4.map(|n| IpAddr::V4(n.addr())) == Some(ip));
+                targets.push((ip, p.asn.or(calico_node.and_then(|o| o.asn)), calico_node.is_some()));
+            } else if let Some(sel) = &p.peer_selector {
+                if selects_all(sel) == Some(true) {
+                    for o in &others {
+                        targets.push((IpAddr::V4(o.ipv4.expect("filtered").addr()), o.asn, true));
+                    }
+                } else {
+                    tracing::warn!(peer = %p.name, selector = %sel, "BGPPeer peerSelector not supported yet; skipped");
+                }
+            }
+            for (ip, asn, is_node) in targets {
+                if ip == IpAddr::V4(my_ip) || peers.iter().any(|d: &DesiredPeer| d.addr == ip) {
+                    continue;
+                }
+                peers.insert(DesiredPeer {
+                    addr: ip,
+                    port: p.port,
+                    asn: asn.unwrap_or(global_as),
+                    kind,
+                    passive: is_node && ip.to_string() > my_ip.to_string(),
+                });
+            }
+        }
+        let mut originate: Vec<Ipv4Net> = local_blocks
+            .iter()
+            .copied()
+            .filter(|b| pool_of(&pools, *b).is_some_and(|p| !p.disable_bgp_export))
+            .collect();
+        for w in &workloads {
+            let net = Ipv4Net::new(w.ip, 32).expect("32");
+            let borrowed = !local_blocks.iter().any(|b| b.contains(&w.ip));
+            if borrowed && pool_of(&pools, net).is_some_and(|p| !p.disable_bgp_export) {
+                originate.push(net);
+            }
+        }
+        originate.sort();
+        originate.dedup();
+        DesiredBgp {
+            router_id: my_ip,
+            local_as: my_as,
+            local_addr: my_ip,
+            listen_port: global.and_then(|g| g.listen_port),
+            peers: peers.into_iter().collect(),
+            originate,
+        }
+    });
+
+    let mut dp = DesiredState::new(NodeInfo {
+        name: me.to_string(),
+        ip: my_ip,
+        subnet: my_net.trunc(),
+    });
+    dp.local_blocks = local_blocks.clone();
+    dp.workloads = workloads;
+    dp.peer_nodes = others.iter().map(|o| o.ipv4.expect("filtered").addr()).collect();
+    let owner_ip = |node: &str| cache.node(node).and_then(|n| n.ipv4).map(|n| n.addr());
+    let mut remote: Vec<RemoteBlock> = Vec::new();
+    let mut push = |dst: Ipv4Net, node_ip: Ipv4Addr, p: &PoolView| {
+        if node_ip != my_ip && !remote.iter().any(|r| r.dst == dst) {
+            remote.push(RemoteBlock {
+                dst,
+                node_ip,
+                ipip: dp_mode(p.ipip),
+                vxlan: dp_mode(p.vxlan),
+            });
+        }
+    };
+    // VXLAN pools: Felix's way, from IPAM affinities and the owners' Node resources.
+    let from_store = |p: &PoolView| p.vxlan != EncapMode::Never || s.routes_from_datastore;
+    for a in cache.affinities.values().filter(|a| a.node != me && a.confirmed) {
+        let Some(p) = pool_of(&pools, a.block) else {
+            continue;
+        };
+        if from_store(p)
+            && let Some(ip) = owner_ip(&a.node)
+        {
+            push(a.block, ip, p);
+        }
+    }
+    // Addresses other nodes borrowed (outside their own blocks): a /32 to the borrower, more
+    // specific than the block owner's route.
+    for w in cache.workloads.values().filter(|w| w.node != me) {
+        for ip in &w.ips {
+            let owns = cache
+                .affinities
+                .values()
+                .any(|a| a.node == w.node && a.confirmed && a.block.contains(&ip.addr()));
+            let net = Ipv4Net::new(ip.addr(), 32).expect("32");
+            if let (false, Some(p), Some(nip)) = (owns, pool_of(&pools, net), owner_ip(&w.node))
+                && from_store(p)
+            {
+                push(net, nip, p);
+            }
+        }
+    }
+    // Other pools: BIRD's way, from BGP best routes inside a pool.
+    if s.backend == Backend::Bird {
+        for (dst, nh) in learned {
+            if let Some(p) = pool_of(&pools, *dst)
+                && p.vxlan == EncapMode::Never
+            {
+                push(*dst, *nh, p);
+            }
+        }
+    }
+    remote.sort_by_key(|r| r.dst);
+    dp.remote_blocks = remote;
+    if pools.iter().any(|p| p.ipip != EncapMode::Never) {
+        dp.ipip = Some(IpipConfig {
+            tunnel_addr: node.ipip_tunnel,
+            mtu: s.ipip_mtu.filter(|m| *m > 0).unwrap_or(s.host_mtu - 20),
+        });
+    }
+    if pools.iter().any(|p| p.vxlan != EncapMode::Never)
+        && let Some(vtep) = node.vxlan_tunnel
+    {
+        let mac = node
+            .vxlan_mac
+            .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(me));
+        let remotes = others
+            .iter()
+            .filter_map(|o| {
+                Some(RemoteVtep {
+                    node_ip: o.ipv4?.addr(),
+                    vtep_ip: o.vxlan_tunnel?,
+                    mac: o
+                        .vxlan_mac
+                        .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(&o.name)),
+                })
+            })
+            .collect();
+        let mut v = VxlanConfig::new(
+            vtep,
+            mac,
+            s.vxlan_mtu.filter(|m| *m > 0).unwrap_or(s.host_mtu - 50),
+            remotes,
+        );
+        if let Some(vni) = s.vxlan_vni {
+            v.vni = vni;
+        }
+        if let Some(port) = s.vxlan_port {
+            v.port = port;
+        }
+        dp.vxlan = Some(v);
+    }
+    let v4 = |p: &&PoolView| match p.cidr {
+        IpNet::V4(c) => Some(c),
+        IpNet::V6(_) => None,
+    };
+    dp.nat = NatOutgoing {
+        masq_pools: pools
+            .iter()
+            .filter(|p| p.nat_outgoing && !p.disabled)
+            .filter_map(v4)
+            .collect(),
+        all_pools: pools.iter().filter_map(v4).collect(),
+    };
+    Desired {
+        bgp,
+        dataplane: Some(dp),
+    }
+}
+
+/// The pod MTU Felix writes for CNI (`determinePodMTU`): the smallest of the enabled
+/// encapsulations' MTUs, or the host MTU without encapsulation.
+pub fn pod_mtu(dp: &DesiredState, host_mtu: u32) -> u32 {
+    let mut m = host_mtu;
+    if let Some(i) = &dp.ipip {
+        m = m.min(i.mtu);
+    }
+    if let Some(v) = &dp.vxlan {
+        m = m.min(v.mtu);
+    }
+    m
+}

@@ -100,11 +100,15 @@ fn pool_of<'a>(pools: &'a [&PoolView], net: Ipv4Net) -> Option<&'a PoolView> {
     })
 }
 
-/// Node selectors the agent can evaluate without the model's selector engine: empty, `all()`.
-fn selects_all(sel: &str) -> Option<bool> {
-    match sel.trim() {
-        "" | "all()" => Some(true),
-        _ => None,
+/// Whether a BGPPeer selector selects a node with these labels (Calico's selector syntax, as
+/// IPAM evaluates pool `nodeSelector`s). A selector that does not parse selects nothing.
+fn selects(peer: &str, sel: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    match brindle_ipam::resources::selects(sel, labels) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(peer, error = %e, "BGPPeer selector skipped");
+            false
+        }
     }
 }
 
@@ -178,13 +182,7 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         for p in cache.peers.values() {
             let (applies, kind) = match (&p.node, &p.node_selector) {
                 (Some(n), _) => (n == me, PeerKind::Node),
-                (None, Some(sel)) => match selects_all(sel) {
-                    Some(b) => (b, PeerKind::Global),
-                    None => {
-                        tracing::warn!(peer = %p.name, selector = %sel, "BGPPeer nodeSelector not supported yet; skipped");
-                        (false, PeerKind::Global)
-                    }
-                },
+                (None, Some(sel)) => (selects(&p.name, sel, &node.labels), PeerKind::Global),
                 (None, None) => (true, PeerKind::Global),
             };
             if !applies {
@@ -195,12 +193,8 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
                 let calico_node = others.iter().find(|o| o.ipv4.map(|n| IpAddr::V4(n.addr())) == Some(ip));
                 targets.push((ip, p.asn.or(calico_node.and_then(|o| o.asn)), calico_node.is_some()));
             } else if let Some(sel) = &p.peer_selector {
-                if selects_all(sel) == Some(true) {
-                    for o in &others {
-                        targets.push((IpAddr::V4(o.ipv4.expect("filtered").addr()), o.asn, true));
-                    }
-                } else {
-                    tracing::warn!(peer = %p.name, selector = %sel, "BGPPeer peerSelector not supported yet; skipped");
+                for o in others.iter().filter(|o| selects(&p.name, sel, &o.labels)) {
+                    targets.push((IpAddr::V4(o.ipv4.expect("filtered").addr()), o.asn, true));
                 }
             }
             for (ip, asn, is_node) in targets {

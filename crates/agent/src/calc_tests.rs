@@ -160,3 +160,27 @@ fn mesh_off_keeps_only_bgp_peers() {
     assert_eq!(b.peers.len(), 1);
     assert_eq!(b.peers[0].addr.to_string(), "172.20.42.1");
 }
+
+#[test]
+fn bgp_peer_node_selector_uses_node_labels() {
+    let mut c = load("seed");
+    c.apply(
+        "/calico/resources/v3/projectcalico.org/bgppeers/rack1",
+        Some(br#"{"kind":"BGPPeer","metadata":{"name":"rack1"},"spec":{"nodeSelector":"rack == 'r1'","peerIP":"172.20.42.2","asNumber":65002}}"#),
+    );
+    let has = |c: &Cache, n: &str| {
+        compute(c, n, &[], &settings())
+            .bgp
+            .unwrap()
+            .peers
+            .iter()
+            .any(|p| p.addr.to_string() == "172.20.42.2")
+    };
+    assert!(!has(&c, "bgp-master1"));
+    c.apply(
+        "/calico/resources/v3/projectcalico.org/nodes/bgp-master1",
+        Some(br#"{"kind":"Node","metadata":{"name":"bgp-master1","labels":{"rack":"r1"}},"spec":{"bgp":{"ipv4Address":"172.20.42.80/22"}}}"#),
+    );
+    assert!(has(&c, "bgp-master1"));
+    assert!(!has(&c, "bgp-master2"));
+}

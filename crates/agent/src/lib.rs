@@ -8,8 +8,15 @@
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
 //! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
+//! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
+//! - [`syncer`]: the datastore list+watch thread.
+//! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
+//! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
+//! - [`server`]: the control socket and the health/metrics HTTP listener.
+//! - [`health`]: readiness with calico-node's bird-ready semantics.
+//! - [`metrics`]: the Prometheus exposition.
 //! - [`error`]: the error type.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724) through `brindle-bgp-speaker`;
@@ -21,9 +28,16 @@ pub mod calc;
 mod calc_tests;
 pub mod config;
 pub mod ctl;
+pub mod dpthread;
 pub mod error;
+pub mod health;
+pub mod metrics;
 pub mod nodename;
+pub mod run;
+pub mod server;
+pub mod startup;
 pub mod status;
+pub mod syncer;
 pub mod views;
 
 pub use error::{Error, Result};

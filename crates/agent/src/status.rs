@@ -78,6 +78,13 @@ pub fn format_since(since: i64, now: i64, utc_offset: i64) -> String {
     }
 }
 
+/// `2026-11-27T05:50:24Z`: Kubernetes' `creationTimestamp` form.
+pub fn rfc3339(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -118,6 +125,45 @@ pub fn unix_now() -> i64 {
 /// calicoctl collapses BIRD's padded info text to single spaces.
 pub fn collapse_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `calicoctl node status` (calico.md §1.2), byte for byte, given the agent's status and a box
+/// table renderer (tablewriter's layout: headers title-cased and centred, 30-column wrap).
+/// The agent plays both calico-felix and BIRD: without BGP it prints BIRD's "not running" line.
+pub fn render_node_status(
+    st: &AgentStatus,
+    now: i64,
+    utc_offset: i64,
+    table: impl Fn(&[&str], &[Vec<String>]) -> String,
+) -> String {
+    let mut out = String::from("Calico process is running.\n");
+    match &st.bgp {
+        None => out.push_str("\nThe BGP backend process (BIRD) is not running.\n"),
+        Some(b) => {
+            for (v, peers) in [("4", &b.peers_v4), ("6", &b.peers_v6)] {
+                out.push_str(&format!("\nIPv{v} BGP status\n"));
+                if peers.is_empty() {
+                    out.push_str(&format!("No IPv{v} peers found.\n"));
+                    continue;
+                }
+                let rows: Vec<Vec<String>> = peers
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.peer_address.clone(),
+                            p.peer_type.clone(),
+                            p.state.clone(),
+                            format_since(p.since, now, utc_offset),
+                            collapse_spaces(&p.info),
+                        ]
+                    })
+                    .collect();
+                out.push_str(&table(&["Peer address", "Peer type", "State", "Since", "Info"], &rows));
+            }
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// The `node status -o json` form: CalicoNodeStatus-like BGP fields (`peersV4`, …,
@@ -174,6 +220,7 @@ mod tests {
         assert_eq!(format_since(t, t + 5, 3600), "10:00:00");
         assert_eq!(format_since(0, 100 * 86_400, 0), "1970-01-01");
         assert_eq!(format_since(951_782_400, 1_000_000_000, 0), "2000-02-29");
+        assert_eq!(rfc3339(t), "2016-11-21T09:00:00Z");
     }
 
     #[test]

@@ -205,32 +205,44 @@ impl Lab {
             .ok_or_else(|| Error::Invalid(format!("lab {}: no node {name}", self.name())))
     }
 
-    /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), created with the lab's own
-    /// CLI on the first node, as a user would with `calicoctl create -f`.
+    /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), written to the lab's
+    /// datastore from inside the first node (the only place etcd is reachable from).
     fn create_pool(&self) -> Result<()> {
         let spec = &self.state.spec;
-        let mode = if spec.cross_subnet {
-            "CrossSubnet"
-        } else {
-            "Always"
-        };
+        let mode = if spec.cross_subnet { "CrossSubnet" } else { "Always" };
         let (ipip, vxlan) = match spec.encap {
             Encap::Ipip => (mode, "Never"),
             Encap::Vxlan => ("Never", mode),
             Encap::None => ("Never", "Never"),
         };
-        let yaml = format!(
-            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: {POOL_NAME}\nspec:\n  \
-             cidr: {POOL_CIDR}\n  blockSize: {BLOCK_SIZE}\n  ipipMode: {ipip}\n  vxlanMode: {vxlan}\n  \
-             natOutgoing: true\n  nodeSelector: all()\n"
-        );
-        let file = self.dir.dir.join("pool.yaml");
-        std::fs::write(&file, yaml).map_err(|e| Error::io(&file, e))?;
-        let node = &self.plan.nodes[0];
-        let mut cmd = std::process::Command::new(&self.state.exe);
-        cmd.args(["create", "-f"]).arg(&file).envs(self.node_env(node));
-        proc::enter_netns(&mut cmd, &node.netns)?;
-        netns::run(&format!("create pool {POOL_NAME}"), &mut cmd).map(drop)
+        let pool = serde_json::json!({
+            "kind": "IPPool",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": { "name": POOL_NAME, "uid": container_uid(&spec.name), "creationTimestamp": brindle_agent::status::rfc3339(brindle_agent::status::unix_now()) },
+            "spec": {
+                "cidr": POOL_CIDR,
+                "vxlanMode": vxlan,
+                "ipipMode": ipip,
+                "natOutgoing": true,
+                "blockSize": BLOCK_SIZE,
+                "nodeSelector": "all()",
+                "allowedUses": ["Workload", "Tunnel"],
+            },
+        });
+        let env = self.node_env(&self.plan.nodes[0]);
+        let what = format!("create pool {POOL_NAME}");
+        let ns = brindle_netlink::NetnsFd::named(&self.plan.nodes[0].netns)?;
+        ns.run(|| -> Result<()> {
+            let cfg = brindle_datastore::DatastoreConfig::resolve(&Default::default(), |k| {
+                env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+            .map_err(|e| Error::step(&what, e))?;
+            let ds = brindle_datastore::open(&cfg).map_err(|e| Error::step(&what, e))?;
+            let key = format!("/calico/resources/v3/projectcalico.org/ippools/{POOL_NAME}");
+            ds.create(&key, pool.to_string().as_bytes())
+                .map_err(|e| Error::step(&what, e))?;
+            Ok(())
+        })?
     }
 
     fn agent_env(&self, node: &NodePlan) -> Vec<(String, String)> {
@@ -452,6 +464,12 @@ impl Lab {
     pub fn exe(&self) -> &PathBuf {
         &self.state.exe
     }
+}
+
+/// A stable uid for the lab's own objects.
+fn container_uid(lab: &str) -> String {
+    let id = crate::plan::container_id(lab, "pool");
+    format!("{}-{}-{}-{}-{}", &id[0..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32])
 }
 
 /// The last `n` lines of a log file, indented, for error messages.

@@ -1,0 +1,319 @@
+//! `brindle node run`: startup, then the main loop — syncer → calculation → dataplane thread
+//! (and the BGP speaker), with the control socket and the health/metrics server answering from
+//! the loop's state. SIGTERM/SIGINT shut down cleanly: the kernel state is left in place (the
+//! next agent adopts it) and the control socket is removed.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brindle_dataplane::{DataplaneConfig, DesiredState};
+use brindle_datastore::Datastore;
+use ipnet::Ipv4Net;
+use tokio::sync::{mpsc, watch};
+
+use crate::calc::{self, CalcSettings};
+use crate::config::{AgentConfig, Backend};
+use crate::dpthread::{self, DpInput, DpReport};
+use crate::error::{Error, Result};
+use crate::metrics::Counters;
+use crate::server::{self, CtlGuard, Query};
+use crate::startup::{self, Started};
+use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
+use crate::syncer::{self, SyncMsg};
+use crate::views::Cache;
+
+/// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
+/// network namespace.
+pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
+    let started = startup::run(&cfg, &ds)?;
+    tracing::info!(node = %started.node, ipv4 = ?started.ipv4, ipip_tunnel = ?started.ipip_tunnel,
+        vxlan_tunnel = ?started.vxlan_tunnel, "startup complete");
+    let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    rt.block_on(main_loop(cfg, ds, started, host_mtu))
+}
+
+/// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
+fn host_mtu(ip: Option<Ipv4Addr>) -> Result<u32> {
+    let Some(ip) = ip else { return Ok(1500) };
+    let mut h = brindle_netlink::Handle::new()?;
+    let idx = h
+        .addresses(None)?
+        .into_iter()
+        .find(|a| a.net.addr() == std::net::IpAddr::V4(ip))
+        .map(|a| a.index);
+    Ok(match idx {
+        Some(i) => h.link_by_index(i)?.map(|l| l.mtu).unwrap_or(1500),
+        None => 1500,
+    })
+}
+
+struct Loop {
+    cfg: AgentConfig,
+    ds: Arc<dyn Datastore>,
+    node: String,
+    started_at: i64,
+    settings: CalcSettings,
+    cache: Cache,
+    in_sync: bool,
+    learned: BTreeMap<Ipv4Net, Ipv4Addr>,
+    dp_tx: std::sync::mpsc::Sender<DpInput>,
+    dp_report: watch::Receiver<DpReport>,
+    last_dp: Option<DesiredState>,
+    last_bgp: Option<calc::DesiredBgp>,
+    mtu_written: Option<u32>,
+    pools_seen: Vec<String>,
+    counters: Counters,
+    ipv4: Option<Ipv4Net>,
+}
+
+async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, host_mtu: u32) -> Result<()> {
+    let ctl = server::bind_ctl(&cfg.ctl_socket)?;
+    let _ctl_guard = CtlGuard(cfg.ctl_socket.clone());
+    let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
+    let ctl_task = tokio::spawn(server::serve_ctl(ctl, query_tx.clone()));
+    let mut http_tasks = Vec::new();
+    let mut bound = Vec::new();
+    for addr in [cfg.felix.health, cfg.felix.metrics].into_iter().flatten() {
+        if bound.contains(&addr) {
+            continue;
+        }
+        bound.push(addr);
+        let l = server::bind_http(addr).await?;
+        http_tasks.push(tokio::spawn(server::serve_http(l, query_tx.clone())));
+    }
+    drop(query_tx);
+
+    let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
+    let syncer = syncer::spawn(ds.clone(), sync_tx);
+    let (dp_tx, dp_rx) = std::sync::mpsc::channel();
+    let (rep_tx, dp_report) = watch::channel(DpReport::default());
+    let resync = Duration::from_secs(cfg.felix.route_refresh_secs.unwrap_or(90).max(1));
+    let dp_thread = dpthread::spawn(DataplaneConfig {
+        iface_prefixes: cfg.felix.interface_prefixes.clone(),
+        nft_netns: None,
+    }, dp_rx, rep_tx, resync);
+
+    // Until the BGP speaker drives routes, remote blocks come from IPAM affinities (Felix's
+    // programClusterRoutes), which every backend can do.
+    let routes_from_datastore = true;
+    let settings = CalcSettings {
+        backend: cfg.backend,
+        host_mtu,
+        ipip_mtu: cfg.felix.ipip_mtu,
+        vxlan_mtu: cfg.felix.vxlan_mtu,
+        vxlan_vni: cfg.felix.vxlan_vni,
+        vxlan_port: cfg.felix.vxlan_port,
+        routes_from_datastore,
+    };
+    let mut lp = Loop {
+        started_at: std::fs::metadata(cfg.nodename_file())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_else(unix_now),
+        cfg,
+        ds,
+        node: started.node.clone(),
+        settings,
+        cache: Cache::default(),
+        in_sync: false,
+        learned: BTreeMap::new(),
+        dp_tx,
+        dp_report,
+        last_dp: None,
+        last_bgp: None,
+        mtu_written: None,
+        pools_seen: Vec::new(),
+        counters: Counters::default(),
+        ipv4: started.ipv4,
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::io("SIGTERM handler", e))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::io("SIGINT handler", e))?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            msg = sync_rx.recv() => {
+                let Some(msg) = msg else {
+                    tracing::error!("syncer stopped");
+                    break;
+                };
+                lp.on_sync(msg);
+                // Take everything already queued before recomputing once.
+                while let Ok(m) = sync_rx.try_recv() {
+                    lp.on_sync(m);
+                }
+                lp.recompute();
+            }
+            q = query_rx.recv() => {
+                if let Some(q) = q {
+                    lp.on_query(q);
+                }
+            }
+            _ = tick.tick() => lp.on_tick(),
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+        }
+    }
+    ctl_task.abort();
+    for t in http_tasks {
+        t.abort();
+    }
+    // Dropping the senders ends both threads; the kernel keeps its routes for the next agent.
+    drop(sync_rx);
+    drop(lp);
+    let _ = dp_thread.join();
+    let _ = syncer.join();
+    tracing::info!("stopped; kernel routes left in place");
+    Ok(())
+}
+
+impl Loop {
+    fn on_sync(&mut self, msg: SyncMsg) {
+        match msg {
+            SyncMsg::Snapshot(items) => {
+                self.counters.resyncs += 1;
+                self.cache = Cache::default();
+                for (k, v) in items {
+                    self.cache.apply(&k, Some(&v));
+                }
+                self.in_sync = true;
+            }
+            SyncMsg::Update(k, v) => {
+                self.counters.datastore_updates += 1;
+                self.cache.apply(&k, v.as_deref());
+            }
+            SyncMsg::Unavailable(e) => tracing::warn!(error = %e, "datastore unavailable"),
+        }
+    }
+
+    fn recompute(&mut self) {
+        if !self.in_sync {
+            return;
+        }
+        let t = Instant::now();
+        let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
+        let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
+        self.counters.calc_runs += 1;
+        self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
+        self.counters.nodes = self.cache.nodes.len();
+        self.counters.workloads_cluster = self.cache.workloads.len();
+        if let Some(n) = self.cache.node(&self.node) {
+            self.ipv4 = n.ipv4;
+        }
+        self.check_pools();
+        if let Some(dp) = d.dataplane
+            && self.last_dp.as_ref() != Some(&dp)
+        {
+            self.counters.local_blocks = dp.local_blocks.len();
+            self.counters.remote_blocks = dp.remote_blocks.len();
+            self.counters.workloads = dp.workloads.len();
+            let mtu = calc::pod_mtu(&dp, self.settings.host_mtu);
+            if self.mtu_written != Some(mtu) {
+                match crate::nodename::write_file(&self.cfg.mtu_file(), &format!("{mtu}\n")) {
+                    Ok(()) => self.mtu_written = Some(mtu),
+                    Err(e) => tracing::warn!(error = %e, "cannot write the MTU file"),
+                }
+            }
+            let _ = self.dp_tx.send(DpInput {
+                desired: dp.clone(),
+                prune: true,
+            });
+            self.last_dp = Some(dp);
+        }
+        self.last_bgp = d.bgp;
+    }
+
+    /// Pools changed: the tunnel addresses may have to appear or go (allocate-tunnel-addrs
+    /// keeps running in calico-node for the same reason).
+    fn check_pools(&mut self) {
+        let now: Vec<String> = self
+            .cache
+            .pools
+            .values()
+            .map(|p| format!("{}/{:?}/{:?}/{}", p.cidr, p.ipip, p.vxlan, p.disabled))
+            .collect();
+        if now == self.pools_seen {
+            return;
+        }
+        let first = self.pools_seen.is_empty();
+        self.pools_seen = now;
+        if first {
+            return;
+        }
+        let ds = self.ds.clone();
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            let ipam = brindle_ipam::Ipam::new(ds);
+            for kind in [brindle_ipam::tunnel::TunnelKind::Ipip, brindle_ipam::tunnel::TunnelKind::Vxlan] {
+                if let Err(e) = ipam.ensure_tunnel_address(&node, kind) {
+                    tracing::warn!(error = %e, ?kind, "tunnel address");
+                }
+            }
+        });
+    }
+
+    fn on_tick(&mut self) {
+        let rep = self.dp_report.borrow().clone();
+        self.counters.dp_applies = rep.applies;
+        self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
+        self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
+    }
+
+    fn status(&self) -> AgentStatus {
+        let rep = self.dp_report.borrow().clone();
+        let bgp = match self.cfg.backend {
+            Backend::Bird => Some(BgpStatus::default()),
+            _ => None,
+        };
+        let dataplane_ready = rep.started && rep.fatal.is_none();
+        let (ready, ready_detail) = crate::health::readiness(
+            dataplane_ready,
+            bgp.as_ref().map(|b| b.peers_v4.as_slice()),
+            bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
+            self.started_at,
+            unix_now(),
+        );
+        let mut errors = rep.errors.clone();
+        if let Some(f) = &rep.fatal {
+            errors.insert(0, f.clone());
+        }
+        AgentStatus {
+            node: self.node.clone(),
+            version: startup::calico_version(),
+            pid: std::process::id(),
+            started: self.started_at,
+            ipv4_address: self.ipv4.map(|n| n.to_string()),
+            bgp,
+            dataplane: DataplaneStatus {
+                ipip: rep.ipip.clone(),
+                routes: rep.routes,
+                workloads: rep.workloads,
+                last_errors: errors,
+            },
+            live: rep.fatal.is_none(),
+            ready,
+            ready_detail,
+        }
+    }
+
+    fn on_query(&mut self, q: Query) {
+        match q {
+            Query::Status(tx) => {
+                let _ = tx.send(self.status());
+            }
+            Query::Metrics(tx) => {
+                self.on_tick();
+                let _ = tx.send(crate::metrics::render(&self.status(), &self.counters));
+            }
+        }
+    }
+}

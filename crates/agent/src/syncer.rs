@@ -1,0 +1,101 @@
+//! The syncer: a thread that lists the datastore once, then watches it, and feeds every change
+//! to the agent (Calico's syncer). The datastore is synchronous, so it never runs on a tokio
+//! worker. A broken or compacted watch is resumed with a fresh listing (a resync).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brindle_datastore::{Datastore, EventKind};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The root of everything the agent reads.
+pub const PREFIX: &str = "/calico/";
+
+/// What the syncer tells the agent.
+#[derive(Debug)]
+pub enum SyncMsg {
+    /// A full listing: replace the cache with it (first sync, or a resync).
+    Snapshot(Vec<(String, Vec<u8>)>),
+    /// One key changed (`None`: deleted).
+    Update(String, Option<Vec<u8>>),
+    /// The datastore cannot be read; the syncer retries.
+    Unavailable(String),
+}
+
+/// Starts the syncer thread. It stops when the receiver is dropped.
+pub fn spawn(ds: Arc<dyn Datastore>, tx: UnboundedSender<SyncMsg>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("syncer".into())
+        .spawn(move || run(ds.as_ref(), &tx))
+        .expect("spawn syncer thread")
+}
+
+fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let listing = match ds.list(PREFIX) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "datastore list failed; retrying");
+                if tx.send(SyncMsg::Unavailable(e.to_string())).is_err() {
+                    return;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let from = listing.revision + 1;
+        let items = listing
+            .items
+            .into_iter()
+            .filter(|kv| crate::views::is_relevant(&kv.key))
+            .map(|kv| (kv.key, kv.value))
+            .collect();
+        if tx.send(SyncMsg::Snapshot(items)).is_err() {
+            return;
+        }
+        let watch = match ds.watch(PREFIX, from) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "datastore watch failed; resyncing");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        loop {
+            match watch.recv_timeout(Duration::from_secs(1)) {
+                Ok(None) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+                Ok(Some(Ok(ev))) => {
+                    if !crate::views::is_relevant(&ev.key) {
+                        continue;
+                    }
+                    let value = match ev.kind {
+                        EventKind::Put => ev.value,
+                        EventKind::Delete => None,
+                    };
+                    if tx.send(SyncMsg::Update(ev.key, value)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "datastore watch broke; resyncing");
+                    break;
+                }
+                Err(()) => {
+                    tracing::warn!("datastore watch ended; resyncing");
+                    break;
+                }
+            }
+        }
+    }
+}

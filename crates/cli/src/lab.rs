@@ -1,0 +1,218 @@
+//! `brindle lab up|down|status|exec|ping|restart`: the seed's cluster on this machine.
+
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use brindle_lab::progress::Stderr;
+use brindle_lab::spec::DEFAULT_NAME;
+use brindle_lab::{DatastoreKind, Encap, Lab, LabSpec};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build a cluster: nodes in network namespaces, agents, pods through the CNI plugin.
+    Up(UpArgs),
+    /// Remove everything a lab made (by the names in its state file).
+    Down(NameArg),
+    /// Nodes, BGP peers and pods of a lab.
+    Status(NameArg),
+    /// Run a command inside a node's or a pod's namespace, with the node's environment
+    /// (datastore, agent socket): `brindle lab exec bgp-master1 -- brindle node status`.
+    Exec(ExecArgs),
+    /// Ping every pod from every pod; exits non-zero if any pair fails.
+    Ping(NameArg),
+    /// Restart a node's agent (`--kill`: SIGKILL it first, as a crash would).
+    Restart(RestartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The lab's name (prefix of its namespaces; several labs can run side by side).
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// Number of nodes (bgp-master1..N).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Pods per node.
+    #[arg(long, default_value_t = 2)]
+    pub pods: usize,
+    /// ipip | vxlan | none.
+    #[arg(long, default_value = "ipip")]
+    pub encap: String,
+    /// Split the nodes over two subnets behind the router (encapsulate only between subnets).
+    #[arg(long)]
+    pub cross_subnet: bool,
+    /// sqlite | etcd (a real etcd in its own namespace).
+    #[arg(long, default_value = "sqlite")]
+    pub datastore: String,
+    /// Only the namespaces and links (no datastore, agents or pods).
+    #[arg(long, hide = true)]
+    pub topology_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// A node (bgp-master1) or a pod (pod-bgp-master1-1).
+    pub target: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    pub node: String,
+    /// SIGKILL the agent first instead of a clean SIGTERM.
+    #[arg(long)]
+    pub kill: bool,
+}
+
+pub fn lab(cmd: LabCommand) -> Result<ExitCode> {
+    match cmd {
+        LabCommand::Up(a) => up(a),
+        LabCommand::Down(a) => {
+            let lab = Lab::open(&a.name)?;
+            lab.down(&Stderr::default())?;
+            eprintln!("lab {} removed", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Status(a) => {
+            print!("{}", status(&Lab::open(&a.name)?));
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Exec(a) => {
+            let lab = Lab::open(&a.name.name)?;
+            let mut cmd = lab.command(&a.target, &a.command)?;
+            let err = cmd.exec();
+            anyhow::bail!("exec {}: {err}", a.command[0])
+        }
+        LabCommand::Ping(a) => {
+            let lab = Lab::open(&a.name)?;
+            let m = lab.ping_all()?;
+            print!("{}", m.render());
+            Ok(if m.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        LabCommand::Restart(a) => {
+            let mut lab = Lab::open(&a.name.name)?;
+            if a.kill {
+                lab.signal_agent(&a.node, libc::SIGKILL)?;
+            }
+            lab.restart_agent(&a.node)?;
+            eprintln!("agent of {} restarted", a.node);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn up(a: UpArgs) -> Result<ExitCode> {
+    let spec = LabSpec {
+        name: a.name.name,
+        nodes: a.nodes,
+        pods: a.pods,
+        encap: a.encap.parse::<Encap>()?,
+        cross_subnet: a.cross_subnet,
+        datastore: a.datastore.parse::<DatastoreKind>()?,
+        topology_only: a.topology_only,
+    };
+    let exe = std::env::current_exe().context("find the brindle binary")?;
+    let lab = Lab::up(spec, &exe, &Stderr::default())?;
+    if !lab.state().spec.topology_only {
+        print!("{}", seed_outputs(&lab));
+    }
+    let name = lab.name();
+    eprintln!(
+        "\nlab {name} is up. Try:\n  brindle lab exec{n} bgp-master1 -- brindle node status\n  \
+         brindle lab ping{n}\n  brindle lab down{n}",
+        n = if name == DEFAULT_NAME { String::new() } else { format!(" --name {name}") }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`.
+pub fn seed_outputs(lab: &Lab) -> String {
+    let node = &lab.plan().nodes[0];
+    let mut out = String::new();
+    for argv in [
+        vec!["brindle", "node", "status"],
+        vec!["brindle", "get", "ippool", "-o", "wide"],
+        vec!["ip", "route"],
+    ] {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let mut full = argv.clone();
+        if full[0] == "brindle" {
+            full[0] = lab.exe().display().to_string();
+        }
+        out.push_str(&format!("[root@{} ~]# {}\n", node.name, argv.join(" ")));
+        match lab.command(&node.name, &full).and_then(|mut c| {
+            c.output()
+                .map_err(|e| brindle_lab::Error::Step { what: argv.join(" "), detail: e.to_string() })
+        }) {
+            Ok(o) => {
+                out.push_str(&String::from_utf8_lossy(&o.stdout));
+                out.push_str(&String::from_utf8_lossy(&o.stderr));
+            }
+            Err(e) => out.push_str(&format!("{e}\n")),
+        }
+    }
+    out
+}
+
+/// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses.
+pub fn status(lab: &Lab) -> String {
+    let mut out = format!(
+        "lab {}: {} nodes, encap {:?}{}, datastore {:?}\n\nNODE                 ADDRESS            AGENT          PEERS UP   READY\n",
+        lab.name(),
+        lab.plan().nodes.len(),
+        lab.state().spec.encap,
+        if lab.state().spec.cross_subnet { " cross-subnet" } else { "" },
+        lab.state().spec.datastore,
+    );
+    for n in &lab.plan().nodes {
+        let rec = lab.state().process(&brindle_lab::state::agent_role(&n.name));
+        let agent = match rec {
+            Some(r) if r.is_alive() => format!("pid {}", r.pid),
+            Some(_) => "dead".into(),
+            None => "-".into(),
+        };
+        let (peers, ready) = match brindle_agent::ctl::query_status(&lab.dir().ctl_socket(&n.name)) {
+            Ok(st) => {
+                let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
+                (
+                    format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len()),
+                    if st.ready { "yes".to_string() } else { format!("no ({})", st.ready_detail) },
+                )
+            }
+            Err(_) => ("-".into(), "no agent".into()),
+        };
+        out.push_str(&format!(
+            "{:<20} {:<18} {:<14} {:<10} {}\n",
+            n.name,
+            n.addr.to_string(),
+            agent,
+            peers,
+            ready
+        ));
+    }
+    out.push_str("\nPOD                       NODE                 IP               INTERFACE\n");
+    for p in &lab.state().pods {
+        out.push_str(&format!(
+            "{:<25} {:<20} {:<16} {}\n",
+            p.name,
+            p.node,
+            p.ip.as_deref().unwrap_or("-"),
+            p.host_if.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}

@@ -1,0 +1,126 @@
+//! `brindle node run` (the agent) and `brindle node status`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use brindle_agent::config::AgentConfig;
+use brindle_agent::status;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Run the node agent (calico-node): register the node, program routes, run BGP.
+    Run(RunArgs),
+    /// Show the agent's BGP sessions, as `calicoctl node status`.
+    Status(StatusArgs),
+}
+
+/// Flags win over Calico's environment variables of the same meaning.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node's name (NODENAME).
+    #[arg(long)]
+    pub nodename: Option<String>,
+    /// autodetect | none | A.B.C.D[/N] (IP).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// first-found | can-reach=DEST | interface=RE | skip-interface=RE | cidr=CIDR
+    /// (IP_AUTODETECTION_METHOD).
+    #[arg(long)]
+    pub ip_autodetection_method: Option<String>,
+    /// This node's AS number (AS).
+    #[arg(long = "as")]
+    pub as_number: Option<String>,
+    /// Directory of the nodename and MTU files (BRINDLE_STATE_DIR, default /var/lib/brindle).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// The control socket (BRINDLE_CTL_SOCKET, default /var/run/brindle/brindle.ctl).
+    #[arg(long)]
+    pub ctl_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format: the calicoctl table (default) or json.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// The agent's control socket (BRINDLE_CTL_SOCKET, default /var/run/brindle/brindle.ctl).
+    #[arg(long, env = "BRINDLE_CTL_SOCKET")]
+    pub ctl_socket: Option<PathBuf>,
+}
+
+pub fn node(cmd: NodeCommand) -> Result<ExitCode> {
+    match cmd {
+        NodeCommand::Run(a) => run(a),
+        NodeCommand::Status(a) => status_cmd(a),
+    }
+}
+
+fn init_logging(level: Option<&str>) {
+    let level = match level.map(str::to_ascii_lowercase).as_deref() {
+        Some("debug") => "debug",
+        Some("warning") | Some("warn") => "warn",
+        Some("error") | Some("fatal") | Some("panic") => "error",
+        Some("none") => "off",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BRINDLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let flag = |name: &str| -> Option<String> {
+        match name {
+            "NODENAME" => a.nodename.clone(),
+            "IP" => a.ip.clone(),
+            "IP_AUTODETECTION_METHOD" => a.ip_autodetection_method.clone(),
+            "AS" => a.as_number.clone(),
+            "BRINDLE_STATE_DIR" => a.state_dir.as_ref().map(|p| p.display().to_string()),
+            "BRINDLE_CTL_SOCKET" => a.ctl_socket.as_ref().map(|p| p.display().to_string()),
+            _ => None,
+        }
+    };
+    let cfg = AgentConfig::from_env(|k| flag(k).or_else(|| std::env::var(k).ok()))?;
+    init_logging(cfg.felix.log_severity.as_deref());
+    let ds_cfg = brindle_datastore::DatastoreConfig::from_env()?;
+    tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
+    let ds = brindle_datastore::open(&ds_cfg).context("open the datastore")?;
+    brindle_agent::run::run(cfg, ds)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_cmd(a: StatusArgs) -> Result<ExitCode> {
+    // calicoctl: root only, message on stdout.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("Need super user privileges: Operation not permitted");
+        return Ok(ExitCode::FAILURE);
+    }
+    let path = a
+        .ctl_socket
+        .unwrap_or_else(|| PathBuf::from(brindle_agent::config::DEFAULT_CTL_SOCKET));
+    let st = match brindle_agent::ctl::query_status(&path) {
+        Ok(st) => st,
+        Err(_) => {
+            eprintln!("Calico process is not running.");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let now = status::unix_now();
+    let off = status::local_utc_offset(now);
+    match a.output.as_deref() {
+        None | Some("table") => print!("{}", status::render_node_status(&st, now, off, crate::table)),
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string_pretty(&status::to_calico_json(&st, now, off)).expect("json")
+        ),
+        Some(other) => anyhow::bail!("unknown output format {other:?} for node status (expected json)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

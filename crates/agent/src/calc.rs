@@ -190,8 +190,14 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             }
             let mut targets: Vec<(IpAddr, Option<u32>, bool)> = Vec::new();
             if let Some(ip) = p.peer_ip {
-                let calico_node = others.iter().find(|o| o.ipv4.map(|n| IpAddr::V4(n.addr())) == Some(ip));
-                targets.push((ip, p.asn.or(calico_node.and_then(|o| o.asn)), calico_node.is_some()));
+                let calico_node = others
+                    .iter()
+                    .find(|o| o.ipv4.map(|n| IpAddr::V4(n.addr())) == Some(ip));
+                targets.push((
+                    ip,
+                    p.asn.or(calico_node.and_then(|o| o.asn)),
+                    calico_node.is_some(),
+                ));
             } else if let Some(sel) = &p.peer_selector {
                 for o in others.iter().filter(|o| selects(&p.name, sel, &o.labels)) {
                     targets.push((IpAddr::V4(o.ipv4.expect("filtered").addr()), o.asn, true));

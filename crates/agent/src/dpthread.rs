@@ -85,7 +85,9 @@ fn run(cfg: DataplaneConfig, rx: Receiver<DpInput>, report: watch::Sender<DpRepo
         rep.applies += 1;
         rep.last_apply = took;
         rep.apply_seconds_total += took.as_secs_f64();
-        rep.routes = input.desired.local_blocks.len() + input.desired.remote_blocks.len() + input.desired.workloads.len();
+        rep.routes = input.desired.local_blocks.len()
+            + input.desired.remote_blocks.len()
+            + input.desired.workloads.len();
         rep.workloads = input.desired.workloads.len();
         let _ = report.send(rep.clone());
     };
@@ -105,7 +107,13 @@ fn run(cfg: DataplaneConfig, rx: Receiver<DpInput>, report: watch::Sender<DpRepo
             next_full = Instant::now() + resync;
         }
         let t = Instant::now();
-        let r = dp.apply(&input.desired, ApplyOptions { prune: input.prune, full });
+        let r = dp.apply(
+            &input.desired,
+            ApplyOptions {
+                prune: input.prune,
+                full,
+            },
+        );
         for e in &r.errors {
             tracing::warn!(error = %e, "dataplane");
         }

@@ -17,7 +17,10 @@ pub fn readiness(
     now: i64,
 ) -> (bool, String) {
     if !dataplane_ready {
-        return (false, "calico/node is not ready: felix is not ready: dataplane not programmed yet".into());
+        return (
+            false,
+            "calico/node is not ready: felix is not ready: dataplane not programmed yet".into(),
+        );
     }
     let Some(peers) = peers else {
         return (true, String::new());
@@ -32,12 +35,18 @@ pub fn readiness(
         .collect();
     if now - started < THRESHOLD_SECS {
         if graceful_restart {
-            return (false, "calico/node is not ready: BIRD is not ready: graceful restart in progress".into());
+            return (
+                false,
+                "calico/node is not ready: BIRD is not ready: graceful restart in progress".into(),
+            );
         }
         if !down.is_empty() {
             return (
                 false,
-                format!("calico/node is not ready: BIRD is not ready: BGP not established with {}", down.join(",")),
+                format!(
+                    "calico/node is not ready: BIRD is not ready: BGP not established with {}",
+                    down.join(",")
+                ),
             );
         }
         return (true, String::new());
@@ -45,7 +54,10 @@ pub fn readiness(
     if down.len() == peers.len() {
         return (
             false,
-            format!("calico/node is not ready: BIRD is not ready: BGP not established with {}", down.join(",")),
+            format!(
+                "calico/node is not ready: BIRD is not ready: BGP not established with {}",
+                down.join(",")
+            ),
         );
     }
     (true, String::new())

@@ -94,10 +94,15 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
     let (dp_tx, dp_rx) = std::sync::mpsc::channel();
     let (rep_tx, dp_report) = watch::channel(DpReport::default());
     let resync = Duration::from_secs(cfg.felix.route_refresh_secs.unwrap_or(90).max(1));
-    let dp_thread = dpthread::spawn(DataplaneConfig {
-        iface_prefixes: cfg.felix.interface_prefixes.clone(),
-        nft_netns: None,
-    }, dp_rx, rep_tx, resync);
+    let dp_thread = dpthread::spawn(
+        DataplaneConfig {
+            iface_prefixes: cfg.felix.interface_prefixes.clone(),
+            ..Default::default()
+        },
+        dp_rx,
+        rep_tx,
+        resync,
+    );
 
     // Until the BGP speaker drives routes, remote blocks come from IPAM affinities (Felix's
     // programClusterRoutes), which every backend can do.
@@ -253,7 +258,10 @@ impl Loop {
         let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
             let ipam = brindle_ipam::Ipam::new(ds);
-            for kind in [brindle_ipam::tunnel::TunnelKind::Ipip, brindle_ipam::tunnel::TunnelKind::Vxlan] {
+            for kind in [
+                brindle_ipam::tunnel::TunnelKind::Ipip,
+                brindle_ipam::tunnel::TunnelKind::Vxlan,
+            ] {
                 if let Err(e) = ipam.ensure_tunnel_address(&node, kind) {
                     tracing::warn!(error = %e, ?kind, "tunnel address");
                 }

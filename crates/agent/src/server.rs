@@ -118,7 +118,14 @@ pub async fn serve_http(listener: TcpListener, tx: mpsc::Sender<Query>) {
                 "/liveness" | "/readiness" => match ask(&tx, Query::Status).await {
                     Some(st) => {
                         let (ok, detail) = if path == "/liveness" {
-                            (st.live, if st.live { "live".to_string() } else { "not live".to_string() })
+                            (
+                                st.live,
+                                if st.live {
+                                    "live".to_string()
+                                } else {
+                                    "not live".to_string()
+                                },
+                            )
                         } else if st.ready {
                             (true, "ready".to_string())
                         } else {

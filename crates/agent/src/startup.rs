@@ -50,12 +50,19 @@ fn new_object(kind: &str, name: &str, spec: Value) -> Value {
 
 /// Reads `key`, lets `f` change (or create, from `None`) its JSON, and writes it back with
 /// compare-and-swap, retrying on conflict. `f` returns `None` to leave the key alone.
-fn upsert(ds: &dyn Datastore, key: &str, f: impl Fn(Option<Value>) -> Result<Option<Value>>) -> Result<Value> {
+fn upsert(
+    ds: &dyn Datastore,
+    key: &str,
+    f: impl Fn(Option<Value>) -> Result<Option<Value>>,
+) -> Result<Value> {
     for _ in 0..20 {
         let cur = ds.get(key).map_err(ds_err)?;
         let (old, rev) = match &cur {
             Some(kv) => (
-                Some(serde_json::from_slice::<Value>(&kv.value).map_err(|e| Error::Startup(format!("{key}: {e}")))?),
+                Some(
+                    serde_json::from_slice::<Value>(&kv.value)
+                        .map_err(|e| Error::Startup(format!("{key}: {e}")))?,
+                ),
                 Some(kv.revision),
             ),
             None => (None, None),
@@ -77,7 +84,9 @@ fn upsert(ds: &dyn Datastore, key: &str, f: impl Fn(Option<Value>) -> Result<Opt
             Err(e) => return Err(ds_err(e)),
         }
     }
-    Err(Error::Startup(format!("{key}: gave up after 20 conflicting updates")))
+    Err(Error::Startup(format!(
+        "{key}: gave up after 20 conflicting updates"
+    )))
 }
 
 /// What startup found and did.
@@ -91,7 +100,11 @@ pub struct Started {
 
 /// Runs startup against `ds` in the calling thread's network namespace (the node's).
 pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
-    let name = nodename::resolve(cfg.nodename.as_deref(), &cfg.nodename_file(), cfg.hostname.as_deref())?;
+    let name = nodename::resolve(
+        cfg.nodename.as_deref(),
+        &cfg.nodename_file(),
+        cfg.hostname.as_deref(),
+    )?;
     let node_key = key("nodes", &name);
     let existing = ds.get(&node_key).map_err(ds_err)?;
     let existing_v4: Option<Ipv4Net> = existing.as_ref().and_then(|kv| {
@@ -100,7 +113,9 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
     });
     let ifaces = autodetect::interfaces()?;
     let reach = match &cfg.ip_method {
-        crate::config::AutodetectMethod::CanReach(dest) if cfg.ip == IpSetting::Autodetect => Some(autodetect::reach(dest)?),
+        crate::config::AutodetectMethod::CanReach(dest) if cfg.ip == IpSetting::Autodetect => {
+            Some(autodetect::reach(dest)?)
+        }
         _ => None,
     };
     let detected = autodetect::resolve_v4(&cfg.ip, &cfg.ip_method, existing_v4, &ifaces, reach)?;
@@ -114,7 +129,9 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
     let as_number = cfg.as_number;
     upsert(ds.as_ref(), &node_key, |old| {
         let mut v = old.unwrap_or_else(|| new_object("Node", &name, json!({})));
-        let spec = v["spec"].as_object_mut().ok_or_else(|| Error::Startup(format!("{node_key}: spec is not an object")))?;
+        let spec = v["spec"]
+            .as_object_mut()
+            .ok_or_else(|| Error::Startup(format!("{node_key}: spec is not an object")))?;
         let bgp = spec.entry("bgp").or_insert_with(|| json!({}));
         if let Some(ip) = detected {
             bgp["ipv4Address"] = json!(ip.to_string());
@@ -149,12 +166,16 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
 fn check_conflict(ds: &dyn Datastore, me: &str, ip: Ipv4Net) -> Result<()> {
     let list = ds.list(&format!("{RES}/nodes/")).map_err(ds_err)?;
     for kv in list.items {
-        let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else {
+            continue;
+        };
         let other = v["metadata"]["name"].as_str().unwrap_or_default();
         if other == me {
             continue;
         }
-        let theirs = v["spec"]["bgp"]["ipv4Address"].as_str().and_then(|s| s.parse::<Ipv4Net>().ok());
+        let theirs = v["spec"]["bgp"]["ipv4Address"]
+            .as_str()
+            .and_then(|s| s.parse::<Ipv4Net>().ok());
         if theirs.map(|t| t.addr()) == Some(ip.addr()) {
             return Err(Error::Startup(format!(
                 "Calico node '{other}' is already using the IPv4 address {}",

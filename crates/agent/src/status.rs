@@ -82,7 +82,12 @@ pub fn format_since(since: i64, now: i64, utc_offset: i64) -> String {
 pub fn rfc3339(t: i64) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
@@ -158,7 +163,10 @@ pub fn render_node_status(
                         ]
                     })
                     .collect();
-                out.push_str(&table(&["Peer address", "Peer type", "State", "Since", "Info"], &rows));
+                out.push_str(&table(
+                    &["Peer address", "Peer type", "State", "Since", "Info"],
+                    &rows,
+                ));
             }
         }
     }

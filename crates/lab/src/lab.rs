@@ -209,7 +209,11 @@ impl Lab {
     /// datastore from inside the first node (the only place etcd is reachable from).
     fn create_pool(&self) -> Result<()> {
         let spec = &self.state.spec;
-        let mode = if spec.cross_subnet { "CrossSubnet" } else { "Always" };
+        let mode = if spec.cross_subnet {
+            "CrossSubnet"
+        } else {
+            "Always"
+        };
         let (ipip, vxlan) = match spec.encap {
             Encap::Ipip => (mode, "Never"),
             Encap::Vxlan => ("Never", mode),
@@ -229,19 +233,28 @@ impl Lab {
                 "allowedUses": ["Workload", "Tunnel"],
             },
         });
+        let key = format!("/calico/resources/v3/projectcalico.org/ippools/{POOL_NAME}");
+        self.with_datastore(&format!("create pool {POOL_NAME}"), |ds| {
+            ds.create(&key, pool.to_string().as_bytes()).map(drop)
+        })
+    }
+
+    /// Runs `f` with the lab's datastore, opened from inside the first node (the only place an
+    /// etcd on the fabric is reachable from; the client's threads inherit the namespace).
+    pub fn with_datastore<T: Send>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&dyn brindle_datastore::Datastore) -> brindle_datastore::Result<T> + Send,
+    ) -> Result<T> {
         let env = self.node_env(&self.plan.nodes[0]);
-        let what = format!("create pool {POOL_NAME}");
         let ns = brindle_netlink::NetnsFd::named(&self.plan.nodes[0].netns)?;
-        ns.run(|| -> Result<()> {
+        ns.run(|| -> Result<T> {
             let cfg = brindle_datastore::DatastoreConfig::resolve(&Default::default(), |k| {
                 env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
             })
-            .map_err(|e| Error::step(&what, e))?;
-            let ds = brindle_datastore::open(&cfg).map_err(|e| Error::step(&what, e))?;
-            let key = format!("/calico/resources/v3/projectcalico.org/ippools/{POOL_NAME}");
-            ds.create(&key, pool.to_string().as_bytes())
-                .map_err(|e| Error::step(&what, e))?;
-            Ok(())
+            .map_err(|e| Error::step(what, e))?;
+            let ds = brindle_datastore::open(&cfg).map_err(|e| Error::step(what, e))?;
+            f(ds.as_ref()).map_err(|e| Error::step(what, e))
         })?
     }
 
@@ -383,28 +396,34 @@ impl Lab {
         }
     }
 
-    /// The blocks holding each node's pods (address masked to the block size).
-    pub fn blocks_by_node(&self) -> Vec<(String, BTreeSet<Ipv4Net>)> {
-        self.plan
+    /// Every node's confirmed blocks, from the IPAM affinities in the datastore.
+    pub fn blocks_by_node(&self) -> Result<Vec<(String, BTreeSet<Ipv4Net>)>> {
+        let listing = self.with_datastore("list block affinities", |ds| ds.list("/calico/ipam/v2/host/"))?;
+        let mut by_node: Vec<(String, BTreeSet<Ipv4Net>)> = self
+            .plan
             .nodes
             .iter()
-            .map(|n| {
-                let blocks = self
-                    .state
-                    .pods
-                    .iter()
-                    .filter(|p| p.node == n.name)
-                    .filter_map(|p| p.ip.as_deref()?.parse().ok())
-                    .filter_map(|ip| Ipv4Net::new(ip, BLOCK_SIZE).ok().map(|n| n.trunc()))
-                    .collect();
-                (n.name.clone(), blocks)
-            })
-            .collect()
+            .map(|n| (n.name.clone(), BTreeSet::new()))
+            .collect();
+        for kv in listing.items {
+            let Some((node, ipnet::IpNet::V4(block))) = brindle_ipam::keys::parse_affinity(&kv.key) else {
+                continue;
+            };
+            let confirmed = brindle_ipam::affinity::BlockAffinity::from_stored(&kv.value)
+                .is_ok_and(|a| a.state == brindle_ipam::affinity::AffinityState::Confirmed && !a.deleted);
+            if let Some((_, set)) = by_node.iter_mut().find(|(n, _)| *n == node)
+                && confirmed
+            {
+                set.insert(block);
+            }
+        }
+        Ok(by_node)
     }
 
-    /// Nodes still missing a route to another node's pod block, with what they miss.
+    /// Nodes still missing a route to another node's block (or their own blackhole), with
+    /// what they miss.
     pub fn missing_routes(&self) -> Result<Vec<(String, Vec<Ipv4Net>)>> {
-        let blocks = self.blocks_by_node();
+        let blocks = self.blocks_by_node()?;
         let mut missing = Vec::new();
         for n in &self.plan.nodes {
             let mut h = Handle::open_named(&n.netns)?;
@@ -415,7 +434,6 @@ impl Lab {
                 .collect();
             let want: Vec<Ipv4Net> = blocks
                 .iter()
-                .filter(|(other, _)| *other != n.name)
                 .flat_map(|(_, b)| b.iter().copied())
                 .filter(|b| !have.contains(&ipnet::IpNet::V4(*b)))
                 .collect();
@@ -469,7 +487,14 @@ impl Lab {
 /// A stable uid for the lab's own objects.
 fn container_uid(lab: &str) -> String {
     let id = crate::plan::container_id(lab, "pool");
-    format!("{}-{}-{}-{}-{}", &id[0..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &id[0..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..32]
+    )
 }
 
 /// The last `n` lines of a log file, indented, for error messages.

@@ -101,7 +101,11 @@ pub fn lab(cmd: LabCommand) -> Result<ExitCode> {
             let lab = Lab::open(&a.name)?;
             let m = lab.ping_all()?;
             print!("{}", m.render());
-            Ok(if m.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if m.failures().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         LabCommand::Restart(a) => {
             let mut lab = Lab::open(&a.name.name)?;
@@ -134,7 +138,11 @@ fn up(a: UpArgs) -> Result<ExitCode> {
     eprintln!(
         "\nlab {name} is up. Try:\n  brindle lab exec{n} bgp-master1 -- brindle node status\n  \
          brindle lab ping{n}\n  brindle lab down{n}",
-        n = if name == DEFAULT_NAME { String::new() } else { format!(" --name {name}") }
+        n = if name == DEFAULT_NAME {
+            String::new()
+        } else {
+            format!(" --name {name}")
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -155,8 +163,10 @@ pub fn seed_outputs(lab: &Lab) -> String {
         }
         out.push_str(&format!("[root@{} ~]# {}\n", node.name, argv.join(" ")));
         match lab.command(&node.name, &full).and_then(|mut c| {
-            c.output()
-                .map_err(|e| brindle_lab::Error::Step { what: argv.join(" "), detail: e.to_string() })
+            c.output().map_err(|e| brindle_lab::Error::Step {
+                what: argv.join(" "),
+                detail: e.to_string(),
+            })
         }) {
             Ok(o) => {
                 out.push_str(&String::from_utf8_lossy(&o.stdout));
@@ -175,7 +185,11 @@ pub fn status(lab: &Lab) -> String {
         lab.name(),
         lab.plan().nodes.len(),
         lab.state().spec.encap,
-        if lab.state().spec.cross_subnet { " cross-subnet" } else { "" },
+        if lab.state().spec.cross_subnet {
+            " cross-subnet"
+        } else {
+            ""
+        },
         lab.state().spec.datastore,
     );
     for n in &lab.plan().nodes {
@@ -190,7 +204,11 @@ pub fn status(lab: &Lab) -> String {
                 let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
                 (
                     format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len()),
-                    if st.ready { "yes".to_string() } else { format!("no ({})", st.ready_detail) },
+                    if st.ready {
+                        "yes".to_string()
+                    } else {
+                        format!("no ({})", st.ready_detail)
+                    },
                 )
             }
             Err(_) => ("-".into(), "no agent".into()),

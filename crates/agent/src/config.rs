@@ -169,6 +169,11 @@ pub struct FelixEnv {
     pub metrics: Option<SocketAddr>,
     /// `FELIX_INTERFACEPREFIX` (first entry names veths).
     pub interface_prefixes: Vec<String>,
+    /// `FELIX_PROGRAMCLUSTERROUTES`: program routes to other nodes' blocks from IPAM (as Felix
+    /// does at Calico HEAD) in addition to BGP's best routes, so a restarting agent or a
+    /// flapping session never withdraws working routes. `Disabled`: BGP routes only (BIRD's
+    /// behaviour up to v3.32).
+    pub program_cluster_routes: bool,
 }
 
 /// Everything the agent was told.
@@ -380,7 +385,17 @@ impl AgentConfig {
             None
         };
         let num = |var: &str| -> Result<Option<u32>> { env(var).map(|v| parse_num(var, &v)).transpose() };
+        let program_cluster_routes = match env("FELIX_PROGRAMCLUSTERROUTES").as_deref().map(str::trim) {
+            None | Some("Enabled") | Some("EnabledIPIPOnly") | Some("true") => true,
+            Some("Disabled") | Some("false") => false,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "FELIX_PROGRAMCLUSTERROUTES={other}: expected Enabled or Disabled"
+                )));
+            }
+        };
         let felix = FelixEnv {
+            program_cluster_routes,
             ipip_mtu: num("FELIX_IPINIPMTU")?,
             vxlan_mtu: num("FELIX_VXLANMTU")?,
             vxlan_vni: num("FELIX_VXLANVNI")?,

@@ -11,6 +11,8 @@
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
+//! - [`bgp`]: the BGP driver task around brindle-bgp-speaker (peers, originated prefixes,
+//!   learned routes, peer status).
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
@@ -23,6 +25,7 @@
 //! Prometheus text exposition format 0.0.4 for `/metrics`.
 
 pub mod autodetect;
+pub mod bgp;
 pub mod calc;
 #[cfg(test)]
 mod calc_tests;

@@ -13,6 +13,7 @@ use brindle_datastore::Datastore;
 use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
 
+use crate::bgp::{self, RouteMsg};
 use crate::calc::{self, CalcSettings};
 use crate::config::{AgentConfig, Backend};
 use crate::dpthread::{self, DpInput, DpReport};
@@ -63,6 +64,10 @@ struct Loop {
     in_sync: bool,
     learned: BTreeMap<Ipv4Net, Ipv4Addr>,
     dp_tx: std::sync::mpsc::Sender<DpInput>,
+    bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
+    speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
+    boot: Instant,
+    pruning: bool,
     dp_report: watch::Receiver<DpReport>,
     last_dp: Option<DesiredState>,
     last_bgp: Option<calc::DesiredBgp>,
@@ -104,9 +109,11 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
         resync,
     );
 
-    // Until the BGP speaker drives routes, remote blocks come from IPAM affinities (Felix's
-    // programClusterRoutes), which every backend can do.
-    let routes_from_datastore = true;
+    let (bgp_tx, bgp_rx) = watch::channel(None);
+    let (handle_tx, speaker) = watch::channel(None);
+    let (route_tx, mut route_rx) = mpsc::unbounded_channel();
+    let bgp_task = tokio::spawn(bgp::drive(bgp_rx, cfg.bgp_port, handle_tx, route_tx));
+    let routes_from_datastore = cfg.felix.program_cluster_routes;
     let settings = CalcSettings {
         backend: cfg.backend,
         host_mtu,
@@ -131,6 +138,10 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
         in_sync: false,
         learned: BTreeMap::new(),
         dp_tx,
+        bgp_tx,
+        speaker,
+        boot: Instant::now(),
+        pruning: routes_from_datastore,
         dp_report,
         last_dp: None,
         last_bgp: None,
@@ -158,6 +169,15 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
                 }
                 lp.recompute();
             }
+            r = route_rx.recv() => {
+                if let Some(r) = r {
+                    lp.on_route(r);
+                    while let Ok(m) = route_rx.try_recv() {
+                        lp.on_route(m);
+                    }
+                    lp.recompute();
+                }
+            }
             q = query_rx.recv() => {
                 if let Some(q) = q {
                     lp.on_query(q);
@@ -172,6 +192,10 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
     for t in http_tasks {
         t.abort();
     }
+    // Closing the desired-BGP channel makes the driver send Cease to every peer and stop.
+    let (bgp_closed, _) = watch::channel(None);
+    drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
+    let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
     // Dropping the senders ends both threads; the kernel keeps its routes for the next agent.
     drop(sync_rx);
     drop(lp);
@@ -230,11 +254,26 @@ impl Loop {
             }
             let _ = self.dp_tx.send(DpInput {
                 desired: dp.clone(),
-                prune: true,
+                prune: self.pruning,
             });
             self.last_dp = Some(dp);
         }
-        self.last_bgp = d.bgp;
+        if d.bgp != self.last_bgp {
+            self.last_bgp = d.bgp.clone();
+            let _ = self.bgp_tx.send(d.bgp);
+        }
+    }
+
+    fn on_route(&mut self, r: RouteMsg) {
+        match r {
+            RouteMsg::Reset => self.learned.clear(),
+            RouteMsg::Add(p, nh) => {
+                self.learned.insert(p, nh);
+            }
+            RouteMsg::Withdraw(p) => {
+                self.learned.remove(&p);
+            }
+        }
     }
 
     /// Pools changed: the tunnel addresses may have to appear or go (allocate-tunnel-addrs
@@ -270,26 +309,34 @@ impl Loop {
     }
 
     fn on_tick(&mut self) {
+        // With routes from BGP only, a restarted agent keeps the kernel's routes until its
+        // sessions have had time to re-learn them (graceful restart's forwarding state).
+        if !self.pruning && self.boot.elapsed() > Duration::from_secs(30) {
+            self.pruning = true;
+            if let Some(dp) = &self.last_dp {
+                let _ = self.dp_tx.send(DpInput {
+                    desired: dp.clone(),
+                    prune: true,
+                });
+            }
+        }
         let rep = self.dp_report.borrow().clone();
         self.counters.dp_applies = rep.applies;
         self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
         self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
     }
 
+    /// The status without BGP peers (filled in by [`complete_status`]).
     fn status(&self) -> AgentStatus {
         let rep = self.dp_report.borrow().clone();
         let bgp = match self.cfg.backend {
-            Backend::Bird => Some(BgpStatus::default()),
+            Backend::Bird => Some(BgpStatus {
+                routes_received: self.learned.len(),
+                routes_advertised: self.last_bgp.as_ref().map(|b| b.originate.len()).unwrap_or(0),
+                ..Default::default()
+            }),
             _ => None,
         };
-        let dataplane_ready = rep.started && rep.fatal.is_none();
-        let (ready, ready_detail) = crate::health::readiness(
-            dataplane_ready,
-            bgp.as_ref().map(|b| b.peers_v4.as_slice()),
-            bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
-            self.started_at,
-            unix_now(),
-        );
         let mut errors = rep.errors.clone();
         if let Some(f) = &rep.fatal {
             errors.insert(0, f.clone());
@@ -308,20 +355,55 @@ impl Loop {
                 last_errors: errors,
             },
             live: rep.fatal.is_none(),
-            ready,
-            ready_detail,
+            ready: rep.started && rep.fatal.is_none(),
+            ready_detail: String::new(),
         }
     }
 
     fn on_query(&mut self, q: Query) {
+        self.on_tick();
+        let base = self.status();
+        let speaker = self.speaker.borrow().clone();
+        let started = self.started_at;
         match q {
             Query::Status(tx) => {
-                let _ = tx.send(self.status());
+                tokio::spawn(async move {
+                    let _ = tx.send(complete_status(base, speaker, started).await);
+                });
             }
             Query::Metrics(tx) => {
-                self.on_tick();
-                let _ = tx.send(crate::metrics::render(&self.status(), &self.counters));
+                let counters = self.counters.clone();
+                tokio::spawn(async move {
+                    let st = complete_status(base, speaker, started).await;
+                    let _ = tx.send(crate::metrics::render(&st, &counters));
+                });
             }
         }
     }
+}
+
+/// Adds the speaker's peers and the readiness verdict to a status.
+async fn complete_status(
+    mut st: AgentStatus,
+    speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
+    started: i64,
+) -> AgentStatus {
+    if let (Some(b), Some(h)) = (st.bgp.as_mut(), speaker)
+        && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
+    {
+        let (v4, v6) = bgp::peer_statuses(&peers);
+        b.peers_v4 = v4;
+        b.peers_v6 = v6;
+    }
+    let dataplane_ready = st.ready;
+    let (ready, detail) = crate::health::readiness(
+        dataplane_ready,
+        st.bgp.as_ref().map(|b| b.peers_v4.as_slice()),
+        st.bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
+        started,
+        unix_now(),
+    );
+    st.ready = ready;
+    st.ready_detail = detail;
+    st
 }

@@ -180,7 +180,7 @@ impl Lab {
             ));
             self.create_pods()?;
         }
-        progress.step("waiting for every node to have a route to every other node's pods");
+        progress.step("waiting for every route and every BGP session");
         self.wait_converged(Duration::from_secs(60 + spec.nodes as u64))?;
         self.state.complete = true;
         self.state.save(&self.dir)?;
@@ -444,13 +444,55 @@ impl Lab {
         Ok(missing)
     }
 
-    /// Waits until [`Lab::missing_routes`] is empty.
+    /// Nodes whose agent is not answering or has a BGP session that is not Established, with
+    /// the peers that are down.
+    pub fn sessions_down(&self) -> Vec<(String, Vec<String>)> {
+        let mut v = Vec::new();
+        for n in &self.plan.nodes {
+            match brindle_agent::ctl::query_status(&self.dir.ctl_socket(&n.name)) {
+                Ok(st) => {
+                    let down: Vec<String> = st
+                        .bgp
+                        .iter()
+                        .flat_map(|b| b.peers_v4.iter())
+                        .filter(|p| !p.established)
+                        .map(|p| p.peer_address.clone())
+                        .collect();
+                    if !down.is_empty() {
+                        v.push((n.name.clone(), down));
+                    }
+                }
+                Err(_) => v.push((n.name.clone(), vec!["(agent not answering)".into()])),
+            }
+        }
+        v
+    }
+
+    /// Waits until every node has every route ([`Lab::missing_routes`]) and every BGP session is
+    /// Established ([`Lab::sessions_down`]).
     pub fn wait_converged(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let missing = self.missing_routes()?;
             if missing.is_empty() {
-                return Ok(());
+                let down = self.sessions_down();
+                if down.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    let (node, peers) = &down[0];
+                    return Err(Error::step(
+                        "wait for BGP",
+                        format!(
+                            "after {timeout:?}, {} nodes have sessions down (e.g. {node}: {}); agent log: {}",
+                            down.len(),
+                            peers.join(", "),
+                            self.dir.agent_log(node).display()
+                        ),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
             }
             if Instant::now() > deadline {
                 let (node, blocks) = &missing[0];

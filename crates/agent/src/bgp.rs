@@ -1,0 +1,169 @@
+//! The BGP driver: a task that owns the speaker (brindle-bgp-speaker), applies each new
+//! [`DesiredBgp`] (latest wins), restarts the speaker when its identity (router id, AS, port)
+//! changes, and forwards learned best routes to the main loop. It plays BIRD and confd.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use brindle_bgp_speaker::{PeerConfig, PeerType, RouteEvent, Speaker, SpeakerConfig, SpeakerHandle};
+use ipnet::{IpNet, Ipv4Net};
+use tokio::sync::{mpsc, watch};
+
+use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
+use crate::status::{PeerStatus, collapse_spaces};
+
+/// What the driver tells the main loop about learned routes.
+#[derive(Debug)]
+pub enum RouteMsg {
+    /// The speaker (re)started: forget every learned route.
+    Reset,
+    Add(Ipv4Net, Ipv4Addr),
+    Withdraw(Ipv4Net),
+}
+
+fn peer_type(k: PeerKind) -> PeerType {
+    match k {
+        PeerKind::Mesh => PeerType::Mesh,
+        PeerKind::Global => PeerType::Global,
+        PeerKind::Node => PeerType::Node,
+    }
+}
+
+/// The speaker's peer list for a desired state (Calico's confd: `source address` is the
+/// node's address, graceful restart everywhere).
+pub fn peer_configs(d: &DesiredBgp, default_port: u16) -> Vec<PeerConfig> {
+    d.peers
+        .iter()
+        .filter(|p| p.addr.is_ipv4())
+        .map(|p: &DesiredPeer| {
+            let mut c = PeerConfig::new(p.addr, p.asn, peer_type(p.kind));
+            c.passive = p.passive;
+            c.port = p.port.unwrap_or(default_port);
+            c.source_address = Some(IpAddr::V4(d.local_addr));
+            c
+        })
+        .collect()
+}
+
+fn identity(d: &DesiredBgp, port: u16) -> (Ipv4Addr, u32, u16) {
+    (d.router_id, d.local_as, port)
+}
+
+/// Runs until `desired` closes; then shuts the speaker down (Cease to every peer).
+pub async fn drive(
+    mut desired: watch::Receiver<Option<DesiredBgp>>,
+    port_override: Option<u16>,
+    handle_tx: watch::Sender<Option<SpeakerHandle>>,
+    routes: mpsc::UnboundedSender<RouteMsg>,
+) {
+    let mut speaker: Option<(SpeakerHandle, (Ipv4Addr, u32, u16))> = None;
+    let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        if desired.changed().await.is_err() {
+            break;
+        }
+        let Some(d) = desired.borrow_and_update().clone() else {
+            continue;
+        };
+        let port = port_override
+            .or(d.listen_port)
+            .unwrap_or(brindle_bgp_speaker::BGP_PORT);
+        let id = identity(&d, port);
+        if speaker.as_ref().map(|(_, i)| *i) != Some(id) {
+            if let Some((h, _)) = speaker.take() {
+                tracing::info!("BGP identity changed: restarting the speaker");
+                let _ = h.shutdown().await;
+            }
+            if let Some(f) = forwarder.take() {
+                f.abort();
+            }
+            let mut cfg = SpeakerConfig::new(d.router_id, d.local_as);
+            cfg.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
+            cfg.node_v4 = Some(d.local_addr);
+            match Speaker::start(cfg) {
+                Ok(h) => {
+                    tracing::info!(router_id = %d.router_id, asn = d.local_as, port, "BGP speaker started");
+                    let _ = routes.send(RouteMsg::Reset);
+                    match h.subscribe_routes().await {
+                        Ok(sub) => forwarder = Some(tokio::spawn(forward(sub, routes.clone()))),
+                        Err(e) => tracing::error!(error = %e, "BGP route subscription"),
+                    }
+                    let _ = handle_tx.send(Some(h.clone()));
+                    speaker = Some((h, id));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "BGP speaker cannot start; retrying on the next change");
+                    let _ = handle_tx.send(None);
+                    continue;
+                }
+            }
+        }
+        let (h, _) = speaker.as_ref().expect("started above");
+        if let Err(e) = h.set_peers(peer_configs(&d, port)).await {
+            tracing::error!(error = %e, "BGP peers refused");
+        }
+        let prefixes: Vec<IpNet> = d.originate.iter().map(|n| IpNet::V4(*n)).collect();
+        if let Err(e) = h.set_originated(prefixes).await {
+            tracing::error!(error = %e, "BGP originate");
+        }
+    }
+    if let Some(f) = forwarder.take() {
+        f.abort();
+    }
+    if let Some((h, _)) = speaker.take() {
+        let _ = h.shutdown().await;
+        tracing::info!("BGP sessions closed (Cease)");
+    }
+    let _ = handle_tx.send(None);
+}
+
+async fn forward(sub: brindle_bgp_speaker::RouteSubscription, tx: mpsc::UnboundedSender<RouteMsg>) {
+    let v4 = |p: IpNet, nh: IpAddr| match (p, nh) {
+        (IpNet::V4(p), IpAddr::V4(nh)) => Some((p, nh)),
+        _ => None,
+    };
+    for r in sub.snapshot {
+        if let Some((p, nh)) = v4(r.prefix, r.next_hop)
+            && tx.send(RouteMsg::Add(p, nh)).is_err()
+        {
+            return;
+        }
+    }
+    let mut events = sub.events;
+    while let Some(ev) = events.recv().await {
+        let msg = match ev {
+            RouteEvent::Add(r) | RouteEvent::Replace(r) => match v4(r.prefix, r.next_hop) {
+                Some((p, nh)) => RouteMsg::Add(p, nh),
+                None => continue,
+            },
+            RouteEvent::Withdraw(IpNet::V4(p)) => RouteMsg::Withdraw(p),
+            RouteEvent::Withdraw(_) => continue,
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// The speaker's peers in `node status` terms.
+pub fn peer_statuses(peers: &[brindle_bgp_speaker::PeerStatus]) -> (Vec<PeerStatus>, Vec<PeerStatus>) {
+    let conv = |p: &brindle_bgp_speaker::PeerStatus| PeerStatus {
+        peer_address: p.address.to_string(),
+        peer_type: match p.peer_type {
+            PeerType::Mesh => "node-to-node mesh",
+            PeerType::Global => "global",
+            PeerType::Node => "node specific",
+        }
+        .to_string(),
+        state: p.state.to_string(),
+        since: p
+            .since
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        info: collapse_spaces(&p.info),
+        established: p.bgp_state == brindle_bgp_speaker::BgpState::Established,
+    };
+    let v4 = peers.iter().filter(|p| p.address.is_ipv4()).map(conv).collect();
+    let v6 = peers.iter().filter(|p| p.address.is_ipv6()).map(conv).collect();
+    (v4, v6)
+}

@@ -67,6 +67,12 @@ pub enum Command {
     Validate(FileArgs),
     /// Show the client and cluster versions.
     Version(VersionArgs),
+    /// Run the node agent, or show its BGP status.
+    #[command(subcommand)]
+    Node(crate::commands::node::NodeCommand),
+    /// Clusters of nodes in network namespaces on this machine (`brindle lab up`).
+    #[command(subcommand)]
+    Lab(crate::commands::lab::LabCommand),
 }
 
 /// `-o` formats.

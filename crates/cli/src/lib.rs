@@ -6,7 +6,8 @@
 //! - [`connect`]: datastore selection from flags, `/etc/calico/calicoctl.cfg` and environment.
 //! - [`client`]: typed resource CRUD over the datastore with Calico's semantics and messages.
 //! - [`columns`]: the `get` table columns of every kind.
-//! - [`commands`]: get, apply, create, replace, delete, patch, validate, version.
+//! - [`commands`]: get, apply, create, replace, delete, patch, validate, version; node
+//!   (`node run`, the agent; `node status`) and lab.
 //! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
 //! - [`dispatch`]: what the binary does depending on how it is called.
 
@@ -24,9 +25,11 @@ use args::{Cli, Command};
 
 /// Runs one CLI command.
 pub fn run(cli: Cli) -> Result<()> {
-    use commands::{get, patch, version, write};
+    use commands::{get, lab, node, patch, version, write};
     match &cli.command {
         Command::Version(a) => version::version(&cli.datastore, a),
+        Command::Node(c) => node::node(c, &cli.datastore),
+        Command::Lab(c) => lab::lab(c),
         Command::Validate(a) => write::validate_file(a),
         cmd => {
             let client = connect::open(&cli.datastore)?;
@@ -37,7 +40,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 Command::Replace(a) => write::replace(&client, a),
                 Command::Delete(a) => write::delete(&client, a),
                 Command::Patch(a) => patch::patch(&client, a),
-                Command::Version(_) | Command::Validate(_) => unreachable!("handled above"),
+                Command::Version(_) | Command::Validate(_) | Command::Node(_) | Command::Lab(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -1,8 +1,10 @@
 //! The resource commands (calicoctl's `get`, `apply`, `create`, `replace`, `delete`, `patch`,
-//! `validate`, `version`) and what they share: reading `-f` files, picking resources from
+//! `validate`, `version`), `node` (run the agent, status) and `lab`, and what they share: reading `-f` files, picking resources from
 //! `<KIND> <NAME>…`, calicoctl's namespace rules and its error list format.
 
 pub mod get;
+pub mod lab;
+pub mod node;
 pub mod patch;
 pub mod version;
 pub mod write;

@@ -1,7 +1,6 @@
 //! `brindle lab up|down|status|exec|ping|restart`: the seed's cluster on this machine.
 
 use std::os::unix::process::CommandExt;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use brindle_lab::progress::Stderr;
@@ -78,18 +77,18 @@ pub struct RestartArgs {
     pub kill: bool,
 }
 
-pub fn lab(cmd: LabCommand) -> Result<ExitCode> {
+pub fn lab(cmd: &LabCommand) -> Result<()> {
     match cmd {
         LabCommand::Up(a) => up(a),
         LabCommand::Down(a) => {
             let lab = Lab::open(&a.name)?;
             lab.down(&Stderr::default())?;
             eprintln!("lab {} removed", a.name);
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
         LabCommand::Status(a) => {
             print!("{}", status(&Lab::open(&a.name)?));
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
         LabCommand::Exec(a) => {
             let lab = Lab::open(&a.name.name)?;
@@ -101,11 +100,11 @@ pub fn lab(cmd: LabCommand) -> Result<ExitCode> {
             let lab = Lab::open(&a.name)?;
             let m = lab.ping_all()?;
             print!("{}", m.render());
-            Ok(if m.failures().is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            let failed = m.failures().len();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} pod pairs cannot reach each other", m.pairs());
+            }
+            Ok(())
         }
         LabCommand::Restart(a) => {
             let mut lab = Lab::open(&a.name.name)?;
@@ -114,14 +113,14 @@ pub fn lab(cmd: LabCommand) -> Result<ExitCode> {
             }
             lab.restart_agent(&a.node)?;
             eprintln!("agent of {} restarted", a.node);
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
     }
 }
 
-fn up(a: UpArgs) -> Result<ExitCode> {
+fn up(a: &UpArgs) -> Result<()> {
     let spec = LabSpec {
-        name: a.name.name,
+        name: a.name.name.clone(),
         nodes: a.nodes,
         pods: a.pods,
         encap: a.encap.parse::<Encap>()?,
@@ -144,7 +143,7 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             format!(" --name {name}")
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`.

@@ -1,12 +1,10 @@
 //! `brindle node run` (the agent) and `brindle node status`.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
 use anyhow::{Context, Result};
 use brindle_agent::config::AgentConfig;
 use brindle_agent::status;
 use clap::{Args, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
@@ -50,9 +48,9 @@ pub struct StatusArgs {
     pub ctl_socket: Option<PathBuf>,
 }
 
-pub fn node(cmd: NodeCommand) -> Result<ExitCode> {
+pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     match cmd {
-        NodeCommand::Run(a) => run(a),
+        NodeCommand::Run(a) => run(a, ds),
         NodeCommand::Status(a) => status_cmd(a),
     }
 }
@@ -75,7 +73,7 @@ fn init_logging(level: Option<&str>) {
         .try_init();
 }
 
-fn run(a: RunArgs) -> Result<ExitCode> {
+fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
     let flag = |name: &str| -> Option<String> {
         match name {
             "NODENAME" => a.nodename.clone(),
@@ -89,39 +87,44 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     };
     let cfg = AgentConfig::from_env(|k| flag(k).or_else(|| std::env::var(k).ok()))?;
     init_logging(cfg.felix.log_severity.as_deref());
-    let ds_cfg = brindle_datastore::DatastoreConfig::from_env()?;
+    // The global datastore flags, the calicoctl config file and the environment, as every
+    // command reads them.
+    let ds_cfg = crate::connect::config(ds)?;
     tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
     let ds = brindle_datastore::open(&ds_cfg).context("open the datastore")?;
     brindle_agent::run::run(cfg, ds)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn status_cmd(a: StatusArgs) -> Result<ExitCode> {
+fn status_cmd(a: &StatusArgs) -> Result<()> {
     // calicoctl: root only, message on stdout.
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
+        // calicoctl prints this one on stdout.
         println!("Need super user privileges: Operation not permitted");
-        return Ok(ExitCode::FAILURE);
+        std::process::exit(1);
     }
     let path = a
         .ctl_socket
+        .clone()
         .unwrap_or_else(|| PathBuf::from(brindle_agent::config::DEFAULT_CTL_SOCKET));
     let st = match brindle_agent::ctl::query_status(&path) {
         Ok(st) => st,
-        Err(_) => {
-            eprintln!("Calico process is not running.");
-            return Ok(ExitCode::FAILURE);
-        }
+        // calicoctl's error, printed on stderr with exit status 1 by main.
+        Err(_) => anyhow::bail!("Calico process is not running."),
     };
     let now = status::unix_now();
     let off = status::local_utc_offset(now);
     match a.output.as_deref() {
-        None | Some("table") => print!("{}", status::render_node_status(&st, now, off, crate::table)),
+        None | Some("table") => print!(
+            "{}",
+            status::render_node_status(&st, now, off, |h, rows| crate::output::boxtable::render(h, rows))
+        ),
         Some("json") => println!(
             "{}",
             serde_json::to_string_pretty(&status::to_calico_json(&st, now, off)).expect("json")
         ),
         Some(other) => anyhow::bail!("unknown output format {other:?} for node status (expected json)"),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -42,7 +42,18 @@ impl Lab {
     pub fn open_in(root: &Path, name: &str) -> Result<Lab> {
         let dir = LabDir::new(root, name);
         let state = LabState::load(&dir)?;
-        let plan = Plan::new(&state.spec);
+        let mut plan = Plan::new(&state.spec);
+        // Pods added after `lab up` (Lab::add_pod) are in the state, not in the spec's plan.
+        for p in &state.pods {
+            if plan.pod(&p.name).is_none() {
+                plan.pods.push(crate::plan::PodPlan {
+                    name: p.name.clone(),
+                    node: p.node.clone(),
+                    netns: p.netns.clone(),
+                    container_id: p.container_id.clone(),
+                });
+            }
+        }
         Ok(Lab { dir, state, plan })
     }
 
@@ -353,11 +364,7 @@ impl Lab {
     /// Creates the plan's pods through the CNI plugin, nodes in parallel (4 at a time), pods of a
     /// node one after the other.
     fn create_pods(&mut self) -> Result<()> {
-        let mtu = match self.state.spec.encap {
-            Encap::Ipip => 1480,
-            Encap::Vxlan => 1450,
-            Encap::None => 1500,
-        };
+        let mtu = self.pod_mtu();
         let nodes = self.plan.nodes.clone();
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
@@ -393,6 +400,54 @@ impl Lab {
         match first_error.into_inner().expect("lock") {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Adds one more pod to `node` through the CNI plugin (as a runtime scheduling a pod would)
+    /// and records it. Returns its record (with its address).
+    pub fn add_pod(&mut self, node: &str) -> Result<crate::state::PodRecord> {
+        let n = self.node(node)?.clone();
+        let j = (0..)
+            .find(|j| {
+                let name = crate::plan::pod_name(node, *j);
+                self.state.pod(&name).is_none()
+            })
+            .expect("a free index");
+        let name = crate::plan::pod_name(node, j);
+        let pod = crate::plan::PodPlan {
+            netns: format!("{}-{name}", self.state.spec.name),
+            container_id: crate::plan::container_id(&self.state.spec.name, &name),
+            node: node.to_string(),
+            name,
+        };
+        self.state.namespaces.push(pod.netns.clone());
+        self.state.save(&self.dir)?;
+        netns::add(&pod.netns)?;
+        let mut h = Handle::open_named(&pod.netns)?;
+        let lo = h.require_link("lo")?;
+        h.set_link(
+            lo.index,
+            "lo",
+            &brindle_netlink::LinkChange {
+                up: Some(true),
+                ..Default::default()
+            },
+        )?;
+        let env = self.node_env(&n);
+        let conf = cni::netconf(&env, &n.name, self.pod_mtu(), &self.dir.cni_log());
+        let out = cni::invoke(&self.state.exe, "ADD", &pod, &n.netns, &env, &conf)?;
+        let rec = cni::record(&pod, &out);
+        self.state.pods.push(rec.clone());
+        self.plan.pods.push(pod);
+        self.state.save(&self.dir)?;
+        Ok(rec)
+    }
+
+    fn pod_mtu(&self) -> u32 {
+        match self.state.spec.encap {
+            Encap::Ipip => 1480,
+            Encap::Vxlan => 1450,
+            Encap::None => 1500,
         }
     }
 

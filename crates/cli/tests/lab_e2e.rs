@@ -1,0 +1,387 @@
+//! End to end: `brindle lab up` builds the seed's cluster (agents, BGP mesh, pods through the
+//! CNI plugin) and it behaves like the seed: `node status`, `ip route`, `get ippool -o wide`,
+//! every pod reaching every pod; the same with VXLAN, without encapsulation, across subnets and
+//! on etcd; pods and nodes coming and going; an agent killed with SIGKILL and restarted without
+//! losing a packet. Every lab has a unique name and is torn down by a guard, also on failure.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use brindle_lab::Lab;
+use brindle_lab::progress::Quiet;
+use brindle_testkit::{TempDir, names, require};
+
+const BIN: &str = env!("CARGO_BIN_EXE_brindle");
+
+/// A lab built by the real binary, removed on drop.
+struct TestLab {
+    root: TempDir,
+    name: String,
+}
+
+impl TestLab {
+    fn up(prefix: &str, args: &[&str]) -> TestLab {
+        require::root();
+        let root = TempDir::new("labs");
+        let name = names::unique(prefix);
+        let lab = TestLab { root, name };
+        let out = Command::new(BIN)
+            .args(["lab", "up", "--name", &lab.name])
+            .args(args)
+            .env("BRINDLE_LAB_ROOT", lab.root.path())
+            .output()
+            .expect("run brindle lab up");
+        assert!(
+            out.status.success(),
+            "lab up {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    fn lab(&self) -> Lab {
+        Lab::open_in(self.root.path(), &self.name).expect("open lab")
+    }
+
+    /// `brindle lab exec NAME TARGET -- ARGV…`.
+    fn exec(&self, target: &str, argv: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["lab", "exec", "--name", &self.name, target, "--"])
+            .args(argv)
+            .env("BRINDLE_LAB_ROOT", self.root.path())
+            .output()
+            .expect("run brindle lab exec")
+    }
+
+    fn stdout(&self, target: &str, argv: &[&str]) -> String {
+        let o = self.exec(target, argv);
+        assert!(
+            o.status.success(),
+            "{argv:?} on {target}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn ping_all(&self) {
+        let m = self.lab().ping_all().expect("ping");
+        assert!(m.pairs() > 0);
+        assert!(
+            m.failures().is_empty(),
+            "pods cannot reach each other:\n{}",
+            m.render()
+        );
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in ["bgp-master1", "bgp-master2", "bgp-master3"] {
+                let p = self.root.path().join(&self.name).join(n).join("agent.log");
+                if let Ok(t) = std::fs::read_to_string(&p) {
+                    let tail: Vec<&str> = t.lines().rev().take(20).collect();
+                    eprintln!("--- {n} agent log (last lines) ---");
+                    for l in tail.into_iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+        if let Ok(lab) = Lab::open_in(self.root.path(), &self.name)
+            && let Err(e) = lab.down(&Quiet)
+        {
+            eprintln!("lab down {}: {e}", self.name);
+        }
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() == 8 && b[2] == b':' && b[5] == b':' && s.chars().filter(|c| c.is_ascii_digit()).count() == 6
+}
+
+/// The seed's `node status` with the two other nodes, checked line by line (SINCE varies).
+fn assert_seed_node_status(out: &str) {
+    let lines: Vec<&str> = out.split('\n').collect();
+    let expected_fixed = [
+        (0, "Calico process is running."),
+        (1, ""),
+        (2, "IPv4 BGP status"),
+        (
+            3,
+            "+--------------+-------------------+-------+----------+-------------+",
+        ),
+        (
+            4,
+            "| PEER ADDRESS |     PEER TYPE     | STATE |  SINCE   |    INFO     |",
+        ),
+        (
+            5,
+            "+--------------+-------------------+-------+----------+-------------+",
+        ),
+        (
+            8,
+            "+--------------+-------------------+-------+----------+-------------+",
+        ),
+        (9, ""),
+        (10, "IPv6 BGP status"),
+        (11, "No IPv6 peers found."),
+        (12, ""),
+        (13, ""),
+    ];
+    assert_eq!(lines.len(), 14, "node status:\n{out}");
+    for (i, l) in expected_fixed {
+        assert_eq!(lines[i], l, "line {i} of node status:\n{out}");
+    }
+    for (i, peer) in [(6, "172.20.42.81"), (7, "172.20.42.82")] {
+        let cells: Vec<&str> = lines[i].split('|').map(str::trim).collect();
+        assert_eq!(cells[1], peer, "{out}");
+        assert_eq!(cells[2], "node-to-node mesh");
+        assert_eq!(cells[3], "up");
+        assert!(is_time(cells[4]), "SINCE {:?}", cells[4]);
+        assert_eq!(cells[5], "Established");
+        assert_eq!(lines[i].len(), lines[3].len());
+    }
+}
+
+#[test]
+fn seed_cluster_ipip_always() {
+    let lab = TestLab::up("es", &[]);
+    assert_seed_node_status(&lab.stdout("bgp-master1", &["brindle", "node", "status"]));
+    assert_eq!(
+        lab.stdout("bgp-master1", &["brindle", "get", "ippool", "-o", "wide"]),
+        "NAME           CIDR             NAT    IPIPMODE   VXLANMODE   DISABLED   SELECTOR   \n\
+         default-pool   10.233.64.0/18   true   Always     Never       false      all()      \n\n"
+    );
+    let l = lab.lab();
+    let pods: Vec<_> = l.state().pods.clone();
+    let routes = lab.stdout("bgp-master1", &["ip", "route"]);
+    let blocks = l.blocks_by_node().unwrap();
+    for (node, set) in &blocks {
+        let ip = &l.plan().node(node).unwrap().addr.addr().to_string();
+        for b in set {
+            let want = if node == "bgp-master1" {
+                format!("blackhole {b} proto bird")
+            } else {
+                format!("{b} via {ip} dev tunl0 proto bird onlink")
+            };
+            assert!(
+                routes.lines().any(|r| r.trim_end() == want),
+                "missing `{want}` in:\n{routes}"
+            );
+        }
+    }
+    for p in pods.iter().filter(|p| p.node == "bgp-master1") {
+        let want = format!(
+            "{} dev {} scope link",
+            p.ip.as_ref().unwrap(),
+            p.host_if.as_ref().unwrap()
+        );
+        assert!(p.host_if.as_ref().unwrap().starts_with("cali"));
+        assert!(
+            routes.lines().any(|r| r.trim_end() == want),
+            "missing `{want}` in:\n{routes}"
+        );
+    }
+    lab.ping_all();
+    // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
+    let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
+    assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");
+    // Prometheus metrics and readiness from inside the node.
+    let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+    assert!(
+        m.contains("brindle_bgp_sessions{node=\"bgp-master1\",state=\"up\"} 2"),
+        "{m}"
+    );
+    assert_eq!(
+        lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
+        "ready\n"
+    );
+}
+
+#[test]
+fn new_pod_reachable_and_deleted_node_routes_vanish() {
+    let lab = TestLab::up("en", &[]);
+    let mut l = lab.lab();
+    let pod = l.add_pod("bgp-master3").unwrap();
+    let ip = pod.ip.clone().unwrap();
+    let from = l
+        .state()
+        .pods
+        .iter()
+        .find(|p| p.node == "bgp-master1")
+        .unwrap()
+        .netns
+        .clone();
+    wait_for(
+        "the new pod on node 3 to answer node 1's pod",
+        Duration::from_secs(10),
+        || brindle_lab::ping::ping(&from, &ip).unwrap(),
+    );
+    // Node 2 leaves: its agent stops, its Node is deleted; its routes go everywhere.
+    l.signal_agent("bgp-master2", libc::SIGTERM).unwrap();
+    let out = lab.exec("bgp-master1", &["brindle", "delete", "node", "bgp-master2"]);
+    assert!(
+        out.status.success(),
+        "delete node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in ["bgp-master1", "bgp-master3"] {
+        wait_for(
+            &format!("{n} to drop bgp-master2's routes"),
+            Duration::from_secs(10),
+            || !lab.stdout(n, &["ip", "route"]).contains("via 172.20.42.81"),
+        );
+        wait_for(
+            &format!("{n} to drop the session to bgp-master2"),
+            Duration::from_secs(10),
+            || {
+                !lab.stdout(n, &["brindle", "node", "status"])
+                    .contains("172.20.42.81")
+            },
+        );
+    }
+}
+
+#[test]
+fn vxlan_cluster() {
+    let lab = TestLab::up("ev", &["--encap", "vxlan"]);
+    let routes = lab.stdout("bgp-master1", &["ip", "route"]);
+    assert!(routes.contains("dev vxlan.calico proto 80 onlink"), "{routes}");
+    assert_eq!(
+        lab.stdout("bgp-master1", &["brindle", "get", "ippool", "-o", "wide"])
+            .lines()
+            .nth(1)
+            .unwrap(),
+        "default-pool   10.233.64.0/18   true   Never      Always      false      all()      "
+    );
+    lab.ping_all();
+}
+
+#[test]
+fn cluster_without_encapsulation() {
+    let lab = TestLab::up("e0", &["--encap", "none"]);
+    let routes = lab.stdout("bgp-master1", &["ip", "route"]);
+    assert!(
+        routes.contains("via 172.20.42.81 dev eth0 proto bird"),
+        "{routes}"
+    );
+    assert!(!routes.contains("tunl0"), "{routes}");
+    lab.ping_all();
+}
+
+#[test]
+fn cross_subnet_cluster() {
+    let lab = TestLab::up("ex", &["--cross-subnet"]);
+    let routes = lab.stdout("bgp-master1", &["ip", "route"]);
+    // bgp-master3 shares node 1's subnet: plain route; bgp-master2 is behind the router: IPIP.
+    assert!(
+        routes.contains("via 172.20.42.82 dev eth0 proto bird"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("via 172.20.46.81 dev tunl0 proto bird onlink"),
+        "{routes}"
+    );
+    lab.ping_all();
+}
+
+#[test]
+fn etcd_cluster() {
+    let lab = TestLab::up("ee", &["--datastore", "etcd"]);
+    assert_seed_node_status(&lab.stdout("bgp-master1", &["brindle", "node", "status"]));
+    lab.ping_all();
+}
+
+/// Pings `ip` from `netns` every 10 ms for `count` packets; returns (sent, received).
+fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
+    let netns = netns.to_string();
+    let ip = ip.to_string();
+    std::thread::spawn(move || {
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{netns}"))
+            .args([
+                "ping",
+                "-i",
+                "0.01",
+                "-W",
+                "1",
+                "-c",
+                &count.to_string(),
+                "-q",
+                &ip,
+            ])
+            .output()
+            .expect("ping");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or("");
+        let nums: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (
+            nums.first().copied().unwrap_or(0),
+            nums.get(1).copied().unwrap_or(0),
+        )
+    })
+}
+
+#[test]
+fn agent_killed_and_restarted_loses_no_packet() {
+    let lab = TestLab::up("ek", &[]);
+    let mut l = lab.lab();
+    let pod = |node: &str| l.state().pods.iter().find(|p| p.node == node).unwrap().clone();
+    let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-master2"), pod("bgp-master3"));
+    // Streams between pods of two other nodes, and towards the restarted node's pod.
+    let s12 = ping_stream(&p1.netns, p2.ip.as_ref().unwrap(), 400);
+    let s13 = ping_stream(&p1.netns, p3.ip.as_ref().unwrap(), 400);
+    let s23 = ping_stream(&p2.netns, p3.ip.as_ref().unwrap(), 400);
+    std::thread::sleep(Duration::from_millis(500));
+    l.signal_agent("bgp-master3", libc::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    l.restart_agent("bgp-master3").unwrap();
+    let results = [
+        ("1→2", s12.join().unwrap()),
+        ("1→3", s13.join().unwrap()),
+        ("2→3", s23.join().unwrap()),
+    ];
+    for (what, (sent, recv)) in results {
+        eprintln!(
+            "ping stream {what} across the restart: {sent} sent, {recv} received, {} lost",
+            sent - recv
+        );
+        assert_eq!(sent, 400, "{what}");
+        assert_eq!(recv, sent, "{what}: packets lost across the agent restart");
+    }
+    // And the restarted agent is back in the mesh.
+    let l2 = lab.lab();
+    l2.wait_converged(Duration::from_secs(20)).unwrap();
+    lab.ping_all();
+}
+
+#[test]
+fn exec_of_an_unknown_target_says_what_exists() {
+    let lab = TestLab::up("eu", &["--pods", "0", "--nodes", "1"]);
+    let out = lab.exec("nosuchnode", &["true"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no node or pod named nosuchnode") && err.contains("bgp-master1"),
+        "{err}"
+    );
+    let _ = Path::new(BIN);
+}

@@ -383,5 +383,4 @@ fn exec_of_an_unknown_target_says_what_exists() {
         err.contains("no node or pod named nosuchnode") && err.contains("bgp-master1"),
         "{err}"
     );
-    let _ = Path::new(BIN);
 }

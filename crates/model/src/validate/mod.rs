@@ -143,9 +143,20 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// DNS-1123 subdomain: dot-separated labels, at most 253 characters (Calico's name rule).
+/// DNS-1123 subdomain as Kubernetes checks it (`IsDNS1123Subdomain`, Calico's name rule):
+/// dot-separated `[a-z0-9]([-a-z0-9]*[a-z0-9])?` parts, at most 253 characters in all. Unlike
+/// a label, a part may be longer than 63 characters: Calico's WorkloadEndpoint names
+/// (`<node>-cni-<64-hex container ID>-eth0`, long pod names) rely on it.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    let part = |p: &str| {
+        let b = p.as_bytes();
+        !b.is_empty()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    };
+    s.len() <= 253 && s.split('.').all(part)
 }
 
 /// Kubernetes qualified-name part: `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, ≤ 63.
@@ -233,6 +244,18 @@ mod tests {
 
     fn fields(e: ValidationError) -> Vec<String> {
         e.fields.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn subdomains_allow_long_parts_but_not_long_names() {
+        // Kubernetes' IsDNS1123Subdomain: only the whole name is bounded (253).
+        let wep = format!("node1-cni-{}-eth0", "a".repeat(64));
+        assert!(is_dns1123_subdomain(&wep));
+        assert!(is_dns1123_subdomain("ip-10-0-0-1.ec2.internal-k8s-web-eth0"));
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_subdomain("-a"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
     }
 
     #[test]

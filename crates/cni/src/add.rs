@@ -4,9 +4,8 @@
 //! reverse order, before the error is reported: nothing is left half-done.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use brindle_datastore::Datastore;
+use brindle_datastore::Client;
 use brindle_netlink::Handle;
 use ipnet::IpNet;
 
@@ -43,7 +42,8 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
     let id = Identity::new(&ctx.inv.args, &ctx.inv.container_id, &ctx.inv.ifname, &node);
     let netns = ctx.open_netns()?;
     let ds = ctx.datastore()?;
-    crate::store::require_ready(&*ds)?;
+    let client = Client::new(ds.clone());
+    crate::store::require_ready(&client)?;
     ctx.faults.after(Step::Datastore)?;
 
     let alloc = Allocator::new(&ctx.conf, &ctx.inv, Some(ds.clone()))?;
@@ -60,7 +60,7 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
         &id,
         &alloc,
         &req,
-        &ds,
+        &client,
         &mut host,
         &netns,
         mtu,
@@ -69,7 +69,7 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
     ) {
         Ok(r) => Ok(r),
         Err(e) => {
-            roll_back(&alloc, &req, &*ds, &mut host, progress);
+            roll_back(&alloc, &req, &client, &mut host, progress);
             Err(e)
         }
     }
@@ -81,7 +81,7 @@ fn wire(
     id: &Identity,
     alloc: &Allocator,
     req: &Request<'_>,
-    ds: &Arc<dyn Datastore>,
+    client: &Client,
     host: &mut Handle,
     netns: &brindle_netlink::NetnsFd,
     mtu: Option<u32>,
@@ -119,7 +119,7 @@ fn wire(
     wiring::add_host_routes(host, &veth, &addrs)?;
     faults.after(Step::HostRoute)?;
 
-    endpoint::ensure_profile(&**ds, id, &ctx.conf.name)?;
+    endpoint::ensure_profile(client, id, &ctx.conf.name)?;
     let wep = endpoint::build(
         id,
         &ctx.conf.name,
@@ -127,7 +127,7 @@ fn wire(
         &veth.pod_mac_string(),
         &addrs,
     );
-    progress.endpoint = Some(endpoint::write(&**ds, &wep)?);
+    progress.endpoint = Some(endpoint::write(client, &wep)?);
     faults.after(Step::Endpoint)?;
 
     let result = result_of(ctx, prev, &ipam, &veth, &addrs);
@@ -190,15 +190,9 @@ fn result_of(
 
 /// Undoes `progress` in reverse order, best effort (each failure is reported on stderr; the
 /// error the caller returns is the one that made ADD fail).
-fn roll_back(
-    alloc: &Allocator,
-    req: &Request<'_>,
-    ds: &dyn Datastore,
-    host: &mut Handle,
-    progress: Progress,
-) {
+fn roll_back(alloc: &Allocator, req: &Request<'_>, client: &Client, host: &mut Handle, progress: Progress) {
     if let Some(w) = &progress.endpoint {
-        endpoint::undo(ds, w);
+        endpoint::undo(client, w);
     }
     if let Some(name) = &progress.veth {
         wiring::remove_veth(host, name);

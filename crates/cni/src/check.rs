@@ -83,7 +83,12 @@ pub fn check(ctx: &Context) -> Result<(), CniError> {
         id: &id,
     };
     Allocator::new(&ctx.conf, &ctx.inv, Some(ds.clone()))?.check(&req, &addrs)?;
-    check_endpoint(&*ds, &id, &host_name, &addrs)
+    check_endpoint(
+        &brindle_datastore::Client::new(ds.clone()),
+        &id,
+        &host_name,
+        &addrs,
+    )
 }
 
 fn require_veth(h: &mut Handle, name: &str, where_: &str) -> Result<Link, CniError> {
@@ -207,13 +212,13 @@ fn check_host(host: &mut Handle, name: &str, pod_link: &Link, addrs: &[IpAddr]) 
 }
 
 fn check_endpoint(
-    ds: &dyn brindle_datastore::Datastore,
+    client: &brindle_datastore::Client,
     id: &Identity,
     host_name: &str,
     addrs: &[IpAddr],
 ) -> Result<(), CniError> {
     let key = crate::endpoint::key_of(id);
-    let (wep, _) = crate::endpoint::get(ds, id)?
+    let wep = crate::endpoint::get(client, id)?
         .ok_or_else(|| fail(format!("WorkloadEndpoint {key} does not exist")))?;
     if wep.spec.container_id != id.container_id {
         return Err(fail(format!(

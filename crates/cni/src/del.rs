@@ -42,7 +42,7 @@ pub fn del(ctx: &Context) -> Result<(), CniError> {
         note(Allocator::new(&ctx.conf, &ctx.inv, ds.clone()).and_then(|a| a.release(&req)));
     }
     if let Some(ds) = &ds {
-        note(crate::endpoint::delete_if_owned(&**ds, &id).map(|_| ()));
+        note(crate::endpoint::delete_if_owned(&brindle_datastore::Client::new(ds.clone()), &id).map(|_| ()));
     }
     if let Some(netns) = &ctx.inv.netns {
         note(crate::wiring::remove_pod_interface(netns, &ctx.inv.ifname).map(|_| ()));

@@ -1,17 +1,17 @@
 //! The datastore side of an attachment: the WorkloadEndpoint (calico.md §2.7, §4.3 step 6) and
-//! the Profile it refers to. Written with Calico's key layout and JSON, so `calicoctl`-style
-//! tools and the agent see what Calico's CNI plugin would have written.
+//! the Profile it refers to, through the datastore's typed client (Calico's client semantics:
+//! validation, defaults, `uid` and `creationTimestamp` on create, compare-and-swap on the
+//! resource version), so `calicoctl`-style tools and the agent see what Calico's CNI plugin
+//! would have written.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use brindle_datastore::Datastore;
-use brindle_model::keys::resource_key;
+use brindle_datastore::{Client, ResourceError};
 use brindle_model::resources::profile::{EntityRule, ProfileSpec, Rule};
 use brindle_model::resources::workloadendpoint::WorkloadEndpointSpec;
 use brindle_model::resources::{Profile, WorkloadEndpoint};
-use brindle_model::{Kind, ObjectMeta};
+use brindle_model::{Kind, ObjectMeta, Resource};
 
 use crate::error::CniError;
 use crate::identity::{Identity, Orchestrator};
@@ -19,17 +19,25 @@ use crate::store::ds_error;
 use crate::wiring::host_net;
 
 /// What an ADD wrote, so a rollback can undo exactly that.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Written {
     /// A new endpoint: delete it.
-    Created { key: String },
-    /// An endpoint of an earlier sandbox was overwritten: put the old value back.
-    Replaced { key: String, previous: Vec<u8> },
+    Created(WorkloadEndpoint),
+    /// An endpoint of an earlier sandbox was overwritten: put the old one back.
+    Replaced(WorkloadEndpoint),
 }
 
-/// The key of the identity's endpoint.
+/// A resource-client failure as a CNI error naming what was being done.
+pub fn resource_error(what: &str, e: ResourceError) -> CniError {
+    match e {
+        ResourceError::Store(d) => ds_error(d).context(what),
+        other => CniError::internal(format!("{what}: {other}")),
+    }
+}
+
+/// The key of the identity's endpoint (for messages).
 pub fn key_of(id: &Identity) -> String {
-    resource_key(Kind::WorkloadEndpoint, &id.namespace, &id.endpoint_name())
+    brindle_model::keys::resource_key(Kind::WorkloadEndpoint, &id.namespace, &id.endpoint_name())
 }
 
 /// The profiles an endpoint carries: `kns.<namespace>` for pods (Calico's namespace profile),
@@ -50,8 +58,6 @@ pub fn build(
     ips: &[IpAddr],
 ) -> WorkloadEndpoint {
     let mut meta = ObjectMeta::namespaced(&id.namespace, id.endpoint_name());
-    meta.uid = uuid_v4();
-    meta.creation_timestamp = Some(brindle_model::meta::rfc3339_utc(unix_now()));
     meta.labels = BTreeMap::from([
         ("projectcalico.org/namespace".to_string(), id.namespace.clone()),
         (
@@ -78,93 +84,104 @@ pub fn build(
     WorkloadEndpoint::new(meta, spec)
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("resources serialise")
+fn as_wep(r: Resource) -> Option<WorkloadEndpoint> {
+    match r {
+        Resource::WorkloadEndpoint(w) => Some(w),
+        _ => None,
+    }
 }
 
 /// Creates the endpoint, or overwrites the one an earlier sandbox of the same pod left
-/// (compare-and-swap on its revision, retried on a race).
-pub fn write(ds: &dyn Datastore, wep: &WorkloadEndpoint) -> Result<Written, CniError> {
-    let key = resource_key(
-        Kind::WorkloadEndpoint,
-        &wep.metadata.namespace,
-        &wep.metadata.name,
+/// (compare-and-swap on its resource version, retried on a race).
+pub fn write(client: &Client, wep: &WorkloadEndpoint) -> Result<Written, CniError> {
+    let what = format!(
+        "write WorkloadEndpoint {}/{}",
+        wep.metadata.namespace, wep.metadata.name
     );
-    let value = encode(wep);
+    let new = Resource::WorkloadEndpoint(wep.clone());
     for _ in 0..brindle_ipam::DATASTORE_RETRIES {
-        match ds.create(&key, &value) {
-            Ok(_) => return Ok(Written::Created { key }),
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(ds_error(e).context(format!("write WorkloadEndpoint {key}"))),
+        match client.create(&new) {
+            Ok(r) => return Ok(Written::Created(as_wep(r).expect("created a WorkloadEndpoint"))),
+            Err(ResourceError::AlreadyExists(_)) => {}
+            Err(e) => return Err(resource_error(&what, e)),
         }
-        let Some(cur) = ds.get(&key).map_err(ds_error)? else {
+        let m = &wep.metadata;
+        let Some(current) = client
+            .get(Kind::WorkloadEndpoint, &m.namespace, &m.name)
+            .map_err(|e| resource_error(&what, e))?
+            .and_then(as_wep)
+        else {
             continue;
         };
-        match ds.update(&key, &value, cur.revision) {
-            Ok(_) => {
-                return Ok(Written::Replaced {
-                    key,
-                    previous: cur.value,
-                });
-            }
-            Err(e) if e.is_conflict() || e.is_not_found() => {}
-            Err(e) => return Err(ds_error(e).context(format!("write WorkloadEndpoint {key}"))),
+        let mut replacement = wep.clone();
+        replacement.metadata.resource_version = current.metadata.resource_version.clone();
+        match client.update(&Resource::WorkloadEndpoint(replacement)) {
+            Ok(_) => return Ok(Written::Replaced(current)),
+            Err(e)
+                if e.is_conflict()
+                    || matches!(e, ResourceError::NotFound(_) | ResourceError::OutOfDate { .. }) => {}
+            Err(e) => return Err(resource_error(&what, e)),
         }
     }
     Err(CniError::internal(format!(
-        "write WorkloadEndpoint {key}: {}",
+        "{what}: {}",
         brindle_ipam::error::MAX_RETRIES_TEXT
     )))
 }
 
 /// Rollback of [`write`]. Best effort (the caller is already failing).
-pub fn undo(ds: &dyn Datastore, w: &Written) {
+pub fn undo(client: &Client, w: &Written) {
     let r = match w {
-        Written::Created { key } => ds.delete(key, None).map(|_| ()),
-        Written::Replaced { key, previous } => match ds.get(key) {
-            Ok(Some(cur)) => ds.update(key, previous, cur.revision).map(|_| ()),
-            Ok(None) => ds.create(key, previous).map(|_| ()),
-            Err(e) => Err(e),
-        },
+        Written::Created(wep) => client
+            .delete(
+                Kind::WorkloadEndpoint,
+                &wep.metadata.namespace,
+                &wep.metadata.name,
+                "",
+            )
+            .map(|_| ()),
+        Written::Replaced(previous) => {
+            let mut back = previous.clone();
+            back.metadata.resource_version.clear();
+            client.update(&Resource::WorkloadEndpoint(back)).map(|_| ())
+        }
     };
     if let Err(e) = r
-        && !e.is_not_found()
+        && !matches!(e, ResourceError::NotFound(_))
     {
         crate::log::warn(&format!("rollback: WorkloadEndpoint: {e}"));
     }
 }
 
 /// Reads the identity's endpoint.
-pub fn get(ds: &dyn Datastore, id: &Identity) -> Result<Option<(WorkloadEndpoint, i64)>, CniError> {
-    let key = key_of(id);
-    let Some(kv) = ds.get(&key).map_err(ds_error)? else {
-        return Ok(None);
-    };
-    let wep: WorkloadEndpoint = serde_json::from_slice(&kv.value)
-        .map_err(|e| CniError::internal(format!("WorkloadEndpoint {key} is not readable: {e}")))?;
-    Ok(Some((wep, kv.revision)))
+pub fn get(client: &Client, id: &Identity) -> Result<Option<WorkloadEndpoint>, CniError> {
+    client
+        .get(Kind::WorkloadEndpoint, &id.namespace, &id.endpoint_name())
+        .map(|r| r.and_then(as_wep))
+        .map_err(|e| resource_error(&format!("read WorkloadEndpoint {}", key_of(id)), e))
 }
 
 /// DEL: deletes the endpoint only if it belongs to this container (a stale sandbox's DEL must
 /// not remove the live pod's endpoint). `Ok(false)` when there was nothing of ours to delete.
-pub fn delete_if_owned(ds: &dyn Datastore, id: &Identity) -> Result<bool, CniError> {
-    let key = key_of(id);
+pub fn delete_if_owned(client: &Client, id: &Identity) -> Result<bool, CniError> {
+    let what = format!("delete WorkloadEndpoint {}", key_of(id));
     for _ in 0..brindle_ipam::DATASTORE_RETRIES {
-        let Some((wep, rev)) = get(ds, id)? else {
+        let Some(wep) = get(client, id)? else {
             return Ok(false);
         };
         if wep.spec.container_id != id.container_id {
             return Ok(false);
         }
-        match ds.delete(&key, Some(rev)) {
+        let m = &wep.metadata;
+        match client.delete(Kind::WorkloadEndpoint, &m.namespace, &m.name, &m.resource_version) {
             Ok(_) => return Ok(true),
-            Err(e) if e.is_not_found() => return Ok(false),
-            Err(e) if e.is_conflict() => continue,
-            Err(e) => return Err(ds_error(e).context(format!("delete WorkloadEndpoint {key}"))),
+            Err(ResourceError::NotFound(_)) => return Ok(false),
+            Err(e) if e.is_conflict() || matches!(e, ResourceError::OutOfDate { .. }) => continue,
+            Err(e) => return Err(resource_error(&what, e)),
         }
     }
     Err(CniError::internal(format!(
-        "delete WorkloadEndpoint {key}: {}",
+        "{what}: {}",
         brindle_ipam::error::MAX_RETRIES_TEXT
     )))
 }
@@ -172,9 +189,9 @@ pub fn delete_if_owned(ds: &dyn Datastore, id: &Identity) -> Result<bool, CniErr
 /// The profile an endpoint of `id` refers to, created when missing: for CNI workloads the
 /// network's profile (egress allowed, ingress from `has(<network>)`, label `<network>` applied,
 /// as Calico's plugin creates it); for pods `kns.<namespace>` (allow all, as Calico's
-/// kube-controllers creates it, which Brindle has no equivalent of). Returns whether it was
-/// created (for rollback).
-pub fn ensure_profile(ds: &dyn Datastore, id: &Identity, network: &str) -> Result<Option<String>, CniError> {
+/// kube-controllers creates it, which Brindle has no equivalent of). Profiles are network-wide
+/// configuration, shared by every endpoint: a rolled-back ADD leaves them.
+pub fn ensure_profile(client: &Client, id: &Identity, network: &str) -> Result<(), CniError> {
     let (name, spec) = match id.orchestrator {
         Orchestrator::Cni => (
             network.to_string(),
@@ -202,51 +219,18 @@ pub fn ensure_profile(ds: &dyn Datastore, id: &Identity, network: &str) -> Resul
             },
         ),
     };
-    let key = resource_key(Kind::Profile, "", &name);
-    if ds.get(&key).map_err(ds_error)?.is_some() {
-        return Ok(None);
+    let what = format!("create Profile {name}");
+    if client
+        .get(Kind::Profile, "", &name)
+        .map_err(|e| resource_error(&what, e))?
+        .is_some()
+    {
+        return Ok(());
     }
-    let mut meta = ObjectMeta::named(&name);
-    meta.uid = uuid_v4();
-    meta.creation_timestamp = Some(brindle_model::meta::rfc3339_utc(unix_now()));
-    match ds.create(&key, &encode(&Profile::new(meta, spec))) {
-        Ok(_) => Ok(Some(key)),
-        Err(e) if e.is_conflict() => Ok(None),
-        Err(e) => Err(ds_error(e).context(format!("create Profile {name}"))),
+    match client.create(&Resource::Profile(Profile::new(ObjectMeta::named(&name), spec))) {
+        Ok(_) | Err(ResourceError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(resource_error(&what, e)),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// A random (version 4) UUID, as Calico's client sets `metadata.uid` on create.
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    // SAFETY: getrandom(2) writes at most b.len() bytes into the live buffer.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
-        // Never expected on Linux ≥ 3.17; a time-derived value keeps the uid unique enough.
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        b = (t ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -286,13 +270,5 @@ mod tests {
         assert_eq!(spec["interfaceName"], "cali36dac03ac5d");
         assert_eq!(spec["profiles"], serde_json::json!(["kns.default"]));
         assert!(spec.get("workload").is_none());
-    }
-
-    #[test]
-    fn uuids_look_like_uuids() {
-        let a = uuid_v4();
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert_ne!(a, uuid_v4());
     }
 }

@@ -12,12 +12,13 @@
 
 use std::collections::BTreeSet;
 
-use brindle_datastore::Datastore;
+use brindle_datastore::{Client, Datastore, ResourceError};
 use brindle_ipam::{Ipam, IpamError};
-use brindle_model::resources::WorkloadEndpoint;
+use brindle_model::{Kind, Resource};
 
 use crate::alloc::{self, Allocator, HostLock, ipam_error};
 use crate::context::Context;
+use crate::endpoint::resource_error;
 use crate::error::{CniError, code};
 use crate::identity::Identity;
 use crate::store::ds_error;
@@ -45,7 +46,7 @@ pub fn gc(ctx: &Context) -> Result<(), CniError> {
         Allocator::Brindle { ipam, lock_file } => {
             let _lock = HostLock::acquire(&lock_file);
             let released = sweep(&ipam, &ctx.conf.name, &node, &valid, &mut errors)?;
-            delete_endpoints(&*ds, &node, &released, &mut errors);
+            delete_endpoints(&Client::new(ds.clone()), &node, &released, &mut errors);
         }
         Allocator::Delegated { plugin } => {
             let id = Identity::new(&ctx.inv.args, "", "", &node);
@@ -160,28 +161,31 @@ fn on_this_node(ipam: &Ipam, handle: &str, node: &str) -> Result<bool, CniError>
 }
 
 /// Deletes this node's endpoints of the released containers.
-fn delete_endpoints(ds: &dyn Datastore, node: &str, containers: &BTreeSet<String>, errors: &mut Vec<String>) {
+fn delete_endpoints(client: &Client, node: &str, containers: &BTreeSet<String>, errors: &mut Vec<String>) {
     if containers.is_empty() {
         return;
     }
-    let prefix = brindle_model::keys::resource_prefix(brindle_model::Kind::WorkloadEndpoint, None);
-    let listing = match ds.list(&prefix) {
-        Ok(l) => l,
+    let all = match client.list(Kind::WorkloadEndpoint, None) {
+        Ok((all, _)) => all,
         Err(e) => {
-            errors.push(ds_error(e).to_string());
+            errors.push(resource_error("list WorkloadEndpoints", e).to_string());
             return;
         }
     };
-    for kv in listing.items {
-        let Ok(wep) = serde_json::from_slice::<WorkloadEndpoint>(&kv.value) else {
+    for r in all {
+        let Resource::WorkloadEndpoint(wep) = r else {
             continue;
         };
-        if wep.spec.node == node && containers.contains(&wep.spec.container_id) {
-            match ds.delete(&kv.key, Some(kv.revision)) {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => errors.push(ds_error(e).to_string()),
-            }
+        if wep.spec.node != node || !containers.contains(&wep.spec.container_id) {
+            continue;
+        }
+        let m = &wep.metadata;
+        match client.delete(Kind::WorkloadEndpoint, &m.namespace, &m.name, &m.resource_version) {
+            Ok(_) | Err(ResourceError::NotFound(_)) | Err(ResourceError::OutOfDate { .. }) => {}
+            Err(e) if e.is_conflict() => {}
+            Err(e) => errors.push(
+                resource_error(&format!("delete WorkloadEndpoint {}/{}", m.namespace, m.name), e).to_string(),
+            ),
         }
     }
 }

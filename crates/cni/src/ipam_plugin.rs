@@ -42,7 +42,7 @@ pub fn run(ctx: &Context) -> Result<Option<CniResult>, CniError> {
     };
     match ctx.inv.command {
         Command::Add => {
-            crate::store::require_ready(&*ds)?;
+            crate::store::require_ready(&brindle_datastore::Client::new(ds.clone()))?;
             let mut r = alloc.allocate(&req)?;
             if let Some(dns) = ctx.conf.dns.clone() {
                 r.dns = dns;
@@ -78,7 +78,7 @@ pub fn run(ctx: &Context) -> Result<Option<CniResult>, CniError> {
                     "config version does not allow STATUS",
                 ));
             }
-            crate::store::require_ready(&*ds).map_err(|e| {
+            crate::store::require_ready(&brindle_datastore::Client::new(ds.clone())).map_err(|e| {
                 CniError::new(
                     code::NOT_AVAILABLE,
                     format!("brindle-ipam is not available: {}", e.msg),

@@ -25,7 +25,7 @@ pub fn status(ctx: &Context) -> Result<(), CniError> {
     ctx.conf.validate()?;
     let node = ctx.files.nodename(&ctx.conf).map_err(unavailable)?;
     let ds = ctx.datastore().map_err(unavailable)?;
-    crate::store::require_ready(&*ds).map_err(unavailable)?;
+    crate::store::require_ready(&brindle_datastore::Client::new(ds.clone())).map_err(unavailable)?;
     if !ctx.conf.ipam.is_brindle() {
         let id = Identity::new(&ctx.inv.args, "", "", &node);
         let req = alloc::Request {

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use brindle_datastore::{Datastore, DatastoreConfig, Overrides};
+use brindle_datastore::{Client, Datastore, DatastoreConfig, Overrides};
+use brindle_model::{Kind, Resource};
 
 use crate::error::{CniError, code};
 use crate::netconf::NetConf;
@@ -46,21 +47,20 @@ pub fn open(cfg: &DatastoreConfig) -> Result<Arc<dyn Datastore>, CniError> {
 
 /// ClusterInformation `default` must exist with `datastoreReady: true`; otherwise the
 /// datastore is being migrated or was never initialised by the agent (code 11: try later).
-pub fn require_ready(ds: &dyn Datastore) -> Result<(), CniError> {
-    let info = brindle_ipam::resources::cluster_info(ds).map_err(|e| match e {
-        brindle_ipam::IpamError::Datastore(d) => ds_error(d),
-        other => CniError::internal(format!("error getting ClusterInformation: {other}")),
-    })?;
-    if info.revision.is_empty() {
+pub fn require_ready(client: &Client) -> Result<(), CniError> {
+    let info = client
+        .get(Kind::ClusterInformation, "", "default")
+        .map_err(|e| crate::endpoint::resource_error("error getting ClusterInformation", e))?;
+    let Some(Resource::ClusterInformation(info)) = info else {
         return Err(CniError::new(
             code::TRY_AGAIN_LATER,
             format!(
                 "error getting ClusterInformation: ClusterInformation(default) does not exist in {}: the datastore has not been initialised (start the brindle node agent)",
-                ds.describe()
+                client.store().describe()
             ),
         ));
-    }
-    if info.datastore_ready != Some(true) {
+    };
+    if info.spec.datastore_ready != Some(true) {
         return Err(CniError::new(code::TRY_AGAIN_LATER, NOT_READY));
     }
     Ok(())

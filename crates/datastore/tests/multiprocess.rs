@@ -76,21 +76,71 @@ fn etcd() {
     );
 }
 
+/// libtest's command line, as far as this binary honours it: name filters, `--skip NAME`,
+/// `--exact`, `--list`; other flags (and their values) are accepted and ignored.
+struct Args {
+    filters: Vec<String>,
+    skip: Vec<String>,
+    exact: bool,
+    list: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        filters: Vec::new(),
+        skip: Vec::new(),
+        exact: false,
+        list: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--list" => a.list = true,
+            "--exact" => a.exact = true,
+            "--skip" => a.skip.extend(it.next()),
+            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" => {
+                it.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => a.filters.push(filter.to_string()),
+        }
+    }
+    a
+}
+
 fn main() {
     workers::run_if_worker();
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let mut failed = Vec::new();
-    for (name, test) in [("sqlite", sqlite as fn()), ("etcd", etcd)] {
-        let full = format!("multiprocess::{name}");
-        if !filter.is_empty() && !filter.iter().any(|f| full.contains(f.as_str())) {
-            continue;
+    let args = args();
+    let matches = |name: &str, pattern: &str| {
+        if args.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
         }
-        println!("test {full} ...");
-        match std::panic::catch_unwind(test) {
-            Ok(()) => println!("test {full} ... ok"),
+    };
+    let tests = [
+        ("multiprocess::sqlite", sqlite as fn()),
+        ("multiprocess::etcd", etcd),
+    ];
+    let selected: Vec<_> = tests
+        .iter()
+        .filter(|(name, _)| args.filters.is_empty() || args.filters.iter().any(|f| matches(name, f)))
+        .filter(|(name, _)| !args.skip.iter().any(|s| name.contains(s.as_str())))
+        .collect();
+    if args.list {
+        for (name, _) in &selected {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let mut failed = Vec::new();
+    for (name, test) in selected {
+        println!("test {name} ...");
+        match std::panic::catch_unwind(*test) {
+            Ok(()) => println!("test {name} ... ok"),
             Err(_) => {
-                println!("test {full} ... FAILED");
-                failed.push(full);
+                println!("test {name} ... FAILED");
+                failed.push(*name);
             }
         }
     }

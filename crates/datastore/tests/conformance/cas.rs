@@ -104,3 +104,25 @@ pub fn racing_increments_lose_nothing(f: &mut Fixture) {
     });
     assert_eq!(f.store().get("/counter").unwrap().unwrap().value, b"400");
 }
+
+/// A read-modify-write that keeps losing gives up after its attempts with the last conflict,
+/// which names the store and the key; nothing is written.
+pub fn retries_give_up_with_the_last_conflict(f: &mut Fixture) {
+    let s = f.store();
+    let r1 = s.create(K, b"1").unwrap();
+    let mut attempts = 0;
+    let e = retry_on_conflict(3, || {
+        attempts += 1;
+        // Someone else writes between our read and our write, every time.
+        let read = s.get(K)?.unwrap().revision;
+        s.update(K, b"theirs", read)?;
+        s.update(K, b"ours", read)
+    })
+    .unwrap_err();
+    assert_eq!(attempts, 3);
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    names_store_and_key(s, &e);
+    let kv = s.get(K).unwrap().unwrap();
+    assert_eq!(kv.value, b"theirs");
+    assert!(kv.revision > r1);
+}

@@ -38,6 +38,7 @@ on_both_backends!(
     cas::delete_with_a_stale_revision_conflicts,
     cas::recreated_key_does_not_match_the_old_revision,
     cas::racing_increments_lose_nothing,
+    cas::retries_give_up_with_the_last_conflict,
     watch::watch_replays_history_from_a_revision,
     watch::watch_sees_live_changes_from_another_client,
     watch::watch_resumes_after_the_last_delivered_revision,
@@ -98,6 +99,10 @@ mod sqlite_only {
     #[test]
     fn concurrent_first_opens_agree() {
         t::concurrent_first_opens_agree();
+    }
+    #[test]
+    fn a_held_write_lock_times_out_cleanly() {
+        t::a_held_write_lock_times_out_cleanly();
     }
 }
 

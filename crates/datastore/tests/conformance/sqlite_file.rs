@@ -154,3 +154,24 @@ pub fn concurrent_first_opens_agree() {
         assert_eq!(s.get("/k").unwrap().unwrap().revision, r);
     }
 }
+
+/// Another process holding the write lock longer than `busy_timeout`: the write gives up with
+/// Unavailable naming the store and the key, writes nothing, and works once the lock is gone.
+pub fn a_held_write_lock_times_out_cleanly() {
+    let dir = TempDir::new("ds");
+    let mut config = SqliteConfig::new(dir.join("brindle.db"));
+    config.busy_timeout = std::time::Duration::from_millis(300);
+    let s = SqliteStore::open(&config).unwrap();
+    let blocker = rusqlite::Connection::open(&config.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = s.create("/calico/ipam/v2/handle/h", b"{}").unwrap_err();
+    let text = e.to_string();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(
+        text.contains(&s.describe()) && text.contains("/calico/ipam/v2/handle/h") && text.contains("locked"),
+        "{text}"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(s.get("/calico/ipam/v2/handle/h").unwrap(), None);
+    s.create("/calico/ipam/v2/handle/h", b"{}").unwrap();
+}

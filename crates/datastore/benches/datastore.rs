@@ -315,9 +315,10 @@ fn main() {
     if want("cas-sqlite") {
         sqlite_rows(&mut rows);
     }
-    let etcd = Etcd::start();
-    if want("cas-etcd") {
-        etcd_rows(&mut rows, &etcd);
+    // Started only for the sections that use it.
+    let etcd = (want("cas-etcd") || want("watch")).then(Etcd::start);
+    if let (true, Some(etcd)) = (want("cas-etcd"), &etcd) {
+        etcd_rows(&mut rows, etcd);
     }
     if !rows.is_empty() {
         println!(
@@ -328,9 +329,9 @@ fn main() {
             r.print();
         }
     }
-    if !want("watch") {
+    let Some(etcd) = etcd.filter(|_| want("watch")) else {
         return;
-    }
+    };
     println!("\nwatch latency (write call → event received), 500 writes 2 ms apart");
     let dir = TempDir::new("bench");
     let config = SqliteConfig::new(dir.join("brindle.db"));

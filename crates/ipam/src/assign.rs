@@ -6,10 +6,12 @@
 //! crash in between leaves a handle counting an address it does not have, which `ipam check`
 //! reports and release by handle repairs — never an address without its handle.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::affinity::BlockAffinity;
 use crate::block::{AllocationBlock, ReleaseRequest};
 use crate::cidr::{self, Family};
 use crate::claim::ClaimError;
@@ -18,7 +20,7 @@ use crate::error::{IpamError, Result};
 use crate::ipam::{AssignIpArgs, Assigned, Attempt, AutoAssignArgs, Ipam};
 use crate::kv::{Kv, Versioned};
 use crate::pools::{self, PoolChoice};
-use crate::resources::{self, IntendedUse, NodeInfo};
+use crate::resources::{self, IntendedUse, NodeInfo, Pool};
 use crate::search::{self, BlockSearch};
 use crate::time;
 
@@ -28,6 +30,15 @@ pub(crate) struct Taken {
     pub addr: IpAddr,
     pub block: IpNet,
     pub sequence: u64,
+}
+
+/// What one auto-assign reads before taking anything.
+struct Snapshot {
+    node: NodeInfo,
+    pools: Vec<Pool>,
+    config: IpamConfig,
+    affine4: Vec<(IpNet, Versioned<BlockAffinity>)>,
+    affine6: Vec<(IpNet, Versioned<BlockAffinity>)>,
 }
 
 /// Everything one family's request needs, read once.
@@ -57,23 +68,29 @@ impl Ipam {
                     .into(),
             ));
         }
-        let node =
-            resources::get_node(&*self.ds, &args.hostname)?.ok_or_else(|| IpamError::NodeNotFound {
-                node: args.hostname.clone(),
-            })?;
-        let all_pools = resources::list_pools(&*self.ds)?;
+        let snap = self.read_for_assign(args)?;
+        // Every family's pools are chosen before anything is taken, so a configuration error
+        // for IPv6 does not cost an IPv4 allocation and its rollback.
+        let mut plan = Vec::new();
+        for (family, num, requested, affine) in [
+            (Family::V4, args.num4, &args.ipv4_pools, snap.affine4),
+            (Family::V6, args.num6, &args.ipv6_pools, snap.affine6),
+        ] {
+            if num > 0 {
+                let choice = pools::choose(&snap.pools, family, requested, &snap.node, args.intended_use)?;
+                plan.push((family, num, choice, affine));
+            }
+        }
         let mut out = Assigned::default();
         let mut taken: Vec<Taken> = Vec::new();
-        for (family, num, requested) in [
-            (Family::V4, args.num4, &args.ipv4_pools),
-            (Family::V6, args.num6, &args.ipv6_pools),
-        ] {
-            if num == 0 {
-                continue;
-            }
-            let result = pools::choose(&all_pools, family, requested, &node, args.intended_use)
-                .and_then(|choice| self.auto_assign_family(family, num, args, &node, choice, &mut taken));
-            if let Err(e) = result {
+        for (family, num, choice, affine) in plan {
+            let req = Request {
+                family,
+                args,
+                pools: choice,
+                config: snap.config.clone(),
+            };
+            if let Err(e) = self.auto_assign_family(&req, num, affine, &mut taken) {
                 self.roll_back(args, &taken);
                 return Err(e);
             }
@@ -106,30 +123,46 @@ impl Ipam {
         let _ = self.release_ips(&reqs);
     }
 
+    /// Reads what an auto-assign needs — the Node, the pools, the IPAM configuration and the
+    /// node's affinities — concurrently: on etcd each read is a round trip, and these four do
+    /// not depend on each other.
+    fn read_for_assign(&self, args: &AutoAssignArgs) -> Result<Snapshot> {
+        let kv = self.kv();
+        let ds = &*self.ds;
+        let host = args.hostname.as_str();
+        std::thread::scope(|s| {
+            let pools = s.spawn(|| resources::list_pools(ds));
+            let config = s.spawn(|| kv.get_or_create_config());
+            let affine4 = (args.num4 > 0).then(|| s.spawn(|| kv.list_affinities(host, Family::V4)));
+            let affine6 = (args.num6 > 0).then(|| s.spawn(|| kv.list_affinities(host, Family::V6)));
+            let node = resources::get_node(ds, host);
+            let node = node?.ok_or_else(|| IpamError::NodeNotFound { node: host.into() })?;
+            Ok(Snapshot {
+                node,
+                pools: join(pools)?,
+                config: join(config)?.value,
+                affine4: affine4.map(join).transpose()?.unwrap_or_default(),
+                affine6: affine6.map(join).transpose()?.unwrap_or_default(),
+            })
+        })
+    }
+
     fn auto_assign_family(
         &self,
-        family: Family,
+        req: &Request,
         num: usize,
-        args: &AutoAssignArgs,
-        node: &NodeInfo,
-        pools: PoolChoice,
+        listed: Vec<(IpNet, Versioned<BlockAffinity>)>,
         taken: &mut Vec<Taken>,
     ) -> Result<()> {
         let kv = self.kv();
+        let args = req.args;
         let host = args.hostname.as_str();
-        let affine = self.affine_blocks(kv, host, family, &pools, node)?;
-        let config = kv.get_or_create_config()?.value;
-        let limit = block_limit(args.max_blocks_per_host, config.max_blocks_per_host as usize);
-        let req = Request {
-            family,
-            args,
-            pools,
-            config,
-        };
+        let family = req.family;
+        let affine = self.affine_blocks(kv, host, &req.pools, listed)?;
+        let limit = block_limit(args.max_blocks_per_host, req.config.max_blocks_per_host as usize);
         let start = taken.len();
         let mut held = affine.len();
-        let mut remaining_affine: std::collections::VecDeque<(IpNet, Versioned<crate::BlockAffinity>)> =
-            affine.into_iter().collect();
+        let mut remaining_affine: VecDeque<(IpNet, Versioned<BlockAffinity>)> = affine.into_iter().collect();
         while taken.len() - start < num {
             let want = num - (taken.len() - start);
             let block = match self.next_affine_block(kv, host, &mut remaining_affine)? {
@@ -143,7 +176,7 @@ impl Ipam {
                     });
                 }
                 None if !req.config.auto_allocate_blocks => break,
-                None => match self.claim_new_block(kv, host, &req)? {
+                None => match self.claim_new_block(kv, host, req)? {
                     Some(b) => {
                         held += 1;
                         b
@@ -156,10 +189,10 @@ impl Ipam {
             taken.extend(got);
         }
         if taken.len() - start < num && !req.config.strict_affinity {
-            self.borrow(kv, &req, num - (taken.len() - start), taken)?;
+            self.borrow(kv, req, num - (taken.len() - start), taken)?;
         }
         if taken.len() - start < num {
-            return Err(self.exhausted(kv, &req, held, limit));
+            return Err(self.exhausted(kv, req, held, limit));
         }
         Ok(())
     }
@@ -170,12 +203,11 @@ impl Ipam {
         &self,
         kv: Kv,
         host: &str,
-        family: Family,
         pools: &PoolChoice,
-        _node: &NodeInfo,
-    ) -> Result<Vec<(IpNet, Versioned<crate::BlockAffinity>)>> {
+        listed: Vec<(IpNet, Versioned<BlockAffinity>)>,
+    ) -> Result<Vec<(IpNet, Versioned<BlockAffinity>)>> {
         let mut out = Vec::new();
-        for (cidr, aff) in kv.list_affinities(host, family)? {
+        for (cidr, aff) in listed {
             if pools::containing(&pools.allowed, cidr.addr()).is_some() {
                 out.push((cidr, aff));
             } else if pools::containing(&pools.selecting, cidr.addr()).is_none() {
@@ -191,7 +223,7 @@ impl Ipam {
         &self,
         kv: Kv,
         host: &str,
-        remaining: &mut std::collections::VecDeque<(IpNet, Versioned<crate::BlockAffinity>)>,
+        remaining: &mut VecDeque<(IpNet, Versioned<BlockAffinity>)>,
     ) -> Result<Option<Versioned<AllocationBlock>>> {
         while let Some((cidr, listed)) = remaining.pop_front() {
             let mut aff = Some(listed);
@@ -427,6 +459,10 @@ impl Ipam {
             reason,
         }
     }
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().expect("datastore read thread panicked")
 }
 
 /// The per-node block limit: the stricter of the request's and the configuration's, 20 when

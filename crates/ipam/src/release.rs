@@ -126,7 +126,7 @@ impl Ipam {
             let _ = self.decrement_handle(kv, h, cidr, *n as u64);
         }
         if let Some(b) = block {
-            self.release_if_unselected(kv, &b, all_pools);
+            self.release_if_unselected(kv, &b, &mut Some(all_pools.to_vec()));
         }
         Ok((released, unallocated))
     }
@@ -148,13 +148,21 @@ impl Ipam {
     /// Calico's `ensureConsistentAffinity`, for a block just emptied: if its pool no longer
     /// selects its node, the node gives the block up. Best effort (the addresses are already
     /// released; a leftover is retried on the node's next allocation).
-    fn release_if_unselected(&self, kv: Kv, b: &AllocationBlock, all_pools: &[Pool]) {
+    /// `pools` are read only when needed (`None`: not read yet).
+    fn release_if_unselected(&self, kv: Kv, b: &AllocationBlock, pools: &mut Option<Vec<Pool>>) {
         if !b.is_empty() {
             return;
         }
         let Some(host) = b.host() else { return };
-        let Some(pool) = all_pools
+        if pools.is_none() {
+            match resources::list_pools(&*self.ds) {
+                Ok(p) => *pools = Some(p),
+                Err(_) => return,
+            }
+        }
+        let Some(pool) = pools
             .iter()
+            .flatten()
             .find(|p| !p.disabled && p.cidr.contains(&b.cidr.addr()))
         else {
             return;
@@ -179,7 +187,7 @@ impl Ipam {
                 handle: handle.into(),
             });
         };
-        let all_pools = resources::list_pools(&*self.ds)?;
+        let mut pools = None;
         let mut released = Vec::new();
         let blocks = h.value.blocks();
         for cidr in &blocks {
@@ -204,16 +212,22 @@ impl Ipam {
             )?;
             if let Some((b, addrs)) = done {
                 released.extend(addrs);
-                self.release_if_unselected(kv, &b, &all_pools);
+                self.release_if_unselected(kv, &b, &mut pools);
             }
         }
         // Every address of the handle in these blocks is gone, whatever the counts said (a
-        // crash between a handle increment and its block write leaves a count too high).
-        self.edit_handle(kv, handle, |h| {
-            for c in &blocks {
-                h.forget(c);
-            }
-        })?;
+        // crash between a handle increment and its block write leaves a count too high), so
+        // the handle goes: at the revision read above if it has not changed since (the usual
+        // case, one round trip), else by re-reading it.
+        match kv.delete_handle(handle, h.rev) {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() || e.is_not_found() => self.edit_handle(kv, handle, |h| {
+                for c in &blocks {
+                    h.forget(c);
+                }
+            })?,
+            Err(e) => return Err(e),
+        }
         Ok(released)
     }
 

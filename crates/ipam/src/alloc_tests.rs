@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::memstore::MemStore;
 use crate::tunnel::TunnelKind;
 use crate::*;
+use brindle_model::{Kind, keys};
 
 struct ManualClock(Mutex<SystemTime>);
 
@@ -55,14 +56,14 @@ impl Fix {
             spec[k] = v;
         }
         let v = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3", "metadata": {"name": name}, "spec": spec});
-        self.put(&keys::resource("ippools", name), v);
+        self.put(&keys::resource_key(Kind::IPPool, "", name), v);
     }
 
     fn node(&self, name: &str, labels: &[(&str, &str)]) {
         let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
         let v = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
             "metadata": {"name": name, "labels": labels}, "spec": {"bgp": {"ipv4Address": "172.20.42.80/22"}}});
-        self.put(&keys::resource("nodes", name), v);
+        self.put(&keys::resource_key(Kind::Node, "", name), v);
     }
 
     fn put(&self, key: &str, v: serde_json::Value) {
@@ -94,7 +95,7 @@ impl Fix {
     fn block(&self, cidr: &str) -> Option<AllocationBlock> {
         use brindle_datastore::Datastore;
         self.ds
-            .get(&keys::block(&n(cidr)))
+            .get(&keys::block_key(&n(cidr)))
             .unwrap()
             .map(|kv| serde_json::from_slice(&kv.value).unwrap())
     }
@@ -107,7 +108,7 @@ impl Fix {
     fn affinity(&self, host: &str, cidr: &str) -> Option<BlockAffinity> {
         use brindle_datastore::Datastore;
         self.ds
-            .get(&keys::affinity(host, &n(cidr)))
+            .get(&keys::affinity_key(host, &n(cidr)))
             .unwrap()
             .map(|kv| BlockAffinity::from_stored(&kv.value).unwrap())
     }
@@ -115,7 +116,7 @@ impl Fix {
     fn handle(&self, id: &str) -> Option<IpamHandle> {
         use brindle_datastore::Datastore;
         self.ds
-            .get(&keys::handle(id))
+            .get(&keys::handle_key(id))
             .unwrap()
             .map(|kv| serde_json::from_slice(&kv.value).unwrap())
     }
@@ -249,7 +250,7 @@ fn two_phase_claim_interrupted_is_finished_by_the_next_request() {
     f.node("n1", &[]);
     // Crash after phase one: a pending affinity, no block.
     f.put(
-        &keys::affinity("n1", &n("10.0.0.128/26")),
+        &keys::affinity_key("n1", &n("10.0.0.128/26")),
         json!({"state": "pending", "deleted": false}),
     );
     assert_eq!(
@@ -263,10 +264,10 @@ fn two_phase_claim_interrupted_is_finished_by_the_next_request() {
     );
     // Crash between block create and confirmation: the block is ours, the affinity pending.
     let b = AllocationBlock::new(n("10.0.0.64/26"), Some("host:n2".into()), None, 5);
-    f.put(&keys::block(&b.cidr), serde_json::to_value(&b).unwrap());
+    f.put(&keys::block_key(&b.cidr), serde_json::to_value(&b).unwrap());
     f.node("n2", &[]);
     f.put(
-        &keys::affinity("n2", &b.cidr),
+        &keys::affinity_key("n2", &b.cidr),
         json!({"state": "pending", "deleted": false}),
     );
     assert_eq!(f.alloc("n2", "h2").unwrap(), a("10.0.0.64"));
@@ -290,7 +291,7 @@ fn two_phase_claim_race_lost_withdraws_the_pending_affinity() {
         .next()
         .unwrap();
     let taken = AllocationBlock::new(first, Some("host:n2".into()), None, 1);
-    let bkey = keys::block(&first);
+    let bkey = keys::block_key(&first);
     let json = serde_json::to_vec(&taken).unwrap();
     f.ds.race(move |key, st| {
         if key == bkey && st.get(key).is_none() {
@@ -317,7 +318,7 @@ fn concurrent_write_to_the_same_block_is_retried() {
     f.pool("p", "10.0.0.0/24", 26, json!({}));
     f.node("n1", &[]);
     let first = f.alloc("n1", "h1").unwrap();
-    let bkey = keys::block(&cidr::block_for(first, 26));
+    let bkey = keys::block_key(&cidr::block_for(first, 26));
     // Just before our next block write, another process of n1 allocates in the same block.
     let k = bkey.clone();
     f.ds.race(move |key, st| {
@@ -332,7 +333,7 @@ fn concurrent_write_to_the_same_block_is_retried() {
     });
     let second = f.alloc("n1", "h2").unwrap();
     let b = f.block_of(first, 26);
-    let other = b.addr(b.ordinals_of_handle("other")[0]);
+    let other = b.addr_at(b.ordinals_of_handle("other")[0]);
     assert_eq!(other, cidr::addr_at(&b.cidr, 1), "the racer took .1");
     assert_eq!(second, cidr::addr_at(&b.cidr, 2), "we retried and took .2");
     assert_eq!(
@@ -396,12 +397,12 @@ fn strict_affinity_refuses_borrowing() {
     for i in 0..64u32 {
         let c = n(&format!("10.233.{}.0/24", 64 + i));
         f.put(
-            &keys::affinity("n1", &c),
+            &keys::affinity_key("n1", &c),
             json!({"state": "confirmed", "deleted": false}),
         );
         let mut b = AllocationBlock::new(c, Some("host:n1".into()), Some("2023-11-14T22:13:20Z".into()), 1);
         b.auto_assign(1, Some(&format!("pod{i}")), &BTreeMap::new());
-        f.put(&keys::block(&c), serde_json::to_value(&b).unwrap());
+        f.put(&keys::block_key(&c), serde_json::to_value(&b).unwrap());
     }
     let before = f.ds.dump();
     let e = f.alloc("n2", "h2").unwrap_err();
@@ -556,7 +557,7 @@ fn node_deletion_releases_affinities_orphaning_used_blocks() {
     assert!(f.block(&empty.to_string()).is_none(), "empty block deleted");
     let b = f.block(&used.to_string()).unwrap();
     assert_eq!(b.affinity, None, "used block orphaned");
-    assert_eq!(b.num_in_use(), 1);
+    assert_eq!(b.in_use_count(), 1);
     assert!(f.affinity("n1", &used.to_string()).is_none());
     // Releasing the last address of an orphaned block deletes it.
     f.ipam.release_by_handle("h1").unwrap();
@@ -605,7 +606,7 @@ fn reclaim_skips_a_block_that_changed_since_it_was_read() {
     f.ipam.release_by_handle("h1").unwrap();
     f.advance(Duration::from_secs(120));
     // n1 allocates again just as n2 tries to take the (empty) block.
-    let bkey = keys::block(&n("10.0.0.0/26"));
+    let bkey = keys::block_key(&n("10.0.0.0/26"));
     f.ds.race(move |key, st| {
         if key.contains("/host/n1/") {
             let mut b: AllocationBlock = serde_json::from_slice(st.get(&bkey).unwrap()).unwrap();
@@ -619,7 +620,7 @@ fn reclaim_skips_a_block_that_changed_since_it_was_read() {
     assert!(f.alloc("n2", "h2").is_err());
     let b = f.block("10.0.0.0/26").unwrap();
     assert_eq!(b.host(), Some("n1"), "n1 keeps its block and its new address");
-    assert_eq!(b.num_in_use(), 1);
+    assert_eq!(b.in_use_count(), 1);
 }
 
 #[test]
@@ -717,7 +718,7 @@ fn release_by_handle_repairs_an_overcounting_handle() {
     let mut h = f.handle("h1").unwrap();
     h.increment(&cidr::block_for(x, 26), 1);
     h.increment(&n("10.0.0.192/26"), 1); // a block that does not even exist
-    f.put(&keys::handle("h1"), serde_json::to_value(&h).unwrap());
+    f.put(&keys::handle_key("h1"), serde_json::to_value(&h).unwrap());
     assert_eq!(f.ipam.release_by_handle("h1").unwrap(), vec![x]);
     assert!(f.handle("h1").is_none());
 }

@@ -11,8 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::affinity::BlockAffinity;
-use crate::block::{AllocationBlock, ReleaseRequest};
+use crate::block::{AllocationBlock, BlockOps, ReleaseRequest};
 use crate::cidr::{self, Family};
 use crate::claim::ClaimError;
 use crate::config::{DEFAULT_MAX_BLOCKS_PER_HOST, IpamConfig};
@@ -23,6 +22,7 @@ use crate::pools::{self, PoolChoice};
 use crate::resources::{self, IntendedUse, NodeInfo, Pool};
 use crate::search::{self, BlockSearch};
 use crate::time;
+use brindle_model::ipam::BlockAffinity;
 
 /// One address taken, with what proves it (for rolling back a partial request).
 #[derive(Debug, Clone)]
@@ -305,7 +305,7 @@ impl Ipam {
             let got: Vec<Taken> = ords
                 .iter()
                 .map(|o| Taken {
-                    addr: b.addr(*o),
+                    addr: b.addr_at(*o),
                     block: cidr,
                     sequence: b.sequence_of(*o),
                 })

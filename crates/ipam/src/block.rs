@@ -13,80 +13,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
+pub use brindle_model::ipam::{AllocationAttribute, AllocationBlock, attr};
 
 use crate::cidr;
 use crate::error::{IpamError, Result};
 
-/// Attribute keys Calico sets on allocations (`model/block.go`).
-pub mod attr {
-    pub const POD: &str = "pod";
-    pub const NAMESPACE: &str = "namespace";
-    pub const NODE: &str = "node";
-    pub const TYPE: &str = "type";
-    pub const TIMESTAMP: &str = "timestamp";
-    pub const TYPE_IPIP: &str = "ipipTunnelAddress";
-    pub const TYPE_VXLAN: &str = "vxlanTunnelAddress";
-    pub const TYPE_VXLAN_V6: &str = "vxlanV6TunnelAddress";
-}
-
-/// The attributes shared by one or more allocations of a block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllocationAttribute {
-    #[serde(rename = "handle_id", default)]
-    pub handle_id: Option<String>,
-    #[serde(rename = "secondary", default)]
-    pub secondary: Option<BTreeMap<String, String>>,
-    #[serde(rename = "alternate", default, skip_serializing_if = "Option::is_none")]
-    pub alternate: Option<BTreeMap<String, String>>,
-}
-
-impl AllocationAttribute {
+/// What IPAM reads of an allocation's attribute.
+pub trait AttributeOps {
     /// The handle with anything from a `\r` on cut off (Calico's `sanitizeHandle`: old
     /// host-local migrations wrote handles with trailing `\r\n`).
-    pub fn handle(&self) -> Option<&str> {
+    fn handle(&self) -> Option<&str>;
+    /// One owner attribute (`node`, `pod`, …).
+    fn get(&self, key: &str) -> Option<&str>;
+}
+
+impl AttributeOps for AllocationAttribute {
+    fn handle(&self) -> Option<&str> {
         self.handle_id.as_deref().map(sanitize_handle)
     }
 
-    /// One secondary attribute (`node`, `pod`, …).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.secondary.as_ref()?.get(key).map(String::as_str)
+    fn get(&self, key: &str) -> Option<&str> {
+        self.active_owner_attrs.get(key).map(String::as_str)
     }
 }
 
 /// Calico's `sanitizeHandle`.
 pub fn sanitize_handle(h: &str) -> &str {
     h.split('\r').next().unwrap_or(h)
-}
-
-/// One allocation block, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllocationBlock {
-    pub cidr: IpNet,
-    /// `host:<node>`, `virtual:<name>`, or null when orphaned.
-    #[serde(default)]
-    pub affinity: Option<String>,
-    /// When the affinity was claimed (RFC 3339); used to leave fresh empty blocks alone.
-    #[serde(
-        rename = "affinity_claim_time",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub affinity_claim_time: Option<String>,
-    pub allocations: Vec<Option<usize>>,
-    pub unallocated: Vec<usize>,
-    #[serde(default)]
-    pub attributes: Vec<AllocationAttribute>,
-    #[serde(rename = "sequenceNumber", default)]
-    pub sequence_number: u64,
-    #[serde(rename = "sequenceNumberForAllocation", default)]
-    pub sequence_number_for_allocation: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub deleted: bool,
-    /// Pre-v3 data: `hostAffinity: <node>` instead of `affinity: host:<node>`.
-    #[serde(rename = "hostAffinity", default, skip_serializing_if = "Option::is_none")]
-    pub host_affinity: Option<String>,
 }
 
 /// One address to release from a block, with the optional proofs a careful caller gives.
@@ -110,80 +63,85 @@ pub struct Released {
     pub count: usize,
 }
 
-impl AllocationBlock {
-    /// A new block with every ordinal free, in order, affine to `affinity`.
-    pub fn new(cidr: IpNet, affinity: Option<String>, claim_time: Option<String>, seq: u64) -> Self {
-        let len = cidr::block_len(&cidr);
-        AllocationBlock {
-            cidr: cidr.trunc(),
-            affinity,
-            affinity_claim_time: claim_time,
-            allocations: vec![None; len],
-            unallocated: (0..len).collect(),
-            attributes: Vec::new(),
-            sequence_number: seq,
-            sequence_number_for_allocation: BTreeMap::new(),
-            deleted: false,
-            host_affinity: None,
-        }
-    }
-
-    /// The node this block is affine to (`host:<node>`), if any.
-    pub fn host(&self) -> Option<&str> {
-        match self.affinity.as_deref() {
-            Some(a) => a.strip_prefix("host:"),
-            None => self.host_affinity.as_deref(),
-        }
-    }
-
+/// The pure operations on a block (the data type is the model's, Calico's JSON).
+pub trait BlockOps {
     /// The affinity string, if any (`host:<node>`), taking old `hostAffinity` data into account.
-    pub fn affinity_str(&self) -> Option<String> {
+    fn affinity_str(&self) -> Option<String>;
+    /// Free addresses (the length of the free list, as Calico counts them).
+    fn num_free(&self) -> usize;
+    fn contains(&self, addr: IpAddr) -> bool;
+    /// The address at `ordinal` (< the block size).
+    fn addr_at(&self, ordinal: usize) -> IpAddr;
+    /// The ordinal of `addr`, or [`IpamError::Invalid`] if it is not in this block.
+    fn ordinal_of(&self, addr: IpAddr) -> Result<usize>;
+    /// The attributes of an allocated address (`None` if free).
+    fn attributes_of(&self, addr: IpAddr) -> Option<&AllocationAttribute>;
+    /// The sequence number recorded for the allocation at `ordinal` (0 if none, as Calico).
+    fn sequence_of(&self, ordinal: usize) -> u64;
+    /// Every allocated address with its attributes, in ordinal order.
+    fn allocated(&self) -> impl Iterator<Item = (usize, IpAddr, Option<&AllocationAttribute>)>;
+    /// Must be called on every write of the block (Calico's `updateBlock`).
+    fn bump_sequence(&mut self);
+    /// Takes up to `num` addresses from the front of the free list.
+    fn auto_assign(
+        &mut self,
+        num: usize,
+        handle: Option<&str>,
+        attrs: &BTreeMap<String, String>,
+    ) -> Vec<usize>;
+    /// Allocates one specific address.
+    fn assign(
+        &mut self,
+        addr: IpAddr,
+        handle: Option<&str>,
+        attrs: &BTreeMap<String, String>,
+    ) -> Result<usize>;
+    /// Releases addresses, all proofs checked first.
+    fn release(&mut self, reqs: &[ReleaseRequest]) -> Result<Released>;
+    /// Releases every address held by `handle`.
+    fn release_by_handle(&mut self, handle: &str, seq: Option<u64>) -> usize;
+    /// The ordinals held by `handle`, in order.
+    fn ordinals_of_handle(&self, handle: &str) -> Vec<usize>;
+    /// Internal-consistency problems (empty when the block is sound).
+    fn consistency_problems(&self) -> Vec<String>;
+}
+
+impl BlockOps for AllocationBlock {
+    /// The affinity string, if any (`host:<node>`), taking old `hostAffinity` data into account.
+    fn affinity_str(&self) -> Option<String> {
         self.affinity
             .clone()
             .or_else(|| self.host_affinity.as_ref().map(|h| format!("host:{h}")))
     }
 
-    pub fn len(&self) -> usize {
-        self.allocations.len()
-    }
-
-    pub fn num_free(&self) -> usize {
+    fn num_free(&self) -> usize {
         self.unallocated.len()
     }
 
-    pub fn num_in_use(&self) -> usize {
-        self.allocations.iter().filter(|a| a.is_some()).count()
-    }
-
-    /// True when no address is allocated.
-    pub fn is_empty(&self) -> bool {
-        self.allocations.iter().all(Option::is_none)
-    }
-
-    pub fn contains(&self, addr: IpAddr) -> bool {
+    fn contains(&self, addr: IpAddr) -> bool {
         self.cidr.contains(&addr)
     }
 
-    pub fn addr(&self, ordinal: usize) -> IpAddr {
+    fn addr_at(&self, ordinal: usize) -> IpAddr {
         cidr::addr_at(&self.cidr, ordinal)
     }
 
     /// The ordinal of `addr`, or [`IpamError::Invalid`] if it is not in this block.
-    pub fn ordinal(&self, addr: IpAddr) -> Result<usize> {
+    fn ordinal_of(&self, addr: IpAddr) -> Result<usize> {
         cidr::ordinal(&self.cidr, addr)
             .filter(|o| *o < self.allocations.len())
             .ok_or_else(|| IpamError::Invalid(format!("IP {addr} is not in block {}", self.cidr)))
     }
 
     /// The attributes of an allocated address (`None` if free).
-    pub fn attributes_of(&self, addr: IpAddr) -> Option<&AllocationAttribute> {
+    fn attributes_of(&self, addr: IpAddr) -> Option<&AllocationAttribute> {
         let o = cidr::ordinal(&self.cidr, addr)?;
         let idx = (*self.allocations.get(o)?)?;
         self.attributes.get(idx)
     }
 
     /// The sequence number recorded for the allocation at `ordinal` (0 if none, as Calico).
-    pub fn sequence_of(&self, ordinal: usize) -> u64 {
+    fn sequence_of(&self, ordinal: usize) -> u64 {
         self.sequence_number_for_allocation
             .get(&ordinal.to_string())
             .copied()
@@ -191,35 +149,22 @@ impl AllocationBlock {
     }
 
     /// Every allocated address with its attributes, in ordinal order.
-    pub fn allocated(&self) -> impl Iterator<Item = (usize, IpAddr, Option<&AllocationAttribute>)> {
+    fn allocated(&self) -> impl Iterator<Item = (usize, IpAddr, Option<&AllocationAttribute>)> {
         self.allocations
             .iter()
             .enumerate()
-            .filter_map(|(o, a)| a.map(|idx| (o, self.addr(o), self.attributes.get(idx))))
+            .filter_map(|(o, a)| a.map(|idx| (o, self.addr_at(o), self.attributes.get(idx))))
     }
 
     /// Must be called on every write of the block (Calico's `updateBlock`): a CAS on the
     /// datastore revision protects the write, the bump makes every version distinguishable.
-    pub fn bump_sequence(&mut self) {
+    fn bump_sequence(&mut self) {
         self.sequence_number = self.sequence_number.wrapping_add(1);
-    }
-
-    fn find_or_add_attribute(&mut self, handle: Option<&str>, attrs: &BTreeMap<String, String>) -> usize {
-        let want = AllocationAttribute {
-            handle_id: handle.map(str::to_string),
-            secondary: Some(attrs.clone()),
-            alternate: None,
-        };
-        if let Some(i) = self.attributes.iter().position(|a| *a == want) {
-            return i;
-        }
-        self.attributes.push(want);
-        self.attributes.len() - 1
     }
 
     /// Takes up to `num` addresses from the front of the free list. Returns their ordinals in
     /// the order taken (fewer than `num` when the block runs out).
-    pub fn auto_assign(
+    fn auto_assign(
         &mut self,
         num: usize,
         handle: Option<&str>,
@@ -229,7 +174,7 @@ impl AllocationBlock {
         if take == 0 {
             return Vec::new();
         }
-        let idx = self.find_or_add_attribute(handle, attrs);
+        let idx = find_or_add_attribute(self, handle, attrs);
         let taken: Vec<usize> = self.unallocated.drain(..take).collect();
         for &o in &taken {
             self.allocations[o] = Some(idx);
@@ -240,13 +185,13 @@ impl AllocationBlock {
     }
 
     /// Allocates one specific address.
-    pub fn assign(
+    fn assign(
         &mut self,
         addr: IpAddr,
         handle: Option<&str>,
         attrs: &BTreeMap<String, String>,
     ) -> Result<usize> {
-        let o = self.ordinal(addr)?;
+        let o = self.ordinal_of(addr)?;
         if let Some(idx) = self.allocations[o] {
             return Err(IpamError::AlreadyAssigned {
                 addr,
@@ -256,7 +201,7 @@ impl AllocationBlock {
                     .and_then(|a| a.handle().map(str::to_string)),
             });
         }
-        let idx = self.find_or_add_attribute(handle, attrs);
+        let idx = find_or_add_attribute(self, handle, attrs);
         self.allocations[o] = Some(idx);
         self.unallocated.retain(|u| *u != o);
         self.sequence_number_for_allocation
@@ -267,11 +212,11 @@ impl AllocationBlock {
     /// Releases addresses. Every proof (handle, sequence number) is checked first: if one does
     /// not hold, nothing is released and the error names the address. Addresses not allocated
     /// are reported in [`Released::unallocated`].
-    pub fn release(&mut self, reqs: &[ReleaseRequest]) -> Result<Released> {
+    fn release(&mut self, reqs: &[ReleaseRequest]) -> Result<Released> {
         let mut out = Released::default();
         let mut ordinals = BTreeSet::new();
         for r in reqs {
-            let o = self.ordinal(r.addr)?;
+            let o = self.ordinal_of(r.addr)?;
             let Some(idx) = self.allocations[o] else {
                 if !out.unallocated.contains(&r.addr) {
                     out.unallocated.push(r.addr);
@@ -312,26 +257,26 @@ impl AllocationBlock {
             }
         }
         let ordinals: Vec<usize> = ordinals.into_iter().collect();
-        self.free_ordinals(&ordinals);
+        free_ordinals(self, &ordinals);
         out.count = ordinals.len();
         Ok(out)
     }
 
     /// Releases every address held by `handle` (optionally only the allocation with sequence
     /// number `seq`). Returns how many were released.
-    pub fn release_by_handle(&mut self, handle: &str, seq: Option<u64>) -> usize {
+    fn release_by_handle(&mut self, handle: &str, seq: Option<u64>) -> usize {
         let handle = sanitize_handle(handle);
         let ords: Vec<usize> = self
             .ordinals_of_handle(handle)
             .into_iter()
             .filter(|o| seq.is_none_or(|s| s == self.sequence_of(*o)))
             .collect();
-        self.free_ordinals(&ords);
+        free_ordinals(self, &ords);
         ords.len()
     }
 
     /// The ordinals held by `handle`, in order.
-    pub fn ordinals_of_handle(&self, handle: &str) -> Vec<usize> {
+    fn ordinals_of_handle(&self, handle: &str) -> Vec<usize> {
         let handle = sanitize_handle(handle);
         let idxs: BTreeSet<usize> = self
             .attributes
@@ -348,41 +293,10 @@ impl AllocationBlock {
             .collect()
     }
 
-    /// Frees ordinals (appending them to the end of the free list in the given order) and drops
-    /// attributes nothing refers to any more, re-indexing the rest.
-    fn free_ordinals(&mut self, ords: &[usize]) {
-        for &o in ords {
-            if self.allocations[o].take().is_some() {
-                self.unallocated.push(o);
-                self.sequence_number_for_allocation.remove(&o.to_string());
-            }
-        }
-        self.gc_attributes();
-    }
-
-    fn gc_attributes(&mut self) {
-        let used: BTreeSet<usize> = self.allocations.iter().flatten().copied().collect();
-        if used.len() == self.attributes.len() {
-            return;
-        }
-        let mut remap = vec![None; self.attributes.len()];
-        let mut kept = Vec::with_capacity(used.len());
-        for (i, a) in std::mem::take(&mut self.attributes).into_iter().enumerate() {
-            if used.contains(&i) {
-                remap[i] = Some(kept.len());
-                kept.push(a);
-            }
-        }
-        self.attributes = kept;
-        for a in self.allocations.iter_mut().flatten() {
-            *a = remap[*a].expect("used attribute kept");
-        }
-    }
-
     /// Internal-consistency problems (empty when the block is sound): every ordinal is either
     /// allocated or listed once as free, attribute indexes are valid and all used, sequence
     /// numbers are recorded exactly for allocated ordinals.
-    pub fn consistency_problems(&self) -> Vec<String> {
+    fn consistency_problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         let len = cidr::block_len(&self.cidr);
         if self.allocations.len() != len {
@@ -413,7 +327,7 @@ impl AllocationBlock {
                 None if !seen[o] => p.push(format!(
                     "block {}: ordinal {o} ({}) is neither allocated nor free",
                     self.cidr,
-                    self.addr(o)
+                    self.addr_at(o)
                 )),
                 Some(i) if *i >= self.attributes.len() => p.push(format!(
                     "block {}: ordinal {o} refers to missing attribute {i}",
@@ -446,6 +360,54 @@ impl AllocationBlock {
             }
         }
         p
+    }
+}
+
+fn find_or_add_attribute(
+    b: &mut AllocationBlock,
+    handle: Option<&str>,
+    attrs: &BTreeMap<String, String>,
+) -> usize {
+    let want = AllocationAttribute {
+        handle_id: handle.map(str::to_string),
+        active_owner_attrs: attrs.clone(),
+        alternate_owner_attrs: BTreeMap::new(),
+    };
+    if let Some(i) = b.attributes.iter().position(|a| *a == want) {
+        return i;
+    }
+    b.attributes.push(want);
+    b.attributes.len() - 1
+}
+
+/// Frees ordinals (appending them to the end of the free list in the given order) and drops
+/// attributes nothing refers to any more, re-indexing the rest.
+fn free_ordinals(b: &mut AllocationBlock, ords: &[usize]) {
+    for &o in ords {
+        if b.allocations[o].take().is_some() {
+            b.unallocated.push(o);
+            b.sequence_number_for_allocation.remove(&o.to_string());
+        }
+    }
+    gc_attributes(b);
+}
+
+fn gc_attributes(b: &mut AllocationBlock) {
+    let used: BTreeSet<usize> = b.allocations.iter().flatten().copied().collect();
+    if used.len() == b.attributes.len() {
+        return;
+    }
+    let mut remap = vec![None; b.attributes.len()];
+    let mut kept = Vec::with_capacity(used.len());
+    for (i, a) in std::mem::take(&mut b.attributes).into_iter().enumerate() {
+        if used.contains(&i) {
+            remap[i] = Some(kept.len());
+            kept.push(a);
+        }
+    }
+    b.attributes = kept;
+    for a in b.allocations.iter_mut().flatten() {
+        *a = remap[*a].expect("used attribute kept");
     }
 }
 
@@ -492,7 +454,7 @@ mod tests {
             &attrs(&[("node", "node1"), ("type", "ipipTunnelAddress")]),
         );
         assert_eq!(
-            tun.iter().map(|o| b.addr(*o)).collect::<Vec<_>>(),
+            tun.iter().map(|o| b.addr_at(*o)).collect::<Vec<_>>(),
             vec![a("10.233.94.0")]
         );
         let pod = b.auto_assign(
@@ -500,7 +462,7 @@ mod tests {
             Some("k8s-pod-network.c1"),
             &attrs(&[("node", "node1"), ("pod", "p1")]),
         );
-        assert_eq!(b.addr(pod[0]), a("10.233.94.1"));
+        assert_eq!(b.addr_at(pod[0]), a("10.233.94.1"));
         let more = b.auto_assign(3, Some("k8s-pod-network.c2"), &attrs(&[]));
         assert_eq!(more, vec![2, 3, 4]);
         assert_eq!(b.num_free(), 256 - 5);
@@ -616,7 +578,7 @@ mod tests {
         b.auto_assign(1, Some("b"), &attrs(&[]));
         b.auto_assign(1, Some("a\r\n"), &attrs(&[("x", "y")])); // malformed old handle
         assert_eq!(b.release_by_handle("a", None), 3);
-        assert_eq!(b.num_in_use(), 1);
+        assert_eq!(b.in_use_count(), 1);
         assert_eq!(b.attributes_of(a("10.233.94.2")).unwrap().handle(), Some("b"));
         assert_eq!(b.release_by_handle("a", None), 0);
         assert!(b.consistency_problems().is_empty());
@@ -657,9 +619,9 @@ mod tests {
             None,
             1,
         );
-        assert_eq!(b.len(), 64);
+        assert_eq!(b.size(), 64);
         let o = b.auto_assign(2, Some("h"), &attrs(&[]));
-        assert_eq!(b.addr(o[1]), a("fd00:10:233::41"));
+        assert_eq!(b.addr_at(o[1]), a("fd00:10:233::41"));
         b.release(&[rel("fd00:10:233::40", Some("h"), Some(1))]).unwrap();
         assert_eq!(*b.unallocated.last().unwrap(), 0);
     }

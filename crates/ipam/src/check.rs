@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::{AllocationAttribute, attr};
+use crate::block::{AllocationAttribute, AttributeOps, BlockOps, attr};
 use crate::error::Result;
 use crate::ipam::Ipam;
 use crate::resources::{self, ClusterInfo};
@@ -125,9 +125,8 @@ fn attr_text(a: Option<&AllocationAttribute>) -> String {
     };
     let primary = a.handle_id.as_deref().unwrap_or("<none>");
     let kvs: Vec<String> = a
-        .secondary
+        .active_owner_attrs
         .iter()
-        .flatten()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     format!("Main:{primary} Extra:{}", kvs.join(","))

@@ -10,6 +10,7 @@ use crate::report_release::HandleFate;
 use crate::tunnel::TunnelKind;
 use crate::*;
 use brindle_datastore::Datastore;
+use brindle_model::{Kind, keys};
 use std::sync::Arc;
 
 fn put(ds: &MemStore, key: &str, v: serde_json::Value) {
@@ -23,7 +24,10 @@ fn put(ds: &MemStore, key: &str, v: serde_json::Value) {
 fn wep(ds: &MemStore, ns: &str, name: &str, ip: &str) {
     put(
         ds,
-        &format!("{}{ns}/{name}", keys::resource_prefix("workloadendpoints")),
+        &format!(
+            "{}{ns}/{name}",
+            keys::resource_prefix(Kind::WorkloadEndpoint, None)
+        ),
         json!({"kind": "WorkloadEndpoint", "apiVersion": "projectcalico.org/v3",
                "metadata": {"name": name, "namespace": ns}, "spec": {"ipNetworks": [format!("{ip}/32")]}}),
     );
@@ -38,22 +42,22 @@ fn scenario() -> (Arc<MemStore>, Ipam) {
     let ipam = Ipam::new(ds.clone());
     put(
         &ds,
-        &keys::resource("ippools", "p"),
+        &keys::resource_key(Kind::IPPool, "", "p"),
         json!({"metadata": {"name": "p"}, "spec": {"cidr": "10.0.0.0/26", "blockSize": 26, "ipipMode": "Always"}}),
     );
     put(
         &ds,
-        &keys::resource("ippools", "q"),
+        &keys::resource_key(Kind::IPPool, "", "q"),
         json!({"metadata": {"name": "q"}, "spec": {"cidr": "10.1.0.0/26", "blockSize": 26}}),
     );
     put(
         &ds,
-        &keys::resource("nodes", "n1"),
+        &keys::resource_key(Kind::Node, "", "n1"),
         json!({"metadata": {"name": "n1"}, "spec": {}}),
     );
     put(
         &ds,
-        &keys::resource("clusterinformations", "default"),
+        &keys::resource_key(Kind::ClusterInformation, "", "default"),
         json!({"metadata": {"name": "default"}, "spec": {"clusterGUID": "abc", "clusterType": "k8s,bgp", "datastoreReady": true}}),
     );
     assert_eq!(
@@ -76,13 +80,13 @@ fn scenario() -> (Arc<MemStore>, Ipam) {
     wep(&ds, "default", "n1-k8s-outside-eth0", "192.168.7.7");
     put(
         &ds,
-        &keys::handle("k8s-pod-network.crashed"),
+        &keys::handle_key("k8s-pod-network.crashed"),
         json!({"block": {"10.0.0.0/26": 1}, "deleted": false}),
     );
     let gone = AllocationBlock::new("10.1.0.0/26".parse().unwrap(), Some("host:n9".into()), None, 1);
     put(
         &ds,
-        &keys::block(&gone.cidr),
+        &keys::block_key(&gone.cidr),
         serde_json::to_value(&gone).unwrap(),
     );
     (ds, ipam)

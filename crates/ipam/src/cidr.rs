@@ -34,6 +34,14 @@ impl Family {
         }
     }
 
+    /// The model's key family.
+    pub fn version(self) -> brindle_model::keys::IpVersion {
+        match self {
+            Family::V4 => brindle_model::keys::IpVersion::V4,
+            Family::V6 => brindle_model::keys::IpVersion::V6,
+        }
+    }
+
     /// 4 or 6, for keys (`/calico/ipam/v2/assignment/ipv4/...`) and messages (`IPv4`).
     pub fn number(self) -> u8 {
         match self {
@@ -134,23 +142,6 @@ pub fn addr_at(block: &IpNet, ordinal: usize) -> IpAddr {
     from_u128(fam, to_u128(block.network()) + ordinal as u128)
 }
 
-/// The key segment Calico uses for a CIDR: `/` replaced by `-` (`10.233.94.0-24`).
-pub fn key_segment(net: &IpNet) -> String {
-    format!("{}-{}", net.network(), net.prefix_len())
-}
-
-/// Parses a key segment back (`10.233.94.0-24`, `fd00::-122`).
-pub fn parse_key_segment(seg: &str) -> Option<IpNet> {
-    let (addr, len) = seg.rsplit_once('-')?;
-    let addr: IpAddr = addr.parse().ok()?;
-    let len: u8 = len.parse().ok()?;
-    if len > Family::of(addr).bits() {
-        return None;
-    }
-    let n = net(addr, len);
-    (n.addr() == addr).then_some(n)
-}
-
 /// Parses an address written bare or in CIDR form (`10.233.94.1`, `10.233.94.1/32`), as
 /// WorkloadEndpoint `ipNetworks` and Node tunnel fields hold them.
 pub fn parse_addr_or_cidr(s: &str) -> Option<IpAddr> {
@@ -218,21 +209,6 @@ mod tests {
     fn pool_smaller_than_block_has_no_blocks() {
         assert_eq!(block_count(&n("10.0.0.0/28"), 26), 0);
         assert_eq!(block_index(&n("10.0.0.0/28"), 26, a("10.0.0.1")), None);
-    }
-
-    #[test]
-    fn key_segments_match_calico() {
-        assert_eq!(key_segment(&n("10.233.94.0/24")), "10.233.94.0-24");
-        assert_eq!(key_segment(&n("fd00:10:233::40/122")), "fd00:10:233::40-122");
-        assert_eq!(parse_key_segment("10.233.94.0-24"), Some(n("10.233.94.0/24")));
-        assert_eq!(
-            parse_key_segment("fd00:10:233::40-122"),
-            Some(n("fd00:10:233::40/122"))
-        );
-        // Not strictly masked, or garbage: refused.
-        assert_eq!(parse_key_segment("10.233.94.1-24"), None);
-        assert_eq!(parse_key_segment("10.233.94.0-33"), None);
-        assert_eq!(parse_key_segment("nonsense"), None);
     }
 
     #[test]

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::affinity::{AffinityState, BlockAffinity};
-use crate::block::AllocationBlock;
+use crate::block::{AllocationBlock, BlockOps};
 use crate::cidr::Family;
 use crate::error::IpamError;
 use crate::ipam::Ipam;
@@ -22,6 +21,7 @@ use crate::kv::{Kv, Versioned};
 use crate::resources::Pool;
 use crate::search::{self, BlockSearch};
 use crate::time;
+use brindle_model::ipam::{AffinityState, BlockAffinity};
 
 /// Calico's `EmptyBlockMinReclaimAge`: an empty block claimed less than this long ago is left
 /// to its node (otherwise two nodes short of blocks could steal one back and forth before
@@ -62,6 +62,14 @@ impl From<brindle_datastore::Error> for ClaimError {
 
 pub(crate) type ClaimResult<T> = std::result::Result<T, ClaimError>;
 
+/// An affinity value in `state`.
+pub(crate) fn affinity(state: AffinityState) -> BlockAffinity {
+    BlockAffinity {
+        state,
+        deleted: false,
+    }
+}
+
 fn host_affinity(host: &str) -> String {
     format!("host:{host}")
 }
@@ -75,7 +83,7 @@ impl Ipam {
         host: &str,
         cidr: &IpNet,
     ) -> ClaimResult<Versioned<BlockAffinity>> {
-        let pending = BlockAffinity::new(AffinityState::Pending);
+        let pending = affinity(AffinityState::Pending);
         match kv.create_affinity(host, cidr, &pending) {
             Ok(rev) => Ok(Versioned { value: pending, rev }),
             Err(e) if e.is_conflict() => {
@@ -101,7 +109,7 @@ impl Ipam {
         cidr: &IpNet,
         aff: &Versioned<BlockAffinity>,
     ) -> ClaimResult<()> {
-        let confirmed = BlockAffinity::new(AffinityState::Confirmed);
+        let confirmed = affinity(AffinityState::Confirmed);
         match kv.update_affinity(host, cidr, &confirmed, aff.rev) {
             Ok(_) => Ok(()),
             Err(e) => match kv.get_affinity(host, cidr)? {
@@ -163,7 +171,7 @@ impl Ipam {
     ) -> ClaimResult<Versioned<AllocationBlock>> {
         let Some(mut block) = kv.get_block(cidr)? else {
             if aff.value.state != AffinityState::Pending {
-                let pending = BlockAffinity::new(AffinityState::Pending);
+                let pending = affinity(AffinityState::Pending);
                 aff.rev = kv.update_affinity(host, cidr, &pending, aff.rev)?;
                 aff.value = pending;
             }
@@ -174,7 +182,7 @@ impl Ipam {
             return Err(ClaimError::Stale);
         }
         if aff.value.state != AffinityState::Confirmed {
-            let pending = BlockAffinity::new(AffinityState::Pending);
+            let pending = affinity(AffinityState::Pending);
             aff.rev = kv.update_affinity(host, cidr, &pending, aff.rev)?;
             aff.value = pending;
             block.rev = kv.update_block(&mut block.value, block.rev)?;
@@ -275,7 +283,7 @@ impl Ipam {
         if require_empty && !block.value.is_empty() {
             return Err(ClaimError::NotEmpty);
         }
-        let pd = BlockAffinity::new(AffinityState::PendingDeletion);
+        let pd = affinity(AffinityState::PendingDeletion);
         aff.rev = kv.update_affinity(host, cidr, &pd, aff.rev)?;
         if block.value.is_empty() {
             match kv.delete_block(cidr, block.rev) {

@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use crate::block::AllocationBlock;
+use crate::block::{AllocationBlock, BlockOps};
 use crate::claim::EMPTY_BLOCK_MIN_RECLAIM_AGE;
 use crate::config::IpamConfig;
 use crate::kv::Versioned;

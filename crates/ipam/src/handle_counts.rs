@@ -3,7 +3,7 @@
 use ipnet::IpNet;
 
 use crate::error::Result;
-use crate::handle::IpamHandle;
+use crate::handle::{HandleOps, IpamHandle};
 use crate::ipam::{Attempt, Ipam};
 use crate::kv::Kv;
 
@@ -57,7 +57,7 @@ impl Ipam {
                 };
                 let before = cur.value.clone();
                 f(&mut cur.value);
-                if cur.value.is_empty() {
+                if cur.value.block.is_empty() {
                     match kv.delete_handle(handle, cur.rev) {
                         Err(e) if e.is_not_found() => {}
                         r => r?,

@@ -181,7 +181,7 @@ impl Ipam {
                 let cur = kv.get_or_create_config()?;
                 let mut c = cur.value.clone();
                 f(&mut c);
-                c.validate().map_err(IpamError::Invalid)?;
+                crate::config::validate(&c).map_err(IpamError::Invalid)?;
                 if c == cur.value {
                     return Ok(Attempt::Done(c));
                 }

@@ -7,13 +7,13 @@ use ipnet::IpNet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::affinity::BlockAffinity;
-use crate::block::AllocationBlock;
+use crate::block::{AllocationBlock, BlockOps};
 use crate::cidr::Family;
 use crate::config::IpamConfig;
 use crate::error::{IpamError, Result};
 use crate::handle::IpamHandle;
-use crate::keys;
+use crate::keys::{self, parse_affinity};
+use brindle_model::ipam::BlockAffinity;
 
 /// A value and the revision it was read at.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ impl<'a> Kv<'a> {
     // --- blocks ---
 
     pub fn get_block(&self, cidr: &IpNet) -> Result<Option<Versioned<AllocationBlock>>> {
-        let key = keys::block(cidr);
+        let key = keys::block_key(cidr);
         let got: Option<Versioned<AllocationBlock>> = self.get(&key)?;
         if let Some(b) = &got
             && b.value.cidr != *cidr
@@ -71,24 +71,24 @@ impl<'a> Kv<'a> {
     }
 
     pub fn create_block(&self, b: &AllocationBlock) -> Result<Revision> {
-        Ok(self.ds.create(&keys::block(&b.cidr), &encode(b))?)
+        Ok(self.ds.create(&keys::block_key(&b.cidr), &encode(b))?)
     }
 
     /// Writes a block read at `rev`. Bumps its sequence number first, as every block write
     /// must.
     pub fn update_block(&self, b: &mut AllocationBlock, rev: Revision) -> Result<Revision> {
         b.bump_sequence();
-        Ok(self.ds.update(&keys::block(&b.cidr), &encode(b), rev)?)
+        Ok(self.ds.update(&keys::block_key(&b.cidr), &encode(b), rev)?)
     }
 
     pub fn delete_block(&self, cidr: &IpNet, rev: Revision) -> Result<()> {
-        self.ds.delete(&keys::block(cidr), Some(rev))?;
+        self.ds.delete(&keys::block_key(cidr), Some(rev))?;
         Ok(())
     }
 
     /// Every block of a family, sorted by key.
     pub fn list_blocks(&self, family: Family) -> Result<Vec<Versioned<AllocationBlock>>> {
-        let listing = self.ds.list(&keys::block_prefix(family))?;
+        let listing = self.ds.list(&keys::block_prefix(family.version()))?;
         listing
             .items
             .into_iter()
@@ -111,7 +111,7 @@ impl<'a> Kv<'a> {
     // --- affinities ---
 
     pub fn get_affinity(&self, host: &str, cidr: &IpNet) -> Result<Option<Versioned<BlockAffinity>>> {
-        let key = keys::affinity(host, cidr);
+        let key = keys::affinity_key(host, cidr);
         match self.ds.get(&key)? {
             None => Ok(None),
             Some(kv) => Ok(Some(Versioned {
@@ -125,7 +125,7 @@ impl<'a> Kv<'a> {
     }
 
     pub fn create_affinity(&self, host: &str, cidr: &IpNet, a: &BlockAffinity) -> Result<Revision> {
-        Ok(self.ds.create(&keys::affinity(host, cidr), &encode(a))?)
+        Ok(self.ds.create(&keys::affinity_key(host, cidr), &encode(a))?)
     }
 
     pub fn update_affinity(
@@ -135,11 +135,11 @@ impl<'a> Kv<'a> {
         a: &BlockAffinity,
         rev: Revision,
     ) -> Result<Revision> {
-        Ok(self.ds.update(&keys::affinity(host, cidr), &encode(a), rev)?)
+        Ok(self.ds.update(&keys::affinity_key(host, cidr), &encode(a), rev)?)
     }
 
     pub fn delete_affinity(&self, host: &str, cidr: &IpNet, rev: Revision) -> Result<()> {
-        self.ds.delete(&keys::affinity(host, cidr), Some(rev))?;
+        self.ds.delete(&keys::affinity_key(host, cidr), Some(rev))?;
         Ok(())
     }
 
@@ -149,10 +149,10 @@ impl<'a> Kv<'a> {
         host: &str,
         family: Family,
     ) -> Result<Vec<(IpNet, Versioned<BlockAffinity>)>> {
-        let listing = self.ds.list(&keys::affinity_prefix(host, family))?;
+        let listing = self.ds.list(&keys::affinity_prefix(host, family.version()))?;
         let mut out = Vec::with_capacity(listing.items.len());
         for kv in listing.items {
-            let Some((_, cidr)) = keys::parse_affinity(&kv.key) else {
+            let Some((_, cidr)) = parse_affinity(&kv.key) else {
                 return Err(IpamError::Corrupt {
                     key: kv.key,
                     detail: "not an affinity key".into(),
@@ -175,10 +175,10 @@ impl<'a> Kv<'a> {
 
     /// Every affinity of every node: (node, block, affinity).
     pub fn list_all_affinities(&self) -> Result<Vec<(String, IpNet, Versioned<BlockAffinity>)>> {
-        let listing = self.ds.list(&keys::all_affinities_prefix())?;
+        let listing = self.ds.list(keys::all_affinities_prefix())?;
         let mut out = Vec::with_capacity(listing.items.len());
         for kv in listing.items {
-            let Some((host, cidr)) = keys::parse_affinity(&kv.key) else {
+            let Some((host, cidr)) = parse_affinity(&kv.key) else {
                 continue; // not a block affinity (Calico keeps nothing else there today)
             };
             let value = BlockAffinity::from_stored(&kv.value).map_err(|e| IpamError::Corrupt {
@@ -200,26 +200,26 @@ impl<'a> Kv<'a> {
     // --- handles ---
 
     pub fn get_handle(&self, id: &str) -> Result<Option<Versioned<IpamHandle>>> {
-        self.get(&keys::handle(id))
+        self.get(&keys::handle_key(id))
     }
 
     pub fn create_handle(&self, id: &str, h: &IpamHandle) -> Result<Revision> {
-        Ok(self.ds.create(&keys::handle(id), &encode(h))?)
+        Ok(self.ds.create(&keys::handle_key(id), &encode(h))?)
     }
 
     pub fn update_handle(&self, id: &str, h: &IpamHandle, rev: Revision) -> Result<Revision> {
-        Ok(self.ds.update(&keys::handle(id), &encode(h), rev)?)
+        Ok(self.ds.update(&keys::handle_key(id), &encode(h), rev)?)
     }
 
     pub fn delete_handle(&self, id: &str, rev: Revision) -> Result<()> {
-        self.ds.delete(&keys::handle(id), Some(rev))?;
+        self.ds.delete(&keys::handle_key(id), Some(rev))?;
         Ok(())
     }
 
     /// Every handle: (id, value, revision).
     pub fn list_handles(&self) -> Result<Vec<(String, Versioned<IpamHandle>)>> {
-        let prefix = keys::handle_prefix();
-        let listing = self.ds.list(&prefix)?;
+        let prefix = keys::HANDLE_PREFIX;
+        let listing = self.ds.list(prefix)?;
         listing
             .items
             .into_iter()
@@ -241,11 +241,11 @@ impl<'a> Kv<'a> {
     /// The IPAM configuration, created with Calico's defaults if there is none yet.
     pub fn get_or_create_config(&self) -> Result<Versioned<IpamConfig>> {
         for _ in 0..5 {
-            if let Some(c) = self.get(&keys::config())? {
+            if let Some(c) = self.get(keys::IPAM_CONFIG_KEY)? {
                 return Ok(c);
             }
             let def = IpamConfig::default();
-            match self.ds.create(&keys::config(), &encode(&def)) {
+            match self.ds.create(keys::IPAM_CONFIG_KEY, &encode(&def)) {
                 Ok(rev) => return Ok(Versioned { value: def, rev }),
                 Err(e) if e.is_conflict() => continue, // another node created it first
                 Err(e) => return Err(e.into()),
@@ -257,6 +257,6 @@ impl<'a> Kv<'a> {
     }
 
     pub fn update_config(&self, c: &IpamConfig, rev: Revision) -> Result<Revision> {
-        Ok(self.ds.update(&keys::config(), &encode(c), rev)?)
+        Ok(self.ds.update(keys::IPAM_CONFIG_KEY, &encode(c), rev)?)
     }
 }

@@ -9,9 +9,9 @@
 //! Module map:
 //! - [`cidr`]: pool → block → ordinal arithmetic, IPv4 and IPv6 (pure).
 //! - [`search`]: the order a node walks a pool's blocks in (seeded by the hostname's FNV-32).
-//! - [`block`]: the allocation block (Calico's JSON) and its pure operations.
-//! - [`handle`], [`affinity`], [`config`]: the other IPAM objects, Calico's JSON.
-//! - [`keys`]: Calico's etcd key layout.
+//! - [`block`]: the pure operations on an allocation block.
+//! - [`handle`], [`config`]: operations on the other IPAM objects.
+//! - [`keys`]: Calico's key layout (the model's) and affinity-key parsing.
 //! - [`resources`]: the IPPools, Nodes, WorkloadEndpoints and ClusterInformation IPAM reads.
 //! - [`pools`]: which pools a request may use (pure).
 //! - [`ipam`]: [`Ipam`], its arguments and results, the retry loop.
@@ -27,7 +27,6 @@
 //! - [`gofmt`]: Go's `%.5g` / `%.f` for `ipam show`.
 //! - [`error`]: what can go wrong, naming the object.
 
-pub mod affinity;
 #[cfg(test)]
 mod alloc_tests;
 mod assign;
@@ -53,17 +52,21 @@ mod release;
 pub mod report_release;
 pub mod resources;
 pub mod search;
-mod selector;
 mod time;
 pub mod tunnel;
 pub mod usage;
 
-pub use affinity::{AffinityState, BlockAffinity};
-pub use block::{AllocationAttribute, AllocationBlock, ReleaseRequest, Released};
+pub use block::{AllocationAttribute, AllocationBlock, AttributeOps, BlockOps, ReleaseRequest, Released};
+pub use brindle_model::ipam::{AffinityState, BlockAffinity};
+
+/// The affinity types (the model's), where other crates found them first.
+pub mod affinity {
+    pub use brindle_model::ipam::{AffinityState, BlockAffinity};
+}
 pub use claim::EMPTY_BLOCK_MIN_RECLAIM_AGE;
 pub use config::IpamConfig;
 pub use error::{IpamError, Result};
-pub use handle::IpamHandle;
+pub use handle::{HandleOps, IpamHandle};
 pub use ipam::{
     Allocation, AssignIpArgs, Assigned, AutoAssignArgs, Clock, DATASTORE_RETRIES, Ipam, SystemClock,
 };

@@ -66,7 +66,7 @@ pub fn choose(
     let allowed: Vec<Pool> = selecting.iter().filter(|p| p.allows(use_)).cloned().collect();
     if allowed.is_empty() {
         return Err(IpamError::NoPoolForUse {
-            intended_use: use_.as_str().into(),
+            intended_use: crate::resources::use_name(use_).into(),
         });
     }
     Ok(PoolChoice { allowed, selecting })

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::block::{AllocationBlock, ReleaseRequest};
+use crate::block::{AllocationBlock, BlockOps, ReleaseRequest};
 use crate::cidr::Family;
 use crate::error::{IpamError, Result};
+use crate::handle::HandleOps;
 use crate::ipam::{Attempt, Ipam};
 use crate::kv::{Kv, Versioned};
 use crate::pools;
@@ -201,7 +202,7 @@ impl Ipam {
                     let addrs: Vec<IpAddr> = b
                         .ordinals_of_handle(handle)
                         .into_iter()
-                        .map(|o| b.addr(o))
+                        .map(|o| b.addr_at(o))
                         .collect();
                     if b.release_by_handle(handle, None) == 0 {
                         return Ok(Attempt::Done(None));
@@ -246,7 +247,7 @@ impl Ipam {
                     b.value
                         .ordinals_of_handle(handle)
                         .into_iter()
-                        .map(|o| b.value.addr(o)),
+                        .map(|o| b.value.addr_at(o)),
                 );
             }
         }

@@ -10,9 +10,9 @@ use crate::block::ReleaseRequest;
 use crate::check::{HandleInfo, Report};
 use crate::error::{IpamError, Result};
 use crate::ipam::Ipam;
-use crate::keys;
 use crate::release::ReleaseOutcome;
 use crate::resources;
+use brindle_model::keys;
 
 /// What happened to one leaked handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl Ipam {
         let Ok(rev) = h.revision.parse() else {
             return HandleFate::Failed(format!("bad revision {:?} in the report", h.revision));
         };
-        match self.ds.delete(&keys::handle(&h.id), Some(rev)) {
+        match self.ds.delete(&keys::handle_key(&h.id), Some(rev)) {
             Ok(_) => HandleFate::Deleted,
             Err(e) if e.is_conflict() || e.is_not_found() => HandleFate::Skipped,
             Err(e) => HandleFate::Failed(e.to_string()),

@@ -1,43 +1,28 @@
 //! The v3 resources IPAM reads (IPPools, Nodes, WorkloadEndpoints, ClusterInformation) and the
-//! one it writes (a Node's tunnel address), reduced to what IPAM needs.
-//!
-//! Node writes go through the raw JSON value so that fields IPAM does not know survive.
+//! one it writes (a Node's tunnel address), as the model crate types them, reduced to what
+//! IPAM needs.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use brindle_datastore::{Datastore, Revision};
+use brindle_datastore::Datastore;
+use brindle_model::Kind;
+use brindle_model::keys::{resource_key, resource_prefix};
+use brindle_model::resources::{AssignmentMode, ClusterInformation, IPPool, Node, WorkloadEndpoint};
 use ipnet::IpNet;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+
+pub use brindle_model::resources::AllowedUse as IntendedUse;
 
 use crate::cidr::{self, Family};
 use crate::error::{IpamError, Result};
-use crate::keys;
 
-/// What an address is for (`IPPool.spec.allowedUses`, Calico's `IntendedUse`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IntendedUse {
-    Workload,
-    Tunnel,
-    LoadBalancer,
-}
-
-impl IntendedUse {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntendedUse::Workload => "Workload",
-            IntendedUse::Tunnel => "Tunnel",
-            IntendedUse::LoadBalancer => "LoadBalancer",
-        }
-    }
-
-    fn parse(s: &str) -> Option<IntendedUse> {
-        match s {
-            "Workload" => Some(IntendedUse::Workload),
-            "Tunnel" => Some(IntendedUse::Tunnel),
-            "LoadBalancer" => Some(IntendedUse::LoadBalancer),
-            _ => None,
-        }
+/// The name of a use, as Calico spells it (`Workload`, `Tunnel`, `LoadBalancer`).
+pub fn use_name(u: IntendedUse) -> &'static str {
+    match u {
+        IntendedUse::Workload => "Workload",
+        IntendedUse::Tunnel => "Tunnel",
+        IntendedUse::LoadBalancer => "LoadBalancer",
     }
 }
 
@@ -59,6 +44,31 @@ pub struct Pool {
 }
 
 impl Pool {
+    fn from_resource(key: &str, p: &IPPool) -> Result<Pool> {
+        let cidr = p
+            .spec
+            .network()
+            .ok_or_else(|| corrupt(key, format!("IPPool has no valid spec.cidr ({:?})", p.spec.cidr)))?;
+        let block_size = p.spec.effective_block_size();
+        if block_size > u32::from(Family::of_net(&cidr).bits()) {
+            return Err(corrupt(
+                key,
+                format!("IPPool blockSize {block_size} is too large"),
+            ));
+        }
+        Ok(Pool {
+            name: p.metadata.name.clone(),
+            cidr: cidr.trunc(),
+            block_size: block_size as u8,
+            disabled: p.spec.disabled,
+            node_selector: p.spec.effective_node_selector().to_string(),
+            allowed_uses: p.spec.effective_allowed_uses(),
+            ipip: p.spec.ipip().enabled(),
+            vxlan: p.spec.vxlan().enabled(),
+            manual: p.spec.effective_assignment_mode() == AssignmentMode::Manual,
+        })
+    }
+
     pub fn family(&self) -> Family {
         Family::of_net(&self.cidr)
     }
@@ -96,7 +106,29 @@ pub struct NodeInfo {
     pub wireguard_addr: Option<String>,
 }
 
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
 impl NodeInfo {
+    fn from_resource(n: &Node) -> NodeInfo {
+        NodeInfo {
+            name: n.metadata.name.clone(),
+            labels: n.metadata.labels.clone(),
+            ipip_tunnel_addr: n
+                .spec
+                .bgp
+                .as_ref()
+                .and_then(|b| non_empty(&b.ipv4_ipip_tunnel_addr)),
+            vxlan_tunnel_addr: non_empty(&n.spec.ipv4_vxlan_tunnel_addr),
+            wireguard_addr: n
+                .spec
+                .wireguard
+                .as_ref()
+                .and_then(|w| non_empty(&w.interface_ipv4_address)),
+        }
+    }
+
     /// The node's tunnel addresses (what `ipam check` counts as node IPs).
     pub fn tunnel_addrs(&self) -> Vec<IpAddr> {
         [
@@ -136,166 +168,77 @@ fn corrupt(key: &str, detail: impl Into<String>) -> IpamError {
     }
 }
 
-fn str_at<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str().filter(|s| !s.is_empty())
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))
 }
 
-fn parse_pool(key: &str, bytes: &[u8]) -> Result<Pool> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))?;
-    let name = str_at(&v, &["metadata", "name"]).unwrap_or_default().to_string();
-    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-    let cidr: IpNet = str_at(&spec, &["cidr"])
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| corrupt(key, "IPPool has no valid spec.cidr"))?;
-    let fam = Family::of_net(&cidr);
-    let block_size = match spec.get("blockSize").and_then(Value::as_u64) {
-        Some(n) if n > 0 => n as u8,
-        _ if fam == Family::V6 => 122,
-        _ => 26,
-    };
-    if block_size > fam.bits() {
-        return Err(corrupt(
-            key,
-            format!("IPPool blockSize {block_size} is too large"),
-        ));
-    }
-    let mode_on = |f: &str| matches!(str_at(&spec, &[f]), Some("Always" | "CrossSubnet"));
-    let allowed_uses = match spec.get("allowedUses").and_then(Value::as_array) {
-        Some(a) if !a.is_empty() => a
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .and_then(IntendedUse::parse)
-                    .ok_or_else(|| corrupt(key, format!("IPPool has an unknown allowedUse {u}")))
-            })
-            .collect::<Result<Vec<_>>>()?,
-        _ => vec![IntendedUse::Workload, IntendedUse::Tunnel],
-    };
-    Ok(Pool {
-        name,
-        cidr: cidr.trunc(),
-        block_size,
-        disabled: spec.get("disabled").and_then(Value::as_bool).unwrap_or(false),
-        node_selector: str_at(&spec, &["nodeSelector"]).unwrap_or("all()").to_string(),
-        allowed_uses,
-        ipip: mode_on("ipipMode"),
-        vxlan: mode_on("vxlanMode"),
-        manual: str_at(&spec, &["assignmentMode"]) == Some("Manual"),
-    })
+fn list<T: DeserializeOwned>(ds: &dyn Datastore, kind: Kind) -> Result<Vec<(String, T)>> {
+    ds.list(&resource_prefix(kind, None))?
+        .items
+        .into_iter()
+        .map(|kv| Ok((kv.key.clone(), decode(&kv.key, &kv.value)?)))
+        .collect()
 }
 
 /// Every IPPool, enabled or not, sorted by name.
 pub fn list_pools(ds: &dyn Datastore) -> Result<Vec<Pool>> {
-    let listing = ds.list(&keys::resource_prefix("ippools"))?;
-    listing
-        .items
+    list::<IPPool>(ds, Kind::IPPool)?
         .iter()
-        .map(|kv| parse_pool(&kv.key, &kv.value))
+        .map(|(k, p)| Pool::from_resource(k, p))
         .collect()
-}
-
-fn parse_node(key: &str, v: &Value) -> NodeInfo {
-    let labels = v
-        .get("metadata")
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let name = str_at(v, &["metadata", "name"])
-        .map(str::to_string)
-        .unwrap_or_else(|| key.rsplit('/').next().unwrap_or_default().to_string());
-    NodeInfo {
-        name,
-        labels,
-        ipip_tunnel_addr: str_at(v, &["spec", "bgp", "ipv4IPIPTunnelAddr"]).map(str::to_string),
-        vxlan_tunnel_addr: str_at(v, &["spec", "ipv4VXLANTunnelAddr"]).map(str::to_string),
-        wireguard_addr: str_at(v, &["spec", "wireguard", "interfaceIPv4Address"]).map(str::to_string),
-    }
 }
 
 /// One Node, `None` if it does not exist.
 pub fn get_node(ds: &dyn Datastore, name: &str) -> Result<Option<NodeInfo>> {
-    let key = keys::resource("nodes", name);
+    let key = resource_key(Kind::Node, "", name);
     match ds.get(&key)? {
         None => Ok(None),
-        Some(kv) => {
-            let v: Value = serde_json::from_slice(&kv.value).map_err(|e| corrupt(&key, e.to_string()))?;
-            Ok(Some(parse_node(&key, &v)))
-        }
+        Some(kv) => Ok(Some(NodeInfo::from_resource(&decode::<Node>(&key, &kv.value)?))),
     }
 }
 
 /// Every Node.
 pub fn list_nodes(ds: &dyn Datastore) -> Result<Vec<NodeInfo>> {
-    let listing = ds.list(&keys::resource_prefix("nodes"))?;
-    listing
-        .items
+    Ok(list::<Node>(ds, Kind::Node)?
         .iter()
-        .map(|kv| {
-            let v: Value = serde_json::from_slice(&kv.value).map_err(|e| corrupt(&kv.key, e.to_string()))?;
-            Ok(parse_node(&kv.key, &v))
-        })
-        .collect()
+        .map(|(_, n)| NodeInfo::from_resource(n))
+        .collect())
 }
 
 /// Every WorkloadEndpoint's addresses.
 pub fn list_endpoints(ds: &dyn Datastore) -> Result<Vec<Endpoint>> {
-    let prefix = keys::resource_prefix("workloadendpoints");
-    let listing = ds.list(&prefix)?;
-    let mut out = Vec::with_capacity(listing.items.len());
-    for kv in &listing.items {
-        let v: Value = serde_json::from_slice(&kv.value).map_err(|e| corrupt(&kv.key, e.to_string()))?;
-        let mut addrs = Vec::new();
-        for n in v
-            .get("spec")
-            .and_then(|s| s.get("ipNetworks"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let s = n.as_str().unwrap_or_default();
-            addrs.push(
-                cidr::parse_addr_or_cidr(s)
-                    .ok_or_else(|| corrupt(&kv.key, format!("bad ipNetworks entry {s:?}")))?,
-            );
-        }
-        out.push(Endpoint {
-            namespace: str_at(&v, &["metadata", "namespace"])
-                .unwrap_or_default()
-                .to_string(),
-            name: str_at(&v, &["metadata", "name"]).unwrap_or_default().to_string(),
-            addrs,
-        });
-    }
-    Ok(out)
+    list::<WorkloadEndpoint>(ds, Kind::WorkloadEndpoint)?
+        .into_iter()
+        .map(|(key, w)| {
+            let addrs = w
+                .spec
+                .ip_networks
+                .iter()
+                .map(|s| {
+                    cidr::parse_addr_or_cidr(s)
+                        .ok_or_else(|| corrupt(&key, format!("bad ipNetworks entry {s:?}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Endpoint {
+                namespace: w.metadata.namespace,
+                name: w.metadata.name,
+                addrs,
+            })
+        })
+        .collect()
 }
 
 /// ClusterInformation `default` (all fields empty if it does not exist).
 pub fn cluster_info(ds: &dyn Datastore) -> Result<ClusterInfo> {
-    let key = keys::resource("clusterinformations", "default");
+    let key = resource_key(Kind::ClusterInformation, "", "default");
     let Some(kv) = ds.get(&key)? else {
         return Ok(ClusterInfo::default());
     };
-    let v: Value = serde_json::from_slice(&kv.value).map_err(|e| corrupt(&key, e.to_string()))?;
+    let ci: ClusterInformation = decode(&key, &kv.value)?;
     Ok(ClusterInfo {
-        guid: str_at(&v, &["spec", "clusterGUID"])
-            .unwrap_or_default()
-            .to_string(),
-        cluster_type: str_at(&v, &["spec", "clusterType"])
-            .unwrap_or_default()
-            .to_string(),
-        datastore_ready: v
-            .get("spec")
-            .and_then(|s| s.get("datastoreReady"))
-            .and_then(Value::as_bool),
+        guid: ci.spec.cluster_guid,
+        cluster_type: ci.spec.cluster_type,
+        datastore_ready: ci.spec.datastore_ready,
         revision: kv.revision.to_string(),
     })
 }
@@ -309,55 +252,46 @@ pub enum TunnelField {
     Vxlan,
 }
 
-/// Sets (or, with `None`, clears) a Node's tunnel address, compare-and-swap on the Node's
-/// revision. Returns `Ok(false)` if the Node changed since `rev` (re-read and retry).
+/// Sets (or, with `None`, clears) a Node's tunnel address with a compare-and-swap on the
+/// Node's revision. `Ok(false)`: the Node changed meanwhile (re-read and retry).
 pub fn write_node_tunnel(
     ds: &dyn Datastore,
     node: &str,
     field: TunnelField,
     addr: Option<IpAddr>,
 ) -> Result<bool> {
-    let key = keys::resource("nodes", node);
+    let key = resource_key(Kind::Node, "", node);
     let Some(kv) = ds.get(&key)? else {
         return Err(IpamError::NodeNotFound { node: node.into() });
     };
-    let mut v: Value = serde_json::from_slice(&kv.value).map_err(|e| corrupt(&key, e.to_string()))?;
-    let rev: Revision = kv.revision;
-    let spec = v
-        .as_object_mut()
-        .ok_or_else(|| corrupt(&key, "Node is not an object"))?
-        .entry("spec")
-        .or_insert_with(|| Value::Object(Default::default()));
-    let (obj, name) = match field {
-        TunnelField::Ipip => (
-            spec.as_object_mut()
-                .ok_or_else(|| corrupt(&key, "Node spec is not an object"))?
-                .entry("bgp")
-                .or_insert_with(|| Value::Object(Default::default())),
-            "ipv4IPIPTunnelAddr",
-        ),
-        TunnelField::Vxlan => (spec, "ipv4VXLANTunnelAddr"),
-    };
-    let obj = obj
-        .as_object_mut()
-        .ok_or_else(|| corrupt(&key, "Node spec field is not an object"))?;
-    match addr {
-        Some(a) => {
-            obj.insert(name.into(), Value::String(a.to_string()));
-        }
-        None => {
-            obj.remove(name);
-        }
+    let mut n: Node = decode(&key, &kv.value)?;
+    let value = addr.map(|a| a.to_string()).unwrap_or_default();
+    match field {
+        TunnelField::Ipip => match (&mut n.spec.bgp, addr) {
+            (Some(bgp), _) => bgp.ipv4_ipip_tunnel_addr = value,
+            (None, None) => {}
+            (bgp @ None, Some(_)) => {
+                *bgp = Some(Default::default());
+                if let Some(b) = bgp {
+                    b.ipv4_ipip_tunnel_addr = value;
+                }
+            }
+        },
+        TunnelField::Vxlan => n.spec.ipv4_vxlan_tunnel_addr = value,
     }
-    match ds.update(&key, &serde_json::to_vec(&v).expect("json"), rev) {
+    match ds.update(
+        &key,
+        &serde_json::to_vec(&n).expect("nodes serialise"),
+        kv.revision,
+    ) {
         Ok(_) => Ok(true),
-        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) if e.is_conflict() || e.is_not_found() => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Whether a pool's `nodeSelector` selects a node with these labels.
 pub fn selects(selector: &str, labels: &BTreeMap<String, String>) -> Result<bool> {
-    crate::selector::matches(selector, labels)
+    brindle_model::selector::matches(selector, labels)
         .map_err(|e| IpamError::Invalid(format!("bad nodeSelector {selector:?}: {e}")))
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::block::{AllocationBlock, attr};
+use crate::block::{AllocationBlock, AttributeOps, BlockOps, attr};
 use crate::cidr::{self, Family};
 use crate::error::Result;
 use crate::ipam::{Allocation, Ipam};
@@ -94,7 +94,7 @@ impl Ipam {
         }
         for b in self.kv().list_all_blocks()? {
             let b = b.value;
-            let in_use = (b.len() - b.num_free()) as u128;
+            let in_use = (b.size() - b.num_free()) as u128;
             let Some(p) = out.iter_mut().find(|p| overlaps(&p.cidr, &b.cidr)) else {
                 continue;
             };
@@ -103,7 +103,7 @@ impl Ipam {
             }
             p.blocks.push(BlockUsage {
                 cidr: b.cidr,
-                capacity: b.len() as u128,
+                capacity: b.size() as u128,
                 in_use,
             });
         }
@@ -164,7 +164,7 @@ pub(crate) fn allocation_in(b: &AllocationBlock, addr: IpAddr) -> Option<Allocat
         addr,
         block: b.cidr,
         handle: a.handle().map(str::to_string),
-        attrs: a.secondary.clone().unwrap_or_default(),
+        attrs: a.active_owner_attrs.clone(),
         sequence: b.sequence_of(o),
         block_owner: b.host().map(str::to_string),
     })

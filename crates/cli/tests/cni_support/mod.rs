@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use brindle_datastore::{Datastore, DatastoreConfig};
+use brindle_ipam::BlockOps;
 use brindle_testkit::{Netns, TempDir};
 use serde_json::{Value, json};
 

@@ -1,0 +1,52 @@
+//! `brindle ipam …`: calicoctl's `ipam show`, `ipam check`, `ipam release` and
+//! `ipam configure`, with calicoctl's output (calico.md §1.4–1.6). The work is done by
+//! `brindle-ipam`; this module parses flags and prints.
+
+mod check;
+mod configure;
+mod release;
+mod show;
+
+use anyhow::Result;
+use brindle_ipam::Ipam;
+use clap::{Args, Subcommand};
+
+use crate::args::DatastoreArgs;
+
+#[derive(Debug, Args)]
+pub struct IpamArgs {
+    #[command(subcommand)]
+    pub command: IpamCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpamCommand {
+    /// Show pool and block utilization, one address, borrowed addresses or the configuration.
+    Show(show::ShowArgs),
+    /// Check the IPAM data against the workloads and nodes using addresses.
+    Check(check::CheckArgs),
+    /// Release an address, or every address a report found leaked.
+    Release(release::ReleaseArgs),
+    /// Change the IPAM configuration.
+    Configure(configure::ConfigureArgs),
+}
+
+/// Runs one `ipam` command.
+pub fn run(ds: &DatastoreArgs, a: &IpamArgs) -> Result<()> {
+    let ipam = Ipam::new(crate::connect::open(ds)?.store().clone());
+    let out = match &a.command {
+        IpamCommand::Show(s) => show::show(&ipam, s)?,
+        IpamCommand::Check(c) => check::check(&ipam, c)?,
+        IpamCommand::Release(r) => release::release(&ipam, r)?,
+        IpamCommand::Configure(c) => configure::configure(&ipam, c)?,
+    };
+    print!("{out}");
+    Ok(())
+}
+
+/// calicoctl's `argutils.ValidateIP`.
+fn parse_ip(s: &str) -> Result<std::net::IpAddr> {
+    s.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid IP address specified: {s}"))
+}

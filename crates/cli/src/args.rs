@@ -73,6 +73,8 @@ pub enum Command {
     /// Clusters of nodes in network namespaces on this machine (`brindle lab up`).
     #[command(subcommand)]
     Lab(crate::commands::lab::LabCommand),
+    /// IP address management: show, check, release, configure.
+    Ipam(crate::ipam::IpamArgs),
 }
 
 /// `-o` formats.

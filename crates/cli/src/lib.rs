@@ -9,6 +9,7 @@
 //! - [`commands`]: get, apply, create, replace, delete, patch, validate, version; node
 //!   (`node run`, the agent; `node status`) and lab.
 //! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
+//! - [`ipam`]: `ipam show|check|release|configure` over `brindle-ipam`.
 //! - [`dispatch`]: what the binary does depending on how it is called.
 
 pub mod args;
@@ -17,6 +18,7 @@ pub mod columns;
 pub mod commands;
 pub mod connect;
 pub mod dispatch;
+pub mod ipam;
 pub mod output;
 
 use anyhow::Result;
@@ -31,6 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Node(c) => node::node(c, &cli.datastore),
         Command::Lab(c) => lab::lab(c),
         Command::Validate(a) => write::validate_file(a),
+        Command::Ipam(a) => ipam::run(&cli.datastore, a),
         cmd => {
             let client = connect::open(&cli.datastore)?;
             match cmd {
@@ -40,7 +43,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 Command::Replace(a) => write::replace(&client, a),
                 Command::Delete(a) => write::delete(&client, a),
                 Command::Patch(a) => patch::patch(&client, a),
-                Command::Version(_) | Command::Validate(_) | Command::Node(_) | Command::Lab(_) => {
+                Command::Version(_)
+                | Command::Validate(_)
+                | Command::Node(_)
+                | Command::Lab(_)
+                | Command::Ipam(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -12,7 +12,7 @@ use brindle_netlink::Handle;
 use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
-use crate::plan::{BLOCK_SIZE, NodePlan, POOL_CIDR, POOL_NAME, Plan};
+use crate::plan::{NodePlan, POOL_CIDR, POOL_NAME, Plan};
 use crate::progress::Progress;
 use crate::spec::{Encap, LabSpec};
 use crate::state::{LabDir, LabState, agent_role, root_dir};
@@ -239,7 +239,7 @@ impl Lab {
                 "vxlanMode": vxlan,
                 "ipipMode": ipip,
                 "natOutgoing": true,
-                "blockSize": BLOCK_SIZE,
+                "blockSize": spec.block_size,
                 "nodeSelector": "all()",
                 "allowedUses": ["Workload", "Tunnel"],
             },

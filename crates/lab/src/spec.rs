@@ -67,6 +67,9 @@ pub struct LabSpec {
     /// Nodes split over two subnets behind the router; encapsulation only between subnets.
     pub cross_subnet: bool,
     pub datastore: DatastoreKind,
+    /// The pool's `blockSize` (the seed's 24; smaller blocks make nodes claim blocks often).
+    #[serde(default = "default_block_size")]
+    pub block_size: u8,
     /// Build namespaces and links only (no datastore, agents or pods): for debugging the fabric.
     #[serde(default)]
     pub topology_only: bool,
@@ -81,9 +84,14 @@ impl Default for LabSpec {
             encap: Encap::Ipip,
             cross_subnet: false,
             datastore: DatastoreKind::Sqlite,
+            block_size: crate::plan::BLOCK_SIZE,
             topology_only: false,
         }
     }
+}
+
+fn default_block_size() -> u8 {
+    crate::plan::BLOCK_SIZE
 }
 
 /// Checks a lab name: it prefixes namespace names and names a directory, so it is short and made
@@ -126,6 +134,12 @@ impl LabSpec {
                  different subnets cannot reach each other's pods through the router"
                     .into(),
             ));
+        }
+        if !(20..=31).contains(&self.block_size) {
+            return Err(Error::Invalid(format!(
+                "--block-size {}: between 20 and 31 (a /32 block has no room for a pod after the tunnel address)",
+                self.block_size
+            )));
         }
         if self.cross_subnet && self.nodes < 2 {
             return Err(Error::Invalid("--cross-subnet needs at least 2 nodes".into()));

@@ -51,6 +51,9 @@ pub struct UpArgs {
     /// sqlite | etcd (a real etcd in its own namespace).
     #[arg(long, default_value = "sqlite")]
     pub datastore: String,
+    /// The pool's blockSize (20–31).
+    #[arg(long, default_value_t = 24)]
+    pub block_size: u8,
     /// Only the namespaces and links (no datastore, agents or pods).
     #[arg(long, hide = true)]
     pub topology_only: bool,
@@ -126,6 +129,7 @@ fn up(a: &UpArgs) -> Result<()> {
         encap: a.encap.parse::<Encap>()?,
         cross_subnet: a.cross_subnet,
         datastore: a.datastore.parse::<DatastoreKind>()?,
+        block_size: a.block_size,
         topology_only: a.topology_only,
     };
     let exe = std::env::current_exe().context("find the brindle binary")?;

@@ -1,0 +1,250 @@
+//! Lab benchmarks (run as root; not timed tests):
+//!
+//! - `convergence [PODS]`: a 3-node lab with /31 blocks (every other pod needs a new block);
+//!   each pod ADD on bgp-master1 (the CNI plugin, as a runtime runs it) is timed until
+//!   bgp-master2's kernel holds a route to the pod's address (pods alternate between
+//!   bgp-master1 and bgp-master3, each node staying under maxBlocksPerHost). Goal: p99 < 100 ms.
+//! - `scale [NODES]`: `lab up` of NODES nodes × 2 pods until every node routes to every block
+//!   and every BGP session is Established (goal: 100 nodes < 60 s on 2 cores), then the agents'
+//!   RSS (goals: < 30 MiB at 3 nodes, < 60 MiB at 100; calico-node: 250–560 MiB, perf.md A27).
+//!
+//! `cargo bench -p brindle --bench lab [-- convergence 60 | scale 100]` (both by default).
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use brindle_lab::progress::{Quiet, Stderr};
+use brindle_lab::{Lab, LabSpec};
+use brindle_netlink::Handle;
+use brindle_testkit::{TempDir, names};
+
+const BIN: &str = env!("CARGO_BIN_EXE_brindle");
+
+struct Guard(Option<Lab>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(l) = self.0.take()
+            && let Err(e) = l.down(&Quiet)
+        {
+            eprintln!("lab down: {e}");
+        }
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn agent_rss(lab: &Lab) -> Vec<f64> {
+    lab.state()
+        .processes
+        .iter()
+        .filter(|p| p.role.starts_with("agent ") && p.is_alive())
+        .filter_map(|p| rss_kib(p.pid))
+        .map(|k| k as f64 / 1024.0)
+        .collect()
+}
+
+/// The IPv4 prefixes (other than the default) in `h`'s main table.
+fn prefixes(h: &mut Handle) -> Vec<ipnet::Ipv4Net> {
+    h.routes(Some(brindle_netlink::TABLE_MAIN))
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| match r.dst {
+                    ipnet::IpNet::V4(n) if n.prefix_len() > 0 => Some(n),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Does `h`'s main table route `ip` (any prefix covering it, other than the default)?
+fn routed(h: &mut Handle, ip: Ipv4Addr) -> bool {
+    h.routes(Some(brindle_netlink::TABLE_MAIN))
+        .map(|rs| {
+            rs.iter().any(|r| match r.dst {
+                ipnet::IpNet::V4(n) => n.prefix_len() > 0 && n.contains(&ip),
+                ipnet::IpNet::V6(_) => false,
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn convergence(pods: usize) {
+    let root = TempDir::new("benchlab");
+    let spec = LabSpec {
+        name: names::unique("bc"),
+        nodes: 3,
+        pods: 0,
+        block_size: 31,
+        ..Default::default()
+    };
+    eprintln!(
+        "convergence: 3-node lab, /31 blocks, {pods} pod ADDs on bgp-master1 and bgp-master3, watched from bgp-master2"
+    );
+    let lab = Lab::up_in(root.path(), spec, Path::new(BIN), &Stderr::default()).expect("lab up");
+    let mut g = Guard(Some(lab));
+    let lab = g.0.as_mut().expect("lab");
+    let b_ns = lab.plan().node("bgp-master2").expect("node").netns.clone();
+    let mut hb = Handle::open_named(&b_ns).expect("netlink in bgp-master2");
+    let (mut add, mut all, mut new_block, mut old_block, mut after_add) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..pods {
+        // Alternate the two other nodes so neither hits maxBlocksPerHost (20) with /31 blocks.
+        let a = if i % 2 == 0 { "bgp-master1" } else { "bgp-master3" };
+        let before = prefixes(&mut hb);
+        // Watch B's table from before the ADD: a new block's route can arrive before the
+        // plugin has even returned.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let t0 = Instant::now();
+        let (rec, t_add, seen) = std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let mut h = Handle::open_named(&b_ns).expect("netlink in bgp-master2");
+                let mut seen: Vec<(ipnet::Ipv4Net, Duration)> = Vec::new();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    for p in prefixes(&mut h) {
+                        if !before.contains(&p) && !seen.iter().any(|(q, _)| *q == p) {
+                            seen.push((p, t0.elapsed()));
+                        }
+                    }
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+                seen
+            });
+            let rec = lab.add_pod(a).expect("pod ADD");
+            let t_add = t0.elapsed();
+            let ip: Ipv4Addr = rec.ip.as_deref().expect("pod ip").parse().expect("ipv4");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !routed(&mut hb, ip) {
+                assert!(
+                    Instant::now() < deadline,
+                    "no route to {ip} on bgp-master2 after 10 s"
+                );
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            (rec, t_add, watcher.join().expect("watcher"))
+        });
+        let ip: Ipv4Addr = rec.ip.as_deref().expect("pod ip").parse().expect("ipv4");
+        add.push(ms(t_add));
+        if before.iter().any(|p| p.contains(&ip)) {
+            // Already routed: the pod is reachable from B once its own node has its /32.
+            old_block.push(ms(t_add));
+            all.push(ms(t_add));
+        } else {
+            let t = seen
+                .iter()
+                .filter(|(p, _)| p.contains(&ip))
+                .map(|(_, t)| *t)
+                .min()
+                .unwrap_or_else(|| t0.elapsed());
+            new_block.push(ms(t));
+            all.push(ms(t.max(t_add)));
+            after_add.push(ms(t.saturating_sub(t_add)));
+        }
+    }
+    let rss = agent_rss(lab);
+    println!("\n== pod ADD on node A -> route on node B (3 nodes, {pods} pods) ==");
+    println!("{:<46} {:>6} {:>9} {:>9}", "", "n", "p50 ms", "p99 ms");
+    for (what, v) in [
+        ("CNI ADD (exec of the plugin, IPAM, veth)", &mut add),
+        ("ADD start -> pod routed on B (max of both)", &mut all),
+        ("  pods in a block B already routed", &mut old_block),
+        ("  new block: ADD start -> block route on B", &mut new_block),
+        ("  new block: route on B after ADD returned", &mut after_add),
+    ] {
+        let n = v.len();
+        println!("{what:<46} {n:>6} {:>9.1} {:>9.1}", pct(v, 0.5), pct(v, 0.99));
+    }
+    println!("goal: p99 < 100 ms; naive 10-command CNI ADD alone: 18.8 ms p50 (perf.md B7)");
+    print_rss("3 nodes", rss, 30.0);
+}
+
+fn print_rss(what: &str, mut rss: Vec<f64>, goal: f64) {
+    let n = rss.len();
+    let max = rss.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "agent RSS at {what}: median {:.1} MiB, max {:.1} MiB over {n} agents (goal < {goal} MiB; calico-node 250-560 MiB)",
+        pct(&mut rss, 0.5),
+        max
+    );
+}
+
+fn scale(nodes: usize) {
+    let root = TempDir::new("benchlab");
+    let spec = LabSpec {
+        name: names::unique("bs"),
+        nodes,
+        pods: 2,
+        ..Default::default()
+    };
+    eprintln!("scale: lab up of {nodes} nodes x 2 pods");
+    let t0 = Instant::now();
+    let lab = Lab::up_in(root.path(), spec, Path::new(BIN), &Stderr::default()).expect("lab up");
+    let took = t0.elapsed();
+    let g = Guard(Some(lab));
+    let lab = g.0.as_ref().expect("lab");
+    // Settle, then measure memory with every session up.
+    std::thread::sleep(Duration::from_secs(2));
+    let rss = agent_rss(lab);
+    let sessions: usize = lab.plan().nodes.len() * (lab.plan().nodes.len() - 1);
+    println!("\n== {nodes}-node lab up, fully converged ==");
+    println!(
+        "lab up (namespaces, agents, {} pods through CNI, every route and all {sessions} BGP session ends up): {:.1} s (goal < 60 s at 100 nodes; Calico 800-node mesh BGP init ~240 s, perf.md A17)",
+        lab.state().pods.len(),
+        took.as_secs_f64()
+    );
+    print_rss(
+        &format!("{nodes} nodes"),
+        rss,
+        if nodes <= 3 { 30.0 } else { 60.0 },
+    );
+    let probe = lab.ping_sample(200).expect("ping");
+    println!("pod pairs pinged after up: {} of {} reachable", probe.0, probe.1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "the lab benchmarks need root (network namespaces)"
+    );
+    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("convergence") => convergence(num(1, 60)),
+        Some("scale") => scale(num(1, 100)),
+        None => {
+            convergence(60);
+            scale(100);
+        }
+        Some(other) => panic!("unknown benchmark {other:?} (convergence [PODS] | scale [NODES])"),
+    }
+}

@@ -7,6 +7,17 @@ use crate::error::Result;
 use crate::netns::ip_batch;
 use crate::plan::{EXTERNAL_ADDR, Plan};
 
+/// Above this many nodes the lab writes permanent neighbour entries instead of relying on ARP:
+/// the kernel's neighbour table is shared by every namespace (`gc_thresh3`, 1024 entries by
+/// default), and a full mesh of N nodes needs about N² entries; permanent ones do not count.
+pub const STATIC_NEIGHBOURS_ABOVE: usize = 8;
+
+/// A fixed MAC for a lab address (`02:b1` + the IPv4 bytes), so neighbours can be written ahead.
+pub fn mac_of(ip: std::net::Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("02:b1:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
 /// Wires every namespace of `plan` (they must exist already).
 pub fn build(plan: &Plan) -> Result<()> {
     let mut fabric = vec![];
@@ -61,32 +72,67 @@ pub fn build(plan: &Plan) -> Result<()> {
             s.net.prefix_len(),
             s.router_if
         ));
+        // (The peer's `address` in `link add … peer …` is not applied; set it here.)
+        router.push(format!("link set {} address {}", s.router_if, mac_of(s.router)));
         router.push(format!("link set {} up", s.router_if));
+    }
+    let static_neigh = plan.nodes.len() > STATIC_NEIGHBOURS_ABOVE;
+    // (address, subnet index) of every host on the fabric.
+    let mut hosts: Vec<(std::net::Ipv4Addr, usize)> =
+        plan.nodes.iter().map(|n| (n.addr.addr(), n.subnet)).collect();
+    if let Some(e) = &plan.etcd {
+        hosts.push((e.addr.addr(), 0));
+    }
+    let neigh = |subnet: usize, dev: &str, me: std::net::Ipv4Addr| -> Vec<String> {
+        if !static_neigh {
+            return Vec::new();
+        }
+        let mut v: Vec<String> = hosts
+            .iter()
+            .filter(|(ip, s)| *s == subnet && *ip != me)
+            .map(|(ip, _)| {
+                format!(
+                    "neigh replace {ip} lladdr {} dev {dev} nud permanent",
+                    mac_of(*ip)
+                )
+            })
+            .collect();
+        let r = plan.subnets[subnet].router;
+        if r != me {
+            v.push(format!(
+                "neigh replace {r} lladdr {} dev {dev} nud permanent",
+                mac_of(r)
+            ));
+        }
+        v
+    };
+    for (i, s) in plan.subnets.iter().enumerate() {
+        router.extend(neigh(i, &s.router_if, s.router));
     }
     ip_batch(&plan.router, &router)?;
     set_sysctls(&plan.router, &[("net.ipv4.ip_forward", "1")])?;
 
     if let Some(e) = &plan.etcd {
-        ip_batch(
-            &e.netns,
-            &[
-                "link set lo up".into(),
-                format!("addr add {} dev eth0", e.addr),
-                "link set eth0 up".into(),
-                format!("route add default via {}", plan.subnets[0].router),
-            ],
-        )?;
+        let mut lines = vec![
+            "link set lo up".into(),
+            format!("addr add {} dev eth0", e.addr),
+            format!("link set eth0 address {}", mac_of(e.addr.addr())),
+            "link set eth0 up".into(),
+            format!("route add default via {}", plan.subnets[0].router),
+        ];
+        lines.extend(neigh(0, "eth0", e.addr.addr()));
+        ip_batch(&e.netns, &lines)?;
     }
     for n in &plan.nodes {
-        ip_batch(
-            &n.netns,
-            &[
-                "link set lo up".into(),
-                format!("addr add {} dev eth0", n.addr),
-                "link set eth0 up".into(),
-                format!("route add default via {}", n.gateway),
-            ],
-        )?;
+        let mut lines = vec![
+            "link set lo up".into(),
+            format!("addr add {} dev eth0", n.addr),
+            format!("link set eth0 address {}", mac_of(n.addr.addr())),
+            "link set eth0 up".into(),
+            format!("route add default via {}", n.gateway),
+        ];
+        lines.extend(neigh(n.subnet, "eth0", n.addr.addr()));
+        ip_batch(&n.netns, &lines)?;
         set_sysctls(&n.netns, &[("net.ipv4.ip_forward", "1")])?;
     }
     // Pods only need their loopback up (the CNI plugin makes eth0): one netlink request each.

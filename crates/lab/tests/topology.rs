@@ -151,3 +151,32 @@ fn down_after_a_crashed_up_removes_only_what_was_recorded() {
         assert!(!netns::exists(ns), "{ns} left behind");
     }
 }
+
+#[test]
+fn large_labs_use_permanent_neighbours() {
+    require::root();
+    let root = TempDir::new("labroot");
+    let name = names::unique("ln");
+    let _g = Guard {
+        root: root.path(),
+        name: name.clone(),
+    };
+    let s = LabSpec {
+        nodes: 12,
+        ..spec(&name, false)
+    };
+    let lab = Lab::up_in(root.path(), s, Path::new("/bin/true"), &Quiet).unwrap();
+    let plan = lab.plan();
+    let (first, last) = (&plan.nodes[0], &plan.nodes[11]);
+    let out = std::process::Command::new("ip")
+        .args(["-n", &first.netns, "neigh", "show", &last.addr.addr().to_string()])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains("PERMANENT") && line.contains(&brindle_lab::topology::mac_of(last.addr.addr())),
+        "{line}"
+    );
+    assert!(ping(&first.netns, &last.addr.addr().to_string()));
+    assert!(ping(&last.netns, "192.0.2.1"));
+}

@@ -303,6 +303,22 @@ fn etcd_cluster() {
     lab.ping_all();
 }
 
+#[test]
+fn node_status_without_an_agent_says_so_like_calicoctl() {
+    require::root();
+    let out = Command::new(BIN)
+        .args(["node", "status"])
+        .env("BRINDLE_CTL_SOCKET", "/nonexistent/brindle.ctl")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Calico process is not running.\n"
+    );
+}
+
 /// Pings `ip` from `netns` every 10 ms for `count` packets; returns (sent, received).
 fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
     let netns = netns.to_string();
@@ -374,8 +390,29 @@ fn agent_killed_and_restarted_loses_no_packet() {
 }
 
 #[test]
-fn exec_of_an_unknown_target_says_what_exists() {
-    let lab = TestLab::up("eu", &["--pods", "0", "--nodes", "1"]);
+fn exec_of_an_unknown_target_says_what_exists_and_a_taken_ip_is_refused() {
+    let lab = TestLab::up("eu", &["--pods", "0", "--nodes", "2"]);
+    // A second agent claiming bgp-master1's address under another name must not start.
+    let state = lab.root.path().join(&lab.name).join("intruder");
+    let out = lab.exec(
+        "bgp-master2",
+        &[
+            "env",
+            "NODENAME=intruder",
+            "IP=172.20.42.80/22",
+            &format!("BRINDLE_STATE_DIR={}", state.display()),
+            &format!("BRINDLE_CTL_SOCKET={}", state.join("ctl").display()),
+            "brindle",
+            "node",
+            "run",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Calico node 'bgp-master1' is already using the IPv4 address 172.20.42.80"),
+        "{err}"
+    );
     let out = lab.exec("nosuchnode", &["true"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -229,7 +229,11 @@ fn new_pod_reachable_and_deleted_node_routes_vanish() {
         || brindle_lab::ping::ping(&from, &ip).unwrap(),
     );
     // Node 2 leaves: its agent stops, its Node is deleted; its routes go everywhere.
+    let before = lab.stdout("bgp-master2", &["ip", "route"]);
     l.signal_agent("bgp-master2", libc::SIGTERM).unwrap();
+    // A clean shutdown leaves the kernel's routes for the next agent to adopt.
+    assert_eq!(lab.stdout("bgp-master2", &["ip", "route"]), before);
+    assert!(before.contains("proto bird"), "{before}");
     let out = lab.exec("bgp-master1", &["brindle", "delete", "node", "bgp-master2"]);
     assert!(
         out.status.success(),

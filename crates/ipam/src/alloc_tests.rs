@@ -829,3 +829,50 @@ fn nodes_start_in_different_blocks() {
     }
     assert_eq!(blocks.len(), 10, "each node has its own block");
 }
+
+#[test]
+fn releasing_a_deleted_node_frees_its_pods_tunnel_and_blocks() {
+    let f = fix();
+    f.pool("p", "10.233.64.0/18", 24, json!({}));
+    f.node("n1", &[]);
+    f.node("n2", &[]);
+    let tun = f
+        .ipam
+        .ensure_tunnel_address("n1", TunnelKind::Ipip)
+        .unwrap()
+        .unwrap();
+    let pod = f.alloc("n1", "k8s-pod-network.a").unwrap();
+    let other = f.alloc("n2", "k8s-pod-network.b").unwrap();
+    let wep = |node: &str, name: &str, ip: IpAddr| {
+        f.put(
+            &keys::resource_key(Kind::WorkloadEndpoint, "default", name),
+            json!({"metadata": {"name": name, "namespace": "default"},
+                   "spec": {"node": node, "ipNetworks": [format!("{ip}/32")]}}),
+        );
+    };
+    wep("n1", "n1-k8s-a-eth0", pod);
+    wep("n2", "n2-k8s-b-eth0", other);
+    let block = cidr::block_for(tun, 24);
+    let out = f.ipam.release_node("n1").unwrap();
+    let mut addrs = out.addrs.clone();
+    addrs.sort();
+    let mut want = vec![tun, pod];
+    want.sort();
+    assert_eq!(addrs, want);
+    assert_eq!(out.affinities, 1);
+    assert!(
+        f.block(&block.to_string()).is_none(),
+        "the emptied block is deleted"
+    );
+    assert!(f.affinity("n1", &block.to_string()).is_none());
+    assert!(f.handle("ipip-tunnel-addr-n1").is_none());
+    assert!(
+        f.ipam.allocation(other).unwrap().is_some(),
+        "other nodes untouched"
+    );
+    assert_eq!(
+        f.ipam.release_node("n1").unwrap(),
+        NodeRelease::default(),
+        "repeatable"
+    );
+}

@@ -73,4 +73,4 @@ pub use ipam::{
 pub use kv::Versioned;
 pub use release::ReleaseOutcome;
 pub use resources::{IntendedUse, Pool};
-pub use tunnel::TunnelKind;
+pub use tunnel::{NodeRelease, TunnelKind};

@@ -148,6 +148,8 @@ impl NodeInfo {
 pub struct Endpoint {
     pub namespace: String,
     pub name: String,
+    /// `spec.node`
+    pub node: String,
     pub addrs: Vec<IpAddr>,
 }
 
@@ -222,6 +224,7 @@ pub fn list_endpoints(ds: &dyn Datastore) -> Result<Vec<Endpoint>> {
             Ok(Endpoint {
                 namespace: w.metadata.namespace,
                 name: w.metadata.name,
+                node: w.spec.node,
                 addrs,
             })
         })

@@ -62,7 +62,56 @@ impl TunnelKind {
     }
 }
 
+/// What [`Ipam::release_node`] gave back.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct NodeRelease {
+    /// Addresses released: the node's pods' and its tunnel addresses.
+    pub addrs: Vec<IpAddr>,
+    /// Block affinities given up (empty blocks deleted, others orphaned).
+    pub affinities: usize,
+}
+
 impl Ipam {
+    /// The IPAM part of deleting a Node (Calico's `nodes.Delete`): releases the addresses of
+    /// the node's WorkloadEndpoints and its tunnel addresses, then gives up its block
+    /// affinities (Calico's `RemoveIPAMHost`). The endpoints and the Node itself are the
+    /// caller's to delete. Safe to repeat.
+    pub fn release_node(&self, node: &str) -> Result<NodeRelease> {
+        let mut addrs: Vec<IpAddr> = resources::list_endpoints(&*self.ds)?
+            .into_iter()
+            .filter(|e| e.node == node)
+            .flat_map(|e| e.addrs)
+            .collect();
+        if let Some(n) = resources::get_node(&*self.ds, node)? {
+            addrs.extend(n.tunnel_addrs());
+        }
+        let reqs: Vec<ReleaseRequest> = addrs
+            .iter()
+            .map(|&addr| ReleaseRequest {
+                addr,
+                handle: None,
+                sequence: None,
+            })
+            .collect();
+        let out = self.release_ips(&reqs)?;
+        if let Some((_, e)) = out.failed.into_iter().next() {
+            return Err(e);
+        }
+        let mut released = out.released;
+        for kind in [TunnelKind::Ipip, TunnelKind::Vxlan] {
+            match self.release_by_handle(&kind.handle(node)) {
+                Ok(a) => released.extend(a),
+                Err(IpamError::UnknownHandle { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let affinities = self.release_host_affinities(node)?;
+        Ok(NodeRelease {
+            addrs: released,
+            affinities,
+        })
+    }
+
     /// Makes sure `node` has a tunnel address of `kind` if, and only if, a pool calls for one:
     /// an enabled IPv4 pool allowing `Tunnel`, selecting the node, with the encapsulation on.
     /// A current address that is still valid (in such a pool, held by the node's handle) is

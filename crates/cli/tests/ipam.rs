@@ -285,3 +285,41 @@ fn ipam_show_borrowed() {
         )
     );
 }
+
+#[test]
+fn deleting_a_node_releases_its_addresses_blocks_and_endpoints() {
+    let c = Cluster::seed();
+    let block = c.block();
+    c.pod(NODE, "p1", false);
+    let out = c.env.run(&["delete", "node", NODE]).ok().stdout;
+    assert_eq!(out, "Successfully deleted 1 'Node' resource(s)\n");
+    let show = c.env.run(&["ipam", "show", "--show-blocks"]).ok().stdout;
+    assert!(
+        show.contains("| IP Pool  | 10.233.64.0/18 |     16384 | 0 (0%)     | 16384 (100%) |"),
+        "{show}"
+    );
+    assert!(
+        !show.contains(&block.to_string()),
+        "the node's block is gone: {show}"
+    );
+    let weps = c.env.run(&["get", "workloadendpoints", "-A"]).ok().stdout;
+    assert_eq!(weps.lines().count(), 2, "header and blank line only: {weps}");
+    let check = c.env.run(&["ipam", "check"]).ok().stdout;
+    assert!(check.ends_with("Check complete; found 0 problems.\n"), "{check}");
+}
+
+#[test]
+fn deleting_a_pool_releases_its_affinities() {
+    let c = Cluster::seed();
+    let block = c.block();
+    c.pod(NODE, "p1", false);
+    c.env.run(&["delete", "ippool", "default-pool"]).ok();
+    let check = c.env.run(&["ipam", "check"]).ok().stdout;
+    assert!(
+        check.contains(&format!(" IPAM block {block} affinity=<none>:\n")),
+        "the used block is orphaned, not deleted: {check}"
+    );
+    let show = c.env.run(&["ipam", "show", "--show-blocks"]).ok().stdout;
+    assert!(!show.contains("IP Pool"), "{show}");
+    assert!(show.contains(&format!("| Block    | {block} |")), "{show}");
+}

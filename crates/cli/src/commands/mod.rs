@@ -1,7 +1,9 @@
 //! The resource commands (calicoctl's `get`, `apply`, `create`, `replace`, `delete`, `patch`,
 //! `validate`, `version`), `node` (run the agent, status) and `lab`, and what they share: reading `-f` files, picking resources from
-//! `<KIND> <NAME>…`, calicoctl's namespace rules and its error list format.
+//! `<KIND> <NAME>…`, calicoctl's namespace rules and its error list format. [`cascade`]: what
+//! deleting a Node or an IPPool also cleans up (IPAM, endpoints, per-node config).
 
+pub mod cascade;
 pub mod get;
 pub mod lab;
 pub mod node;

@@ -183,6 +183,10 @@ pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
     let mut handled = 0;
     let mut errors = Vec::new();
     for (k, ns, name, rv) in &sel.items {
+        if let Err(e) = super::cascade::before_delete(client, *k, ns, name, rv) {
+            errors.push(e);
+            continue;
+        }
         match client.delete(*k, ns, name, rv) {
             Ok(_) => handled += 1,
             Err(ResourceError::NotFound(_)) if a.skip_not_exists => handled += 1,

@@ -6,24 +6,67 @@
 use std::net::IpAddr;
 
 use brindle_datastore::Client;
-use brindle_netlink::Handle;
+use std::time::Instant;
+
+use brindle_netlink::{Handle, NetnsFd};
 use ipnet::IpNet;
 
 use crate::alloc::{Allocator, Request};
 use crate::context::Context;
 use crate::endpoint::{self, Written};
 use crate::error::CniError;
-use crate::fault::Step;
+use crate::fault::{Faults, Step};
 use crate::identity::Identity;
 use crate::result::{CniResult, Interface, IpConfig};
 use crate::wiring::{self, Veth};
 
-/// What ADD has changed so far.
-#[derive(Default)]
+/// What ADD has changed so far, and how long each step took.
 struct Progress {
     allocated: bool,
     veth: Option<String>,
     endpoint: Option<Written>,
+    steps: Steps,
+}
+
+/// Step bookkeeping: the fault hook fires after a step, and each step's time is logged (debug).
+struct Steps {
+    faults: Faults,
+    last: Instant,
+    times: Vec<(Step, f64)>,
+}
+
+impl Steps {
+    fn new(faults: Faults) -> Steps {
+        Steps {
+            faults,
+            last: Instant::now(),
+            times: Vec::new(),
+        }
+    }
+
+    /// Marks `step` done: records its time, then fails if the test hook points at it.
+    fn done(&mut self, step: Step) -> Result<(), CniError> {
+        let now = Instant::now();
+        self.times.push((step, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+        self.faults.after(step)
+    }
+
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self.times.iter().map(|(s, ms)| format!("{s} {ms:.2}")).collect();
+        format!("ADD steps (ms): {}", parts.join(", "))
+    }
+}
+
+/// Everything the steps of one ADD share.
+struct Attachment<'a> {
+    ctx: &'a Context,
+    id: &'a Identity,
+    alloc: &'a Allocator,
+    req: &'a Request<'a>,
+    client: &'a Client,
+    netns: &'a NetnsFd,
+    mtu: Option<u32>,
 }
 
 fn netlink(e: brindle_netlink::Error) -> CniError {
@@ -41,97 +84,84 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
     let mtu = ctx.files.mtu(&ctx.conf)?;
     let id = Identity::new(&ctx.inv.args, &ctx.inv.container_id, &ctx.inv.ifname, &node);
     let netns = ctx.open_netns()?;
+    let mut progress = Progress {
+        allocated: false,
+        veth: None,
+        endpoint: None,
+        steps: Steps::new(ctx.faults),
+    };
     let ds = ctx.datastore()?;
     let client = Client::new(ds.clone());
     crate::store::require_ready(&client)?;
-    ctx.faults.after(Step::Datastore)?;
+    progress.steps.done(Step::Datastore)?;
 
-    let alloc = Allocator::new(&ctx.conf, &ctx.inv, Some(ds.clone()))?;
+    let alloc = Allocator::new(&ctx.conf, &ctx.inv, Some(ds))?;
     let req = Request {
         conf: &ctx.conf,
         stdin: &ctx.stdin,
         inv: &ctx.inv,
         id: &id,
     };
-    let mut progress = Progress::default();
-    let mut host = Handle::new().map_err(netlink)?;
-    match wire(
+    let a = Attachment {
         ctx,
-        &id,
-        &alloc,
-        &req,
-        &client,
-        &mut host,
-        &netns,
+        id: &id,
+        alloc: &alloc,
+        req: &req,
+        client: &client,
+        netns: &netns,
         mtu,
-        prev,
-        &mut progress,
-    ) {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            roll_back(&alloc, &req, &client, &mut host, progress);
-            Err(e)
-        }
-    }
+    };
+    let mut host = Handle::new().map_err(netlink)?;
+    let outcome = wire(&a, &mut host, prev, &mut progress);
+    crate::log::debug(&progress.steps.summary());
+    outcome.inspect_err(|_| roll_back(&a, &mut host, progress))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn wire(
-    ctx: &Context,
-    id: &Identity,
-    alloc: &Allocator,
-    req: &Request<'_>,
-    client: &Client,
+    a: &Attachment<'_>,
     host: &mut Handle,
-    netns: &brindle_netlink::NetnsFd,
-    mtu: Option<u32>,
     prev: Option<CniResult>,
     progress: &mut Progress,
 ) -> Result<CniResult, CniError> {
-    let faults = ctx.faults;
+    let ctx = a.ctx;
     // A delegated plugin that failed may still hold something: the spec asks for a DEL.
-    progress.allocated = alloc.is_delegated();
-    let ipam = alloc.allocate(req)?;
+    progress.allocated = a.alloc.is_delegated();
+    let ipam = a.alloc.allocate(a.req)?;
     progress.allocated = true;
-    faults.after(Step::Ipam)?;
+    progress.steps.done(Step::Ipam)?;
     let addrs: Vec<IpAddr> = ipam.ips.iter().map(|ip| ip.address.addr()).collect();
 
-    let mut pod = Handle::open(netns).map_err(netlink)?;
-    let host_name = id.host_veth();
-    let veth = wiring::create_veth(host, &mut pod, &host_name, &ctx.inv.ifname, mtu)?;
+    let mut pod = Handle::open(a.netns).map_err(netlink)?;
+    let host_name = a.id.host_veth();
+    let veth = wiring::create_veth(host, &mut pod, &host_name, &ctx.inv.ifname, a.mtu)?;
     progress.veth = Some(host_name.clone());
-    faults.after(Step::Veth)?;
+    progress.steps.done(Step::Veth)?;
 
     let v6 = addrs.iter().any(IpAddr::is_ipv6);
     wiring::configure_host(host, &veth, v6)?;
-    faults.after(Step::HostConfig)?;
+    progress.steps.done(Step::HostConfig)?;
 
     let routes = pod_routes(ctx, &ipam, &addrs);
-    wiring::configure_pod(
-        &mut pod,
-        &veth,
-        &addrs,
-        &routes,
-        ctx.conf.container_settings.allow_ip_forwarding,
-    )?;
-    faults.after(Step::PodConfig)?;
+    let forwarding = ctx.conf.container_settings.allow_ip_forwarding;
+    wiring::configure_pod(&mut pod, &veth, &addrs, &routes, forwarding)?;
+    progress.steps.done(Step::PodConfig)?;
 
     wiring::add_host_routes(host, &veth, &addrs)?;
-    faults.after(Step::HostRoute)?;
+    progress.steps.done(Step::HostRoute)?;
 
-    endpoint::ensure_profile(client, id, &ctx.conf.name)?;
+    endpoint::ensure_profile(a.client, a.id, &ctx.conf.name)?;
     let wep = endpoint::build(
-        id,
+        a.id,
         &ctx.conf.name,
         &veth.host_name,
         &veth.pod_mac_string(),
         &addrs,
     );
-    progress.endpoint = Some(endpoint::write(client, &wep)?);
-    faults.after(Step::Endpoint)?;
+    progress.endpoint = Some(endpoint::write(a.client, &wep)?);
+    progress.steps.done(Step::Endpoint)?;
 
     let result = result_of(ctx, prev, &ipam, &veth, &addrs);
-    faults.after(Step::Result)?;
+    progress.steps.done(Step::Result)?;
     Ok(result)
 }
 
@@ -188,17 +218,17 @@ fn result_of(
     r
 }
 
-/// Undoes `progress` in reverse order, best effort (each failure is reported on stderr; the
-/// error the caller returns is the one that made ADD fail).
-fn roll_back(alloc: &Allocator, req: &Request<'_>, client: &Client, host: &mut Handle, progress: Progress) {
+/// Undoes `progress` in reverse order, best effort (each failure is logged; the error the
+/// caller returns is the one that made ADD fail).
+fn roll_back(a: &Attachment<'_>, host: &mut Handle, progress: Progress) {
     if let Some(w) = &progress.endpoint {
-        endpoint::undo(client, w);
+        endpoint::undo(a.client, w);
     }
     if let Some(name) = &progress.veth {
         wiring::remove_veth(host, name);
     }
     if progress.allocated
-        && let Err(e) = alloc.release(req)
+        && let Err(e) = a.alloc.release(a.req)
     {
         crate::log::warn(&format!("rollback: release addresses: {e}"));
     }

@@ -48,8 +48,10 @@ pub fn host_net(addr: IpAddr) -> IpNet {
     IpNet::new(addr, if addr.is_ipv4() { 32 } else { 128 }).expect("full-length prefix")
 }
 
-/// Step `veth`: removes a stale host end of the same name (a previous sandbox of the same pod,
-/// as Calico does), then creates the pair with the pod end born in the pod's namespace.
+/// Step `veth`: creates the pair with the pod end born in the pod's namespace. A host end of
+/// the same name left by a previous sandbox of the same pod is removed first, as Calico does
+/// (found from the create's `EEXIST`, so the common path costs no extra request); an interface
+/// `ifname` already in the pod is an error (CNI spec: ADD must not reuse it).
 pub fn create_veth(
     host: &mut Handle,
     pod: &mut Handle,
@@ -57,11 +59,7 @@ pub fn create_veth(
     ifname: &str,
     mtu: Option<u32>,
 ) -> Result<Veth, CniError> {
-    if host.delete_link_by_name(host_name).map_err(netlink)? {
-        crate::log::info(&format!(
-            "removed a stale host interface {host_name} before creating it again"
-        ));
-    }
+    let pod_ns = pod.netns().try_clone().map_err(netlink)?;
     let spec = VethSpec {
         name: host_name,
         mac: Some(HOST_MAC),
@@ -70,16 +68,24 @@ pub fn create_veth(
         peer_name: ifname,
         peer_mac: None,
         peer_mtu: mtu,
-        peer_netns: Some(pod.netns()),
+        peer_netns: Some(&pod_ns),
     };
     if let Err(e) = host.add_veth(&spec) {
-        if e.is_exists() && pod.link_by_name(ifname).map_err(netlink)?.is_some() {
+        if !e.is_exists() {
+            return Err(netlink(e));
+        }
+        if pod.link_by_name(ifname).map_err(netlink)?.is_some() {
             return Err(CniError::internal(format!(
                 "interface {ifname} already exists in netns {}",
-                pod.netns().path().display()
+                pod_ns.path().display()
             )));
         }
-        return Err(netlink(e));
+        if host.delete_link_by_name(host_name).map_err(netlink)? {
+            crate::log::info(&format!(
+                "removed a stale host interface {host_name} before creating it again"
+            ));
+        }
+        host.add_veth(&spec).map_err(netlink)?;
     }
     let host_link = host.require_link(host_name).map_err(netlink)?;
     let pod_link = pod.require_link(ifname).map_err(netlink)?;

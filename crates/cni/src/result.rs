@@ -109,9 +109,12 @@ fn opt_str(o: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>
     }
 }
 
+/// An optional unsigned field; 0 counts as absent (libcni's Go types omit zero values, so a
+/// result never distinguishes the two).
 fn opt_u32(o: &Map<String, Value>, key: &str, at: &str) -> Result<Option<u32>, CniError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
             .and_then(|v| u32::try_from(v).ok())
@@ -204,6 +207,8 @@ impl CniResult {
         }
         if let Some(d) = o.get("dns").filter(|d| !d.is_null()) {
             r.dns = serde_json::from_value(d.clone()).map_err(|e| bad(format!("dns: {e}")))?;
+            // An empty domain is no domain (omitted on output, as libcni does).
+            r.dns.domain = r.dns.domain.take().filter(|d| !d.is_empty());
         }
         Ok(r)
     }

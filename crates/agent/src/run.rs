@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::bgp::{self, RouteMsg};
 use crate::calc::{self, CalcSettings};
 use crate::config::{AgentConfig, Backend};
-use crate::dpthread::{self, DpInput, DpReport};
+use crate::dpthread::{self, DpInput, DpMsg, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::server::{self, CtlGuard, Query};
@@ -63,7 +63,7 @@ struct Loop {
     cache: Cache,
     in_sync: bool,
     learned: BTreeMap<Ipv4Net, Ipv4Addr>,
-    dp_tx: std::sync::mpsc::Sender<DpInput>,
+    dp_tx: std::sync::mpsc::Sender<DpMsg>,
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
     speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
     boot: Instant,
@@ -105,6 +105,7 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
             ..Default::default()
         },
         dp_rx,
+        dp_tx.clone(),
         rep_tx,
         resync,
     );
@@ -196,7 +197,8 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
     let (bgp_closed, _) = watch::channel(None);
     drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
     let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
-    // Dropping the senders ends both threads; the kernel keeps its routes for the next agent.
+    // Stop both threads; the kernel keeps its routes for the next agent.
+    let _ = lp.dp_tx.send(DpMsg::Stop);
     drop(sync_rx);
     drop(lp);
     let _ = dp_thread.join();
@@ -252,10 +254,10 @@ impl Loop {
                     Err(e) => tracing::warn!(error = %e, "cannot write the MTU file"),
                 }
             }
-            let _ = self.dp_tx.send(DpInput {
+            let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
                 desired: dp.clone(),
                 prune: self.pruning,
-            });
+            })));
             self.last_dp = Some(dp);
         }
         if d.bgp != self.last_bgp {
@@ -314,10 +316,10 @@ impl Loop {
         if !self.pruning && self.boot.elapsed() > Duration::from_secs(30) {
             self.pruning = true;
             if let Some(dp) = &self.last_dp {
-                let _ = self.dp_tx.send(DpInput {
+                let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
                     desired: dp.clone(),
                     prune: true,
-                });
+                })));
             }
         }
         let rep = self.dp_report.borrow().clone();

@@ -194,6 +194,25 @@ fn seed_cluster_ipip_always() {
         );
     }
     lab.ping_all();
+    // A block route deleted behind the agent's back comes back at once (kernel monitor).
+    let victim = routes
+        .lines()
+        .find(|r| r.contains("dev tunl0 proto bird onlink"))
+        .expect("a remote block route")
+        .trim_end()
+        .to_string();
+    let dst = victim.split_whitespace().next().unwrap().to_string();
+    let ns = l.plan().node("bgp-master1").unwrap().netns.clone();
+    let del = Command::new("ip")
+        .args(["-n", &ns, "route", "del", &dst])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    wait_for("the deleted route to be repaired", Duration::from_secs(5), || {
+        lab.stdout("bgp-master1", &["ip", "route"])
+            .lines()
+            .any(|r| r.trim_end() == victim)
+    });
     // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
     let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");

@@ -55,6 +55,8 @@ mod tests {
             up,
             lower_up: up,
             vxlan: None,
+            link_index: None,
+            link_netnsid: None,
         }
     }
 

@@ -131,11 +131,15 @@ struct Naive {
 }
 
 impl Naive {
-    fn run(&self, program: &str, args: &[String]) {
-        let out = in_ns(Path::new(program), &self.node).args(args).output().unwrap();
+    /// Runs `program` with `args` (split on spaces) in the node's namespace.
+    fn run(&self, program: &str, args: &str) {
+        let out = in_ns(Path::new(program), &self.node)
+            .args(args.split(' '))
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
-            "{program} {args:?}: {}",
+            "{program} {args}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -149,71 +153,36 @@ impl Wirer for Naive {
     fn add(&self, i: usize, pod: &Netns) -> Duration {
         let h = format!("nv{i}");
         let ip = format!("10.97.{}.{}", i / 250, i % 250 + 1);
-        let p = pod.name().to_string();
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let p = pod.name();
         let start = Instant::now();
         self.run(
             "/usr/sbin/ip",
-            &s(&[
-                "link", "add", &h, "type", "veth", "peer", "name", "eth0", "netns", &p,
-            ]),
+            &format!("link add {h} type veth peer name eth0 netns {p}"),
         );
-        self.run(
-            "/usr/sbin/ip",
-            &s(&["link", "set", &h, "address", "ee:ee:ee:ee:ee:ee"]),
-        );
+        self.run("/usr/sbin/ip", &format!("link set {h} address ee:ee:ee:ee:ee:ee"));
+        self.run("/usr/sbin/sysctl", &format!("-qw net.ipv4.conf.{h}.proxy_arp=1"));
         self.run(
             "/usr/sbin/sysctl",
-            &s(&["-qw", &format!("net.ipv4.conf.{h}.proxy_arp=1")]),
+            &format!("-qw net.ipv4.neigh.{h}.proxy_delay=0"),
         );
-        self.run(
-            "/usr/sbin/sysctl",
-            &s(&["-qw", &format!("net.ipv4.neigh.{h}.proxy_delay=0")]),
-        );
-        self.run("/usr/sbin/ip", &s(&["link", "set", &h, "up"]));
+        self.run("/usr/sbin/ip", &format!("link set {h} up"));
+        self.run("/usr/sbin/ip", &format!("-n {p} addr add {ip}/32 dev eth0"));
+        self.run("/usr/sbin/ip", &format!("-n {p} link set eth0 up"));
         self.run(
             "/usr/sbin/ip",
-            &s(&["-n", &p, "addr", "add", &format!("{ip}/32"), "dev", "eth0"]),
-        );
-        self.run("/usr/sbin/ip", &s(&["-n", &p, "link", "set", "eth0", "up"]));
-        self.run(
-            "/usr/sbin/ip",
-            &s(&[
-                "-n",
-                &p,
-                "route",
-                "add",
-                "169.254.1.1",
-                "dev",
-                "eth0",
-                "scope",
-                "link",
-            ]),
+            &format!("-n {p} route add 169.254.1.1 dev eth0 scope link"),
         );
         self.run(
             "/usr/sbin/ip",
-            &s(&[
-                "-n",
-                &p,
-                "route",
-                "add",
-                "default",
-                "via",
-                "169.254.1.1",
-                "dev",
-                "eth0",
-            ]),
+            &format!("-n {p} route add default via 169.254.1.1 dev eth0"),
         );
-        self.run(
-            "/usr/sbin/ip",
-            &s(&["route", "add", &ip, "dev", &h, "scope", "link"]),
-        );
+        self.run("/usr/sbin/ip", &format!("route add {ip} dev {h} scope link"));
         start.elapsed()
     }
 
     fn del(&self, i: usize, _pod: &Netns) -> Duration {
         let start = Instant::now();
-        self.run("/usr/sbin/ip", &["link".into(), "del".into(), format!("nv{i}")]);
+        self.run("/usr/sbin/ip", &format!("link del nv{i}"));
         start.elapsed()
     }
 }
@@ -306,13 +275,7 @@ fn main() {
     brindle_testkit::require::root();
     brindle_testkit::require::command("/usr/lib/cni/bridge", "containernetworking-plugins");
     let dir = TempDir::new("cnibench");
-    let node = Netns::new("cbn");
-    node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
-    node.ip(&["addr", "add", "172.20.42.80/24", "dev", "up0"]);
-    node.ip(&["link", "set", "up0", "up"]);
-    node.ip(&["link", "set", "up1", "up"]);
-    node.ip(&["route", "add", "default", "via", "172.20.42.1", "dev", "up0"]);
-    node.sysctl("net.ipv4.ip_forward", "1");
+    let node = Netns::node_with_uplink("cbn", "172.20.42.80/24", "172.20.42.1");
     let node_fd = || File::open(node.path()).unwrap();
     let pods: Vec<Netns> = (0..pods_n).map(|_| Netns::new("cbp")).collect();
 

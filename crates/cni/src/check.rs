@@ -13,7 +13,7 @@ use ipnet::IpNet;
 
 use crate::alloc::{Allocator, Request};
 use crate::context::Context;
-use crate::error::{CniError, code};
+use crate::error::CniError;
 use crate::identity::Identity;
 use crate::result::CniResult;
 use crate::wiring::{self, GATEWAY_V4, GATEWAY_V6, HOST_MAC};
@@ -27,12 +27,6 @@ fn netlink(e: brindle_netlink::Error) -> CniError {
 }
 
 pub fn check(ctx: &Context) -> Result<(), CniError> {
-    if !ctx.version.allows_check() {
-        return Err(
-            CniError::new(code::INCOMPATIBLE_VERSION, "config version does not allow CHECK")
-                .with_details(format!("cniVersion {} (CHECK exists from 0.4.0)", ctx.version)),
-        );
-    }
     ctx.conf.validate()?;
     let prev = ctx
         .conf

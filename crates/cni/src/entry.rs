@@ -147,6 +147,9 @@ pub fn run(role: Role, env: EnvFn, stdin: Vec<u8>) -> Outcome {
         Ok(v) => v,
         Err(e) => return fail(Version::LATEST, e),
     };
+    if let Err(e) = version.require_for(inv.command) {
+        return fail(version, e);
+    }
     let faults = match Faults::from_env(env) {
         Ok(f) => f,
         Err(e) => return fail(version, e),

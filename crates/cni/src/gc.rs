@@ -19,17 +19,11 @@ use brindle_model::{Kind, Resource};
 use crate::alloc::{self, Allocator, HostLock, ipam_error};
 use crate::context::Context;
 use crate::endpoint::resource_error;
-use crate::error::{CniError, code};
+use crate::error::CniError;
 use crate::identity::Identity;
 use crate::store::ds_error;
 
 pub fn gc(ctx: &Context) -> Result<(), CniError> {
-    if !ctx.version.allows_status_and_gc() {
-        return Err(
-            CniError::new(code::INCOMPATIBLE_VERSION, "config version does not allow GC")
-                .with_details(format!("cniVersion {} (GC exists from 1.1.0)", ctx.version)),
-        );
-    }
     ctx.conf.validate()?;
     let mut lenient = ctx.conf.clone();
     lenient.nodename_file_optional = true;

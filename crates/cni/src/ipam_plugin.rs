@@ -51,12 +51,6 @@ pub fn run(ctx: &Context) -> Result<Option<CniResult>, CniError> {
         }
         Command::Del => alloc.release(&req).map(|_| None),
         Command::Check => {
-            if !ctx.version.allows_check() {
-                return Err(CniError::new(
-                    code::INCOMPATIBLE_VERSION,
-                    "config version does not allow CHECK",
-                ));
-            }
             let prev =
                 ctx.conf.prev_result.as_ref().ok_or_else(|| {
                     CniError::invalid_netconf("CHECK needs prevResult (the result of the ADD)")
@@ -72,12 +66,6 @@ pub fn run(ctx: &Context) -> Result<Option<CniResult>, CniError> {
             alloc.check(&req, &addrs).map(|_| None)
         }
         Command::Status => {
-            if !ctx.version.allows_status_and_gc() {
-                return Err(CniError::new(
-                    code::INCOMPATIBLE_VERSION,
-                    "config version does not allow STATUS",
-                ));
-            }
             crate::store::require_ready(&brindle_datastore::Client::new(ds.clone())).map_err(|e| {
                 CniError::new(
                     code::NOT_AVAILABLE,
@@ -87,12 +75,6 @@ pub fn run(ctx: &Context) -> Result<Option<CniResult>, CniError> {
             Ok(None)
         }
         Command::Gc => {
-            if !ctx.version.allows_status_and_gc() {
-                return Err(CniError::new(
-                    code::INCOMPATIBLE_VERSION,
-                    "config version does not allow GC",
-                ));
-            }
             let _lock = HostLock::acquire(&lock_file);
             crate::gc::sweep_ipam(&ds, &conf, &node).map(|_| None)
         }

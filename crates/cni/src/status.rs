@@ -16,12 +16,6 @@ fn unavailable(e: CniError) -> CniError {
 }
 
 pub fn status(ctx: &Context) -> Result<(), CniError> {
-    if !ctx.version.allows_status_and_gc() {
-        return Err(
-            CniError::new(code::INCOMPATIBLE_VERSION, "config version does not allow STATUS")
-                .with_details(format!("cniVersion {} (STATUS exists from 1.1.0)", ctx.version)),
-        );
-    }
     ctx.conf.validate()?;
     let node = ctx.files.nodename(&ctx.conf).map_err(unavailable)?;
     let ds = ctx.datastore().map_err(unavailable)?;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error::{CniError, code};
+use crate::invocation::Command;
 
 /// A CNI specification version Brindle supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,6 +74,27 @@ impl Version {
         self >= Version::V1_1_0
     }
 
+    /// Refuses a verb the request's version does not have (libcni's `skel` wording): CHECK
+    /// before 0.4.0, STATUS and GC before 1.1.0.
+    pub fn require_for(self, command: Command) -> Result<(), CniError> {
+        let (allowed, since) = match command {
+            Command::Check => (self.allows_check(), "0.4.0"),
+            Command::Status | Command::Gc => (self.allows_status_and_gc(), "1.1.0"),
+            _ => return Ok(()),
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!("config version does not allow {}", command.as_str()),
+        )
+        .with_details(format!(
+            "cniVersion {self} ({} exists from {since})",
+            command.as_str()
+        )))
+    }
+
     /// 1.1.0 adds `mtu`, `socketPath`, `pciID` to interfaces and `mtu`, `advmss`, `priority`,
     /// `table`, `scope` to routes.
     pub fn has_1_1_fields(self) -> bool {
@@ -126,6 +148,14 @@ mod tests {
         assert!(Version::V0_3_1.is_v0() && !Version::V1_0_0.is_v0());
         assert!(!Version::V0_3_1.allows_check() && Version::V0_4_0.allows_check());
         assert!(!Version::V1_0_0.allows_status_and_gc() && Version::V1_1_0.allows_status_and_gc());
+        let e = Version::V0_3_1.require_for(Command::Check).unwrap_err();
+        assert_eq!(
+            (e.code, e.msg.as_str()),
+            (1, "config version does not allow CHECK")
+        );
+        assert!(Version::V1_0_0.require_for(Command::Gc).is_err());
+        assert!(Version::V1_1_0.require_for(Command::Status).is_ok());
+        assert!(Version::V0_3_0.require_for(Command::Add).is_ok());
     }
 
     #[test]

@@ -13,13 +13,7 @@ struct Lab {
 }
 
 fn lab() -> Lab {
-    let node = Netns::new("cwn");
-    node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
-    node.ip(&["addr", "add", "172.20.42.80/24", "dev", "up0"]);
-    node.ip(&["link", "set", "up0", "up"]);
-    node.ip(&["link", "set", "up1", "up"]);
-    node.ip(&["route", "add", "default", "via", "172.20.42.1", "dev", "up0"]);
-    node.sysctl("net.ipv4.ip_forward", "1");
+    let node = Netns::node_with_uplink("cwn", "172.20.42.80/24", "172.20.42.1");
     let pod = Netns::new("cwp");
     Lab { node, pod }
 }

@@ -40,6 +40,21 @@ impl Netns {
         ns
     }
 
+    /// A namespace standing for a node with an uplink: a veth pair `up0`/`up1` (both ends
+    /// inside, up), `addr` (CIDR) on `up0`, `default via gw`, and `ip_forward=1`. The default
+    /// route matters for pod wiring tests: proxy ARP answers only for destinations routed
+    /// through another interface.
+    pub fn node_with_uplink(prefix: &str, addr: &str, gw: &str) -> Netns {
+        let node = Netns::new(prefix);
+        node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
+        node.ip(&["addr", "add", addr, "dev", "up0"]);
+        node.ip(&["link", "set", "up0", "up"]);
+        node.ip(&["link", "set", "up1", "up"]);
+        node.ip(&["route", "add", "default", "via", gw, "dev", "up0"]);
+        node.sysctl("net.ipv4.ip_forward", "1");
+        node
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

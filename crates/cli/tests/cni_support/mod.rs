@@ -72,13 +72,7 @@ pub fn key(plural: &str, name: &str) -> String {
 impl Lab {
     pub fn new() -> Lab {
         let dir = TempDir::new("cni");
-        let node = Netns::new("cnn");
-        node.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
-        node.ip(&["addr", "add", "172.20.42.80/24", "dev", "up0"]);
-        node.ip(&["link", "set", "up0", "up"]);
-        node.ip(&["link", "set", "up1", "up"]);
-        node.ip(&["route", "add", "default", "via", "172.20.42.1", "dev", "up0"]);
-        node.sysctl("net.ipv4.ip_forward", "1");
+        let node = Netns::node_with_uplink("cnn", "172.20.42.80/24", "172.20.42.1");
         let ds = brindle_datastore::open(&DatastoreConfig::sqlite(dir.join("brindle.db")))
             .expect("open datastore");
         let lab = Lab {

@@ -327,3 +327,49 @@ fn version_status_and_gc() {
         (Some(1), Some("config version does not allow GC"))
     );
 }
+
+#[test]
+fn dual_stack_pods() {
+    let lab = Lab::new();
+    lab.node
+        .ip(&["-6", "addr", "add", "fd00:42::80/64", "dev", "up0", "nodad"]);
+    lab.node.sysctl("net.ipv6.conf.all.forwarding", "1");
+    lab.put(
+        &cni_support::key("ippools", "default-ipv6-ippool"),
+        json!({"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"default-ipv6-ippool"},
+               "spec":{"cidr":"fd00:233::/48","nodeSelector":"all()"}}),
+    );
+    let mut conf = lab.conf("1.0.0");
+    conf["ipam"]["assign_ipv6"] = json!("true");
+    let pod = Pod::k8s("dual");
+    let r = lab.add(&pod, &conf);
+    let ips: Vec<String> = r["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ips.len(), 2, "{r}");
+    assert!(ips[0].starts_with("10.233.") && ips[0].ends_with("/32"), "{r}");
+    assert!(ips[1].starts_with("fd00:233:") && ips[1].ends_with("/128"), "{r}");
+    let v6 = ips[1].trim_end_matches("/128").to_string();
+    let host = r["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let routes = pod.ns.ip(&["-6", "route"]);
+    assert!(
+        routes.contains("default via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "{routes}"
+    );
+    let host_routes = lab.node.ip(&["-6", "route", "show", "dev", &host]);
+    assert!(host_routes.contains(&v6), "{host_routes}");
+    assert!(lab.node.reach(&v6), "node cannot reach the pod over IPv6");
+    assert!(pod.ns.reach("fd00:42::80"), "pod cannot reach the node over IPv6");
+    assert!(
+        pod.ns.reach("172.20.42.80"),
+        "pod cannot reach the node over IPv4"
+    );
+    let mut check = conf.clone();
+    check["prevResult"] = r;
+    lab.cni("CHECK", &pod, &check, &[]).ok();
+    lab.cni("DEL", &pod, &check, &[]).ok();
+    assert!(lab.allocated().is_empty());
+}

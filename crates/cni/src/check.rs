@@ -194,7 +194,9 @@ fn check_host(host: &mut Handle, name: &str, pod_link: &Link, addrs: &[IpAddr]) 
         let want = Route::dev(wiring::host_net(*a), link.index, scope::LINK);
         if !routes
             .iter()
-            .any(|r| r.key() == want.key() && r.oif == Some(link.index))
+            // The kernel gives IPv6 routes metric 1024 when none is set: compare destination,
+            // table and device.
+            .any(|r| r.dst == want.dst && r.table == want.table && r.oif == Some(link.index))
         {
             return Err(fail(format!(
                 "host route {} dev {name} scope link is missing",

@@ -209,7 +209,11 @@ fn add_route_v6(host: &mut Handle, a: IpAddr, veth: &Veth) -> Result<(), CniErro
         Ok(()) => Ok(()),
         Err(e) if e.is_exists() => {
             let existing = host.routes(Some(brindle_netlink::TABLE_MAIN)).map_err(netlink)?;
-            match existing.iter().find(|r| r.key() == want.key()) {
+            // IPv6 routes get metric 1024 from the kernel when none is given.
+            match existing
+                .iter()
+                .find(|r| r.dst == want.dst && r.table == want.table)
+            {
                 Some(r) if r.oif == Some(veth.host_index) => Ok(()),
                 Some(r) => {
                     let other = r

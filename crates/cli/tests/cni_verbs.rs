@@ -373,3 +373,48 @@ fn dual_stack_pods() {
     lab.cni("DEL", &pod, &check, &[]).ok();
     assert!(lab.allocated().is_empty());
 }
+
+#[test]
+fn etcd_datastore() {
+    let lab = Lab::etcd();
+    let conf = lab.conf("1.0.0");
+    let pod = Pod::k8s("on-etcd");
+    let r = lab.add(&pod, &conf);
+    let ip = cni_support::ip_of(&r);
+    assert!(lab.node.reach(&ip));
+    assert_eq!(lab.held(&pod).len(), 1);
+    assert_eq!(lab.endpoints().len(), 1);
+    let mut check = conf.clone();
+    check["prevResult"] = r;
+    lab.cni("CHECK", &pod, &check, &[]).ok();
+    lab.cni("DEL", &pod, &check, &[]).ok();
+    assert!(lab.allocated().is_empty());
+    assert!(lab.endpoints().is_empty());
+}
+
+#[test]
+fn chained_after_another_plugin_and_legacy_handles() {
+    let lab = Lab::new();
+    // ADD as a later plugin of a chain: the previous result is kept, Brindle's interfaces are
+    // appended and its address points at its own pod interface.
+    let mut conf = lab.conf("1.0.0");
+    conf["prevResult"] = json!({"cniVersion":"1.0.0",
+        "interfaces":[{"name":"lo","sandbox":"/run/netns/x"}],
+        "ips":[{"interface":0,"address":"127.0.0.1/8"}],"dns":{"nameservers":["10.96.0.10"]}});
+    let pod = Pod::k8s("chained");
+    let r = lab.add(&pod, &conf);
+    assert_eq!(r["interfaces"][0]["name"], "lo");
+    assert_eq!(r["interfaces"][2]["name"], "eth0");
+    assert_eq!(r["ips"][0]["address"], "127.0.0.1/8");
+    assert_eq!(r["ips"][1]["interface"], 2);
+    lab.cni("DEL", &pod, &lab.conf("1.0.0"), &[]).ok();
+    // An address held under Calico's legacy handle `<namespace>.<pod>` is released by DEL too.
+    let legacy = Pod::k8s("legacy");
+    let ipam = brindle_ipam::Ipam::new(lab.ds.clone());
+    let mut args = brindle_ipam::AutoAssignArgs::workload_v4(NODE, "default.legacy");
+    args.attrs.insert("pod".into(), "legacy".into());
+    ipam.auto_assign(&args).unwrap();
+    assert_eq!(lab.allocated().len(), 1);
+    lab.cni("DEL", &legacy, &lab.conf("1.0.0"), &[]).ok();
+    assert!(lab.allocated().is_empty(), "{:?}", lab.allocated());
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use brindle_datastore::{Datastore, DatastoreConfig};
 use brindle_ipam::BlockOps;
-use brindle_testkit::{Netns, TempDir};
+use brindle_testkit::{Etcd, Netns, TempDir};
 use serde_json::{Value, json};
 
 pub const NODE: &str = "node1";
@@ -54,11 +54,14 @@ pub fn ip_of(result: &Value) -> String {
 }
 
 /// One node: its namespace, its datastore, its files.
+/// Fields drop in order: the store client, then etcd, then the namespace it ran in.
 pub struct Lab {
+    pub ds: Arc<dyn Datastore>,
+    /// etcd inside the node namespace, when the lab uses etcd.
+    pub etcd: Option<Etcd>,
     pub dir: TempDir,
     pub node: Netns,
     pub net: String,
-    pub ds: Arc<dyn Datastore>,
 }
 
 pub fn bin() -> PathBuf {
@@ -70,16 +73,37 @@ pub fn key(plural: &str, name: &str) -> String {
 }
 
 impl Lab {
+    /// A node whose datastore is an SQLite file.
     pub fn new() -> Lab {
         let dir = TempDir::new("cni");
         let node = Netns::node_with_uplink("cnn", "172.20.42.80/24", "172.20.42.1");
         let ds = brindle_datastore::open(&DatastoreConfig::sqlite(dir.join("brindle.db")))
             .expect("open datastore");
+        Lab::seeded(dir, node, ds, None)
+    }
+
+    /// A node whose datastore is a real etcd, running inside the node's namespace (where the
+    /// plugin runs) on the uplink address.
+    pub fn etcd() -> Lab {
+        let dir = TempDir::new("cni");
+        let node = Netns::node_with_uplink("cne", "172.20.42.80/24", "172.20.42.1");
+        let etcd = Etcd::start_in(&node, "172.20.42.80");
+        let cfg = DatastoreConfig::etcd([etcd.endpoint().to_string()]);
+        // The client's connection is made from inside the namespace, where etcd is reachable.
+        let ds = node
+            .spawn_in(move || brindle_datastore::open(&cfg).expect("open etcd"))
+            .join()
+            .unwrap();
+        Lab::seeded(dir, node, ds, Some(etcd))
+    }
+
+    fn seeded(dir: TempDir, node: Netns, ds: Arc<dyn Datastore>, etcd: Option<Etcd>) -> Lab {
         let lab = Lab {
             net: brindle_testkit::names::unique("net"),
             dir,
             node,
             ds,
+            etcd,
         };
         lab.put(
             &key("clusterinformations", "default"),
@@ -122,8 +146,9 @@ impl Lab {
             "cniVersion": version,
             "name": self.net,
             "type": "brindle",
-            "datastore_type": "sqlite",
+            "datastore_type": if self.etcd.is_some() { "etcdv3" } else { "sqlite" },
             "datastore_path": self.dir.join("brindle.db"),
+            "etcd_endpoints": self.etcd.as_ref().map(|e| e.endpoint().to_string()),
             "nodename": NODE,
             "nodename_file_optional": true,
             "log_level": "debug",

@@ -285,10 +285,38 @@ impl Ipam {
     pub(crate) fn assign_from_block(
         &self,
         kv: Kv,
+        block: Versioned<AllocationBlock>,
+        num: usize,
+        args: &AutoAssignArgs,
+        affine_to: Option<&str>,
+    ) -> Result<Vec<Taken>> {
+        let cidr = block.value.cidr;
+        // What the handle already counts for this attempt in this block: kept across
+        // compare-and-swap retries (Calico undoes and redoes it on every conflict, two extra
+        // writes each time), adjusted when a retry takes a different number, and undone when
+        // the block write finally does not happen.
+        let mut counted = 0u64;
+        let result = self.assign_counted(kv, block, num, args, affine_to, &mut counted);
+        let keep = match &result {
+            Ok(got) => got.len() as u64,
+            Err(_) => 0,
+        };
+        if let Some(h) = &args.handle_id
+            && counted > keep
+        {
+            let _ = self.decrement_handle(kv, h, &cidr, counted - keep);
+        }
+        result
+    }
+
+    fn assign_counted(
+        &self,
+        kv: Kv,
         mut block: Versioned<AllocationBlock>,
         num: usize,
         args: &AutoAssignArgs,
         affine_to: Option<&str>,
+        counted: &mut u64,
     ) -> Result<Vec<Taken>> {
         let cidr = block.value.cidr;
         for _ in 0..self.retries {
@@ -310,23 +338,20 @@ impl Ipam {
                     sequence: b.sequence_of(*o),
                 })
                 .collect();
-            if let Some(h) = &args.handle_id {
-                self.increment_handle(kv, h, &cidr, ords.len() as u64)?;
+            let n = ords.len() as u64;
+            if let Some(h) = &args.handle_id
+                && n > *counted
+            {
+                self.increment_handle(kv, h, &cidr, n - *counted)?;
+                *counted = n;
             }
             match kv.update_block(&mut b, block.rev) {
                 Ok(_) => return Ok(got),
-                Err(e) => {
-                    if let Some(h) = &args.handle_id {
-                        let _ = self.decrement_handle(kv, h, &cidr, ords.len() as u64);
-                    }
-                    if !(e.is_conflict() || e.is_not_found()) {
-                        return Err(e);
-                    }
-                    match kv.get_block(&cidr)? {
-                        Some(fresh) => block = fresh,
-                        None => return Ok(Vec::new()),
-                    }
-                }
+                Err(e) if e.is_conflict() || e.is_not_found() => match kv.get_block(&cidr)? {
+                    Some(fresh) => block = fresh,
+                    None => return Ok(Vec::new()),
+                },
+                Err(e) => return Err(e),
             }
         }
         Err(IpamError::MaxRetries {

@@ -61,6 +61,14 @@ impl AsPath {
         self.segments.iter().any(|s| s.asns.contains(&asn))
     }
 
+    /// How many times `asn` appears (BIRD's `allow local as N` loop check counts them).
+    pub fn count(&self, asn: u32) -> usize {
+        self.segments
+            .iter()
+            .map(|s| s.asns.iter().filter(|&&a| a == asn).count())
+            .sum()
+    }
+
     /// Returns a copy with `asn` prepended (eBGP export, RFC 4271 §5.1.2).
     pub fn prepend(&self, asn: u32) -> AsPath {
         let mut p = self.clone();

@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::aspath::AsPath;
-use crate::error::{DecodeError, ErrorAction};
+use crate::error::{AttrRef, DecodeError, ErrorAction};
 use crate::family::Family;
 use crate::message::Ctx;
 use crate::nlri;
@@ -99,6 +99,10 @@ pub(crate) struct Decoded<'a> {
     pub attrs: PathAttrs,
     pub mp_reach: Option<MpReach<'a>>,
     pub mp_unreach: Option<MpUnreach<'a>>,
+    /// Attributes found (duplicates and discarded ones included), for End-of-RIB detection.
+    pub count: usize,
+    /// Errors handled without a session reset (RFC 7606), in order.
+    pub errors: Vec<DecodeError>,
 }
 
 /// Well-known attributes must have Optional=0 and Transitive=1; optional ones as listed.
@@ -113,7 +117,8 @@ fn expected_flags(code: u8) -> Option<u8> {
     })
 }
 
-/// RFC 7606 §7: the action for a malformed instance of each attribute.
+/// RFC 7606 §7 (and RFC 6793 §6 for the AS4 attributes): the approach for a malformed
+/// instance of each attribute. A flags conflict counts as malformed (§3 c).
 fn malformed_action(code: u8) -> ErrorAction {
     match code {
         ATOMIC_AGGREGATE | AGGREGATOR | AS4_AGGREGATOR | AS4_PATH => ErrorAction::AttributeDiscard,
@@ -130,75 +135,100 @@ fn be32(v: &[u8]) -> u32 {
     u32::from_be_bytes([v[0], v[1], v[2], v[3]])
 }
 
-/// Decodes the path attribute field of an UPDATE.
+/// RFC 4271 §6.3: a NEXT_HOP that is not a unicast host address is syntactically incorrect
+/// (BIRD and FRR refuse the same martians).
+fn martian_next_hop(a: Ipv4Addr) -> bool {
+    a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() || a.octets()[0] >= 240
+}
+
+/// Decodes the path attribute field of an UPDATE with RFC 7606's error handling: errors whose
+/// approach is attribute discard or treat-as-withdraw are collected in `errors` and decoding
+/// goes on; the first error that needs a session reset is returned as `Err`.
 pub(crate) fn decode<'a>(mut buf: &'a [u8], ctx: &Ctx) -> Result<Decoded<'a>, DecodeError> {
     let mut out = Decoded {
         attrs: PathAttrs::default(),
         mp_reach: None,
         mp_unreach: None,
+        count: 0,
+        errors: Vec::new(),
     };
     let mut seen = [0u64; 4];
     let mut as4_path = None;
     let mut as4_aggregator = None;
     while !buf.is_empty() {
-        if buf.len() < 3 {
-            return Err(DecodeError::update(
+        let (flags, code) = (buf[0], buf.get(1).copied().unwrap_or(0));
+        let hdr = if flags & FLAG_EXTENDED != 0 { 4 } else { 3 };
+        if buf.len() < hdr {
+            // RFC 7606 §4: too few octets for an attribute header: treat-as-withdraw, and the
+            // Total Attribute Length still locates the NLRI.
+            out.errors.push(DecodeError::update(
                 update_sub::MALFORMED_ATTRIBUTE_LIST,
                 ErrorAction::TreatAsWithdraw,
                 "attribute header overruns the attribute field",
             ));
+            break;
         }
-        let (flags, code) = (buf[0], buf[1]);
-        let (hdr, len) = if flags & FLAG_EXTENDED != 0 {
-            if buf.len() < 4 {
-                return Err(DecodeError::update(
-                    update_sub::MALFORMED_ATTRIBUTE_LIST,
-                    ErrorAction::TreatAsWithdraw,
-                    "attribute header overruns the attribute field",
-                ));
-            }
-            (4, u16::from_be_bytes([buf[2], buf[3]]) as usize)
+        let len = if hdr == 4 {
+            u16::from_be_bytes([buf[2], buf[3]]) as usize
         } else {
-            (3, buf[2] as usize)
+            buf[2] as usize
+        };
+        let at = AttrRef {
+            type_code: code,
+            flags,
+            length: len,
         };
         if buf.len() < hdr + len {
-            // RFC 4271 §6.3: an attribute whose length overruns is an Attribute Length Error.
-            return Err(DecodeError::attribute(
+            // RFC 7606 §4: the last attribute overruns: treat-as-withdraw (RFC 4271 §6.3 names
+            // it an Attribute Length Error). MP attributes are the exception (§5.3: their NLRI
+            // cannot be located).
+            let action = malformed_action(code).max(ErrorAction::TreatAsWithdraw);
+            let e = DecodeError::attribute(
                 update_sub::ATTRIBUTE_LENGTH,
-                ErrorAction::TreatAsWithdraw,
-                code,
+                action,
+                at,
                 buf,
                 "attribute length overruns the attribute field",
-            ));
+            );
+            if action == ErrorAction::SessionReset {
+                return Err(e);
+            }
+            out.errors.push(e);
+            break;
         }
         let raw = &buf[..hdr + len];
         let v = &buf[hdr..hdr + len];
         buf = &buf[hdr + len..];
+        out.count += 1;
 
         let bit = 1u64 << (code % 64);
         if seen[code as usize / 64] & bit != 0 {
-            let mp = code == MP_REACH_NLRI || code == MP_UNREACH_NLRI;
-            return Err(DecodeError {
-                attribute: Some(code),
+            let e = DecodeError {
+                attribute: Some(at),
                 ..DecodeError::update(
                     update_sub::MALFORMED_ATTRIBUTE_LIST,
-                    if mp {
-                        ErrorAction::SessionReset
-                    } else {
-                        ErrorAction::AttributeDiscard
-                    },
+                    ErrorAction::AttributeDiscard,
                     "attribute appears twice",
                 )
-            });
+            };
+            // RFC 7606 §3 (g): a second MP_REACH/MP_UNREACH resets the session; any other
+            // repeated attribute is discarded and the first occurrence kept.
+            if code == MP_REACH_NLRI || code == MP_UNREACH_NLRI {
+                return Err(e.with_action(ErrorAction::SessionReset));
+            }
+            out.errors.push(e);
+            continue;
         }
         seen[code as usize / 64] |= bit;
 
         let Some(expect) = expected_flags(code) else {
             if flags & FLAG_OPTIONAL == 0 {
+                // RFC 4271 §6.3, unchanged by RFC 7606: nothing says where this attribute's
+                // meaning ends, so the session resets.
                 return Err(DecodeError::attribute(
                     update_sub::UNRECOGNIZED_WELL_KNOWN,
                     ErrorAction::SessionReset,
-                    code,
+                    at,
                     raw,
                     "unrecognized well-known attribute",
                 ));
@@ -212,135 +242,43 @@ pub(crate) fn decode<'a>(mut buf: &'a [u8], ctx: &Ctx) -> Result<Decoded<'a>, De
             }
             continue;
         };
-        if flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE) != expect {
-            return Err(DecodeError::attribute(
+        // RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST have no
+        // meaning across an AS boundary; from an external peer they are discarded.
+        if ctx.ebgp && matches!(code, LOCAL_PREF | ORIGINATOR_ID | CLUSTER_LIST) {
+            out.errors.push(DecodeError::attribute(
                 update_sub::ATTRIBUTE_FLAGS,
-                malformed_action(code),
-                code,
+                ErrorAction::AttributeDiscard,
+                at,
                 raw,
-                "attribute flags conflict with its type",
+                "attribute not accepted from an external peer",
             ));
+            continue;
         }
-        let bad_len = |reason| {
-            Err(DecodeError::attribute(
-                update_sub::ATTRIBUTE_LENGTH,
-                malformed_action(code),
-                code,
-                raw,
-                reason,
-            ))
+        let malformed = |sub: u8, reason: &'static str| {
+            DecodeError::attribute(sub, malformed_action(code), at, raw, reason)
         };
-        let a = &mut out.attrs;
-        match code {
-            ORIGIN => {
-                if len != 1 {
-                    return bad_len("ORIGIN length is not 1");
-                }
-                a.origin = Some(match v[0] {
-                    0 => Origin::Igp,
-                    1 => Origin::Egp,
-                    2 => Origin::Incomplete,
-                    _ => {
-                        return Err(DecodeError::attribute(
-                            update_sub::INVALID_ORIGIN,
-                            ErrorAction::TreatAsWithdraw,
-                            code,
-                            raw,
-                            "undefined ORIGIN value",
-                        ));
-                    }
-                });
+        let error = if flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE) != expect {
+            Some(malformed(
+                update_sub::ATTRIBUTE_FLAGS,
+                "attribute flags conflict with its type",
+            ))
+        } else {
+            decode_one(
+                code,
+                v,
+                raw,
+                at,
+                ctx,
+                &mut out,
+                &mut as4_path,
+                &mut as4_aggregator,
+            )?
+        };
+        if let Some(e) = error {
+            if e.action == ErrorAction::SessionReset {
+                return Err(e);
             }
-            AS_PATH => {
-                let p = AsPath::decode(v, ctx.four_octet_as).ok_or_else(|| DecodeError {
-                    attribute: Some(code),
-                    ..DecodeError::update(
-                        update_sub::MALFORMED_AS_PATH,
-                        ErrorAction::TreatAsWithdraw,
-                        "malformed AS_PATH",
-                    )
-                })?;
-                a.as_path = Some(p);
-            }
-            NEXT_HOP => {
-                if len != 4 {
-                    return bad_len("NEXT_HOP length is not 4");
-                }
-                a.next_hop = Some(ipv4(v));
-            }
-            MED => {
-                if len != 4 {
-                    return bad_len("MULTI_EXIT_DISC length is not 4");
-                }
-                a.med = Some(be32(v));
-            }
-            LOCAL_PREF => {
-                if len != 4 {
-                    return bad_len("LOCAL_PREF length is not 4");
-                }
-                a.local_pref = Some(be32(v));
-            }
-            ATOMIC_AGGREGATE => {
-                if len != 0 {
-                    return bad_len("ATOMIC_AGGREGATE length is not 0");
-                }
-                a.atomic_aggregate = true;
-            }
-            AGGREGATOR => {
-                let want = if ctx.four_octet_as { 8 } else { 6 };
-                if len != want {
-                    return bad_len("AGGREGATOR length does not match the AS size");
-                }
-                a.aggregator = Some(if ctx.four_octet_as {
-                    (be32(v), ipv4(&v[4..]))
-                } else {
-                    (u32::from(u16::from_be_bytes([v[0], v[1]])), ipv4(&v[2..]))
-                });
-            }
-            COMMUNITIES => {
-                if !len.is_multiple_of(4) {
-                    return bad_len("COMMUNITIES length is not a multiple of 4");
-                }
-                a.communities = v.chunks_exact(4).map(be32).collect();
-            }
-            ORIGINATOR_ID => {
-                if len != 4 {
-                    return bad_len("ORIGINATOR_ID length is not 4");
-                }
-                a.originator_id = Some(ipv4(v));
-            }
-            CLUSTER_LIST => {
-                if !len.is_multiple_of(4) {
-                    return bad_len("CLUSTER_LIST length is not a multiple of 4");
-                }
-                a.cluster_list = v.chunks_exact(4).map(ipv4).collect();
-            }
-            LARGE_COMMUNITIES => {
-                if !len.is_multiple_of(12) || len == 0 {
-                    return bad_len("LARGE_COMMUNITY length is not a positive multiple of 12");
-                }
-                a.large_communities = v
-                    .chunks_exact(12)
-                    .map(|c| [be32(c), be32(&c[4..]), be32(&c[8..])])
-                    .collect();
-            }
-            AS4_PATH => {
-                // RFC 6793 §6: a malformed AS4_PATH is discarded; only meaningful from an old
-                // (2-octet) speaker, and ignored from a new one.
-                if let Some(p) = AsPath::decode(v, true)
-                    && !ctx.four_octet_as
-                {
-                    as4_path = Some(p);
-                }
-            }
-            AS4_AGGREGATOR => {
-                if len == 8 && !ctx.four_octet_as {
-                    as4_aggregator = Some((be32(v), ipv4(&v[4..])));
-                }
-            }
-            MP_REACH_NLRI => out.mp_reach = Some(decode_mp_reach(v, raw, ctx)?),
-            MP_UNREACH_NLRI => out.mp_unreach = Some(decode_mp_unreach(v, raw, ctx)?),
-            _ => unreachable!("expected_flags lists every interpreted code"),
+            out.errors.push(e);
         }
     }
     // RFC 6793 §4.2.3: AS4_AGGREGATOR counts only when AGGREGATOR carries AS_TRANS, and then
@@ -358,28 +296,183 @@ pub(crate) fn decode<'a>(mut buf: &'a [u8], ctx: &Ctx) -> Result<Decoded<'a>, De
     Ok(out)
 }
 
-fn optional_error(code: u8, raw: &[u8], reason: &'static str) -> DecodeError {
+/// Interprets one attribute with correct flags. `Ok(Some(e))`: malformed, handled by `e`'s
+/// approach; `Err`: malformed MP_REACH/MP_UNREACH (session reset).
+#[allow(clippy::too_many_arguments)]
+fn decode_one<'a>(
+    code: u8,
+    v: &'a [u8],
+    raw: &[u8],
+    at: AttrRef,
+    ctx: &Ctx,
+    out: &mut Decoded<'a>,
+    as4_path: &mut Option<AsPath>,
+    as4_aggregator: &mut Option<(u32, Ipv4Addr)>,
+) -> Result<Option<DecodeError>, DecodeError> {
+    let len = v.len();
+    let bad = |sub: u8, reason: &'static str| {
+        Ok(Some(DecodeError::attribute(
+            sub,
+            malformed_action(code),
+            at,
+            raw,
+            reason,
+        )))
+    };
+    let bad_len = |reason| bad(update_sub::ATTRIBUTE_LENGTH, reason);
+    let a = &mut out.attrs;
+    match code {
+        ORIGIN => {
+            if len != 1 {
+                return bad_len("ORIGIN length is not 1");
+            }
+            a.origin = Some(match v[0] {
+                0 => Origin::Igp,
+                1 => Origin::Egp,
+                2 => Origin::Incomplete,
+                _ => return bad(update_sub::INVALID_ORIGIN, "undefined ORIGIN value"),
+            });
+        }
+        AS_PATH => match AsPath::decode(v, ctx.four_octet_as) {
+            // RFC 7606 §7.2 (malformed), RFC 7607 §2 (AS 0): treat-as-withdraw. The data of
+            // a Malformed AS_PATH NOTIFICATION is empty (RFC 4271 §6.3).
+            Some(p) if !p.contains(0) => a.as_path = Some(p),
+            Some(_) => {
+                return Ok(Some(DecodeError {
+                    attribute: Some(at),
+                    ..DecodeError::update(
+                        update_sub::MALFORMED_AS_PATH,
+                        ErrorAction::TreatAsWithdraw,
+                        "AS_PATH contains AS 0",
+                    )
+                }));
+            }
+            None => {
+                return Ok(Some(DecodeError {
+                    attribute: Some(at),
+                    ..DecodeError::update(
+                        update_sub::MALFORMED_AS_PATH,
+                        ErrorAction::TreatAsWithdraw,
+                        "malformed AS_PATH",
+                    )
+                }));
+            }
+        },
+        NEXT_HOP => {
+            if len != 4 {
+                return bad_len("NEXT_HOP length is not 4");
+            }
+            if martian_next_hop(ipv4(v)) {
+                return bad(update_sub::INVALID_NEXT_HOP, "NEXT_HOP is not a unicast address");
+            }
+            a.next_hop = Some(ipv4(v));
+        }
+        MED => {
+            if len != 4 {
+                return bad_len("MULTI_EXIT_DISC length is not 4");
+            }
+            a.med = Some(be32(v));
+        }
+        LOCAL_PREF => {
+            if len != 4 {
+                return bad_len("LOCAL_PREF length is not 4");
+            }
+            a.local_pref = Some(be32(v));
+        }
+        ATOMIC_AGGREGATE => {
+            if len != 0 {
+                return bad_len("ATOMIC_AGGREGATE length is not 0");
+            }
+            a.atomic_aggregate = true;
+        }
+        AGGREGATOR => {
+            let want = if ctx.four_octet_as { 8 } else { 6 };
+            if len != want {
+                return bad_len("AGGREGATOR length does not match the AS size");
+            }
+            let agg = if ctx.four_octet_as {
+                (be32(v), ipv4(&v[4..]))
+            } else {
+                (u32::from(u16::from_be_bytes([v[0], v[1]])), ipv4(&v[2..]))
+            };
+            if agg.0 == 0 {
+                // RFC 7607 §2: AGGREGATOR with AS 0 is discarded.
+                return bad(update_sub::OPTIONAL_ATTRIBUTE, "AGGREGATOR with AS 0");
+            }
+            a.aggregator = Some(agg);
+        }
+        COMMUNITIES => {
+            if len == 0 || !len.is_multiple_of(4) {
+                return bad_len("COMMUNITIES length is not a positive multiple of 4");
+            }
+            a.communities = v.chunks_exact(4).map(be32).collect();
+        }
+        ORIGINATOR_ID => {
+            if len != 4 {
+                return bad_len("ORIGINATOR_ID length is not 4");
+            }
+            a.originator_id = Some(ipv4(v));
+        }
+        CLUSTER_LIST => {
+            if len == 0 || !len.is_multiple_of(4) {
+                return bad_len("CLUSTER_LIST length is not a positive multiple of 4");
+            }
+            a.cluster_list = v.chunks_exact(4).map(ipv4).collect();
+        }
+        LARGE_COMMUNITIES => {
+            if len == 0 || !len.is_multiple_of(12) {
+                return bad_len("LARGE_COMMUNITY length is not a positive multiple of 12");
+            }
+            a.large_communities = v
+                .chunks_exact(12)
+                .map(|c| [be32(c), be32(&c[4..]), be32(&c[8..])])
+                .collect();
+        }
+        AS4_PATH => {
+            // RFC 6793 §6: a malformed AS4_PATH is discarded; only meaningful from an old
+            // (2-octet) speaker, and ignored from a new one.
+            match AsPath::decode(v, true) {
+                Some(p) if !p.contains(0) => {
+                    if !ctx.four_octet_as {
+                        *as4_path = Some(p);
+                    }
+                }
+                _ => return bad(update_sub::OPTIONAL_ATTRIBUTE, "malformed AS4_PATH"),
+            }
+        }
+        AS4_AGGREGATOR => {
+            if len != 8 || be32(v) == 0 {
+                return bad(update_sub::OPTIONAL_ATTRIBUTE, "malformed AS4_AGGREGATOR");
+            }
+            if !ctx.four_octet_as {
+                *as4_aggregator = Some((be32(v), ipv4(&v[4..])));
+            }
+        }
+        MP_REACH_NLRI => out.mp_reach = Some(decode_mp_reach(v, raw, at, ctx)?),
+        MP_UNREACH_NLRI => out.mp_unreach = Some(decode_mp_unreach(v, raw, at, ctx)?),
+        _ => unreachable!("expected_flags lists every interpreted code"),
+    }
+    Ok(None)
+}
+
+fn optional_error(at: AttrRef, raw: &[u8], reason: &'static str) -> DecodeError {
     DecodeError::attribute(
         update_sub::OPTIONAL_ATTRIBUTE,
         ErrorAction::SessionReset,
-        code,
+        at,
         raw,
         reason,
     )
 }
 
-fn decode_mp_reach<'a>(v: &'a [u8], raw: &[u8], ctx: &Ctx) -> Result<MpReach<'a>, DecodeError> {
+fn decode_mp_reach<'a>(v: &'a [u8], raw: &[u8], at: AttrRef, ctx: &Ctx) -> Result<MpReach<'a>, DecodeError> {
     if v.len() < 5 {
-        return Err(optional_error(MP_REACH_NLRI, raw, "MP_REACH_NLRI too short"));
+        return Err(optional_error(at, raw, "MP_REACH_NLRI too short"));
     }
     let family = Family::new(u16::from_be_bytes([v[0], v[1]]), v[2]);
     let nh_len = v[3] as usize;
     if v.len() < 4 + nh_len + 1 {
-        return Err(optional_error(
-            MP_REACH_NLRI,
-            raw,
-            "MP_REACH_NLRI next hop overruns",
-        ));
+        return Err(optional_error(at, raw, "MP_REACH_NLRI next hop overruns"));
     }
     let nh = &v[4..4 + nh_len];
     let next_hop = match nh_len {
@@ -395,7 +488,7 @@ fn decode_mp_reach<'a>(v: &'a [u8], raw: &[u8], ctx: &Ctx) -> Result<MpReach<'a>
         _ if !family.is_supported() => MpNextHop::V4(Ipv4Addr::UNSPECIFIED),
         _ => {
             return Err(optional_error(
-                MP_REACH_NLRI,
+                at,
                 raw,
                 "MP_REACH_NLRI next hop length is not 4, 16 or 32",
             ));
@@ -403,14 +496,17 @@ fn decode_mp_reach<'a>(v: &'a [u8], raw: &[u8], ctx: &Ctx) -> Result<MpReach<'a>
     };
     if family == Family::IPV6_UNICAST && matches!(next_hop, MpNextHop::V4(_)) {
         return Err(optional_error(
-            MP_REACH_NLRI,
+            at,
             raw,
             "IPv6 MP_REACH_NLRI with a 4-byte next hop",
         ));
     }
     // Byte after the next hop: reserved (formerly SNPA count), ignored (RFC 4760 §3).
     let nlri = &v[4 + nh_len + 1..];
-    check_nlri(family, nlri, ctx.add_path_rx.get(family))?;
+    check_nlri(family, nlri, ctx.add_path_rx.get(family)).map_err(|e| DecodeError {
+        attribute: Some(at),
+        ..e
+    })?;
     Ok(MpReach {
         family,
         next_hop,
@@ -418,13 +514,21 @@ fn decode_mp_reach<'a>(v: &'a [u8], raw: &[u8], ctx: &Ctx) -> Result<MpReach<'a>
     })
 }
 
-fn decode_mp_unreach<'a>(v: &'a [u8], raw: &[u8], ctx: &Ctx) -> Result<MpUnreach<'a>, DecodeError> {
+fn decode_mp_unreach<'a>(
+    v: &'a [u8],
+    raw: &[u8],
+    at: AttrRef,
+    ctx: &Ctx,
+) -> Result<MpUnreach<'a>, DecodeError> {
     if v.len() < 3 {
-        return Err(optional_error(MP_UNREACH_NLRI, raw, "MP_UNREACH_NLRI too short"));
+        return Err(optional_error(at, raw, "MP_UNREACH_NLRI too short"));
     }
     let family = Family::new(u16::from_be_bytes([v[0], v[1]]), v[2]);
     let withdrawn = &v[3..];
-    check_nlri(family, withdrawn, ctx.add_path_rx.get(family))?;
+    check_nlri(family, withdrawn, ctx.add_path_rx.get(family)).map_err(|e| DecodeError {
+        attribute: Some(at),
+        ..e
+    })?;
     Ok(MpUnreach { family, withdrawn })
 }
 

@@ -5,16 +5,37 @@
 
 use crate::notification::{Notification, code, header_sub, update_sub};
 
-/// What RFC 7606 §2 says a receiver should do about a malformed UPDATE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What RFC 7606 §2 says a receiver should do about a malformed UPDATE, weakest first, so
+/// `max` is RFC 7606 §3 (h)'s "the approach with the strongest action".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ErrorAction {
+    /// Ignore the offending attribute and process the rest (RFC 7606 §2 "attribute discard").
+    AttributeDiscard,
+    /// Withdraw the UPDATE's NLRI instead of resetting (RFC 7606 §2 "treat-as-withdraw").
+    TreatAsWithdraw,
     /// Send the NOTIFICATION and close the session (RFC 4271 behaviour; still required by RFC
     /// 7606 when the NLRI cannot be located, or for MP_REACH/MP_UNREACH errors).
     SessionReset,
-    /// Withdraw the UPDATE's NLRI instead of resetting (RFC 7606 §2 "treat-as-withdraw").
-    TreatAsWithdraw,
-    /// Ignore the offending attribute and process the rest (RFC 7606 §2 "attribute discard").
-    AttributeDiscard,
+}
+
+impl ErrorAction {
+    /// The RFC's name for the approach, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorAction::AttributeDiscard => "attribute-discard",
+            ErrorAction::TreatAsWithdraw => "treat-as-withdraw",
+            ErrorAction::SessionReset => "session-reset",
+        }
+    }
+}
+
+/// The offending attribute as it was on the wire (RFC 7606 §6 asks to log it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttrRef {
+    pub type_code: u8,
+    pub flags: u8,
+    /// The value length from the attribute header (it may overrun the field).
+    pub length: usize,
 }
 
 /// A message that could not be decoded, with the NOTIFICATION to answer it with.
@@ -23,8 +44,8 @@ pub enum ErrorAction {
 pub struct DecodeError {
     pub notification: Notification,
     pub action: ErrorAction,
-    /// For attribute errors, the attribute type code (for logs: "the offending attribute").
-    pub attribute: Option<u8>,
+    /// For attribute errors, the attribute (for logs: "the offending attribute").
+    pub attribute: Option<AttrRef>,
     /// What was wrong, for logs.
     pub reason: &'static str,
 }
@@ -64,16 +85,22 @@ impl DecodeError {
     pub fn attribute(
         subcode: u8,
         action: ErrorAction,
-        type_code: u8,
+        attr: AttrRef,
         raw_attribute: &[u8],
         reason: &'static str,
     ) -> DecodeError {
         DecodeError {
             notification: Notification::new(code::UPDATE_MESSAGE, subcode, raw_attribute.to_vec()),
             action,
-            attribute: Some(type_code),
+            attribute: Some(attr),
             reason,
         }
+    }
+
+    /// The same error handled with another approach (e.g. escalated to a session reset).
+    pub fn with_action(mut self, action: ErrorAction) -> DecodeError {
+        self.action = action;
+        self
     }
 
     /// Missing Well-known Attribute: the data is the missing attribute's type code.
@@ -85,7 +112,11 @@ impl DecodeError {
                 vec![type_code],
             ),
             action: ErrorAction::TreatAsWithdraw,
-            attribute: Some(type_code),
+            attribute: Some(AttrRef {
+                type_code,
+                flags: 0,
+                length: 0,
+            }),
             reason: "missing well-known attribute",
         }
     }

@@ -37,7 +37,7 @@ pub mod update;
 pub use aspath::{AsPath, AsSegment};
 pub use attrs::{MpNextHop, MpReach, MpUnreach, Origin, PathAttrs, RawAttr};
 pub use capability::{AddPathMode, Capability, GracefulRestart, GracefulRestartFamily};
-pub use error::{DecodeError, ErrorAction};
+pub use error::{AttrRef, DecodeError, ErrorAction};
 pub use family::{AddPathFamilies, Family};
 pub use message::{Ctx, Message, OutMessage, RouteRefresh};
 pub use nlri::{Nlri, NlriIter};

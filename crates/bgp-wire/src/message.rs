@@ -9,13 +9,15 @@ use crate::open::Open;
 use crate::update::{Update, UpdateMsg};
 
 /// What the session negotiated that changes the encoding: 4-octet AS numbers (RFC 6793),
-/// ADD-PATH per direction (RFC 7911) and the message size limit (RFC 8654).
+/// ADD-PATH per direction (RFC 7911), the message size limit (RFC 8654), and whether the peer
+/// is external (RFC 7606 §7 discards some attributes from external peers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ctx {
     pub four_octet_as: bool,
     pub add_path_rx: AddPathFamilies,
     pub add_path_tx: AddPathFamilies,
     pub max_len: usize,
+    pub ebgp: bool,
 }
 
 impl Default for Ctx {
@@ -26,6 +28,7 @@ impl Default for Ctx {
             add_path_rx: AddPathFamilies::default(),
             add_path_tx: AddPathFamilies::default(),
             max_len: header::MAX_LEN,
+            ebgp: false,
         }
     }
 }
@@ -56,6 +59,7 @@ impl Ctx {
             } else {
                 header::MAX_LEN
             },
+            ebgp: local.asn() != remote.asn(),
         }
     }
 }

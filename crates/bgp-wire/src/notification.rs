@@ -63,6 +63,9 @@ pub mod cease_sub {
     pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 8538 §3: the sender wants the routes flushed, even with graceful restart; the data
+    /// is the subcode (and data) of the reason.
+    pub const HARD_RESET: u8 = 9;
 }
 
 /// A NOTIFICATION: error code, subcode and data (whose meaning depends on the pair).
@@ -141,6 +144,7 @@ fn describe(code: u8, subcode: u8) -> Option<&'static str> {
         (6, 6) => "Other configuration change",
         (6, 7) => "Connection collision resolution",
         (6, 8) => "Out of Resources",
+        (6, 9) => "Hard reset",
         (7, 0) => "Invalid ROUTE-REFRESH message",
         (7, 1) => "Invalid ROUTE-REFRESH message length",
         _ => return None,

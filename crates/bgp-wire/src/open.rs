@@ -76,8 +76,9 @@ impl Open {
         self.capabilities.iter().any(|c| c.code() == code)
     }
 
+    /// The graceful restart capability; of several, the last (RFC 4724 §3).
     pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
-        self.capabilities.iter().find_map(|c| match c {
+        self.capabilities.iter().rev().find_map(|c| match c {
             Capability::GracefulRestart(g) => Some(g),
             _ => None,
         })

@@ -16,6 +16,10 @@ use crate::nlri::{self, Nlri, NlriIter};
 use crate::notification::update_sub;
 
 /// A decoded UPDATE borrowing the message bytes.
+///
+/// Errors RFC 7606 handles without a session reset are in [`Update::errors`]: discarded
+/// attributes are absent from `attrs`; when [`Update::treat_as_withdraw`] holds, every prefix
+/// the message announces must be withdrawn instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Update<'a> {
     withdrawn: &'a [u8],
@@ -24,6 +28,9 @@ pub struct Update<'a> {
     pub mp_reach: Option<MpReach<'a>>,
     pub mp_unreach: Option<MpUnreach<'a>>,
     add_path: crate::family::AddPathFamilies,
+    attr_count: usize,
+    /// Attribute-discard and treat-as-withdraw errors, in the order found (for logs).
+    pub errors: Vec<DecodeError>,
 }
 
 impl<'a> Update<'a> {
@@ -56,35 +63,63 @@ impl<'a> Update<'a> {
         attrs::check_nlri(Family::IPV4_UNICAST, withdrawn, ctx.add_path_rx.ipv4)?;
         attrs::check_nlri(Family::IPV4_UNICAST, nlri, ctx.add_path_rx.ipv4)?;
         let d = attrs::decode(&body[astart..astart + alen], ctx)?;
-        let u = Update {
+        let mut u = Update {
             withdrawn,
             attrs: d.attrs,
             nlri,
             mp_reach: d.mp_reach,
             mp_unreach: d.mp_unreach,
             add_path: ctx.add_path_rx,
+            attr_count: d.count,
+            errors: d.errors,
         };
-        u.check_mandatory()?;
+        if let Some(missing) = u.missing_mandatory() {
+            u.errors.push(DecodeError::missing(missing));
+        }
+        // RFC 7606 §5.2: attributes with an error worse than attribute discard but no
+        // reachable NLRI to withdraw means the NLRI may not have been found (an MP_REACH past
+        // the error, say): the session resets.
+        if u.treat_as_withdraw() && !u.announces() {
+            let e = u
+                .errors
+                .iter()
+                .find(|e| e.action == ErrorAction::TreatAsWithdraw)
+                .cloned()
+                .expect("treat_as_withdraw found one");
+            return Err(e.with_action(ErrorAction::SessionReset));
+        }
         Ok(u)
     }
 
     /// RFC 4271 §6.3 / RFC 4760 §4: ORIGIN and AS_PATH whenever routes are announced, NEXT_HOP
-    /// when IPv4 NLRI is in the classic field.
-    fn check_mandatory(&self) -> Result<(), DecodeError> {
-        let reach = self.mp_reach.is_some_and(|m| !m.nlri.is_empty());
-        if self.nlri.is_empty() && !reach {
-            return Ok(());
+    /// when IPv4 NLRI is in the classic field. Missing ones are a treat-as-withdraw error (RFC
+    /// 7606 §3 d); a malformed one already is.
+    fn missing_mandatory(&self) -> Option<u8> {
+        if !self.announces() || self.treat_as_withdraw() {
+            return None;
         }
         if self.attrs.origin.is_none() {
-            return Err(DecodeError::missing(attrs::ORIGIN));
+            return Some(attrs::ORIGIN);
         }
         if self.attrs.as_path.is_none() {
-            return Err(DecodeError::missing(attrs::AS_PATH));
+            return Some(attrs::AS_PATH);
         }
         if !self.nlri.is_empty() && self.attrs.next_hop.is_none() {
-            return Err(DecodeError::missing(attrs::NEXT_HOP));
+            return Some(attrs::NEXT_HOP);
         }
-        Ok(())
+        None
+    }
+
+    /// True if the message announces any prefix (classic NLRI or MP_REACH_NLRI).
+    pub fn announces(&self) -> bool {
+        !self.nlri.is_empty() || self.mp_reach.is_some_and(|m| !m.nlri.is_empty())
+    }
+
+    /// RFC 7606 §2 "treat-as-withdraw": every announced prefix must be withdrawn instead.
+    pub fn treat_as_withdraw(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|e| e.action == ErrorAction::TreatAsWithdraw)
     }
 
     /// IPv4 unicast withdrawals from the classic field.
@@ -122,10 +157,9 @@ impl<'a> Update<'a> {
         if !self.withdrawn.is_empty() || !self.nlri.is_empty() || self.mp_reach.is_some() {
             return None;
         }
-        let no_attrs = self.attrs == PathAttrs::default();
         match self.mp_unreach {
-            None if no_attrs => Some(Family::IPV4_UNICAST),
-            Some(m) if m.withdrawn.is_empty() && no_attrs => Some(m.family),
+            None if self.attr_count == 0 => Some(Family::IPV4_UNICAST),
+            Some(m) if m.withdrawn.is_empty() && self.attr_count == 1 => Some(m.family),
             _ => None,
         }
     }

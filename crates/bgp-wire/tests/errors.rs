@@ -54,6 +54,17 @@ fn base_attrs() -> Vec<u8> {
     [&ORIGIN_IGP[..], &EMPTY_PATH, &NH].concat()
 }
 
+/// The mandatory attributes except the one with type `code` (so a test's own is not a
+/// duplicate).
+fn base_without(code: u8) -> Vec<u8> {
+    [&ORIGIN_IGP[..], &EMPTY_PATH, &NH]
+        .into_iter()
+        .filter(|a| a[1] != code)
+        .flatten()
+        .copied()
+        .collect()
+}
+
 #[test]
 fn header_errors() {
     let mut bad_marker = msg(4, &[]);
@@ -103,6 +114,18 @@ fn update_structure_errors() {
     check(&err(&msg(2, &[0, 2, 24, 10, 0, 0])), 3, 10, &[]);
 }
 
+/// Decodes an UPDATE that RFC 7606 lets through; returns it with its handled errors.
+fn lenient<'a>(bytes: &'a [u8], ctx: &Ctx) -> Update<'a> {
+    match Message::decode(bytes, ctx) {
+        Ok(Message::Update(u)) => u,
+        other => panic!("must decode as an UPDATE: {other:?}"),
+    }
+}
+
+fn ebgp() -> Ctx {
+    Ctx { ebgp: true, ..ctx() }
+}
+
 #[test]
 fn missing_well_known_attributes() {
     for (drop, code) in [(0usize, ORIGIN), (1, AS_PATH), (2, NEXT_HOP)] {
@@ -113,9 +136,13 @@ fn missing_well_known_attributes() {
             .filter(|(i, _)| *i != drop)
             .flat_map(|(_, p)| p.iter().copied())
             .collect();
-        let e = err(&update(&attrs, &NLRI));
-        check(&e, 3, 3, &[code]);
-        assert_eq!(e.action, ErrorAction::TreatAsWithdraw);
+        let bytes = update(&attrs, &NLRI);
+        let u = lenient(&bytes, &ctx());
+        // RFC 7606 §3 (d): treat-as-withdraw, with the NOTIFICATION RFC 4271 would have sent.
+        assert!(u.treat_as_withdraw());
+        assert_eq!(u.errors.len(), 1);
+        check(&u.errors[0], 3, 3, &[code]);
+        assert_eq!(u.errors[0].attribute.map(|a| a.type_code), Some(code));
     }
     // Withdrawal-only UPDATEs need no attributes.
     assert!(Message::decode(&msg(2, &[0, 4, 24, 10, 1, 2, 0, 0]), &ctx()).is_ok());
@@ -123,51 +150,158 @@ fn missing_well_known_attributes() {
 
 #[test]
 fn attribute_errors_carry_the_attribute() {
+    // (attribute, NOTIFICATION subcode, RFC 7606 approach)
     let cases: Vec<(Vec<u8>, u8, ErrorAction)> = vec![
-        // ORIGIN with the optional bit → flags error
+        // ORIGIN with the optional bit → flags error, treat-as-withdraw (§3 c)
         (vec![0xc0, 1, 1, 0], 4, ErrorAction::TreatAsWithdraw),
-        // ORIGIN length 2 → length error
+        // ORIGIN length 2 / value 3 (§7.1)
         (vec![0x40, 1, 2, 0, 0], 5, ErrorAction::TreatAsWithdraw),
-        // ORIGIN 3 → invalid ORIGIN
         (vec![0x40, 1, 1, 3], 6, ErrorAction::TreatAsWithdraw),
-        // NEXT_HOP length 3
+        // NEXT_HOP length 3 (§7.3), and a martian next hop (RFC 4271 §6.3: Invalid NEXT_HOP)
         (vec![0x40, 3, 3, 1, 2, 3], 5, ErrorAction::TreatAsWithdraw),
-        // MED length 2
+        (vec![0x40, 3, 4, 224, 0, 0, 1], 8, ErrorAction::TreatAsWithdraw),
+        (vec![0x40, 3, 4, 0, 0, 0, 0], 8, ErrorAction::TreatAsWithdraw),
+        // MED length 2 (§7.4), LOCAL_PREF length 3 on iBGP (§7.5)
         (vec![0x80, 4, 2, 0, 0], 5, ErrorAction::TreatAsWithdraw),
-        // ATOMIC_AGGREGATE length 1 → discard
+        (vec![0x40, 5, 3, 0, 0, 1], 5, ErrorAction::TreatAsWithdraw),
+        // ATOMIC_AGGREGATE length 1 → discard (§7.6)
         (vec![0x40, 6, 1, 0], 5, ErrorAction::AttributeDiscard),
-        // AGGREGATOR length 6 on a 4-octet session → discard
+        // AGGREGATOR length 6 on a 4-octet session → discard (§7.7); AS 0 → discard (RFC 7607)
         (
             vec![0xc0, 7, 6, 0, 1, 1, 2, 3, 4],
             5,
             ErrorAction::AttributeDiscard,
         ),
-        // COMMUNITIES length 3
+        (
+            vec![0xc0, 7, 8, 0, 0, 0, 0, 1, 2, 3, 4],
+            9,
+            ErrorAction::AttributeDiscard,
+        ),
+        // AGGREGATOR marked well-known → flags error, discard (its own rule, §3 c)
+        (
+            vec![0x40, 7, 8, 0, 0, 0, 1, 1, 2, 3, 4],
+            4,
+            ErrorAction::AttributeDiscard,
+        ),
+        // COMMUNITIES length 3 and 0 (§7.8)
         (vec![0xc0, 8, 3, 0, 0, 0], 5, ErrorAction::TreatAsWithdraw),
-        // LARGE_COMMUNITY length 11
+        (vec![0xc0, 8, 0], 5, ErrorAction::TreatAsWithdraw),
+        // ORIGINATOR_ID length 3, CLUSTER_LIST length 5 and 0 (§7.9, §7.10)
+        (vec![0x80, 9, 3, 1, 2, 3], 5, ErrorAction::TreatAsWithdraw),
+        (vec![0x80, 10, 5, 1, 2, 3, 4, 5], 5, ErrorAction::TreatAsWithdraw),
+        (vec![0x80, 10, 0], 5, ErrorAction::TreatAsWithdraw),
+        // LARGE_COMMUNITY length 11 (RFC 8092 §5)
         (
             [&[0xc0u8, 32, 11][..], &[0; 11]].concat(),
             5,
             ErrorAction::TreatAsWithdraw,
         ),
-        // unrecognized well-known attribute (type 99, optional bit clear) → 3/2
-        (vec![0x40, 99, 1, 0], 2, ErrorAction::SessionReset),
-        // MP_REACH with a 5-byte next hop → optional attribute error, reset
+        // AS4_PATH malformed, AS4_AGGREGATOR length 6 → discard (RFC 6793 §6)
+        (vec![0xc0, 17, 2, 2, 1], 9, ErrorAction::AttributeDiscard),
         (
-            vec![0x80, 14, 10, 0, 2, 1, 5, 1, 2, 3, 4, 5, 0],
+            vec![0xc0, 18, 6, 0, 1, 1, 2, 3, 4],
             9,
-            ErrorAction::SessionReset,
+            ErrorAction::AttributeDiscard,
         ),
     ];
     for (attr, sub, action) in cases {
+        let bytes = update(&[&attr[..], &base_without(attr[1])].concat(), &NLRI);
+        let u = lenient(&bytes, &ctx());
+        assert_eq!(u.errors.len(), 1, "{attr:?}: {:?}", u.errors);
+        let e = &u.errors[0];
+        check(e, 3, sub, &attr);
+        assert_eq!(e.action, action, "{attr:?} {e}");
+        let at = e.attribute.expect("names the attribute");
+        assert_eq!(
+            (at.type_code, at.flags, at.length),
+            (attr[1], attr[0], attr[2] as usize)
+        );
+        assert_eq!(u.treat_as_withdraw(), action == ErrorAction::TreatAsWithdraw);
+        if action == ErrorAction::AttributeDiscard {
+            // The rest of the UPDATE stands.
+            assert_eq!(u.attrs.next_hop, Some("10.0.0.1".parse().unwrap()));
+            assert_eq!(u.nlri().count(), 1);
+        }
+    }
+    // What still resets the session: an unrecognized well-known attribute (RFC 4271 §6.3), and
+    // a malformed MP_REACH_NLRI (RFC 7606 §7.11: its NLRI cannot be located).
+    for (attr, sub) in [
+        (vec![0x40, 99, 1, 0], 2),
+        (vec![0x80, 14, 10, 0, 2, 1, 5, 1, 2, 3, 4, 5, 0], 9),
+        // MP_REACH marked transitive (RFC 4760 says optional non-transitive)
+        (vec![0xc0, 14, 11, 0, 1, 1, 4, 10, 0, 0, 1, 0, 8, 10], 4),
+    ] {
         let e = err(&update(&[&attr[..], &base_attrs()].concat(), &NLRI));
         check(&e, 3, sub, &attr);
-        assert_eq!(e.action, action, "{e}");
-        assert_eq!(e.attribute, Some(attr[1]));
+        assert_eq!(e.action, ErrorAction::SessionReset, "{e}");
+        assert_eq!(e.attribute.map(|a| a.type_code), Some(attr[1]));
     }
-    // An attribute whose length overruns the field: length error with what is left as data.
+}
+
+#[test]
+fn strongest_action_wins() {
+    // Discard + treat-as-withdraw → treat-as-withdraw (§3 h); both logged.
+    let attrs = [&[0x40u8, 6, 1, 0][..], &[0xc0, 8, 3, 0, 0, 0], &base_attrs()].concat();
+    let bytes = update(&attrs, &NLRI);
+    let u = lenient(&bytes, &ctx());
+    let actions: Vec<ErrorAction> = u.errors.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [ErrorAction::AttributeDiscard, ErrorAction::TreatAsWithdraw]
+    );
+    assert!(u.treat_as_withdraw());
+    // Treat-as-withdraw + a malformed MP_REACH → session reset.
+    let mp = [0x80u8, 14, 10, 0, 2, 1, 5, 1, 2, 3, 4, 5, 0];
+    let attrs = [&[0xc0u8, 8, 3, 0, 0, 0][..], &mp, &base_attrs()].concat();
+    assert_eq!(err(&update(&attrs, &NLRI)).action, ErrorAction::SessionReset);
+}
+
+#[test]
+fn attribute_length_overruns() {
+    // RFC 7606 §4: the last attribute overruns the field → treat-as-withdraw, the NLRI still
+    // located by the Total Attribute Length.
+    let attrs = [&base_attrs()[..], &[0xc0, 8, 8, 0, 0]].concat();
+    let bytes = update(&attrs, &NLRI);
+    let u = lenient(&bytes, &ctx());
+    assert!(u.treat_as_withdraw());
+    check(&u.errors[0], 3, 5, &[0xc0, 8, 8, 0, 0]);
+    assert_eq!(
+        u.nlri().map(|n| n.prefix.to_string()).collect::<Vec<_>>(),
+        ["10.1.2.0/24"]
+    );
+    // Fewer than 3 octets left for a header → treat-as-withdraw (3/1).
+    let attrs = [&base_attrs()[..], &[0xc0, 8]].concat();
+    let bytes = update(&attrs, &NLRI);
+    let u = lenient(&bytes, &ctx());
+    assert!(u.treat_as_withdraw());
+    check(&u.errors[0], 3, 1, &[]);
+    // Extended length with 3 octets left.
+    let attrs = [&base_attrs()[..], &[0xd0, 8, 0]].concat();
+    assert!(lenient(&update(&attrs, &NLRI), &ctx()).treat_as_withdraw());
+    // No NLRI to withdraw (an MP_REACH may be hidden past the error): reset (§5.2).
     let e = err(&update(&[0x40, 1, 5, 0], &[]));
     check(&e, 3, 5, &[0x40, 1, 5, 0]);
+    assert_eq!(e.action, ErrorAction::SessionReset);
+    // An overrunning MP_REACH always resets.
+    let e = err(&update(&[0x80, 14, 20, 0, 2, 1, 16], &[]));
+    assert_eq!(e.action, ErrorAction::SessionReset);
+}
+
+#[test]
+fn no_reachable_nlri_escalates_to_reset() {
+    // RFC 7606 §5.2: attributes, an error worse than discard, nothing announced → reset.
+    let attrs = [&[0xc0u8, 8, 3, 0, 0, 0][..], &base_attrs()].concat();
+    let e = err(&update(&attrs, &[]));
+    check(&e, 3, 5, &[0xc0, 8, 3, 0, 0, 0]);
+    assert_eq!(e.action, ErrorAction::SessionReset);
+    // Attribute discard alone does not escalate.
+    let attrs = [&[0x40u8, 6, 1, 0][..], &base_attrs()].concat();
+    let bytes = update(&attrs, &[]);
+    let u = lenient(&bytes, &ctx());
+    assert!(!u.treat_as_withdraw());
+    assert_eq!(u.errors.len(), 1);
+    // A discarded attribute is not End-of-RIB.
+    assert_eq!(u.end_of_rib(), None);
 }
 
 #[test]
@@ -176,29 +310,70 @@ fn malformed_as_path() {
         vec![0x40, 2, 2, 2, 1],
         vec![0x40, 2, 2, 9, 0],
         vec![0x40, 2, 6, 2, 2, 0, 0, 0, 1],
+        // RFC 7607: AS 0 in the path
+        vec![0x40, 2, 6, 2, 1, 0, 0, 0, 0],
     ] {
         let attrs = [&ORIGIN_IGP[..], &path, &NH].concat();
-        let e = err(&update(&attrs, &NLRI));
-        check(&e, 3, 11, &[]);
-        assert_eq!(e.action, ErrorAction::TreatAsWithdraw);
+        let bytes = update(&attrs, &NLRI);
+        let u = lenient(&bytes, &ctx());
+        assert_eq!(u.errors.len(), 1, "{path:?}");
+        check(&u.errors[0], 3, 11, &[]);
+        assert_eq!(u.errors[0].action, ErrorAction::TreatAsWithdraw);
+        assert_eq!(u.errors[0].attribute.map(|a| a.type_code), Some(AS_PATH));
     }
 }
 
 #[test]
 fn duplicate_attributes() {
+    // RFC 7606 §3 (g): the first instance counts, later ones are discarded.
     let attrs = [
         &base_attrs()[..],
         &[0x80, 4, 4, 0, 0, 0, 1],
         &[0x80, 4, 4, 0, 0, 0, 2],
     ]
     .concat();
-    let e = err(&update(&attrs, &NLRI));
-    check(&e, 3, 1, &[]);
-    assert_eq!(e.action, ErrorAction::AttributeDiscard);
+    let bytes = update(&attrs, &NLRI);
+    let u = lenient(&bytes, &ctx());
+    assert_eq!(u.attrs.med, Some(1));
+    assert_eq!(u.errors.len(), 1);
+    check(&u.errors[0], 3, 1, &[]);
+    assert_eq!(u.errors[0].action, ErrorAction::AttributeDiscard);
+    assert!(!u.treat_as_withdraw());
+    // A second MP_REACH or MP_UNREACH resets the session.
     let mp = [0x80u8, 15, 3, 0, 2, 1];
     let e = err(&update(&[&mp[..], &mp].concat(), &[]));
     check(&e, 3, 1, &[]);
     assert_eq!(e.action, ErrorAction::SessionReset);
+}
+
+#[test]
+fn attributes_not_taken_from_external_peers() {
+    // RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST from eBGP: discard,
+    // whatever their length.
+    let attrs = [
+        &base_attrs()[..],
+        &[0x40, 5, 4, 0, 0, 0, 200],
+        &[0x80, 9, 4, 1, 1, 1, 1],
+        &[0x80, 10, 3, 1, 1, 1],
+    ]
+    .concat();
+    let bytes = update(&attrs, &NLRI);
+    let u = lenient(&bytes, &ebgp());
+    assert_eq!(
+        (
+            u.attrs.local_pref,
+            u.attrs.originator_id,
+            u.attrs.cluster_list.len()
+        ),
+        (None, None, 0)
+    );
+    assert_eq!(u.errors.len(), 3);
+    assert!(u.errors.iter().all(|e| e.action == ErrorAction::AttributeDiscard));
+    assert!(!u.treat_as_withdraw());
+    // The same from an internal peer is taken (and the bad CLUSTER_LIST withdraws).
+    let u = lenient(&bytes, &ctx());
+    assert_eq!(u.attrs.local_pref, Some(200));
+    assert!(u.treat_as_withdraw());
 }
 
 #[test]

@@ -90,12 +90,12 @@ fn single_stream(n: u32) -> Vec<u8> {
 fn ingest(bytes: &[u8]) -> Rib {
     let c = ctx();
     let mut rib = Rib::new(Ipv4Addr::new(10, 99, 0, 2), 64512);
-    let peer = rib.add_peer(PeerInfo {
-        addr: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
-        router_id: Ipv4Addr::new(10, 99, 0, 1),
-        remote_as: 64512,
-        local_as: 64512,
-    });
+    let peer = rib.add_peer(PeerInfo::new(
+        IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
+        Ipv4Addr::new(10, 99, 0, 1),
+        64512,
+        64512,
+    ));
     let mut pos = 0;
     while pos < bytes.len() {
         let len = header::frame_len(&bytes[pos..], c.max_len).unwrap().unwrap();

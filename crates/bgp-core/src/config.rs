@@ -80,8 +80,17 @@ pub struct SessionConfig {
     /// Families to negotiate.
     pub families: Vec<Family>,
     /// Advertise the graceful restart capability with this restart time (Calico sets
-    /// `graceful restart` on every peer; BIRD's default time is 120 s).
+    /// `graceful restart` on every peer; BIRD's default time is 120 s), and act as its
+    /// receiving speaker (RFC 4724 §4.2).
     pub graceful_restart: Option<u16>,
+    /// Restart State bit (R): this speaker restarted and defers its route selection (RFC 4724
+    /// §4.1); cleared when the deferral ends.
+    pub restarting: bool,
+    /// Forwarding State bit (F) for every family: our forwarding state survives a restart of
+    /// this speaker (the dataplane keeps its routes), so peers may keep ours.
+    pub forwarding_preserved: bool,
+    /// Notification bit (N, RFC 8538): NOTIFICATIONs other than Hard Reset keep routes too.
+    pub gr_notification: bool,
 }
 
 impl SessionConfig {
@@ -101,6 +110,9 @@ impl SessionConfig {
             error_forget: Duration::from_secs(300),
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: Some(120),
+            restarting: false,
+            forwarding_preserved: true,
+            gr_notification: true,
         }
     }
 

@@ -29,10 +29,14 @@ pub enum Input<'a> {
     /// configuration says passive.
     Start,
     /// ManualStop (event 2): Cease with this subcode (2 administrative shutdown, 3 peer
-    /// de-configured, 6 other configuration change).
+    /// de-configured, 6 other configuration change); Cease/Hard Reset carrying it when both
+    /// sides support RFC 8538, so the peer drops our routes.
     Stop {
         cease_subcode: u8,
     },
+    /// Stop without a NOTIFICATION: connections just close, so a peer with graceful restart
+    /// keeps our routes as stale until we are back (a planned restart of this speaker).
+    Abort,
     /// Our connect succeeded (event 16/17).
     Connected(ConnId),
     /// The peer connected to us (event 14/15). Accepted in every state but Established.
@@ -88,9 +92,13 @@ pub enum Output {
         conn: ConnId,
         negotiated: Box<Negotiated>,
     },
-    /// The Established session went down: the RIB must drop (or, with graceful restart, mark
-    /// stale) the peer's routes.
-    Down,
+    /// The Established session went down: the RIB must drop the peer's routes, or with
+    /// `graceful` (RFC 4724 §4.2: the TCP session failed, or a new connection replaced it;
+    /// RFC 8538: a NOTIFICATION other than Hard Reset) keep them as stale if the peer
+    /// advertised graceful restart.
+    Down {
+        graceful: bool,
+    },
     /// The UPDATE just passed in arrived in Established and was accepted: hand it to the RIB.
     DeliverUpdate {
         conn: ConnId,

@@ -1,18 +1,44 @@
-//! Export policy and Adj-RIB-Out (RFC 4271 §9.1.3, §9.2) with Calico's rules (calico.md §5.2):
-//! a node announces what it originates (its blocks, borrowed /32s, configured static/service
-//! prefixes) with itself as next hop; routes learned over iBGP are never sent to iBGP peers
-//! (RFC 4271 §9.2); learned routes inside exported pools may go to eBGP peers (BIRD's
-//! `calico_export_to_bgp_peers` accepts any route inside a pool). Route-reflector clients
-//! (RFC 4456) get learned routes through [`ExportTarget::rr_client`], which the follow-up
-//! implements; today it is refused loudly by the speaker's config validation.
+//! Export policy and Adj-RIB-Out (RFC 4271 §9.1.3, §9.2; RFC 4456 §6 route reflection) with
+//! Calico's rules (calico.md §5.2):
+//! - a node announces what it originates (its blocks, borrowed /32s, service prefixes) to
+//!   every peer, with itself as next hop;
+//! - iBGP-learned routes never go to iBGP peers (RFC 4271 §9.2), unless this node is a route
+//!   reflector: a client's routes go to every iBGP peer, a non-client's to clients only, with
+//!   ORIGINATOR_ID and CLUSTER_LIST set and the next hop unchanged (RFC 4456 §6, §8);
+//! - learned routes inside the exported pools go to eBGP peers (BIRD's
+//!   `calico_export_to_bgp_peers` accepts any route inside a pool), and eBGP-learned ones in
+//!   the pools to iBGP peers;
+//! - eBGP: our AS prepended, no LOCAL_PREF, no MED from elsewhere, next hop self unless
+//!   `next hop keep` (Calico's `keepOriginalNextHop` / `nextHopMode: Keep`); iBGP: LOCAL_PREF
+//!   100 unless the route has one, next hop unchanged for learned routes unless `next hop
+//!   self`.
+//!
+//! [`export_route`] decides one prefix for one peer (incremental export after RIB changes);
+//! [`desired`] the whole set (a session comes up); [`AdjRibOut`] remembers what was sent and
+//! packs the difference into UPDATEs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use brindle_bgp_wire::{AsPath, Ctx, Family, MpNextHop, Origin, PathAttrs, UpdatePacker};
 use ipnet::IpNet;
 
-use crate::rib::Rib;
+use crate::attr_store::RouteAttrs;
+use crate::rib::{PeerId, PeerInfo, Rib};
+
+/// Which next hop a peer gets (Calico's BGPPeer `nextHopMode`, BIRD `next hop self|keep`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NextHopMode {
+    /// Self for eBGP peers and for what we originate; unchanged for learned routes to iBGP
+    /// peers (BIRD's default).
+    #[default]
+    Auto,
+    /// Always our address (`next hop self`).
+    SetSelf,
+    /// Unchanged for learned routes, eBGP too (`next hop keep`, `keepOriginalNextHop`).
+    Keep,
+}
 
 /// Who a route is exported to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,13 +52,20 @@ pub struct ExportTarget {
     pub next_hop_v6: Option<Ipv6Addr>,
     /// Families negotiated with the peer.
     pub families: Vec<Family>,
-    /// Reserved for route reflection (RFC 4456): iBGP-learned routes may go to clients.
+    /// The peer is our route-reflector client (RFC 4456); needs a cluster id on the RIB.
     pub rr_client: bool,
+    pub next_hop: NextHopMode,
 }
 
 impl ExportTarget {
     pub fn ibgp(&self) -> bool {
         self.local_as == self.remote_as
+    }
+
+    /// True if learned routes may reach this peer at all (so RIB changes of learned routes
+    /// need looking at for it).
+    pub fn takes_learned(&self, rib: &Rib, policy: &ExportPolicy) -> bool {
+        !policy.learned_to_ebgp.is_empty() || (self.ibgp() && rib.cluster_id().is_some())
     }
 }
 
@@ -40,7 +73,8 @@ impl ExportTarget {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportPolicy {
     /// Learned routes inside these prefixes (the IP pools with BGP export on) are re-advertised
-    /// to eBGP peers, as Calico's `if (net ~ <pool>) then accept` does for them.
+    /// to eBGP peers, and eBGP-learned ones to iBGP peers, as Calico's
+    /// `if (net ~ <pool>) then accept` does for them.
     pub learned_to_ebgp: Vec<IpNet>,
 }
 
@@ -59,41 +93,75 @@ fn family_of(p: &IpNet) -> Family {
     }
 }
 
-/// Attributes for a route we send: next hop self; iBGP gets LOCAL_PREF 100 and the path as is,
-/// eBGP gets our AS prepended and no LOCAL_PREF (RFC 4271 §5.1.2, §5.1.5).
-fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<&PathAttrs>) -> Option<OutAttrs> {
+/// How a learned route leaves: as is (eBGP-learned to iBGP, or to eBGP), or reflected.
+enum Learned<'a> {
+    Plain(&'a RouteAttrs),
+    Reflected(&'a RouteAttrs, &'a PeerInfo, Ipv4Addr),
+}
+
+/// Attributes for a route we send (`None`: the family is not negotiated or we have no next
+/// hop of that family).
+fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<Learned<'_>>) -> Option<OutAttrs> {
     let family = family_of(prefix);
     if !t.families.contains(&family) {
         return None;
     }
-    let mut a = match learned {
-        Some(l) => PathAttrs {
-            local_pref: None,
-            originator_id: None,
-            cluster_list: Vec::new(),
-            ..l.clone()
-        },
-        None => PathAttrs {
-            origin: Some(Origin::Igp),
-            as_path: Some(AsPath::default()),
-            ..PathAttrs::default()
-        },
+    let (mut a, original_nh) = match &learned {
+        Some(Learned::Plain(r) | Learned::Reflected(r, ..)) => (
+            PathAttrs {
+                originator_id: None,
+                cluster_list: Vec::new(),
+                ..r.attrs.clone()
+            },
+            Some((r.next_hop, r.link_local)),
+        ),
+        None => (
+            PathAttrs {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath::default()),
+                ..PathAttrs::default()
+            },
+            None,
+        ),
     };
     if t.ibgp() {
-        a.local_pref = Some(learned.and_then(|l| l.local_pref).unwrap_or(100));
+        a.local_pref = Some(a.local_pref.unwrap_or(100));
+        if let Some(Learned::Reflected(r, from, cluster)) = &learned {
+            // RFC 4456 §8: ORIGINATOR_ID names the route's originator in the AS (kept if
+            // set); our cluster id goes in front of the CLUSTER_LIST.
+            a.originator_id = Some(r.attrs.originator_id.unwrap_or(from.router_id));
+            a.cluster_list = std::iter::once(*cluster)
+                .chain(r.attrs.cluster_list.iter().copied())
+                .collect();
+        }
     } else {
         a.as_path = Some(a.as_path.unwrap_or_default().prepend(t.local_as));
+        // RFC 4271 §5.1.4/§5.1.5: MED from elsewhere and LOCAL_PREF stay in the AS.
+        a.local_pref = None;
         a.med = None;
     }
+    let keep = match t.next_hop {
+        NextHopMode::Keep => true,
+        NextHopMode::SetSelf => false,
+        NextHopMode::Auto => t.ibgp(),
+    };
+    let nh = original_nh.filter(|_| keep);
     let mp_next_hop = match family {
         Family::IPV4_UNICAST => {
-            a.next_hop = Some(t.next_hop_v4?);
+            a.next_hop = Some(match nh {
+                Some((IpAddr::V4(orig), _)) => orig,
+                _ => t.next_hop_v4?,
+            });
             None
         }
         _ => {
             a.next_hop = None;
+            let global = match nh {
+                Some((IpAddr::V6(orig), _)) => orig,
+                _ => t.next_hop_v6?,
+            };
             Some(MpNextHop::V6 {
-                global: t.next_hop_v6?,
+                global,
                 link_local: None,
             })
         }
@@ -105,36 +173,115 @@ fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<&PathAttrs>) -> O
     })
 }
 
-/// Everything `t` should hold from us right now.
-pub fn desired(rib: &Rib, t: &ExportTarget, policy: &ExportPolicy) -> BTreeMap<IpNet, OutAttrs> {
-    let mut out = BTreeMap::new();
-    for p in rib.originated() {
-        if let Some(a) = out_attrs(t, &p, None) {
-            out.insert(p, a);
-        }
+/// What `t` should hold for `prefix` whose best path is `source`'s with `attrs`.
+fn route_for(
+    rib: &Rib,
+    t: &ExportTarget,
+    policy: &ExportPolicy,
+    prefix: &IpNet,
+    source: PeerId,
+    attrs: &RouteAttrs,
+) -> Option<OutAttrs> {
+    if source == PeerId::LOCAL {
+        return out_attrs(t, prefix, None);
     }
-    let learned_ok = !t.ibgp() || t.rr_client;
-    if learned_ok && (t.rr_client || !policy.learned_to_ebgp.is_empty()) {
-        for r in rib.best_routes() {
-            if r.peer == t.peer_addr || out.contains_key(&r.prefix) {
-                continue;
-            }
-            let in_pool = policy.learned_to_ebgp.iter().any(|p| p.contains(&r.prefix));
-            if !in_pool {
-                continue;
-            }
-            if let Some(a) = out_attrs(t, &r.prefix, Some(&r.attrs.attrs)) {
-                out.insert(r.prefix, a);
-            }
-        }
+    let from = rib.peer(source)?;
+    if from.addr == t.peer_addr {
+        return None;
     }
-    out
+    let in_pool = || policy.learned_to_ebgp.iter().any(|p| p.contains(prefix));
+    let learned = match (t.ibgp(), from.ibgp()) {
+        (true, true) => {
+            let cluster = rib.cluster_id()?;
+            // RFC 4456 §6: a client's routes go to everyone, a non-client's to clients.
+            if !(from.rr_client || t.rr_client) {
+                return None;
+            }
+            Learned::Reflected(attrs, from, cluster)
+        }
+        _ if in_pool() => Learned::Plain(attrs),
+        _ => return None,
+    };
+    out_attrs(t, prefix, Some(learned))
 }
 
-/// What we have sent to one peer, and the minimal UPDATEs to move it to a new desired set.
+/// What `t` should hold for `prefix` now (`None`: nothing, withdraw if sent).
+pub fn export_route(rib: &Rib, t: &ExportTarget, policy: &ExportPolicy, prefix: IpNet) -> Option<OutAttrs> {
+    let (source, attrs) = rib.best_path(prefix)?;
+    route_for(rib, t, policy, &prefix, source, attrs)
+}
+
+/// Computes exports for one peer over many prefixes, sharing one `Arc<OutAttrs>` per
+/// attribute set and source (every prefix of a learned UPDATE exports the same attributes).
+pub struct Exporter<'a> {
+    rib: &'a Rib,
+    t: &'a ExportTarget,
+    policy: &'a ExportPolicy,
+    cache: HashMap<(usize, PeerId, Family), Option<Arc<OutAttrs>>>,
+}
+
+impl<'a> Exporter<'a> {
+    pub fn new(rib: &'a Rib, t: &'a ExportTarget, policy: &'a ExportPolicy) -> Exporter<'a> {
+        Exporter {
+            rib,
+            t,
+            policy,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn route(&mut self, prefix: IpNet, source: PeerId, attrs: &Arc<RouteAttrs>) -> Option<Arc<OutAttrs>> {
+        let (rib, t, policy) = (self.rib, self.t, self.policy);
+        // Local routes and reflection do not depend on the prefix; pool membership does.
+        let key = (Arc::as_ptr(attrs) as usize, source, family_of(&prefix));
+        let prefix_free = source == PeerId::LOCAL || (t.ibgp() && rib.peer(source).is_some_and(|p| p.ibgp()));
+        if prefix_free && let Some(hit) = self.cache.get(&key) {
+            return hit.clone();
+        }
+        let out = route_for(rib, t, policy, &prefix, source, attrs).map(Arc::new);
+        if prefix_free {
+            self.cache.insert(key, out.clone());
+        }
+        out
+    }
+
+    /// What the peer should hold for `prefix`.
+    pub fn prefix(&mut self, prefix: IpNet) -> Option<Arc<OutAttrs>> {
+        let (source, attrs) = self.rib.best_path(prefix)?;
+        let attrs = attrs.clone();
+        self.route(prefix, source, &attrs)
+    }
+
+    /// Everything the peer should hold.
+    pub fn all(&mut self) -> BTreeMap<IpNet, Arc<OutAttrs>> {
+        let mut out = BTreeMap::new();
+        let rib = self.rib;
+        let learned_ok = self.t.takes_learned(rib, self.policy);
+        let mut found: Vec<(IpNet, PeerId, Arc<RouteAttrs>)> = Vec::new();
+        rib.for_each_best(|p, source, attrs| {
+            if learned_ok || source == PeerId::LOCAL {
+                found.push((p, source, attrs.clone()));
+            }
+        });
+        for (p, source, attrs) in found {
+            if let Some(a) = self.route(p, source, &attrs) {
+                out.insert(p, a);
+            }
+        }
+        out
+    }
+}
+
+/// Everything `t` should hold from us right now.
+pub fn desired(rib: &Rib, t: &ExportTarget, policy: &ExportPolicy) -> BTreeMap<IpNet, Arc<OutAttrs>> {
+    Exporter::new(rib, t, policy).all()
+}
+
+/// What we have sent to one peer, changes queued for it, and the UPDATEs that carry them.
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    sent: BTreeMap<IpNet, OutAttrs>,
+    sent: BTreeMap<IpNet, Arc<OutAttrs>>,
+    pending: BTreeMap<IpNet, Option<Arc<OutAttrs>>>,
 }
 
 impl AdjRibOut {
@@ -142,29 +289,60 @@ impl AdjRibOut {
         AdjRibOut::default()
     }
 
-    pub fn sent(&self) -> &BTreeMap<IpNet, OutAttrs> {
+    pub fn sent(&self) -> &BTreeMap<IpNet, Arc<OutAttrs>> {
         &self.sent
     }
 
-    /// Encodes withdrawals and announcements that turn what was sent into `desired`, packed per
-    /// attribute set; returns the messages back to back (empty if nothing changed).
-    pub fn sync(&mut self, desired: BTreeMap<IpNet, OutAttrs>, ctx: &Ctx) -> Vec<u8> {
+    /// Queues `prefix` to become `want` (nothing queued if that is what was sent).
+    pub fn set(&mut self, prefix: IpNet, want: Option<Arc<OutAttrs>>) {
+        if self.sent.get(&prefix) == want.as_ref() {
+            self.pending.remove(&prefix);
+        } else {
+            self.pending.insert(prefix, want);
+        }
+    }
+
+    /// True if changes wait for [`AdjRibOut::flush`].
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Queues whatever turns what was sent into `desired`, then flushes.
+    pub fn sync(&mut self, desired: BTreeMap<IpNet, Arc<OutAttrs>>, ctx: &Ctx) -> Vec<u8> {
+        let gone: Vec<IpNet> = self
+            .sent
+            .keys()
+            .filter(|p| !desired.contains_key(p))
+            .copied()
+            .collect();
+        for p in gone {
+            self.set(p, None);
+        }
+        for (p, a) in desired {
+            self.set(p, Some(a));
+        }
+        self.flush(ctx)
+    }
+
+    /// Encodes the queued withdrawals, then the announcements packed per attribute set;
+    /// returns the messages back to back (empty if nothing changed).
+    pub fn flush(&mut self, ctx: &Ctx) -> Vec<u8> {
         let mut bytes = Vec::new();
-        let mut withdraw: HashMap<Family, Vec<IpNet>> = HashMap::new();
-        for p in self.sent.keys() {
-            if !desired.contains_key(p) {
-                withdraw.entry(family_of(p)).or_default().push(*p);
+        let mut withdraw: BTreeMap<Family, Vec<IpNet>> = BTreeMap::new();
+        let mut announce: HashMap<Arc<OutAttrs>, Vec<IpNet>> = HashMap::new();
+        for (p, want) in std::mem::take(&mut self.pending) {
+            match want {
+                None => {
+                    self.sent.remove(&p);
+                    withdraw.entry(family_of(&p)).or_default().push(p);
+                }
+                Some(a) => {
+                    self.sent.insert(p, a.clone());
+                    announce.entry(a).or_default().push(p);
+                }
             }
         }
-        let mut announce: HashMap<&OutAttrs, Vec<IpNet>> = HashMap::new();
-        for (p, a) in &desired {
-            if self.sent.get(p) != Some(a) {
-                announce.entry(a).or_default().push(*p);
-            }
-        }
-        let mut fams: Vec<_> = withdraw.into_iter().collect();
-        fams.sort_by_key(|(f, _)| *f);
-        for (fam, list) in fams {
+        for (fam, list) in withdraw {
             let mut w = UpdatePacker::withdraw(ctx, fam);
             list.into_iter().for_each(|p| w.push_prefix(p));
             bytes.extend(w.finish());
@@ -176,12 +354,12 @@ impl AdjRibOut {
             list.into_iter().for_each(|x| p.push_prefix(x));
             bytes.extend(p.finish());
         }
-        self.sent = desired;
         bytes
     }
 
-    /// Forgets what was sent (session down): the next sync sends everything.
+    /// Forgets what was sent and queued (session down): the next sync sends everything.
     pub fn reset(&mut self) {
         self.sent.clear();
+        self.pending.clear();
     }
 }

@@ -3,7 +3,9 @@
 //! Implements the session FSM of RFC 4271 §8 (with collision detection, §6.8), the OPEN checks
 //! of RFC 4271 §6.2 / RFC 6793 / RFC 6286 / RFC 5492, the decision process of RFC 4271 §9.1
 //! (RFC 4456 §9 tie-breaks), Adj-RIB-Out and export rules of RFC 4271 §9.2 with Calico's export
-//! policy, and BIRD's status texts (what `calicoctl node status` shows).
+//! policy, route reflection (RFC 4456), graceful restart in both roles (RFC 4724, RFC 8538),
+//! the RFC 7606 error handling of received UPDATEs (treat-as-withdraw in the RIB), and BIRD's
+//! status texts (what `calicoctl node status` shows).
 //!
 //! Module map:
 //! - [`config`]: [`SessionConfig`] (Calico's timer defaults), [`PeerType`], [`mesh_passive`].
@@ -13,7 +15,10 @@
 //! - [`status`]: BIRD's protocol state and info text ([`ProtoState`], [`BgpState`]).
 //! - [`rib`]: [`Rib`] (Adj-RIB-In + Loc-RIB, best-route changes); `decision` the comparison;
 //!   `attr_store` interned attribute sets; `prefix_key` compact keys.
-//! - [`export`]: [`ExportPolicy`], [`ExportTarget`], [`AdjRibOut`].
+//! - [`export`]: [`ExportPolicy`], [`ExportTarget`], [`NextHopMode`], [`Exporter`],
+//!   [`AdjRibOut`]: what each peer gets, route reflection included.
+//! - [`graceful`]: graceful restart bookkeeping: [`Helper`] (receiving speaker, per peer) and
+//!   [`Deferral`] (restarting speaker's route-selection deferral).
 //!
 //! Nothing here reads a clock, opens a socket or spawns a task: the speaker drives it.
 
@@ -22,6 +27,7 @@ pub mod config;
 mod decision;
 pub mod event;
 pub mod export;
+pub mod graceful;
 pub mod negotiate;
 mod prefix_key;
 pub mod rib;
@@ -31,7 +37,8 @@ pub mod status;
 pub use attr_store::RouteAttrs;
 pub use config::{PeerType, SessionConfig, mesh_passive};
 pub use event::{ConnId, Input, Output, Timer};
-pub use export::{AdjRibOut, ExportPolicy, ExportTarget, OutAttrs};
+pub use export::{AdjRibOut, ExportPolicy, ExportTarget, Exporter, NextHopMode, OutAttrs, export_route};
+pub use graceful::{Deferral, GrAction, Helper};
 pub use negotiate::Negotiated;
 pub use rib::{BestRoute, PeerId, PeerInfo, Rib, RouteChange, UpdateStats};
 pub use session::{Session, SessionStatus};

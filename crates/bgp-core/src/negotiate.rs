@@ -27,11 +27,16 @@ pub struct Negotiated {
     pub enhanced_route_refresh: bool,
     /// The peer's graceful restart capability, if any (RFC 4724).
     pub peer_graceful_restart: Option<GracefulRestart>,
+    /// Both sides advertised graceful restart: a lost session keeps the peer's routes.
+    pub graceful_restart: bool,
+    /// Both sides set the N bit (RFC 8538): NOTIFICATIONs other than Hard Reset keep routes,
+    /// and a stop that must flush them sends Hard Reset.
+    pub gr_notification: bool,
     pub remote_open: Open,
 }
 
 /// The OPEN we send.
-pub fn local_open(cfg: &SessionConfig, restarting: bool) -> Open {
+pub fn local_open(cfg: &SessionConfig) -> Open {
     let mut caps: Vec<Capability> = cfg
         .families
         .iter()
@@ -42,17 +47,15 @@ pub fn local_open(cfg: &SessionConfig, restarting: bool) -> Open {
     caps.push(Capability::RouteRefresh);
     if let Some(t) = cfg.graceful_restart {
         caps.push(Capability::GracefulRestart(GracefulRestart {
-            restarting,
-            notification: false,
+            restarting: cfg.restarting,
+            notification: cfg.gr_notification,
             restart_time: t.min(4095),
-            // Forwarding state is not claimed preserved until the follow-up implements the
-            // restarting-speaker role (RFC 4724 §4.1).
             families: cfg
                 .families
                 .iter()
                 .map(|f| GracefulRestartFamily {
                     family: *f,
-                    forwarding_preserved: false,
+                    forwarding_preserved: cfg.forwarding_preserved,
                 })
                 .collect(),
         }));
@@ -122,6 +125,9 @@ pub fn check_open(cfg: &SessionConfig, local: &Open, remote: &Open) -> Result<Ne
         enhanced_route_refresh: local.has(CAP_ENHANCED_ROUTE_REFRESH)
             && remote.has(CAP_ENHANCED_ROUTE_REFRESH),
         peer_graceful_restart: remote.graceful_restart().cloned(),
+        graceful_restart: local.graceful_restart().is_some() && remote.graceful_restart().is_some(),
+        gr_notification: local.graceful_restart().is_some_and(|g| g.notification)
+            && remote.graceful_restart().is_some_and(|g| g.notification),
         remote_open: remote.clone(),
     })
 }

@@ -6,10 +6,16 @@
 //! received NOTIFICATION, hold timer expiry) restarts the session after an error wait that
 //! doubles from `error_wait_min` to `error_wait_max`; a socket error only waits the connect retry
 //! time; a passive session never connects.
+//!
+//! Graceful restart (RFC 4724, RFC 8538) decides how an Established session ends
+//! ([`Output::Down`]'s `graceful`): a TCP failure, or a new connection from a peer that
+//! advertised the capability (§4.2: the old session is taken as dead and the new one accepted),
+//! keep the peer's routes; with the N bit on both sides so does any NOTIFICATION but Cease/Hard
+//! Reset, which a stop then sends instead of a plain Cease.
 
 use std::time::{Duration, Instant};
 
-use brindle_bgp_wire::notification::{cease_sub, fsm_sub};
+use brindle_bgp_wire::notification::{cease_sub, code, fsm_sub};
 use brindle_bgp_wire::{Message, Notification, Open, OutMessage};
 
 use crate::config::SessionConfig;
@@ -59,7 +65,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(cfg: SessionConfig) -> Session {
-        let local_open = negotiate::local_open(&cfg, false);
+        let local_open = negotiate::local_open(&cfg);
         Session {
             error_wait: Duration::ZERO,
             cfg,
@@ -78,6 +84,13 @@ impl Session {
 
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
+    }
+
+    /// Sets or clears the Restart State bit of the OPENs sent from now on (RFC 4724 §4.1: set
+    /// while this restarted speaker defers its route selection).
+    pub fn set_restarting(&mut self, restarting: bool) {
+        self.cfg.restarting = restarting;
+        self.local_open = negotiate::local_open(&self.cfg);
     }
 
     /// A fresh connection id, for connections the driver accepted (pass it in
@@ -123,7 +136,8 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::Start => self.on_start(&mut out),
-            Input::Stop { cease_subcode } => self.on_stop(cease_subcode, &mut out),
+            Input::Stop { cease_subcode } => self.on_stop(Some(cease_subcode), &mut out),
+            Input::Abort => self.on_stop(None, &mut out),
             Input::Connected(id) => self.on_connected(id, &mut out),
             Input::Accepted(id) => self.on_accepted(id, &mut out),
             Input::ConnectFailed { conn, error } => {
@@ -175,8 +189,16 @@ impl Session {
         Some(c)
     }
 
-    /// Sends a NOTIFICATION on `id` (if OPEN was sent there) and closes it.
-    fn close_with(&mut self, id: ConnId, n: Option<Notification>, out: &mut Vec<Output>) {
+    /// Sends a NOTIFICATION on `id` (if OPEN was sent there) and closes it. If it was the
+    /// Established connection, reports Down, graceful as `graceful` decides from what was
+    /// negotiated.
+    fn close_with(
+        &mut self,
+        id: ConnId,
+        n: Option<Notification>,
+        graceful: impl FnOnce(&Negotiated) -> bool,
+        out: &mut Vec<Output>,
+    ) {
         if let Some(c) = self.remove(id, out) {
             if let Some(n) = n.filter(|_| c.state != BgpState::Connect) {
                 out.push(Output::Send {
@@ -186,7 +208,8 @@ impl Session {
             }
             out.push(Output::Close(id));
             if c.state == BgpState::Established {
-                out.push(Output::Down);
+                let graceful = c.negotiated.as_ref().is_some_and(graceful);
+                out.push(Output::Down { graceful });
             }
         }
     }
@@ -214,10 +237,24 @@ impl Session {
         }
     }
 
-    fn on_stop(&mut self, subcode: u8, out: &mut Vec<Output>) {
-        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
-        for id in ids {
-            self.close_with(id, Some(Notification::cease(subcode)), out);
+    /// ManualStop with a Cease (`Some(subcode)`) or, for a planned restart, without any
+    /// NOTIFICATION (`None`).
+    fn on_stop(&mut self, subcode: Option<u8>, out: &mut Vec<Output>) {
+        let ids: Vec<(ConnId, bool)> = self
+            .conns
+            .iter()
+            .map(|c| (c.id, c.negotiated.as_ref().is_some_and(|n| n.gr_notification)))
+            .collect();
+        for (id, n_bit) in ids {
+            let n = subcode.map(|sub| {
+                if n_bit {
+                    // RFC 8538 §3: a plain Cease would keep our routes at the peer.
+                    Notification::new(code::CEASE, cease_sub::HARD_RESET, vec![code::CEASE, sub])
+                } else {
+                    Notification::cease(sub)
+                }
+            });
+            self.close_with(id, n, |neg| subcode.is_none() && neg.graceful_restart, out);
         }
         out.push(Output::CancelTimer(Timer::ConnectRetry));
         out.push(Output::CancelTimer(Timer::IdleHold));
@@ -251,6 +288,22 @@ impl Session {
     }
 
     fn on_accepted(&mut self, id: ConnId, out: &mut Vec<Output>) {
+        // RFC 4724 §4.2: a new connection from a peer that advertised graceful restart means
+        // its old session is gone (it restarted): drop that one, keep its routes, accept.
+        let restarted = self.conns.iter().find_map(|c| {
+            let gr = c.negotiated.as_ref().is_some_and(|n| n.graceful_restart);
+            (c.state == BgpState::Established && gr).then_some(c.id)
+        });
+        if let Some(old) = restarted
+            && self.enabled
+        {
+            self.close_with(old, None, |_| true, out);
+            let others: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+            for o in others {
+                self.close_with(o, None, |_| true, out);
+            }
+            self.last_error = Some(LastError::Misc("Graceful restart".into()));
+        }
         let incoming_busy = self.conns.iter().any(|c| !c.outgoing);
         if !self.enabled || self.delayed || incoming_busy {
             // BIRD refuses connections while disabled or waiting out an error; the peer retries.
@@ -293,7 +346,9 @@ impl Session {
             error.unwrap_or_else(|| "Connection closed".into()),
         ));
         if c.state == BgpState::Established {
-            out.push(Output::Down);
+            // RFC 4724 §4.2: a failed TCP session keeps a graceful peer's routes.
+            let graceful = c.negotiated.as_ref().is_some_and(|n| n.graceful_restart);
+            out.push(Output::Down { graceful });
             self.restart(false, now, out);
         } else {
             self.after_socket_loss(out);
@@ -305,7 +360,7 @@ impl Session {
     fn restart(&mut self, error_wait: bool, now: Instant, out: &mut Vec<Output>) {
         let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
         for id in ids {
-            self.close_with(id, None, out);
+            self.close_with(id, None, |n| n.graceful_restart, out);
         }
         out.push(Output::CancelTimer(Timer::ConnectRetry));
         if !self.enabled {
@@ -342,7 +397,7 @@ impl Session {
             .conns
             .iter()
             .any(|c| c.id != id && c.state == BgpState::Established);
-        self.close_with(id, Some(n.clone()), out);
+        self.close_with(id, Some(n.clone()), |neg| gr_after_notification(neg, &n), out);
         if other_established && state != BgpState::Established {
             return;
         }
@@ -355,7 +410,7 @@ impl Session {
             return;
         };
         if let Message::Notification(n) = msg {
-            self.close_with(id, None, out);
+            self.close_with(id, None, |neg| gr_after_notification(neg, n), out);
             let others_up = self.conns.iter().any(|c| c.state == BgpState::Established);
             if !others_up {
                 self.last_error = Some(LastError::Received(n.clone()));
@@ -426,15 +481,15 @@ impl Session {
             .map(|c| (c.id, c.state));
         if let Some((other, other_state)) = other {
             if other_state == BgpState::Established {
-                // Graceful restart's "peer restarted" case belongs here (RFC 4724 §4.2, the
-                // follow-up); without it the new connection loses.
-                return self.close_with(id, Some(collision), out);
+                // Without graceful restart the Established session wins (with it, the new
+                // connection already replaced it in `on_accepted`).
+                return self.close_with(id, Some(collision), |_| false, out);
             }
             // The side with the higher identifier keeps the connection it initiated.
             let keep_ours = u32::from(self.cfg.router_id) > u32::from(neg.remote_id);
             let this_outgoing = self.conns.iter().any(|c| c.id == id && c.outgoing);
             let loser = if keep_ours == this_outgoing { other } else { id };
-            self.close_with(loser, Some(collision), out);
+            self.close_with(loser, Some(collision), |_| false, out);
             if loser == id {
                 return;
             }
@@ -469,6 +524,7 @@ impl Session {
             self.close_with(
                 o,
                 Some(Notification::cease(cease_sub::CONNECTION_COLLISION_RESOLUTION)),
+                |_| false,
                 out,
             );
         }
@@ -532,4 +588,11 @@ impl Session {
             }
         }
     }
+}
+
+/// RFC 8538 §4: with the N bit on both sides, a NOTIFICATION (sent or received) keeps the
+/// peer's routes, except Cease/Hard Reset.
+fn gr_after_notification(neg: &Negotiated, n: &Notification) -> bool {
+    let hard = n.code == code::CEASE && n.subcode == cease_sub::HARD_RESET;
+    neg.graceful_restart && neg.gr_notification && !hard
 }

@@ -218,7 +218,7 @@ fn active_session_transition_table() {
         cease_subcode: cease_sub::ADMINISTRATIVE_SHUTDOWN,
     });
     assert_eq!(notification(&out), Some((6, 2, vec![])));
-    assert!(has(&out, |o| *o == Output::Down));
+    assert!(has(&out, |o| *o == Output::Down { graceful: false }));
     assert!(has(&out, |o| *o == Output::Close(c)));
     assert_eq!(
         (h.s.status().proto, h.s.state()),
@@ -245,7 +245,7 @@ fn passive_session_waits_and_accepts() {
     let (mut h, c) = H::established(true);
     // Peer closes: BIRD shows the socket error, passive again.
     let out = h.feed(Input::Closed { conn: c, error: None });
-    assert!(has(&out, |o| *o == Output::Down));
+    assert!(has(&out, |o| *o == Output::Down { graceful: false }));
     assert_eq!(h.info(), "Passive       Socket: Connection closed");
 }
 
@@ -324,18 +324,15 @@ fn notification_paths() {
             "Idle          BGP Error: Malformed attribute list",
         ),
         (
-            "missing well-known attribute",
+            "unrecognized well-known attribute (RFC 7606 keeps the reset)",
             |h, c| {
-                let u = UpdateMsg {
-                    nlri: vec![Nlri::new("10.0.0.0/24".parse().unwrap())],
-                    ..UpdateMsg::default()
-                };
-                let m = bytes_of(OutMessage::Update(u));
+                let mut m = vec![0xff; 16];
+                m.extend_from_slice(&[0, 27, 2, 0, 0, 0, 4, 0x40, 99, 1, 0]);
                 let e = Message::decode(&m, &Ctx::default()).unwrap_err();
                 h.feed(Input::DecodeError { conn: c, error: e })
             },
-            (3, 3, vec![1]),
-            "Idle          BGP Error: Missing mandatory attribute",
+            (3, 2, vec![0x40, 99, 1, 0]),
+            "Idle          BGP Error: Unrecognized well-known attribute",
         ),
     ];
     for (name, f, want, text) in from_established {
@@ -343,7 +340,7 @@ fn notification_paths() {
         let out = f(&mut h, c);
         assert_eq!(notification(&out), Some(want), "{name}");
         assert!(has(&out, |o| *o == Output::Close(c)), "{name}");
-        assert!(has(&out, |o| *o == Output::Down), "{name}");
+        assert!(has(&out, |o| *o == Output::Down { graceful: false }), "{name}");
         // Error wait (Calico: 5 s) before starting again.
         assert!(
             has(&out, |o| *o
@@ -416,7 +413,7 @@ fn notification_paths() {
         let out = h.msg(c, &bytes);
         assert_eq!(notification(&out), Some(want), "{name}");
         assert!(has(&out, |o| *o == Output::Close(c)), "{name}");
-        assert!(!has(&out, |o| *o == Output::Down), "{name}");
+        assert!(!has(&out, |o| matches!(o, Output::Down { .. })), "{name}");
     }
     // Unsupported optional parameter comes from the decoder.
     let mut h = H::new(true);
@@ -451,7 +448,7 @@ fn received_notification_and_error_wait_backoff() {
         notification(&out).is_none(),
         "no NOTIFICATION answers a NOTIFICATION"
     );
-    assert!(has(&out, |o| *o == Output::Down));
+    assert!(has(&out, |o| *o == Output::Down { graceful: false }));
     assert_eq!(h.info(), "Idle          Received: Hold timer expired");
     // Accepting is refused during the error wait.
     let c2 = h.s.next_conn_id();
@@ -555,7 +552,7 @@ fn collision_detection() {
     let out = h.msg(c2, &open_bytes(64512, PEER, 90));
     assert_eq!(notification(&out), Some((6, 7, vec![])));
     assert!(has(&out, |o| *o == Output::Close(c2)));
-    assert!(!has(&out, |o| *o == Output::Down));
+    assert!(!has(&out, |o| matches!(o, Output::Down { .. })));
     assert_eq!(h.s.state(), BgpState::Established);
 }
 
@@ -583,7 +580,7 @@ fn calico_mesh_rule_and_names() {
 #[test]
 fn four_octet_local_as_sends_as_trans() {
     let cfg = SessionConfig::calico(4_200_000_001, 4_200_000_001, ME);
-    let o = negotiate::local_open(&cfg, false);
+    let o = negotiate::local_open(&cfg);
     assert_eq!(o.my_as, AS_TRANS);
     assert_eq!(o.asn(), 4_200_000_001);
     assert!(o.graceful_restart().is_some());

@@ -7,61 +7,8 @@ use brindle_bgp_core::*;
 use brindle_bgp_wire::*;
 use ipnet::IpNet;
 
-const ME: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 80);
-
-fn ctx() -> Ctx {
-    Ctx {
-        four_octet_as: true,
-        ..Ctx::default()
-    }
-}
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-
-fn attrs(nh: [u8; 4]) -> PathAttrs {
-    PathAttrs {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::default()),
-        next_hop: Some(Ipv4Addr::from(nh)),
-        local_pref: Some(100),
-        ..PathAttrs::default()
-    }
-}
-
-fn apply(rib: &mut Rib, peer: PeerId, u: UpdateMsg) -> UpdateStats {
-    let b = OutMessage::Update(u).to_bytes(&ctx());
-    let Message::Update(u) = Message::decode(&b, &ctx()).unwrap() else {
-        panic!()
-    };
-    rib.apply_update(peer, &u)
-}
-
-fn announce(rib: &mut Rib, peer: PeerId, a: PathAttrs, prefixes: &[&str]) {
-    apply(
-        rib,
-        peer,
-        UpdateMsg {
-            attrs: a,
-            nlri: prefixes.iter().map(|p| Nlri::new(net(p))).collect(),
-            ..UpdateMsg::default()
-        },
-    );
-}
-
-fn peer(rib: &mut Rib, addr: [u8; 4], id: [u8; 4], asn: u32) -> PeerId {
-    rib.add_peer(PeerInfo {
-        addr: IpAddr::V4(Ipv4Addr::from(addr)),
-        router_id: Ipv4Addr::from(id),
-        remote_as: asn,
-        local_as: 64512,
-    })
-}
-
-fn best_peer(rib: &Rib, p: &str) -> Option<IpAddr> {
-    rib.best(net(p)).map(|b| b.peer)
-}
+mod support;
+use support::*;
 
 #[test]
 fn decision_process_steps() {
@@ -323,6 +270,7 @@ fn target(ibgp: bool) -> ExportTarget {
         next_hop_v6: None,
         families: vec![Family::IPV4_UNICAST],
         rr_client: false,
+        next_hop: NextHopMode::Auto,
     }
 }
 
@@ -371,19 +319,6 @@ fn export_policy_and_adj_rib_out() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].withdrawn, vec![Nlri::new(net("10.233.87.5/32"))]);
     assert!(out.sync(desired(&rib, &target(true), &policy), &ctx()).is_empty());
-}
-
-fn decode_all(mut b: &[u8]) -> Vec<UpdateMsg> {
-    let mut v = Vec::new();
-    while !b.is_empty() {
-        let len = header::frame_len(b, 4096).unwrap().unwrap();
-        let Message::Update(u) = Message::decode(&b[..len], &ctx()).unwrap() else {
-            panic!()
-        };
-        v.push(u.to_owned_msg());
-        b = &b[len..];
-    }
-    v
 }
 
 use brindle_bgp_core::export::desired;

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use brindle_bgp_core::{ExportPolicy, PeerType, SessionConfig, mesh_passive};
+use brindle_bgp_core::{ExportPolicy, NextHopMode, PeerType, SessionConfig, mesh_passive};
 use brindle_bgp_wire::Family;
 
 use crate::error::Error;
@@ -27,6 +27,26 @@ pub struct SpeakerConfig {
     pub node_v4: Option<Ipv4Addr>,
     pub node_v6: Option<Ipv6Addr>,
     pub export: ExportPolicy,
+    /// Route-reflector cluster id (Calico's `Node.spec.bgp.routeReflectorClusterID`): this
+    /// node reflects routes between its iBGP peers (RFC 4456); clients are the peers with
+    /// [`PeerConfig::rr_client`].
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Graceful restart as the restarting speaker (RFC 4724 §4.1): this start is a restart.
+    /// OPENs carry the Restart State bit and the speaker reports initial convergence
+    /// ([`crate::SpeakerHandle::initial_convergence`]) only once every graceful peer has sent
+    /// End-of-RIB, or after `selection_deferral`. The agent sets it when it restarts over a
+    /// dataplane it kept, and must not remove kernel routes the speaker has not relearned
+    /// before convergence.
+    pub restarting: bool,
+    /// The Forwarding State bit in our OPENs: the dataplane keeps forwarding across a
+    /// restart of this speaker, so peers may keep our routes meanwhile. False on a start
+    /// over an emptied dataplane (a rebooted node): peers then drop our stale routes at once.
+    pub forwarding_preserved: bool,
+    /// Upper bound of the restart deferral (RFC 4724's Selection_Deferral_Timer).
+    pub selection_deferral: Duration,
+    /// Upper bound on keeping a restarted peer's stale routes once it is back, if End-of-RIB
+    /// never comes (RFC 4724 §4.2's optional timer; FRR's stalepath-time, 360 s).
+    pub stale_routes_time: Duration,
 }
 
 impl SpeakerConfig {
@@ -39,6 +59,11 @@ impl SpeakerConfig {
             node_v4: Some(router_id),
             node_v6: None,
             export: ExportPolicy::default(),
+            cluster_id: None,
+            restarting: false,
+            forwarding_preserved: true,
+            selection_deferral: Duration::from_secs(120),
+            stale_routes_time: Duration::from_secs(360),
         }
     }
 
@@ -48,6 +73,12 @@ impl SpeakerConfig {
         }
         if self.local_as == 0 {
             return Err(Error::InvalidConfig("local AS 0".into()));
+        }
+        if self.cluster_id.is_some_and(|c| c.is_unspecified()) {
+            return Err(Error::InvalidConfig("route reflector cluster id 0.0.0.0".into()));
+        }
+        if self.selection_deferral.is_zero() {
+            return Err(Error::InvalidConfig("selection deferral of 0 s".into()));
         }
         Ok(())
     }
@@ -89,10 +120,26 @@ pub struct PeerConfig {
     pub port: u16,
     /// Source address of our connections (default: the node's address of that family).
     pub source_address: Option<IpAddr>,
+    /// With no `source_address`, bind to the node's address (Calico's default `UseNodeIP`);
+    /// false is Calico's `sourceAddress: None`: the kernel picks the source.
+    pub use_node_ip: bool,
     pub peer_type: PeerType,
-    /// Graceful restart time advertised (RFC 4724); Calico sets `graceful restart` everywhere.
+    /// Graceful restart time we advertise (RFC 4724; Calico's `maxRestartTime` /
+    /// `nodeMeshMaxRestartTime`, BIRD `graceful restart time`, default 120 s): how long the
+    /// peer keeps our routes when we restart. `None` turns graceful restart off for the peer
+    /// (both roles).
     pub graceful_restart_time: Option<u16>,
     pub timers: PeerTimers,
+    /// The peer is our route-reflector client (RFC 4456; needs [`SpeakerConfig::cluster_id`]).
+    pub rr_client: bool,
+    /// Next hop of what we send (Calico's `nextHopMode` / `keepOriginalNextHop`).
+    pub next_hop: NextHopMode,
+    /// GTSM (RFC 5082, Calico's `ttlSecurity`): our packets leave with TTL 255 and the peer's
+    /// must arrive with at least 256 − hops (the peer is at most `hops` hops away).
+    pub ttl_security: Option<u8>,
+    /// Times our AS may appear in a received AS_PATH (Calico's `numAllowedLocalASNumbers`,
+    /// BIRD `allow local as`).
+    pub allow_local_as: u8,
 }
 
 impl PeerConfig {
@@ -108,9 +155,14 @@ impl PeerConfig {
             keepalive: None,
             port: BGP_PORT,
             source_address: None,
+            use_node_ip: true,
             peer_type,
             graceful_restart_time: Some(120),
             timers: PeerTimers::default(),
+            rr_client: false,
+            next_hop: NextHopMode::Auto,
+            ttl_security: None,
+            allow_local_as: 0,
         }
     }
 
@@ -163,6 +215,28 @@ impl PeerConfig {
         {
             return bad("source address family differs from the peer's");
         }
+        if self.ttl_security == Some(0) {
+            return bad("TTL security hops must be 1 to 255");
+        }
+        Ok(())
+    }
+
+    /// Checks what depends on the speaker's configuration too.
+    pub(crate) fn validate_with(&self, spk: &SpeakerConfig) -> Result<(), Error> {
+        self.validate()?;
+        let local_as = self.local_as.unwrap_or(spk.local_as);
+        if self.rr_client && spk.cluster_id.is_none() {
+            return Err(Error::InvalidPeer {
+                peer: self.address,
+                what: "route reflector client, but this node has no cluster id".into(),
+            });
+        }
+        if self.rr_client && self.remote_as != local_as {
+            return Err(Error::InvalidPeer {
+                peer: self.address,
+                what: "route reflector client must be an iBGP peer".into(),
+            });
+        }
         Ok(())
     }
 
@@ -181,6 +255,9 @@ impl PeerConfig {
             error_forget: Duration::from_secs(300),
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: self.graceful_restart_time,
+            restarting: spk.restarting,
+            forwarding_preserved: spk.forwarding_preserved,
+            gr_notification: true,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The speaker's API for the agent: start it, give it peers and prefixes, read its status and
 //! routes.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use ipnet::IpNet;
 use std::os::fd::AsRawFd;
@@ -18,6 +18,7 @@ pub struct Speaker;
 #[derive(Clone)]
 pub struct SpeakerHandle {
     tx: mpsc::Sender<CoreMsg>,
+    converged: watch::Receiver<bool>,
 }
 
 impl Speaker {
@@ -53,9 +54,10 @@ impl Speaker {
                 task,
             });
         }
-        let core = Core::new(cfg, tx.clone(), listeners);
+        let (converged_tx, converged) = watch::channel(!cfg.restarting);
+        let core = Core::new(cfg, tx.clone(), listeners, converged_tx);
         tokio::spawn(core.run(rx));
-        Ok(SpeakerHandle { tx })
+        Ok(SpeakerHandle { tx, converged })
     }
 }
 
@@ -89,8 +91,33 @@ impl SpeakerHandle {
         self.ask(CoreMsg::Status).await
     }
 
-    /// Sends Cease/Administrative Shutdown to every peer and stops.
+    /// Sends Cease/Administrative Shutdown to every peer (Cease/Hard Reset where RFC 8538 was
+    /// negotiated) and stops: peers drop our routes.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        self.ask(CoreMsg::Shutdown).await
+        self.ask(|reply| CoreMsg::Shutdown {
+            graceful: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops for a planned restart: sessions close without a NOTIFICATION, so peers with
+    /// graceful restart keep our routes (as stale, for the restart time we advertised) until
+    /// the restarted speaker (`SpeakerConfig::restarting`) sends them again.
+    pub async fn shutdown_graceful(&self) -> Result<(), Error> {
+        self.ask(|reply| CoreMsg::Shutdown {
+            graceful: true,
+            reply,
+        })
+        .await
+    }
+
+    /// True once the initial convergence after a restart is done (RFC 4724 §4.1: End-of-RIB
+    /// from every graceful peer, or the selection deferral expired); true from the start
+    /// when `SpeakerConfig::restarting` is false. Every route event of the converged table
+    /// has been queued on each subscription before this turns true: drain `events` before
+    /// acting on it (e.g. removing kernel routes the speaker did not relearn).
+    pub fn initial_convergence(&self) -> watch::Receiver<bool> {
+        self.converged.clone()
     }
 }

@@ -25,7 +25,7 @@ mod peer;
 mod socket;
 pub mod status;
 
-pub use brindle_bgp_core::{BgpState, ExportPolicy, PeerType, ProtoState, mesh_passive};
+pub use brindle_bgp_core::{BgpState, ExportPolicy, NextHopMode, PeerType, ProtoState, mesh_passive};
 pub use config::{BGP_PORT, LISTEN_BACKLOG, PeerConfig, PeerTimers, SpeakerConfig};
 pub use error::Error;
 pub use handle::{Speaker, SpeakerHandle};

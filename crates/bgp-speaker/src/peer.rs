@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use brindle_bgp_core::{ConnId, Input, Negotiated, Output, Session, SessionStatus, Timer};
+use brindle_bgp_core::{ConnId, Input, Negotiated, Output, Session, SessionConfig, SessionStatus, Timer};
 use brindle_bgp_wire::{Ctx, Family, Message, header};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -22,6 +22,11 @@ pub(crate) enum PeerCmd {
     Send(Vec<u8>),
     /// Cease with this subcode and end the task.
     Stop(u8),
+    /// Close without NOTIFICATION and end the task (graceful restart: the peer keeps our
+    /// routes).
+    Abort,
+    /// Set or clear the Restart State bit of later OPENs.
+    SetRestarting(bool),
 }
 
 /// From a peer task to the core.
@@ -30,7 +35,9 @@ pub(crate) enum PeerEvent {
         local: Option<SocketAddr>,
         negotiated: Box<Negotiated>,
     },
-    Down,
+    Down {
+        graceful: bool,
+    },
     /// UPDATE messages (already validated), back to back, and how to decode them.
     Updates(Vec<u8>, Ctx),
     RouteRefresh(#[allow(dead_code)] Family),
@@ -66,10 +73,14 @@ impl PeerTask {
     pub fn spawn(
         cfg: PeerConfig,
         spk: &SpeakerConfig,
+        restarting: bool,
         epoch: u64,
         core: mpsc::Sender<CoreMsg>,
     ) -> (mpsc::UnboundedSender<PeerCmd>, watch::Receiver<Snapshot>) {
-        let mut session = Session::new(cfg.session_config(spk));
+        let mut session = Session::new(SessionConfig {
+            restarting,
+            ..cfg.session_config(spk)
+        });
         // Started here, not in the task, so the status reads `start` from the first query.
         let start = session.handle(Input::Start, Instant::now());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -78,10 +89,11 @@ impl PeerTask {
             status: session.status(),
             since: Some(SystemTime::now()),
         });
-        let source = cfg.source_address.or(match cfg.address {
+        let node = match cfg.address {
             IpAddr::V4(_) => spk.node_v4.map(IpAddr::V4),
             IpAddr::V6(_) => spk.node_v6.map(IpAddr::V6),
-        });
+        };
+        let source = cfg.source_address.or(node.filter(|_| cfg.use_node_ip));
         let task = PeerTask {
             addr: cfg.address,
             epoch,
@@ -115,8 +127,19 @@ impl PeerTask {
                         self.input(Input::Stop { cease_subcode: sub }, None).await;
                         return;
                     }
+                    Some(PeerCmd::Abort) => {
+                        self.input(Input::Abort, None).await;
+                        return;
+                    }
+                    Some(PeerCmd::SetRestarting(r)) => self.session.set_restarting(r),
                     Some(PeerCmd::Accepted(stream)) => {
                         let _ = stream.set_nodelay(true);
+                        if let Some(hops) = self.cfg.ttl_security
+                            && let Err(e) = socket::set_ttl_security(&stream, hops)
+                        {
+                            tracing::warn!(peer = %self.addr, error = %e, "GTSM socket options");
+                            continue;
+                        }
                         let id = self.session.next_conn_id();
                         self.conns.insert(id, Conn::start(id, stream, self.conn_tx.clone()));
                         self.input(Input::Accepted(id), None).await;
@@ -176,7 +199,14 @@ impl PeerTask {
                     pos += len;
                     let now = Instant::now();
                     let outs = match Message::decode(raw, &ctx) {
-                        Ok(m) => self.session.handle(Input::Message { conn: id, msg: &m }, now),
+                        Ok(m) => {
+                            if let Message::Update(u) = &m
+                                && !u.errors.is_empty()
+                            {
+                                log_update_errors(self.addr, u);
+                            }
+                            self.session.handle(Input::Message { conn: id, msg: &m }, now)
+                        }
                         Err(error) => {
                             tracing::warn!(peer = %self.addr, %error, "bad message");
                             self.session.handle(Input::DecodeError { conn: id, error }, now)
@@ -222,10 +252,11 @@ impl PeerTask {
                     self.conns.insert(id, Conn::pending());
                     let peer = SocketAddr::new(self.addr, self.cfg.port);
                     let (src, pw) = (self.source, self.cfg.password.clone());
+                    let ttl = self.cfg.ttl_security;
                     let timeout = self.cfg.timers.connect_retry.max(Duration::from_secs(1));
                     let tx = self.conn_tx.clone();
                     tokio::spawn(async move {
-                        let ev = match socket::connect(peer, src, pw.as_deref(), timeout).await {
+                        let ev = match socket::connect(peer, src, pw.as_deref(), ttl, timeout).await {
                             Ok(s) => ConnEvent::Connected(s),
                             Err(e) => ConnEvent::ConnectFailed(socket::strerror(&e)),
                         };
@@ -257,10 +288,9 @@ impl PeerTask {
                     tracing::info!(peer = %self.addr, "bgp session established");
                     self.report(PeerEvent::Established { local, negotiated }).await;
                 }
-                Output::Down => {
+                Output::Down { graceful } => {
                     self.flush_updates().await;
-                    tracing::info!(peer = %self.addr, "bgp session down");
-                    self.report(PeerEvent::Down).await;
+                    self.report(PeerEvent::Down { graceful }).await;
                 }
                 Output::DeliverUpdate { conn } => {
                     if let (Some(raw), Some(c)) = (raw, self.conns.get(&conn)) {
@@ -293,6 +323,33 @@ impl PeerTask {
             }
             changed
         });
+    }
+}
+
+/// RFC 7606 §6: each error handled without a session reset is logged with the peer, the
+/// offending attribute and what it did to the NLRI.
+fn log_update_errors(peer: IpAddr, u: &brindle_bgp_wire::Update<'_>) {
+    let announced = u.nlri().count() + u.mp_nlri().map_or(0, |(_, _, it)| it.count());
+    let first = u
+        .nlri()
+        .next()
+        .or_else(|| u.mp_nlri().and_then(|(_, _, mut it)| it.next()));
+    for e in &u.errors {
+        let (type_code, flags, length) = e.attribute.map_or((None, None, None), |a| {
+            (Some(a.type_code), Some(a.flags), Some(a.length))
+        });
+        tracing::warn!(
+            %peer,
+            action = e.action.name(),
+            attr_type = ?type_code,
+            attr_flags = ?flags.map(|f| format!("{f:#04x}")),
+            attr_length = ?length,
+            reason = e.reason,
+            error = %e.notification,
+            announced,
+            first_prefix = ?first.map(|n| n.prefix),
+            "malformed UPDATE handled per RFC 7606"
+        );
     }
 }
 

@@ -22,7 +22,10 @@ pub struct PeerStatus {
     pub since: Option<SystemTime>,
     /// BIRD's info text, e.g. `Established`, `Active        Socket: Connection refused`.
     pub info: String,
+    /// Routes held from the peer (BIRD's `Routes: N imported`), stale ones included.
     pub routes_imported: usize,
+    /// Of those, routes kept through the peer's graceful restart and not refreshed yet.
+    pub routes_stale: usize,
 }
 
 /// A best route learned from a peer.

@@ -1,7 +1,14 @@
 //! The RIB: Adj-RIB-In of every peer and the Loc-RIB in one table, as BIRD keeps them: each
 //! destination holds its candidate paths (one per peer and ADD-PATH id), best first. A path is
-//! 12 bytes (peer, attribute set, path id); attribute sets are interned. Changes of the best
-//! learned route are queued for the dataplane ([`Rib::drain_changes`]).
+//! 12 bytes (peer with a stale bit, attribute set, path id); attribute sets are interned.
+//! Changes of the best route are queued for the dataplane and for export
+//! ([`Rib::drain_changes`], [`Rib::drain_changed_prefixes`]).
+//!
+//! Graceful restart's stale marking and sweeping (RFC 4724 §4.2) are in `stale`; reading the
+//! table (best routes, snapshots, change queues) in `view`.
+
+mod stale;
+mod view;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -23,26 +30,70 @@ impl PeerId {
     pub const LOCAL: PeerId = PeerId(0);
 }
 
-/// What the RIB knows of an Established peer.
+/// What the RIB knows of a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
     pub addr: IpAddr,
     pub router_id: Ipv4Addr,
     pub remote_as: u32,
+    /// Our AS on this session (Calico's per-peer `localASNumber` may differ from the node's).
     pub local_as: u32,
+    /// A route-reflector client (RFC 4456 §6): its routes are reflected to every iBGP peer.
+    pub rr_client: bool,
+    /// Our AS may appear this many times in a received AS_PATH (BIRD `allow local as`,
+    /// Calico `numAllowedLocalASNumbers`).
+    pub allow_local_as: u8,
 }
 
 impl PeerInfo {
+    /// An iBGP or eBGP peer that is no reflector client and allows no own AS in paths.
+    pub fn new(addr: IpAddr, router_id: Ipv4Addr, remote_as: u32, local_as: u32) -> PeerInfo {
+        PeerInfo {
+            addr,
+            router_id,
+            remote_as,
+            local_as,
+            rr_client: false,
+            allow_local_as: 0,
+        }
+    }
+
     pub fn ibgp(&self) -> bool {
         self.remote_as == self.local_as
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One candidate path. The top bit of `peer` is graceful restart's stale mark (RFC 4724 §4.2),
+/// so a path stays 12 bytes; equality ignores it (a refreshed path is the same route).
+#[derive(Clone, Copy, Debug)]
 struct Path {
-    peer: PeerId,
+    peer: u32,
     attrs: AttrId,
     path_id: u32,
+}
+
+const STALE: u32 = 1 << 31;
+
+impl Path {
+    fn new(peer: PeerId, attrs: AttrId, path_id: u32) -> Path {
+        Path {
+            peer: peer.0,
+            attrs,
+            path_id,
+        }
+    }
+    fn peer(&self) -> PeerId {
+        PeerId(self.peer & !STALE)
+    }
+    fn stale(&self) -> bool {
+        self.peer & STALE != 0
+    }
+}
+
+impl PartialEq for Path {
+    fn eq(&self, o: &Path) -> bool {
+        self.peer() == o.peer() && self.attrs == o.attrs && self.path_id == o.path_id
+    }
 }
 
 /// Candidate paths, best first. One path (the common case) stays inline.
@@ -59,6 +110,12 @@ impl Dest {
     fn paths(&self) -> &[Path] {
         match self {
             Dest::One(p) => std::slice::from_ref(p),
+            Dest::Many(v) => v,
+        }
+    }
+    fn paths_mut(&mut self) -> &mut [Path] {
+        match self {
+            Dest::One(p) => std::slice::from_mut(p),
             Dest::Many(v) => v,
         }
     }
@@ -94,16 +151,22 @@ pub struct UpdateStats {
     pub withdrawn: usize,
     /// Announcements dropped by the RFC 4271 §9.1.2 / RFC 4456 §8 loop checks.
     pub ignored: usize,
+    /// The UPDATE was malformed and its announcements withdrawn (RFC 7606 treat-as-withdraw).
+    pub treated_as_withdraw: bool,
 }
 
 struct PeerSlot {
     info: PeerInfo,
     routes: usize,
+    /// Paths still marked stale (graceful restart).
+    stale: usize,
 }
 
 pub struct Rib {
     router_id: Ipv4Addr,
     local_as: u32,
+    /// Set when this node is a route reflector (RFC 4456 §7): CLUSTER_LIST loop check.
+    cluster_id: Option<Ipv4Addr>,
     peers: Vec<Option<PeerSlot>>,
     attrs: AttrStore,
     v4: HashMap<V4Key, Dest, FastBuild>,
@@ -128,6 +191,7 @@ impl Rib {
         Rib {
             router_id,
             local_as,
+            cluster_id: None,
             peers: vec![None],
             attrs,
             v4: HashMap::default(),
@@ -137,9 +201,32 @@ impl Rib {
         }
     }
 
+    /// Makes this RIB a route reflector's (RFC 4456): routes carrying `cluster_id` in their
+    /// CLUSTER_LIST are loops.
+    pub fn set_cluster_id(&mut self, cluster_id: Option<Ipv4Addr>) {
+        self.cluster_id = cluster_id;
+    }
+
+    pub fn cluster_id(&self) -> Option<Ipv4Addr> {
+        self.cluster_id
+    }
+
+    pub fn router_id(&self) -> Ipv4Addr {
+        self.router_id
+    }
+
+    /// The node's AS (sessions may override it per peer, see [`PeerInfo::local_as`]).
+    pub fn local_as(&self) -> u32 {
+        self.local_as
+    }
+
     /// Registers an Established peer; its routes go in under the returned id.
     pub fn add_peer(&mut self, info: PeerInfo) -> PeerId {
-        let slot = PeerSlot { info, routes: 0 };
+        let slot = PeerSlot {
+            info,
+            routes: 0,
+            stale: 0,
+        };
         if let Some(i) = self.peers.iter().skip(1).position(Option::is_none) {
             self.peers[i + 1] = Some(slot);
             PeerId(i as u32 + 1)
@@ -149,16 +236,30 @@ impl Rib {
         }
     }
 
+    /// Replaces what is known of a peer whose routes are kept (re-established after a graceful
+    /// restart). Paths keep their place; the next decision for each prefix uses the new info.
+    pub fn update_peer(&mut self, id: PeerId, info: PeerInfo) {
+        if let Some(Some(s)) = self.peers.get_mut(id.0 as usize) {
+            s.info = info;
+        }
+    }
+
     pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
         self.peers.get(id.0 as usize)?.as_ref().map(|s| &s.info)
     }
 
-    /// Routes currently held from `id` (BIRD's "Routes: N imported").
+    fn slot(&self, id: PeerId) -> Option<&PeerSlot> {
+        self.peers.get(id.0 as usize)?.as_ref()
+    }
+
+    /// Routes currently held from `id` (BIRD's "Routes: N imported"), stale ones included.
     pub fn peer_route_count(&self, id: PeerId) -> usize {
-        self.peers
-            .get(id.0 as usize)
-            .and_then(|s| s.as_ref())
-            .map_or(0, |s| s.routes)
+        self.slot(id).map_or(0, |s| s.routes)
+    }
+
+    /// Routes of `id` still marked stale by graceful restart.
+    pub fn peer_stale_count(&self, id: PeerId) -> usize {
+        self.slot(id).map_or(0, |s| s.stale)
     }
 
     /// Drops every route of `id` (session down) and forgets the peer.
@@ -166,23 +267,36 @@ impl Rib {
         if id == PeerId::LOCAL {
             return;
         }
+        self.remove_where(|p| p.peer() == id);
+        if let Some(s) = self.peers.get_mut(id.0 as usize) {
+            *s = None;
+        }
+    }
+
+    /// Keys holding a path that matches `pred`.
+    fn keys_where(&self, pred: impl Fn(Key, &Path) -> bool) -> Vec<Key> {
         let mut keys: Vec<Key> = Vec::new();
         for (k, d) in &self.v4 {
-            if d.paths().iter().any(|p| p.peer == id) {
+            if d.paths().iter().any(|p| pred(Key::V4(*k), p)) {
                 keys.push(Key::V4(*k));
             }
         }
         for (k, d) in &self.v6 {
-            if d.paths().iter().any(|p| p.peer == id) {
+            if d.paths().iter().any(|p| pred(Key::V6(*k), p)) {
                 keys.push(Key::V6(*k));
             }
         }
+        keys
+    }
+
+    /// Removes every path matching `pred`; returns how many went.
+    fn remove_where(&mut self, pred: impl Fn(&Path) -> bool + Copy) -> usize {
+        let keys = self.keys_where(|_, p| pred(p));
+        let n = keys.len();
         for k in keys {
-            self.remove_paths(k, |p| p.peer == id);
+            self.remove_paths(k, pred);
         }
-        if let Some(s) = self.peers.get_mut(id.0 as usize) {
-            *s = None;
-        }
+        n
     }
 
     /// Number of prefixes with at least one path.
@@ -199,7 +313,8 @@ impl Rib {
         self.attrs.len()
     }
 
-    /// Applies an UPDATE from `peer` (Established, already validated by the decoder).
+    /// Applies an UPDATE from `peer` (Established, already validated by the decoder). A
+    /// treat-as-withdraw UPDATE (RFC 7606 §2) withdraws what it announces.
     pub fn apply_update(&mut self, peer: PeerId, u: &Update<'_>) -> UpdateStats {
         let mut st = UpdateStats::default();
         for n in u.withdrawn() {
@@ -209,6 +324,14 @@ impl Rib {
             for n in it {
                 st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
             }
+        }
+        if u.treat_as_withdraw() {
+            st.treated_as_withdraw = true;
+            let mp = u.mp_nlri().map(|(_, _, it)| it);
+            for n in u.nlri().chain(mp.into_iter().flatten()) {
+                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
+            }
+            return st;
         }
         let looped = self.is_loop(peer, &u.attrs);
         if let Some(nh) = u.attrs.next_hop
@@ -264,18 +387,20 @@ impl Rib {
         self.attrs.release_if_unused(id);
     }
 
-    /// Loop checks: our AS in the path of an eBGP route (RFC 4271 §9.1.2), our router id as
-    /// ORIGINATOR_ID of an iBGP route (RFC 4456 §8). CLUSTER_LIST checks come with route
-    /// reflection.
+    /// Loop checks: our AS in the path more often than the peer may send it (RFC 4271 §9.1.2,
+    /// BIRD's `allow local as`); for iBGP, our router id as ORIGINATOR_ID or, on a reflector,
+    /// our cluster id in CLUSTER_LIST (RFC 4456 §8).
     fn is_loop(&self, peer: PeerId, a: &PathAttrs) -> bool {
         let Some(info) = self.peer(peer) else {
             return false;
         };
-        if info.ibgp() {
-            a.originator_id == Some(self.router_id)
-        } else {
-            a.as_path.as_ref().is_some_and(|p| p.contains(self.local_as))
+        let own = a.as_path.as_ref().map_or(0, |p| p.count(info.local_as));
+        if own > usize::from(info.allow_local_as) {
+            return true;
         }
+        info.ibgp()
+            && (a.originator_id == Some(self.router_id)
+                || self.cluster_id.is_some_and(|c| a.cluster_list.contains(&c)))
     }
 
     /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
@@ -287,24 +412,6 @@ impl Rib {
     /// Withdraws a prefix this node originated.
     pub fn withdraw_local(&mut self, prefix: IpNet) {
         self.withdraw(PeerId::LOCAL, prefix.trunc(), 0);
-    }
-
-    /// Prefixes this node originates.
-    pub fn originated(&self) -> Vec<IpNet> {
-        let mut v: Vec<IpNet> = self
-            .v4
-            .iter()
-            .filter(|(_, d)| d.paths().iter().any(|p| p.peer == PeerId::LOCAL))
-            .map(|(k, _)| IpNet::V4(k.net()))
-            .chain(
-                self.v6
-                    .iter()
-                    .filter(|(_, d)| d.paths().iter().any(|p| p.peer == PeerId::LOCAL))
-                    .map(|(k, _)| IpNet::V6(k.net())),
-            )
-            .collect();
-        v.sort();
-        v
     }
 
     fn source(&self, peer: PeerId) -> Source {
@@ -324,6 +431,13 @@ impl Rib {
         }
     }
 
+    fn dest(&self, key: Key) -> Option<&Dest> {
+        match key {
+            Key::V4(k) => self.v4.get(&k),
+            Key::V6(k) => self.v6.get(&k),
+        }
+    }
+
     fn dest_mut(&mut self, key: Key) -> Option<&mut Dest> {
         match key {
             Key::V4(k) => self.v4.get_mut(&k),
@@ -331,15 +445,19 @@ impl Rib {
         }
     }
 
+    fn slot_mut(&mut self, peer: PeerId) -> Option<&mut PeerSlot> {
+        self.peers.get_mut(peer.0 as usize)?.as_mut()
+    }
+
     fn count(&mut self, peer: PeerId, delta: isize) {
-        if let Some(Some(s)) = self.peers.get_mut(peer.0 as usize) {
+        if let Some(s) = self.slot_mut(peer) {
             s.routes = s.routes.saturating_add_signed(delta);
         }
     }
 
     fn announce(&mut self, peer: PeerId, prefix: IpNet, path_id: u32, attrs: AttrId) {
         let key = Key::new(prefix);
-        let new = Path { peer, attrs, path_id };
+        let new = Path::new(peer, attrs, path_id);
         self.attrs.incref(attrs);
         // One lookup for the common case, a new prefix.
         let slot = match key {
@@ -364,23 +482,16 @@ impl Rib {
             return;
         };
         let old_best = dest.best();
+        let same = |p: &Path| p.peer() == peer && p.path_id == path_id;
         let replaced = match dest {
-            Dest::One(p) if p.peer == peer && p.path_id == path_id => {
-                let old = *p;
-                *p = new;
-                Some(old)
-            }
+            Dest::One(p) if same(p) => Some(std::mem::replace(p, new)),
             Dest::One(p) => {
                 let first = *p;
                 *dest = Dest::Many(Box::new(vec![first, new]));
                 None
             }
-            Dest::Many(v) => match v.iter_mut().find(|p| p.peer == peer && p.path_id == path_id) {
-                Some(p) => {
-                    let old = *p;
-                    *p = new;
-                    Some(old)
-                }
+            Dest::Many(v) => match v.iter_mut().find(|p| same(p)) {
+                Some(p) => Some(std::mem::replace(p, new)),
                 None => {
                     v.push(new);
                     None
@@ -388,7 +499,15 @@ impl Rib {
             },
         };
         match replaced {
-            Some(old) => self.attrs.decref(old.attrs),
+            Some(old) => {
+                self.attrs.decref(old.attrs);
+                if old.stale()
+                    && let Some(s) = self.slot_mut(peer)
+                {
+                    // Refreshed after a graceful restart (RFC 4724 §4.2).
+                    s.stale -= 1;
+                }
+            }
             None => self.count(peer, 1),
         }
         self.reselect(key, old_best);
@@ -396,7 +515,7 @@ impl Rib {
 
     /// Removes `peer`'s path `path_id` for `prefix`; true if there was one.
     fn withdraw(&mut self, peer: PeerId, prefix: IpNet, path_id: u32) -> bool {
-        self.remove_paths(Key::new(prefix), |p| p.peer == peer && p.path_id == path_id)
+        self.remove_paths(Key::new(prefix), |p| p.peer() == peer && p.path_id == path_id)
     }
 
     fn remove_paths(&mut self, key: Key, pred: impl Fn(&Path) -> bool) -> bool {
@@ -418,16 +537,21 @@ impl Rib {
         }
         for p in &removed {
             self.attrs.decref(p.attrs);
-            self.count(p.peer, -1);
+            self.count(p.peer(), -1);
+            if p.stale()
+                && let Some(s) = self.slot_mut(p.peer())
+            {
+                s.stale -= 1;
+            }
         }
-        let empty = matches!(self.dest_mut(key), Some(Dest::One(_)))
-            || matches!(self.dest_mut(key), Some(Dest::Many(v)) if v.is_empty());
+        let empty = matches!(self.dest(key), Some(Dest::One(_)))
+            || matches!(self.dest(key), Some(Dest::Many(v)) if v.is_empty());
         if empty {
             match key {
                 Key::V4(k) => self.v4.remove(&k),
                 Key::V6(k) => self.v6.remove(&k),
             };
-            self.changes.push((key, None, old_best.peer != PeerId::LOCAL));
+            self.changes.push((key, None, old_best.peer() != PeerId::LOCAL));
             return true;
         }
         self.reselect(key, old_best);
@@ -441,7 +565,8 @@ impl Rib {
             Some(Dest::One(p)) => {
                 let p = *p;
                 if p != old_best {
-                    self.changes.push((key, Some(p), old_best.peer != PeerId::LOCAL));
+                    self.changes
+                        .push((key, Some(p), old_best.peer() != PeerId::LOCAL));
                 }
                 return;
             }
@@ -450,8 +575,8 @@ impl Rib {
         let mut best = 0;
         for i in 1..paths.len() {
             let (a, b) = (paths[i], paths[best]);
-            let ca = (self.attrs.get(a.attrs).as_ref(), self.source(a.peer), a.path_id);
-            let cb = (self.attrs.get(b.attrs).as_ref(), self.source(b.peer), b.path_id);
+            let ca = (self.attrs.get(a.attrs).as_ref(), self.source(a.peer()), a.path_id);
+            let cb = (self.attrs.get(b.attrs).as_ref(), self.source(b.peer()), b.path_id);
             if compare(ca, cb).is_lt() {
                 best = i;
             }
@@ -466,67 +591,7 @@ impl Rib {
         };
         if new_best != old_best {
             self.changes
-                .push((key, Some(new_best), old_best.peer != PeerId::LOCAL));
+                .push((key, Some(new_best), old_best.peer() != PeerId::LOCAL));
         }
-    }
-
-    fn best_route(&self, key: Key, p: Path) -> Option<BestRoute> {
-        let info = self.peer(p.peer)?;
-        let attrs = self.attrs.get(p.attrs).clone();
-        Some(BestRoute {
-            prefix: key.net(),
-            next_hop: attrs.next_hop,
-            peer: info.addr,
-            attrs,
-        })
-    }
-
-    /// The best learned route for `prefix` (None if none, or if this node originates it).
-    pub fn best(&self, prefix: IpNet) -> Option<BestRoute> {
-        let key = Key::new(prefix.trunc());
-        let d = match key {
-            Key::V4(k) => self.v4.get(&k),
-            Key::V6(k) => self.v6.get(&k),
-        }?;
-        self.best_route(key, d.best())
-    }
-
-    /// Every best learned route, sorted by prefix (the full snapshot for a new subscriber).
-    pub fn best_routes(&self) -> Vec<BestRoute> {
-        let mut v: Vec<BestRoute> = self
-            .v4
-            .iter()
-            .filter_map(|(k, d)| self.best_route(Key::V4(*k), d.best()))
-            .chain(
-                self.v6
-                    .iter()
-                    .filter_map(|(k, d)| self.best_route(Key::V6(*k), d.best())),
-            )
-            .collect();
-        v.sort_by_key(|r| r.prefix);
-        v
-    }
-
-    /// The best-route changes since the last call, in order (a prefix may appear twice).
-    pub fn drain_changes(&mut self) -> Vec<RouteChange> {
-        let changes = std::mem::take(&mut self.changes);
-        changes
-            .into_iter()
-            .map(|(k, p, had)| RouteChange {
-                prefix: k.net(),
-                best: p.and_then(|p| self.best_route(k, p)),
-                had_learned: had,
-            })
-            .collect()
-    }
-
-    /// Drops queued changes without resolving them (when nobody listens).
-    pub fn discard_changes(&mut self) {
-        self.changes.clear();
-    }
-
-    /// Number of queued changes.
-    pub fn pending_changes(&self) -> usize {
-        self.changes.len()
     }
 }

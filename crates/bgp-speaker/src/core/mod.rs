@@ -1,14 +1,24 @@
-//! The core actor: owns the peer set, the RIB, every peer's Adj-RIB-Out and the route
-//! subscribers. Peer tasks, listeners and the handle talk to it over one channel; it never
-//! waits on a peer, so it cannot deadlock with them.
+//! The core actor: owns the peer set, the RIB, every peer's Adj-RIB-Out, graceful restart
+//! state and the route subscribers. Peer tasks, listeners and the handle talk to it over one
+//! channel; it never waits on a peer, so it cannot deadlock with them.
+//!
+//! - this file: the actor loop, the peer set, status;
+//! - `routes`: UPDATE ingest, route events, export to peers, End-of-RIB;
+//! - `graceful`: graceful restart in both roles (stale routes of restarting peers, our own
+//!   restart's deferral) and the timers they need.
 
-use std::collections::{BTreeSet, HashMap};
+mod graceful;
+mod routes;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
+use std::time::Instant;
 
-use brindle_bgp_core::{AdjRibOut, ExportTarget, PeerId, PeerInfo, Rib, RouteChange, export};
+use brindle_bgp_core::{AdjRibOut, Deferral, ExportTarget, Helper, Negotiated, PeerId, Rib};
+use brindle_bgp_wire::Ctx;
 use brindle_bgp_wire::notification::cease_sub;
-use brindle_bgp_wire::{Ctx, Message, OutMessage, UpdateMsg, header};
 use ipnet::IpNet;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,7 +28,7 @@ use crate::config::{PeerConfig, SpeakerConfig};
 use crate::error::Error;
 use crate::md5;
 use crate::peer::{PeerCmd, PeerEvent, PeerTask, Snapshot};
-use crate::status::{PeerStatus, Route, RouteEvent, RouteSubscription};
+use crate::status::{PeerStatus, RouteEvent, RouteSubscription};
 
 pub(crate) enum CoreMsg {
     SetPeers(Vec<PeerConfig>, oneshot::Sender<Result<(), Error>>),
@@ -31,7 +41,11 @@ pub(crate) enum CoreMsg {
         epoch: u64,
         event: PeerEvent,
     },
-    Shutdown(oneshot::Sender<()>),
+    /// `graceful`: close without NOTIFICATION so peers keep our routes (a planned restart).
+    Shutdown {
+        graceful: bool,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 struct PeerEntry {
@@ -39,10 +53,19 @@ struct PeerEntry {
     epoch: u64,
     cmd: mpsc::UnboundedSender<PeerCmd>,
     status: watch::Receiver<Snapshot>,
+    /// The peer's routes in the RIB: while Established, and while a graceful restart keeps
+    /// them after it.
     rib_id: Option<PeerId>,
     out: AdjRibOut,
+    /// Set while Established.
     target: Option<ExportTarget>,
     ctx: Ctx,
+    /// What the last Established session negotiated (its graceful restart capability decides
+    /// what a drop keeps).
+    negotiated: Option<Box<Negotiated>>,
+    helper: Helper,
+    /// End-of-RIB went out on this session.
+    eor_sent: bool,
 }
 
 pub(crate) struct Listener {
@@ -51,19 +74,34 @@ pub(crate) struct Listener {
     pub task: JoinHandle<()>,
 }
 
+/// Something due at an instant; stale entries (the deadline moved) are skipped when popped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Helper(IpAddr, u64),
+    Deferral,
+}
+
 pub(crate) struct Core {
     cfg: SpeakerConfig,
     tx: mpsc::Sender<CoreMsg>,
     peers: HashMap<IpAddr, PeerEntry>,
     rib: Rib,
     originated: BTreeSet<IpNet>,
+    /// `set_originated` was called once: what we announce is known, End-of-RIB may go.
+    originated_known: bool,
+    /// What we originate changed since the last export (so peers that take only our own
+    /// routes need looking at).
+    local_changed: bool,
     subscribers: Vec<mpsc::UnboundedSender<RouteEvent>>,
     listeners: Vec<Listener>,
     next_epoch: u64,
+    deferral: Deferral<IpAddr>,
+    converged: watch::Sender<bool>,
+    timers: BinaryHeap<Reverse<(Instant, Due)>>,
 }
 
 /// IPv4-mapped IPv6 addresses (from a dual-stack accept) are IPv4 peers.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -71,21 +109,53 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 impl Core {
-    pub fn new(cfg: SpeakerConfig, tx: mpsc::Sender<CoreMsg>, listeners: Vec<Listener>) -> Core {
-        Core {
-            rib: Rib::new(cfg.router_id, cfg.local_as),
+    pub fn new(
+        cfg: SpeakerConfig,
+        tx: mpsc::Sender<CoreMsg>,
+        listeners: Vec<Listener>,
+        converged: watch::Sender<bool>,
+    ) -> Core {
+        let mut rib = Rib::new(cfg.router_id, cfg.local_as);
+        rib.set_cluster_id(cfg.cluster_id);
+        let deferral = if cfg.restarting {
+            Deferral::new(Instant::now(), cfg.selection_deferral)
+        } else {
+            Deferral::converged()
+        };
+        let mut core = Core {
+            rib,
             cfg,
             tx,
             peers: HashMap::new(),
             originated: BTreeSet::new(),
+            originated_known: false,
+            local_changed: false,
             subscribers: Vec::new(),
             listeners,
             next_epoch: 1,
+            deferral,
+            converged,
+            timers: BinaryHeap::new(),
+        };
+        if let Some(t) = core.deferral.deadline() {
+            core.timers.push(Reverse((t, Due::Deferral)));
         }
+        core
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
-        while let Some(msg) = rx.recv().await {
+        loop {
+            let next = self.timers.peek().map(|Reverse((t, _))| *t);
+            let msg = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => return,
+                },
+                _ = sleep_until(next), if next.is_some() => {
+                    self.fire_timers(Instant::now());
+                    continue;
+                }
+            };
             match msg {
                 CoreMsg::SetPeers(list, reply) => {
                     let _ = reply.send(self.set_peers(list));
@@ -95,10 +165,7 @@ impl Core {
                     let _ = reply.send(());
                 }
                 CoreMsg::Subscribe(reply) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let snapshot = self.rib.best_routes().into_iter().map(Route::from).collect();
-                    self.subscribers.push(tx);
-                    let _ = reply.send(RouteSubscription { snapshot, events: rx });
+                    let _ = reply.send(self.subscribe());
                 }
                 CoreMsg::Status(reply) => {
                     let _ = reply.send(self.status());
@@ -112,9 +179,13 @@ impl Core {
                     }
                 },
                 CoreMsg::Peer { addr, epoch, event } => self.on_peer(addr, epoch, event),
-                CoreMsg::Shutdown(reply) => {
+                CoreMsg::Shutdown { graceful, reply } => {
                     for (_, p) in self.peers.drain() {
-                        let _ = p.cmd.send(PeerCmd::Stop(cease_sub::ADMINISTRATIVE_SHUTDOWN));
+                        let _ = p.cmd.send(if graceful {
+                            PeerCmd::Abort
+                        } else {
+                            PeerCmd::Stop(cease_sub::ADMINISTRATIVE_SHUTDOWN)
+                        });
                     }
                     for l in &self.listeners {
                         l.task.abort();
@@ -142,7 +213,7 @@ impl Core {
     fn set_peers(&mut self, list: Vec<PeerConfig>) -> Result<(), Error> {
         let mut seen = BTreeSet::new();
         for p in &list {
-            p.validate()?;
+            p.validate_with(&self.cfg)?;
             if !seen.insert(p.address) {
                 return Err(Error::InvalidPeer {
                     peer: p.address,
@@ -182,7 +253,8 @@ impl Core {
             }
             let epoch = self.next_epoch;
             self.next_epoch += 1;
-            let (cmd, status) = PeerTask::spawn(p.clone(), &self.cfg, epoch, self.tx.clone());
+            let restarting = !self.deferral.done();
+            let (cmd, status) = PeerTask::spawn(p.clone(), &self.cfg, restarting, epoch, self.tx.clone());
             self.peers.insert(
                 p.address,
                 PeerEntry {
@@ -194,164 +266,26 @@ impl Core {
                     out: AdjRibOut::new(),
                     target: None,
                     ctx: Ctx::default(),
+                    negotiated: None,
+                    helper: Helper::new(),
+                    eor_sent: false,
                 },
             );
         }
+        if self.deferral.set_peers(list.iter().map(|p| p.address)) {
+            self.on_converged();
+        }
+        self.propagate();
         Ok(())
     }
 
+    /// Stops a peer and drops its routes (also stale ones: it is gone or changed).
     fn stop_peer(&mut self, addr: IpAddr, subcode: u8) {
         if let Some(p) = self.peers.remove(&addr) {
             let _ = p.cmd.send(PeerCmd::Stop(subcode));
             if let Some(id) = p.rib_id {
                 self.rib.remove_peer(id);
-                self.after_rib_change();
-            }
-        }
-    }
-
-    fn set_originated(&mut self, list: Vec<IpNet>) {
-        let new: BTreeSet<IpNet> = list.into_iter().map(|p| p.trunc()).collect();
-        for p in self.originated.difference(&new) {
-            self.rib.withdraw_local(*p);
-        }
-        for p in new.difference(&self.originated) {
-            self.rib.originate(*p);
-        }
-        self.originated = new;
-        let all: Vec<IpAddr> = self.peers.keys().copied().collect();
-        for a in all {
-            self.sync_out(a, false);
-        }
-        self.publish_changes();
-    }
-
-    /// Sends `addr` what its Adj-RIB-Out is missing; after (re)establishment or a route refresh
-    /// also End-of-RIB for each family (RFC 4724 §2).
-    fn sync_out(&mut self, addr: IpAddr, end_of_rib: bool) {
-        let Some(p) = self.peers.get_mut(&addr) else {
-            return;
-        };
-        let Some(t) = &p.target else { return };
-        let desired = export::desired(&self.rib, t, &self.cfg.export);
-        let mut bytes = p.out.sync(desired, &p.ctx);
-        if end_of_rib {
-            for f in &t.families {
-                OutMessage::Update(UpdateMsg::end_of_rib(*f)).encode(&p.ctx, &mut bytes);
-            }
-        }
-        if !bytes.is_empty() {
-            let _ = p.cmd.send(PeerCmd::Send(bytes));
-        }
-    }
-
-    fn on_peer(&mut self, addr: IpAddr, epoch: u64, event: PeerEvent) {
-        let local_as = self.cfg.local_as;
-        let (node_v4, node_v6) = (self.cfg.node_v4, self.cfg.node_v6);
-        let Some(p) = self.peers.get_mut(&addr).filter(|p| p.epoch == epoch) else {
-            return; // a stopped peer's last words
-        };
-        match event {
-            PeerEvent::Established { local, negotiated } => {
-                let peer_local_as = p.cfg.local_as.unwrap_or(local_as);
-                if let Some(old) = p.rib_id.take() {
-                    self.rib.remove_peer(old);
-                }
-                p.rib_id = Some(self.rib.add_peer(PeerInfo {
-                    addr,
-                    router_id: negotiated.remote_id,
-                    remote_as: negotiated.remote_as,
-                    local_as: peer_local_as,
-                }));
-                let local_ip = local.map(|l| canonical(l.ip()));
-                p.target = Some(ExportTarget {
-                    peer_addr: addr,
-                    local_as: peer_local_as,
-                    remote_as: negotiated.remote_as,
-                    next_hop_v4: match local_ip {
-                        Some(IpAddr::V4(a)) => Some(a),
-                        _ => node_v4,
-                    },
-                    next_hop_v6: match local_ip {
-                        Some(IpAddr::V6(a)) => Some(a),
-                        _ => node_v6,
-                    },
-                    families: negotiated.families.clone(),
-                    rr_client: false,
-                });
-                p.ctx = negotiated.ctx;
-                p.out.reset();
-                self.sync_out(addr, true);
-            }
-            PeerEvent::Down => {
-                p.target = None;
-                p.out.reset();
-                if let Some(id) = p.rib_id.take() {
-                    self.rib.remove_peer(id);
-                    self.after_rib_change();
-                }
-            }
-            PeerEvent::Updates(bytes, ctx) => {
-                let Some(id) = p.rib_id else { return };
-                let mut pos = 0;
-                while pos < bytes.len() {
-                    let Ok(Some(len)) = header::frame_len(&bytes[pos..], ctx.max_len) else {
-                        break;
-                    };
-                    if let Ok(Message::Update(u)) = Message::decode(&bytes[pos..pos + len], &ctx) {
-                        self.rib.apply_update(id, &u);
-                    }
-                    pos += len;
-                }
-                self.after_rib_change();
-            }
-            PeerEvent::RouteRefresh(_) => {
-                // RFC 2918: send the Adj-RIB-Out again (no End-of-RIB: that marks the first
-                // dump of a session, RFC 4724 §2).
-                p.out.reset();
-                self.sync_out(addr, false);
-            }
-        }
-    }
-
-    /// Learned routes changed: tell subscribers, and re-sync peers that receive learned routes
-    /// (eBGP peers under a pool export policy).
-    fn after_rib_change(&mut self) {
-        self.publish_changes();
-        if self.cfg.export.learned_to_ebgp.is_empty() {
-            return;
-        }
-        let ebgp: Vec<IpAddr> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.target.as_ref().is_some_and(|t| !t.ibgp()))
-            .map(|(a, _)| *a)
-            .collect();
-        for a in ebgp {
-            self.sync_out(a, false);
-        }
-    }
-
-    fn publish_changes(&mut self) {
-        self.subscribers.retain(|s| !s.is_closed());
-        if self.subscribers.is_empty() {
-            self.rib.discard_changes();
-            return;
-        }
-        let events: Vec<RouteEvent> = self
-            .rib
-            .drain_changes()
-            .into_iter()
-            .filter_map(|c: RouteChange| match (c.best, c.had_learned) {
-                (Some(b), false) => Some(RouteEvent::Add(Route::from(b))),
-                (Some(b), true) => Some(RouteEvent::Replace(Route::from(b))),
-                (None, true) => Some(RouteEvent::Withdraw(c.prefix)),
-                (None, false) => None,
-            })
-            .collect();
-        for s in &self.subscribers {
-            for e in &events {
-                let _ = s.send(e.clone());
+                self.propagate();
             }
         }
     }
@@ -371,10 +305,18 @@ impl Core {
                     since: snap.since,
                     info: snap.status.info,
                     routes_imported: p.rib_id.map_or(0, |id| self.rib.peer_route_count(id)),
+                    routes_stale: p.rib_id.map_or(0, |id| self.rib.peer_stale_count(id)),
                 }
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
     }
 }

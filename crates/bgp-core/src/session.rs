@@ -93,6 +93,13 @@ impl Session {
         self.local_open = negotiate::local_open(&self.cfg);
     }
 
+    /// A passive session connects too while this speaker restarts: the receiving speaker may
+    /// wait for us (FRR's "NSF passive" state), and Calico's mesh rule makes half of the
+    /// sessions passive. Collision detection sorts out a double connection.
+    fn passive(&self) -> bool {
+        self.cfg.passive && !self.cfg.restarting
+    }
+
     /// A fresh connection id, for connections the driver accepted (pass it in
     /// [`Input::Accepted`]).
     pub fn next_conn_id(&mut self) -> ConnId {
@@ -120,7 +127,7 @@ impl Session {
 
     pub fn status(&self) -> SessionStatus {
         let state = self.state();
-        let passive_idle = self.cfg.passive && self.enabled && !self.delayed && state == BgpState::Idle;
+        let passive_idle = self.passive() && self.enabled && !self.delayed && state == BgpState::Idle;
         SessionStatus {
             proto: self.proto,
             state,
@@ -226,7 +233,7 @@ impl Session {
     /// Leaves Idle: a passive session waits for the peer, an active one connects after `delay`.
     fn run(&mut self, delay: Duration, out: &mut Vec<Output>) {
         self.delayed = false;
-        if self.cfg.passive {
+        if self.passive() {
             self.base = BgpState::Idle;
         } else {
             self.base = BgpState::Active;
@@ -326,7 +333,7 @@ impl Session {
     /// A socket went away before Established: an active session tries again after the connect
     /// retry time (no error wait, as BIRD).
     fn after_socket_loss(&mut self, out: &mut Vec<Output>) {
-        if self.enabled && !self.delayed && !self.cfg.passive {
+        if self.enabled && !self.delayed && !self.passive() {
             self.base = BgpState::Active;
             if !self.conns.iter().any(|c| c.outgoing) {
                 out.push(Output::SetTimer {
@@ -546,7 +553,7 @@ impl Session {
             Timer::ConnectRetry => {
                 let busy = self.conns.iter().any(|c| c.outgoing)
                     || self.conns.iter().any(|c| c.state == BgpState::Established);
-                if self.enabled && !self.delayed && !self.cfg.passive && !busy {
+                if self.enabled && !self.delayed && !self.passive() && !busy {
                     let id = self.next_conn_id();
                     // As in BIRD, the state is the connection's: Connect, not Active.
                     self.base = BgpState::Idle;

@@ -374,3 +374,38 @@ fn restarting_speaker_defers_until_every_end_of_rib() {
     assert!(dfr.set_peers([]));
     assert!(Deferral::<&str>::converged().done());
 }
+
+#[test]
+fn a_restarting_passive_session_connects() {
+    // FRR as receiving speaker waits for the restarting peer ("NSF passive"): a session that
+    // Calico's mesh rule makes passive connects while we restart, and stays passive after.
+    let cfg = SessionConfig {
+        passive: true,
+        restarting: true,
+        ..SessionConfig::calico(64512, 64512, ME)
+    };
+    let mut s = Session::new(cfg);
+    let now = Instant::now();
+    let out = s.handle(Input::Start, now);
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::SetTimer {
+                timer: Timer::ConnectRetry,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    let out = s.handle(Input::TimerExpired(Timer::ConnectRetry), now);
+    assert!(matches!(out.first(), Some(Output::Connect(_))), "{out:?}");
+    // Converged: passive again.
+    let mut s = Session::new(SessionConfig {
+        passive: true,
+        ..SessionConfig::calico(64512, 64512, ME)
+    });
+    s.handle(Input::Start, now);
+    let out = s.handle(Input::TimerExpired(Timer::ConnectRetry), now);
+    assert!(!out.iter().any(|o| matches!(o, Output::Connect(_))));
+    assert_eq!(s.status().info, "Passive");
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemons;
+pub mod testd;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -151,10 +152,13 @@ impl BrindleNode {
             });
         });
         let handle = hrx.recv().expect("speaker handle");
+        // As the agent does: what this node originates is known from the start (End-of-RIB
+        // follows the first set_originated).
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        rt.block_on(handle.set_originated(Vec::new())).unwrap();
         let sub = rt.block_on(handle.subscribe_routes()).unwrap();
         let routes = sub.snapshot.iter().map(|r| (r.prefix, r.clone())).collect();
         BrindleNode {

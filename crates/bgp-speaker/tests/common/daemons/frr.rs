@@ -16,13 +16,11 @@ pub struct Frr {
 
 impl Frr {
     pub fn start(ns: &Netns, password: Option<&str>) -> Frr {
-        let dir = TempDir::new("frr");
         let pw = password
             .map(|p| format!(" neighbor {ME} password {p}\n"))
             .unwrap_or_default();
-        write(&dir.join("zebra.conf"), "hostname brindle-test-zebra\n");
-        write(
-            &dir.join("bgpd.conf"),
+        Frr::with_config(
+            ns,
             &format!(
                 "hostname brindle-test-bgpd
 router bgp 64512
@@ -37,7 +35,15 @@ router bgp 64512
  exit-address-family
 "
             ),
-        );
+        )
+    }
+
+    /// zebra and bgpd with a `bgpd.conf` of the test's own (zebra programs the namespace's
+    /// kernel table).
+    pub fn with_config(ns: &Netns, bgpd_conf: &str) -> Frr {
+        let dir = TempDir::new("frr");
+        write(&dir.join("zebra.conf"), "hostname brindle-test-zebra\n");
+        write(&dir.join("bgpd.conf"), bgpd_conf);
         // FRR drops to the frr user and refuses `-u root` (lab.md §6).
         let chown = Command::new("chown")
             .args(["-R", "frr:frr"])
@@ -80,7 +86,7 @@ router bgp 64512
         self.bgpd = Some(b);
     }
 
-    fn vtysh(&self, cmds: &[&str]) -> String {
+    pub fn vtysh(&self, cmds: &[&str]) -> String {
         let mut c = Command::new(require::command("vtysh", "frr"));
         c.arg("--vty_socket").arg(self.dir.path());
         for x in cmds {

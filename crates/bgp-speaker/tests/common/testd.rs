@@ -103,18 +103,21 @@ impl Testd {
     }
 }
 
+/// Kernel table samples: when, and the destinations present.
+type Samples = Arc<Mutex<Vec<(Instant, BTreeSet<String>)>>>;
+
 /// Samples `ip -4 route` of a namespace every 10 ms on a thread: for each watched prefix, when
 /// it was first seen and every gap in which it was missing.
 pub struct KernelWatch {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(Instant, BTreeSet<String>)>>>,
+    samples: Samples,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl KernelWatch {
     pub fn start(ns: &Netns) -> KernelWatch {
         let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
+        let samples: Samples = Arc::new(Mutex::new(Vec::new()));
         let (st, sa, name) = (stop.clone(), samples.clone(), ns.name().to_string());
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::Relaxed) {

@@ -62,8 +62,18 @@ fn ttl_security() {
         ..peer("172.20.42.81", false, None)
     }]);
     let dump = || format!("{}\n{}", node.dump(), bird.birdc("show protocols all Peer"));
-    wait_for("GTSM session Established", T, || node.established("172.20.42.81"), dump);
-    wait_for("route over it", T, || node.route_via("10.233.81.0/24").is_some(), dump);
+    wait_for(
+        "GTSM session Established",
+        T,
+        || node.established("172.20.42.81"),
+        dump,
+    );
+    wait_for(
+        "route over it",
+        T,
+        || node.route_via("10.233.81.0/24").is_some(),
+        dump,
+    );
 
     // A peer that sends with an ordinary TTL (BIRD iBGP: 64) is out of range: no session.
     let fab = Fabric::new(2);
@@ -86,7 +96,12 @@ fn ttl_security() {
     );
     // Without GTSM on our side the same peer comes up (the check above was GTSM's doing).
     node.set_peers(vec![peer("172.20.42.81", false, None)]);
-    wait_for("plain session", T, || node.established("172.20.42.81"), || node.dump());
+    wait_for(
+        "plain session",
+        T,
+        || node.established("172.20.42.81"),
+        || node.dump(),
+    );
 }
 
 #[test]
@@ -143,10 +158,20 @@ fn ebgp_peers_and_their_options() {
             b.birdc("show route all")
         )
     };
-    wait_for("both eBGP sessions", T, || established(&a) && established(&b), dump);
+    wait_for(
+        "both eBGP sessions",
+        T,
+        || established(&a) && established(&b),
+        dump,
+    );
     // Our block at A: our AS, next hop self (BIRD shows its own default LOCAL_PREF for eBGP
     // routes, so that we send none is checked on the wire in bgp-core's export tests).
-    wait_for("A has our block", T, || a.birdc("show route 10.233.80.0/24").contains("10.233.80.0/24"), dump);
+    wait_for(
+        "A has our block",
+        T,
+        || a.birdc("show route 10.233.80.0/24").contains("10.233.80.0/24"),
+        dump,
+    );
     let r = a.birdc("show route 10.233.80.0/24 all");
     assert!(r.contains("BGP.as_path: 64512"), "{r}");
     assert!(r.contains("BGP.next_hop: 172.20.42.80"), "{r}");
@@ -154,12 +179,20 @@ fn ebgp_peers_and_their_options() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(node.route_via("10.233.81.0/24"), None, "{}", dump());
     node.set_peers(peers(1, false));
-    wait_for("A's block accepted with allow local as 1", T, || {
-        node.route_via("10.233.81.0/24") == Some(ip("172.20.42.81"))
-    }, dump);
+    wait_for(
+        "A's block accepted with allow local as 1",
+        T,
+        || node.route_via("10.233.81.0/24") == Some(ip("172.20.42.81")),
+        dump,
+    );
     // Re-exported to B (in the pool): the per-peer local AS prepended, next hop self, MED
     // from another AS not passed on.
-    wait_for("B has A's block", T, || b.birdc("show route 10.233.81.0/24").contains("10.233.81.0/24"), dump);
+    wait_for(
+        "B has A's block",
+        T,
+        || b.birdc("show route 10.233.81.0/24").contains("10.233.81.0/24"),
+        dump,
+    );
     let r = b.birdc("show route 10.233.81.0/24 all");
     assert!(r.contains("BGP.as_path: 64999 65001 64512"), "{r}");
     assert!(r.contains("BGP.next_hop: 172.20.42.80"), "{r}");
@@ -171,7 +204,10 @@ fn ebgp_peers_and_their_options() {
     wait_for(
         "B sees A's next hop",
         T,
-        || b.birdc("show route 10.233.81.0/24 all").contains("BGP.next_hop: 172.20.42.81"),
+        || {
+            b.birdc("show route 10.233.81.0/24 all")
+                .contains("BGP.next_hop: 172.20.42.81")
+        },
         dump,
     );
 }
@@ -200,7 +236,10 @@ fn source_address_none() {
         use_node_ip: false,
         ..peer("172.20.42.81", false, None)
     }]);
-    wait_for("session from the kernel's source", T, || established(&bird), || {
-        format!("{}\n{}", node.dump(), bird.birdc("show protocols all Peer"))
-    });
+    wait_for(
+        "session from the kernel's source",
+        T,
+        || established(&bird),
+        || format!("{}\n{}", node.dump(), bird.birdc("show protocols all Peer")),
+    );
 }

@@ -93,6 +93,11 @@ impl Testd {
             .any(|l| l.starts_with(&format!("{prefix} via {via} ")))
     }
 
+    /// The current process's log (stderr: tracing at RUST_LOG=info).
+    pub fn log(&self) -> String {
+        self.daemon.as_ref().map(Daemon::log).unwrap_or_default()
+    }
+
     pub fn dump(&self) -> String {
         format!(
             "testd status:\n{}routes:\n{}log:\n{}",

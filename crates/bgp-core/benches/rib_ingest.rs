@@ -157,6 +157,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("rib_ingest");
     g.sample_size(10);
     g.bench_function("1M_v4_24_packed", |b| b.iter(|| ingest(&bytes)));
+    g.bench_function("100k_single_prefix_distinct_med", |b| b.iter(|| ingest(&single)));
     g.finish();
 }
 

@@ -139,26 +139,32 @@ impl Session {
 
     /// Feeds one input; returns what to do, in order.
     pub fn handle(&mut self, input: Input<'_>, now: Instant) -> Vec<Output> {
-        let before = self.state();
         let mut out = Vec::new();
+        self.handle_into(input, now, &mut out);
+        out
+    }
+
+    /// [`Session::handle`] appending to `out`, so a driver feeding many messages reuses one
+    /// buffer (an UPDATE stream is one call per message).
+    pub fn handle_into(&mut self, input: Input<'_>, now: Instant, out: &mut Vec<Output>) {
+        let before = self.state();
+        let out = &mut *out;
         match input {
-            Input::Start => self.on_start(&mut out),
-            Input::Stop { cease_subcode } => self.on_stop(Some(cease_subcode), &mut out),
-            Input::Abort => self.on_stop(None, &mut out),
-            Input::Connected(id) => self.on_connected(id, &mut out),
-            Input::Accepted(id) => self.on_accepted(id, &mut out),
+            Input::Start => self.on_start(out),
+            Input::Stop { cease_subcode } => self.on_stop(Some(cease_subcode), out),
+            Input::Abort => self.on_stop(None, out),
+            Input::Connected(id) => self.on_connected(id, out),
+            Input::Accepted(id) => self.on_accepted(id, out),
             Input::ConnectFailed { conn, error } => {
-                if self.remove(conn, &mut out).is_some() {
+                if self.remove(conn, out).is_some() {
                     self.last_error = Some(LastError::Socket(error));
-                    self.after_socket_loss(&mut out);
+                    self.after_socket_loss(out);
                 }
             }
-            Input::Closed { conn, error } => self.on_closed(conn, error, now, &mut out),
-            Input::Message { conn, msg } => self.on_message(conn, msg, now, &mut out),
-            Input::DecodeError { conn, error } => {
-                self.protocol_error(conn, error.notification, now, &mut out)
-            }
-            Input::TimerExpired(t) => self.on_timer(t, now, &mut out),
+            Input::Closed { conn, error } => self.on_closed(conn, error, now, out),
+            Input::Message { conn, msg } => self.on_message(conn, msg, now, out),
+            Input::DecodeError { conn, error } => self.protocol_error(conn, error.notification, now, out),
+            Input::TimerExpired(t) => self.on_timer(t, now, out),
         }
         let after = self.state();
         if before != after {
@@ -178,7 +184,6 @@ impl Session {
             self.proto = proto;
             self.since = Some(now);
         }
-        out
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {

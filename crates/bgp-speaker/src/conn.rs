@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 
 use brindle_bgp_wire::{Ctx, DecodeError, header};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use brindle_bgp_core::ConnId;
 
+use crate::peer::PeerCmd;
 use crate::socket::strerror;
 
 /// What a connection reports to its peer task.
@@ -19,13 +20,18 @@ pub(crate) enum ConnEvent {
     ConnectFailed(String),
     /// One or more whole messages, back to back.
     Frames(Vec<u8>),
-    /// The stream broke framing (bad marker or length): the NOTIFICATION to send.
-    Bad(DecodeError),
+    /// The stream broke framing (bad marker or length): the NOTIFICATION to send. (Boxed: a
+    /// peer's queue allocates its slots for the largest message.)
+    Bad(Box<DecodeError>),
     /// EOF (`None`) or a socket error.
     Closed(Option<String>),
 }
 
-pub(crate) type ConnEvents = mpsc::UnboundedSender<(ConnId, ConnEvent)>;
+/// Connection events go to the peer task's one queue (a queue per peer is memory per peer).
+pub(crate) type ConnEvents = mpsc::UnboundedSender<PeerCmd>;
+
+/// Bytes taken from the socket per read (on the stack).
+const READ_CHUNK: usize = 32 * 1024;
 
 /// A live connection (or a connect in progress, with no I/O yet).
 pub(crate) struct Conn {
@@ -48,7 +54,7 @@ impl Conn {
     /// Starts the reader and writer tasks for `stream`.
     pub fn start(id: ConnId, stream: TcpStream, events: ConnEvents) -> Conn {
         let local = stream.local_addr().ok();
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
@@ -59,43 +65,54 @@ impl Conn {
             // Everything queued (e.g. a NOTIFICATION) is written: now close.
             let _ = wr.shutdown().await;
         });
+        let send = move |ev| events.send(PeerCmd::Conn(id, ev)).is_ok();
         let reader = tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+            // Reads go into a buffer on the thread's stack; whole messages are copied out at
+            // their exact size, and only a partial message is kept between reads. A quiet
+            // session (a mesh of 1000 holds 1000) thus holds no buffer, and no read leaves a
+            // large mostly empty allocation behind.
+            let mut partial: Vec<u8> = Vec::new();
             loop {
-                if buf.capacity() - buf.len() < 4096 {
-                    buf.reserve(64 * 1024);
+                if let Err(e) = rd.readable().await {
+                    send(ConnEvent::Closed(Some(strerror(&e))));
+                    return;
                 }
-                match rd.read_buf(&mut buf).await {
-                    Ok(0) => {
-                        let _ = events.send((id, ConnEvent::Closed(None)));
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = events.send((id, ConnEvent::Closed(Some(strerror(&e)))));
-                        return;
-                    }
-                }
-                let mut whole = 0;
+                let mut chunk = [0u8; READ_CHUNK];
                 loop {
-                    match header::frame_len(&buf[whole..], header::MAX_LEN) {
-                        Ok(Some(n)) => whole += n,
-                        Ok(None) => break,
-                        Err(e) => {
-                            if whole > 0 {
-                                let _ = events.send((id, ConnEvent::Frames(buf[..whole].to_vec())));
-                            }
-                            let _ = events.send((id, ConnEvent::Bad(e)));
+                    let n = match rd.try_read(&mut chunk) {
+                        Ok(0) => {
+                            send(ConnEvent::Closed(None));
                             return;
                         }
-                    }
-                }
-                if whole > 0 {
-                    let rest = buf.split_off(whole);
-                    let frames = std::mem::replace(&mut buf, rest);
-                    if events.send((id, ConnEvent::Frames(frames))).is_err() {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            send(ConnEvent::Closed(Some(strerror(&e))));
+                            return;
+                        }
+                    };
+                    let data: &[u8] = if partial.is_empty() {
+                        &chunk[..n]
+                    } else {
+                        partial.extend_from_slice(&chunk[..n]);
+                        &partial
+                    };
+                    let mut whole = 0;
+                    let bad = loop {
+                        match header::frame_len(&data[whole..], header::MAX_LEN) {
+                            Ok(Some(len)) => whole += len,
+                            Ok(None) => break None,
+                            Err(e) => break Some(e),
+                        }
+                    };
+                    if whole > 0 && !send(ConnEvent::Frames(data[..whole].to_vec())) {
                         return;
                     }
+                    if let Some(e) = bad {
+                        send(ConnEvent::Bad(Box::new(e)));
+                        return;
+                    }
+                    partial = data[whole..].to_vec();
                 }
             }
         });

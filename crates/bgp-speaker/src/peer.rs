@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{PeerConfig, SpeakerConfig};
-use crate::conn::{Conn, ConnEvent, ConnEvents};
+use crate::conn::{Conn, ConnEvent};
 use crate::core::CoreMsg;
 use crate::socket;
 
@@ -27,6 +27,8 @@ pub(crate) enum PeerCmd {
     Abort,
     /// Set or clear the Restart State bit of later OPENs.
     SetRestarting(bool),
+    /// From one of the peer's connections (its reader, or a connect attempt).
+    Conn(ConnId, ConnEvent),
 }
 
 /// From a peer task to the core.
@@ -57,9 +59,13 @@ pub(crate) struct PeerTask {
     source: Option<IpAddr>,
     session: Session,
     conns: HashMap<ConnId, Conn>,
-    timers: HashMap<Timer, tokio::time::Instant>,
-    conn_tx: ConnEvents,
-    conn_rx: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
+    /// Armed timers (a handful: a linear scan beats hashing, and this is touched per message).
+    timers: Vec<(Timer, tokio::time::Instant)>,
+    /// Outputs of the session, reused across the messages of a batch.
+    outs: Vec<Output>,
+    /// The sending side of `cmd_rx`, for connections (weak: when the core lets go of the
+    /// peer and no connection is left, the queue closes and the task ends).
+    conn_tx: mpsc::WeakUnboundedSender<PeerCmd>,
     cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
     core: mpsc::Sender<CoreMsg>,
     status: watch::Sender<Snapshot>,
@@ -84,7 +90,6 @@ impl PeerTask {
         // Started here, not in the task, so the status reads `start` from the first query.
         let start = session.handle(Input::Start, Instant::now());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (conn_tx, conn_rx) = mpsc::unbounded_channel();
         let (status, status_rx) = watch::channel(Snapshot {
             status: session.status(),
             since: Some(SystemTime::now()),
@@ -101,9 +106,9 @@ impl PeerTask {
             cfg,
             session,
             conns: HashMap::new(),
-            timers: HashMap::new(),
-            conn_tx,
-            conn_rx,
+            timers: Vec::new(),
+            outs: Vec::new(),
+            conn_tx: cmd_tx.downgrade(),
             cmd_rx,
             core,
             status,
@@ -116,10 +121,11 @@ impl PeerTask {
     }
 
     async fn run(mut self, start: Vec<Output>) {
-        self.apply(start, None).await;
+        let mut start = start;
+        Box::pin(self.apply(&mut start, None, tokio::time::Instant::now())).await;
         self.publish();
         loop {
-            let next = self.timers.values().min().copied();
+            let next = self.timers.iter().map(|(_, d)| *d).min();
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => return,
@@ -132,6 +138,9 @@ impl PeerTask {
                         return;
                     }
                     Some(PeerCmd::SetRestarting(r)) => self.session.set_restarting(r),
+                    // Boxed: the event handling is most of this task's state, kept off the
+                    // task while it waits (memory per peer).
+                    Some(PeerCmd::Conn(id, ev)) => Box::pin(self.on_conn(id, ev)).await,
                     Some(PeerCmd::Accepted(stream)) => {
                         let _ = stream.set_nodelay(true);
                         if let Some(hops) = self.cfg.ttl_security
@@ -140,8 +149,9 @@ impl PeerTask {
                             tracing::warn!(peer = %self.addr, error = %e, "GTSM socket options");
                             continue;
                         }
+                        let Some(events) = self.conn_tx.upgrade() else { return };
                         let id = self.session.next_conn_id();
-                        self.conns.insert(id, Conn::start(id, stream, self.conn_tx.clone()));
+                        self.conns.insert(id, Conn::start(id, stream, events));
                         self.input(Input::Accepted(id), None).await;
                     }
                     Some(PeerCmd::Send(bytes)) => {
@@ -152,17 +162,16 @@ impl PeerTask {
                         }
                     }
                 },
-                Some((id, ev)) = self.conn_rx.recv() => self.on_conn(id, ev).await,
                 _ = sleep_until(next), if next.is_some() => {
                     let now = tokio::time::Instant::now();
                     let due: Vec<Timer> = self
                         .timers
                         .iter()
-                        .filter(|(_, d)| **d <= now)
+                        .filter(|(_, d)| *d <= now)
                         .map(|(t, _)| *t)
                         .collect();
                     for t in due {
-                        self.timers.remove(&t);
+                        self.timers.retain(|(x, _)| *x != t);
                         self.input(Input::TimerExpired(t), None).await;
                     }
                 }
@@ -173,9 +182,10 @@ impl PeerTask {
     async fn on_conn(&mut self, id: ConnId, ev: ConnEvent) {
         match ev {
             ConnEvent::Connected(stream) => {
-                if self.conns.contains_key(&id) {
-                    self.conns
-                        .insert(id, Conn::start(id, stream, self.conn_tx.clone()));
+                if self.conns.contains_key(&id)
+                    && let Some(events) = self.conn_tx.upgrade()
+                {
+                    self.conns.insert(id, Conn::start(id, stream, events));
                 }
                 // An unknown id is a connect we gave up on: the session closes it.
                 self.input(Input::Connected(id), None).await;
@@ -184,8 +194,21 @@ impl PeerTask {
                 self.input(Input::ConnectFailed { conn: id, error }, None).await
             }
             ConnEvent::Closed(error) => self.input(Input::Closed { conn: id, error }, None).await,
-            ConnEvent::Bad(error) => self.input(Input::DecodeError { conn: id, error }, None).await,
+            ConnEvent::Bad(error) => {
+                self.input(
+                    Input::DecodeError {
+                        conn: id,
+                        error: *error,
+                    },
+                    None,
+                )
+                .await
+            }
             ConnEvent::Frames(bytes) => {
+                // One clock read and one output buffer for the whole batch.
+                let now = Instant::now();
+                let tnow = tokio::time::Instant::from_std(now);
+                let mut outs = std::mem::take(&mut self.outs);
                 let mut pos = 0;
                 while pos < bytes.len() {
                     let Some(ctx) = self.conns.get(&id).map(|c| c.ctx) else {
@@ -197,32 +220,44 @@ impl PeerTask {
                     };
                     let raw = &bytes[pos..pos + len];
                     pos += len;
-                    let now = Instant::now();
-                    let outs = match Message::decode(raw, &ctx) {
+                    match Message::decode(raw, &ctx) {
                         Ok(m) => {
                             if let Message::Update(u) = &m
                                 && !u.errors.is_empty()
                             {
                                 log_update_errors(self.addr, u);
                             }
-                            self.session.handle(Input::Message { conn: id, msg: &m }, now)
+                            let input = Input::Message { conn: id, msg: &m };
+                            self.session.handle_into(input, now, &mut outs);
                         }
                         Err(error) => {
                             tracing::warn!(peer = %self.addr, %error, "bad message");
-                            self.session.handle(Input::DecodeError { conn: id, error }, now)
+                            let input = Input::DecodeError { conn: id, error };
+                            self.session.handle_into(input, now, &mut outs);
                         }
-                    };
-                    self.apply(outs, Some(raw)).await;
+                    }
+                    self.apply(&mut outs, Some(raw), tnow).await;
                 }
+                self.outs = outs;
                 self.flush_updates().await;
                 self.publish();
             }
         }
     }
 
+    /// Feeds the session one input and acts on its outputs. Boxed, so the task's own state
+    /// stays small while it waits (memory per peer).
     async fn input(&mut self, input: Input<'_>, raw: Option<&[u8]>) {
-        let outs = self.session.handle(input, Instant::now());
-        self.apply(outs, raw).await;
+        Box::pin(self.input_inner(input, raw)).await
+    }
+
+    async fn input_inner(&mut self, input: Input<'_>, raw: Option<&[u8]>) {
+        let now = Instant::now();
+        let mut outs = std::mem::take(&mut self.outs);
+        self.session.handle_into(input, now, &mut outs);
+        self.apply(&mut outs, raw, tokio::time::Instant::from_std(now))
+            .await;
+        self.outs = outs;
         self.flush_updates().await;
         self.publish();
     }
@@ -245,8 +280,9 @@ impl PeerTask {
         }
     }
 
-    async fn apply(&mut self, outs: Vec<Output>, raw: Option<&[u8]>) {
-        for o in outs {
+    /// Acts on the session's outputs, draining `outs`.
+    async fn apply(&mut self, outs: &mut Vec<Output>, raw: Option<&[u8]>, now: tokio::time::Instant) {
+        for o in outs.drain(..) {
             match o {
                 Output::Connect(id) => {
                     self.conns.insert(id, Conn::pending());
@@ -254,13 +290,15 @@ impl PeerTask {
                     let (src, pw) = (self.source, self.cfg.password.clone());
                     let ttl = self.cfg.ttl_security;
                     let timeout = self.cfg.timers.connect_retry.max(Duration::from_secs(1));
-                    let tx = self.conn_tx.clone();
+                    let Some(tx) = self.conn_tx.upgrade() else {
+                        continue;
+                    };
                     tokio::spawn(async move {
                         let ev = match socket::connect(peer, src, pw.as_deref(), ttl, timeout).await {
                             Ok(s) => ConnEvent::Connected(s),
                             Err(e) => ConnEvent::ConnectFailed(socket::strerror(&e)),
                         };
-                        let _ = tx.send((id, ev));
+                        let _ = tx.send(PeerCmd::Conn(id, ev));
                     });
                 }
                 Output::Send { conn, msg } => {
@@ -272,11 +310,12 @@ impl PeerTask {
                     self.conns.remove(&id);
                 }
                 Output::SetTimer { timer, after } => {
-                    self.timers.insert(timer, tokio::time::Instant::now() + after);
+                    match self.timers.iter_mut().find(|(t, _)| *t == timer) {
+                        Some(slot) => slot.1 = now + after,
+                        None => self.timers.push((timer, now + after)),
+                    }
                 }
-                Output::CancelTimer(t) => {
-                    self.timers.remove(&t);
-                }
+                Output::CancelTimer(t) => self.timers.retain(|(x, _)| *x != t),
                 Output::StateChanged { from, to } => {
                     tracing::debug!(peer = %self.addr, ?from, ?to, "bgp state");
                 }

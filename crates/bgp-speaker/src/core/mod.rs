@@ -149,7 +149,13 @@ impl Core {
             let msg = tokio::select! {
                 m = rx.recv() => match m {
                     Some(m) => m,
-                    None => return,
+                    // Every handle is gone: stop the sessions too.
+                    None => {
+                        for (_, p) in self.peers.drain() {
+                            let _ = p.cmd.send(PeerCmd::Stop(cease_sub::ADMINISTRATIVE_SHUTDOWN));
+                        }
+                        return;
+                    }
                 },
                 _ = sleep_until(next), if next.is_some() => {
                     self.fire_timers(Instant::now());

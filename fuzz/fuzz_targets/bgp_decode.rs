@@ -1,52 +1,110 @@
-//! BGP message decoder: any bytes from a peer must give a message or a DecodeError, never a
-//! panic; whatever decodes must re-encode into something that decodes the same way.
+//! BGP messages from a peer, down the path the speaker takes them: framing, decoding (RFC 7606
+//! error handling included), then UPDATEs into the RIB of peers of every kind (iBGP, eBGP,
+//! reflector client; graceful restart marking and sweeping in between), and the exports they
+//! cause. Any bytes must give messages or DecodeErrors and RIB changes, never a panic;
+//! whatever decodes must re-encode into something that decodes the same way, and every
+//! export must encode into UPDATEs that decode.
 //! Seeds: crates/bgp-wire/tests/captures (real BIRD, GoBGP, FRR, ExaBGP messages).
 #![no_main]
 
-use brindle_bgp_wire::{AddPathFamilies, Ctx, Message, OutMessage, header};
+use std::net::{IpAddr, Ipv4Addr};
+
+use brindle_bgp_core::{
+    AdjRibOut, ExportPolicy, ExportTarget, Exporter, NextHopMode, PeerId, PeerInfo, Rib,
+};
+use brindle_bgp_wire::{AddPathFamilies, Ctx, Family, Message, OutMessage, header};
 use libfuzzer_sys::fuzz_target;
+
+fn rib() -> (Rib, [PeerId; 3]) {
+    let mut rib = Rib::new(Ipv4Addr::new(172, 20, 42, 80), 64512);
+    rib.set_cluster_id(Some(Ipv4Addr::new(10, 255, 0, 1)));
+    let ip = |l| IpAddr::V4(Ipv4Addr::new(172, 20, 42, l));
+    let ibgp = rib.add_peer(PeerInfo::new(ip(81), Ipv4Addr::new(172, 20, 42, 81), 64512, 64512));
+    let ebgp = rib.add_peer(PeerInfo {
+        allow_local_as: 1,
+        ..PeerInfo::new(ip(1), Ipv4Addr::new(172, 20, 42, 1), 65000, 64512)
+    });
+    let client = rib.add_peer(PeerInfo {
+        rr_client: true,
+        ..PeerInfo::new(ip(82), Ipv4Addr::new(172, 20, 42, 82), 64512, 64512)
+    });
+    rib.originate("10.233.94.0/24".parse().unwrap());
+    (rib, [ibgp, ebgp, client])
+}
+
+fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
+    ExportTarget {
+        peer_addr: IpAddr::V4(Ipv4Addr::new(172, 20, 42, last)),
+        local_as: 64512,
+        remote_as: asn,
+        next_hop_v4: Some(Ipv4Addr::new(172, 20, 42, 80)),
+        next_hop_v6: Some("fd80::80".parse().unwrap()),
+        families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+        rr_client,
+        next_hop: if rr_client { NextHopMode::Keep } else { NextHopMode::Auto },
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let both = AddPathFamilies {
         ipv4: true,
         ipv6: true,
     };
-    for ctx in [
+    let policy = ExportPolicy {
+        learned_to_ebgp: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+    };
+    let targets = [target(83, 64512, true), target(2, 65001, false), target(84, 64512, false)];
+    for (n, ctx) in [
         Ctx {
             four_octet_as: true,
             ..Ctx::default()
         },
-        Ctx::default(),
+        Ctx {
+            ebgp: true,
+            ..Ctx::default()
+        },
         Ctx {
             four_octet_as: true,
             add_path_rx: both,
             add_path_tx: both,
             ..Ctx::default()
         },
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut rib, peers) = rib();
+        let from = peers[n];
+        let mut outs: Vec<AdjRibOut> = targets.iter().map(|_| AdjRibOut::new()).collect();
         // Framing as the speaker does it, then each message.
         let mut rest = data;
+        let mut count = 0usize;
         while let Ok(Some(len)) = header::frame_len(rest, ctx.max_len) {
             let msg = &rest[..len];
             rest = &rest[len..];
+            count += 1;
             let Ok(m) = Message::decode(msg, &ctx) else {
                 continue;
             };
             let out = match &m {
                 Message::Open(o) => OutMessage::Open(o.clone()),
                 Message::Update(u) => {
-                    for n in u.nlri().chain(u.withdrawn()) {
-                        std::hint::black_box(n);
-                    }
-                    if let Some((_, _, it)) = u.mp_nlri() {
-                        it.for_each(|n| {
-                            std::hint::black_box(n);
-                        });
+                    match u.end_of_rib() {
+                        Some(f) => {
+                            rib.sweep_stale(from, &[f]);
+                        }
+                        None => {
+                            rib.apply_update(from, u);
+                        }
                     }
                     OutMessage::Update(u.to_owned_msg())
                 }
                 Message::Notification(n) => OutMessage::Notification(n.clone()),
-                Message::Keepalive => OutMessage::Keepalive,
+                Message::Keepalive => {
+                    // A session flap with graceful restart, every few messages.
+                    rib.mark_stale(from, &[Family::IPV4_UNICAST]);
+                    OutMessage::Keepalive
+                }
                 Message::RouteRefresh(r) => OutMessage::RouteRefresh(*r),
             };
             let bytes = out.to_bytes(&ctx);
@@ -57,6 +115,31 @@ fuzz_target!(|data: &[u8]| {
                     "re-encoded message does not decode: {m:?} -> {again:?}"
                 );
             }
+            // Exports of what changed, as the core sends them.
+            let changed = rib.drain_changed_prefixes();
+            for (t, out) in targets.iter().zip(outs.iter_mut()) {
+                let mut ex = Exporter::new(&rib, t, &policy);
+                for p in &changed {
+                    out.set(*p, ex.prefix(*p));
+                }
+                let out_ctx = Ctx {
+                    four_octet_as: count % 2 == 0,
+                    ..Ctx::default()
+                };
+                let mut b: &[u8] = &out.flush(&out_ctx);
+                while !b.is_empty() {
+                    let len = header::frame_len(b, out_ctx.max_len)
+                        .expect("export framing")
+                        .expect("whole export message");
+                    assert!(
+                        matches!(Message::decode(&b[..len], &out_ctx), Ok(Message::Update(_))),
+                        "export does not decode"
+                    );
+                    b = &b[len..];
+                }
+            }
         }
+        rib.sweep_stale(from, &[Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+        rib.remove_peer(from);
     }
 });

@@ -37,12 +37,6 @@ pub fn role_of(argv0: &OsStr) -> Role {
     }
 }
 
-/// True when the process should act as a CNI plugin rather than the CLI: `CNI_COMMAND` is set,
-/// or it was started as the IPAM plugin.
-pub fn is_cni_invocation(argv0: &OsStr) -> bool {
-    std::env::var_os("CNI_COMMAND").is_some_and(|v| !v.is_empty()) || role_of(argv0) == Role::Ipam
-}
-
 /// What to print and the exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

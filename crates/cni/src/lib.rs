@@ -48,5 +48,5 @@ pub mod store;
 pub mod version;
 pub mod wiring;
 
-pub use entry::{Role, is_cni_invocation, main, role_of};
+pub use entry::{Role, main, role_of};
 pub use error::{CniError, Result};

@@ -135,6 +135,22 @@ pub(crate) fn connect(store: &str, config: &SqliteConfig) -> Result<Connection> 
 /// fresh file. Runs in an immediate transaction so concurrent first openers do not race.
 pub(crate) fn init(store: &str, conn: &mut Connection, busy_timeout: Duration) -> Result<()> {
     let classify = |e, busy_for| busy::classify(store, "open", None, e, busy_for);
+    // Fast path, without the write lock: a store already initialised at our version (the schema
+    // and both pragmas are written in one transaction, so seeing them means the schema is
+    // there). Every CNI call and CLI command opens the store; taking the write lock here made
+    // each of them queue behind the writers of the others.
+    let ready = busy::retry(
+        busy_timeout,
+        || {
+            let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok(app == APPLICATION_ID && version == SCHEMA_VERSION)
+        },
+        classify,
+    )?;
+    if ready {
+        return Ok(());
+    }
     busy::retry(
         busy_timeout,
         || {

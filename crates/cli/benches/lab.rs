@@ -2,8 +2,8 @@
 //!
 //! - `convergence [PODS]`: a 3-node lab with /31 blocks (every other pod needs a new block);
 //!   each pod ADD on bgp-master1 (the CNI plugin, as a runtime runs it) is timed until
-//!   bgp-master2's kernel holds a route to the pod's address (pods alternate between
-//!   bgp-master1 and bgp-master3, each node staying under maxBlocksPerHost). Goal: p99 < 100 ms.
+//!   bgp-node1's kernel holds a route to the pod's address (pods alternate between
+//!   bgp-master1 and bgp-node2, each node staying under maxBlocksPerHost). Goal: p99 < 100 ms.
 //! - `scale [NODES]`: `lab up` of NODES nodes × 2 pods until every node routes to every block
 //!   and every BGP session is Established (goal: 100 nodes < 60 s on 2 cores), then the agents'
 //!   RSS (goals: < 30 MiB at 3 nodes, < 60 MiB at 100; calico-node: 250–560 MiB, perf.md A27).
@@ -103,18 +103,18 @@ fn convergence(pods: usize) {
         ..Default::default()
     };
     eprintln!(
-        "convergence: 3-node lab, /31 blocks, {pods} pod ADDs on bgp-master1 and bgp-master3, watched from bgp-master2"
+        "convergence: 3-node lab, /31 blocks, {pods} pod ADDs on bgp-master1 and bgp-node2, watched from bgp-node1"
     );
     let lab = Lab::up_in(root.path(), spec, Path::new(BIN), &Stderr::default()).expect("lab up");
     let mut g = Guard(Some(lab));
     let lab = g.0.as_mut().expect("lab");
-    let b_ns = lab.plan().node("bgp-master2").expect("node").netns.clone();
-    let mut hb = Handle::open_named(&b_ns).expect("netlink in bgp-master2");
+    let b_ns = lab.plan().node("bgp-node1").expect("node").netns.clone();
+    let mut hb = Handle::open_named(&b_ns).expect("netlink in bgp-node1");
     let (mut add, mut all, mut new_block, mut old_block, mut after_add) =
         (vec![], vec![], vec![], vec![], vec![]);
     for i in 0..pods {
         // Alternate the two other nodes so neither hits maxBlocksPerHost (20) with /31 blocks.
-        let a = if i % 2 == 0 { "bgp-master1" } else { "bgp-master3" };
+        let a = if i % 2 == 0 { "bgp-master1" } else { "bgp-node2" };
         let before = prefixes(&mut hb);
         // Watch B's table from before the ADD: a new block's route can arrive before the
         // plugin has even returned.
@@ -122,7 +122,7 @@ fn convergence(pods: usize) {
         let t0 = Instant::now();
         let (rec, t_add, seen) = std::thread::scope(|s| {
             let watcher = s.spawn(|| {
-                let mut h = Handle::open_named(&b_ns).expect("netlink in bgp-master2");
+                let mut h = Handle::open_named(&b_ns).expect("netlink in bgp-node1");
                 let mut seen: Vec<(ipnet::Ipv4Net, Duration)> = Vec::new();
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
@@ -145,7 +145,7 @@ fn convergence(pods: usize) {
             while !routed(&mut hb, ip) {
                 assert!(
                     Instant::now() < deadline,
-                    "no route to {ip} on bgp-master2 after 10 s"
+                    "no route to {ip} on bgp-node1 after 10 s"
                 );
                 std::thread::sleep(Duration::from_micros(300));
             }

@@ -78,7 +78,7 @@ impl TestLab {
 impl Drop for TestLab {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for n in ["bgp-master1", "bgp-master2", "bgp-master3"] {
+            for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
                 let p = self.root.path().join(&self.name).join(n).join("agent.log");
                 if let Ok(t) = std::fs::read_to_string(&p) {
                     let tail: Vec<&str> = t.lines().rev().take(20).collect();
@@ -166,6 +166,32 @@ fn seed_cluster_ipip_always() {
     let l = lab.lab();
     let pods: Vec<_> = l.state().pods.clone();
     let routes = lab.stdout("bgp-master1", &["ip", "route"]);
+    // The article's lines, block for block: the lab's node names start their block search where
+    // the article's nodes did (Go's math/rand seeded by the name's FNV-32, as Calico does), tunl0
+    // takes .0 and the two pods .1 and .2. Only the cali names (a hash of each pod) differ.
+    for want in [
+        "10.233.87.0/24 via 172.20.42.81 dev tunl0 proto bird onlink",
+        "10.233.124.0/24 via 172.20.42.82 dev tunl0 proto bird onlink",
+        "blackhole 10.233.94.0/24 proto bird",
+    ] {
+        assert!(
+            routes.lines().any(|r| r.trim_end() == want),
+            "missing `{want}` in:\n{routes}"
+        );
+    }
+    for ip in ["10.233.94.1", "10.233.94.2"] {
+        assert!(
+            routes.lines().any(|r| {
+                let w: Vec<&str> = r.split_whitespace().collect();
+                w.len() == 5
+                    && w[0] == ip
+                    && w[1] == "dev"
+                    && w[2].starts_with("cali")
+                    && w[3..] == ["scope", "link"]
+            }),
+            "missing `{ip} dev cali… scope link` in:\n{routes}"
+        );
+    }
     let blocks = l.blocks_by_node().unwrap();
     for (node, set) in &blocks {
         let ip = &l.plan().node(node).unwrap().addr.addr().to_string();
@@ -232,7 +258,7 @@ fn seed_cluster_ipip_always() {
 fn new_pod_reachable_and_deleted_node_routes_vanish() {
     let lab = TestLab::up("en", &[]);
     let mut l = lab.lab();
-    let pod = l.add_pod("bgp-master3").unwrap();
+    let pod = l.add_pod("bgp-node2").unwrap();
     let ip = pod.ip.clone().unwrap();
     let from = l
         .state()
@@ -248,25 +274,25 @@ fn new_pod_reachable_and_deleted_node_routes_vanish() {
         || brindle_lab::ping::ping(&from, &ip).unwrap(),
     );
     // Node 2 leaves: its agent stops, its Node is deleted; its routes go everywhere.
-    let before = lab.stdout("bgp-master2", &["ip", "route"]);
-    l.signal_agent("bgp-master2", libc::SIGTERM).unwrap();
+    let before = lab.stdout("bgp-node1", &["ip", "route"]);
+    l.signal_agent("bgp-node1", libc::SIGTERM).unwrap();
     // A clean shutdown leaves the kernel's routes for the next agent to adopt.
-    assert_eq!(lab.stdout("bgp-master2", &["ip", "route"]), before);
+    assert_eq!(lab.stdout("bgp-node1", &["ip", "route"]), before);
     assert!(before.contains("proto bird"), "{before}");
-    let out = lab.exec("bgp-master1", &["brindle", "delete", "node", "bgp-master2"]);
+    let out = lab.exec("bgp-master1", &["brindle", "delete", "node", "bgp-node1"]);
     assert!(
         out.status.success(),
         "delete node: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for n in ["bgp-master1", "bgp-master3"] {
+    for n in ["bgp-master1", "bgp-node2"] {
         wait_for(
-            &format!("{n} to drop bgp-master2's routes"),
+            &format!("{n} to drop bgp-node1's routes"),
             Duration::from_secs(10),
             || !lab.stdout(n, &["ip", "route"]).contains("via 172.20.42.81"),
         );
         wait_for(
-            &format!("{n} to drop the session to bgp-master2"),
+            &format!("{n} to drop the session to bgp-node1"),
             Duration::from_secs(10),
             || {
                 !lab.stdout(n, &["brindle", "node", "status"])
@@ -307,7 +333,7 @@ fn cluster_without_encapsulation() {
 fn cross_subnet_cluster() {
     let lab = TestLab::up("ex", &["--cross-subnet"]);
     let routes = lab.stdout("bgp-master1", &["ip", "route"]);
-    // bgp-master3 shares node 1's subnet: plain route; bgp-master2 is behind the router: IPIP.
+    // bgp-node2 shares node 1's subnet: plain route; bgp-node1 is behind the router: IPIP.
     assert!(
         routes.contains("via 172.20.42.82 dev eth0 proto bird"),
         "{routes}"
@@ -384,15 +410,15 @@ fn agent_killed_and_restarted_loses_no_packet() {
     let lab = TestLab::up("ek", &[]);
     let mut l = lab.lab();
     let pod = |node: &str| l.state().pods.iter().find(|p| p.node == node).unwrap().clone();
-    let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-master2"), pod("bgp-master3"));
+    let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-node1"), pod("bgp-node2"));
     // Streams between pods of two other nodes, and towards the restarted node's pod.
     let s12 = ping_stream(&p1.netns, p2.ip.as_ref().unwrap(), 400);
     let s13 = ping_stream(&p1.netns, p3.ip.as_ref().unwrap(), 400);
     let s23 = ping_stream(&p2.netns, p3.ip.as_ref().unwrap(), 400);
     std::thread::sleep(Duration::from_millis(500));
-    l.signal_agent("bgp-master3", libc::SIGKILL).unwrap();
+    l.signal_agent("bgp-node2", libc::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    l.restart_agent("bgp-master3").unwrap();
+    l.restart_agent("bgp-node2").unwrap();
     let results = [
         ("1→2", s12.join().unwrap()),
         ("1→3", s13.join().unwrap()),
@@ -418,7 +444,7 @@ fn exec_of_an_unknown_target_says_what_exists_and_a_taken_ip_is_refused() {
     // A second agent claiming bgp-master1's address under another name must not start.
     let state = lab.root.path().join(&lab.name).join("intruder");
     let out = lab.exec(
-        "bgp-master2",
+        "bgp-node1",
         &[
             "env",
             "NODENAME=intruder",

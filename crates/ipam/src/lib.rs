@@ -9,6 +9,7 @@
 //! Module map:
 //! - [`cidr`]: pool → block → ordinal arithmetic, IPv4 and IPv6 (pure).
 //! - [`search`]: the order a node walks a pool's blocks in (seeded by the hostname's FNV-32).
+//! - [`gorand`]: Go's `math/rand` source and `big.Int.Rand`, so the walk starts where Calico's does.
 //! - [`block`]: the pure operations on an allocation block.
 //! - [`handle`], [`config`]: operations on the other IPAM objects.
 //! - [`keys`]: Calico's key layout (the model's) and affinity-key parsing.
@@ -40,6 +41,7 @@ pub mod config;
 pub mod diagnose;
 pub mod error;
 pub mod gofmt;
+pub mod gorand;
 pub mod handle;
 mod handle_counts;
 pub mod ipam;

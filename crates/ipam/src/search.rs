@@ -7,14 +7,16 @@
 //! (libcalico-go#72: a linear scan from the pool start made every node fight over block 0), and
 //! one node always starts at the same place, so its blocks stay together across restarts.
 //!
-//! Calico's exact Go `math/rand` sequence is not reproduced; the start index comes from a
-//! SplitMix64 generator seeded with the same FNV-32 hash. For /32 (/128) blocks Calico seeds
-//! with the clock instead, since one-address blocks gain nothing from a stable start; callers
-//! pass that seed in (see [`seed_for`]), keeping this module free of clocks.
+//! The start index is exactly Calico's: Go's `math/rand` seeded with the hash, then
+//! `big.Int.Rand` over the block count ([`crate::gorand`]), so a node claims the same first block
+//! under Brindle as under Calico. For /32 (/128) blocks Calico seeds with the clock instead,
+//! since one-address blocks gain nothing from a stable start; callers pass that seed in (see
+//! [`seed_for`]), keeping this module free of clocks.
 
 use ipnet::IpNet;
 
 use crate::cidr;
+use crate::gorand::GoRand;
 
 /// FNV-1 32-bit hash (Go's `hash/fnv.New32`), of a hostname.
 pub fn fnv32(data: &[u8]) -> u32 {
@@ -29,32 +31,21 @@ pub fn fnv32(data: &[u8]) -> u32 {
 /// The seed of a node's block search: the FNV-32 hash of its name, except for single-address
 /// blocks, where `now_nanos` is used (as Calico does) so that a node does not keep hitting the
 /// same few taken blocks.
-pub fn seed_for(hostname: &str, block_prefix: u8, family_bits: u8, now_nanos: u64) -> u64 {
+pub fn seed_for(hostname: &str, block_prefix: u8, family_bits: u8, now_nanos: u64) -> i64 {
     if block_prefix == family_bits {
-        now_nanos
+        now_nanos as i64
     } else {
-        u64::from(fnv32(hostname.as_bytes()))
+        i64::from(fnv32(hostname.as_bytes()))
     }
 }
 
-/// SplitMix64: a small, well-mixed generator (Steele, Lea, Flood 2014).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The first block index a search seeded with `seed` looks at, among `count` blocks.
-pub fn start_index(seed: u64, count: u128) -> u128 {
+/// The first block index a search seeded with `seed` looks at, among `count` blocks: Calico's
+/// `initialIndex.Rand(rand.New(rand.NewSource(seed)), numBlocks)`.
+pub fn start_index(seed: i64, count: u128) -> u128 {
     if count == 0 {
         return 0;
     }
-    let mut s = seed;
-    let hi = u128::from(splitmix64(&mut s));
-    let lo = u128::from(splitmix64(&mut s));
-    ((hi << 64) | lo) % count
+    GoRand::new(seed).big_rand(count)
 }
 
 /// Walks every block of a pool once, from a seeded start, wrapping at the end.
@@ -68,7 +59,7 @@ pub struct BlockSearch {
 }
 
 impl BlockSearch {
-    pub fn new(pool: IpNet, block_prefix: u8, seed: u64) -> BlockSearch {
+    pub fn new(pool: IpNet, block_prefix: u8, seed: i64) -> BlockSearch {
         let count = cidr::block_count(&pool, block_prefix);
         BlockSearch {
             pool,
@@ -135,7 +126,7 @@ mod tests {
     #[test]
     fn search_visits_every_block_once_with_wrap() {
         let pool = n("10.233.64.0/18");
-        let s = BlockSearch::new(pool, 24, u64::from(fnv32(b"node1")));
+        let s = BlockSearch::new(pool, 24, i64::from(fnv32(b"node1")));
         let start = s.clone().next().unwrap();
         let all: Vec<IpNet> = s.collect();
         assert_eq!(all.len(), 64);
@@ -175,7 +166,7 @@ mod tests {
     fn single_address_blocks_are_seeded_by_time() {
         assert_eq!(seed_for("node1", 32, 32, 42), 42);
         assert_eq!(seed_for("node1", 128, 128, 43), 43);
-        assert_eq!(seed_for("node1", 26, 32, 42), u64::from(fnv32(b"node1")));
+        assert_eq!(seed_for("node1", 26, 32, 42), i64::from(fnv32(b"node1")));
     }
 
     #[test]

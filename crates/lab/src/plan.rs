@@ -4,8 +4,8 @@
 //!  <name>-fabric: br0 (subnet A 172.20.40.0/22) [br1 (subnet B 172.20.44.0/22) with --cross-subnet]
 //!     ├─ ext0 ── <name>-ext   eth0 172.20.42.1/22 [eth1 172.20.46.1/22]; lo 192.0.2.1/32
 //!     ├─ etcd0 ─ <name>-etcd  eth0 172.20.42.10/22 (with --datastore etcd)
-//!     └─ n<i> ── <name>-bgp-master<i+1>  eth0 172.20.42.(80+i)/22, default via the router
-//!                   └─ cali… ── <name>-pod-bgp-master<i+1>-<j>  (made by the CNI plugin)
+//!     └─ n<i> ── <name>-<node>  eth0 172.20.42.(80+i)/22, default via the router
+//!                   └─ cali… ── <name>-pod-<node>-<j>  (made by the CNI plugin)
 //! ```
 //! Interface names live inside the lab's own namespaces, so only namespace names (and the lab
 //! directory) must be unique on the machine: they all start with the lab name.
@@ -86,9 +86,18 @@ pub struct Plan {
     pub pods: Vec<PodPlan>,
 }
 
-/// Name of node `i` (0-based): the seed's `bgp-master1`, `bgp-master2`, …
+/// Name of node `i` (0-based): `bgp-master1`, then `bgp-node1`, `bgp-node2`, …
+///
+/// These are the seed's node names: Calico starts a node's block search at a block picked by Go's
+/// `math/rand` seeded with the FNV-32 of its name, and these three names start at exactly the
+/// article's blocks (10.233.94.0/24, 10.233.87.0/24, 10.233.124.0/24 of 10.233.64.0/18), so the
+/// lab's `ip route` shows the article's block routes line for line.
 pub fn node_name(i: usize) -> String {
-    format!("bgp-master{}", i + 1)
+    if i == 0 {
+        "bgp-master1".to_string()
+    } else {
+        format!("bgp-node{i}")
+    }
 }
 
 /// Name of pod `j` (0-based) of a node.

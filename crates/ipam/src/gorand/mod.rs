@@ -93,7 +93,7 @@ impl GoRand {
         assert!(limit > 0, "big_rand of an empty range");
         let bits = 128 - limit.leading_zeros();
         let words = bits.div_ceil(64);
-        let msw_bits = if bits % 64 == 0 { 64 } else { bits % 64 };
+        let msw_bits = if bits.is_multiple_of(64) { 64 } else { bits % 64 };
         let mask: u64 = if msw_bits == 64 {
             u64::MAX
         } else {

@@ -2,18 +2,26 @@
 //!
 //! Drives the pure session FSM and RIB of `brindle-bgp-core` with real sockets: a listener per
 //! address with a 4096-connection backlog, outgoing connections from the node's address, TCP
-//! MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`), one task per peer, peers and originated
-//! prefixes changed at run time without disturbing the rest.
+//! MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`), GTSM (RFC 5082, `IP_MINTTL`), one task per
+//! peer, peers and originated prefixes changed at run time without disturbing the rest.
+//! Graceful restart in both roles (RFC 4724, RFC 8538), route reflection (RFC 4456) and the
+//! RFC 7606 error handling come from the core; the speaker runs their timers, logs, and
+//! exposes initial convergence after a restart.
 //!
 //! Module map:
 //! - [`handle`]: [`Speaker::start`] and [`SpeakerHandle`] (set_peers, set_originated,
-//!   subscribe_routes, status, shutdown), the agent's API.
-//! - [`config`]: [`SpeakerConfig`], [`PeerConfig`] (Calico's defaults, the mesh passive rule).
+//!   subscribe_routes, status, initial_convergence, shutdown, shutdown_graceful), the
+//!   agent's API.
+//! - [`config`]: [`SpeakerConfig`], [`PeerConfig`] (Calico's defaults, the mesh passive rule,
+//!   BGPPeer/BGPConfiguration options, graceful restart and route reflector settings).
 //! - [`status`]: [`PeerStatus`] (BIRD-style), [`Route`], [`RouteEvent`], [`RouteSubscription`].
-//! - `core`: the actor owning the peer set, RIB, Adj-RIB-Outs and subscribers.
-//! - `peer`: one task per peer around `Session`; `conn`: a connection's reader and writer.
-//! - `socket`: listener and connect; `md5`: the `TCP_MD5SIG` option.
+//! - `core`: the actor owning the peer set, RIB, Adj-RIB-Outs, graceful-restart state and
+//!   subscribers (`core/routes`: ingest, events, export, End-of-RIB; `core/graceful`).
+//! - `peer`: one task per peer around `Session` (decodes each message once, logs RFC 7606
+//!   errors); `conn`: a connection's reader and writer.
+//! - `socket`: listener, connect, GTSM; `md5`: the `TCP_MD5SIG` option.
 //! - [`error`]: the [`Error`] type.
+//! - `bin/brindle-bgp-testd`: the speaker as a process, for tests and benchmarks.
 
 pub mod config;
 mod conn;

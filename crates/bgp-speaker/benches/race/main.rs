@@ -9,7 +9,8 @@
 //!   routes in the RIB.
 //!
 //! Times for `recv`/`single` use perf.md's CPU-quiet method (the daemon used ≤ 20 ms CPU in
-//! the next second; its counter verified afterwards), so no CLI polling disturbs the run;
+//! the next second; its counter verified afterwards), so no CLI polling disturbs the run
+//! (`BRINDLE_RACE_METHOD=count` polls the route counter every 2 ms instead);
 //! mesh runs poll the daemon's route counter every 100 ms, as `mesh_bench.py`. Memory is RSS
 //! 1 s after completion (growth per route for the receive runs). Every time is also printed
 //! as a ratio to Brindle's in the same run.
@@ -102,7 +103,17 @@ fn recv_run(lab: &Lab, kind: Kind, bytes: &[u8], n: usize) -> Row {
     let mut quiet = QuietWatch::new(d.pid());
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut done = None;
+    // perf.md's counter rows: poll the daemon's route counter instead (disturbs GoBGP).
+    let counter = std::env::var("BRINDLE_RACE_METHOD").is_ok_and(|m| m == "count");
     while Instant::now() < deadline {
+        if counter {
+            if d.count() >= n {
+                done = Some(Instant::now());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
         if let Some(t) = quiet.sample(Duration::from_secs(1), Duration::from_millis(20))
             && d.count() >= n
         {

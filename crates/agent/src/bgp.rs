@@ -18,6 +18,10 @@ pub enum RouteMsg {
     Reset,
     Add(Ipv4Net, Ipv4Addr),
     Withdraw(Ipv4Net),
+    /// Initial convergence after a (re)start (RFC 4724 §4.1): every peer sent End-of-RIB or
+    /// the selection deferral ran out, and every route of the converged table came before
+    /// this message. Only now may kernel routes the speaker did not relearn be removed.
+    Converged,
 }
 
 fn peer_type(k: PeerKind) -> PeerType {
@@ -48,10 +52,18 @@ fn identity(d: &DesiredBgp, port: u16) -> (Ipv4Addr, u32, u16) {
     (d.router_id, d.local_as, port)
 }
 
-/// Runs until `desired` closes; then shuts the speaker down (Cease to every peer).
+/// Runs until `desired` closes; then closes every session without a NOTIFICATION (a planned
+/// restart, as `birdc graceful restart`): peers keep this node's routes as stale for the restart
+/// time while the kernel keeps forwarding, and the next agent re-announces them. A node that
+/// is gone for good is deleted, and its peers then drop the session and its routes at once.
+///
+/// `restarting`: the kernel still holds what an earlier agent programmed, so the speaker starts
+/// as a restarting speaker (Restart State bit, End-of-RIB deferral), as calico-node runs
+/// `bird -R`. A restart of the speaker inside this agent (new identity) is one too.
 pub async fn drive(
     mut desired: watch::Receiver<Option<DesiredBgp>>,
     port_override: Option<u16>,
+    mut restarting: bool,
     handle_tx: watch::Sender<Option<SpeakerHandle>>,
     routes: mpsc::UnboundedSender<RouteMsg>,
 ) {
@@ -79,12 +91,18 @@ pub async fn drive(
             let mut cfg = SpeakerConfig::new(d.router_id, d.local_as);
             cfg.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
             cfg.node_v4 = Some(d.local_addr);
+            cfg.restarting = restarting;
             match Speaker::start(cfg) {
                 Ok(h) => {
-                    tracing::info!(router_id = %d.router_id, asn = d.local_as, port, "BGP speaker started");
+                    tracing::info!(router_id = %d.router_id, asn = d.local_as, port, restarting,
+                        "BGP speaker started");
+                    restarting = true;
                     let _ = routes.send(RouteMsg::Reset);
                     match h.subscribe_routes().await {
-                        Ok(sub) => forwarder = Some(tokio::spawn(forward(sub, routes.clone()))),
+                        Ok(sub) => {
+                            let conv = h.initial_convergence();
+                            forwarder = Some(tokio::spawn(forward(sub, conv, routes.clone())));
+                        }
                         Err(e) => tracing::error!(error = %e, "BGP route subscription"),
                     }
                     let _ = handle_tx.send(Some(h.clone()));
@@ -110,16 +128,27 @@ pub async fn drive(
         f.abort();
     }
     if let Some((h, _)) = speaker.take() {
-        let _ = h.shutdown().await;
-        tracing::info!("BGP sessions closed (Cease)");
+        let _ = h.shutdown_graceful().await;
+        tracing::info!("BGP sessions closed for a graceful restart (peers keep our routes)");
     }
     let _ = handle_tx.send(None);
 }
 
-async fn forward(sub: brindle_bgp_speaker::RouteSubscription, tx: mpsc::UnboundedSender<RouteMsg>) {
+async fn forward(
+    sub: brindle_bgp_speaker::RouteSubscription,
+    mut converged: watch::Receiver<bool>,
+    tx: mpsc::UnboundedSender<RouteMsg>,
+) {
     let v4 = |p: IpNet, nh: IpAddr| match (p, nh) {
         (IpNet::V4(p), IpAddr::V4(nh)) => Some((p, nh)),
         _ => None,
+    };
+    let msg = |ev: RouteEvent| match ev {
+        RouteEvent::Add(r) | RouteEvent::Replace(r) => {
+            v4(r.prefix, r.next_hop).map(|(p, nh)| RouteMsg::Add(p, nh))
+        }
+        RouteEvent::Withdraw(IpNet::V4(p)) => Some(RouteMsg::Withdraw(p)),
+        RouteEvent::Withdraw(_) => None,
     };
     for r in sub.snapshot {
         if let Some((p, nh)) = v4(r.prefix, r.next_hop)
@@ -129,17 +158,38 @@ async fn forward(sub: brindle_bgp_speaker::RouteSubscription, tx: mpsc::Unbounde
         }
     }
     let mut events = sub.events;
-    while let Some(ev) = events.recv().await {
-        let msg = match ev {
-            RouteEvent::Add(r) | RouteEvent::Replace(r) => match v4(r.prefix, r.next_hop) {
-                Some((p, nh)) => RouteMsg::Add(p, nh),
-                None => continue,
-            },
-            RouteEvent::Withdraw(IpNet::V4(p)) => RouteMsg::Withdraw(p),
-            RouteEvent::Withdraw(_) => continue,
-        };
-        if tx.send(msg).is_err() {
-            return;
+    let mut told = false;
+    loop {
+        if !told && *converged.borrow_and_update() {
+            // The speaker queued every event of the converged table before raising the flag:
+            // pass those on first, so the main loop has the whole table when it may prune.
+            while let Ok(ev) = events.try_recv() {
+                if let Some(m) = msg(ev)
+                    && tx.send(m).is_err()
+                {
+                    return;
+                }
+            }
+            if tx.send(RouteMsg::Converged).is_err() {
+                return;
+            }
+            told = true;
+        }
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { return };
+                if let Some(m) = msg(ev)
+                    && tx.send(m).is_err()
+                {
+                    return;
+                }
+            }
+            r = converged.changed(), if !told => {
+                if r.is_err() {
+                    // The speaker is gone; its events channel closes next.
+                    told = true;
+                }
+            }
         }
     }
 }

@@ -172,8 +172,8 @@ pub struct FelixEnv {
     /// `FELIX_PROGRAMCLUSTERROUTES`: program routes to other nodes' blocks from IPAM (as Felix
     /// does at Calico HEAD) in addition to BGP's best routes, so a restarting agent or a
     /// flapping session never withdraws working routes. `Disabled`: BGP routes only (BIRD's
-    /// behaviour up to v3.32).
-    pub program_cluster_routes: bool,
+    /// behaviour up to v3.32). Unset: the FelixConfiguration resources decide (default on).
+    pub program_cluster_routes: Option<bool>,
 }
 
 /// Everything the agent was told.
@@ -386,8 +386,11 @@ impl AgentConfig {
         };
         let num = |var: &str| -> Result<Option<u32>> { env(var).map(|v| parse_num(var, &v)).transpose() };
         let program_cluster_routes = match env("FELIX_PROGRAMCLUSTERROUTES").as_deref().map(str::trim) {
-            None | Some("Enabled") | Some("EnabledIPIPOnly") | Some("true") => true,
-            Some("Disabled") | Some("false") => false,
+            None => None,
+            Some("Enabled") | Some("EnabledIPIPOnly") | Some("EnabledNoEncapOnly") | Some("true") => {
+                Some(true)
+            }
+            Some("Disabled") | Some("false") => Some(false),
             Some(other) => {
                 return Err(Error::Config(format!(
                     "FELIX_PROGRAMCLUSTERROUTES={other}: expected Enabled or Disabled"

@@ -1,7 +1,10 @@
 //! `brindle node run`: startup, then the main loop — syncer → calculation → dataplane thread
 //! (and the BGP speaker), with the control socket and the health/metrics server answering from
 //! the loop's state. SIGTERM/SIGINT shut down cleanly: the kernel state is left in place (the
-//! next agent adopts it) and the control socket is removed.
+//! next agent adopts it), BGP sessions close for a graceful restart (RFC 4724: peers keep our
+//! routes meanwhile) and the control socket is removed. An agent that starts over kernel state
+//! an earlier one left (after SIGTERM or SIGKILL) is a restarting speaker and removes nothing
+//! it has not relearned before BGP's initial convergence.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -32,11 +35,24 @@ pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
     tracing::info!(node = %started.node, ipv4 = ?started.ipv4, ipip_tunnel = ?started.ipip_tunnel,
         vxlan_tunnel = ?started.vxlan_tunnel, "startup complete");
     let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    let kept = kept_dataplane()?;
+    if kept {
+        tracing::info!("kernel routes of an earlier agent found: graceful restart");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
-    rt.block_on(main_loop(cfg, ds, started, host_mtu))
+    rt.block_on(main_loop(cfg, ds, started, host_mtu, kept))
+}
+
+/// True when the main table holds routes an earlier agent programmed (`proto bird`): this start
+/// is a restart over a dataplane that kept forwarding.
+fn kept_dataplane() -> Result<bool> {
+    let mut h = brindle_netlink::Handle::new()?;
+    Ok(h.routes(Some(brindle_netlink::TABLE_MAIN))?
+        .iter()
+        .any(|r| r.protocol == brindle_netlink::proto::BIRD))
 }
 
 /// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
@@ -67,7 +83,12 @@ struct Loop {
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
     speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
     boot: Instant,
+    /// The prune flag last sent to the dataplane thread.
     pruning: bool,
+    /// The calculation wants a BGP speaker (so pruning waits for its initial convergence).
+    bgp_wanted: bool,
+    /// The running speaker reached initial convergence (see [`RouteMsg::Converged`]).
+    bgp_converged: bool,
     dp_report: watch::Receiver<DpReport>,
     last_dp: Option<DesiredState>,
     last_bgp: Option<calc::DesiredBgp>,
@@ -77,7 +98,13 @@ struct Loop {
     ipv4: Option<Ipv4Net>,
 }
 
-async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, host_mtu: u32) -> Result<()> {
+async fn main_loop(
+    cfg: AgentConfig,
+    ds: Arc<dyn Datastore>,
+    started: Started,
+    host_mtu: u32,
+    kept: bool,
+) -> Result<()> {
     let ctl = server::bind_ctl(&cfg.ctl_socket)?;
     let _ctl_guard = CtlGuard(cfg.ctl_socket.clone());
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
@@ -113,8 +140,8 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
     let (bgp_tx, bgp_rx) = watch::channel(None);
     let (handle_tx, speaker) = watch::channel(None);
     let (route_tx, mut route_rx) = mpsc::unbounded_channel();
-    let bgp_task = tokio::spawn(bgp::drive(bgp_rx, cfg.bgp_port, handle_tx, route_tx));
-    let routes_from_datastore = cfg.felix.program_cluster_routes;
+    let bgp_task = tokio::spawn(bgp::drive(bgp_rx, cfg.bgp_port, kept, handle_tx, route_tx));
+    let routes_from_datastore = cfg.felix.program_cluster_routes.unwrap_or(true);
     let settings = CalcSettings {
         backend: cfg.backend,
         host_mtu,
@@ -142,7 +169,9 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
         bgp_tx,
         speaker,
         boot: Instant::now(),
-        pruning: routes_from_datastore,
+        pruning: false,
+        bgp_wanted: false,
+        bgp_converged: false,
         dp_report,
         last_dp: None,
         last_bgp: None,
@@ -193,7 +222,8 @@ async fn main_loop(cfg: AgentConfig, ds: Arc<dyn Datastore>, started: Started, h
     for t in http_tasks {
         t.abort();
     }
-    // Closing the desired-BGP channel makes the driver send Cease to every peer and stop.
+    // Closing the desired-BGP channel makes the driver close every session for a graceful
+    // restart and stop.
     let (bgp_closed, _) = watch::channel(None);
     drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
     let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
@@ -232,6 +262,25 @@ impl Loop {
         }
         let t = Instant::now();
         let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
+        // Felix's precedence: environment, then the node's FelixConfiguration, then `default`.
+        let from_store = self
+            .cfg
+            .felix
+            .program_cluster_routes
+            .or_else(|| self.cache.program_cluster_routes(&self.node))
+            .unwrap_or(true);
+        if from_store != self.settings.routes_from_datastore || self.counters.calc_runs == 0 {
+            tracing::info!(
+                program_cluster_routes = from_store,
+                "routes to other nodes' blocks: {}",
+                if from_store {
+                    "from IPAM and BGP"
+                } else {
+                    "from BGP only"
+                }
+            );
+        }
+        self.settings.routes_from_datastore = from_store;
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
         self.counters.calc_runs += 1;
         self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
@@ -240,6 +289,8 @@ impl Loop {
         if let Some(n) = self.cache.node(&self.node) {
             self.ipv4 = n.ipv4;
         }
+        self.bgp_wanted = d.bgp.is_some();
+        let prune = self.may_prune();
         self.check_pools();
         if let Some(dp) = d.dataplane
             && self.last_dp.as_ref() != Some(&dp)
@@ -256,8 +307,9 @@ impl Loop {
             }
             let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
                 desired: dp.clone(),
-                prune: self.pruning,
+                prune,
             })));
+            self.pruning = prune;
             self.last_dp = Some(dp);
         }
         if d.bgp != self.last_bgp {
@@ -268,7 +320,15 @@ impl Loop {
 
     fn on_route(&mut self, r: RouteMsg) {
         match r {
-            RouteMsg::Reset => self.learned.clear(),
+            RouteMsg::Reset => {
+                // A new speaker relearns everything; nothing goes from the kernel meanwhile.
+                self.learned.clear();
+                self.bgp_converged = false;
+            }
+            RouteMsg::Converged => {
+                tracing::info!(routes = self.learned.len(), "BGP initial convergence");
+                self.bgp_converged = true;
+            }
             RouteMsg::Add(p, nh) => {
                 self.learned.insert(p, nh);
             }
@@ -310,18 +370,35 @@ impl Loop {
         });
     }
 
-    fn on_tick(&mut self) {
-        // With routes from BGP only, a restarted agent keeps the kernel's routes until its
-        // sessions have had time to re-learn them (graceful restart's forwarding state).
-        if !self.pruning && self.boot.elapsed() > Duration::from_secs(30) {
-            self.pruning = true;
-            if let Some(dp) = &self.last_dp {
-                let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
-                    desired: dp.clone(),
-                    prune: true,
-                })));
-            }
+    /// Whether routes the desired state lacks may be removed from the kernel. With a speaker,
+    /// only after its initial convergence: until then a restarted agent keeps what the last one
+    /// programmed (RFC 4724's forwarding state; what felix#1592 and calico#7144 are about).
+    /// Without one, the datastore is the whole truth (or, with nothing to learn from, 30 s on).
+    fn may_prune(&self) -> bool {
+        if self.bgp_wanted {
+            self.bgp_converged
+        } else {
+            self.settings.routes_from_datastore || self.boot.elapsed() > Duration::from_secs(30)
         }
+    }
+
+    /// Sends the last desired state again when pruning became allowed since it was sent.
+    fn update_pruning(&mut self) {
+        let prune = self.may_prune();
+        if prune
+            && !self.pruning
+            && let Some(dp) = &self.last_dp
+        {
+            let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
+                desired: dp.clone(),
+                prune: true,
+            })));
+            self.pruning = true;
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.update_pruning();
         let rep = self.dp_report.borrow().clone();
         self.counters.dp_applies = rep.applies;
         self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
@@ -335,6 +412,7 @@ impl Loop {
             Backend::Bird => Some(BgpStatus {
                 routes_received: self.learned.len(),
                 routes_advertised: self.last_bgp.as_ref().map(|b| b.originate.len()).unwrap_or(0),
+                graceful_restart_in_progress: self.bgp_wanted && !self.bgp_converged,
                 ..Default::default()
             }),
             _ => None,

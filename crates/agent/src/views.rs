@@ -47,6 +47,14 @@ pub struct BgpConfigView {
     pub listen_port: Option<u16>,
 }
 
+/// The FelixConfiguration keys the agent reads from the datastore (`default`, and
+/// `node.<name>` for one node; Felix's environment variables win over both).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FelixConfigView {
+    /// `programClusterRoutes`: `Disabled` → false; any `Enabled…` value → true.
+    pub program_cluster_routes: Option<bool>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerView {
     pub name: String,
@@ -79,6 +87,7 @@ pub struct Cache {
     pub nodes: BTreeMap<String, NodeView>,
     pub pools: BTreeMap<String, PoolView>,
     pub bgp_configs: BTreeMap<String, BgpConfigView>,
+    pub felix_configs: BTreeMap<String, FelixConfigView>,
     pub peers: BTreeMap<String, PeerView>,
     pub workloads: BTreeMap<String, WorkloadView>,
     pub affinities: BTreeMap<String, AffinityView>,
@@ -93,6 +102,7 @@ fn kind_of(key: &str) -> Option<&'static str> {
             "nodes" => Some("nodes"),
             "ippools" => Some("ippools"),
             "bgpconfigurations" => Some("bgpconfigurations"),
+            "felixconfigurations" => Some("felixconfigurations"),
             "bgppeers" => Some("bgppeers"),
             "workloadendpoints" => Some("workloadendpoints"),
             _ => None,
@@ -187,6 +197,13 @@ fn parse_bgp_config(v: &Value) -> Option<BgpConfigView> {
     })
 }
 
+fn parse_felix_config(v: &Value) -> Option<FelixConfigView> {
+    let sp = &v["spec"];
+    Some(FelixConfigView {
+        program_cluster_routes: sp["programClusterRoutes"].as_str().map(|m| m != "Disabled"),
+    })
+}
+
 /// `IP`, `IP:port` or `[IPv6]:port`.
 fn peer_ip(t: &str) -> Option<(IpAddr, Option<u16>)> {
     if let Ok(ip) = t.parse::<IpAddr>() {
@@ -265,6 +282,7 @@ impl Cache {
             "nodes" => upd!(self.nodes, parse_node),
             "ippools" => upd!(self.pools, parse_pool),
             "bgpconfigurations" => upd!(self.bgp_configs, parse_bgp_config),
+            "felixconfigurations" => upd!(self.felix_configs, parse_felix_config),
             "bgppeers" => upd!(self.peers, parse_peer),
             "workloadendpoints" => upd!(self.workloads, parse_workload),
             _ => false,
@@ -273,6 +291,18 @@ impl Cache {
 
     pub fn node(&self, name: &str) -> Option<&NodeView> {
         self.nodes.values().find(|n| n.name == name)
+    }
+
+    /// `programClusterRoutes` for `node` as Felix resolves it from the datastore: the node's
+    /// own FelixConfiguration (`node.<name>`) first, then `default`.
+    pub fn program_cluster_routes(&self, node: &str) -> Option<bool> {
+        let get = |name: &str| {
+            self.felix_configs
+                .iter()
+                .find(|(k, _)| k.rsplit('/').next() == Some(name))
+                .and_then(|(_, v)| v.program_cluster_routes)
+        };
+        get(&format!("node.{node}")).or_else(|| get("default"))
     }
 
     /// The global BGPConfiguration (`default`).
@@ -341,6 +371,22 @@ mod tests {
             "/calico/resources/v3/projectcalico.org/ippools/bad",
             Some(b"{not json")
         ));
+    }
+
+    #[test]
+    fn program_cluster_routes_node_config_wins_over_default() {
+        let mut c = Cache::default();
+        let key = |n: &str| format!("{RES}felixconfigurations/{n}");
+        let fc =
+            |v: &str| format!(r#"{{"kind":"FelixConfiguration","spec":{{"programClusterRoutes":"{v}"}}}}"#);
+        assert_eq!(c.program_cluster_routes("n1"), None);
+        c.apply(&key("default"), Some(fc("Disabled").as_bytes()));
+        assert_eq!(c.program_cluster_routes("n1"), Some(false));
+        c.apply(&key("node.n1"), Some(fc("EnabledIPIPOnly").as_bytes()));
+        assert_eq!(c.program_cluster_routes("n1"), Some(true));
+        assert_eq!(c.program_cluster_routes("n2"), Some(false));
+        c.apply(&key("default"), None);
+        assert_eq!(c.program_cluster_routes("n2"), None);
     }
 
     #[test]

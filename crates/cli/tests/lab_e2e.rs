@@ -64,6 +64,11 @@ impl TestLab {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    fn agent_log(&self, node: &str) -> String {
+        let p = self.root.path().join(&self.name).join(node).join("agent.log");
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
     fn ping_all(&self) {
         let m = self.lab().ping_all().expect("ping");
         assert!(m.pairs() > 0);
@@ -405,13 +410,12 @@ fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u3
     })
 }
 
-#[test]
-fn agent_killed_and_restarted_loses_no_packet() {
-    let lab = TestLab::up("ek", &[]);
+/// Kills bgp-node2's agent with SIGKILL and restarts it under three ping streams (between pods
+/// of the two other nodes, and towards its own pod): none may lose a packet.
+fn kill_and_restart_under_pings(lab: &TestLab) {
     let mut l = lab.lab();
     let pod = |node: &str| l.state().pods.iter().find(|p| p.node == node).unwrap().clone();
     let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-node1"), pod("bgp-node2"));
-    // Streams between pods of two other nodes, and towards the restarted node's pod.
     let s12 = ping_stream(&p1.netns, p2.ip.as_ref().unwrap(), 400);
     let s13 = ping_stream(&p1.netns, p3.ip.as_ref().unwrap(), 400);
     let s23 = ping_stream(&p2.netns, p3.ip.as_ref().unwrap(), 400);
@@ -432,10 +436,68 @@ fn agent_killed_and_restarted_loses_no_packet() {
         assert_eq!(sent, 400, "{what}");
         assert_eq!(recv, sent, "{what}: packets lost across the agent restart");
     }
-    // And the restarted agent is back in the mesh.
+    // The restarted agent found the kernel state and restarted gracefully, and is back in the
+    // mesh.
+    let log = lab.agent_log("bgp-node2");
+    assert!(log.contains("graceful restart"), "{log}");
+    wait_for(
+        "the restarted agent's BGP convergence",
+        Duration::from_secs(20),
+        || lab.agent_log("bgp-node2").contains("BGP initial convergence"),
+    );
     let l2 = lab.lab();
     l2.wait_converged(Duration::from_secs(20)).unwrap();
     lab.ping_all();
+}
+
+#[test]
+fn agent_killed_and_restarted_loses_no_packet() {
+    let lab = TestLab::up("ek", &[]);
+    kill_and_restart_under_pings(&lab);
+}
+
+/// The same with routes to other nodes' blocks from BGP only (FelixConfiguration
+/// `programClusterRoutes: Disabled`, BIRD's way up to Calico v3.32): the other nodes keep the
+/// killed node's routes through graceful restart (RFC 4724), and the restarted agent removes no
+/// kernel route before its sessions' End-of-RIB.
+#[test]
+fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
+    let lab = TestLab::up("eg", &[]);
+    let mut apply = Command::new(BIN)
+        .args([
+            "lab",
+            "exec",
+            "--name",
+            &lab.name,
+            "bgp-master1",
+            "--",
+            "brindle",
+            "apply",
+            "-f",
+            "-",
+        ])
+        .env("BRINDLE_LAB_ROOT", lab.root.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("brindle apply");
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n  programClusterRoutes: Disabled\n",
+        )
+        .unwrap();
+    assert!(apply.wait().unwrap().success(), "apply FelixConfiguration");
+    for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+        wait_for(
+            &format!("{n} to take routes from BGP only"),
+            Duration::from_secs(10),
+            || lab.agent_log(n).contains("from BGP only"),
+        );
+    }
+    kill_and_restart_under_pings(&lab);
 }
 
 #[test]

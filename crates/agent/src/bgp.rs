@@ -1,15 +1,20 @@
 //! The BGP driver: a task that owns the speaker (brindle-bgp-speaker), applies each new
-//! [`DesiredBgp`] (latest wins), restarts the speaker when its identity (router id, AS, port)
-//! changes, and forwards learned best routes to the main loop. It plays BIRD and confd.
+//! [`DesiredBgp`] (latest wins), restarts the speaker when its identity (router id, AS, port,
+//! cluster id, export pools) changes, and forwards learned best routes to the main loop. It
+//! plays BIRD and confd.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
-use brindle_bgp_speaker::{PeerConfig, PeerType, RouteEvent, Speaker, SpeakerConfig, SpeakerHandle};
+use brindle_bgp_speaker::{
+    ExportPolicy, PeerConfig, PeerType, RouteEvent, Speaker, SpeakerConfig, SpeakerHandle,
+};
 use ipnet::{IpNet, Ipv4Net};
 use tokio::sync::{mpsc, watch};
 
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
 use crate::status::{PeerStatus, collapse_spaces};
+use crate::views::SecretRef;
 
 /// What the driver tells the main loop about learned routes.
 #[derive(Debug)]
@@ -32,24 +37,109 @@ fn peer_type(k: PeerKind) -> PeerType {
     }
 }
 
-/// The speaker's peer list for a desired state (Calico's confd: `source address` is the
-/// node's address, graceful restart everywhere).
-pub fn peer_configs(d: &DesiredBgp, default_port: u16) -> Vec<PeerConfig> {
+/// Where BGP passwords come from. Calico reads the key of a Kubernetes Secret named by
+/// `secretKeyRef {name, key}`; Brindle has no Kubernetes and reads the file
+/// `<dir>/<name>/<key>`, which is what a Secret mounted as a volume at `<dir>/<name>` looks like.
+/// One trailing newline (as `echo` writes) is not part of the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub dir: PathBuf,
+}
+
+impl Secrets {
+    pub fn new(dir: impl Into<PathBuf>) -> Secrets {
+        Secrets { dir: dir.into() }
+    }
+
+    /// The secret's value, or why it cannot be read.
+    pub fn read(&self, r: &SecretRef) -> Result<String, String> {
+        // Kubernetes names and keys never hold a path separator or `..`: refuse them rather
+        // than read outside the directory.
+        let bad = |s: &str| s.is_empty() || s.contains('/') || s == "." || s == "..";
+        if bad(&r.name) || bad(&r.key) {
+            return Err(format!(
+                "secret {}/{}: not a valid secret name and key",
+                r.name, r.key
+            ));
+        }
+        let path = self.dir.join(&r.name).join(&r.key);
+        let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut v = String::from_utf8(raw).map_err(|_| format!("{}: not UTF-8", path.display()))?;
+        if v.ends_with('\n') {
+            v.pop();
+            if v.ends_with('\r') {
+                v.pop();
+            }
+        }
+        if v.is_empty() {
+            return Err(format!("{}: empty", path.display()));
+        }
+        Ok(v)
+    }
+}
+
+/// The speaker's configuration for a desired state; a change of it restarts the speaker
+/// (cluster id and export policy are fixed for a speaker's life).
+pub fn speaker_config(d: &DesiredBgp, port: u16) -> SpeakerConfig {
+    let mut cfg = SpeakerConfig::new(d.router_id, d.local_as);
+    cfg.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
+    cfg.node_v4 = Some(d.local_addr);
+    cfg.cluster_id = d.cluster_id;
+    cfg.export = ExportPolicy {
+        learned_to_ebgp: d.export_pools.clone(),
+    };
+    cfg
+}
+
+/// The speaker's peer list for a desired state, as confd renders each `protocol bgp`:
+/// `source address` (unless `sourceAddress: None`), `local as`, `passive`, `password`,
+/// `graceful restart time`, `keepalive time`, `rr client`, `next hop self|keep`, `ttl security`,
+/// `allow local as`. A password that cannot be read is logged with its BGPPeer and the session
+/// is configured without one (confd does the same). Sessions the speaker would refuse are
+/// left out and logged, so one bad BGPPeer does not hold up the others.
+pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec<PeerConfig> {
+    let spk = speaker_config(d, default_port);
     d.peers
         .iter()
         .filter(|p| p.addr.is_ipv4())
-        .map(|p: &DesiredPeer| {
+        .filter_map(|p: &DesiredPeer| {
             let mut c = PeerConfig::new(p.addr, p.asn, peer_type(p.kind));
             c.passive = p.passive;
             c.port = p.port.unwrap_or(default_port);
-            c.source_address = Some(IpAddr::V4(d.local_addr));
-            c
+            c.local_as = p.local_as;
+            if p.use_node_ip {
+                c.source_address = Some(IpAddr::V4(d.local_addr));
+            } else {
+                c.use_node_ip = false;
+            }
+            if let Some(t) = p.restart_time {
+                c.graceful_restart_time = Some(t);
+            }
+            c.keepalive = p.keepalive;
+            c.rr_client = p.rr_client;
+            c.next_hop = p.next_hop;
+            c.ttl_security = p.ttl_security;
+            c.allow_local_as = p.allow_local_as;
+            let from = p
+                .source
+                .as_deref()
+                .unwrap_or("BGPConfiguration default (nodeMeshPassword)");
+            if let Some(r) = &p.password {
+                match secrets.read(r) {
+                    Ok(pw) => c.password = Some(pw),
+                    Err(e) => tracing::error!(peer = %p.addr, bgppeer = from, secret = %r.name, key = %r.key,
+                        error = %e, "BGP password unreadable: session configured without it"),
+                }
+            }
+            match c.validate_with(&spk) {
+                Ok(()) => Some(c),
+                Err(e) => {
+                    tracing::error!(peer = %p.addr, bgppeer = from, error = %e, "BGP session left out");
+                    None
+                }
+            }
         })
         .collect()
-}
-
-fn identity(d: &DesiredBgp, port: u16) -> (Ipv4Addr, u32, u16) {
-    (d.router_id, d.local_as, port)
 }
 
 /// Runs until `desired` closes; then closes every session without a NOTIFICATION (a planned
@@ -64,10 +154,11 @@ pub async fn drive(
     mut desired: watch::Receiver<Option<DesiredBgp>>,
     port_override: Option<u16>,
     mut restarting: bool,
+    secrets: Secrets,
     handle_tx: watch::Sender<Option<SpeakerHandle>>,
     routes: mpsc::UnboundedSender<RouteMsg>,
 ) {
-    let mut speaker: Option<(SpeakerHandle, (Ipv4Addr, u32, u16))> = None;
+    let mut speaker: Option<(SpeakerHandle, SpeakerConfig)> = None;
     let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if desired.changed().await.is_err() {
@@ -79,8 +170,8 @@ pub async fn drive(
         let port = port_override
             .or(d.listen_port)
             .unwrap_or(brindle_bgp_speaker::BGP_PORT);
-        let id = identity(&d, port);
-        if speaker.as_ref().map(|(_, i)| *i) != Some(id) {
+        let id = speaker_config(&d, port);
+        if speaker.as_ref().map(|(_, i)| i) != Some(&id) {
             if let Some((h, _)) = speaker.take() {
                 tracing::info!("BGP identity changed: restarting the speaker");
                 let _ = h.shutdown().await;
@@ -88,14 +179,12 @@ pub async fn drive(
             if let Some(f) = forwarder.take() {
                 f.abort();
             }
-            let mut cfg = SpeakerConfig::new(d.router_id, d.local_as);
-            cfg.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
-            cfg.node_v4 = Some(d.local_addr);
+            let mut cfg = id.clone();
             cfg.restarting = restarting;
             match Speaker::start(cfg) {
                 Ok(h) => {
                     tracing::info!(router_id = %d.router_id, asn = d.local_as, port, restarting,
-                        "BGP speaker started");
+                        cluster_id = ?d.cluster_id, "BGP speaker started");
                     restarting = true;
                     let _ = routes.send(RouteMsg::Reset);
                     match h.subscribe_routes().await {
@@ -116,7 +205,7 @@ pub async fn drive(
             }
         }
         let (h, _) = speaker.as_ref().expect("started above");
-        if let Err(e) = h.set_peers(peer_configs(&d, port)).await {
+        if let Err(e) = h.set_peers(peer_configs(&d, port, &secrets)).await {
             tracing::error!(error = %e, "BGP peers refused");
         }
         let prefixes: Vec<IpNet> = d.originate.iter().map(|n| IpNet::V4(*n)).collect();

@@ -4,7 +4,7 @@
 //! Felix; the rules are theirs (calico.md §5).
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use brindle_dataplane::state::EncapMode as DpMode;
 use brindle_dataplane::{
@@ -13,41 +13,11 @@ use brindle_dataplane::{
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::config::{Backend, EncapMode};
+pub use crate::peering::{DesiredPeer, PeerKind};
 use crate::views::{Cache, NodeView, PoolView};
 
 /// Calico's default AS when neither the node nor BGPConfiguration sets one.
 pub const DEFAULT_AS: u32 = 64512;
-
-/// Which kind of peering a session is (BIRD protocol name prefixes `Mesh_`, `Global_`, `Node_`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PeerKind {
-    Mesh,
-    Global,
-    Node,
-}
-
-impl PeerKind {
-    /// What `calicoctl node status` prints in PEER TYPE.
-    pub fn label(self) -> &'static str {
-        match self {
-            PeerKind::Mesh => "node-to-node mesh",
-            PeerKind::Global => "global",
-            PeerKind::Node => "node specific",
-        }
-    }
-}
-
-/// One BGP session this node should have.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DesiredPeer {
-    pub addr: IpAddr,
-    pub port: Option<u16>,
-    pub asn: u32,
-    pub kind: PeerKind,
-    /// Calico's rule for a mesh pair: the side with the lexically higher address connects, the
-    /// other only listens (`passive on` when peer IP > my IP as strings).
-    pub passive: bool,
-}
 
 /// What the BGP speaker should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +26,13 @@ pub struct DesiredBgp {
     pub local_as: u32,
     pub local_addr: Ipv4Addr,
     pub listen_port: Option<u16>,
+    /// `routeReflectorClusterID`: this node is a route reflector (RFC 4456).
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Pools whose learned routes go to eBGP peers (BGP export not disabled).
+    pub export_pools: Vec<IpNet>,
     pub peers: Vec<DesiredPeer>,
-    /// This node's confirmed blocks and borrowed /32s (calico_aggr + pool accept).
+    /// This node's confirmed blocks and borrowed /32s (calico_aggr + pool accept), and the
+    /// service CIDRs (the static routes confd adds for BGPConfiguration's service IPs).
     pub originate: Vec<Ipv4Net>,
 }
 
@@ -100,16 +75,52 @@ fn pool_of<'a>(pools: &'a [&PoolView], net: Ipv4Net) -> Option<&'a PoolView> {
     })
 }
 
-/// Whether a BGPPeer selector selects a node with these labels (Calico's selector syntax, as
-/// IPAM evaluates pool `nodeSelector`s). A selector that does not parse selects nothing.
-fn selects(peer: &str, sel: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
-    match brindle_ipam::resources::selects(sel, labels) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(peer, error = %e, "BGPPeer selector skipped");
-            false
-        }
+/// The IPv4 service CIDRs of the global BGPConfiguration (cluster, external, load balancer).
+fn service_cidrs(cache: &Cache) -> Vec<Ipv4Net> {
+    let Some(g) = cache.bgp_default() else {
+        return Vec::new();
+    };
+    g.service_cluster_ips
+        .iter()
+        .chain(&g.service_external_ips)
+        .chain(&g.service_lb_ips)
+        .filter_map(|n| match n {
+            IpNet::V4(n) => Some(n.trunc()),
+            IpNet::V6(_) => None,
+        })
+        .collect()
+}
+
+/// The service CIDRs this node advertises (confd's `updateGlobalRoutes`): every cluster IP
+/// range; external and load-balancer ranges except single addresses (those belong to
+/// `externalTrafficPolicy: Local` services, advertised only where their endpoints are); none
+/// on a node labelled `node.kubernetes.io/exclude-from-external-load-balancers=true`.
+fn service_prefixes(cache: &Cache, node: &NodeView) -> Vec<Ipv4Net> {
+    let Some(g) = cache.bgp_default() else {
+        return Vec::new();
+    };
+    if node
+        .labels
+        .get("node.kubernetes.io/exclude-from-external-load-balancers")
+        .is_some_and(|v| v == "true")
+    {
+        return Vec::new();
     }
+    let v4 = |n: &IpNet| match n {
+        IpNet::V4(n) => Some(n.trunc()),
+        IpNet::V6(_) => None,
+    };
+    g.service_cluster_ips
+        .iter()
+        .filter_map(v4)
+        .chain(
+            g.service_external_ips
+                .iter()
+                .chain(&g.service_lb_ips)
+                .filter_map(v4)
+                .filter(|n| n.prefix_len() < 32),
+        )
+        .collect()
 }
 
 /// Computes the desired state of node `me`. `learned` are BGP best routes (prefix, next hop).
@@ -164,58 +175,18 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         let global = cache.bgp_default();
         let global_as = global.and_then(|g| g.asn).unwrap_or(DEFAULT_AS);
         let my_as = node.asn.unwrap_or(global_as);
-        let mesh = global.and_then(|g| g.mesh).unwrap_or(true);
-        let i_am_rr = node.rr_cluster_id.is_some();
-        let mut peers = BTreeSet::new();
-        if mesh && !i_am_rr {
-            for o in others.iter().filter(|o| o.rr_cluster_id.is_none()) {
-                let ip = o.ipv4.expect("filtered").addr();
-                peers.insert(DesiredPeer {
-                    addr: IpAddr::V4(ip),
-                    port: None,
-                    asn: o.asn.unwrap_or(global_as),
-                    kind: PeerKind::Mesh,
-                    passive: ip.to_string() > my_ip.to_string(),
-                });
+        let cluster_id = node.rr_cluster_id.as_deref().and_then(|c| match c.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                tracing::warn!(
+                    node = me,
+                    cluster_id = c,
+                    "routeReflectorClusterID is not an IPv4 address: not a reflector"
+                );
+                None
             }
-        }
-        for p in cache.peers.values() {
-            let (applies, kind) = match (&p.node, &p.node_selector) {
-                (Some(n), _) => (n == me, PeerKind::Node),
-                (None, Some(sel)) => (selects(&p.name, sel, &node.labels), PeerKind::Global),
-                (None, None) => (true, PeerKind::Global),
-            };
-            if !applies {
-                continue;
-            }
-            let mut targets: Vec<(IpAddr, Option<u32>, bool)> = Vec::new();
-            if let Some(ip) = p.peer_ip {
-                let calico_node = others
-                    .iter()
-                    .find(|o| o.ipv4.map(|n| IpAddr::V4(n.addr())) == Some(ip));
-                targets.push((
-                    ip,
-                    p.asn.or(calico_node.and_then(|o| o.asn)),
-                    calico_node.is_some(),
-                ));
-            } else if let Some(sel) = &p.peer_selector {
-                for o in others.iter().filter(|o| selects(&p.name, sel, &o.labels)) {
-                    targets.push((IpAddr::V4(o.ipv4.expect("filtered").addr()), o.asn, true));
-                }
-            }
-            for (ip, asn, is_node) in targets {
-                if ip == IpAddr::V4(my_ip) || peers.iter().any(|d: &DesiredPeer| d.addr == ip) {
-                    continue;
-                }
-                peers.insert(DesiredPeer {
-                    addr: ip,
-                    port: p.port,
-                    asn: asn.unwrap_or(global_as),
-                    kind,
-                    passive: is_node && ip.to_string() > my_ip.to_string(),
-                });
-            }
-        }
+        });
+        let peers = crate::peering::peers(cache, node, my_ip, my_as, global_as);
         let mut originate: Vec<Ipv4Net> = local_blocks
             .iter()
             .copied()
@@ -228,14 +199,22 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
                 originate.push(net);
             }
         }
+        originate.extend(service_prefixes(cache, node));
         originate.sort();
         originate.dedup();
         DesiredBgp {
             router_id: my_ip,
             local_as: my_as,
             local_addr: my_ip,
-            listen_port: global.and_then(|g| g.listen_port),
-            peers: peers.into_iter().collect(),
+            listen_port: cache.listen_port(me),
+            cluster_id,
+            export_pools: cache
+                .pools
+                .values()
+                .filter(|p| !p.disable_bgp_export)
+                .map(|p| p.cidr)
+                .collect(),
+            peers,
             originate,
         }
     });
@@ -288,13 +267,30 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             }
         }
     }
-    // Other pools: BIRD's way, from BGP best routes inside a pool.
+    // Other pools: BIRD's way, from BGP best routes inside a pool. Routes outside every pool
+    // (from external peers) are installed as BIRD's kernel protocol does (`accept` at the end of
+    // calico_kernel_programming), except the service CIDRs (confd's `/rejectcidrs`) and routes
+    // whose next hop is not on the node's subnet (BIRD resolves those recursively; we do not).
     if s.backend == Backend::Bird {
+        let rejected = service_cidrs(cache);
+        // How routes outside every pool are installed: plain, no tunnel.
+        let plain = PoolView {
+            name: String::new(),
+            cidr: IpNet::V4(Ipv4Net::default()),
+            ipip: EncapMode::Never,
+            vxlan: EncapMode::Never,
+            nat_outgoing: false,
+            disabled: false,
+            disable_bgp_export: false,
+        };
         for (dst, nh) in learned {
-            if let Some(p) = pool_of(&pools, *dst)
-                && p.vxlan == EncapMode::Never
-            {
-                push(*dst, *nh, p);
+            match pool_of(&pools, *dst) {
+                Some(p) if p.vxlan == EncapMode::Never => push(*dst, *nh, p),
+                Some(_) => {}
+                None if rejected.iter().any(|r| r.contains(dst))
+                    || local_blocks.iter().any(|b| b.contains(dst))
+                    || !my_net.contains(nh) => {}
+                None => push(*dst, *nh, &plain),
             }
         }
     }

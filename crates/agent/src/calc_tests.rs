@@ -82,7 +82,7 @@ fn golden(name: &str, actual: &str) {
     assert_eq!(actual, expected, "golden {name} differs");
 }
 
-fn settings() -> CalcSettings {
+pub(crate) fn settings() -> CalcSettings {
     CalcSettings {
         backend: Backend::Bird,
         host_mtu: 1500,
@@ -103,7 +103,8 @@ fn seed_node1_with_bgp_routes() {
             "10.233.124.0/24".parse().unwrap(),
             "172.20.42.82".parse().unwrap(),
         ),
-        // Outside every pool: not a pod route, ignored.
+        // Outside every pool, from the ToR: installed plainly, as BIRD's kernel protocol
+        // accepts every route the pool rules leave.
         ("198.51.100.0/24".parse().unwrap(), "172.20.42.1".parse().unwrap()),
     ];
     golden(

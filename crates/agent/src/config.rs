@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/brindle";
 /// The agent's control socket (`node status` talks to it; Calico: BIRD's `/var/run/calico/bird.ctl`).
 pub const DEFAULT_CTL_SOCKET: &str = "/var/run/brindle/brindle.ctl";
+/// Where BGP passwords are read without `BRINDLE_SECRETS_DIR`.
+pub const DEFAULT_SECRETS_DIR: &str = "/etc/brindle/secrets";
 
 /// `IP` / `IP6`: what address the node has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +204,9 @@ pub struct AgentConfig {
     /// `BRINDLE_BGP_PORT`: where the speaker listens and connects (179; BGPConfiguration
     /// `listenPort` wins when set).
     pub bgp_port: Option<u16>,
+    /// `BRINDLE_SECRETS_DIR`: where BGP passwords are read (`<dir>/<secret name>/<key>`, the
+    /// layout of Kubernetes Secrets mounted as volumes; see `bgp::Secrets`).
+    pub secrets_dir: PathBuf,
 }
 
 fn parse_bool(var: &str, v: &str) -> Result<bool> {
@@ -441,6 +446,9 @@ impl AgentConfig {
             bgp_port: env("BRINDLE_BGP_PORT")
                 .map(|v| parse_num("BRINDLE_BGP_PORT", &v))
                 .transpose()?,
+            secrets_dir: env("BRINDLE_SECRETS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SECRETS_DIR)),
         })
     }
 

@@ -8,6 +8,8 @@
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
 //! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
+//! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
+//!   reflector clients, per-session options), used by [`calc`].
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
@@ -36,6 +38,9 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod nodename;
+pub mod peering;
+#[cfg(test)]
+mod peering_tests;
 pub mod run;
 pub mod server;
 pub mod startup;

@@ -140,7 +140,14 @@ async fn main_loop(
     let (bgp_tx, bgp_rx) = watch::channel(None);
     let (handle_tx, speaker) = watch::channel(None);
     let (route_tx, mut route_rx) = mpsc::unbounded_channel();
-    let bgp_task = tokio::spawn(bgp::drive(bgp_rx, cfg.bgp_port, kept, handle_tx, route_tx));
+    let bgp_task = tokio::spawn(bgp::drive(
+        bgp_rx,
+        cfg.bgp_port,
+        kept,
+        bgp::Secrets::new(cfg.secrets_dir.clone()),
+        handle_tx,
+        route_tx,
+    ));
     let routes_from_datastore = cfg.felix.program_cluster_routes.unwrap_or(true);
     let settings = CalcSettings {
         backend: cfg.backend,

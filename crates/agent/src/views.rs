@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use brindle_bgp_speaker::NextHopMode;
 use brindle_ipam::affinity::{AffinityState, BlockAffinity};
 use brindle_netlink::Mac;
 use ipnet::{IpNet, Ipv4Net};
@@ -40,11 +41,29 @@ pub struct PoolView {
     pub disable_bgp_export: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A BGPConfiguration: `default` (global) or `node.<name>` (of which only `listenPort` applies,
+/// as in confd).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BgpConfigView {
     pub asn: Option<u32>,
     pub mesh: Option<bool>,
     pub listen_port: Option<u16>,
+    /// `nodeMeshPassword`: the mesh sessions' TCP MD5 key.
+    pub node_mesh_password: Option<SecretRef>,
+    /// `nodeMeshMaxRestartTime`, whole seconds: the mesh sessions' graceful restart time.
+    pub node_mesh_restart_time: Option<u16>,
+    /// `serviceClusterIPs`, `serviceExternalIPs`, `serviceLoadBalancerIPs` CIDRs.
+    pub service_cluster_ips: Vec<IpNet>,
+    pub service_external_ips: Vec<IpNet>,
+    pub service_lb_ips: Vec<IpNet>,
+}
+
+/// A `secretKeyRef {name, key}` (a Kubernetes Secret's key; Brindle reads it from a file, see
+/// `bgp::Secrets`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretRef {
+    pub name: String,
+    pub key: String,
 }
 
 /// The FelixConfiguration keys the agent reads from the datastore (`default`, and
@@ -64,6 +83,26 @@ pub struct PeerView {
     pub port: Option<u16>,
     pub peer_selector: Option<String>,
     pub asn: Option<u32>,
+    /// `localASNumber`.
+    pub local_asn: Option<u32>,
+    /// `keepOriginalNextHop` (deprecated; ignored when `nextHopMode` is set, as in confd).
+    pub keep_original_next_hop: bool,
+    /// `nextHopMode`.
+    pub next_hop_mode: Option<NextHopMode>,
+    pub password: Option<SecretRef>,
+    /// `sourceAddress: None` makes this false (the kernel picks the source).
+    pub use_node_ip: bool,
+    /// `maxRestartTime` and `keepaliveTime`, rounded to whole seconds as confd does.
+    pub max_restart_time: Option<u16>,
+    pub keepalive_time: Option<u16>,
+    /// `numAllowedLocalASNumbers` (0 = none).
+    pub allow_local_as: u8,
+    /// `ttlSecurity` hops (0 = off).
+    pub ttl_security: u8,
+    /// `reversePeering: Manual`: no automatic reverse peering from the selected Calico nodes.
+    pub reverse_manual: bool,
+    /// `localWorkloadSelector` is set (peering with workloads: not supported, skipped).
+    pub local_workload: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,12 +227,46 @@ fn parse_pool(v: &Value) -> Option<PoolView> {
     })
 }
 
+/// A Go duration (`"2m0s"`) in whole seconds, rounded as confd's `math.Round(d.Seconds())`.
+fn secs(v: &Value) -> Option<u16> {
+    let d: brindle_model::duration::GoDuration = v.as_str()?.parse().ok()?;
+    let s = (d.0.max(0) as f64 / 1e9).round();
+    Some(s.min(f64::from(u16::MAX)) as u16)
+}
+
+fn secret(v: &Value) -> Option<SecretRef> {
+    let r = &v["secretKeyRef"];
+    Some(SecretRef {
+        name: s(&r["name"])?,
+        key: s(&r["key"])?,
+    })
+}
+
+/// `[{cidr}]`; empty CIDRs are skipped (the CRD allows them), unparsable ones too.
+fn cidrs(v: &Value) -> Vec<IpNet> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["cidr"].as_str()?.parse::<IpNet>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn parse_bgp_config(v: &Value) -> Option<BgpConfigView> {
     let sp = &v["spec"];
     Some(BgpConfigView {
         asn: asn(&sp["asNumber"]),
         mesh: sp["nodeToNodeMeshEnabled"].as_bool(),
-        listen_port: sp["listenPort"].as_u64().and_then(|p| u16::try_from(p).ok()),
+        listen_port: sp["listenPort"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0),
+        node_mesh_password: secret(&sp["nodeMeshPassword"]),
+        node_mesh_restart_time: secs(&sp["nodeMeshMaxRestartTime"]),
+        service_cluster_ips: cidrs(&sp["serviceClusterIPs"]),
+        service_external_ips: cidrs(&sp["serviceExternalIPs"]),
+        service_lb_ips: cidrs(&sp["serviceLoadBalancerIPs"]),
     })
 }
 
@@ -223,7 +296,29 @@ fn parse_peer(v: &Value) -> Option<PeerView> {
         peer_ip: ip.map(|(a, _)| a),
         port: ip.and_then(|(_, p)| p),
         peer_selector: s(&sp["peerSelector"]),
-        asn: asn(&sp["asNumber"]),
+        asn: asn(&sp["asNumber"]).filter(|a| *a != 0),
+        local_asn: asn(&sp["localASNumber"]).filter(|a| *a != 0),
+        keep_original_next_hop: sp["keepOriginalNextHop"].as_bool().unwrap_or(false),
+        next_hop_mode: match sp["nextHopMode"].as_str() {
+            Some("Self") => Some(NextHopMode::SetSelf),
+            Some("Keep") => Some(NextHopMode::Keep),
+            Some("Auto") => Some(NextHopMode::Auto),
+            _ => None,
+        },
+        password: secret(&sp["password"]),
+        use_node_ip: sp["sourceAddress"].as_str() != Some("None"),
+        max_restart_time: secs(&sp["maxRestartTime"]),
+        keepalive_time: secs(&sp["keepaliveTime"]),
+        allow_local_as: sp["numAllowedLocalASNumbers"]
+            .as_i64()
+            .map(|n| n.clamp(0, i64::from(u8::MAX)) as u8)
+            .unwrap_or(0),
+        ttl_security: sp["ttlSecurity"]
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(0),
+        reverse_manual: sp["reversePeering"].as_str() == Some("Manual"),
+        local_workload: s(&sp["localWorkloadSelector"]).is_some(),
     })
 }
 
@@ -307,10 +402,26 @@ impl Cache {
 
     /// The global BGPConfiguration (`default`).
     pub fn bgp_default(&self) -> Option<&BgpConfigView> {
+        self.bgp_config("default")
+    }
+
+    /// The BGPConfiguration named `name` (`default`, `node.<node>`).
+    pub fn bgp_config(&self, name: &str) -> Option<&BgpConfigView> {
         self.bgp_configs
             .iter()
-            .find(|(k, _)| k.ends_with("/bgpconfigurations/default"))
+            .find(|(k, _)| {
+                k.strip_suffix(name)
+                    .is_some_and(|rest| rest.ends_with("/bgpconfigurations/"))
+            })
             .map(|(_, v)| v)
+    }
+
+    /// The BGP port `node` listens on: its `node.<name>` BGPConfiguration's `listenPort`, else
+    /// the global one (`None`: 179), as confd's `getNodeOrGlobalValue("listen_port")`.
+    pub fn listen_port(&self, node: &str) -> Option<u16> {
+        self.bgp_config(&format!("node.{node}"))
+            .and_then(|c| c.listen_port)
+            .or_else(|| self.bgp_default().and_then(|c| c.listen_port))
     }
 }
 

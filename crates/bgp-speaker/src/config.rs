@@ -222,7 +222,7 @@ impl PeerConfig {
     }
 
     /// Checks what depends on the speaker's configuration too.
-    pub(crate) fn validate_with(&self, spk: &SpeakerConfig) -> Result<(), Error> {
+    pub fn validate_with(&self, spk: &SpeakerConfig) -> Result<(), Error> {
         self.validate()?;
         let local_as = self.local_as.unwrap_or(spk.local_as);
         if self.rr_client && spk.cluster_id.is_none() {

@@ -78,6 +78,9 @@ impl Secrets {
     }
 }
 
+/// How often password files are read again.
+pub const SECRETS_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The speaker's configuration for a desired state; a change of it restarts the speaker
 /// (cluster id and export policy are fixed for a speaker's life).
 pub fn speaker_config(d: &DesiredBgp, port: u16) -> SpeakerConfig {
@@ -127,14 +130,16 @@ pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec
             if let Some(r) = &p.password {
                 match secrets.read(r) {
                     Ok(pw) => c.password = Some(pw),
-                    Err(e) => tracing::error!(peer = %p.addr, bgppeer = from, secret = %r.name, key = %r.key,
-                        error = %e, "BGP password unreadable: session configured without it"),
+                    Err(e) => {
+                        tracing::error!(peer = %p.addr, bgppeer = %from, secret = %r.name, key = %r.key,
+                        error = %e, "BGP password unreadable: session configured without it")
+                    }
                 }
             }
             match c.validate_with(&spk) {
                 Ok(()) => Some(c),
                 Err(e) => {
-                    tracing::error!(peer = %p.addr, bgppeer = from, error = %e, "BGP session left out");
+                    tracing::error!(peer = %p.addr, bgppeer = %from, error = %e, "BGP session left out");
                     None
                 }
             }
@@ -160,9 +165,22 @@ pub async fn drive(
 ) {
     let mut speaker: Option<(SpeakerHandle, SpeakerConfig)> = None;
     let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+    let mut recheck = tokio::time::interval(SECRETS_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if desired.changed().await.is_err() {
-            break;
+        tokio::select! {
+            r = desired.changed() => if r.is_err() { break },
+            _ = recheck.tick() => {
+                // A password file can appear or change without any datastore change (confd
+                // watches its Secrets): read them again; unchanged peers are not disturbed.
+                let with_password = desired
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|d| d.peers.iter().any(|p| p.password.is_some()));
+                if !with_password {
+                    continue;
+                }
+            }
         }
         let Some(d) = desired.borrow_and_update().clone() else {
             continue;

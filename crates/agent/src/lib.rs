@@ -13,8 +13,8 @@
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
-//! - [`bgp`]: the BGP driver task around brindle-bgp-speaker (peers, originated prefixes,
-//!   learned routes, peer status).
+//! - [`bgp`]: the BGP driver task around brindle-bgp-speaker (speaker and peer configuration,
+//!   passwords from `BRINDLE_SECRETS_DIR`, originated prefixes, learned routes, peer status).
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
@@ -23,7 +23,8 @@
 //! - [`metrics`]: the Prometheus exposition.
 //! - [`error`]: the error type.
 //!
-//! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724) through `brindle-bgp-speaker`;
+//! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
+//! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
 //! Prometheus text exposition format 0.0.4 for `/metrics`.
 
 pub mod autodetect;

@@ -4,116 +4,12 @@
 //! on etcd; pods and nodes coming and going; an agent killed with SIGKILL and restarted without
 //! losing a packet. Every lab has a unique name and is torn down by a guard, also on failure.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod lab_support;
 
-use brindle_lab::Lab;
-use brindle_lab::progress::Quiet;
-use brindle_testkit::{TempDir, names, require};
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_brindle");
-
-/// A lab built by the real binary, removed on drop.
-struct TestLab {
-    root: TempDir,
-    name: String,
-}
-
-impl TestLab {
-    fn up(prefix: &str, args: &[&str]) -> TestLab {
-        require::root();
-        let root = TempDir::new("labs");
-        let name = names::unique(prefix);
-        let lab = TestLab { root, name };
-        let out = Command::new(BIN)
-            .args(["lab", "up", "--name", &lab.name])
-            .args(args)
-            .env("BRINDLE_LAB_ROOT", lab.root.path())
-            .output()
-            .expect("run brindle lab up");
-        assert!(
-            out.status.success(),
-            "lab up {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        lab
-    }
-
-    fn lab(&self) -> Lab {
-        Lab::open_in(self.root.path(), &self.name).expect("open lab")
-    }
-
-    /// `brindle lab exec NAME TARGET -- ARGV…`.
-    fn exec(&self, target: &str, argv: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(["lab", "exec", "--name", &self.name, target, "--"])
-            .args(argv)
-            .env("BRINDLE_LAB_ROOT", self.root.path())
-            .output()
-            .expect("run brindle lab exec")
-    }
-
-    fn stdout(&self, target: &str, argv: &[&str]) -> String {
-        let o = self.exec(target, argv);
-        assert!(
-            o.status.success(),
-            "{argv:?} on {target}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn agent_log(&self, node: &str) -> String {
-        let p = self.root.path().join(&self.name).join(node).join("agent.log");
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    fn ping_all(&self) {
-        let m = self.lab().ping_all().expect("ping");
-        assert!(m.pairs() > 0);
-        assert!(
-            m.failures().is_empty(),
-            "pods cannot reach each other:\n{}",
-            m.render()
-        );
-    }
-}
-
-impl Drop for TestLab {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
-                let p = self.root.path().join(&self.name).join(n).join("agent.log");
-                if let Ok(t) = std::fs::read_to_string(&p) {
-                    let tail: Vec<&str> = t.lines().rev().take(20).collect();
-                    eprintln!("--- {n} agent log (last lines) ---");
-                    for l in tail.into_iter().rev() {
-                        eprintln!("{l}");
-                    }
-                }
-            }
-        }
-        if let Ok(lab) = Lab::open_in(self.root.path(), &self.name)
-            && let Err(e) = lab.down(&Quiet)
-        {
-            eprintln!("lab down {}: {e}", self.name);
-        }
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn is_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    s.len() == 8 && b[2] == b':' && b[5] == b':' && s.chars().filter(|c| c.is_ascii_digit()).count() == 6
-}
+use lab_support::{BIN, TestLab, is_time, wait_for};
 
 /// The seed's `node status` with the two other nodes, checked line by line (SINCE varies).
 fn assert_seed_node_status(out: &str) {
@@ -359,7 +255,7 @@ fn etcd_cluster() {
 
 #[test]
 fn node_status_without_an_agent_says_so_like_calicoctl() {
-    require::root();
+    brindle_testkit::require::root();
     let out = Command::new(BIN)
         .args(["node", "status"])
         .env("BRINDLE_CTL_SOCKET", "/nonexistent/brindle.ctl")
@@ -463,33 +359,10 @@ fn agent_killed_and_restarted_loses_no_packet() {
 #[test]
 fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
     let lab = TestLab::up("eg", &[]);
-    let mut apply = Command::new(BIN)
-        .args([
-            "lab",
-            "exec",
-            "--name",
-            &lab.name,
-            "bgp-master1",
-            "--",
-            "brindle",
-            "apply",
-            "-f",
-            "-",
-        ])
-        .env("BRINDLE_LAB_ROOT", lab.root.path())
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("brindle apply");
-    use std::io::Write;
-    apply
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n  programClusterRoutes: Disabled\n",
-        )
-        .unwrap();
-    assert!(apply.wait().unwrap().success(), "apply FelixConfiguration");
+    lab.apply(
+        "bgp-master1",
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n  programClusterRoutes: Disabled\n",
+    );
     for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
         wait_for(
             &format!("{n} to take routes from BGP only"),

@@ -27,7 +27,8 @@ pub fn datastore_env(dir: &LabDir, plan: &Plan, kind: DatastoreKind) -> Vec<(Str
 }
 
 /// Everything a command run "on" a node needs: datastore, node name, the node's state
-/// directory and control socket, and `PATH` led by the directory of the lab's `brindle`.
+/// directory and control socket, the lab's secrets directory, and `PATH` led by the directory
+/// of the lab's `brindle`.
 pub fn node_env(
     dir: &LabDir,
     plan: &Plan,
@@ -45,6 +46,7 @@ pub fn node_env(
         "BRINDLE_CTL_SOCKET".into(),
         dir.ctl_socket(&node.name).display().to_string(),
     ));
+    env.push(("BRINDLE_SECRETS_DIR".into(), dir.secrets().display().to_string()));
     env.push(("PATH".into(), path_with(exe)));
     env
 }

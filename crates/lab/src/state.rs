@@ -53,6 +53,11 @@ impl LabDir {
     pub fn agent_log(&self, node: &str) -> PathBuf {
         self.node_dir(node).join("agent.log")
     }
+    /// The nodes' `BRINDLE_SECRETS_DIR` (BGP passwords as `<secret>/<key>` files), shared by
+    /// the lab's nodes as a cluster's Secrets are.
+    pub fn secrets(&self) -> PathBuf {
+        self.dir.join("secrets")
+    }
     pub fn cni_log(&self) -> PathBuf {
         self.dir.join("cni.log")
     }

@@ -190,9 +190,18 @@ pub async fn drive(
             .unwrap_or(brindle_bgp_speaker::BGP_PORT);
         let id = speaker_config(&d, port);
         if speaker.as_ref().map(|(_, i)| i) != Some(&id) {
-            if let Some((h, _)) = speaker.take() {
-                tracing::info!("BGP identity changed: restarting the speaker");
-                let _ = h.shutdown().await;
+            if let Some((h, old)) = speaker.take() {
+                if (old.router_id, old.local_as) != (id.router_id, id.local_as) {
+                    // Another router: peers must forget the old one's routes.
+                    tracing::info!("BGP identity changed: restarting the speaker (Cease)");
+                    let _ = h.shutdown().await;
+                } else {
+                    // Same router, new settings the speaker takes only at start (listen port,
+                    // cluster id, export pools): a graceful restart, so peers keep forwarding
+                    // to this node while it comes back.
+                    tracing::info!("BGP settings changed: restarting the speaker gracefully");
+                    let _ = h.shutdown_graceful().await;
+                }
             }
             if let Some(f) = forwarder.take() {
                 f.abort();

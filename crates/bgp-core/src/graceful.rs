@@ -4,8 +4,10 @@
 //!   goes down gracefully its routes are kept, marked stale, until it comes back and sends
 //!   End-of-RIB (or a bounded stale time passes); if it does not come back within the restart
 //!   time it announced, they go.
-//! - [`Deferral`]: the restarting speaker's route-selection deferral (§4.1): "converged" once
-//!   every peer that will send End-of-RIB has sent it, or the Selection_Deferral_Timer ran out.
+//! - [`Deferral`]: the restarting speaker's route-selection deferral (§4.1): "done" once every
+//!   peer that will send End-of-RIB has sent it, or the Selection_Deferral_Timer ran out; then
+//!   "settled" once the peers §4.1 excludes because they restarted too have sent theirs as well
+//!   (same deadline), the point from which the dataplane may drop routes nobody re-sent.
 //!
 //! The driver executes the [`GrAction`]s on the RIB and arms one timer per [`Helper`] (the
 //! instant [`Helper::deadline`] gives), calling [`Helper::expire`] when it fires.
@@ -185,6 +187,13 @@ pub struct Deferral<K: Ord + Clone> {
     /// families whose End-of-RIB is missing.
     waiting: BTreeMap<K, Option<Vec<Family>>>,
     done: bool,
+    /// Peers that came back with their Restart State bit set and the families whose End-of-RIB
+    /// is missing. §4.1 excludes them from the deferral (they may be waiting for our routes
+    /// before sending theirs), but their tables are still on the way: when every node of a
+    /// mesh restarts at once, "done" comes before any route does.
+    restarted: BTreeMap<K, Vec<Family>>,
+    settled: bool,
+    settled_told: bool,
 }
 
 impl<K: Ord + Clone> Deferral<K> {
@@ -195,6 +204,9 @@ impl<K: Ord + Clone> Deferral<K> {
             peers_known: false,
             waiting: BTreeMap::new(),
             done: false,
+            restarted: BTreeMap::new(),
+            settled: false,
+            settled_told: false,
         }
     }
 
@@ -205,6 +217,9 @@ impl<K: Ord + Clone> Deferral<K> {
             peers_known: true,
             waiting: BTreeMap::new(),
             done: true,
+            restarted: BTreeMap::new(),
+            settled: true,
+            settled_told: true,
         }
     }
 
@@ -212,12 +227,40 @@ impl<K: Ord + Clone> Deferral<K> {
         self.done
     }
 
-    /// When [`Deferral::expire`] must run (`None` once converged).
+    /// True once the deferral is done and every restarted peer has sent End-of-RIB too (or the
+    /// deadline passed): every route the peers will re-send has been received.
+    pub fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// True exactly once, the first time it is asked after [`Deferral::settled`] turned true
+    /// (the driver's cue to report initial convergence).
+    pub fn take_settled(&mut self) -> bool {
+        if self.settled && !self.settled_told {
+            self.settled_told = true;
+            return true;
+        }
+        false
+    }
+
+    /// When [`Deferral::expire`] must run (`None` once settled).
     pub fn deadline(&self) -> Option<Instant> {
-        (!self.done).then_some(self.deadline)
+        (!self.settled).then_some(self.deadline)
+    }
+
+    fn check_settled(&mut self) {
+        if self.done && !self.settled && self.restarted.values().all(Vec::is_empty) {
+            self.settled = true;
+        }
     }
 
     fn check(&mut self) -> bool {
+        let done = self.check_done();
+        self.check_settled();
+        done
+    }
+
+    fn check_done(&mut self) -> bool {
         if !self.done
             && self.peers_known
             && self
@@ -235,6 +278,9 @@ impl<K: Ord + Clone> Deferral<K> {
     /// their progress. Returns true if this completed the convergence.
     pub fn set_peers(&mut self, peers: impl IntoIterator<Item = K>) -> bool {
         if self.done {
+            let peers: Vec<K> = peers.into_iter().collect();
+            self.restarted.retain(|k, _| peers.contains(k));
+            self.check_settled();
             return false;
         }
         let mut next = BTreeMap::new();
@@ -243,13 +289,24 @@ impl<K: Ord + Clone> Deferral<K> {
             next.insert(k, w);
         }
         self.waiting = next;
+        let waiting = &self.waiting;
+        self.restarted.retain(|k, _| waiting.contains_key(k));
         self.peers_known = true;
         self.check()
     }
 
     /// `peer` reached Established with `peer_cap` and `families`.
     pub fn established(&mut self, peer: &K, peer_cap: Option<&GracefulRestart>, families: &[Family]) -> bool {
+        if self.settled || !self.waiting.contains_key(peer) {
+            return false;
+        }
+        if peer_cap.is_some_and(|c| c.restarting) {
+            self.restarted.insert(peer.clone(), families.to_vec());
+        } else {
+            self.restarted.remove(peer);
+        }
         if self.done {
+            self.check_settled();
             return false;
         }
         let Some(w) = self.waiting.get_mut(peer) else {
@@ -272,12 +329,19 @@ impl<K: Ord + Clone> Deferral<K> {
         if let Some(Some(fams)) = self.waiting.get_mut(peer) {
             fams.retain(|f| *f != family);
         }
+        if let Some(fams) = self.restarted.get_mut(peer) {
+            fams.retain(|f| *f != family);
+        }
         self.check()
     }
 
     /// The Selection_Deferral_Timer fired.
     pub fn expire(&mut self, now: Instant) -> bool {
-        if !self.done && now >= self.deadline {
+        if now < self.deadline {
+            return false;
+        }
+        self.settled = true;
+        if !self.done {
             self.done = true;
             return true;
         }

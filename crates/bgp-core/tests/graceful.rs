@@ -356,9 +356,17 @@ fn restarting_speaker_defers_until_every_end_of_rib() {
     assert!(!dfr.end_of_rib(&a, V4));
     assert!(!dfr.end_of_rib(&a, V6));
     assert!(!dfr.done(), "d is still missing");
-    // d is deconfigured: converged.
+    // d is deconfigured: the deferral is done (RFC 4724 §4.1 does not wait for c)…
     assert!(dfr.set_peers([a, b, c]));
     assert!(dfr.done());
+    // …but c's table is still coming: not settled until its End-of-RIB, and the deadline
+    // still bounds that.
+    assert!(!dfr.settled() && !dfr.take_settled());
+    assert_eq!(dfr.deadline(), Some(t0 + Duration::from_secs(120)));
+    assert!(!dfr.end_of_rib(&c, V4));
+    assert!(dfr.settled());
+    assert!(dfr.take_settled());
+    assert!(!dfr.take_settled(), "told once");
     assert_eq!(dfr.deadline(), None);
 
     // A peer that never sends End-of-RIB holds it until the deferral timer.
@@ -373,6 +381,46 @@ fn restarting_speaker_defers_until_every_end_of_rib() {
     let mut dfr: Deferral<&str> = Deferral::new(t0, Duration::from_secs(120));
     assert!(dfr.set_peers([]));
     assert!(Deferral::<&str>::converged().done());
+}
+
+#[test]
+fn a_whole_mesh_restarting_at_once_settles_only_with_every_table() {
+    // Every node restarted (a settings change restarts every speaker): each peer comes back
+    // with its R bit, so §4.1's deferral is done at once, before a single route arrived.
+    // Settled waits for their End-of-RIB; a peer that flaps starts over; the timer bounds it.
+    let t0 = Instant::now();
+    let r = gr(true, false, &[(V4, true)], 120);
+    let mut dfr: Deferral<&str> = Deferral::new(t0, Duration::from_secs(120));
+    dfr.set_peers(["a", "b"]);
+    dfr.established(&"a", Some(&r), &[V4]);
+    assert!(!dfr.done(), "b is not up yet");
+    assert!(dfr.established(&"b", Some(&r), &[V4]), "done: both excluded");
+    assert!(!dfr.settled());
+    dfr.end_of_rib(&"a", V4);
+    assert!(!dfr.settled(), "b's table is missing");
+    dfr.established(&"a", Some(&r), &[V4]);
+    dfr.end_of_rib(&"b", V4);
+    assert!(!dfr.settled(), "a flapped and must send its table again");
+    dfr.end_of_rib(&"a", V4);
+    assert!(dfr.settled() && dfr.take_settled());
+
+    // A restarted peer that goes quiet: the deadline settles it, without a second "done".
+    let mut dfr: Deferral<&str> = Deferral::new(t0, Duration::from_secs(120));
+    dfr.set_peers(["a"]);
+    assert!(dfr.established(&"a", Some(&r), &[V4]));
+    assert!(!dfr.expire(t0 + Duration::from_secs(119)));
+    assert!(!dfr.settled());
+    assert!(!dfr.expire(t0 + Duration::from_secs(120)), "already done");
+    assert!(dfr.settled());
+
+    // A restarted peer deconfigured: nothing left to wait for.
+    let mut dfr: Deferral<&str> = Deferral::new(t0, Duration::from_secs(120));
+    dfr.set_peers(["a", "b"]);
+    dfr.established(&"a", Some(&r), &[V4]);
+    dfr.established(&"b", None, &[V4]);
+    assert!(dfr.done() && !dfr.settled());
+    dfr.set_peers(["b"]);
+    assert!(dfr.settled());
 }
 
 #[test]

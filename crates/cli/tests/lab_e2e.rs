@@ -309,29 +309,11 @@ fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u3
 /// Kills bgp-node2's agent with SIGKILL and restarts it under three ping streams (between pods
 /// of the two other nodes, and towards its own pod): none may lose a packet.
 fn kill_and_restart_under_pings(lab: &TestLab) {
-    let mut l = lab.lab();
-    let pod = |node: &str| l.state().pods.iter().find(|p| p.node == node).unwrap().clone();
-    let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-node1"), pod("bgp-node2"));
-    let s12 = ping_stream(&p1.netns, p2.ip.as_ref().unwrap(), 400);
-    let s13 = ping_stream(&p1.netns, p3.ip.as_ref().unwrap(), 400);
-    let s23 = ping_stream(&p2.netns, p3.ip.as_ref().unwrap(), 400);
-    std::thread::sleep(Duration::from_millis(500));
-    l.signal_agent("bgp-node2", libc::SIGKILL).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    l.restart_agent("bgp-node2").unwrap();
-    let results = [
-        ("1→2", s12.join().unwrap()),
-        ("1→3", s13.join().unwrap()),
-        ("2→3", s23.join().unwrap()),
-    ];
-    for (what, (sent, recv)) in results {
-        eprintln!(
-            "ping stream {what} across the restart: {sent} sent, {recv} received, {} lost",
-            sent - recv
-        );
-        assert_eq!(sent, 400, "{what}");
-        assert_eq!(recv, sent, "{what}: packets lost across the agent restart");
-    }
+    under_pings(lab, "the agent restart", |l| {
+        l.signal_agent("bgp-node2", libc::SIGKILL).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        l.restart_agent("bgp-node2").unwrap();
+    });
     // The restarted agent found the kernel state and restarted gracefully, and is back in the
     // mesh.
     let log = lab.agent_log("bgp-node2");
@@ -344,6 +326,32 @@ fn kill_and_restart_under_pings(lab: &TestLab) {
     let l2 = lab.lab();
     l2.wait_converged(Duration::from_secs(20)).unwrap();
     lab.ping_all();
+}
+
+/// Runs `action` 0.5 s into three streams of 400 pings (10 ms apart) between pods: bgp-master1's
+/// to bgp-node1's and bgp-node2's, bgp-node1's to bgp-node2's. None may lose a packet.
+fn under_pings(lab: &TestLab, what: &str, action: impl FnOnce(&mut brindle_lab::Lab)) {
+    let mut l = lab.lab();
+    let pod = |node: &str| l.state().pods.iter().find(|p| p.node == node).unwrap().clone();
+    let (p1, p2, p3) = (pod("bgp-master1"), pod("bgp-node1"), pod("bgp-node2"));
+    let s12 = ping_stream(&p1.netns, p2.ip.as_ref().unwrap(), 400);
+    let s13 = ping_stream(&p1.netns, p3.ip.as_ref().unwrap(), 400);
+    let s23 = ping_stream(&p2.netns, p3.ip.as_ref().unwrap(), 400);
+    std::thread::sleep(Duration::from_millis(500));
+    action(&mut l);
+    let results = [
+        ("1→2", s12.join().unwrap()),
+        ("1→3", s13.join().unwrap()),
+        ("2→3", s23.join().unwrap()),
+    ];
+    for (stream, (sent, recv)) in results {
+        eprintln!(
+            "ping stream {stream} across {what}: {sent} sent, {recv} received, {} lost",
+            sent - recv
+        );
+        assert_eq!(sent, 400, "{stream}");
+        assert_eq!(recv, sent, "{stream}: packets lost across {what}");
+    }
 }
 
 #[test]
@@ -371,6 +379,22 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
         );
     }
     kill_and_restart_under_pings(&lab);
+    // A new pool changes every speaker's export pools, which a speaker takes only at start:
+    // each restarts gracefully (same router id and AS) and its peers keep its routes meanwhile.
+    under_pings(&lab, "a new pool", |_| {
+        lab.apply(
+            "bgp-master1",
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: second-pool\nspec:\n  cidr: 10.99.0.0/24\n  ipipMode: Always\n  natOutgoing: true\n",
+        );
+        for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+            wait_for(
+                &format!("{n}'s speaker to restart gracefully"),
+                Duration::from_secs(10),
+                || lab.agent_log(n).contains("restarting the speaker gracefully"),
+            );
+        }
+    });
+    lab.ping_all();
 }
 
 #[test]

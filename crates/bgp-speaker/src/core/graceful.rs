@@ -76,6 +76,7 @@ impl Core {
         if converged {
             self.on_converged();
         }
+        self.report_settled();
     }
 
     pub(super) fn on_end_of_rib(&mut self, addr: IpAddr, family: Family) {
@@ -88,6 +89,7 @@ impl Core {
         if self.deferral.end_of_rib(&addr, family) {
             self.on_converged();
         }
+        self.report_settled();
     }
 
     /// Our restart deferral is over: say so, stop setting the Restart State bit, and send the
@@ -101,7 +103,19 @@ impl Core {
         for a in all {
             self.maybe_end_of_rib(a);
         }
-        let _ = self.converged.send(true);
+    }
+
+    /// Initial convergence for the outside world ([`crate::SpeakerHandle::initial_convergence`]):
+    /// the deferral is over and the peers that restarted with us have re-sent their tables too
+    /// (`Deferral::settled`), so a dataplane may now drop what nobody re-sent.
+    pub(super) fn report_settled(&mut self) {
+        if self.deferral.take_settled() {
+            // The End-of-RIB may close a batch whose UPDATEs are in the RIB but not yet
+            // published: publish them first, so subscribers see the whole table before the flag.
+            self.propagate();
+            tracing::info!("bgp initial convergence: every peer's End-of-RIB received");
+            let _ = self.converged.send(true);
+        }
     }
 
     pub(super) fn fire_timers(&mut self, now: Instant) {
@@ -116,6 +130,7 @@ impl Core {
                         tracing::info!("bgp restart deferral timer expired");
                         self.on_converged();
                     }
+                    self.report_settled();
                 }
                 Due::Helper(addr, epoch) => {
                     let Some(p) = self.peers.get_mut(&addr).filter(|p| p.epoch == epoch) else {

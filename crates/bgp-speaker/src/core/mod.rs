@@ -281,6 +281,7 @@ impl Core {
         if self.deferral.set_peers(list.iter().map(|p| p.address)) {
             self.on_converged();
         }
+        self.report_settled();
         self.propagate();
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! `/metrics` in Prometheus text format 0.0.4: BGP sessions by state, routes by kind, IPAM
-//! usage of this node, reconcile and calculation durations, process memory.
+//! usage of this node, reconcile and calculation durations, CNI call latencies (reported by
+//! the plugin, `brindle_cni::report`), process memory.
 
 use std::fmt::Write;
 
@@ -20,6 +21,59 @@ pub struct Counters {
     pub workloads: usize,
     pub nodes: usize,
     pub workloads_cluster: usize,
+    pub cni: CniLatencies,
+}
+
+/// Upper bounds (seconds) of the CNI latency histogram's buckets: a CNI ADD takes a few
+/// milliseconds here, Calico's tens to hundreds.
+pub const CNI_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// One histogram per (plugin, command, result) of the CNI calls on this node.
+#[derive(Debug, Clone, Default)]
+pub struct CniLatencies {
+    series: std::collections::BTreeMap<(String, String, &'static str), Histogram>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    /// Cumulative counts per bucket of [`CNI_BUCKETS`].
+    buckets: [u64; CNI_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl CniLatencies {
+    pub fn observe(&mut self, r: &brindle_cni::report::Report) {
+        let result = if r.ok { "ok" } else { "failed" };
+        let h = self
+            .series
+            .entry((r.plugin.clone(), r.command.clone(), result))
+            .or_default();
+        for (b, le) in h.buckets.iter_mut().zip(CNI_BUCKETS) {
+            if r.seconds <= le {
+                *b += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += r.seconds;
+    }
+
+    fn render(&self, o: &mut String, node: &str) {
+        for ((plugin, command, result), h) in &self.series {
+            let labels =
+                format!("node=\"{node}\",plugin=\"{plugin}\",command=\"{command}\",result=\"{result}\"");
+            for (n, le) in h.buckets.iter().zip(CNI_BUCKETS) {
+                let _ = writeln!(o, "brindle_cni_call_seconds_bucket{{{labels},le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(
+                o,
+                "brindle_cni_call_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(o, "brindle_cni_call_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(o, "brindle_cni_call_seconds_count{{{labels}}} {}", h.count);
+        }
+    }
 }
 
 fn rss_bytes() -> u64 {
@@ -162,6 +216,13 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
         "Resident memory size in bytes.",
     );
     let _ = writeln!(o, "process_resident_memory_bytes {}", rss_bytes());
+    family(
+        &mut o,
+        "brindle_cni_call_seconds",
+        "histogram",
+        "CNI plugin calls on this node by plugin, command and result (reported by the plugin).",
+    );
+    c.cni.render(&mut o, node);
     family(&mut o, "brindle_ready", "gauge", "1 when /readiness answers 200.");
     let _ = writeln!(o, "brindle_ready {}", u8::from(st.ready));
     o
@@ -177,7 +238,23 @@ mod tests {
             node: "n1".into(),
             ..Default::default()
         };
-        let text = render(&st, &Counters::default());
+        let mut c = Counters::default();
+        for (secs, ok) in [(0.004, true), (0.02, true), (3.0, false)] {
+            c.cni.observe(&brindle_cni::report::Report {
+                plugin: "brindle".into(),
+                command: "ADD".into(),
+                seconds: secs,
+                ok,
+            });
+        }
+        let text = render(&st, &c);
+        let ok = "node=\"n1\",plugin=\"brindle\",command=\"ADD\",result=\"ok\"";
+        for (le, n) in [("0.0025", 0), ("0.005", 1), ("0.025", 2), ("+Inf", 2)] {
+            let line = format!("brindle_cni_call_seconds_bucket{{{ok},le=\"{le}\"}} {n}");
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert!(text.contains(&format!("brindle_cni_call_seconds_count{{{ok}}} 2")));
+        assert!(text.contains("result=\"failed\",le=\"+Inf\"} 1"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(!name.is_empty());

@@ -107,6 +107,9 @@ async fn main_loop(
 ) -> Result<()> {
     let ctl = server::bind_ctl(&cfg.ctl_socket)?;
     let _ctl_guard = CtlGuard(cfg.ctl_socket.clone());
+    let (cni_reports, cni_path) = server::bind_cni_reports(&cfg.ctl_socket)?;
+    let _cni_guard = CtlGuard(cni_path);
+    let mut report_buf = [0u8; 256];
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let ctl_task = tokio::spawn(server::serve_ctl(ctl, query_tx.clone()));
     let mut http_tasks = Vec::new();
@@ -218,6 +221,13 @@ async fn main_loop(
             q = query_rx.recv() => {
                 if let Some(q) = q {
                     lp.on_query(q);
+                }
+            }
+            r = cni_reports.recv(&mut report_buf) => {
+                if let Ok(n) = r
+                    && let Some(rep) = brindle_cni::report::Report::decode(&report_buf[..n])
+                {
+                    lp.counters.cni.observe(&rep);
                 }
             }
             _ = tick.tick() => lp.on_tick(),

@@ -82,6 +82,16 @@ impl Drop for CtlGuard {
     }
 }
 
+/// Binds the socket the CNI plugin reports its calls' latencies on (`brindle_cni::report`),
+/// next to the control socket. Called after [`bind_ctl`], which refused if another agent owns
+/// the directory, so a file already there is a dead agent's and is replaced.
+pub fn bind_cni_reports(ctl: &Path) -> Result<(tokio::net::UnixDatagram, PathBuf)> {
+    let path = brindle_cni::report::socket_for(ctl);
+    let _ = std::fs::remove_file(&path);
+    let s = tokio::net::UnixDatagram::bind(&path).map_err(|e| Error::io(path.display(), e))?;
+    Ok((s, path))
+}
+
 /// Binds the health/metrics listener.
 pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)

@@ -149,6 +149,13 @@ fn seed_cluster_ipip_always() {
         m.contains("brindle_bgp_sessions{node=\"bgp-master1\",state=\"up\"} 2"),
         "{m}"
     );
+    // The plugin reported its two ADDs on this node (the lab made them as a runtime does).
+    assert!(
+        m.contains(
+            "brindle_cni_call_seconds_count{node=\"bgp-master1\",plugin=\"brindle\",command=\"ADD\",result=\"ok\"} 2"
+        ),
+        "{m}"
+    );
     assert_eq!(
         lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
         "ready\n"

@@ -13,6 +13,7 @@ use crate::fault::Faults;
 use crate::invocation::{Command, Invocation};
 use crate::netconf::NetConf;
 use crate::node::HostFiles;
+use crate::report;
 use crate::version::{self, SUPPORTED, Version};
 
 /// Which plugin this process is.
@@ -159,16 +160,27 @@ pub fn run(role: Role, env: EnvFn, stdin: Vec<u8>) -> Outcome {
     };
     let started = Instant::now();
     let outcome = dispatch(role, &ctx);
+    let elapsed = started.elapsed().as_secs_f64();
+    let plugin = match role {
+        Role::Plugin => "brindle",
+        Role::Ipam => "brindle-ipam",
+    };
     let what = format!(
-        "{} {} {} network {} ({:.1} ms)",
-        match role {
-            Role::Plugin => "brindle",
-            Role::Ipam => "brindle-ipam",
-        },
+        "{plugin} {} {} network {} ({:.1} ms)",
         ctx.inv.command.as_str(),
         ctx.inv.container_id,
         ctx.conf.name,
-        started.elapsed().as_secs_f64() * 1e3
+        elapsed * 1e3
+    );
+    let ctl = env("BRINDLE_CTL_SOCKET").unwrap_or_else(|| format!("{}/brindle.ctl", report::DEFAULT_DIR));
+    report::send(
+        &report::socket_for(Path::new(&ctl)),
+        &report::Report {
+            plugin: plugin.into(),
+            command: ctx.inv.command.as_str().into(),
+            seconds: elapsed,
+            ok: outcome.is_ok(),
+        },
     );
     match outcome {
         Ok(stdout) => {

@@ -21,6 +21,7 @@
 //! - [`node`]: the node name and MTU the agent leaves in files.
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
 //! - [`log`]: the plugin's log file and stderr.
+//! - [`report`]: each call's latency, sent to the node agent for its `/metrics`.
 //!
 //! No tokio: the plugin is a short-lived synchronous program (one netlink socket per namespace,
 //! the datastore's synchronous API).
@@ -42,6 +43,7 @@ pub mod ipam_plugin;
 pub mod log;
 pub mod netconf;
 pub mod node;
+pub mod report;
 pub mod result;
 pub mod status;
 pub mod store;

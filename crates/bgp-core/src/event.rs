@@ -39,7 +39,10 @@ pub enum Input<'a> {
     Abort,
     /// Our connect succeeded (event 16/17).
     Connected(ConnId),
-    /// The peer connected to us (event 14/15). Accepted in every state but Established.
+    /// The peer connected to us (event 14/15). Refused while disabled, during the error wait
+    /// and while another connection of the peer's is in progress; accepted alongside an
+    /// Established one (a crossing connect loses to it on its OPEN, a restarted peer's OPEN
+    /// replaces it).
     Accepted(ConnId),
     /// Our connect failed (event 18), with the OS error text (BIRD shows it after `Socket: `).
     ConnectFailed {
@@ -93,7 +96,8 @@ pub enum Output {
         negotiated: Box<Negotiated>,
     },
     /// The Established session went down: the RIB must drop the peer's routes, or with
-    /// `graceful` (RFC 4724 §4.2: the TCP session failed, or a new connection replaced it;
+    /// `graceful` (RFC 4724 §4.2: the TCP session failed, or the peer connected again with the
+    /// Restart State bit;
     /// RFC 8538: a NOTIFICATION other than Hard Reset) keep them as stale if the peer
     /// advertised graceful restart.
     Down {

@@ -8,10 +8,18 @@
 //! time; a passive session never connects.
 //!
 //! Graceful restart (RFC 4724, RFC 8538) decides how an Established session ends
-//! ([`Output::Down`]'s `graceful`): a TCP failure, or a new connection from a peer that
-//! advertised the capability (§4.2: the old session is taken as dead and the new one accepted),
-//! keep the peer's routes; with the N bit on both sides so does any NOTIFICATION but Cease/Hard
-//! Reset, which a stop then sends instead of a plain Cease.
+//! ([`Output::Down`]'s `graceful`): a TCP failure, or a new connection from a peer that says
+//! it restarted (§4.2: the OPEN on it carries the Restart State bit; the old session is taken
+//! as dead and the new one accepted), keep the peer's routes; with the N bit on both sides so
+//! does any NOTIFICATION but Cease/Hard Reset, which a stop then sends instead of a plain Cease.
+//!
+//! Both ends may be active, so connections cross. A new connection while Established is not
+//! taken for a restart by itself (it is usually the peer's connect that crossed ours): it is
+//! accepted, the Established connection is probed with a KEEPALIVE (a peer host that lost it
+//! answers with a reset), and on its OPEN it loses to the Established session (§6.8) unless
+//! that OPEN says the peer restarted. A Cease, sent or received, is no error (BIRD): it never
+//! starts an error wait. Whatever ends, an enabled active session is left with a connection
+//! in progress or its connect timer armed.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +30,8 @@ use crate::config::SessionConfig;
 use crate::event::{ConnId, Input, Output, Timer};
 use crate::negotiate::{self, Negotiated};
 use crate::status::{self, BgpState, LastError, ProtoState};
+
+mod collision;
 
 /// RFC 4271 §8.2.2: the hold timer while waiting for the peer's OPEN ("a large value", 4 min).
 const OPEN_HOLD: Duration = Duration::from_secs(240);
@@ -61,6 +71,9 @@ pub struct Session {
     last_error: Option<LastError>,
     error_wait: Duration,
     last_error_at: Option<Instant>,
+    /// When a KEEPALIVE last probed the Established connection because the peer connected
+    /// again (RFC 4271 §4.4: at most one a second).
+    last_probe: Option<Instant>,
 }
 
 impl Session {
@@ -79,6 +92,7 @@ impl Session {
             since: None,
             last_error: None,
             last_error_at: None,
+            last_probe: None,
         }
     }
 
@@ -154,9 +168,11 @@ impl Session {
             Input::Stop { cease_subcode } => self.on_stop(Some(cease_subcode), out),
             Input::Abort => self.on_stop(None, out),
             Input::Connected(id) => self.on_connected(id, out),
-            Input::Accepted(id) => self.on_accepted(id, out),
+            Input::Accepted(id) => self.on_accepted(id, now, out),
             Input::ConnectFailed { conn, error } => {
                 if self.remove(conn, out).is_some() {
+                    // The driver forgets the attempt too.
+                    out.push(Output::Close(conn));
                     self.last_error = Some(LastError::Socket(error));
                     self.after_socket_loss(out);
                 }
@@ -299,45 +315,12 @@ impl Session {
         }
     }
 
-    fn on_accepted(&mut self, id: ConnId, out: &mut Vec<Output>) {
-        // RFC 4724 §4.2: a new connection from a peer that advertised graceful restart means
-        // its old session is gone (it restarted): drop that one, keep its routes, accept.
-        let restarted = self.conns.iter().find_map(|c| {
-            let gr = c.negotiated.as_ref().is_some_and(|n| n.graceful_restart);
-            (c.state == BgpState::Established && gr).then_some(c.id)
-        });
-        if let Some(old) = restarted
-            && self.enabled
-        {
-            self.close_with(old, None, |_| true, out);
-            let others: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
-            for o in others {
-                self.close_with(o, None, |_| true, out);
-            }
-            self.last_error = Some(LastError::Misc("Graceful restart".into()));
-        }
-        let incoming_busy = self.conns.iter().any(|c| !c.outgoing);
-        if !self.enabled || self.delayed || incoming_busy {
-            // BIRD refuses connections while disabled or waiting out an error; the peer retries.
-            out.push(Output::Send {
-                conn: id,
-                msg: OutMessage::Notification(Notification::cease(cease_sub::CONNECTION_REJECTED)),
-            });
-            out.push(Output::Close(id));
-            return;
-        }
-        self.conns.push(Conn {
-            id,
-            outgoing: false,
-            state: BgpState::OpenSent,
-            negotiated: None,
-        });
-        self.send_open(id, out);
-    }
-
     /// A socket went away before Established: an active session tries again after the connect
     /// retry time (no error wait, as BIRD).
     fn after_socket_loss(&mut self, out: &mut Vec<Output>) {
+        if self.established().is_some() {
+            return;
+        }
         if self.enabled && !self.delayed && !self.passive() {
             self.base = BgpState::Active;
             if !self.conns.iter().any(|c| c.outgoing) {
@@ -354,13 +337,28 @@ impl Session {
             return;
         };
         out.push(Output::Close(id));
-        self.last_error = Some(LastError::Socket(
-            error.unwrap_or_else(|| "Connection closed".into()),
-        ));
+        if c.state == BgpState::Established || self.established().is_none() {
+            // (A crossing connection lost next to the Established one is no error of the
+            // session's.)
+            self.last_error = Some(LastError::Socket(
+                error.unwrap_or_else(|| "Connection closed".into()),
+            ));
+        }
         if c.state == BgpState::Established {
             // RFC 4724 §4.2: a failed TCP session keeps a graceful peer's routes.
             let graceful = c.negotiated.as_ref().is_some_and(|n| n.graceful_restart);
             out.push(Output::Down { graceful });
+            self.session_lost(now, out);
+        } else {
+            self.after_socket_loss(out);
+        }
+    }
+
+    /// The Established connection went without an error of ours (socket loss, a Cease): a
+    /// connection still in progress carries on (it may be the one the peer kept, e.g. BIRD
+    /// taking our crossing connect for a restart), otherwise the session starts again.
+    fn session_lost(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.conns.is_empty() {
             self.restart(false, now, out);
         } else {
             self.after_socket_loss(out);
@@ -424,7 +422,22 @@ impl Session {
         if let Message::Notification(n) = msg {
             self.close_with(id, None, |neg| gr_after_notification(neg, n), out);
             let others_up = self.conns.iter().any(|c| c.state == BgpState::Established);
-            if !others_up {
+            if others_up {
+                return;
+            }
+            if n.code == code::CEASE {
+                // A Cease is no error (BIRD waits no error time after one): the loser of a
+                // collision, a refusal while the peer waits, an administrative stop. Another
+                // connection in progress carries on; without one, start again.
+                if self.conns.is_empty() {
+                    self.last_error = Some(LastError::Received(n.clone()));
+                }
+                if state == BgpState::Established {
+                    self.session_lost(now, out);
+                } else {
+                    self.after_socket_loss(out);
+                }
+            } else {
                 self.last_error = Some(LastError::Received(n.clone()));
                 self.restart(true, now, out);
             }
@@ -484,27 +497,8 @@ impl Session {
             Ok(n) => n,
             Err(n) => return self.protocol_error(id, n, now, out),
         };
-        // Collision detection (RFC 4271 §6.8).
-        let collision = Notification::cease(cease_sub::CONNECTION_COLLISION_RESOLUTION);
-        let other = self
-            .conns
-            .iter()
-            .find(|c| c.id != id && c.state != BgpState::Connect)
-            .map(|c| (c.id, c.state));
-        if let Some((other, other_state)) = other {
-            if other_state == BgpState::Established {
-                // Without graceful restart the Established session wins (with it, the new
-                // connection already replaced it in `on_accepted`).
-                return self.close_with(id, Some(collision), |_| false, out);
-            }
-            // The side with the higher identifier keeps the connection it initiated.
-            let keep_ours = u32::from(self.cfg.router_id) > u32::from(neg.remote_id);
-            let this_outgoing = self.conns.iter().any(|c| c.id == id && c.outgoing);
-            let loser = if keep_ours == this_outgoing { other } else { id };
-            self.close_with(loser, Some(collision), |_| false, out);
-            if loser == id {
-                return;
-            }
+        if !self.resolve_collision(id, &neg, out) {
+            return;
         }
         let (hold, keepalive) = (neg.hold_time, neg.keepalive);
         if let Some(c) = self.conn_mut(id) {
@@ -556,8 +550,12 @@ impl Session {
     fn on_timer(&mut self, t: Timer, now: Instant, out: &mut Vec<Output>) {
         match t {
             Timer::ConnectRetry => {
-                let busy = self.conns.iter().any(|c| c.outgoing)
-                    || self.conns.iter().any(|c| c.state == BgpState::Established);
+                // Not while a connection is ours already or has the peer's OPEN (BIRD):
+                // a connect then would only cross the session coming up.
+                let busy = self
+                    .conns
+                    .iter()
+                    .any(|c| c.outgoing || matches!(c.state, BgpState::OpenConfirm | BgpState::Established));
                 if self.enabled && !self.delayed && !self.passive() && !busy {
                     let id = self.next_conn_id();
                     // As in BIRD, the state is the connection's: Connect, not Active.

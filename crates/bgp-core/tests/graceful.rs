@@ -228,22 +228,24 @@ fn stopping_flushes_or_keeps_as_asked() {
 #[test]
 fn a_new_connection_replaces_a_restarted_peers_session() {
     // RFC 4724 §4.2: the peer restarted and connects again while we still see the old
-    // session: the old one goes (no NOTIFICATION, routes kept), the new one is accepted.
+    // session. The connection is accepted (the old one probed with a KEEPALIVE); its OPEN
+    // says the peer restarted (R bit): the old one goes (no NOTIFICATION, routes kept).
     let (mut h, old) = H::established(Some(gr(false, false, &[(V4, true)], 120)));
     let new = h.s.next_conn_id();
     let out = h.feed(Input::Accepted(new));
+    assert_eq!(down(&out), None, "{out:?}");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Send { conn, msg: OutMessage::Open(_) } if *conn == new)),
+        "{out:?}"
+    );
+    let out = h.msg(new, &peer_open(Some(gr(true, false, &[(V4, true)], 120))));
     assert_eq!(down(&out), Some(true), "{out:?}");
     assert!(out.contains(&Output::Close(old)));
     assert!(
         !out.iter()
             .any(|o| matches!(o, Output::Send { conn, msg: OutMessage::Notification(_) } if *conn == old))
     );
-    assert!(
-        out.iter()
-            .any(|o| matches!(o, Output::Send { conn, msg: OutMessage::Open(_) } if *conn == new)),
-        "{out:?}"
-    );
-    h.msg(new, &peer_open(Some(gr(true, false, &[(V4, true)], 120))));
     let out = h.msg(new, &OutMessage::Keepalive.to_bytes(&ctx()));
     let neg = out
         .iter()
@@ -253,13 +255,14 @@ fn a_new_connection_replaces_a_restarted_peers_session() {
         })
         .expect("Established again");
     assert!(neg.peer_graceful_restart.unwrap().restarting);
-    // Without the capability the Established session wins and the new connection is refused
-    // (as BIRD does while its incoming connection is taken).
+    // Without the capability the Established session wins: the new connection's OPEN gets
+    // Cease/Connection Collision Resolution (RFC 4271 §6.8).
     let (mut h, _) = H::established(None);
     let c2 = h.s.next_conn_id();
-    let out = h.feed(Input::Accepted(c2));
+    h.feed(Input::Accepted(c2));
+    let out = h.msg(c2, &peer_open(None));
     assert_eq!(down(&out), None);
-    assert_eq!(notification(&out), Some((6, 5, vec![])));
+    assert_eq!(notification(&out), Some((6, 7, vec![])));
     assert!(out.contains(&Output::Close(c2)));
     assert_eq!(h.s.state(), BgpState::Established);
 }

@@ -310,6 +310,11 @@ impl PeerTask {
                     self.conns.remove(&id);
                 }
                 Output::SetTimer { timer, after } => {
+                    let after = if timer == Timer::ConnectRetry {
+                        jittered(after)
+                    } else {
+                        after
+                    };
                     match self.timers.iter_mut().find(|(t, _)| *t == timer) {
                         Some(slot) => slot.1 = now + after,
                         None => self.timers.push((timer, now + after)),
@@ -390,6 +395,15 @@ fn log_update_errors(peer: IpAddr, u: &brindle_bgp_wire::Update<'_>) {
             "malformed UPDATE handled per RFC 7606"
         );
     }
+}
+
+/// RFC 4271 §10 (as BIRD does): the connect timer runs 75–100 % of its time, so two active
+/// ends started together do not keep connecting at the same instant and crossing.
+fn jittered(after: Duration) -> Duration {
+    if after.is_zero() {
+        return after;
+    }
+    after.mul_f64(1.0 - rand::random::<f64>() / 4.0)
 }
 
 async fn sleep_until(t: Option<tokio::time::Instant>) {

@@ -98,22 +98,11 @@ fn kill_and_restart(testd: &mut Testd, kernel: &KernelWatch, peer_dump: &dyn Fn(
 #[test]
 fn bird2_keeps_our_routes_in_its_kernel_through_kill9() {
     let fab = Fabric::new(2);
-    let bird = Bird::with_config(
+    let bird = Bird::facing_me(
         &fab.nodes[1],
-        &format!(
-            "router id {THEM};
-protocol device {{ scan time 10; }}
-protocol direct {{ ipv4; interface \"eth0\"; }}
-protocol static own {{ ipv4; route {THEIR_BLOCK} blackhole; }}
-protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}
-protocol bgp Mesh_172_20_42_80 {{
-  local {THEM} as 64512; neighbor {ME} as 64512;
-  connect delay time 1; connect retry time 1; error wait time 1, 5; hold time 9;
-  graceful restart on;
-  ipv4 {{ import all; export where proto = \"own\"; next hop self; }};
-}}
-"
-        ),
+        "Mesh_172_20_42_80",
+        "protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }",
+        "",
     );
     let kernel = KernelWatch::start(&fab.nodes[1]);
     let mut testd = Testd::start(&fab.nodes[0], &testd_args(&[KEPT, DROPPED], false));

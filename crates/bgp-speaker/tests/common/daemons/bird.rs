@@ -83,6 +83,28 @@ protocol bgp Mesh_172_20_42_80 {{
         b
     }
 
+    /// BIRD 2 at `THEM` with one session to `ME` named `protocol` (short timers, GR on, its
+    /// own block announced), `extra` protocols and `options` added to the session.
+    pub fn facing_me(ns: &Netns, protocol: &str, extra: &str, options: &str) -> Bird {
+        Bird::with_config(
+            ns,
+            &format!(
+                "router id {THEM};
+protocol device {{ scan time 10; }}
+protocol direct {{ ipv4; interface \"eth0\"; }}
+protocol static own {{ ipv4; route {THEIR_BLOCK} blackhole; }}
+{extra}
+protocol bgp {protocol} {{
+  local {THEM} as 64512; neighbor {ME} as 64512;
+  connect delay time 1; connect retry time 1; error wait time 1, 5; hold time 9;
+  graceful restart on; {options}
+  ipv4 {{ import all; export where proto = \"own\"; next hop self; }};
+}}
+"
+            ),
+        )
+    }
+
     /// BIRD 2 as a Calico mesh node at `me` with `peers`, originating `block` (Calico's
     /// `passive on` rule for each peer).
     pub fn mesh_node(ns: &Netns, me: &str, peers: &[&str], block: &str) -> Bird {

@@ -11,12 +11,12 @@
 //!    but not `localASNumber` nor `numAllowedLocalASNumbers` (confd's `nodeAsBGPPeers`).
 //! 2. Each peering of this node becomes a session (`buildPeerFromData`): `rr client` when this
 //!    node is a route reflector, the peer is iBGP and not in our cluster; `next hop keep` for
-//!    `keepOriginalNextHop` on eBGP only; `passive` when the peer is a Calico node whose
-//!    address is lexically greater than ours. (confd sets passive on global peerings only and
-//!    leaves node-specific ones, such as a reflector's, active on both ends; both ends
-//!    connecting at once is the graceful-restart race confd's mesh comment describes, where
-//!    each side takes the other's new connection for a restart and drops the session it had.
-//!    One side listening avoids it, so Brindle applies the rule to every node-to-node session.)
+//!    `keepOriginalNextHop` on eBGP only; `passive` when a *global* peering's address is a
+//!    Calico node's (a `peerIP` one: confd's `nodeAsBGPPeers` does not mark selector
+//!    peerings) and is lexically greater than ours. Node-specific peerings, such as the
+//!    reflector sessions of `nodeSelector`/`peerSelector` BGPPeers, stay active on both ends,
+//!    as in Calico; the speaker resolves the crossing connections (bgp-core DESIGN.md, "Both
+//!    ends active").
 //!
 //! The node-to-node mesh (mesh on and this node not a reflector): every other node with an
 //! address that is not a reflector, passive when its address is lexically greater, with
@@ -92,7 +92,7 @@ struct V1Peer<'a> {
     local_as: Option<u32>,
     /// The peer node's cluster id (peerings from a selector).
     rr_cluster_id: Option<&'a str>,
-    /// The address is a Calico node's.
+    /// The address is a Calico node's (`peerIP` peerings only, as confd).
     calico_node: bool,
     keep_next_hop: bool,
     next_hop: Option<NextHopMode>,
@@ -167,7 +167,7 @@ impl<'a> Ctx<'a> {
             asn: self.node_as(n),
             local_as: None,
             rr_cluster_id: cluster_id(n),
-            calico_node: true,
+            calico_node: false,
             keep_next_hop: p.next_hop_mode.is_none() && p.keep_original_next_hop,
             next_hop: p.next_hop_mode,
             allow_local_as: 0,
@@ -348,7 +348,7 @@ pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_a
                 port: v.port,
                 asn: v.asn,
                 kind,
-                passive: v.calico_node && lexically_greater(v.ip),
+                passive: kind == PeerKind::Global && v.calico_node && lexically_greater(v.ip),
                 source: Some(p.name.clone()),
                 local_as: v.local_as,
                 rr_client: v.asn == effective_as && my_cluster.is_some() && v.rr_cluster_id != my_cluster,

@@ -101,8 +101,7 @@ fn clients_peer_only_with_the_reflectors() {
     assert_eq!(ips(&b), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(b.cluster_id, None);
     for p in &b.peers {
-        // nodeSelector peerings are node-specific (BIRD `Node_…`); "10.0.0.1" and "10.0.0.2"
-        // are lower than "10.0.0.3": this node connects.
+        // nodeSelector peerings are node-specific (BIRD `Node_…`), active on both sides.
         assert_eq!(p.kind, PeerKind::Node);
         assert!(!p.passive && !p.rr_client);
         assert_eq!(p.source.as_deref(), Some("peer-with-rrs"));
@@ -119,8 +118,6 @@ fn reflectors_peer_back_with_every_node_and_make_clients_of_other_clusters() {
     // Same cluster: not a client. Others: `rr client; rr cluster id 244.0.0.1`.
     assert!(!get(&b, "10.0.0.2").rr_client);
     assert!(get(&b, "10.0.0.3").rr_client && get(&b, "10.0.0.4").rr_client);
-    // The reflector waits for the clients with greater addresses.
-    assert!(b.peers.iter().all(|p| p.passive));
 }
 
 #[test]
@@ -179,7 +176,7 @@ fn reverse_peering_follows_peer_ip_unless_manual() {
 }
 
 #[test]
-fn passive_for_peerings_to_calico_nodes_with_greater_addresses() {
+fn passive_only_for_global_peerings_to_calico_nodes_with_greater_addresses() {
     let c = cache(vec![
         node("n1", "10.0.0.1", json!({}), json!({})),
         node("n2", "10.0.0.9", json!({}), json!({})),
@@ -199,11 +196,9 @@ fn passive_for_peerings_to_calico_nodes_with_greater_addresses() {
     let b2 = bgp(&c, "n2");
     // "10.0.0.1" < "10.0.0.9": n2 connects to n1.
     assert!(!get(&b2, "10.0.0.1").passive);
-    // Node-specific: "10.0.0.10" < "10.0.0.9" as strings, so n2 connects and n3 (from the
-    // reverse peering) waits.
+    // Node-specific: both sides active, even though "10.0.0.10" < "10.0.0.9".
     assert_eq!(get(&b2, "10.0.0.10").kind, PeerKind::Node);
     assert!(!get(&b2, "10.0.0.10").passive);
-    assert!(get(&bgp(&c, "n3"), "10.0.0.9").passive);
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! Clusters of Brindle nodes in network namespaces on one machine: `brindle lab up|down|status|
 //! exec|ping`, and the harness of the end-to-end tests.
 //!
-//! The default lab is the seed's cluster: nodes `bgp-master1`, `bgp-node1`, `bgp-node2` at 172.20.42.80–82/22 on a
-//! bridge, a router namespace at 172.20.42.1 (every node's default route; 192.0.2.1 on its
-//! loopback as the "internet" for NAT-outgoing), pool `default-pool 10.233.64.0/18` (/24 blocks,
-//! IPIP Always, natOutgoing), an agent (`brindle node run`) per node and two pods per node made
-//! through the CNI plugin.
+//! The default lab is the seed's cluster: nodes `bgp-master1`, `bgp-node1`, `bgp-node2` at
+//! 172.20.42.80–82/22 on a bridge, a router namespace at 172.20.42.1 (every node's default route;
+//! 192.0.2.1 on its loopback as the "internet" for NAT-outgoing), pool `default-pool
+//! 10.233.64.0/18` (/24 blocks, IPIP Always, natOutgoing), an agent (`brindle node run`) per node
+//! and two pods per node made through the CNI plugin.
 //!
 //! Module map:
 //! - [`spec`]: [`LabSpec`], the options, validated before anything is made.

@@ -279,7 +279,8 @@ impl Loop {
         }
         let t = Instant::now();
         let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
-        // Felix's precedence: environment, then the node's FelixConfiguration, then `default`.
+        // Felix's precedence: environment, then the node's FelixConfiguration, then `default`
+        // (Felix restarts itself to apply a change; the agent applies it in place).
         let from_store = self
             .cfg
             .felix
@@ -298,6 +299,13 @@ impl Loop {
             );
         }
         self.settings.routes_from_datastore = from_store;
+        let (env, node) = (&self.cfg.felix, self.node.as_str());
+        self.settings.ipip_mtu = env.ipip_mtu.or_else(|| self.cache.felix(node, |c| c.ipip_mtu));
+        self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| self.cache.felix(node, |c| c.vxlan_mtu));
+        self.settings.vxlan_vni = env.vxlan_vni.or_else(|| self.cache.felix(node, |c| c.vxlan_vni));
+        self.settings.vxlan_port = env
+            .vxlan_port
+            .or_else(|| self.cache.felix(node, |c| c.vxlan_port));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
         self.counters.calc_runs += 1;
         self.counters.calc_seconds_total += t.elapsed().as_secs_f64();

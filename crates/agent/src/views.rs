@@ -72,6 +72,11 @@ pub struct SecretRef {
 pub struct FelixConfigView {
     /// `programClusterRoutes`: `Disabled` → false; any `Enabled…` value → true.
     pub program_cluster_routes: Option<bool>,
+    /// `ipipMTU`, `vxlanMTU` (0 = auto), `vxlanVNI`, `vxlanPort`.
+    pub ipip_mtu: Option<u32>,
+    pub vxlan_mtu: Option<u32>,
+    pub vxlan_vni: Option<u32>,
+    pub vxlan_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +277,13 @@ fn parse_bgp_config(v: &Value) -> Option<BgpConfigView> {
 
 fn parse_felix_config(v: &Value) -> Option<FelixConfigView> {
     let sp = &v["spec"];
+    let num = |k: &str| sp[k].as_u64().and_then(|n| u32::try_from(n).ok());
     Some(FelixConfigView {
         program_cluster_routes: sp["programClusterRoutes"].as_str().map(|m| m != "Disabled"),
+        ipip_mtu: num("ipipMTU"),
+        vxlan_mtu: num("vxlanMTU"),
+        vxlan_vni: num("vxlanVNI"),
+        vxlan_port: num("vxlanPort").and_then(|p| u16::try_from(p).ok()),
     })
 }
 
@@ -388,16 +398,21 @@ impl Cache {
         self.nodes.values().find(|n| n.name == name)
     }
 
-    /// `programClusterRoutes` for `node` as Felix resolves it from the datastore: the node's
+    /// A FelixConfiguration key for `node` as Felix resolves it from the datastore: the node's
     /// own FelixConfiguration (`node.<name>`) first, then `default`.
-    pub fn program_cluster_routes(&self, node: &str) -> Option<bool> {
+    pub fn felix<T>(&self, node: &str, key: impl Fn(&FelixConfigView) -> Option<T>) -> Option<T> {
         let get = |name: &str| {
             self.felix_configs
                 .iter()
                 .find(|(k, _)| k.rsplit('/').next() == Some(name))
-                .and_then(|(_, v)| v.program_cluster_routes)
+                .and_then(|(_, v)| key(v))
         };
         get(&format!("node.{node}")).or_else(|| get("default"))
+    }
+
+    /// `programClusterRoutes` for `node` (see [`Cache::felix`]).
+    pub fn program_cluster_routes(&self, node: &str) -> Option<bool> {
+        self.felix(node, |c| c.program_cluster_routes)
     }
 
     /// The global BGPConfiguration (`default`).
@@ -498,6 +513,16 @@ mod tests {
         assert_eq!(c.program_cluster_routes("n2"), Some(false));
         c.apply(&key("default"), None);
         assert_eq!(c.program_cluster_routes("n2"), None);
+        c.apply(
+            &key("default"),
+            Some(br#"{"spec":{"ipipMTU":1400,"vxlanVNI":4097,"vxlanPort":4790,"vxlanMTU":0}}"#),
+        );
+        assert_eq!(c.felix("n2", |f| f.ipip_mtu), Some(1400));
+        assert_eq!(c.felix("n2", |f| f.vxlan_vni), Some(4097));
+        assert_eq!(c.felix("n2", |f| f.vxlan_port), Some(4790));
+        assert_eq!(c.felix("n2", |f| f.vxlan_mtu), Some(0));
+        // n1's own config has no ipipMTU: the default's applies, key by key.
+        assert_eq!(c.felix("n1", |f| f.ipip_mtu), Some(1400));
     }
 
     #[test]

@@ -401,6 +401,21 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
             );
         }
     });
+    // Felix's routing keys come from FelixConfiguration too, applied in place: the tunnel MTU.
+    lab.apply(
+        "bgp-master1",
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  name: default\nspec:\n  programClusterRoutes: Disabled\n  ipipMTU: 1400\n",
+    );
+    for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+        wait_for(
+            &format!("{n}'s tunl0 at MTU 1400"),
+            Duration::from_secs(10),
+            || {
+                lab.stdout(n, &["ip", "-o", "link", "show", "tunl0"])
+                    .contains(" mtu 1400 ")
+            },
+        );
+    }
     lab.ping_all();
 }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use brindle_bgp_core::*;
 use brindle_bgp_wire::notification::*;
 use brindle_bgp_wire::*;
+mod driver;
+use driver::H;
 
 const ME: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 81);
 const PEER: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 82);
@@ -51,11 +53,6 @@ fn cease(sub: u8) -> Vec<u8> {
     OutMessage::Notification(Notification::cease(sub)).to_bytes(&ctx())
 }
 
-struct H {
-    s: Session,
-    now: Instant,
-}
-
 impl H {
     fn new(gr_on: bool) -> H {
         let mut s = Session::new(SessionConfig {
@@ -66,14 +63,6 @@ impl H {
         let now = Instant::now();
         s.handle(Input::Start, now);
         H { s, now }
-    }
-    fn feed(&mut self, i: Input<'_>) -> Vec<Output> {
-        self.now += Duration::from_millis(10);
-        self.s.handle(i, self.now)
-    }
-    fn msg(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Output> {
-        let m = Message::decode(bytes, &ctx()).expect("test message decodes");
-        self.feed(Input::Message { conn, msg: &m })
     }
     fn connect(&mut self) -> ConnId {
         let out = self.feed(Input::TimerExpired(Timer::ConnectRetry));

@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 use brindle_bgp_core::*;
 use brindle_bgp_wire::notification::*;
 use brindle_bgp_wire::*;
+mod driver;
+use driver::H;
 
 const ME: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 81);
 const PEER: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 82);
-
-struct H {
-    s: Session,
-    now: Instant,
-}
 
 fn cfg(passive: bool) -> SessionConfig {
     SessionConfig {
@@ -47,18 +44,6 @@ impl H {
             s: Session::new(cfg(passive)),
             now: Instant::now(),
         }
-    }
-    fn feed(&mut self, i: Input<'_>) -> Vec<Output> {
-        self.now += Duration::from_millis(10);
-        self.s.handle(i, self.now)
-    }
-    fn msg(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Output> {
-        let ctx = Ctx {
-            four_octet_as: true,
-            ..Ctx::default()
-        };
-        let m = Message::decode(bytes, &ctx).expect("test message decodes");
-        self.feed(Input::Message { conn, msg: &m })
     }
     fn info(&self) -> String {
         self.s.status().info

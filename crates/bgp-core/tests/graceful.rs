@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use brindle_bgp_core::*;
 use brindle_bgp_wire::notification::*;
 use brindle_bgp_wire::*;
+mod driver;
+use driver::H;
 
 const ME: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 81);
 const PEER: Ipv4Addr = Ipv4Addr::new(172, 20, 42, 82);
@@ -47,20 +49,7 @@ fn peer_open(cap: Option<GracefulRestart>) -> Vec<u8> {
     OutMessage::Open(Open::new(64512, 90, PEER, caps)).to_bytes(&ctx())
 }
 
-struct H {
-    s: Session,
-    now: Instant,
-}
-
 impl H {
-    fn feed(&mut self, i: Input<'_>) -> Vec<Output> {
-        self.now += Duration::from_millis(10);
-        self.s.handle(i, self.now)
-    }
-    fn msg(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Output> {
-        let m = Message::decode(bytes, &ctx()).expect("test message decodes");
-        self.feed(Input::Message { conn, msg: &m })
-    }
     /// A passive session Established on an accepted connection with a peer sending `cap`.
     fn established(cap: Option<GracefulRestart>) -> (H, ConnId) {
         let mut h = H {

@@ -18,14 +18,7 @@ use brindle_testkit::Netns;
 use ipnet::{IpNet, Ipv4Net};
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    brindle_testkit::process::rss_kib(std::process::id())
 }
 
 /// CPU time (user + system) of the whole process, all threads, in ns.

@@ -10,7 +10,8 @@
 //! - [`require`]: loud preconditions (root, commands on PATH).
 //! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
 //!   commands inside it (via `nsenter`, which keeps the mount namespace, unlike `ip netns exec`).
-//! - [`process`]: [`Daemon`], a child process killed (SIGKILL, by PID) and reaped on drop.
+//! - [`process`]: [`Daemon`], a child process killed (SIGKILL, by PID) and reaped on drop;
+//!   [`process::rss_kib`], a process's resident memory for benchmarks.
 //! - [`tmp`]: [`TempDir`], a unique directory removed on drop.
 //! - [`etcd`]: [`Etcd`], a real etcd on free ports (loopback, or an address inside a namespace),
 //!   plain or TLS with client certificates, restartable, with authentication on demand.

@@ -138,3 +138,16 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+
+/// Resident memory of process `pid` in KiB (`VmRSS` in `/proc/PID/status`; 0 once it is gone),
+/// what the benchmarks compare daemons by.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -3,17 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-/// VmRSS in KiB (0 if the process is gone).
-pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+pub use brindle_testkit::process::rss_kib;
 
 /// CPU time of every thread, from schedstat (ns resolution).
 pub fn cpu(pid: u32) -> Duration {

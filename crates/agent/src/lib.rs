@@ -6,7 +6,8 @@
 //! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
 //! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
-//! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
+//! - [`cache`]: the datastore as the agent knows it: the model's typed resources by kind and
+//!   name, and the block affinities, decoded leniently.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
@@ -29,6 +30,7 @@
 
 pub mod autodetect;
 pub mod bgp;
+pub mod cache;
 pub mod calc;
 #[cfg(test)]
 mod calc_tests;
@@ -47,6 +49,5 @@ pub mod server;
 pub mod startup;
 pub mod status;
 pub mod syncer;
-pub mod views;
 
 pub use error::{Error, Result};

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use brindle_dataplane::{DataplaneConfig, DesiredState};
 use brindle_datastore::Datastore;
+use brindle_model::resources::{FelixConfigurationSpec, IPPool, Node, WorkloadEndpoint};
 use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{self, RouteMsg};
+use crate::cache::Cache;
 use crate::calc::{self, CalcSettings};
 use crate::config::{AgentConfig, Backend};
 use crate::dpthread::{self, DpInput, DpMsg, DpReport};
@@ -26,12 +28,12 @@ use crate::server::{self, CtlGuard, Query};
 use crate::startup::{self, Started};
 use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 use crate::syncer::{self, SyncMsg};
-use crate::views::Cache;
 
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
 /// network namespace.
 pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
-    let started = startup::run(&cfg, &ds)?;
+    let name = startup::node_name(&cfg)?;
+    let started = startup::run(&cfg, &ds, &name)?;
     tracing::info!(node = %started.node, ipv4 = ?started.ipv4, ipip_tunnel = ?started.ipip_tunnel,
         vxlan_tunnel = ?started.vxlan_tunnel, "startup complete");
     let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
@@ -259,7 +261,7 @@ impl Loop {
         match msg {
             SyncMsg::Snapshot(items) => {
                 self.counters.resyncs += 1;
-                self.cache = Cache::default();
+                self.cache.clear();
                 for (k, v) in items {
                     self.cache.apply(&k, Some(&v));
                 }
@@ -300,19 +302,23 @@ impl Loop {
         }
         self.settings.routes_from_datastore = from_store;
         let (env, node) = (&self.cfg.felix, self.node.as_str());
-        self.settings.ipip_mtu = env.ipip_mtu.or_else(|| self.cache.felix(node, |c| c.ipip_mtu));
-        self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| self.cache.felix(node, |c| c.vxlan_mtu));
-        self.settings.vxlan_vni = env.vxlan_vni.or_else(|| self.cache.felix(node, |c| c.vxlan_vni));
+        let felix_u32 = |f: fn(&FelixConfigurationSpec) -> Option<i64>| {
+            self.cache
+                .felix(node, |c| f(c).and_then(|v| u32::try_from(v).ok()))
+        };
+        self.settings.ipip_mtu = env.ipip_mtu.or_else(|| felix_u32(|c| c.ipip_mtu));
+        self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| felix_u32(|c| c.vxlan_mtu));
+        self.settings.vxlan_vni = env.vxlan_vni.or_else(|| felix_u32(|c| c.vxlan_vni));
         self.settings.vxlan_port = env
             .vxlan_port
-            .or_else(|| self.cache.felix(node, |c| c.vxlan_port));
+            .or_else(|| felix_u32(|c| c.vxlan_port).and_then(|p| u16::try_from(p).ok()));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
         self.counters.calc_runs += 1;
         self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
-        self.counters.nodes = self.cache.nodes.len();
-        self.counters.workloads_cluster = self.cache.workloads.len();
+        self.counters.nodes = self.cache.count::<Node>();
+        self.counters.workloads_cluster = self.cache.count::<WorkloadEndpoint>();
         if let Some(n) = self.cache.node(&self.node) {
-            self.ipv4 = n.ipv4;
+            self.ipv4 = n.bgp_ipv4();
         }
         self.bgp_wanted = d.bgp.is_some();
         let prune = self.may_prune();
@@ -368,9 +374,16 @@ impl Loop {
     fn check_pools(&mut self) {
         let now: Vec<String> = self
             .cache
-            .pools
-            .values()
-            .map(|p| format!("{}/{:?}/{:?}/{}", p.cidr, p.ipip, p.vxlan, p.disabled))
+            .all::<IPPool>()
+            .map(|p| {
+                format!(
+                    "{}/{:?}/{:?}/{}",
+                    p.spec.cidr,
+                    p.spec.ipip(),
+                    p.spec.vxlan(),
+                    p.spec.disabled
+                )
+            })
             .collect();
         if now == self.pools_seen {
             return;

@@ -52,7 +52,7 @@ fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
         let items = listing
             .items
             .into_iter()
-            .filter(|kv| crate::views::is_relevant(&kv.key))
+            .filter(|kv| crate::cache::is_relevant(&kv.key))
             .map(|kv| (kv.key, kv.value))
             .collect();
         if tx.send(SyncMsg::Snapshot(items)).is_err() {
@@ -76,7 +76,7 @@ fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
                     }
                 }
                 Ok(Some(Ok(ev))) => {
-                    if !crate::views::is_relevant(&ev.key) {
+                    if !crate::cache::is_relevant(&ev.key) {
                         continue;
                     }
                     let value = match ev.kind {

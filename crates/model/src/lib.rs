@@ -9,6 +9,8 @@
 //!   [`Resource`] enum over them and the `…List` types. JSON field names, order and omission
 //!   follow Calico's Go types; unknown fields are rejected.
 //! - [`numorstring`], [`duration`]: Calico's number-or-string scalars and Go durations.
+//! - [`lenient`]: decoding that drops (and names) fields this version does not know, for
+//!   long-running readers of the datastore; the CLI stays strict.
 //! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
 //!   IPAMConfig) with Calico's exact etcd JSON.
 //! - [`keys`]: Calico's etcd key layout, both directions.
@@ -27,6 +29,7 @@ pub mod error;
 pub mod ipam;
 pub mod keys;
 pub mod kind;
+pub mod lenient;
 pub mod load;
 pub mod meta;
 pub mod numorstring;

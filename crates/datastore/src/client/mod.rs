@@ -69,6 +69,8 @@ pub type Result<T> = std::result::Result<T, ResourceError>;
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Datastore>,
+    /// Reads drop fields this version does not know ([`Client::lenient`]).
+    lenient: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -116,7 +118,27 @@ fn encode(r: &Resource) -> Vec<u8> {
 
 impl Client {
     pub fn new(store: Arc<dyn Datastore>) -> Client {
-        Client { store }
+        Client {
+            store,
+            lenient: false,
+        }
+    }
+
+    /// A client whose reads drop the fields this version does not know
+    /// ([`brindle_model::lenient`]) instead of failing on them: for the agent, which must keep
+    /// working with objects a newer Calico wrote. Writes of what it read lose those fields.
+    pub fn lenient(store: Arc<dyn Datastore>) -> Client {
+        Client { store, lenient: true }
+    }
+
+    fn decode(&self, kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+        if !self.lenient {
+            return decode(kind, key, value, revision);
+        }
+        let mut r = Resource::from_json_lenient(kind, value, &mut |_| {})
+            .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+        r.metadata_mut().resource_version = revision.to_string();
+        Ok(r)
     }
 
     pub fn store(&self) -> &Arc<dyn Datastore> {
@@ -127,7 +149,7 @@ impl Client {
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Resource>> {
         let key = resource_key(kind, namespace, name);
         match self.store.get(&key)? {
-            Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
+            Some(kv) => self.decode(kind, &key, &kv.value, kv.revision).map(Some),
             None => Ok(None),
         }
     }
@@ -145,7 +167,7 @@ impl Client {
         let items = listing
             .items
             .iter()
-            .map(|kv| decode(kind, &kv.key, &kv.value, kv.revision))
+            .map(|kv| self.decode(kind, &kv.key, &kv.value, kv.revision))
             .collect::<Result<Vec<_>>>()?;
         Ok((items, listing.revision))
     }

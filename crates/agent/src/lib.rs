@@ -9,6 +9,8 @@
 //! - [`cache`]: the datastore as the agent knows it: the model's typed resources by kind and
 //!   name, and the block affinities, decoded leniently.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
+//! - [`channels`]: the bounded channels between the agent's threads and their overflow policy
+//!   (coalesce per key; latest desired state wins).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
@@ -34,6 +36,7 @@ pub mod cache;
 pub mod calc;
 #[cfg(test)]
 mod calc_tests;
+pub mod channels;
 pub mod config;
 pub mod ctl;
 pub mod dpthread;

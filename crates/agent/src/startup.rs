@@ -10,8 +10,9 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use brindle_datastore::{Client, Datastore, ResourceError, retry_on_conflict};
+use brindle_datastore::{Client, Datastore, DatastoreConfig, ResourceError, retry_on_conflict};
 use brindle_ipam::Ipam;
 use brindle_ipam::tunnel::TunnelKind;
 use brindle_model::numorstring::AsNumber;
@@ -242,4 +243,112 @@ fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// What the main loop needs once startup is done.
+pub struct Ready {
+    pub ds: Arc<dyn Datastore>,
+    pub started: Started,
+    /// The MTU of the interface holding the node's address.
+    pub host_mtu: u32,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready")
+            .field("ds", &self.ds.describe())
+            .field("started", &self.started)
+            .field("host_mtu", &self.host_mtu)
+            .finish()
+    }
+}
+
+/// Opens the datastore (when `ds` holds none yet) and runs startup once.
+pub fn attempt(
+    cfg: &AgentConfig,
+    ds_cfg: &DatastoreConfig,
+    ds: &mut Option<Arc<dyn Datastore>>,
+    name: &str,
+) -> Result<Ready> {
+    let store = match ds {
+        Some(s) => s.clone(),
+        None => {
+            let s = brindle_datastore::open(ds_cfg).map_err(|e| ds_err("open", e))?;
+            *ds = Some(s.clone());
+            s
+        }
+    };
+    let started = run(cfg, &store, name)?;
+    let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    Ok(Ready {
+        ds: store,
+        started,
+        host_mtu,
+    })
+}
+
+/// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
+fn host_mtu(ip: Option<std::net::Ipv4Addr>) -> Result<u32> {
+    let Some(ip) = ip else { return Ok(1500) };
+    let mut h = brindle_netlink::Handle::new()?;
+    let idx = h
+        .addresses(None)?
+        .into_iter()
+        .find(|a| a.net.addr() == IpAddr::V4(ip))
+        .map(|a| a.index);
+    Ok(match idx {
+        Some(i) => h.link_by_index(i)?.map(|l| l.mtu).unwrap_or(1500),
+        None => 1500,
+    })
+}
+
+/// What the startup retry thread reports.
+#[derive(Debug)]
+pub enum Progress {
+    /// An attempt failed on the datastore; the next one follows after a backoff.
+    Retrying(String),
+    /// Startup is done, or failed for good.
+    Done(Box<Result<Ready>>),
+}
+
+/// First and longest wait between startup attempts.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// Retries [`attempt`] on a thread of its own (the datastore is synchronous) with exponential
+/// backoff while it fails on the datastore; reports each failure and the end to `tx`. Stops
+/// when `tx`'s receiver is gone.
+pub fn spawn_retries(
+    cfg: AgentConfig,
+    ds_cfg: DatastoreConfig,
+    name: String,
+    tx: tokio::sync::mpsc::Sender<Progress>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("startup".into())
+        .spawn(move || {
+            let mut ds = None;
+            let mut backoff = BACKOFF.0;
+            loop {
+                let deadline = Instant::now() + backoff;
+                while Instant::now() < deadline {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(backoff));
+                }
+                backoff = (backoff * 2).min(BACKOFF.1);
+                let msg = match attempt(&cfg, &ds_cfg, &mut ds, &name) {
+                    Err(Error::Datastore(e)) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "startup: datastore unavailable; retrying");
+                        Progress::Retrying(e)
+                    }
+                    done => Progress::Done(Box::new(done)),
+                };
+                let last = matches!(msg, Progress::Done(_));
+                if tx.blocking_send(msg).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .expect("spawn startup thread")
 }

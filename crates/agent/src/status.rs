@@ -62,6 +62,9 @@ pub struct AgentStatus {
     pub ready: bool,
     /// Why the agent is not ready (Calico's bird-ready text), empty when ready.
     pub ready_detail: String,
+    /// Why the datastore cannot be used, while the agent retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore_error: Option<String>,
 }
 
 /// BIRD's "iso short" time format (calico.md §1.2): `HH:MM:SS` when the change was less than
@@ -115,6 +118,9 @@ pub fn render_node_status(
     table: impl Fn(&[&str], &[Vec<String>]) -> String,
 ) -> String {
     let mut out = String::from("Calico process is running.\n");
+    if let Some(e) = &st.datastore_error {
+        out.push_str(&format!("Datastore unavailable (retrying): {e}\n"));
+    }
     match &st.bgp {
         None => out.push_str("\nThe BGP backend process (BIRD) is not running.\n"),
         Some(b) => {

@@ -170,7 +170,7 @@ pub struct Plan {
 }
 
 /// The fields that make two routes with the same key the same route.
-fn same(a: &Route, b: &Route) -> bool {
+pub(crate) fn same(a: &Route, b: &Route) -> bool {
     a.kind == b.kind
         && a.gateway == b.gateway
         && a.oif == b.oif

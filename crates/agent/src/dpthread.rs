@@ -38,12 +38,17 @@ pub struct DpReport {
     pub applies: u64,
     pub last_apply: Duration,
     pub apply_seconds_total: f64,
-    /// Kernel notifications that were echoes of our own writes (ignored).
-    pub kernel_echoes: u64,
-    /// Kernel notifications that asked for a repair.
-    pub kernel_repairs: u64,
     /// A fatal startup error (the kernel cannot do what the pools demand).
     pub fatal: Option<String>,
+}
+
+/// Kernel notifications the monitor judged, live (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct KernelCounters {
+    /// Echoes of the dataplane's own writes (ignored).
+    pub echoes: AtomicU64,
+    /// Changes made by someone else (repaired).
+    pub repairs: AtomicU64,
 }
 
 /// Starts the thread. It ends on [`Mailbox::stop`].
@@ -51,21 +56,20 @@ pub fn spawn(
     cfg: DataplaneConfig,
     mailbox: Arc<Mailbox<DpInput>>,
     report: watch::Sender<DpReport>,
+    counters: Arc<KernelCounters>,
     resync: Duration,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("dataplane".into())
-        .spawn(move || run(cfg, &mailbox, report, resync))
+        .spawn(move || run(cfg, &mailbox, report, counters, resync))
         .expect("spawn dataplane thread")
 }
 
 /// Shared by the dataplane thread and its kernel monitor.
-#[derive(Default)]
 struct Echo {
     state: Mutex<EchoState>,
     applied: Condvar,
-    echoes: AtomicU64,
-    repairs: AtomicU64,
+    counters: Arc<KernelCounters>,
     stop: AtomicBool,
 }
 
@@ -112,10 +116,11 @@ fn watch_kernel(mut monitor: Monitor, mailbox: Arc<Mailbox<DpInput>>, echo: Arc<
         }
         let expected = echo.expected();
         let repairs = changes.iter().filter(|c| expected.needs_repair(c)).count();
-        echo.echoes
+        let c = &echo.counters;
+        c.echoes
             .fetch_add((changes.len() - repairs) as u64, Ordering::Relaxed);
         if repairs > 0 {
-            echo.repairs.fetch_add(repairs as u64, Ordering::Relaxed);
+            c.repairs.fetch_add(repairs as u64, Ordering::Relaxed);
             if let Some(c) = changes.iter().find(|c| expected.needs_repair(c)) {
                 tracing::debug!(change = ?c, "kernel changed behind the agent: repairing");
             }
@@ -128,6 +133,7 @@ fn run(
     cfg: DataplaneConfig,
     mailbox: &Arc<Mailbox<DpInput>>,
     report: watch::Sender<DpReport>,
+    counters: Arc<KernelCounters>,
     resync: Duration,
 ) {
     let mut rep = DpReport::default();
@@ -149,7 +155,12 @@ fn run(
             return;
         }
     };
-    let echo = Arc::new(Echo::default());
+    let echo = Arc::new(Echo {
+        state: Mutex::default(),
+        applied: Condvar::new(),
+        counters,
+        stop: AtomicBool::new(false),
+    });
     let _stop_monitor = StopOnDrop(echo.clone());
     echo.begin();
     let t0 = Instant::now();
@@ -176,8 +187,6 @@ fn run(
             + input.desired.remote_blocks.len()
             + input.desired.workloads.len();
         rep.workloads = input.desired.workloads.len();
-        rep.kernel_echoes = echo.echoes.load(Ordering::Relaxed);
-        rep.kernel_repairs = echo.repairs.load(Ordering::Relaxed);
         let _ = report.send(rep.clone());
     };
     record(&mut rep, &input, t0.elapsed());

@@ -93,6 +93,7 @@ struct Loop {
     /// The running speaker reached initial convergence (see [`RouteMsg::Converged`]).
     bgp_converged: bool,
     dp_report: watch::Receiver<DpReport>,
+    kernel: Arc<dpthread::KernelCounters>,
     last_dp: Option<DesiredState>,
     last_bgp: Option<calc::DesiredBgp>,
     mtu_written: Option<u32>,
@@ -138,6 +139,7 @@ async fn main_loop(
     let sync = Arc::new(SyncQueue::default());
     let dp_tx = Arc::new(Mailbox::default());
     let (rep_tx, dp_report) = watch::channel(DpReport::default());
+    let kernel = Arc::new(dpthread::KernelCounters::default());
     let resync = Duration::from_secs(cfg.felix.route_refresh_secs.unwrap_or(90).max(1));
     let dp_thread = dpthread::spawn(
         DataplaneConfig {
@@ -146,6 +148,7 @@ async fn main_loop(
         },
         dp_tx.clone(),
         rep_tx,
+        kernel.clone(),
         resync,
     );
 
@@ -189,6 +192,7 @@ async fn main_loop(
         bgp_wanted: false,
         bgp_converged: false,
         dp_report,
+        kernel,
         last_dp: None,
         last_bgp: None,
         mtu_written: None,
@@ -504,8 +508,8 @@ impl Loop {
         self.counters.dp_applies = rep.applies;
         self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
         self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
-        self.counters.kernel_echoes = rep.kernel_echoes;
-        self.counters.kernel_repairs = rep.kernel_repairs;
+        self.counters.kernel_echoes = self.kernel.echoes.load(std::sync::atomic::Ordering::Relaxed);
+        self.counters.kernel_repairs = self.kernel.repairs.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.datastore_available = self.datastore_error.is_none();
         // A batch queued while another branch ran is never left waiting (the queue's own
         // wake-up normally takes it at once).

@@ -63,6 +63,9 @@ fn run(ds: &dyn Datastore, tx: &SyncQueue) {
                     }
                 }
                 Ok(Some(Ok(ev))) => {
+                    if tx.is_closed() {
+                        return;
+                    }
                     if !crate::cache::is_relevant(&ev.key) {
                         continue;
                     }

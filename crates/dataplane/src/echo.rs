@@ -26,13 +26,14 @@ use std::net::IpAddr;
 use brindle_netlink::{Change, Mac, Route};
 use ipnet::IpNet;
 
-use crate::routes::{TUNL0, VXLAN_DEV, same};
+use crate::routes::{FastMap, TUNL0, VXLAN_DEV, same};
 use crate::state::DesiredState;
 
 /// What the last apply left in the kernel, as far as notifications can disagree with it.
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
-    routes: HashMap<(u32, IpNet, u32), Route>,
+    /// By key (the reconciler's fast hasher: this is rebuilt at every apply).
+    routes: FastMap<(u32, IpNet, u32), Route>,
     /// Interfaces the wanted routes go through.
     oifs: HashSet<u32>,
     /// Interfaces wanted routes need that did not exist.

@@ -288,9 +288,9 @@ async fn main_loop(
     if let Some(t) = syncer {
         let _ = t.join();
     }
-    if let Some(t) = startup_thread {
-        let _ = t.join();
-    }
+    // The startup thread, if still retrying, ends at its next check of the closed channel;
+    // it is not waited for (an attempt may block for the datastore's timeout).
+    drop(startup_thread);
     match &outcome {
         Ok(()) => tracing::info!("stopped; kernel routes left in place"),
         Err(_) => tracing::info!("stopped after a failed startup; kernel routes left in place"),

@@ -5,6 +5,7 @@
 
 pub mod cascade;
 pub mod get;
+pub mod install_cni;
 pub mod lab;
 pub mod node;
 pub mod patch;

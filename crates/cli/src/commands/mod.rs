@@ -4,6 +4,7 @@
 //! deleting a Node or an IPPool also cleans up (IPAM, endpoints, per-node config).
 
 pub mod cascade;
+pub mod checksystem;
 pub mod get;
 pub mod install_cni;
 pub mod lab;

@@ -75,7 +75,7 @@ fn the_unit_verifies_cleanly() {
         "ExecStart=/usr/local/bin/brindle node run",
         "Restart=always",
         "KillSignal=SIGTERM",
-        "LimitNOFILE=65536",
+        "LimitNOFILE=16384",
     ] {
         assert!(unit.lines().any(|l| l == line), "missing {line}");
     }

@@ -10,7 +10,8 @@
 //! done by the test instead: the binary is on every host at /usr/local/bin/brindle, `scp`
 //! between hosts (flag `scp`) copies the named files, and `ctr image pull` is an import of a
 //! locally built busybox image under the same name. Flags: `retry` re-runs a block until it
-//! succeeds (a reader waiting for BGP), `background` starts it and goes on. Blocks run with bash
+//! succeeds (a reader waiting for BGP), `background` starts it and goes on, `prints=TEXT`
+//! requires TEXT in its output (what the document says the reader sees). Blocks run with bash
 //! `-euo pipefail` from the repository's root (the document's checkout).
 
 use std::path::{Path, PathBuf};
@@ -337,7 +338,13 @@ fn install_md_on_three_hosts_sharing_one_etcd() {
             let deadline = Instant::now() + Duration::from_secs(if retry { 120 } else { 0 });
             loop {
                 let out = hosts.bash(h, &step.script);
-                if out.status.success() {
+                let printed = String::from_utf8_lossy(&out.stdout);
+                let prints = step
+                    .flags
+                    .iter()
+                    .filter_map(|f| f.strip_prefix("prints="))
+                    .all(|want| printed.contains(want));
+                if out.status.success() && prints {
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -358,11 +365,19 @@ fn install_md_on_three_hosts_sharing_one_etcd() {
         }
     }
 
-    // One cluster: every host sees the other two in its mesh, and all three nodes.
+    // One cluster: every host sees the other two in its mesh (again, after host2's restart),
+    // and all three nodes.
     for h in HOSTS {
-        let out = hosts.bash(h, "brindle node status");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(text.matches("Established").count(), 2, "{h}:\n{text}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = hosts.bash(h, "brindle node status");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.matches("Established").count() == 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{h}:\n{text}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
     let nodes = String::from_utf8_lossy(&hosts.bash("host3", "brindle get nodes").stdout).into_owned();
     for h in HOSTS {

@@ -18,16 +18,20 @@
 //! that, leaving every other network's files alone.
 //!
 //! Module map: [`template`] (placeholders, checks; pure), [`files`] (hashing, staging,
-//! renames), [`record`] (the install record).
+//! renames), [`record`] (the install record), `verify` (each plugin name answers VERSION),
+//! `uninstall`.
 
 pub mod files;
 pub mod record;
 pub mod template;
+mod uninstall;
+mod verify;
 
-use std::io::Write as _;
-use std::os::unix::process::CommandExt as _;
+use uninstall::remove_if_ours;
+pub use uninstall::uninstall;
+pub use verify::answers_version;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use record::{Dir, Entry, Place, Places, RECORD_NAME, Record};
 
@@ -542,99 +546,4 @@ fn stage_all(
         answers_version(&path, name, cni_version)?;
     }
     Ok(())
-}
-
-/// Runs `path` as `name` (argv[0]) with `CNI_COMMAND=VERSION`, as a runtime would, and checks
-/// it is Brindle's plugin speaking `cni_version`.
-pub fn answers_version(path: &Path, name: &str, cni_version: &str) -> Result<(), Error> {
-    let mut child = Command::new(path)
-        .arg0(name)
-        .env_clear()
-        .env("CNI_COMMAND", "VERSION")
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::Verify(format!(
-                "{} cannot be run as the {name} plugin: {e}",
-                path.display()
-            ))
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(format!("{{\"cniVersion\":\"{cni_version}\"}}").as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Verify(format!("{} as {name}: {e}", path.display())))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let supported = serde_json::from_str::<serde_json::Value>(&stdout)
-        .ok()
-        .and_then(|v| v.get("supportedVersions").cloned())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default();
-    if !out.status.success() || !supported.iter().any(|v| v == cni_version) {
-        return Err(Error::Verify(format!(
-            "{} as {name}: CNI VERSION answered {} with {:?} (expected supportedVersions with {cni_version})",
-            path.display(),
-            out.status,
-            stdout.trim()
-        )));
-    }
-    Ok(())
-}
-
-/// Removes a recorded file if it still holds what was written.
-fn remove_if_ours(places: &Places, e: &Entry, hashes: &mut files::Hashes) -> Result<Option<Line>, Error> {
-    let path = places.path(e.place, &e.name);
-    Ok(match files::current(&path, None, hashes)? {
-        files::Current::Missing => None,
-        files::Current::File { sha256, .. } if sha256 == e.sha256 => {
-            std::fs::remove_file(&path).map_err(|err| Error::io("remove", &path, err))?;
-            Some(line(Action::Removed, path))
-        }
-        _ => Some(line(
-            Action::Kept("changed since install-cni wrote it".into()),
-            path,
-        )),
-    })
-}
-
-/// Removes what the record in the configuration directory lists (files still as written, then
-/// the directories install-cni created, if empty), then the record.
-pub fn uninstall(s: &Settings) -> Result<Vec<Line>, Error> {
-    let places = Places {
-        bin: s.bin_dir.clone(),
-        conf: s.conf_dir.clone(),
-    };
-    let rec_path = places.path(Place::Conf, RECORD_NAME);
-    let Some(rec) = Record::load(&s.conf_dir)? else {
-        return Ok(vec![line(
-            Action::Warning("no install record: nothing to uninstall".into()),
-            rec_path,
-        )]);
-    };
-    let mut lines = Vec::new();
-    let mut hashes = files::Hashes::default();
-    for e in &rec.files {
-        lines.extend(remove_if_ours(&places, e, &mut hashes)?);
-    }
-    std::fs::remove_file(&rec_path).map_err(|e| Error::io("remove", &rec_path, e))?;
-    lines.push(line(Action::Removed, rec_path));
-    // Deepest first: the TLS directory before the configuration directory itself.
-    let mut dirs = rec.created_dirs.clone();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.name.len()));
-    for d in dirs {
-        let p = places.path(d.place, &d.name);
-        match std::fs::remove_dir(&p) {
-            Ok(()) => lines.push(line(Action::Removed, p)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(_) => lines.push(line(Action::Kept("not empty".into()), p)),
-        }
-    }
-    for place in [Place::Bin, Place::Conf] {
-        files::sync_dir(places.dir(place));
-    }
-    Ok(lines)
 }

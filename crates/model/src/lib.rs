@@ -14,6 +14,7 @@
 //! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
 //!   IPAMConfig) with Calico's exact etcd JSON.
 //! - [`keys`]: Calico's etcd key layout, both directions.
+//! - [`stored`]: where the stored form differs from the API form (policy names, v3.32).
 //! - [`defaults`]: defaults written on create and the effective defaults (AS 64512, mesh on).
 //! - [`validate`]: Calico's validation rules and messages; every error names kind, name, field.
 //! - [`selector`]: Calico's label selector language (parse, evaluate, canonical text).
@@ -35,6 +36,7 @@ pub mod meta;
 pub mod numorstring;
 pub mod resources;
 pub mod selector;
+pub mod stored;
 pub mod validate;
 
 pub use defaults::apply_defaults;

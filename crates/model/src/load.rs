@@ -38,6 +38,17 @@ pub enum Document {
 }
 
 impl Document {
+    /// The kind as written in `kind:`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Document::Calico(r) => r.kind().name(),
+            Document::NetworkPolicy(_) => K8sKind::NetworkPolicy.name(),
+            Document::Namespace(_) => K8sKind::Namespace.name(),
+            Document::ServiceAccount(_) => K8sKind::ServiceAccount.name(),
+            Document::Pod(_) => K8sKind::Pod.name(),
+        }
+    }
+
     /// `Kind(name)` / `Kind(namespace/name)` for messages.
     pub fn identifier(&self) -> String {
         let (kind, m) = match self {

@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, HashSet};
 use brindle_model::ipam::{AffinityState, BlockAffinity};
 use brindle_model::keys::{AffinityType, IPAM_PREFIX, RESOURCE_PREFIX};
 use brindle_model::resources::{
-    BGPConfiguration, BGPPeer, CalicoResource, FelixConfiguration, FelixConfigurationSpec, IPPool, Node,
-    Profile, WorkloadEndpoint,
+    BGPConfiguration, BGPPeer, CalicoResource, FelixConfiguration, FelixConfigurationSpec,
+    GlobalNetworkPolicy, GlobalNetworkSet, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier,
+    WorkloadEndpoint,
 };
 use brindle_model::{Key, Kind};
 use ipnet::IpNet;
@@ -99,6 +100,11 @@ cached_kinds! {
     FelixConfiguration => felix_configurations,
     WorkloadEndpoint => workload_endpoints,
     Profile => profiles,
+    NetworkPolicy => network_policies,
+    GlobalNetworkPolicy => global_network_policies,
+    NetworkSet => network_sets,
+    GlobalNetworkSet => global_network_sets,
+    Tier => tiers,
 }
 
 /// One host block affinity (`/calico/ipam/v2/host/<host>/ipv4/block/<cidr>`).
@@ -369,6 +375,23 @@ mod tests {
     }
 
     #[test]
+    fn policies_by_namespace_and_name() {
+        let mut c = Cache::default();
+        let np = br#"{"kind":"NetworkPolicy","apiVersion":"projectcalico.org/v3",
+            "metadata":{"name":"default.allow-web","namespace":"shop"},
+            "spec":{"tier":"default","order":100,"selector":"app == 'web'","types":["Ingress"],
+            "ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":[80]}}]}}"#;
+        assert!(
+            c.apply(&format!("{RES}/networkpolicies/shop/default.allow-web"), Some(np))
+                .is_some()
+        );
+        let p = c.get::<NetworkPolicy>("shop/default.allow-web").unwrap();
+        assert_eq!(p.spec.selector, "app == 'web'");
+        assert_eq!(p.spec.ingress.len(), 1);
+        assert_eq!(c.count::<NetworkPolicy>(), 1);
+    }
+
+    #[test]
     fn newer_fields_are_dropped_and_the_object_used() {
         let mut c = Cache::default();
         let pool =
@@ -418,6 +441,8 @@ mod tests {
     fn relevance() {
         assert!(is_relevant(&format!("{RES}/nodes/a")));
         assert!(is_relevant(&format!("{RES}/profiles/kns.default")));
+        assert!(is_relevant(&format!("{RES}/networkpolicies/ns/default.p")));
+        assert!(is_relevant(&format!("{RES}/tiers/default")));
         assert!(!is_relevant(&format!("{RES}/clusterinformations/default")));
         assert!(is_relevant("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26"));
         assert!(!is_relevant("/calico/ipam/v2/handle/x"));

@@ -37,6 +37,10 @@ use crate::syncer;
 /// network namespace. The datastore is opened from `ds_cfg`; while it cannot be, or startup
 /// cannot read or write it, the agent runs not ready and retries (see the module docs).
 pub fn run(cfg: AgentConfig, ds_cfg: DatastoreConfig) -> Result<()> {
+    match crate::limits::raise_nofile_limit() {
+        Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     let name = startup::node_name(&cfg)?;
     // The first attempt on this thread: a healthy start looks as it always did, and an error
     // that retrying cannot fix (an address another node has) stops the agent before it binds

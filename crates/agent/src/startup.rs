@@ -1,6 +1,7 @@
 //! Startup, as `calico-node -startup` and `-allocate-tunnel-addrs` (Calico's
-//! `node/pkg/lifecycle/startup/startup.go` and `node/pkg/allocateip/allocateip.go`): register or update the Node with its BGP address, refuse an address another node
-//! uses, make sure ClusterInformation, FelixConfiguration and (when asked) the default pool
+//! `node/pkg/lifecycle/startup/startup.go` and `node/pkg/allocateip/allocateip.go`): register
+//! or update the Node with its BGP address, refuse an address another node uses, make sure
+//! ClusterInformation, FelixConfiguration, the built-in tiers and (when asked) the default pool
 //! exist, allocate the tunnel addresses, and write the nodename file last.
 //!
 //! Every write goes through the typed [`Client`] (validation, defaults, uid and creation time,
@@ -144,6 +145,11 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
     })
     .map_err(|e| res_err(&format!("register Node {name}"), e))?;
     ensure_defaults(cfg, &client, name)?;
+    // The built-in tiers (kube-admin, default, kube-baseline), as calico-node's
+    // EnsureInitialized creates them: policies in the default tier need it.
+    client
+        .ensure_builtin_tiers()
+        .map_err(|e| res_err("creating the built-in tiers", e))?;
     let ipam = Ipam::new(ds.clone());
     let tunnel = |kind: TunnelKind, dev: &str| {
         ipam.ensure_tunnel_address(name, kind).map_err(|e| match e {

@@ -51,6 +51,7 @@ on_both_backends!(
     client::typed_watch_follows_a_kind,
     client::json_objects_with_revisions,
     client::lenient_reads_drop_unknown_fields,
+    client::policies_tiers_and_the_builtin_profile,
 );
 
 mod unreachable {

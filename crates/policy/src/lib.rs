@@ -18,5 +18,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod error;
+mod index;
 pub mod ir;
 pub mod names;
+mod rules;
+pub mod selectors;
+
+pub use error::{PolicyError, RuleError};
+pub mod calc;
+pub mod eval;
+
+pub use calc::inputs::{NetworkSetInput, PolicyInput, TierInput};
+pub use calc::{PolicyCalculator, Stats};

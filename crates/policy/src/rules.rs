@@ -272,6 +272,16 @@ fn convert_side(
     } else {
         (&rule.destination, "destination")
     };
+    // Check the user's selectors first, so an error names the field.
+    let sa_selector = er.service_accounts.as_ref().map(|s| s.selector.as_str());
+    for (field, text) in [
+        ("selector", er.selector.as_str()),
+        ("notSelector", er.not_selector.as_str()),
+        ("namespaceSelector", er.namespace_selector.as_str()),
+        ("serviceAccounts.selector", sa_selector.unwrap_or("")),
+    ] {
+        parse_selector(text, &format!("{side}.{field}"))?;
+    }
     let positive = entity_selector(er, namespace).map_err(|e| format!("{side}: {}", e.reason))?;
     let (positive, negated) = combine_positive_and_negated(positive, &er.not_selector);
     let positive = parse_selector(&positive, side)?;

@@ -291,8 +291,8 @@ impl PolicyCalculator {
             return;
         }
         let new = self.profile_output(name);
-        let old = self.out_profiles.insert(name.to_string(), new.clone());
         self.touch_profile(name);
+        let old = self.out_profiles.insert(name.to_string(), new.clone());
         self.swap_set_refs(Some(&new), old.as_ref());
     }
 

@@ -554,9 +554,10 @@ fn tiers_pass_end_of_tier_and_invalid_tiers() {
 
 #[test]
 fn log_logs_and_goes_on() {
-    let mut settings = Settings::default();
-    settings.log_prefix = "calico-drop %k %p".into();
-    let mut c = world_with(settings);
+    let mut c = world_with(Settings {
+        log_prefix: "calico-drop %k %p".into(),
+        ..Settings::default()
+    });
     c.add_policy(&network_policy(
         "x",
         "audit",
@@ -569,8 +570,10 @@ fn log_logs_and_goes_on() {
     assert!(d.allowed, "{}", d.reason);
     assert_eq!(d.logs, ["calico-drop np x/audit"]);
     // A new prefix reaches every Log rule.
-    let mut settings = Settings::default();
-    settings.log_prefix = "P %n".into();
+    let settings = Settings {
+        log_prefix: "P %n".into(),
+        ..Settings::default()
+    };
     c.apply(|calc| calc.set_settings(settings.clone()));
     assert_eq!(decide(&c, "y/a", "x/a", "tcp/80").logs, ["P audit"]);
 }

@@ -5,9 +5,11 @@
 //! - [`kind`]: the kinds ([`Kind`]) with Calico's names, plurals, scope and CLI aliases.
 //! - [`meta`]: `ObjectMeta`/`ListMeta`, the `kind`/`apiVersion` header fields, RFC 3339 times.
 //! - [`resources`]: one module per kind (IPPool, BGPConfiguration, BGPPeer, Node,
-//!   FelixConfiguration, WorkloadEndpoint, ClusterInformation, IPAMConfiguration, Profile), the
-//!   [`Resource`] enum over them and the `…List` types. JSON field names, order and omission
-//!   follow Calico's Go types; unknown fields are rejected.
+//!   FelixConfiguration, WorkloadEndpoint, ClusterInformation, IPAMConfiguration, Profile,
+//!   NetworkPolicy and GlobalNetworkPolicy, NetworkSet and GlobalNetworkSet, Tier), the policy
+//!   rule types (`policy_common`), the [`Resource`] enum over them and the `…List` types. JSON
+//!   field names, order and omission follow Calico's Go types; unknown fields are rejected.
+//! - [`gofloat`]: Go's JSON form of a float64 (a policy's or tier's `order`).
 //! - [`numorstring`], [`duration`]: Calico's number-or-string scalars and Go durations.
 //! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
 //!   IPAMConfig) with Calico's exact etcd JSON.
@@ -24,6 +26,7 @@
 pub mod defaults;
 pub mod duration;
 pub mod error;
+pub mod gofloat;
 pub mod ipam;
 pub mod keys;
 pub mod kind;

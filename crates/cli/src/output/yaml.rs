@@ -162,8 +162,8 @@ fn number(n: &serde_json::Number) -> String {
     go_format_float_g(f)
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
-fn go_format_float_g(f: f64) -> String {
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` (also what `fmt` prints for a float64 `%v`).
+pub fn go_format_float_g(f: f64) -> String {
     if f == 0.0 {
         return "0".into();
     }

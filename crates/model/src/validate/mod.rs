@@ -128,6 +128,11 @@ pub fn validate(r: &Resource) -> Result<(), ValidationError> {
         Resource::ClusterInformation(_) => {}
         Resource::IPAMConfiguration(i) => others::check_ipam_config(&mut c, &i.spec),
         Resource::Profile(p) => others::check_profile(&mut c, &p.spec),
+        Resource::NetworkPolicy(_)
+        | Resource::GlobalNetworkPolicy(_)
+        | Resource::NetworkSet(_)
+        | Resource::GlobalNetworkSet(_)
+        | Resource::Tier(_) => {}
     }
     each_resource!(r, x => c.finish(&x.metadata))
 }

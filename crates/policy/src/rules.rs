@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use brindle_model::numorstring::{Port, Protocol};
+use brindle_model::numorstring::{PROTOCOL_NAMES, Port, Protocol};
 use brindle_model::resources::{Action as V3Action, IcmpFields, Rule as V3Rule};
 use brindle_model::selector::Selector;
 use ipnet::IpNet;
@@ -156,20 +156,17 @@ impl LogContext<'_> {
     }
 }
 
-/// A protocol as its number (names as Calico's `numorstring` knows them, any case).
+/// A protocol as its number (Calico's names in any case: Felix lower-cases them).
 pub(crate) fn protocol_number(p: &Protocol) -> Result<u8, String> {
-    match p {
-        Protocol::Num(n) => Ok(*n),
-        Protocol::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(6),
-            "udp" => Ok(17),
-            "icmp" => Ok(1),
-            "icmpv6" => Ok(58),
-            "sctp" => Ok(132),
-            "udplite" => Ok(136),
-            other => other.parse::<u8>().map_err(|_| format!("unknown protocol {s:?}")),
-        },
+    if let Some(n) = p.protocol_number() {
+        return Ok(n);
     }
+    let name = p.to_string();
+    PROTOCOL_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        .map(|(_, n)| *n)
+        .ok_or_else(|| format!("unknown protocol {name:?}"))
 }
 
 fn parse_nets(nets: &[String], field: &str) -> Result<Vec<IpNet>, String> {

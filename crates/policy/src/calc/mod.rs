@@ -19,6 +19,7 @@ mod endpoints;
 pub mod inputs;
 mod items;
 mod owners;
+mod resources;
 mod sets;
 mod slab;
 

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+mod idhash;
 mod index;
 pub mod ir;
 pub mod names;

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use crate::error::PolicyError;
 use crate::ir::{EndpointKey, PolicyId, TierDefault};
-use crate::rules::endpoint_port_protocol;
+use crate::rules::{endpoint_port_protocol, parse_net};
 use crate::selectors::{
     LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT, global_policy_selector,
     network_policy_selector,
@@ -223,10 +223,9 @@ pub(crate) enum ItemKey {
 fn parse_nets(object: &str, field: &str, nets: &[String]) -> Result<Vec<IpNet>, PolicyError> {
     nets.iter()
         .map(|n| {
-            n.parse::<IpNet>()
-                .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| PolicyError::new(object, format!("{field}: {n:?} is not a CIDR or an address")))
+            parse_net(n).ok_or_else(|| {
+                PolicyError::new(object, format!("{field}: {n:?} is not a CIDR or an address"))
+            })
         })
         .collect()
 }

@@ -6,9 +6,7 @@
 //! whole pipeline (datastore write → kernel: 0.20 s for the full set, p99 < 50 ms for one
 //! change, agent RSS < 60 MiB).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use brindle_model::numorstring::{Port, Protocol};
@@ -20,29 +18,8 @@ use brindle_model::resources::{
 use brindle_model::{ObjectMeta, Resource};
 use brindle_policy::PolicyCalculator;
 use brindle_policy::ir::Settings;
+use brindle_testkit::alloc::{Counting, live_bytes};
 use criterion::{BatchSize, Criterion};
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: p was allocated by System.alloc with l.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -341,15 +318,15 @@ type MakeChange = Box<dyn Fn(usize) -> Resource>;
 
 fn report(resources: &[Resource]) {
     let rss = || brindle_testkit::process::rss_kib(std::process::id());
-    let (heap0, rss0) = (LIVE.load(Ordering::Relaxed), rss());
+    let (heap0, rss0) = (live_bytes(), rss());
     let (t, cpu0) = (Instant::now(), cpu_time());
     let mut c = full(resources);
     let (full_time, full_cpu) = (t.elapsed(), cpu_time() - cpu0);
-    let heap = LIVE.load(Ordering::Relaxed) - heap0;
+    let heap = live_bytes() - heap0;
     let rss1 = rss();
     // Heap by input kind: profiles, then policies (not yet active), then endpoints.
     let mut phases = PolicyCalculator::new(LOCAL, Settings::default());
-    let mut last = LIVE.load(Ordering::Relaxed);
+    let mut last = live_bytes();
     let mut phase_heap = Vec::new();
     for (name, range) in [
         ("profiles", 0..resources.len() - POLICIES - ENDPOINTS),
@@ -368,7 +345,7 @@ fn report(resources: &[Resource]) {
         if name.starts_with("endpoints") {
             black_box(phases.flush());
         }
-        let now = LIVE.load(Ordering::Relaxed);
+        let now = live_bytes();
         phase_heap.push(format!("{name} {:.1} MiB", (now - last) as f64 / 1048576.0));
         last = now;
     }

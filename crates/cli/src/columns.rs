@@ -9,7 +9,7 @@ use brindle_model::numorstring::AsNumber;
 use brindle_model::{Kind, Resource};
 
 use crate::output::tabwriter;
-use crate::output::yaml::go_format_float_g;
+use brindle_model::gofloat::format_g as go_format_float_g;
 
 /// Values a cell may need from outside the resource (calicoctl's `config` template function).
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,8 @@
-//! Go's `encoding/json` form of a `float64`, for fields such as a policy's `order`: a whole
-//! number is written without a fraction (`1000`, not Rust's `1000.0`), others in their shortest
-//! form (`100.5`); Go switches to exponent form below 1e-6 and from 1e21, as `ryu` does.
+//! Go's text forms of a `float64`, for fields such as a policy's `order`:
+//! - [`serialize_f64`]: `encoding/json`'s: a whole number without a fraction (`1000`, not Rust's
+//!   `1000.0`), others in their shortest form (`100.5`);
+//! - [`format_g`]: `strconv.FormatFloat(f, 'g', -1, 64)`, which is also `fmt`'s `%v` and what
+//!   go-yaml and calicoctl's tables print (`1000`, `1e+06`, `100.5`).
 
 use serde::Serializer;
 
@@ -25,6 +27,22 @@ pub fn serialize_opt_f64<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, 
     }
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form (`1e+06`) when
+/// the exponent is below -4 or at least 6.
+pub fn format_g(f: f64) -> String {
+    if f == 0.0 {
+        return "0".into();
+    }
+    let e = format!("{f:e}"); // shortest digits, e.g. "1.5e6"
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mant}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Serialize;
@@ -44,5 +62,18 @@ mod tests {
         assert_eq!(go(100.5), "100.5");
         assert_eq!(go(0.25), "0.25");
         assert_eq!(serde_json::to_string(&O(None)).unwrap(), "null");
+    }
+
+    #[test]
+    fn percent_v_forms() {
+        use super::format_g;
+        assert_eq!(format_g(1000.0), "1000");
+        assert_eq!(format_g(100000.0), "100000");
+        assert_eq!(format_g(1_000_000.0), "1e+06");
+        assert_eq!(format_g(10_000_000.0), "1e+07");
+        assert_eq!(format_g(100.5), "100.5");
+        assert_eq!(format_g(0.0001), "0.0001");
+        assert_eq!(format_g(0.00001), "1e-05");
+        assert_eq!(format_g(123456789.0), "1.23456789e+08");
     }
 }

@@ -52,7 +52,7 @@ impl PolicyType {
 
 /// `performanceHints` of a policy. It only preloads the policy on every node; it never changes
 /// a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PerformanceHint {
     AssumeNeededOnEveryNode,
 }

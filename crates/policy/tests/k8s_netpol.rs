@@ -1,26 +1,22 @@
 //! The Kubernetes network-policy e2e cases (`test/e2e/network/netpol/network_policy.go` in
 //! kubernetes/kubernetes), each as its policy and its expected truth table, written from the
-//! cases' descriptions. The policies are given as Calico stores a converted Kubernetes policy
-//! (`knp.default.<name>`, order 1000, the orchestrator clause on every pod selector, one rule
-//! per protocol and peer, ingress peers in `source`) and go through the datastore path
-//! (`upsert_resource`). The matrix is decided over every node's IR.
+//! cases' descriptions. Policies are `networking.k8s.io/v1` documents converted to
+//! `knp.default.<name>` by the model as Calico's controllers do, and reach the calculation
+//! through the datastore path (`upsert_resource`); the matrix is decided over every node's IR.
 
 mod support;
 
-use brindle_model::Kind;
-use support::netpol::{Peer, Reachability, apply_yaml, knp, model, pod_by_name, validate};
-
-fn delete_knp(c: &mut support::Cluster, ns: &str, name: &str) {
-    let name = format!("knp.default.{name}");
-    c.apply(|calc| {
-        calc.remove_resource(Kind::NetworkPolicy, ns, &name);
-    });
-}
+use support::netpol::{
+    Peer, Reachability, delete_netpol, k8s_pod, model, namespace, netpol, pod_by_name, validate,
+};
 
 #[test]
 fn default_deny_ingress() {
     let mut c = model();
-    apply_yaml(&mut c, &knp("x", "deny-ingress", "", "  types: [Ingress]"));
+    netpol(
+        &mut c,
+        "metadata: {name: deny-ingress, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]",
+    );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "default-deny-ingress", "tcp", 80, &r);
@@ -30,7 +26,10 @@ fn default_deny_ingress() {
 #[test]
 fn default_deny_all() {
     let mut c = model();
-    apply_yaml(&mut c, &knp("x", "deny-all", "", "  types: [Ingress, Egress]"));
+    netpol(
+        &mut c,
+        "metadata: {name: deny-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]",
+    );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ANY, Peer::ns("x"), false)
         .expect_peer(Peer::ns("x"), Peer::ANY, false);
@@ -40,14 +39,14 @@ fn default_deny_all() {
 #[test]
 fn allow_from_pods_within_namespace_by_pod_selector() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "x-a-allows-x-b",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod == 'b'\"}",
-        ),
+        "metadata: {name: x-a-allows-x-b, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {pod: b}}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false).expect("x/b", "x/a", true);
@@ -57,15 +56,17 @@ fn allow_from_pods_within_namespace_by_pod_selector() {
 #[test]
 fn allow_ingress_to_a_target_from_everywhere() {
     let mut c = model();
-    apply_yaml(&mut c, &knp("x", "deny-ingress", "", "  types: [Ingress]"));
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "allow-all-to-a",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow",
-        ),
+        "metadata: {name: deny-ingress, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]",
+    );
+    netpol(
+        &mut c,
+        "metadata: {name: allow-all-to-a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - {}",
     );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ANY, Peer::ns("x"), false)
@@ -76,14 +77,14 @@ fn allow_ingress_to_a_target_from_everywhere() {
 #[test]
 fn allow_ingress_from_all_namespaces() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "allow-all-ns",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: all()}",
-        ),
+        "metadata: {name: allow-all-ns, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {}",
     );
     validate(&c, "namespaceSelector {}", "tcp", 80, &Reachability::default());
 }
@@ -91,14 +92,14 @@ fn allow_ingress_from_all_namespaces() {
 #[test]
 fn allow_only_from_another_namespace_by_namespace_selector() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "allow-ns-y",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: \"kubernetes.io/metadata.name == 'y'\"}",
-        ),
+        "metadata: {name: allow-ns-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}",
     );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
@@ -109,14 +110,14 @@ fn allow_only_from_another_namespace_by_namespace_selector() {
 #[test]
 fn pod_selector_with_match_expressions() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "match-expr",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod in { 'b' }\"}",
-        ),
+        "metadata: {name: match-expr, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchExpressions: [{key: pod, operator: In, values: [b]}]}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false).expect("x/b", "x/a", true);
@@ -126,14 +127,14 @@ fn pod_selector_with_match_expressions() {
 #[test]
 fn namespace_selector_with_match_expressions() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "ns-expr",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: \"ns in { 'y' }\"}",
-        ),
+        "metadata: {name: ns-expr, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchExpressions: [{key: ns, operator: In, values: [y]}]}",
     );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
@@ -144,14 +145,15 @@ fn namespace_selector_with_match_expressions() {
 #[test]
 fn pod_selector_or_namespace_selector() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "ns-or-pod",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: \"ns not in { 'x' }\"}\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod == 'b'\"}",
-        ),
+        "metadata: {name: ns-or-pod, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
+    - podSelector: {matchLabels: {pod: b}}",
     );
     let mut r = Reachability::default();
     r.expect("x/c", "x/a", false);
@@ -161,14 +163,15 @@ fn pod_selector_or_namespace_selector() {
 #[test]
 fn pod_selector_and_namespace_selector() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "ns-and-pod",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod in { 'b' }\", namespaceSelector: \"ns not in { 'x' }\"}",
-        ),
+        "metadata: {name: ns-and-pod, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
+      podSelector: {matchExpressions: [{key: pod, operator: In, values: [b]}]}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false)
@@ -180,14 +183,15 @@ fn pod_selector_and_namespace_selector() {
 #[test]
 fn multiple_pod_selectors_and_namespace_selectors() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "multi",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod in { 'b', 'c' }\", namespaceSelector: \"ns not in { 'x' }\"}",
-        ),
+        "metadata: {name: multi, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
+      podSelector: {matchExpressions: [{key: pod, operator: In, values: [b, c]}]}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false);
@@ -200,14 +204,15 @@ fn multiple_pod_selectors_and_namespace_selectors() {
 #[test]
 fn any_pod_selectors() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "any-pod",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod == 'b'\"}\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod == 'c'\"}",
-        ),
+        "metadata: {name: any-pod, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {pod: b}}
+    - podSelector: {matchLabels: {pod: c}}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false)
@@ -218,77 +223,67 @@ fn any_pod_selectors() {
 
 #[test]
 fn only_from_a_pod_in_another_namespace() {
-    for proto in ["tcp", "udp", "sctp"] {
+    for proto in ["TCP", "UDP", "SCTP"] {
         let mut c = model();
-        let p = proto.to_uppercase();
-        apply_yaml(
+        netpol(
             &mut c,
-            &knp(
-                "x",
-                "y-a-only",
-                "pod == 'a'",
-                &format!(
-                    "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: {p}\n    source: {{selector: \"$K && pod == 'a'\", namespaceSelector: \"kubernetes.io/metadata.name == 'y'\"}}"
-                ),
+            &format!(
+                "metadata: {{name: y-a-only, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  ingress:
+  - from:
+    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: y}}}}
+      podSelector: {{matchLabels: {{pod: a}}}}
+    ports:
+    - {{protocol: {proto}, port: 80}}"
             ),
         );
         let mut r = Reachability::default();
         r.expect_all_ingress("x/a", false).expect("y/a", "x/a", true);
-        validate(&c, "pod in another namespace", proto, 80, &r);
+        validate(&c, "pod in another namespace", &proto.to_lowercase(), 80, &r);
     }
 }
 
 #[test]
 fn ports_and_stacked_policies() {
-    for proto in ["tcp", "udp", "sctp"] {
+    for proto in ["TCP", "UDP", "SCTP"] {
+        let p = proto.to_lowercase();
+        let allow = |port: u16| {
+            format!(
+                "metadata: {{name: allow-{port}-from-y, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  ingress:
+  - from:
+    - namespaceSelector: {{matchLabels: {{ns: y}}}}
+    ports:
+    - {{protocol: {proto}, port: {port}}}"
+            )
+        };
         let mut c = model();
-        let p = proto.to_uppercase();
-        apply_yaml(
-            &mut c,
-            &knp(
-                "x",
-                "allow-81-from-y",
-                "pod == 'a'",
-                &format!(
-                    "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: {p}\n    source: {{selector: \"$K\", namespaceSelector: \"ns == 'y'\"}}\n    destination: {{ports: [81]}}"
-                ),
-            ),
-        );
-        let mut r81 = Reachability::default();
-        r81.expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
+        netpol(&mut c, &allow(81));
+        let mut from_y = Reachability::default();
+        from_y
+            .expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
             .expect_peer(Peer::ns("z"), Peer::pod("x/a"), false);
-        validate(&c, "port 81 from y", proto, 81, &r81);
-        let mut r80 = Reachability::default();
-        r80.expect_all_ingress("x/a", false);
-        validate(&c, "port 80 closed", proto, 80, &r80);
+        validate(&c, "port 81 from y", &p, 81, &from_y);
+        let mut closed = Reachability::default();
+        closed.expect_all_ingress("x/a", false);
+        validate(&c, "port 80 closed", &p, 80, &closed);
         // A second policy on the same pods opens 80 too.
-        apply_yaml(
-            &mut c,
-            &knp(
-                "x",
-                "allow-80-from-y",
-                "pod == 'a'",
-                &format!(
-                    "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: {p}\n    source: {{selector: \"$K\", namespaceSelector: \"ns == 'y'\"}}\n    destination: {{ports: [80]}}"
-                ),
-            ),
-        );
-        validate(&c, "stacked: 80 from y", proto, 80, &r81);
-        validate(&c, "stacked: 81 from y", proto, 81, &r81);
+        netpol(&mut c, &allow(80));
+        validate(&c, "stacked: 80 from y", &p, 80, &from_y);
+        validate(&c, "stacked: 81 from y", &p, 81, &from_y);
     }
 }
 
 #[test]
 fn allow_all_policy() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "allow-all",
-            "",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow",
-        ),
+        "metadata: {name: allow-all, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n  - {}",
     );
     validate(&c, "allow-all", "tcp", 80, &Reachability::default());
 }
@@ -296,32 +291,35 @@ fn allow_all_policy() {
 #[test]
 fn ingress_on_one_named_port() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "named-81",
-            "",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [serve-81-tcp]}",
-        ),
+        "metadata: {name: named-81, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - ports:
+    - {port: serve-81-tcp}",
     );
     validate(&c, "named port 81", "tcp", 81, &Reachability::default());
     let mut r = Reachability::default();
     r.expect_peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "named port: 80 closed", "tcp", 80, &r);
+    validate(&c, "named port: udp 81 closed", "udp", 81, &r);
 }
 
 #[test]
 fn ingress_from_namespace_on_one_named_port() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "named-80-from-y",
-            "",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: \"ns == 'y'\"}\n    destination: {ports: [serve-80-tcp]}",
-        ),
+        "metadata: {name: named-80-from-y, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: y}}
+    ports:
+    - {port: serve-80-tcp, protocol: TCP}",
     );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ns("x"), Peer::ns("x"), false)
@@ -335,14 +333,15 @@ fn ingress_from_namespace_on_one_named_port() {
 #[test]
 fn egress_on_one_named_port() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "egress-named-80",
-            "",
-            "  types: [Egress]\n  egress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [serve-80-tcp]}",
-        ),
+        "metadata: {name: egress-named-80, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - ports:
+    - {port: serve-80-tcp}",
     );
     validate(&c, "egress named port 80", "tcp", 80, &Reachability::default());
     let mut r = Reachability::default();
@@ -354,21 +353,21 @@ fn egress_on_one_named_port() {
 fn updated_policy() {
     let mut c = model();
     let named = |port: &str| {
-        knp(
-            "x",
-            "allow-named",
-            "",
-            &format!(
-                "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {{ports: [{port}]}}"
-            ),
+        format!(
+            "metadata: {{name: allow-named, namespace: x}}
+spec:
+  podSelector: {{}}
+  ingress:
+  - ports:
+    - {{port: {port}}}"
         )
     };
-    apply_yaml(&mut c, &named("serve-81-tcp"));
+    netpol(&mut c, &named("serve-81-tcp"));
     let mut closed = Reachability::default();
     closed.expect_peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "before update: 81 open", "tcp", 81, &Reachability::default());
     validate(&c, "before update: 80 closed", "tcp", 80, &closed);
-    apply_yaml(&mut c, &named("serve-80-tcp"));
+    netpol(&mut c, &named("serve-80-tcp"));
     validate(&c, "after update: 80 open", "tcp", 80, &Reachability::default());
     validate(&c, "after update: 81 closed", "tcp", 81, &closed);
 }
@@ -376,22 +375,19 @@ fn updated_policy() {
 #[test]
 fn updated_namespace_labels() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "from-updated-ns",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K\", namespaceSelector: \"ns2 == 'updated'\"}",
-        ),
+        "metadata: {name: from-updated-ns, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns2: updated}}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false);
     validate(&c, "before namespace label", "tcp", 80, &r);
-    c.add_profile(&support::namespace_profile(
-        "y",
-        &[("ns", "y"), ("ns2", "updated")],
-    ));
+    namespace(&mut c, "y", "    ns2: updated\n");
     r.expect_peer(Peer::ns("y"), Peer::pod("x/a"), true);
     validate(&c, "after namespace label", "tcp", 80, &r);
 }
@@ -399,24 +395,19 @@ fn updated_namespace_labels() {
 #[test]
 fn updated_pod_labels() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "from-updated-pod",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && podname == 'updated'\"}",
-        ),
+        "metadata: {name: from-updated-pod, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {podname: updated}}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false);
     validate(&c, "before pod label", "tcp", 80, &r);
-    let xb = pod_by_name("x/b");
-    let relabelled = support::Pod {
-        labels: &[("pod", "b"), ("podname", "updated")],
-        ..xb
-    };
-    c.add_pod(&relabelled);
+    k8s_pod(&mut c, "x/b", "    podname: updated\n");
     r.expect("x/b", "x/a", true);
     validate(&c, "after pod label", "tcp", 80, &r);
 }
@@ -424,14 +415,14 @@ fn updated_pod_labels() {
 #[test]
 fn deny_ingress_from_other_namespaces() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "same-ns-only",
-            "",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    source: {selector: \"$K\"}",
-        ),
+        "metadata: {name: same-ns-only, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - podSelector: {}",
     );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ns("y"), Peer::ns("x"), false)
@@ -442,21 +433,15 @@ fn deny_ingress_from_other_namespaces() {
 #[test]
 fn deny_ingress_to_updated_pod() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "isolate-target",
-            "target == 'isolated'",
-            "  types: [Ingress]",
-        ),
+        "metadata: {name: isolate-target, namespace: x}
+spec:
+  podSelector: {matchLabels: {target: isolated}}
+  policyTypes: [Ingress]",
     );
     validate(&c, "nothing isolated yet", "tcp", 80, &Reachability::default());
-    let xa = pod_by_name("x/a");
-    c.add_pod(&support::Pod {
-        labels: &[("pod", "a"), ("target", "isolated")],
-        ..xa
-    });
+    k8s_pod(&mut c, "x/a", "    target: isolated\n");
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false);
     validate(&c, "x/a isolated", "tcp", 80, &r);
@@ -465,15 +450,21 @@ fn deny_ingress_to_updated_pod() {
 #[test]
 fn deny_egress_by_pod_selector_and_in_a_namespace() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp("x", "deny-egress-a", "pod == 'a'", "  types: [Egress]"),
+        "metadata: {name: deny-egress-a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]",
     );
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false);
     validate(&c, "deny egress x/a", "tcp", 80, &r);
-    delete_knp(&mut c, "x", "deny-egress-a");
-    apply_yaml(&mut c, &knp("x", "deny-egress-all", "", "  types: [Egress]"));
+    delete_netpol(&mut c, "x", "deny-egress-a");
+    netpol(
+        &mut c,
+        "metadata: {name: deny-egress-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]",
+    );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "deny egress from namespace x", "tcp", 80, &r);
@@ -482,14 +473,18 @@ fn deny_egress_by_pod_selector_and_in_a_namespace() {
 #[test]
 fn ingress_and_egress_together() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "both",
-            "pod == 'a'",
-            "  types: [Ingress, Egress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    source: {selector: \"$K && pod == 'b'\"}\n  egress:\n  - action: Allow\n    protocol: TCP\n    destination: {selector: \"$K && pod == 'b'\"}",
-        ),
+        "metadata: {name: both, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {pod: b}}
+  egress:
+  - to:
+    - podSelector: {matchLabels: {pod: b}}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false)
@@ -500,25 +495,45 @@ fn ingress_and_egress_together() {
 }
 
 #[test]
+fn egress_rules_without_the_egress_type_are_ignored() {
+    let mut c = model();
+    netpol(
+        &mut c,
+        "metadata: {name: ingress-only, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress]
+  ingress:
+  - {}
+  egress:
+  - to:
+    - podSelector: {matchLabels: {pod: b}}",
+    );
+    validate(&c, "egress rules ignored", "tcp", 80, &Reachability::default());
+}
+
+#[test]
 fn egress_denied_on_the_client_side_even_if_the_server_allows() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "a-to-y-only",
-            "pod == 'a'",
-            "  types: [Egress]\n  egress:\n  - action: Allow\n    destination: {selector: \"$K\", namespaceSelector: \"ns == 'y'\"}",
-        ),
+        "metadata: {name: a-to-y-only, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {ns: y}}",
     );
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "z",
-            "z-from-x-a",
-            "",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    source: {selector: \"$K && pod == 'a'\", namespaceSelector: \"ns == 'x'\"}",
-        ),
+        "metadata: {name: z-from-x-a, namespace: z}
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {ns: x}}
+      podSelector: {matchLabels: {pod: a}}",
     );
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false)
@@ -530,14 +545,16 @@ fn egress_denied_on_the_client_side_even_if_the_server_allows() {
 #[test]
 fn egress_to_a_pod_in_another_namespace() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "a-to-y-a",
-            "pod == 'a'",
-            "  types: [Egress]\n  egress:\n  - action: Allow\n    protocol: TCP\n    destination: {selector: \"$K && pod == 'a'\", namespaceSelector: \"ns == 'y'\"}",
-        ),
+        "metadata: {name: a-to-y-a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {ns: y}}
+      podSelector: {matchLabels: {pod: a}}",
     );
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false).expect("x/a", "y/a", true);
@@ -547,14 +564,14 @@ fn egress_to_a_pod_in_another_namespace() {
 #[test]
 fn any_port_on_one_protocol() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "tcp-any-port",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP",
-        ),
+        "metadata: {name: tcp-any-port, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - ports:
+    - {protocol: TCP}",
     );
     validate(&c, "tcp any port: 80", "tcp", 80, &Reachability::default());
     validate(&c, "tcp any port: 81", "tcp", 81, &Reachability::default());
@@ -566,26 +583,21 @@ fn any_port_on_one_protocol() {
 #[test]
 fn allow_all_takes_precedence_over_narrower_policies() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "only-80",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}",
-        ),
+        "metadata: {name: only-80, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - ports:
+    - {port: 80}",
     );
     let mut r = Reachability::default();
     r.expect_all_ingress("x/a", false);
     validate(&c, "only 80: 81 closed", "tcp", 81, &r);
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "allow-all-a",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow",
-        ),
+        "metadata: {name: allow-all-a, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - {}",
     );
     validate(
         &c,
@@ -596,26 +608,22 @@ fn allow_all_takes_precedence_over_narrower_policies() {
     );
 
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "egress-only-80",
-            "pod == 'a'",
-            "  types: [Egress]\n  egress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}",
-        ),
+        "metadata: {name: egress-only-80, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - ports:
+    - {port: 80}",
     );
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false);
     validate(&c, "egress only 80: 81 closed", "tcp", 81, &r);
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "egress-all-a",
-            "pod == 'a'",
-            "  types: [Egress]\n  egress:\n  - action: Allow",
-        ),
+        "metadata: {name: egress-all-a, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Egress]\n  egress:\n  - {}",
     );
     validate(
         &c,
@@ -629,79 +637,71 @@ fn allow_all_takes_precedence_over_narrower_policies() {
 #[test]
 fn policies_stop_after_deletion() {
     let mut c = model();
-    apply_yaml(&mut c, &knp("x", "deny-all", "", "  types: [Ingress, Egress]"));
+    netpol(
+        &mut c,
+        "metadata: {name: deny-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]",
+    );
     let mut r = Reachability::default();
     r.expect_peer(Peer::ANY, Peer::ns("x"), false)
         .expect_peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "deny-all", "tcp", 80, &r);
-    delete_knp(&mut c, "x", "deny-all");
+    delete_netpol(&mut c, "x", "deny-all");
     validate(&c, "deleted", "tcp", 80, &Reachability::default());
 }
 
 #[test]
 fn egress_to_a_cidr_block_with_except() {
     let xb = pod_by_name("x/b").ip();
+    let egress_to = |name: &str, block: &str| {
+        format!(
+            "metadata: {{name: {name}, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {block}"
+        )
+    };
     let mut c = model();
-    apply_yaml(
-        &mut c,
-        &knp(
-            "x",
-            "to-x-b",
-            "pod == 'a'",
-            &format!("  types: [Egress]\n  egress:\n  - action: Allow\n    destination: {{nets: [{xb}/32]}}"),
-        ),
-    );
+    netpol(&mut c, &egress_to("to-x-b", &format!("{{cidr: {xb}/32}}")));
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false).expect("x/a", "x/b", true);
     validate(&c, "egress to a /32", "tcp", 80, &r);
 
     // The /16 around every pod, except x/b.
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "except-x-b",
-            "pod == 'a'",
-            &format!(
-                "  types: [Egress]\n  egress:\n  - action: Allow\n    destination: {{nets: [10.1.0.0/16], notNets: [{xb}/32]}}"
-            ),
-        ),
+        &egress_to("except-x-b", &format!("{{cidr: 10.1.0.0/16, except: [{xb}/32]}}")),
     );
     let mut r = Reachability::default();
     r.expect("x/a", "x/b", false);
     validate(&c, "except", "tcp", 80, &r);
     // An overlapping allow in a second policy wins: except only stops that rule matching.
-    apply_yaml(
-        &mut c,
-        &knp(
-            "x",
-            "allow-x-b",
-            "pod == 'a'",
-            &format!("  types: [Egress]\n  egress:\n  - action: Allow\n    destination: {{nets: [{xb}/32]}}"),
-        ),
-    );
+    netpol(&mut c, &egress_to("allow-x-b", &format!("{{cidr: {xb}/32}}")));
     validate(&c, "except overridden", "tcp", 80, &Reachability::default());
 }
 
 #[test]
 fn ingress_and_egress_controlled_independently() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "a-egress-to-b",
-            "pod == 'a'",
-            "  types: [Egress]\n  egress:\n  - action: Allow\n    destination: {selector: \"$K && pod == 'b'\"}",
-        ),
+        "metadata: {name: a-egress-to-b, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - podSelector: {matchLabels: {pod: b}}",
     );
     let mut r = Reachability::default();
     r.expect_all_egress("x/a", false).expect("x/a", "x/b", true);
     validate(&c, "egress allowed to x/b", "tcp", 80, &r);
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp("x", "b-deny-ingress", "pod == 'b'", "  types: [Ingress]"),
+        "metadata: {name: b-deny-ingress, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]",
     );
     r.expect_all_ingress("x/b", false);
     validate(&c, "x/b ingress denied", "tcp", 80, &r);
@@ -711,26 +711,27 @@ fn ingress_and_egress_controlled_independently() {
 fn sctp_or_udp_allow_does_not_open_tcp() {
     for proto in ["SCTP", "UDP"] {
         let mut c = model();
-        apply_yaml(
+        netpol(
             &mut c,
-            &knp(
-                "x",
-                "only-81",
-                "pod == 'a'",
-                &format!(
-                    "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: {proto}\n    destination: {{ports: [81]}}"
-                ),
+            &format!(
+                "metadata: {{name: only-81, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  ingress:
+  - ports:
+    - {{protocol: {proto}, port: 81}}"
             ),
         );
         let mut r = Reachability::default();
         r.expect_all_ingress("x/a", false);
         validate(&c, &format!("{proto} 81 only: tcp closed"), "tcp", 81, &r);
+        let open = Reachability::default();
         validate(
             &c,
             &format!("{proto} 81 only: open"),
             &proto.to_lowercase(),
             81,
-            &Reachability::default(),
+            &open,
         );
     }
 }
@@ -738,14 +739,14 @@ fn sctp_or_udp_allow_does_not_open_tcp() {
 #[test]
 fn port_range_end_port() {
     let mut c = model();
-    apply_yaml(
+    netpol(
         &mut c,
-        &knp(
-            "x",
-            "range",
-            "pod == 'a'",
-            "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: ['80:81']}",
-        ),
+        "metadata: {name: range, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - ports:
+    - {protocol: TCP, port: 80, endPort: 81}",
     );
     validate(&c, "endPort 80..81: 80", "tcp", 80, &Reachability::default());
     validate(&c, "endPort 80..81: 81", "tcp", 81, &Reachability::default());

@@ -1,46 +1,40 @@
 //! The Kubernetes network-policy e2e model (`test/e2e/network/netpol` in kubernetes/kubernetes):
 //! namespaces x, y, z × pods a, b, c on three nodes, ports 80/81 over TCP, UDP and SCTP with
 //! container ports named `serve-<port>-<proto>`, and a reachability matrix (default true)
-//! compared with what the evaluator decides over each node's IR.
+//! compared with what the evaluator decides over each node's IR. Namespaces, pods and
+//! policies are Kubernetes documents, turned into Calico's resources by the model's converters
+//! (`brindle_model::k8s`), as Calico's controllers and CNI plugin would.
 
 use std::fmt::Write as _;
 
-use brindle_model::load_str;
+use brindle_model::k8s::{self, namespace_to_profile, network_policy_to_calico, pod_to_workload_endpoint};
+use brindle_model::load::{Document, load_documents_str};
+use brindle_model::resources::WorkloadEndpoint;
+use brindle_model::{Kind, Resource};
 use brindle_policy::eval::{self, Packet};
 
-use super::{Cluster, Pod, namespace_profile};
+use super::{Cluster, Pod};
 
 pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 pub const POD_NAMES: [&str; 3] = ["a", "b", "c"];
-const PORTS: [(&str, &str, u16); 6] = [
-    ("serve-80-tcp", "TCP", 80),
-    ("serve-81-tcp", "TCP", 81),
-    ("serve-80-udp", "UDP", 80),
-    ("serve-81-udp", "UDP", 81),
-    ("serve-80-sctp", "SCTP", 80),
-    ("serve-81-sctp", "SCTP", 81),
-];
 const IPS: [[&str; 3]; 3] = [
     ["10.1.0.1", "10.1.0.2", "10.1.0.3"],
     ["10.1.1.1", "10.1.1.2", "10.1.1.3"],
     ["10.1.2.1", "10.1.2.2", "10.1.2.3"],
 ];
 const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
-/// Calico's clause at the start of every converted Kubernetes pod selector.
-pub const K8S: &str = "projectcalico.org/orchestrator == 'k8s'";
 
-/// A pod of the model: `x/a` is on node-1, `x/b` on node-2, … so every pair crosses nodes
-/// somewhere.
+/// A pod of the model, for keys and addresses: `x/a` is on node-1, `x/b` on node-2, … so
+/// every pair crosses nodes somewhere.
 pub fn pod(ns: usize, p: usize) -> Pod<'static> {
-    static LABELS: [[(&str, &str); 1]; 3] = [[("pod", "a")], [("pod", "b")], [("pod", "c")]];
     Pod {
         namespace: NAMESPACES[ns],
         name: POD_NAMES[p],
         node: NODES[(ns + p) % 3],
-        labels: &LABELS[p],
+        labels: &[],
         ips: std::slice::from_ref(&IPS[ns][p]),
         service_account: "",
-        ports: &PORTS,
+        ports: &[],
     }
 }
 
@@ -56,42 +50,96 @@ pub fn all_pods() -> Vec<Pod<'static>> {
     (0..3).flat_map(|ns| (0..3).map(move |p| pod(ns, p))).collect()
 }
 
-/// The cluster with the model's namespaces (labels `ns=<name>` and
-/// `kubernetes.io/metadata.name`) and pods.
-pub fn model() -> Cluster {
-    let mut c = Cluster::new(&NODES);
-    for ns in NAMESPACES {
-        c.add_profile(&namespace_profile(ns, &[("ns", ns)]));
-    }
-    for p in all_pods() {
-        c.add_pod(&p);
-    }
-    c
+fn documents(yaml: &str) -> Vec<Document> {
+    load_documents_str("test", yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-/// Applies Calico YAML documents (`$K` stands for the orchestrator clause) to every node.
-pub fn apply_yaml(c: &mut Cluster, yaml: &str) {
-    let yaml = yaml.replace("$K", K8S);
-    let docs = load_str("test", &yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+/// A namespace with labels `ns=<name>` (and, from the API server, `kubernetes.io/metadata.name`)
+/// plus `extra` YAML label lines.
+pub fn namespace(c: &mut Cluster, ns: &str, extra: &str) {
+    let yaml =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    ns: {ns}\n{extra}");
+    apply_documents(c, &yaml);
+}
+
+/// The model's pod `ns/name`, labelled `pod=<name>` plus `extra` labels (`key: value` lines),
+/// with one container per port and protocol, as the e2e framework makes them.
+pub fn k8s_pod(c: &mut Cluster, name: &str, extra: &str) {
+    let (ns, p) = name.split_once('/').expect("ns/pod");
+    let mut yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {p}\n  namespace: {ns}\n  labels:\n    pod: {p}\n{extra}spec:\n  containers:\n"
+    );
+    for port in [80, 81] {
+        for proto in ["TCP", "UDP", "SCTP"] {
+            let lower = proto.to_lowercase();
+            let _ = write!(
+                yaml,
+                "  - name: cont-{port}-{lower}\n    image: agnhost\n    ports:\n    - {{name: serve-{port}-{lower}, containerPort: {port}, protocol: {proto}}}\n"
+            );
+        }
+    }
+    apply_documents(c, &yaml);
+}
+
+/// Applies documents to every node: Kubernetes ones converted as Calico's controllers and CNI
+/// plugin would (a Pod gets the address and interface the CNI plugin would give it), Calico
+/// ones as they are.
+pub fn apply_documents(c: &mut Cluster, yaml: &str) {
+    let mut resources: Vec<Resource> = Vec::new();
+    for d in documents(yaml) {
+        match d {
+            Document::Calico(r) => resources.push(r),
+            Document::Namespace(ns) => resources.push(Resource::Profile(namespace_to_profile(&ns))),
+            Document::NetworkPolicy(np) => resources.push(Resource::NetworkPolicy(
+                network_policy_to_calico(&np).unwrap_or_else(|e| panic!("{e}")),
+            )),
+            Document::Pod(p) => resources.push(Resource::WorkloadEndpoint(workload(&p))),
+            Document::ServiceAccount(sa) => {
+                resources.push(Resource::Profile(k8s::service_account_to_profile(&sa)))
+            }
+        }
+    }
     c.apply(|calc| {
-        for d in &docs {
-            calc.upsert_resource(d).unwrap();
+        for r in &resources {
+            calc.upsert_resource(r).unwrap();
         }
     });
 }
 
-/// A converted Kubernetes NetworkPolicy (`knp.default.<name>`, order 1000, tier default) in
-/// namespace `ns`: `selector` is the pod selector's terms (empty for `{}`), `body` the
-/// `types`/`ingress`/`egress` YAML lines (indented two spaces).
-pub fn knp(ns: &str, name: &str, selector: &str, body: &str) -> String {
-    let sel = if selector.is_empty() {
-        K8S.to_string()
-    } else {
-        format!("{K8S} && {selector}")
-    };
-    format!(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: knp.default.{name}\n  namespace: {ns}\nspec:\n  tier: default\n  order: 1000\n  selector: \"{sel}\"\n{body}\n---\n"
-    )
+fn workload(p: &k8s::Pod) -> WorkloadEndpoint {
+    let model = pod_by_name(&format!("{}/{}", p.metadata.namespace, p.metadata.name));
+    let mut wep = pod_to_workload_endpoint(p, model.node).unwrap_or_else(|e| panic!("{e}"));
+    wep.spec.ip_networks = vec![format!("{}/32", model.ips[0])];
+    wep.spec.interface_name = format!("cali{}{}", model.namespace, model.name);
+    wep
+}
+
+/// The cluster with the model's namespaces and pods.
+pub fn model() -> Cluster {
+    let mut c = Cluster::new(&NODES);
+    for ns in NAMESPACES {
+        namespace(&mut c, ns, "");
+    }
+    for p in all_pods() {
+        k8s_pod(&mut c, &format!("{}/{}", p.namespace, p.name), "");
+    }
+    c
+}
+
+/// Applies a `networking.k8s.io/v1` NetworkPolicy given by its `metadata`/`spec` YAML.
+pub fn netpol(c: &mut Cluster, yaml: &str) {
+    apply_documents(
+        c,
+        &format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n{yaml}"),
+    );
+}
+
+/// Deletes Kubernetes NetworkPolicy `name` (stored as `knp.default.<name>`).
+pub fn delete_netpol(c: &mut Cluster, ns: &str, name: &str) {
+    let name = k8s::netpol::calico_name(name);
+    c.apply(|calc| {
+        calc.remove_resource(Kind::NetworkPolicy, ns, &name);
+    });
 }
 
 /// A peer of the reachability matrix; `None` is a wildcard.

@@ -3,14 +3,14 @@
 //!
 //! Shape (Felix's calculation graph, `felix/calc/calc_graph.go`):
 //! - every endpoint (all nodes) and network set is an item, labelled with its own labels plus
-//!   its profiles' `labelsToApply` ([`items`]);
+//!   its profiles' `labelsToApply` (`items`);
 //! - the *local* label index matches policy selectors against this node's endpoints; a policy
-//!   matching one is active ([`owners`]), as is every profile a local endpoint names;
-//! - active policies' and profiles' rules are converted once ([`crate::rules`]) and hold
+//!   matching one is active (`owners`), as is every profile a local endpoint names;
+//! - active policies' and profiles' rules are converted once (`rules`) and hold
 //!   references on IP sets; the *IP-set* label index matches the sets' selectors against all
-//!   items, whose addresses (or named ports) are the members ([`sets`]);
+//!   items, whose addresses (or named ports) are the members (`sets`);
 //! - each local endpoint's output lists its policies by tier and order, then its profiles
-//!   ([`endpoints`]).
+//!   (`endpoints`).
 //!
 //! Every change only touches what depends on it; the pending-change records turn into the
 //! [`Delta`] at flush time, netted (a member added and removed again is not reported).

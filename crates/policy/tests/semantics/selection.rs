@@ -443,3 +443,37 @@ fn log_logs_and_goes_on() {
     c.apply(|calc| calc.set_settings(settings.clone()));
     assert_eq!(decide(&c, "y/a", "x/a", "tcp/80").logs, ["P audit"]);
 }
+
+#[test]
+fn host_endpoint_only_policies_never_reach_workloads() {
+    use brindle_model::resources::{GlobalNetworkPolicy, GlobalNetworkPolicySpec, PolicyType};
+    use brindle_model::{Kind, Resource};
+    let mut c = world();
+    let gnp = |do_not_track: bool, pre_dnat: bool| {
+        Resource::GlobalNetworkPolicy(GlobalNetworkPolicy::new(
+            ObjectMeta::named("host-only"),
+            GlobalNetworkPolicySpec {
+                selector: "pod == 'a'".into(),
+                types: vec![PolicyType::Ingress],
+                do_not_track,
+                pre_dnat,
+                apply_on_forward: do_not_track || pre_dnat,
+                ..GlobalNetworkPolicySpec::default()
+            },
+        ))
+    };
+    let id = PolicyId::global("host-only");
+    // A plain GNP with no rules closes x/a...
+    c.apply(|calc| assert!(calc.upsert_resource(&gnp(false, false)).unwrap()));
+    assert!(c.state("n1").policies.contains_key(&id));
+    expect(&c, "plain gnp", &[("y/a", "x/a", "tcp/80", false)]);
+    // ...which it no longer does once it is doNotTrack or preDNAT (host endpoints only).
+    for (dnt, pre) in [(true, false), (false, true)] {
+        c.apply(|calc| assert!(calc.upsert_resource(&gnp(dnt, pre)).unwrap()));
+        assert!(!c.state("n1").policies.contains_key(&id));
+        expect(&c, "host-only gnp", &[("y/a", "x/a", "tcp/80", true)]);
+    }
+    // Deleting goes through the same path; kinds policy does not use are ignored.
+    c.apply(|calc| assert!(calc.remove_resource(Kind::GlobalNetworkPolicy, "", "host-only")));
+    c.apply(|calc| assert!(!calc.remove_resource(Kind::IPPool, "", "pool")));
+}

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use brindle_model::resources::Profile;
+use brindle_model::resources::{DEFAULT_ALLOW_PROFILE, Profile};
 use brindle_model::selector::Selector;
 
 use crate::calc::PolicyCalculator;
@@ -94,17 +94,18 @@ fn profile_log_context<'a>(name: &'a str, prefix_format: &'a str) -> LogContext<
     }
 }
 
-/// Felix's `DummyDropRules`: what a missing profile does.
-fn missing_profile_rules(name: &str) -> Converted<ProfileRules> {
-    let deny = FamilyRules {
-        v4: vec![Rule::any(Action::Deny)],
-        v6: vec![Rule::any(Action::Deny)],
+/// Rules one action both ways: Felix's `DummyDropRules` for a missing profile (Deny), and the
+/// built-in `projectcalico-default-allow` (Allow).
+fn all_rules(name: &str, action: Action) -> Converted<ProfileRules> {
+    let rules = FamilyRules {
+        v4: vec![Rule::any(action.clone())],
+        v6: vec![Rule::any(action)],
     };
     Converted {
         rules: Arc::new(ProfileRules {
             name: name.to_string(),
-            ingress: deny.clone(),
-            egress: deny,
+            ingress: rules.clone(),
+            egress: rules,
         }),
         defs: Arc::default(),
         refs: Arc::default(),
@@ -270,11 +271,14 @@ impl PolicyCalculator {
         }
     }
 
-    /// What an active profile outputs: its rules, or deny both ways when it is missing.
+    /// What an active profile outputs: its rules; the built-in default-allow profile (which
+    /// Calico's etcd backend serves without storing it, so no watch delivers it) allows both
+    /// ways; any other missing profile denies both ways.
     fn profile_output(&self, name: &str) -> Converted<ProfileRules> {
         match self.profiles.get(name) {
             Some(p) => p.converted.clone(),
-            None => missing_profile_rules(name),
+            None if name == DEFAULT_ALLOW_PROFILE => all_rules(name, Action::Allow),
+            None => all_rules(name, Action::Deny),
         }
     }
 

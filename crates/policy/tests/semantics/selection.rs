@@ -477,3 +477,30 @@ fn host_endpoint_only_policies_never_reach_workloads() {
     c.apply(|calc| assert!(calc.remove_resource(Kind::GlobalNetworkPolicy, "", "host-only")));
     c.apply(|calc| assert!(!calc.remove_resource(Kind::IPPool, "", "pool")));
 }
+
+#[test]
+fn builtin_default_allow_profile() {
+    let mut c = world();
+    // An endpoint naming only the built-in profile (host-endpoint style): allowed both ways
+    // although no watch ever delivers the profile.
+    let p = Pod {
+        labels: &[("pod", "a")],
+        ..POD_XA
+    };
+    let mut wep = p.wep();
+    wep.spec.profiles = vec!["projectcalico-default-allow".into()];
+    c.apply(|calc| calc.upsert_workload_endpoint(&wep).unwrap());
+    expect(
+        &c,
+        "default-allow",
+        &[("y/a", "x/a", "tcp/80", true), ("x/a", "y/a", "tcp/80", true)],
+    );
+    // A missing profile of any other name denies.
+    wep.spec.profiles = vec!["nowhere".into()];
+    c.apply(|calc| calc.upsert_workload_endpoint(&wep).unwrap());
+    expect(
+        &c,
+        "missing",
+        &[("y/a", "x/a", "tcp/80", false), ("x/a", "y/a", "tcp/80", false)],
+    );
+}

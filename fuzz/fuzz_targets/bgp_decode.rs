@@ -39,9 +39,11 @@ fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
         remote_as: asn,
         next_hop_v4: Some(Ipv4Addr::new(172, 20, 42, 80)),
         next_hop_v6: Some("fd80::80".parse().unwrap()),
+        next_hop_v6_link_local: None,
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         rr_client,
         next_hop: if rr_client { NextHopMode::Keep } else { NextHopMode::Auto },
+        filters: Default::default(),
     }
 }
 

@@ -23,10 +23,12 @@
 //! Nothing here reads a clock, opens a socket or spawns a task: the speaker drives it.
 
 mod attr_store;
+pub mod communities;
 pub mod config;
 mod decision;
 pub mod event;
 pub mod export;
+pub mod filter;
 pub mod graceful;
 pub mod negotiate;
 mod prefix_key;
@@ -35,11 +37,13 @@ pub mod session;
 pub mod status;
 
 pub use attr_store::RouteAttrs;
+pub use communities::{Community, CommunitySet, PrefixAdvertisements};
 pub use config::{PeerType, SessionConfig, mesh_passive};
 pub use event::{ConnId, Input, Output, Timer};
 pub use export::{AdjRibOut, ExportPolicy, ExportTarget, Exporter, NextHopMode, OutAttrs, export_route};
+pub use filter::{BgpFilter, Direction, Verdict};
 pub use graceful::{Deferral, GrAction, Helper};
 pub use negotiate::Negotiated;
-pub use rib::{BestRoute, PeerId, PeerInfo, Rib, RouteChange, UpdateStats};
+pub use rib::{BestRoute, LocalRoute, PeerId, PeerInfo, Rib, RouteChange, UpdateStats};
 pub use session::{Session, SessionStatus};
 pub use status::{BgpState, LastError, ProtoState};

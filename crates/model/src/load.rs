@@ -16,8 +16,8 @@ use crate::error::LoadError;
 use crate::kind::Kind;
 use crate::meta::API_VERSION;
 use crate::resources::{
-    BGPConfiguration, BGPPeer, ClusterInformation, FelixConfiguration, IPAMConfiguration, IPPool, Node,
-    Profile, WorkloadEndpoint,
+    BGPConfiguration, BGPFilter, BGPPeer, ClusterInformation, FelixConfiguration, IPAMConfiguration, IPPool,
+    Node, Profile, WorkloadEndpoint,
 };
 use crate::resources::{CalicoResource, List, Resource, for_kind};
 

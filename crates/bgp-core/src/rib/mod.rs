@@ -5,8 +5,11 @@
 //! ([`Rib::drain_changes`], [`Rib::drain_changed_prefixes`]).
 //!
 //! Graceful restart's stale marking and sweeping (RFC 4724 §4.2) are in `stale`; reading the
-//! table (best routes, snapshots, change queues) in `view`.
+//! table (best routes, snapshots, change queues) in `view`; import filtering (BGPFilter) and the
+//! routes it rejected (the rest of the Adj-RIB-In, kept so a filter change is applied without
+//! asking the peer again) in `import`.
 
+mod import;
 mod stale;
 mod view;
 
@@ -19,7 +22,9 @@ use brindle_bgp_wire::{Family, MpNextHop, NlriIter, Origin, PathAttrs, Update};
 use ipnet::IpNet;
 
 use crate::attr_store::{AttrId, AttrStore, RouteAttrs};
+use crate::communities::CommunitySet;
 use crate::decision::{Source, compare};
+use crate::filter::BgpFilter;
 use crate::prefix_key::{FastBuild, Key, V4Key, V6Key};
 
 /// A peer's index in the RIB. `PeerId::LOCAL` is this node's own origination.
@@ -43,6 +48,9 @@ pub struct PeerInfo {
     /// Our AS may appear this many times in a received AS_PATH (BIRD `allow local as`,
     /// Calico `numAllowedLocalASNumbers`).
     pub allow_local_as: u8,
+    /// The interface the session runs on: the interface of the peer's routes for BGPFilter's
+    /// `interface` match (BIRD's `ifname` of a route through a directly connected next hop).
+    pub interface: Option<Arc<str>>,
 }
 
 impl PeerInfo {
@@ -55,6 +63,7 @@ impl PeerInfo {
             local_as,
             rr_client: false,
             allow_local_as: 0,
+            interface: None,
         }
     }
 
@@ -151,8 +160,19 @@ pub struct UpdateStats {
     pub withdrawn: usize,
     /// Announcements dropped by the RFC 4271 §9.1.2 / RFC 4456 §8 loop checks.
     pub ignored: usize,
+    /// Announcements the peer's import filters rejected (kept aside, not candidates).
+    pub filtered: usize,
     /// The UPDATE was malformed and its announcements withdrawn (RFC 7606 treat-as-withdraw).
     pub treated_as_withdraw: bool,
+}
+
+/// What this node originates a prefix with: communities (Calico's prefix advertisements) and
+/// the interface BGPFilter sees (a borrowed /32's cali device; none for blocks and service
+/// prefixes, which BIRD holds as blackholes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LocalRoute {
+    pub communities: CommunitySet,
+    pub interface: Option<Arc<str>>,
 }
 
 struct PeerSlot {
@@ -160,6 +180,11 @@ struct PeerSlot {
     routes: usize,
     /// Paths still marked stale (graceful restart).
     stale: usize,
+    /// Import filters (BGPFilter), in order; empty accepts everything.
+    import: Arc<[BgpFilter]>,
+    /// Announcements the import filters rejected, by (prefix, ADD-PATH id): the part of the
+    /// Adj-RIB-In that is not in the table, so a filter change can take them back.
+    filtered: HashMap<(IpNet, u32), AttrId>,
 }
 
 pub struct Rib {
@@ -185,6 +210,7 @@ impl Rib {
             },
             next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             link_local: None,
+            interface: None,
         });
         // Pinned: the local set lives as long as the RIB.
         attrs.incref(local_attrs);
@@ -226,6 +252,8 @@ impl Rib {
             info,
             routes: 0,
             stale: 0,
+            import: Arc::from(Vec::new()),
+            filtered: HashMap::new(),
         };
         if let Some(i) = self.peers.iter().skip(1).position(Option::is_none) {
             self.peers[i + 1] = Some(slot);
@@ -268,6 +296,7 @@ impl Rib {
             return;
         }
         self.remove_where(|p| p.peer() == id);
+        self.drop_filtered(id);
         if let Some(s) = self.peers.get_mut(id.0 as usize) {
             *s = None;
         }
@@ -341,6 +370,7 @@ impl Rib {
                 attrs: u.attrs.clone(),
                 next_hop: IpAddr::V4(nh),
                 link_local: None,
+                interface: None,
             };
             self.announce_all(peer, attrs, u.nlri(), looped, &mut st);
         }
@@ -357,6 +387,7 @@ impl Rib {
                 attrs,
                 next_hop,
                 link_local,
+                interface: None,
             };
             self.announce_all(peer, attrs, it, looped, &mut st);
         }
@@ -373,12 +404,18 @@ impl Rib {
         st: &mut UpdateStats,
     ) {
         let id = self.attrs.intern(attrs);
+        let import = self.import_check(peer);
         for n in nlri {
             if looped {
                 st.ignored += 1;
                 // RFC 4271 §9.1.2: a looped route is not installed, and replaces (withdraws)
                 // what the peer sent before for the prefix.
                 self.withdraw(peer, n.prefix, n.path_id);
+            } else if import.as_ref().is_some_and(|c| !c.accepts(n.prefix)) {
+                // Also replaces what the peer sent before; kept aside for a filter change.
+                st.filtered += 1;
+                self.withdraw(peer, n.prefix, n.path_id);
+                self.filter_out(peer, n.prefix, n.path_id, id);
             } else {
                 self.announce(peer, n.prefix, n.path_id, id);
                 st.announced += 1;
@@ -406,6 +443,25 @@ impl Rib {
     /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
     pub fn originate(&mut self, prefix: IpNet) {
         let id = self.local_attrs;
+        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
+    }
+
+    /// Adds (or changes) a prefix this node originates, with communities and an interface.
+    pub fn originate_with(&mut self, prefix: IpNet, route: &LocalRoute) {
+        if *route == LocalRoute::default() {
+            return self.originate(prefix);
+        }
+        let id = self.attrs.intern(RouteAttrs {
+            attrs: PathAttrs {
+                origin: Some(Origin::Igp),
+                communities: route.communities.standard.clone(),
+                large_communities: route.communities.large.clone(),
+                ..PathAttrs::default()
+            },
+            next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            link_local: None,
+            interface: route.interface.clone(),
+        });
         self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
     }
 
@@ -513,8 +569,10 @@ impl Rib {
         self.reselect(key, old_best);
     }
 
-    /// Removes `peer`'s path `path_id` for `prefix`; true if there was one.
+    /// Removes `peer`'s path `path_id` for `prefix` (and what its import filters set aside
+    /// for it); true if there was a path.
     fn withdraw(&mut self, peer: PeerId, prefix: IpNet, path_id: u32) -> bool {
+        self.unfilter(peer, prefix, path_id);
         self.remove_paths(Key::new(prefix), |p| p.peer() == peer && p.path_id == path_id)
     }
 

@@ -28,13 +28,18 @@ mod conn;
 mod core;
 pub mod error;
 pub mod handle;
+mod iface;
 mod md5;
 mod peer;
 mod socket;
 pub mod status;
 
-pub use brindle_bgp_core::{BgpState, ExportPolicy, NextHopMode, PeerType, ProtoState, mesh_passive};
-pub use config::{BGP_PORT, LISTEN_BACKLOG, PeerConfig, PeerTimers, SpeakerConfig};
+pub use brindle_bgp_core::{
+    BgpFilter, BgpState, Community, CommunitySet, ExportPolicy, NextHopMode, PeerType, PrefixAdvertisements,
+    ProtoState, mesh_passive,
+};
+pub use brindle_bgp_wire::Family;
+pub use config::{BGP_PORT, LISTEN_BACKLOG, Originated, PeerConfig, PeerTimers, SpeakerConfig};
 pub use error::Error;
 pub use handle::{Speaker, SpeakerHandle};
 pub use status::{PeerStatus, Route, RouteEvent, RouteSubscription};

@@ -111,8 +111,8 @@ impl Testd {
 /// Kernel table samples: when, and the destinations present.
 type Samples = Arc<Mutex<Vec<(Instant, BTreeSet<String>)>>>;
 
-/// Samples `ip -4 route` of a namespace every 10 ms on a thread: for each watched prefix, when
-/// it was first seen and every gap in which it was missing.
+/// Samples `ip -4 route` (or `ip -6 route`) of a namespace every 10 ms on a thread: for each
+/// watched prefix, when it was first seen and every gap in which it was missing.
 pub struct KernelWatch {
     stop: Arc<AtomicBool>,
     samples: Samples,
@@ -121,13 +121,18 @@ pub struct KernelWatch {
 
 impl KernelWatch {
     pub fn start(ns: &Netns) -> KernelWatch {
+        KernelWatch::start_family(ns, "-4")
+    }
+
+    /// `family`: `-4` or `-6`.
+    pub fn start_family(ns: &Netns, family: &'static str) -> KernelWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let samples: Samples = Arc::new(Mutex::new(Vec::new()));
         let (st, sa, name) = (stop.clone(), samples.clone(), ns.name().to_string());
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::Relaxed) {
                 let out = nscmd(&name, "ip")
-                    .args(["-4", "route", "show"])
+                    .args([family, "route", "show"])
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default();

@@ -241,7 +241,7 @@ router bgp 64512
         "our block in FRR",
         T,
         || ours().contains("fd80:42::80") && ours().contains("fe80::"),
-        || ours(),
+        ours,
     );
     // zebra programs it through our link-local address, on the session's interface.
     let our_ll = our_link_local(&fab.nodes[0]);

@@ -369,3 +369,67 @@ protocol bgp Mesh_fd80_42__80 {{
     assert!(samples > 100, "only {samples} kernel samples");
     assert!(proto().contains("Established"), "{}", proto());
 }
+
+/// Calico's dual-stack route reflection between Brindle speakers: a reflector with an IPv4
+/// and an IPv6 session to each of two clients (one per family, as `bird` and `bird6` peer).
+/// Each client learns the other's IPv4 block over its IPv4 session and its IPv6 block over
+/// its IPv6 session, next hops unchanged (RFC 4456), and nothing twice: one family per session.
+#[test]
+fn brindle_dual_stack_route_reflection() {
+    let fab = Fabric::new(3);
+    let v6 = |i: usize| format!("fd80:42::{}", 80 + i);
+    let v4 = |i: usize| Fabric::addr(i).to_string();
+    let mut cfg = SpeakerConfig::new("172.20.42.80".parse().unwrap(), AS);
+    cfg.node_v6 = Some(v6(0).parse().unwrap());
+    cfg.listen.push(std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, BGP_PORT)));
+    cfg.cluster_id = Some("10.255.0.1".parse().unwrap());
+    let rr = BrindleNode::start_with(&fab.nodes[0], cfg);
+    let client = |i: usize| PeerConfig {
+        rr_client: true,
+        peer_type: PeerType::Node,
+        ..peer(&v4(i), false, None)
+    };
+    let client6 = |i: usize| PeerConfig {
+        rr_client: true,
+        peer_type: PeerType::Node,
+        ..peer(&v6(i), false, None)
+    };
+    rr.set_peers(vec![client(1), client6(1), client(2), client6(2)]);
+    let clients: Vec<BrindleNode> = (1..3)
+        .map(|i| {
+            let c = BrindleNode::start_dual(&fab.nodes[i], &v4(i), &v6(i));
+            c.set_peers(vec![
+                PeerConfig {
+                    peer_type: PeerType::Node,
+                    ..peer(&v4(0), false, None)
+                },
+                PeerConfig {
+                    peer_type: PeerType::Node,
+                    ..peer(&v6(0), false, None)
+                },
+            ]);
+            c.originate(&[&format!("10.233.{}.0/26", 100 + i), &format!("fd00:{}::/122", 100 + i)]);
+            c
+        })
+        .collect();
+    for (k, c) in clients.iter().enumerate() {
+        let other = 2 - k;
+        let (b4, b6) = (format!("10.233.{}.0/26", 100 + other), format!("fd00:{}::/122", 100 + other));
+        let dump = || format!("{}\n{}", c.dump(), rr.dump());
+        wait_for(
+            "the other client's blocks, reflected",
+            T,
+            || {
+                let r = c.routes();
+                r.get(&net(&b4)).is_some_and(|r| (r.next_hop, r.peer) == (ip(&v4(other)), ip(&v4(0))))
+                    && r.get(&net(&b6)).is_some_and(|r| (r.next_hop, r.peer) == (ip(&v6(other)), ip(&v6(0))))
+            },
+            dump,
+        );
+        assert_eq!(c.peer_status(&v4(0)).routes_imported, 1, "{}", dump());
+        assert_eq!(c.peer_status(&v6(0)).routes_imported, 1, "{}", dump());
+        assert_eq!(c.peer_status(&v6(0)).name, "Node_fd80_42__80");
+    }
+    let st = rr.status();
+    assert!(st.iter().all(|p| p.routes_imported == 1), "{st:#?}");
+}

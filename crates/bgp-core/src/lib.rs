@@ -4,8 +4,9 @@
 //! of RFC 4271 §6.2 / RFC 6793 / RFC 6286 / RFC 5492, the decision process of RFC 4271 §9.1
 //! (RFC 4456 §9 tie-breaks), Adj-RIB-Out and export rules of RFC 4271 §9.2 with Calico's export
 //! policy, route reflection (RFC 4456), graceful restart in both roles (RFC 4724, RFC 8538),
-//! the RFC 7606 error handling of received UPDATEs (treat-as-withdraw in the RIB), and BIRD's
-//! status texts (what `calicoctl node status` shows).
+//! the RFC 7606 error handling of received UPDATEs (treat-as-withdraw in the RIB), IPv6 unicast
+//! (RFC 4760, RFC 2545 next hops), Calico's BGPFilter and prefix-advertisement communities
+//! (RFC 1997, RFC 8092), and BIRD's status texts (what `calicoctl node status` shows).
 //!
 //! Module map:
 //! - [`config`]: [`SessionConfig`] (Calico's timer defaults), [`PeerType`], [`mesh_passive`].
@@ -19,6 +20,13 @@
 //!   [`AdjRibOut`]: what each peer gets, route reflection included.
 //! - [`graceful`]: graceful restart bookkeeping: [`Helper`] (receiving speaker, per peer) and
 //!   [`Deferral`] (restarting speaker's route-selection deferral).
+//! - [`filter`]: Calico's BGPFilter evaluated as BIRD runs confd's rendering ([`BgpFilter`],
+//!   [`filter::evaluate`]); `filter::from_model` reads `BGPFilter` resources. Import filtering
+//!   is in the RIB (`rib/import`: rejected routes kept aside, [`Rib::set_import_filters`]
+//!   re-applies), export filtering in [`export`].
+//! - [`communities`]: [`Community`], [`CommunitySet`], [`PrefixAdvertisements`] (Calico's
+//!   `prefixAdvertisements`: which communities a prefix is announced with);
+//!   [`Rib::originate_with`] originates with them ([`LocalRoute`]).
 //!
 //! Nothing here reads a clock, opens a socket or spawns a task: the speaker drives it.
 

@@ -54,7 +54,8 @@ pub struct SpeakerConfig {
 }
 
 impl SpeakerConfig {
-    /// Listens on 0.0.0.0:179 (and [::]:179 when the node has an IPv6 address).
+    /// Listens on 0.0.0.0:179; IPv6 sessions need [::]:179 too
+    /// ([`SpeakerConfig::listen_on_wildcard`] once `node_v6` is set).
     pub fn new(router_id: Ipv4Addr, local_as: u32) -> SpeakerConfig {
         SpeakerConfig {
             router_id,
@@ -68,6 +69,15 @@ impl SpeakerConfig {
             forwarding_preserved: true,
             selection_deferral: Duration::from_secs(120),
             stale_routes_time: Duration::from_secs(360),
+        }
+    }
+
+    /// Calico's default `bindMode: None` (BIRD and bird6 listen on all addresses): 0.0.0.0,
+    /// and [::] when the node has an IPv6 address (a listener per family, IPv6-only).
+    pub fn listen_on_wildcard(&mut self, port: u16) {
+        self.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
+        if self.node_v6.is_some() {
+            self.listen.push(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)));
         }
     }
 

@@ -381,7 +381,8 @@ fn brindle_dual_stack_route_reflection() {
     let v4 = |i: usize| Fabric::addr(i).to_string();
     let mut cfg = SpeakerConfig::new("172.20.42.80".parse().unwrap(), AS);
     cfg.node_v6 = Some(v6(0).parse().unwrap());
-    cfg.listen.push(std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, BGP_PORT)));
+    cfg.listen
+        .push(std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, BGP_PORT)));
     cfg.cluster_id = Some("10.255.0.1".parse().unwrap());
     let rr = BrindleNode::start_with(&fab.nodes[0], cfg);
     let client = |i: usize| PeerConfig {
@@ -408,21 +409,29 @@ fn brindle_dual_stack_route_reflection() {
                     ..peer(&v6(0), false, None)
                 },
             ]);
-            c.originate(&[&format!("10.233.{}.0/26", 100 + i), &format!("fd00:{}::/122", 100 + i)]);
+            c.originate(&[
+                &format!("10.233.{}.0/26", 100 + i),
+                &format!("fd00:{}::/122", 100 + i),
+            ]);
             c
         })
         .collect();
     for (k, c) in clients.iter().enumerate() {
         let other = 2 - k;
-        let (b4, b6) = (format!("10.233.{}.0/26", 100 + other), format!("fd00:{}::/122", 100 + other));
+        let (b4, b6) = (
+            format!("10.233.{}.0/26", 100 + other),
+            format!("fd00:{}::/122", 100 + other),
+        );
         let dump = || format!("{}\n{}", c.dump(), rr.dump());
         wait_for(
             "the other client's blocks, reflected",
             T,
             || {
                 let r = c.routes();
-                r.get(&net(&b4)).is_some_and(|r| (r.next_hop, r.peer) == (ip(&v4(other)), ip(&v4(0))))
-                    && r.get(&net(&b6)).is_some_and(|r| (r.next_hop, r.peer) == (ip(&v6(other)), ip(&v6(0))))
+                r.get(&net(&b4))
+                    .is_some_and(|r| (r.next_hop, r.peer) == (ip(&v4(other)), ip(&v4(0))))
+                    && r.get(&net(&b6))
+                        .is_some_and(|r| (r.next_hop, r.peer) == (ip(&v6(other)), ip(&v6(0))))
             },
             dump,
         );

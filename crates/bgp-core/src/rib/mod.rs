@@ -5,11 +5,13 @@
 //! ([`Rib::drain_changes`], [`Rib::drain_changed_prefixes`]).
 //!
 //! Graceful restart's stale marking and sweeping (RFC 4724 §4.2) are in `stale`; reading the
-//! table (best routes, snapshots, change queues) in `view`; import filtering (BGPFilter) and the
+//! table (best routes, snapshots, change queues) in `view`; UPDATEs and local origination in
+//! `ingest`; import filtering (BGPFilter) and the
 //! routes it rejected (the rest of the Adj-RIB-In, kept so a filter change is applied without
 //! asking the peer again) in `import`.
 
 mod import;
+mod ingest;
 mod stale;
 mod view;
 
@@ -18,7 +20,7 @@ use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use brindle_bgp_wire::{Family, MpNextHop, NlriIter, Origin, PathAttrs, Update};
+use brindle_bgp_wire::{Origin, PathAttrs};
 use ipnet::IpNet;
 
 use crate::attr_store::{AttrId, AttrStore, RouteAttrs};
@@ -340,134 +342,6 @@ impl Rib {
     /// Live interned attribute sets.
     pub fn attr_sets(&self) -> usize {
         self.attrs.len()
-    }
-
-    /// Applies an UPDATE from `peer` (Established, already validated by the decoder). A
-    /// treat-as-withdraw UPDATE (RFC 7606 §2) withdraws what it announces.
-    pub fn apply_update(&mut self, peer: PeerId, u: &Update<'_>) -> UpdateStats {
-        let mut st = UpdateStats::default();
-        for n in u.withdrawn() {
-            st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-        }
-        if let Some((_, it)) = u.mp_withdrawn() {
-            for n in it {
-                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-            }
-        }
-        if u.treat_as_withdraw() {
-            st.treated_as_withdraw = true;
-            let mp = u.mp_nlri().map(|(_, _, it)| it);
-            for n in u.nlri().chain(mp.into_iter().flatten()) {
-                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-            }
-            return st;
-        }
-        let looped = self.is_loop(peer, &u.attrs);
-        if let Some(nh) = u.attrs.next_hop
-            && !u.nlri().is_empty()
-        {
-            let attrs = RouteAttrs {
-                attrs: u.attrs.clone(),
-                next_hop: IpAddr::V4(nh),
-                link_local: None,
-                interface: None,
-            };
-            self.announce_all(peer, attrs, u.nlri(), looped, &mut st);
-        }
-        if let Some((family, nh, it)) = u.mp_nlri() {
-            let (next_hop, link_local) = match nh {
-                MpNextHop::V4(a) => (IpAddr::V4(a), None),
-                MpNextHop::V6 { global, link_local } => (IpAddr::V6(global), link_local),
-            };
-            let mut attrs = u.attrs.clone();
-            if family != Family::IPV4_UNICAST {
-                attrs.next_hop = None;
-            }
-            let attrs = RouteAttrs {
-                attrs,
-                next_hop,
-                link_local,
-                interface: None,
-            };
-            self.announce_all(peer, attrs, it, looped, &mut st);
-        }
-        st
-    }
-
-    /// Installs every prefix of one NLRI field under one interned attribute set.
-    fn announce_all(
-        &mut self,
-        peer: PeerId,
-        attrs: RouteAttrs,
-        nlri: NlriIter<'_>,
-        looped: bool,
-        st: &mut UpdateStats,
-    ) {
-        let id = self.attrs.intern(attrs);
-        let import = self.import_check(peer);
-        for n in nlri {
-            if looped {
-                st.ignored += 1;
-                // RFC 4271 §9.1.2: a looped route is not installed, and replaces (withdraws)
-                // what the peer sent before for the prefix.
-                self.withdraw(peer, n.prefix, n.path_id);
-            } else if import.as_ref().is_some_and(|c| !c.accepts(n.prefix)) {
-                // Also replaces what the peer sent before; kept aside for a filter change.
-                st.filtered += 1;
-                self.withdraw(peer, n.prefix, n.path_id);
-                self.filter_out(peer, n.prefix, n.path_id, id);
-            } else {
-                self.announce(peer, n.prefix, n.path_id, id);
-                st.announced += 1;
-            }
-        }
-        self.attrs.release_if_unused(id);
-    }
-
-    /// Loop checks: our AS in the path more often than the peer may send it (RFC 4271 §9.1.2,
-    /// BIRD's `allow local as`); for iBGP, our router id as ORIGINATOR_ID or, on a reflector,
-    /// our cluster id in CLUSTER_LIST (RFC 4456 §8).
-    fn is_loop(&self, peer: PeerId, a: &PathAttrs) -> bool {
-        let Some(info) = self.peer(peer) else {
-            return false;
-        };
-        let own = a.as_path.as_ref().map_or(0, |p| p.count(info.local_as));
-        if own > usize::from(info.allow_local_as) {
-            return true;
-        }
-        info.ibgp()
-            && (a.originator_id == Some(self.router_id)
-                || self.cluster_id.is_some_and(|c| a.cluster_list.contains(&c)))
-    }
-
-    /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
-    pub fn originate(&mut self, prefix: IpNet) {
-        let id = self.local_attrs;
-        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
-    }
-
-    /// Adds (or changes) a prefix this node originates, with communities and an interface.
-    pub fn originate_with(&mut self, prefix: IpNet, route: &LocalRoute) {
-        if *route == LocalRoute::default() {
-            return self.originate(prefix);
-        }
-        let id = self.attrs.intern(RouteAttrs {
-            attrs: PathAttrs {
-                origin: Some(Origin::Igp),
-                communities: route.communities.standard.clone(),
-                large_communities: route.communities.large.clone(),
-                ..PathAttrs::default()
-            },
-            next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            link_local: None,
-            interface: route.interface.clone(),
-        });
-        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
-    }
-
-    /// Withdraws a prefix this node originated.
-    pub fn withdraw_local(&mut self, prefix: IpNet) {
-        self.withdraw(PeerId::LOCAL, prefix.trunc(), 0);
     }
 
     fn source(&self, peer: PeerId) -> Source {

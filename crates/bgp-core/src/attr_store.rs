@@ -23,9 +23,6 @@ pub struct RouteAttrs {
     pub next_hop: IpAddr,
     /// IPv6 link-local next hop (RFC 2545), when the peer sent one.
     pub link_local: Option<Ipv6Addr>,
-    /// The interface of a route this node originates (a borrowed /32's cali device), for
-    /// BGPFilter's `interface` match; learned routes take their session's (`PeerInfo`).
-    pub interface: Option<Arc<str>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,13 +106,6 @@ pub(crate) fn attrs_hash(r: &RouteAttrs) -> u64 {
     for c in &a.large_communities {
         h = mix(h, u64::from(c[0]) << 32 | u64::from(c[1]));
         h = mix(h, u64::from(c[2]));
-    }
-    if let Some(i) = &r.interface {
-        for c in i.as_bytes().chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            h = mix(h, u64::from_le_bytes(b));
-        }
     }
     h = mix(h, a.unknown.len() as u64);
     for u in &a.unknown {
@@ -248,7 +238,6 @@ mod tests {
             },
             next_hop: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
             link_local: None,
-            interface: None,
         }
     }
 

@@ -228,7 +228,7 @@ fn route_for(
         filter::evaluate(&t.filters, Direction::Export, &facts)
     };
     if source == PeerId::LOCAL {
-        return match verdict(false, attrs.interface.as_deref()) {
+        return match verdict(false, rib.local_interface(prefix).map(|i| &**i)) {
             Some(Verdict::Accept) => out_attrs(t, prefix, Out::Local(attrs, false)),
             Some(_) => None,
             None => out_attrs(t, prefix, Out::Local(attrs, true)),

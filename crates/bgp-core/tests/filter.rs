@@ -425,6 +425,29 @@ spec:
     };
     let e = BgpFilter::from_resource(f).unwrap_err().to_string();
     assert_eq!(e, "BGPFilter(edge): exportV4 rule 1: cidr without matchOperator");
+    // A BGPPeer's list: missing and unreadable filters are left out, the rest kept in order.
+    let good = brindle_model::load_str("t", yaml).unwrap();
+    let brindle_model::Resource::BGPFilter(good) = &good[0] else {
+        panic!()
+    };
+    let names: Vec<String> = ["edge", "nope", "bad"].iter().map(|s| s.to_string()).collect();
+    let bad_f = brindle_model::resources::BGPFilter {
+        metadata: brindle_model::ObjectMeta::named("bad"),
+        ..f.clone()
+    };
+    let (list, skipped) = filter::from_model::peer_filters(&names, |n| match n {
+        "edge" => Some(good),
+        "bad" => Some(&bad_f),
+        _ => None,
+    });
+    assert_eq!(list.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["edge"]);
+    assert_eq!(
+        skipped,
+        [
+            "BGPFilter(nope) does not exist",
+            "BGPFilter(bad): exportV4 rule 1: cidr without matchOperator"
+        ]
+    );
 }
 
 // The filters at work.
@@ -572,6 +595,12 @@ fn export_filters_before_calico_rules() {
     rib.originate_with(net("10.233.94.0/24"), &local(&["65000:100", "65000:100:7"]));
     rib.originate_with(net("10.233.95.0/24"), &local(&["65000:200"]));
     rib.originate(net("fd00:94::/122"));
+    // A borrowed address on a workload interface: BGPFilter sees its interface.
+    let borrowed = LocalRoute {
+        interface: Some(Arc::from("cali1234567890a")),
+        ..local(&["65000:100"])
+    };
+    rib.originate_with(net("10.233.64.7/32"), &borrowed);
     announce(&mut rib, p, ebgp_attrs(), &["10.233.87.0/24", "203.0.113.0/24"]);
     let pools = ExportPolicy {
         learned_to_ebgp: vec![net("10.233.64.0/18")],
@@ -587,6 +616,14 @@ fn export_filters_before_calico_rules() {
         export_v6: vec![Rule::always(Reject)],
         ..BgpFilter::default()
     }];
+    let no_workloads = vec![BgpFilter {
+        name: "no-workloads".into(),
+        export_v4: vec![Rule {
+            interface: Some("cali*".into()),
+            ..Rule::always(Reject)
+        }],
+        ..BgpFilter::default()
+    }];
     let plain = export::desired(&rib, &target(Vec::new(), both.clone()), &pools);
     let filtered = export::desired(&rib, &target(filters, both.clone()), &pools);
     let keys = |m: &std::collections::BTreeMap<ipnet::IpNet, Arc<OutAttrs>>| {
@@ -597,17 +634,38 @@ fn export_filters_before_calico_rules() {
     assert_eq!(
         keys(&plain),
         [
+            "10.233.64.7/32",
             "10.233.87.0/24",
             "10.233.94.0/24",
             "10.233.95.0/24",
             "fd00:94::/122"
         ]
     );
+    let nw = export::desired(&rib, &target(no_workloads, both.clone()), &pools);
+    assert_eq!(
+        keys(&nw),
+        [
+            "10.233.87.0/24",
+            "10.233.94.0/24",
+            "10.233.95.0/24",
+            "fd00:94::/122"
+        ],
+        "the /32 on a cali interface is filtered, the blackholed blocks (no interface) are not"
+    );
+    // The interface goes with the prefix; originating it plain again drops it.
+    rib.originate(net("10.233.64.7/32"));
+    assert!(rib.local_interface(&net("10.233.64.7/32")).is_none());
+    rib.originate_with(net("10.233.64.7/32"), &borrowed);
     // The filter: .95 accepted (without its communities), .87 rejected, 203.0.113.0/24
     // accepted although outside the pools, every IPv6 route rejected; .94 falls through.
     assert_eq!(
         keys(&filtered),
-        ["10.233.94.0/24", "10.233.95.0/24", "203.0.113.0/24"]
+        [
+            "10.233.64.7/32",
+            "10.233.94.0/24",
+            "10.233.95.0/24",
+            "203.0.113.0/24"
+        ]
     );
     let a94 = &plain[&net("10.233.94.0/24")].attrs;
     assert_eq!(a94.communities, vec![65000 << 16 | 100]);

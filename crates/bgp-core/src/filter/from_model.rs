@@ -103,3 +103,22 @@ impl BgpFilter {
         })
     }
 }
+
+/// A BGPPeer's `filters` (names, in order) as confd renders them: each existing BGPFilter in
+/// turn; a name with no BGPFilter is left out (confd's `if exists`), and so is one that cannot
+/// be read. Returns the filters and, for logging, what was left out and why.
+pub fn peer_filters<'a>(
+    names: &[String],
+    lookup: impl Fn(&str) -> Option<&'a BGPFilter>,
+) -> (Vec<BgpFilter>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for n in names {
+        match lookup(n).map(BgpFilter::from_resource) {
+            Some(Ok(f)) => out.push(f),
+            Some(Err(e)) => skipped.push(e.to_string()),
+            None => skipped.push(format!("BGPFilter({n}) does not exist")),
+        }
+    }
+    (out, skipped)
+}

@@ -3,6 +3,7 @@
 //! this node originates.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use brindle_bgp_wire::{Family, MpNextHop, NlriIter, Origin, PathAttrs, Update};
 use ipnet::IpNet;
@@ -39,7 +40,6 @@ impl Rib {
                 attrs: u.attrs.clone(),
                 next_hop: IpAddr::V4(nh),
                 link_local: None,
-                interface: None,
             };
             self.announce_all(peer, attrs, u.nlri(), looped, &mut st);
         }
@@ -56,7 +56,6 @@ impl Rib {
                 attrs,
                 next_hop,
                 link_local,
-                interface: None,
             };
             self.announce_all(peer, attrs, it, looped, &mut st);
         }
@@ -111,14 +110,25 @@ impl Rib {
 
     /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
     pub fn originate(&mut self, prefix: IpNet) {
-        let id = self.local_attrs;
-        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
+        self.originate_with(prefix, &LocalRoute::default());
     }
 
     /// Adds (or changes) a prefix this node originates, with communities and an interface.
+    /// The interface is kept beside the table (only BGPFilter looks at it), so the attribute
+    /// sets of learned routes do not carry a field for it.
     pub fn originate_with(&mut self, prefix: IpNet, route: &LocalRoute) {
-        if *route == LocalRoute::default() {
-            return self.originate(prefix);
+        let prefix = prefix.trunc();
+        match &route.interface {
+            Some(i) => {
+                self.local_interfaces.insert(prefix, i.clone());
+            }
+            None => {
+                self.local_interfaces.remove(&prefix);
+            }
+        }
+        if route.communities.is_empty() {
+            let id = self.local_attrs;
+            return self.announce(PeerId::LOCAL, prefix, 0, id);
         }
         let id = self.attrs.intern(RouteAttrs {
             attrs: PathAttrs {
@@ -129,13 +139,18 @@ impl Rib {
             },
             next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             link_local: None,
-            interface: route.interface.clone(),
         });
-        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
+        self.announce(PeerId::LOCAL, prefix, 0, id);
     }
 
     /// Withdraws a prefix this node originated.
     pub fn withdraw_local(&mut self, prefix: IpNet) {
+        self.local_interfaces.remove(&prefix.trunc());
         self.withdraw(PeerId::LOCAL, prefix.trunc(), 0);
+    }
+
+    /// The interface of a prefix this node originates, if it has one.
+    pub fn local_interface(&self, prefix: &IpNet) -> Option<&Arc<str>> {
+        self.local_interfaces.get(prefix)
     }
 }

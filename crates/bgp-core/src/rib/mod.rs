@@ -200,6 +200,8 @@ pub struct Rib {
     v6: HashMap<V6Key, Dest, FastBuild>,
     changes: Vec<(Key, Option<Path>, bool)>,
     local_attrs: AttrId,
+    /// Interfaces of originated prefixes that have one (BGPFilter's `interface`).
+    local_interfaces: HashMap<IpNet, Arc<str>>,
 }
 
 impl Rib {
@@ -212,7 +214,6 @@ impl Rib {
             },
             next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             link_local: None,
-            interface: None,
         });
         // Pinned: the local set lives as long as the RIB.
         attrs.incref(local_attrs);
@@ -226,6 +227,7 @@ impl Rib {
             v6: HashMap::default(),
             changes: Vec::new(),
             local_attrs,
+            local_interfaces: HashMap::new(),
         }
     }
 

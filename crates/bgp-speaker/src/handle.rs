@@ -70,7 +70,8 @@ impl SpeakerHandle {
 
     /// Replaces the peer set: new peers start, removed ones get Cease/Peer De-configured,
     /// changed ones restart (Cease/Other Configuration Change); the others are not disturbed.
-    /// An invalid list changes nothing.
+    /// A peer whose only change is its `filters` keeps its session: what it sent is filtered
+    /// again and it gets what the new export rules change. An invalid list changes nothing.
     pub async fn set_peers(&self, peers: Vec<PeerConfig>) -> Result<(), Error> {
         self.ask(|r| CoreMsg::SetPeers(peers, r)).await?
     }

@@ -7,11 +7,11 @@
 mod common;
 
 use std::net::Ipv6Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brindle_bgp_speaker::*;
 use common::daemons::{Bird, Frr, ME, THEM};
-use common::testd::{KernelWatch, Testd};
+use common::testd::{KernelWatch, RestartCase, Testd};
 use common::*;
 
 const T: Duration = Duration::from_secs(30);
@@ -322,51 +322,14 @@ protocol bgp Mesh_fd80_42__80 {{
     let kernel = KernelWatch::start_family(&fab.nodes[1], "-6");
     let mut testd = Testd::start(&fab.nodes[0], &testd_v6_args(&[KEPT6, DROPPED6], false));
     let proto = || bird.birdc("show protocols all Mesh_fd80_42__80");
-    let dump = || format!("{}\n{}\n{}", testd.dump(), proto(), bird.birdc("show route"));
-    wait_for(
-        "our IPv6 routes in BIRD's kernel",
-        T,
-        || kernel.has(KEPT6) && kernel.has(DROPPED6),
-        dump,
-    );
-    testd.kill9();
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        kernel.has(KEPT6) && kernel.has(DROPPED6),
-        "routes kept while down: {}\n{}",
-        proto(),
-        bird.birdc("show route")
-    );
-    let restarted = Instant::now();
-    testd.restart(&testd_v6_args(&[KEPT6], true));
-    let dump = || format!("{}\n{}\n{}", testd.dump(), proto(), bird.birdc("show route"));
-    wait_for("Established again", T, || testd.established(), dump);
-    wait_for(
-        "the dropped IPv6 route swept at our End-of-RIB",
-        Duration::from_secs(20),
-        || !kernel.has(DROPPED6),
-        dump,
-    );
-    let swept = kernel
-        .last_seen(DROPPED6)
-        .map(|t| t.saturating_duration_since(restarted));
-    assert!(swept < Some(Duration::from_secs(20)), "{swept:?}");
-    wait_for(
-        "BIRD's route relearned",
-        T,
-        || testd.has_route("fd00:87::/122", THEM6),
-        dump,
-    );
-    wait_for(
-        "converged on BIRD's IPv6 End-of-RIB",
-        T,
-        || testd.converged(),
-        dump,
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let (samples, missing) = kernel.missing_after_first(KEPT6);
-    assert_eq!(missing, 0, "{KEPT6} missing in {missing} of {samples} samples");
-    assert!(samples > 100, "only {samples} kernel samples");
+    let case = RestartCase {
+        kept: KEPT6,
+        dropped: DROPPED6,
+        restart_args: &testd_v6_args(&[KEPT6], true),
+        theirs: "fd00:87::/122",
+        their_next_hop: THEM6,
+    };
+    case.run(&mut testd, &kernel, &|| proto() + &bird.birdc("show route"));
     assert!(proto().contains("Established"), "{}", proto());
 }
 

@@ -17,8 +17,9 @@
 //! - [`status`]: [`PeerStatus`] (BIRD-style), [`Route`], [`RouteEvent`], [`RouteSubscription`].
 //! - `core`: the actor owning the peer set, RIB, Adj-RIB-Outs, graceful-restart state and
 //!   subscribers (`core/routes`: ingest, events, export, End-of-RIB; `core/graceful`).
-//! - `peer`: one task per peer around `Session` (decodes each message once, logs RFC 7606
-//!   errors); `conn`: a connection's reader and writer.
+//! - `peer`: one task per peer around `Session`: decodes each message once (logging RFC 7606
+//!   errors) and hands accepted UPDATEs to the core decoded, detached from the read's bytes;
+//!   `conn`: a connection's reader (frames each message once) and writer.
 //! - `socket`: listener, connect, GTSM; `md5`: the `TCP_MD5SIG` option.
 //! - [`error`]: the [`Error`] type.
 //! - `bin/brindle-bgp-testd`: the speaker as a process, for tests and benchmarks.

@@ -5,8 +5,10 @@
 //! ([`Rib::drain_changes`], [`Rib::drain_changed_prefixes`]).
 //!
 //! Graceful restart's stale marking and sweeping (RFC 4724 §4.2) are in `stale`; reading the
-//! table (best routes, snapshots, change queues) in `view`.
+//! table (best routes, snapshots, change queues) in `view`; the reflector loop check run again
+//! after a cluster id change in `loops`.
 
+mod loops;
 mod stale;
 mod view;
 

@@ -67,6 +67,24 @@ impl SpeakerConfig {
         }
     }
 
+    /// What of `new` a running speaker cannot take (see
+    /// [`crate::SpeakerHandle::reconfigure`]): the router id, the AS, the listen addresses and
+    /// the node's addresses are its identity on every session; `None` if nothing of that
+    /// changed. `restarting` and `forwarding_preserved` describe a start and are not compared.
+    pub fn fixed_difference(&self, new: &SpeakerConfig) -> Option<&'static str> {
+        if self.router_id != new.router_id {
+            Some("router id")
+        } else if self.local_as != new.local_as {
+            Some("AS number")
+        } else if self.listen != new.listen {
+            Some("listen addresses")
+        } else if (self.node_v4, self.node_v6) != (new.node_v4, new.node_v6) {
+            Some("node addresses")
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.router_id.is_unspecified() {
             return Err(Error::InvalidConfig("router id 0.0.0.0".into()));
@@ -173,6 +191,20 @@ impl PeerConfig {
             passive: mesh_passive(&my_address.to_string(), &peer.to_string()),
             ..PeerConfig::new(peer, asn, PeerType::Mesh)
         }
+    }
+
+    /// True if `new` differs from this configuration only in what a running session takes
+    /// without a reset: whether the peer is a route-reflector client and the next-hop mode.
+    /// Both change only what the core reflects and exports, never the OPEN or the socket.
+    /// Any other change (address, AS, port, password, timers, graceful restart time…) resets
+    /// that one session, as BIRD restarts a protocol whose options `configure` changed.
+    pub fn differs_only_live(&self, new: &PeerConfig) -> bool {
+        self != new
+            && PeerConfig {
+                rr_client: new.rr_client,
+                next_hop: new.next_hop,
+                ..self.clone()
+            } == *new
     }
 
     /// BIRD's protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.

@@ -3,20 +3,24 @@
 //! Drives the pure session FSM and RIB of `brindle-bgp-core` with real sockets: a listener per
 //! address with a 4096-connection backlog, outgoing connections from the node's address, TCP
 //! MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`), GTSM (RFC 5082, `IP_MINTTL`), one task per
-//! peer, peers and originated prefixes changed at run time without disturbing the rest.
+//! peer, peers, originated prefixes, export policy and route-reflector cluster id changed at
+//! run time without disturbing the rest (BIRD's `configure`), refused connections logged as
+//! rate-limited summaries.
 //! Graceful restart in both roles (RFC 4724, RFC 8538), route reflection (RFC 4456) and the
 //! RFC 7606 error handling come from the core; the speaker runs their timers, logs, and
 //! exposes initial convergence after a restart.
 //!
 //! Module map:
-//! - [`handle`]: [`Speaker::start`] and [`SpeakerHandle`] (set_peers, set_originated,
-//!   subscribe_routes, status, initial_convergence, shutdown, shutdown_graceful), the
-//!   agent's API.
+//! - [`handle`]: [`Speaker::start`] and [`SpeakerHandle`] (set_peers, reconfigure,
+//!   set_originated, subscribe_routes, status, initial_convergence, shutdown,
+//!   shutdown_graceful), the agent's API.
 //! - [`config`]: [`SpeakerConfig`], [`PeerConfig`] (Calico's defaults, the mesh passive rule,
 //!   BGPPeer/BGPConfiguration options, graceful restart and route reflector settings).
 //! - [`status`]: [`PeerStatus`] (BIRD-style), [`Route`], [`RouteEvent`], [`RouteSubscription`].
 //! - `core`: the actor owning the peer set, RIB, Adj-RIB-Outs, graceful-restart state and
-//!   subscribers (`core/routes`: ingest, events, export, End-of-RIB; `core/graceful`).
+//!   subscribers (`core/routes`: ingest, events, export, End-of-RIB; `core/graceful`;
+//!   `core/reconfig`: settings and peer options changed in place).
+//! - `refused`: the rate limiter of the log of connections from addresses that are no peer.
 //! - `peer`: one task per peer around `Session`: decodes each message once (logging RFC 7606
 //!   errors) and hands accepted UPDATEs to the core decoded, detached from the read's bytes;
 //!   `conn`: a connection's reader (frames each message once) and writer.
@@ -31,6 +35,7 @@ pub mod error;
 pub mod handle;
 mod md5;
 mod peer;
+mod refused;
 mod socket;
 pub mod status;
 

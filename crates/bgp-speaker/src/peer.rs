@@ -196,9 +196,7 @@ impl PeerTask {
                 // An unknown id is a connect we gave up on: the session closes it.
                 self.input(Input::Connected(id)).await;
             }
-            ConnEvent::ConnectFailed(error) => {
-                self.input(Input::ConnectFailed { conn: id, error }).await
-            }
+            ConnEvent::ConnectFailed(error) => self.input(Input::ConnectFailed { conn: id, error }).await,
             ConnEvent::Closed(error) => self.input(Input::Closed { conn: id, error }).await,
             ConnEvent::Bad(error) => {
                 self.input(Input::DecodeError {

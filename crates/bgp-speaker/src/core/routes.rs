@@ -137,7 +137,7 @@ impl Core {
     }
 
     /// Sends `addr` its whole Adj-RIB-Out (what is missing from what was sent).
-    fn sync_full(&mut self, addr: IpAddr) {
+    pub(super) fn sync_full(&mut self, addr: IpAddr) {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };

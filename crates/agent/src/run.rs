@@ -17,11 +17,13 @@ use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{self, RouteMsg};
+use crate::bgpthread::{self, SpeakerState};
 use crate::calc::{self, CalcSettings};
 use crate::config::{AgentConfig, Backend};
 use crate::dpthread::{self, DpInput, DpMsg, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
+use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
 use crate::startup::{self, Started};
 use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
@@ -81,7 +83,7 @@ struct Loop {
     learned: BTreeMap<Ipv4Net, Ipv4Addr>,
     dp_tx: std::sync::mpsc::Sender<DpMsg>,
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
-    speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
+    speaker: watch::Receiver<SpeakerState>,
     boot: Instant,
     /// The prune flag last sent to the dataplane thread.
     pruning: bool,
@@ -140,17 +142,20 @@ async fn main_loop(
         resync,
     );
 
+    // The speaker runs on a thread of its own (bgpthread); routes come back coalesced.
     let (bgp_tx, bgp_rx) = watch::channel(None);
-    let (handle_tx, speaker) = watch::channel(None);
-    let (route_tx, mut route_rx) = mpsc::unbounded_channel();
-    let bgp_task = tokio::spawn(bgp::drive(
+    let (state_tx, speaker) = watch::channel(SpeakerState::default());
+    let (route_tx, mut route_rx) = routeq::channel();
+    let bgp_thread = bgpthread::spawn(
         bgp_rx,
-        cfg.bgp_port,
-        kept,
-        bgp::Secrets::new(cfg.secrets_dir.clone()),
-        handle_tx,
+        bgpthread::DriverConfig {
+            port_override: cfg.bgp_port,
+            restarting: kept,
+            secrets: bgp::Secrets::new(cfg.secrets_dir.clone()),
+        },
+        state_tx,
         route_tx,
-    ));
+    )?;
     let routes_from_datastore = cfg.felix.program_cluster_routes.unwrap_or(true);
     let settings = CalcSettings {
         backend: cfg.backend,
@@ -209,10 +214,9 @@ async fn main_loop(
                 }
                 lp.recompute();
             }
-            r = route_rx.recv() => {
-                if let Some(r) = r {
-                    lp.on_route(r);
-                    while let Ok(m) = route_rx.try_recv() {
+            batch = route_rx.recv() => {
+                if let Some(batch) = batch {
+                    for m in batch {
                         lp.on_route(m);
                     }
                     lp.recompute();
@@ -243,7 +247,7 @@ async fn main_loop(
     // restart and stop.
     let (bgp_closed, _) = watch::channel(None);
     drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
-    let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
+    bgp_thread.join(Duration::from_secs(5)).await;
     // Stop both threads; the kernel keeps its routes for the next agent.
     let _ = lp.dp_tx.send(DpMsg::Stop);
     drop(sync_rx);
@@ -487,27 +491,23 @@ impl Loop {
     }
 }
 
-/// Adds the speaker's peers and the readiness verdict to a status.
-async fn complete_status(
-    mut st: AgentStatus,
-    speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
-    started: i64,
-) -> AgentStatus {
-    if let (Some(b), Some(h)) = (st.bgp.as_mut(), speaker)
-        && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
-    {
-        let (v4, v6) = bgp::peer_statuses(&peers);
-        b.peers_v4 = v4;
-        b.peers_v6 = v6;
+/// Adds the speaker's state and peers and the readiness verdict to a status.
+async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
+    if let Some(b) = st.bgp.as_mut() {
+        b.speaker_down = speaker.down();
+        b.speaker_start_failures = speaker.start_failures;
+        b.speaker_restarts = speaker.restarts;
+        b.reconfigurations = speaker.reconfigurations;
+        if let Some(h) = speaker.handle
+            && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
+        {
+            let (v4, v6) = bgp::peer_statuses(&peers);
+            b.peers_v4 = v4;
+            b.peers_v6 = v6;
+        }
     }
     let dataplane_ready = st.ready;
-    let (ready, detail) = crate::health::readiness(
-        dataplane_ready,
-        st.bgp.as_ref().map(|b| b.peers_v4.as_slice()),
-        st.bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
-        started,
-        unix_now(),
-    );
+    let (ready, detail) = crate::health::readiness(dataplane_ready, st.bgp.as_ref(), started, unix_now());
     st.ready = ready;
     st.ready_detail = detail;
     st

@@ -386,12 +386,27 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
         );
     }
     kill_and_restart_under_pings(&lab);
-    // A new pool changes every speaker's export pools, which a speaker takes only at start:
-    // each restarts gracefully (same router id and AS) and its peers keep its routes meanwhile.
+    // A new pool changes every speaker's export pools, which each takes in place.
     under_pings(&lab, "a new pool", |_| {
         lab.apply(
             "bgp-master1",
             "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: second-pool\nspec:\n  cidr: 10.99.0.0/24\n  ipipMode: Always\n  natOutgoing: true\n",
+        );
+        for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+            wait_for(
+                &format!("{n}'s speaker to take the pool in place"),
+                Duration::from_secs(10),
+                || lab.agent_log(n).contains("export policy changed in place"),
+            );
+        }
+    });
+    // A new listen port for every node is what a speaker cannot take live: the whole mesh
+    // restarts at once, each speaker gracefully (same router id and AS), and peers keep each
+    // other's routes meanwhile.
+    under_pings(&lab, "a new listen port everywhere", |_| {
+        lab.apply(
+            "bgp-master1",
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  listenPort: 1790\n",
         );
         for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
             wait_for(
@@ -401,6 +416,9 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
             );
         }
     });
+    lab.lab()
+        .wait_converged(Duration::from_secs(30))
+        .expect("the mesh back on port 1790");
     // Felix's routing keys come from FelixConfiguration too, applied in place: the tunnel MTU.
     lab.apply(
         "bgp-master1",

@@ -18,20 +18,14 @@ use crate::socket::strerror;
 pub(crate) enum ConnEvent {
     Connected(TcpStream),
     ConnectFailed(String),
-    /// One or more whole messages, back to back, framed once here.
-    Frames(Frames),
+    /// One or more whole messages, back to back, framed once here (walk them with
+    /// [`brindle_bgp_wire::header::framed`], which only reads their lengths).
+    Frames(Vec<u8>),
     /// The stream broke framing (bad marker or length): the NOTIFICATION to send. (Boxed: a
     /// peer's queue allocates its slots for the largest message.)
     Bad(Box<DecodeError>),
     /// EOF (`None`) or a socket error.
     Closed(Option<String>),
-}
-
-/// Whole messages as read: `bytes` holds them back to back, `lens` each one's length (what
-/// [`header::frame_len`] found, so nobody frames them again).
-pub(crate) struct Frames {
-    pub bytes: Vec<u8>,
-    pub lens: Vec<u16>,
 }
 
 /// Connection events go to the peer task's one queue (a queue per peer is memory per peer).
@@ -105,22 +99,15 @@ impl Conn {
                         &partial
                     };
                     let mut whole = 0;
-                    let mut lens = Vec::new();
                     let bad = loop {
                         match header::frame_len(&data[whole..], header::MAX_LEN) {
-                            Ok(Some(len)) => {
-                                whole += len;
-                                lens.push(len as u16);
-                            }
+                            Ok(Some(len)) => whole += len,
                             Ok(None) => break None,
                             Err(e) => break Some(e),
                         }
                     };
-                    if whole > 0 {
-                        let bytes = data[..whole].to_vec();
-                        if !send(ConnEvent::Frames(Frames { bytes, lens })) {
-                            return;
-                        }
+                    if whole > 0 && !send(ConnEvent::Frames(data[..whole].to_vec())) {
+                        return;
                     }
                     if let Some(e) = bad {
                         send(ConnEvent::Bad(Box::new(e)));

@@ -26,10 +26,16 @@ impl Speaker {
     /// created in the calling thread's network namespace.
     pub fn start(cfg: SpeakerConfig) -> Result<SpeakerHandle, Error> {
         cfg.validate()?;
+        // Every address bound before any accept task runs: if one cannot be bound, those
+        // bound already close on return, and a retry finds them free.
+        let bound = cfg
+            .listen
+            .iter()
+            .map(|addr| socket::listen(*addr).map_err(|source| Error::Listen { addr: *addr, source }))
+            .collect::<Result<Vec<_>, Error>>()?;
         let (tx, rx) = mpsc::channel(1024);
         let mut listeners = Vec::new();
-        for addr in &cfg.listen {
-            let l = socket::listen(*addr).map_err(|source| Error::Listen { addr: *addr, source })?;
+        for (addr, l) in cfg.listen.iter().zip(bound) {
             let fd = l.as_raw_fd();
             let ltx = tx.clone();
             let task = tokio::spawn(async move {
@@ -90,7 +96,8 @@ impl SpeakerHandle {
     /// an invalid configuration or peer list; then nothing changed. `restarting` and
     /// `forwarding_preserved` are ignored (they describe the start).
     pub async fn reconfigure(&self, cfg: SpeakerConfig, peers: Vec<PeerConfig>) -> Result<(), Error> {
-        self.ask(|r| CoreMsg::Reconfigure(cfg, peers, r)).await?
+        self.ask(|r| CoreMsg::Reconfigure(Box::new(cfg), peers, r))
+            .await?
     }
 
     /// Replaces the prefixes this node originates (its blocks, borrowed /32s, static and

@@ -22,8 +22,9 @@
 //!   `core/reconfig`: settings and peer options changed in place).
 //! - `refused`: the rate limiter of the log of connections from addresses that are no peer.
 //! - `peer`: one task per peer around `Session`: decodes each message once (logging RFC 7606
-//!   errors) and hands accepted UPDATEs to the core decoded, detached from the read's bytes;
-//!   `conn`: a connection's reader (frames each message once) and writer.
+//!   errors) and hands accepted UPDATEs to the core decoded, detached from the read's bytes
+//!   (`bgp_wire::DetachedUpdate`, batches of at most 64); `conn`: a connection's reader (frames
+//!   each message once) and writer.
 //! - `socket`: listener, connect, GTSM; `md5`: the `TCP_MD5SIG` option.
 //! - [`error`]: the [`Error`] type.
 //! - `bin/brindle-bgp-testd`: the speaker as a process, for tests and benchmarks.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use brindle_bgp_core::{ConnId, Input, Negotiated, Output, Session, SessionConfig, SessionStatus, Timer};
-use brindle_bgp_wire::{DetachedUpdate, Family, Message, Update};
+use brindle_bgp_wire::{DetachedUpdate, Family, Message, Update, header};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{PeerConfig, SpeakerConfig};
-use crate::conn::{Conn, ConnEvent, Frames};
+use crate::conn::{Conn, ConnEvent};
 use crate::core::CoreMsg;
 use crate::socket;
 
@@ -48,10 +48,16 @@ pub(crate) enum PeerEvent {
 
 /// UPDATEs of one read: the read's bytes (shared with the core, not copied) and each UPDATE
 /// decoded and detached from them ([`DetachedUpdate::attach`] gives it back without decoding).
+/// A read of many small UPDATEs goes in several batches of at most [`BATCH_UPDATES`], so
+/// what is in flight to the core stays small (a detached UPDATE is a few hundred bytes, the
+/// message it came from can be 50).
 pub(crate) struct UpdateBatch {
     pub buf: Arc<Vec<u8>>,
     pub updates: Vec<DetachedUpdate>,
 }
+
+/// Most UPDATEs sent to the core in one batch.
+const BATCH_UPDATES: usize = 64;
 
 /// The session's status with `since` as wall-clock time.
 #[derive(Clone, Debug)]
@@ -205,7 +211,7 @@ impl PeerTask {
                 })
                 .await
             }
-            ConnEvent::Frames(Frames { bytes, lens }) => {
+            ConnEvent::Frames(bytes) => {
                 // One clock read and one output buffer for the whole batch. Each message was
                 // framed by the reader and is decoded once, here; accepted UPDATEs go to the
                 // core decoded, with the batch's bytes.
@@ -213,13 +219,13 @@ impl PeerTask {
                 let tnow = tokio::time::Instant::from_std(now);
                 let buf = Arc::new(bytes);
                 let mut outs = std::mem::take(&mut self.outs);
-                let mut pos = 0;
-                for len in lens {
+                // Messages left in this read, to size batches (a read holds 1 to ~700).
+                let mut left = header::framed(&buf).count();
+                for raw in header::framed(&buf) {
+                    left -= 1;
                     let Some(ctx) = self.conns.get(&id).map(|c| c.ctx) else {
                         break; // closed by an earlier message of this batch
                     };
-                    let raw = &buf[pos..pos + usize::from(len)];
-                    pos += usize::from(len);
                     match Message::decode_framed(raw, &ctx) {
                         Ok(m) => {
                             if let Message::Update(u) = &m
@@ -232,7 +238,7 @@ impl PeerTask {
                             if let Message::Update(u) = m
                                 && outs.iter().any(|o| matches!(o, Output::DeliverUpdate { .. }))
                             {
-                                self.deliver(&buf, u);
+                                self.deliver(&buf, u, left);
                             }
                         }
                         Err(error) => {
@@ -242,6 +248,13 @@ impl PeerTask {
                         }
                     }
                     self.apply(&mut outs, tnow).await;
+                    if self
+                        .pending
+                        .as_ref()
+                        .is_some_and(|b| b.updates.len() >= BATCH_UPDATES)
+                    {
+                        self.flush_updates().await;
+                    }
                 }
                 self.outs = outs;
                 self.flush_updates().await;
@@ -250,12 +263,13 @@ impl PeerTask {
         }
     }
 
-    /// Queues an UPDATE the session accepted for the core (batches are flushed after each read,
-    /// and before a Down or a route refresh is reported, so order is kept).
-    fn deliver(&mut self, buf: &Arc<Vec<u8>>, u: Update<'_>) {
+    /// Queues an UPDATE the session accepted for the core (batches are flushed when full, after
+    /// each read, and before a Down or a route refresh is reported, so order is kept).
+    /// `left`: messages after this one in the read.
+    fn deliver(&mut self, buf: &Arc<Vec<u8>>, u: Update<'_>, left: usize) {
         let batch = self.pending.get_or_insert_with(|| UpdateBatch {
             buf: buf.clone(),
-            updates: Vec::new(),
+            updates: Vec::with_capacity(BATCH_UPDATES.min(left + 1)),
         });
         debug_assert!(Arc::ptr_eq(&batch.buf, buf), "a batch spans one read");
         batch.updates.push(u.detach(buf));

@@ -1,12 +1,15 @@
 //! The speaker's API on its own: configuration errors change nothing, BIRD-style status while
-//! a peer cannot be reached, the listener's backlog, connections from addresses that are no
-//! peer summed up in the log instead of a line each.
+//! a peer cannot be reached, the listener's backlog, a failed start or a shutdown leaving no
+//! port bound, connections from addresses that are no peer summed up in the log instead of a
+//! line each.
 
 mod common;
 
 use std::time::Duration;
 
-use brindle_bgp_speaker::{Error, PeerConfig, PeerType, ProtoState};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use brindle_bgp_speaker::{Error, PeerConfig, PeerType, ProtoState, Speaker, SpeakerConfig};
 use common::testd::Testd;
 use common::*;
 
@@ -105,6 +108,43 @@ fn listener_has_a_large_backlog() {
     // For a listening socket, Send-Q is the backlog (BIRD's is 8, perf.md B6).
     let q: Vec<&str> = ss.split_whitespace().collect();
     assert_eq!(q.get(2), Some(&"4096"), "{ss}");
+}
+
+#[test]
+fn a_failed_start_and_a_shutdown_leave_no_port_bound() {
+    let fab = Fabric::new(1);
+    fab.nodes[0]
+        .spawn_in(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let held = std::net::TcpListener::bind("0.0.0.0:1790").unwrap();
+                let mut cfg = SpeakerConfig::new(Ipv4Addr::new(172, 20, 42, 80), AS);
+                cfg.listen = vec![
+                    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 179)),
+                    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1790)),
+                ];
+                let Err(err) = Speaker::start(cfg.clone()) else {
+                    panic!("started on a taken port")
+                };
+                assert!(
+                    matches!(&err, Error::Listen { addr, .. } if addr.port() == 1790),
+                    "{err}"
+                );
+                // Port 179, bound before 1790 failed, was let go: with 1790 free it starts.
+                drop(held);
+                let h = Speaker::start(cfg.clone()).expect("starts once the port is free");
+                // Once shutdown returns, the ports are free for the next speaker (a restart).
+                h.shutdown_graceful().await.unwrap();
+                let again = Speaker::start(cfg).expect("restarts on the same ports at once");
+                again.shutdown().await.unwrap();
+                std::net::TcpListener::bind("0.0.0.0:179").expect("179 closed by shutdown");
+            })
+        })
+        .join()
+        .unwrap();
 }
 
 #[test]

@@ -13,47 +13,72 @@ use crate::error::DecodeError;
 use crate::family::{AddPathFamilies, Family};
 use crate::update::Update;
 
-/// A decoded UPDATE whose byte fields are offsets into a buffer it does not hold.
+/// A decoded UPDATE whose byte fields are offsets into a buffer it does not hold. Kept small
+/// (its attributes and 32 bytes): the speaker has one in flight per UPDATE received, and a one-prefix UPDATE is
+/// about 55 bytes on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetachedUpdate {
-    withdrawn: Range<usize>,
     attrs: PathAttrs,
-    nlri: Range<usize>,
-    mp_reach: Option<(Family, MpNextHop, Range<usize>)>,
-    mp_unreach: Option<(Family, Range<usize>)>,
+    withdrawn: Span,
+    nlri: Span,
+    attr_count: u32,
     add_path: AddPathFamilies,
-    attr_count: usize,
+    /// What most IPv4 UPDATEs lack, boxed so they do not carry its size.
+    rest: Option<Box<Rest>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rest {
+    mp_reach: Option<(Family, MpNextHop, Span)>,
+    mp_unreach: Option<(Family, Span)>,
     errors: Vec<DecodeError>,
 }
 
-/// Where `part` lies inside `buf`. Panics if it does not: a caller bug, not input.
-fn offsets(buf: &[u8], part: &[u8]) -> Range<usize> {
-    if part.is_empty() {
-        return 0..0;
+/// Offset and length inside the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span(u32, u32);
+
+impl Span {
+    /// Where `part` lies inside `buf`. Panics if it does not: a caller bug, not input.
+    fn of(buf: &[u8], part: &[u8]) -> Span {
+        if part.is_empty() {
+            return Span(0, 0);
+        }
+        let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        assert!(
+            start <= buf.len() && part.len() <= buf.len() - start && buf.len() <= u32::MAX as usize,
+            "UPDATE field outside the buffer it is detached from"
+        );
+        Span(start as u32, part.len() as u32)
     }
-    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
-    assert!(
-        start <= buf.len() && part.len() <= buf.len() - start,
-        "UPDATE field outside the buffer it is detached from"
-    );
-    start..start + part.len()
+
+    fn range(self) -> Range<usize> {
+        self.0 as usize..(self.0 + self.1) as usize
+    }
 }
 
 impl<'a> Update<'a> {
     /// Detaches the UPDATE from `buf`, the buffer it was decoded from (the message itself or a
     /// batch holding it). Panics if the UPDATE does not borrow from `buf`.
     pub fn detach(self, buf: &[u8]) -> DetachedUpdate {
+        let rest =
+            (self.mp_reach.is_some() || self.mp_unreach.is_some() || !self.errors.is_empty()).then(|| {
+                Box::new(Rest {
+                    mp_reach: self
+                        .mp_reach
+                        .map(|m| (m.family, m.next_hop, Span::of(buf, m.nlri))),
+                    mp_unreach: self.mp_unreach.map(|m| (m.family, Span::of(buf, m.withdrawn))),
+                    errors: self.errors,
+                })
+            });
         DetachedUpdate {
-            withdrawn: offsets(buf, self.withdrawn),
-            nlri: offsets(buf, self.nlri),
-            mp_reach: self
-                .mp_reach
-                .map(|m| (m.family, m.next_hop, offsets(buf, m.nlri))),
-            mp_unreach: self.mp_unreach.map(|m| (m.family, offsets(buf, m.withdrawn))),
+            withdrawn: Span::of(buf, self.withdrawn),
+            nlri: Span::of(buf, self.nlri),
             attrs: self.attrs,
+            // Attributes are counted in a message of at most 64 KiB.
+            attr_count: self.attr_count as u32,
             add_path: self.add_path,
-            attr_count: self.attr_count,
-            errors: self.errors,
+            rest,
         }
     }
 }
@@ -62,22 +87,26 @@ impl DetachedUpdate {
     /// The UPDATE again, borrowing `buf`, which must hold the same bytes as the buffer given to
     /// [`Update::detach`] (panics if it is shorter). Nothing is decoded or checked again.
     pub fn attach(self, buf: &[u8]) -> Update<'_> {
+        let (mp_reach, mp_unreach, errors) = match self.rest {
+            Some(r) => (r.mp_reach, r.mp_unreach, r.errors),
+            None => (None, None, Vec::new()),
+        };
         Update {
-            withdrawn: &buf[self.withdrawn],
+            withdrawn: &buf[self.withdrawn.range()],
             attrs: self.attrs,
-            nlri: &buf[self.nlri],
-            mp_reach: self.mp_reach.map(|(family, next_hop, r)| MpReach {
+            nlri: &buf[self.nlri.range()],
+            mp_reach: mp_reach.map(|(family, next_hop, r)| MpReach {
                 family,
                 next_hop,
-                nlri: &buf[r],
+                nlri: &buf[r.range()],
             }),
-            mp_unreach: self.mp_unreach.map(|(family, r)| MpUnreach {
+            mp_unreach: mp_unreach.map(|(family, r)| MpUnreach {
                 family,
-                withdrawn: &buf[r],
+                withdrawn: &buf[r.range()],
             }),
             add_path: self.add_path,
-            attr_count: self.attr_count,
-            errors: self.errors,
+            attr_count: self.attr_count as usize,
+            errors,
         }
     }
 }
@@ -146,6 +175,13 @@ mod tests {
             assert_eq!(back, copy);
             assert_eq!(back.to_owned_msg(), *want);
         }
+    }
+
+    #[test]
+    fn small_enough_to_have_one_in_flight_per_update() {
+        // The attributes, two spans, a count, the ADD-PATH flags and one pointer.
+        let attrs = std::mem::size_of::<PathAttrs>();
+        assert!(std::mem::size_of::<super::DetachedUpdate>() <= attrs + 32);
     }
 
     #[test]

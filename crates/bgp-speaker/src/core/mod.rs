@@ -36,7 +36,12 @@ use crate::status::{PeerStatus, RouteEvent, RouteSubscription};
 
 pub(crate) enum CoreMsg {
     SetPeers(Vec<PeerConfig>, oneshot::Sender<Result<(), Error>>),
-    Reconfigure(SpeakerConfig, Vec<PeerConfig>, oneshot::Sender<Result<(), Error>>),
+    // Boxed: every message in the channel pays for the largest variant.
+    Reconfigure(
+        Box<SpeakerConfig>,
+        Vec<PeerConfig>,
+        oneshot::Sender<Result<(), Error>>,
+    ),
     SetOriginated(Vec<IpNet>, oneshot::Sender<()>),
     Subscribe(oneshot::Sender<RouteSubscription>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
@@ -176,7 +181,7 @@ impl Core {
                     let _ = reply.send(self.set_peers(list));
                 }
                 CoreMsg::Reconfigure(cfg, list, reply) => {
-                    let _ = reply.send(self.reconfigure(cfg, list));
+                    let _ = reply.send(self.reconfigure(*cfg, list));
                 }
                 CoreMsg::SetOriginated(list, reply) => {
                     self.set_originated(list);

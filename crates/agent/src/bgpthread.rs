@@ -99,6 +99,7 @@ pub fn spawn(
                 running: None,
                 retry_delay: RETRY_FIRST,
                 retry_at: None,
+                failing: 0,
             };
             rt.block_on(drive(desired, driver));
             // Whatever the speaker still held closes with the runtime.
@@ -136,6 +137,8 @@ struct Driver {
     running: Option<Running>,
     retry_delay: Duration,
     retry_at: Option<tokio::time::Instant>,
+    /// Failed starts since the last successful one.
+    failing: u64,
 }
 
 async fn drive(mut desired: watch::Receiver<Option<DesiredBgp>>, mut d: Driver) {
@@ -249,8 +252,12 @@ impl Driver {
                 let delay = self.retry_delay;
                 self.retry_delay = (delay * 2).min(RETRY_MAX);
                 self.retry_at = Some(tokio::time::Instant::now() + delay);
-                tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                    "BGP speaker cannot start; retrying");
+                self.failing += 1;
+                // The first few, then about once a minute: status and metrics say the rest.
+                if self.failing <= 3 || self.failing.is_multiple_of(30) {
+                    tracing::error!(error = %e, attempt = self.failing,
+                        retry_in_ms = delay.as_millis() as u64, "BGP speaker cannot start; retrying");
+                }
                 self.state.send_modify(|s| {
                     s.handle = None;
                     s.down_reason = Some(e.to_string());
@@ -263,6 +270,13 @@ impl Driver {
             cluster_id = ?cfg.cluster_id, "BGP speaker started");
         // Any later start inside this agent is a restart over a dataplane that kept forwarding.
         self.cfg.restarting = true;
+        if self.failing > 0 {
+            tracing::info!(
+                failed_attempts = self.failing,
+                "BGP speaker started after failed attempts"
+            );
+        }
+        self.failing = 0;
         self.retry_delay = RETRY_FIRST;
         self.retry_at = None;
         let _ = self.routes.send(RouteMsg::Reset);

@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
                             rib.sweep_stale(from, &[f]);
                         }
                         None => {
-                            rib.apply_update(from, u);
+                            rib.apply_update(from, &u);
                         }
                     }
                     OutMessage::Update(u.to_owned_msg())

@@ -14,12 +14,12 @@ mod reconfig;
 mod routes;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use brindle_bgp_core::{AdjRibOut, Deferral, ExportTarget, Helper, Negotiated, PeerId, Rib};
+use brindle_bgp_core::{AdjRibOut, Deferral, ExportTarget, Helper, LocalRoute, Negotiated, PeerId, Rib};
 use brindle_bgp_wire::Ctx;
 use brindle_bgp_wire::notification::cease_sub;
 use ipnet::IpNet;
@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{PeerConfig, SpeakerConfig};
+use crate::config::{Originated, PeerConfig, SpeakerConfig};
 use crate::error::Error;
 use crate::md5;
 use crate::peer::{PeerCmd, PeerEvent, PeerTask, Snapshot};
@@ -42,7 +42,7 @@ pub(crate) enum CoreMsg {
         Vec<PeerConfig>,
         oneshot::Sender<Result<(), Error>>,
     ),
-    SetOriginated(Vec<IpNet>, oneshot::Sender<()>),
+    SetOriginated(Vec<Originated>, oneshot::Sender<()>),
     Subscribe(oneshot::Sender<RouteSubscription>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
     Accepted(TcpStream, SocketAddr),
@@ -98,7 +98,7 @@ pub(crate) struct Core {
     tx: mpsc::Sender<CoreMsg>,
     peers: HashMap<IpAddr, PeerEntry>,
     rib: Rib,
-    originated: BTreeSet<IpNet>,
+    originated: BTreeMap<IpNet, LocalRoute>,
     /// `set_originated` was called once: what we announce is known, End-of-RIB may go.
     originated_known: bool,
     /// What we originate changed since the last export (so peers that take only our own
@@ -140,7 +140,7 @@ impl Core {
             cfg,
             tx,
             peers: HashMap::new(),
-            originated: BTreeSet::new(),
+            originated: BTreeMap::new(),
             originated_known: false,
             local_changed: false,
             subscribers: Vec::new(),
@@ -259,11 +259,7 @@ impl Core {
             .collect();
         let changed: Vec<&PeerConfig> = list
             .iter()
-            .filter(|p| {
-                self.peers
-                    .get(&p.address)
-                    .is_none_or(|e| e.cfg != **p && !e.cfg.differs_only_live(p))
-            })
+            .filter(|p| self.peers.get(&p.address).is_none_or(|e| e.cfg.restart_needed(p)))
             .collect();
         let mut done = Vec::new();
         for p in &changed {
@@ -380,6 +376,7 @@ impl Core {
                     info: snap.status.info,
                     routes_imported: p.rib_id.map_or(0, |id| self.rib.peer_route_count(id)),
                     routes_stale: p.rib_id.map_or(0, |id| self.rib.peer_stale_count(id)),
+                    routes_filtered: p.rib_id.map_or(0, |id| self.rib.peer_filtered_count(id)),
                 }
             })
             .collect();

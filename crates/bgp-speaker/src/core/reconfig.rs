@@ -2,7 +2,7 @@
 //! applied to the running speaker, touching only what changed. The export policy and the
 //! route-reflector cluster id change what peers are sent: every Established peer's Adj-RIB-Out
 //! is recomputed and only the difference goes out (UPDATEs, withdrawals), with no session
-//! reset. Per-peer options a session takes live (reflector client, next-hop mode) are updated
+//! reset. Per-peer options a session takes live (BGPFilters, reflector client, next-hop mode) are updated
 //! in place; any other per-peer change resets that one session; the speaker's identity (router
 //! id, AS, listen and node addresses) needs a new speaker.
 
@@ -58,6 +58,7 @@ impl Core {
         };
         tracing::info!(peer = %new.address, rr_client = new.rr_client, next_hop = ?new.next_hop,
             "bgp peer options changed in place");
+        let refiltered = p.cfg.filters != new.filters;
         p.cfg = new.clone();
         if let Some(id) = p.rib_id
             && let Some(info) = self.rib.peer(id).cloned()
@@ -73,6 +74,9 @@ impl Core {
         if let Some(t) = &mut p.target {
             t.rr_client = new.rr_client;
             t.next_hop = new.next_hop;
+        }
+        if refiltered {
+            self.set_filters(new.address, new.filters.clone());
         }
     }
 

@@ -484,5 +484,5 @@ fn write_fuzz_seeds() {
     std::fs::write(dir.join("replies-all"), raw.concat()).unwrap();
     // The transaction itself (requests decode with the same code).
     let b = batch_of(&sample());
-    std::fs::write(dir.join("batch"), &b.buf_bytes()).unwrap();
+    std::fs::write(dir.join("batch"), b.buf_bytes()).unwrap();
 }

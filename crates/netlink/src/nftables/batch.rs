@@ -15,7 +15,8 @@ pub(crate) struct Msg {
     pub desc: String,
 }
 
-/// The messages of one transaction on `family table`.
+/// The messages of one transaction. Messages go to the current table ([`Batch::new`],
+/// [`Batch::use_table`]); one transaction may span tables and families (`ip` and `ip6`).
 pub struct Batch {
     family: TableFamily,
     table: String,
@@ -33,6 +34,12 @@ impl Batch {
             msgs: Vec::new(),
             next_set_id: 1,
         }
+    }
+
+    /// Makes `family table` the table of the messages added from now on.
+    pub fn use_table(&mut self, family: TableFamily, table: &str) {
+        self.family = family;
+        self.table = table.to_string();
     }
 
     pub fn len(&self) -> usize {

@@ -119,6 +119,9 @@ pub struct Rule {
     pub comment: Option<String>,
     /// The nft text (empty for a rule read back from the kernel).
     pub text: String,
+    /// For an `inet` table: address and ICMP matches first check the family (`meta nfproto`),
+    /// as nft does; in an `ip`/`ip6` table the table's family is the check.
+    inet: bool,
 }
 
 /// Rules compare by what the kernel holds, never by their text.
@@ -165,8 +168,17 @@ pub(crate) fn addr_bytes(addr: &IpAddr) -> Vec<u8> {
 }
 
 impl Rule {
+    /// A rule for an `ip` or `ip6` table.
     pub fn new() -> Rule {
         Rule::default()
+    }
+
+    /// A rule for an `inet` table (family checks before address and ICMP matches).
+    pub fn inet() -> Rule {
+        Rule {
+            inet: true,
+            ..Rule::default()
+        }
     }
 
     fn push_text(&mut self, s: &str) {
@@ -198,6 +210,12 @@ impl Rule {
     }
 
     fn family_dep(&mut self, family: Family) {
+        if self.inet {
+            self.nfproto_check(family);
+        }
+    }
+
+    fn nfproto_check(&mut self, family: Family) {
         self.load_meta(meta::NFPROTO);
         self.cmp(CmpOp::Eq, vec![family.nfproto()]);
     }
@@ -220,7 +238,7 @@ impl Rule {
 
     /// `meta nfproto ipv4|ipv6`.
     pub fn nfproto(mut self, family: Family) -> Rule {
-        self.family_dep(family);
+        self.nfproto_check(family);
         self.push_text(match family {
             Family::V4 => "meta nfproto ipv4",
             Family::V6 => "meta nfproto ipv6",

@@ -70,10 +70,14 @@ struct Sample {
 /// first), an `ip`/`ip6` table what is of its family.
 fn sample(family: TableFamily) -> Sample {
     use Family::{V4, V6};
-    let fits = |f: Option<Family>| match (family, f) {
-        (_, None) | (TableFamily::Inet, _) => true,
-        (TableFamily::Ip, Some(V4)) | (TableFamily::Ip6, Some(V6)) => true,
-        _ => false,
+    let fits = |f: Option<Family>| {
+        matches!(
+            (family, f),
+            (_, None)
+                | (TableFamily::Inet, _)
+                | (TableFamily::Ip, Some(V4))
+                | (TableFamily::Ip6, Some(V6))
+        )
     };
     let r = || {
         if family == TableFamily::Inet {

@@ -73,10 +73,7 @@ fn sample(family: TableFamily) -> Sample {
     let fits = |f: Option<Family>| {
         matches!(
             (family, f),
-            (_, None)
-                | (TableFamily::Inet, _)
-                | (TableFamily::Ip, Some(V4))
-                | (TableFamily::Ip6, Some(V6))
+            (_, None) | (TableFamily::Inet, _) | (TableFamily::Ip, Some(V4)) | (TableFamily::Ip6, Some(V6))
         )
     };
     let r = || {
@@ -452,7 +449,7 @@ fn in_place_changes_and_a_monitor_that_sees_only_others() {
     let ns = Netns::new("nftm");
     let fd = NetnsFd::named(ns.name()).unwrap();
     let mut nft = Nft::open(&fd).unwrap();
-    let mut mon = NftMonitor::open(&fd, TableFamily::Inet, T, &[nft.portid()]).unwrap();
+    let mut mon = NftMonitor::open(&fd, &[TableFamily::Inet], T, &[nft.portid()]).unwrap();
     let set = SetSpec::new("s", &[DataType::Ipv4Addr]).interval();
     let mut b = Batch::new(TableFamily::Inet, T);
     b.add_table();

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod policy;
+
 use std::net::Ipv4Addr;
 
 use brindle_dataplane::{
@@ -286,11 +288,8 @@ impl Cluster {
         dp
     }
 
-    pub fn config(&self, i: usize) -> DataplaneConfig {
-        DataplaneConfig {
-            nft_netns: Some(self.nodes[i].ns.path()),
-            ..Default::default()
-        }
+    pub fn config(&self, _i: usize) -> DataplaneConfig {
+        DataplaneConfig::default()
     }
 
     /// Starts every node's dataplane.

@@ -17,15 +17,21 @@ use crate::netns::NetnsFd;
 pub struct NftMonitor {
     socket: Socket,
     buf: Vec<u8>,
-    family: u8,
+    families: Vec<u8>,
     table: String,
     ignore: Vec<u32>,
 }
 
 impl NftMonitor {
-    /// Watches `family table` in `netns`, ignoring changes made through the sockets whose port
-    /// ids are in `ignore` (the reconciler's own writer, [`super::Nft::portid`]).
-    pub fn open(netns: &NetnsFd, family: TableFamily, table: &str, ignore: &[u32]) -> Result<NftMonitor> {
+    /// Watches the tables named `table` of `families` in `netns`, ignoring changes made through
+    /// the sockets whose port ids are in `ignore` (the reconciler's own writer,
+    /// [`super::Nft::portid`]).
+    pub fn open(
+        netns: &NetnsFd,
+        families: &[TableFamily],
+        table: &str,
+        ignore: &[u32],
+    ) -> Result<NftMonitor> {
         let socket = netns.run(|| -> Result<Socket> {
             let mut s = Socket::new(NETLINK_NETFILTER).map_err(|e| Error::io("open nf_tables monitor", e))?;
             s.bind(&SocketAddr::new(0, 0))
@@ -39,7 +45,7 @@ impl NftMonitor {
         Ok(NftMonitor {
             socket,
             buf: vec![0; 256 * 1024],
-            family: family.code(),
+            families: families.iter().map(|f| f.code()).collect(),
             table: table.to_string(),
             ignore: ignore.to_vec(),
         })
@@ -62,7 +68,9 @@ impl NftMonitor {
                         }
                         match dump::decode_event(&m) {
                             Ok(e) => {
-                                if e.family == self.family && e.table.as_deref() == Some(&self.table) {
+                                if self.families.contains(&e.family)
+                                    && e.table.as_deref() == Some(&self.table)
+                                {
                                     changed = true;
                                 }
                             }

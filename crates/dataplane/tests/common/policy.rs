@@ -1,0 +1,342 @@
+//! Policy on the test cluster: each node's calculation (`brindle-policy`, fed the pods as the
+//! CNI plugin writes their WorkloadEndpoints) drives that node's PolicyDataplane; TCP
+//! listeners in every pod and connects with a timeout tell what the kernel lets through.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use brindle_dataplane::firewall::Written;
+use brindle_dataplane::{Dataplane, PolicyConfig};
+use brindle_model::ObjectMeta;
+use brindle_model::resources::{Profile, ProfileSpec, Rule, WorkloadEndpoint, WorkloadEndpointSpec};
+use brindle_policy::ir::{PolicyId, Settings};
+use brindle_policy::selectors::network_policy_selector;
+use brindle_policy::{PolicyCalculator, PolicyInput};
+use brindle_testkit::Netns;
+
+use super::{Cluster, Modes};
+
+/// A pod to make: (node, namespace, name, labels).
+pub type PodSpec<'a> = (usize, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// A pod of the cluster with its Kubernetes identity.
+#[derive(Clone, Debug)]
+pub struct PodRef {
+    pub node: usize,
+    pub index: usize,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub fn rules(yaml: &str) -> Vec<Rule> {
+    serde_norway::from_str(yaml).unwrap_or_else(|e| panic!("rules {yaml:?}: {e}"))
+}
+
+/// A namespaced NetworkPolicy in the calculation's input form.
+pub fn network_policy(
+    ns: &str,
+    name: &str,
+    selector: &str,
+    ingress: Option<&str>,
+    egress: Option<&str>,
+) -> PolicyInput {
+    PolicyInput {
+        id: PolicyId::network(ns, name),
+        tier: String::new(),
+        order: Some(1000.0),
+        selector: network_policy_selector(selector, ns, "").unwrap(),
+        ingress: ingress.map(rules),
+        egress: egress.map(rules),
+    }
+}
+
+/// `kns.<ns>` as Calico's controllers write it: allow both ways.
+pub fn namespace_profile(ns: &str) -> Profile {
+    Profile::new(
+        ObjectMeta::named(format!("kns.{ns}")),
+        ProfileSpec {
+            ingress: rules("- action: Allow"),
+            egress: rules("- action: Allow"),
+            labels_to_apply: BTreeMap::from([
+                ("pcns.projectcalico.org/name".to_string(), ns.to_string()),
+                ("pcns.kubernetes.io/metadata.name".to_string(), ns.to_string()),
+            ]),
+        },
+    )
+}
+
+/// TCP listeners on some ports of a pod, accepting until dropped.
+pub struct Listeners {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub fn listen(ns: &Netns, ports: &[u16]) -> Listeners {
+    let stop = Arc::new(AtomicBool::new(false));
+    for &port in ports {
+        let stop = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        ns.spawn_in(move || {
+            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
+            l.set_nonblocking(true).unwrap();
+            tx.send(()).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut s, _)) => {
+                        // Echo one byte so a connection can be used to test it is still alive.
+                        let _ = s.set_nonblocking(false);
+                        std::thread::spawn(move || {
+                            let mut b = [0u8; 1];
+                            while let Ok(1) = s.read(&mut b) {
+                                if s.write_all(&b).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        rx.recv().unwrap();
+    }
+    Listeners { stop }
+}
+
+/// A TCP connection from `ns` to `to:port`, if one is made within the timeout.
+pub fn connect(ns: &Netns, to: IpAddr, port: u16, timeout: Duration) -> Option<TcpStream> {
+    ns.spawn_in(move || TcpStream::connect_timeout(&SocketAddr::new(to, port), timeout).ok())
+        .join()
+        .unwrap()
+}
+
+/// True if a connection is made within 1 s (a dropped SYN is retransmitted after 1 s).
+pub fn reach(ns: &Netns, to: IpAddr, port: u16) -> bool {
+    connect(ns, to, port, Duration::from_millis(1000)).is_some()
+}
+
+/// True if an existing connection still carries data both ways.
+pub fn alive(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut b = [0u8; 1];
+    s.write_all(b"x").is_ok() && matches!(s.read(&mut b), Ok(1))
+}
+
+/// The cluster with one calculation and one policy-enabled dataplane per node.
+pub struct PolicyCluster {
+    pub calcs: Vec<PolicyCalculator>,
+    pub dps: Vec<Dataplane>,
+    pub pods: Vec<PodRef>,
+    pub listeners: Vec<Listeners>,
+    pub c: Cluster,
+}
+
+impl PolicyCluster {
+    /// `pods`: (node, namespace, name, labels). Every pod listens on 80 and 81.
+    pub fn new(nodes: usize, modes: Modes, pods: &[PodSpec<'_>]) -> PolicyCluster {
+        PolicyCluster::with(
+            nodes,
+            modes,
+            pods,
+            Settings::default(),
+            PolicyConfig {
+                enabled: true,
+                ..PolicyConfig::default()
+            },
+        )
+    }
+
+    pub fn with(
+        nodes: usize,
+        modes: Modes,
+        pods: &[PodSpec<'_>],
+        settings: Settings,
+        policy: PolicyConfig,
+    ) -> PolicyCluster {
+        let mut c = Cluster::new(nodes, false, modes);
+        let mut refs = Vec::new();
+        for (node, ns, name, labels) in pods {
+            c.add_pod(*node);
+            refs.push(PodRef {
+                node: *node,
+                index: c.nodes[*node].pods.len() - 1,
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+        }
+        let mut calcs: Vec<PolicyCalculator> = (0..nodes)
+            .map(|i| PolicyCalculator::new(c.nodes[i].name.clone(), settings.clone()))
+            .collect();
+        let namespaces: std::collections::BTreeSet<&str> = pods.iter().map(|p| p.1).collect();
+        for calc in &mut calcs {
+            for ns in &namespaces {
+                calc.upsert_profile(&namespace_profile(ns)).unwrap();
+            }
+        }
+        let mut pc = PolicyCluster {
+            calcs,
+            dps: Vec::new(),
+            pods: refs,
+            listeners: Vec::new(),
+            c,
+        };
+        for i in 0..pc.pods.len() {
+            let wep = pc.wep(i);
+            for calc in &mut pc.calcs {
+                calc.upsert_workload_endpoint(&wep).unwrap();
+            }
+        }
+        for i in 0..nodes {
+            let h = brindle_netlink::Handle::open_named(pc.c.nodes[i].ns.name()).unwrap();
+            let mut cfg = pc.c.config(i);
+            cfg.policy = policy.clone();
+            let (mut dp, report) = Dataplane::start(h, cfg, &pc.c.desired(i)).unwrap();
+            assert!(report.errors.is_empty(), "node {i}: {:?}", report.errors);
+            let _ = pc.calcs[i].flush();
+            dp.policy().resync(&pc.calcs[i].state()).unwrap();
+            pc.dps.push(dp);
+        }
+        for p in &pc.pods {
+            pc.listeners
+                .push(listen(&pc.c.nodes[p.node].pods[p.index].ns, &[80, 81]));
+        }
+        pc
+    }
+
+    /// The WorkloadEndpoint of pod `i`, as the CNI plugin writes it.
+    pub fn wep(&self, i: usize) -> WorkloadEndpoint {
+        let p = &self.pods[i];
+        let pod = &self.c.nodes[p.node].pods[p.index];
+        let node = &self.c.nodes[p.node].name;
+        let mut labels = p.labels.clone();
+        labels.insert("projectcalico.org/namespace".into(), p.namespace.clone());
+        labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
+        let mut meta = ObjectMeta::namespaced(
+            &p.namespace,
+            WorkloadEndpoint::name_for(node, "k8s", &p.name, "eth0"),
+        );
+        meta.labels = labels;
+        WorkloadEndpoint::new(
+            meta,
+            WorkloadEndpointSpec {
+                orchestrator: "k8s".into(),
+                node: node.clone(),
+                pod: p.name.clone(),
+                endpoint: "eth0".into(),
+                ip_networks: vec![format!("{}/32", pod.ip)],
+                profiles: vec![format!("kns.{}", p.namespace)],
+                interface_name: pod.iface.clone(),
+                ..WorkloadEndpointSpec::default()
+            },
+        )
+    }
+
+    /// Applies a change to every node's calculation, then each node's delta (one transaction
+    /// per node); returns what each node wrote.
+    pub fn change(&mut self, f: impl Fn(&mut PolicyCalculator)) -> Vec<Written> {
+        let mut out = Vec::new();
+        for (calc, dp) in self.calcs.iter_mut().zip(&mut self.dps) {
+            f(calc);
+            let delta = calc.flush();
+            out.push(dp.policy().apply(&delta).unwrap());
+        }
+        out
+    }
+
+    pub fn add_policy(&mut self, p: &PolicyInput) -> Vec<Written> {
+        self.change(|c| c.upsert_policy(p.clone()).unwrap())
+    }
+
+    pub fn remove_policy(&mut self, id: &PolicyId) -> Vec<Written> {
+        self.change(|c| c.remove_policy(id))
+    }
+
+    pub fn pod_ns(&self, i: usize) -> &Netns {
+        let p = &self.pods[i];
+        &self.c.nodes[p.node].pods[p.index].ns
+    }
+
+    pub fn pod_ip(&self, i: usize) -> IpAddr {
+        let p = &self.pods[i];
+        IpAddr::V4(self.c.nodes[p.node].pods[p.index].ip)
+    }
+
+    pub fn index(&self, ns_name: &str) -> usize {
+        self.pods
+            .iter()
+            .position(|p| format!("{}/{}", p.namespace, p.name) == ns_name)
+            .unwrap_or_else(|| panic!("no pod {ns_name}"))
+    }
+
+    /// Every pod to every pod on `port`, all probes at once: the pairs that connect, as
+    /// `x/a->y/b`.
+    pub fn matrix(&self, port: u16) -> Vec<String> {
+        let mut probes = Vec::new();
+        for a in 0..self.pods.len() {
+            for b in 0..self.pods.len() {
+                if a == b {
+                    continue;
+                }
+                let to = SocketAddr::new(self.pod_ip(b), port);
+                let t = self
+                    .pod_ns(a)
+                    .spawn_in(move || TcpStream::connect_timeout(&to, Duration::from_millis(1000)).is_ok());
+                probes.push((a, b, t));
+            }
+        }
+        probes
+            .into_iter()
+            .filter_map(|(a, b, t)| t.join().unwrap().then(|| self.pair(a, b)))
+            .collect()
+    }
+
+    fn pair(&self, a: usize, b: usize) -> String {
+        format!(
+            "{}/{}->{}/{}",
+            self.pods[a].namespace, self.pods[a].name, self.pods[b].namespace, self.pods[b].name
+        )
+    }
+
+    /// What the calculation's evaluator says about the same pairs (the expected matrix).
+    pub fn expected(&self, port: u16) -> Vec<String> {
+        let states: Vec<brindle_policy::ir::State> = self.calcs.iter().map(|c| c.state()).collect();
+        let refs: Vec<&brindle_policy::ir::State> = states.iter().collect();
+        let mut out = Vec::new();
+        for a in 0..self.pods.len() {
+            for b in 0..self.pods.len() {
+                if a == b {
+                    continue;
+                }
+                let ka = self.wep(a);
+                let kb = self.wep(b);
+                let key = |w: &WorkloadEndpoint| {
+                    brindle_policy::ir::EndpointKey::new(
+                        w.metadata.namespace.clone(),
+                        w.metadata.name.clone(),
+                    )
+                };
+                let pkt = brindle_policy::eval::Packet::tcp(self.pod_ip(a), self.pod_ip(b), port);
+                if brindle_policy::eval::workload_to_workload(&refs, &key(&ka), &key(&kb), &pkt).allowed {
+                    out.push(self.pair(a, b));
+                }
+            }
+        }
+        out
+    }
+}

@@ -86,7 +86,13 @@ impl Dataplane {
         cfg: DataplaneConfig,
         desired: &DesiredState,
     ) -> Result<(Dataplane, Report), Error> {
-        let policy = PolicyDataplane::open(h.netns(), cfg.policy.clone())?;
+        let mut policy = PolicyDataplane::open(h.netns(), cfg.policy.clone())?;
+        if cfg.policy.enabled {
+            // Workload policy cannot be enforced without nf_tables: refuse to start.
+            policy
+                .writer()
+                .map_err(|e| Error::Unsupported(format!("workload policy needs nf_tables: {e}")))?;
+        }
         let mut dp = Dataplane {
             h,
             ownership: Ownership {

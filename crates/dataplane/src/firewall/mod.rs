@@ -9,4 +9,4 @@ pub mod writer;
 
 pub use content::{Chain, Content, Key, Set, TableContent};
 pub use plan::{Changes, Scope, plan};
-pub use writer::{TableWriter, Written};
+pub use writer::{TableWriter, Timings, Written};

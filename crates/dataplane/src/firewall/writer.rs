@@ -27,6 +27,21 @@ pub struct Written {
     /// A refusal of the incremental transaction that a read-back then repaired.
     pub refused: Option<String>,
     pub took: Duration,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// The parts of a write's time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Rendering what is wanted (filled in by the caller that renders).
+    pub render: Duration,
+    /// Reading the tables back.
+    pub read: Duration,
+    /// Planning and encoding the transaction.
+    pub plan: Duration,
+    /// The kernel's commit (one `sendmsg` and its acknowledgement).
+    pub commit: Duration,
 }
 
 /// The writer of one namespace's Brindle tables.
@@ -73,20 +88,28 @@ impl TableWriter {
             return self.sync(want);
         };
         let (batch, changes) = plan(&self.table, have, want, Scope::Keys(dirty));
+        let mut timings = Timings {
+            plan: t0.elapsed(),
+            ..Timings::default()
+        };
         if batch.is_empty() {
             return Ok(Written {
                 took: t0.elapsed(),
+                timings,
                 ..Written::default()
             });
         }
+        let t1 = Instant::now();
         match self.nft.commit(&batch, None) {
             Ok(()) => {
+                timings.commit = t1.elapsed();
                 let have = self.programmed.as_mut().expect("checked above");
                 update(have, want, &changes.touched);
                 self.generation = self.nft.generation().ok().map(|g| g.id);
                 Ok(Written {
                     changes,
                     took: t0.elapsed(),
+                    timings,
                     ..Written::default()
                 })
             }
@@ -106,9 +129,16 @@ impl TableWriter {
         let t0 = Instant::now();
         let mut tries = 0;
         loop {
+            let t = Instant::now();
             let g = self.nft.generation()?.id;
             let have = self.read()?;
+            let mut timings = Timings {
+                read: t.elapsed(),
+                ..Timings::default()
+            };
+            let t = Instant::now();
             let (batch, changes) = plan(&self.table, &have, want, Scope::All);
+            timings.plan = t.elapsed();
             if batch.is_empty() {
                 self.programmed = Some(want.clone());
                 self.generation = Some(g);
@@ -116,17 +146,21 @@ impl TableWriter {
                     changes,
                     read_back: true,
                     took: t0.elapsed(),
+                    timings,
                     ..Written::default()
                 });
             }
+            let t = Instant::now();
             match self.nft.commit(&batch, Some(g)) {
                 Ok(()) => {
+                    timings.commit = t.elapsed();
                     self.programmed = Some(want.clone());
                     self.generation = self.nft.generation().ok().map(|g| g.id);
                     return Ok(Written {
                         changes,
                         read_back: true,
                         took: t0.elapsed(),
+                        timings,
                         ..Written::default()
                     });
                 }

@@ -15,7 +15,11 @@
 //!   new workload is closed until its chains are programmed.
 //! - `filter-OUTPUT` → `filter-cali-OUTPUT`: host → workload traffic is never checked against
 //!   the workload's ingress policy.
-//! - endpoint chains: conntrack first, then tiers (end-of-tier drop), then profiles.
+//! - the dispatch chains start with what Felix repeats in every endpoint chain: conntrack
+//!   (established accepted, invalid dropped), clearing the marks, the workloads' tunnel drops.
+//! - endpoint chains: tiers (end-of-tier drop), then profiles. An ingress Allow accepts in the
+//!   policy chain (the ingress chain is the forward chain's last question), an egress Allow
+//!   sets the accept mark that the endpoint chain tests.
 //! - `nat-POSTROUTING` → `nat-cali-nat-outgoing`: NAT outgoing from the IP pools.
 
 use std::net::IpAddr;
@@ -207,7 +211,14 @@ pub fn wl_to_host(f: IpFamily, action: EndpointToHostAction) -> Chain {
 
 /// `filter-FORWARD`, `filter-cali-FORWARD`, the dispatch chains, `filter-OUTPUT` and
 /// `filter-cali-OUTPUT`.
-pub fn forward(prefixes: &[String]) -> Vec<Chain> {
+///
+/// What Felix repeats at the top of every endpoint chain is said once, in the dispatch chains,
+/// before the map: established and related packets are accepted and invalid ones dropped
+/// (conntrack first: a policy change never cuts an established flow, and nothing of
+/// an established flow is looked up again), the accept/pass marks cleared, and (from
+/// workloads) VXLAN and IPIP packets dropped unless allowed. Every endpoint chain is entered
+/// through its dispatch chain, so the packets that reach it are the same.
+pub fn forward(prefixes: &[String], settings: &ir::Settings) -> Vec<Chain> {
     let mut fwd = Vec::new();
     for w in wildcards(prefixes) {
         fwd.push(Rule::new().iifname(&w).jump(FROM_WL_DISPATCH));
@@ -224,13 +235,37 @@ pub fn forward(prefixes: &[String]) -> Vec<Chain> {
         })
         .collect();
     let dispatch = |name: &str, input: bool| {
-        Chain::new(
-            ChainSpec::regular(name),
-            vec![
-                Rule::new().ifname_vmap(input, name),
-                Rule::new().counter().drop().comment("Unknown interface"),
-            ],
-        )
+        let mut rules = vec![
+            Rule::new()
+                .ct_state(ct_state::ESTABLISHED | ct_state::RELATED)
+                .accept(),
+            Rule::new().ct_state(ct_state::INVALID).counter().drop(),
+            Rule::new().and_mark(CLEAR),
+        ];
+        if input {
+            if !settings.allow_vxlan_packets_from_workloads {
+                rules.push(
+                    Rule::new()
+                        .l4proto(17, false)
+                        .port(Side::Dst, settings.vxlan_port, settings.vxlan_port, false)
+                        .counter()
+                        .drop()
+                        .comment("Drop VXLAN encapped packets originating in workloads"),
+                );
+            }
+            if !settings.allow_ipip_packets_from_workloads {
+                rules.push(
+                    Rule::new()
+                        .l4proto(4, false)
+                        .counter()
+                        .drop()
+                        .comment("Drop IPinIP encapped packets originating in workloads"),
+                );
+            }
+        }
+        rules.push(Rule::new().ifname_vmap(input, name));
+        rules.push(Rule::new().counter().drop().comment("Unknown interface"));
+        Chain::new(ChainSpec::regular(name), rules)
     };
     vec![
         base(
@@ -308,85 +343,92 @@ pub fn dispatch_elements<'a>(
     (Elements::IfVerdicts(from), Elements::IfVerdicts(to))
 }
 
-/// What an endpoint chain may jump to (a policy or profile missing from the state is
-/// replaced by a drop: fail closed).
-pub trait Known {
-    fn has_policy(&self, id: &ir::PolicyId) -> bool;
-    fn has_profile(&self, name: &str) -> bool;
+/// What a policy's (or profile's) rule list for one direction and family can do, as far as
+/// the endpoint chain cares: whether there is anything to jump to, and whether it can pass
+/// the packet on or allow it (so the endpoint chain tests marks only where they can be set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub rules: bool,
+    pub pass: bool,
+    pub allow: bool,
 }
 
-/// `filter-cali-tw-<if>` (ingress) or `filter-cali-fw-<if>` (egress).
-pub fn endpoint(e: &ir::Endpoint, d: Direction, settings: &ir::Settings, known: &dyn Known) -> Chain {
-    let mut rules = vec![
-        Rule::new()
-            .ct_state(ct_state::ESTABLISHED | ct_state::RELATED)
-            .accept(),
-        Rule::new().ct_state(ct_state::INVALID).counter().drop(),
-        Rule::new().and_mark(CLEAR),
-    ];
-    if d == Direction::Egress {
-        if !settings.allow_vxlan_packets_from_workloads {
-            rules.push(
-                Rule::new()
-                    .l4proto(17, false)
-                    .port(Side::Dst, settings.vxlan_port, settings.vxlan_port, false)
-                    .counter()
-                    .drop()
-                    .comment("Drop VXLAN encapped packets originating in workloads"),
-            );
-        }
-        if !settings.allow_ipip_packets_from_workloads {
-            rules.push(
-                Rule::new()
-                    .l4proto(4, false)
-                    .counter()
-                    .drop()
-                    .comment("Drop IPinIP encapped packets originating in workloads"),
-            );
+impl Shape {
+    pub fn of(rules: &[ir::Rule]) -> Shape {
+        Shape {
+            rules: !rules.is_empty(),
+            pass: rules.iter().any(|r| r.action == ir::Action::Pass),
+            allow: rules.iter().any(|r| r.action == ir::Action::Allow),
         }
     }
+}
+
+/// What an endpoint chain may jump to: `None` for a policy or profile missing from the state
+/// (replaced by a drop: fail closed).
+pub trait Known {
+    fn policy(&self, id: &ir::PolicyId, d: Direction, f: IpFamily) -> Option<Shape>;
+    fn profile(&self, name: &str, d: Direction, f: IpFamily) -> Option<Shape>;
+}
+
+/// `filter-cali-tw-<if>` (ingress) or `filter-cali-fw-<if>` (egress) of family `f`: the tiers,
+/// then the profiles. Conntrack, the marks and the tunnel drops come before, in the dispatch
+/// chain ([`forward`]). A policy with no rules here is not jumped to; the pass mark is tested
+/// only after a policy that can set it, the accept mark only after an egress one that can.
+pub fn endpoint(e: &ir::Endpoint, d: Direction, f: IpFamily, known: &dyn Known) -> Chain {
+    let mut rules = Vec::new();
     let dir = e.direction(d);
+    let unless_passed = |can_pass: bool| {
+        if can_pass {
+            Rule::new().mark(PASS, 0)
+        } else {
+            Rule::new()
+        }
+    };
+    let mut passed_before = false;
     for (t, tier) in dir.tiers.iter().enumerate() {
-        if t > 0 {
+        if t > 0 && passed_before {
             rules.push(
                 Rule::new()
                     .and_mark(!PASS)
                     .comment(&format!("Start of tier {}", tier.name)),
             );
         }
-        for (i, id) in tier.policies.iter().enumerate() {
-            if !known.has_policy(id) {
+        let mut can_pass = false;
+        for id in &tier.policies {
+            let Some(shape) = known.policy(id, d, f) else {
                 rules.push(
-                    Rule::new()
-                        .mark(PASS, 0)
+                    unless_passed(can_pass)
                         .counter()
                         .drop()
                         .comment(&format!("Policy {id} is not programmed")),
                 );
                 continue;
-            }
-            let r = if i == 0 {
-                Rule::new()
-            } else {
-                Rule::new().mark(PASS, 0)
             };
-            rules.push(r.jump(&policy_chain(id, d)));
-            rules.push(
-                Rule::new()
-                    .mark(ACCEPT, ACCEPT)
-                    .ret()
-                    .comment("Return if policy accepted"),
-            );
+            if !shape.rules {
+                continue;
+            }
+            rules.push(unless_passed(can_pass).jump(&policy_chain(id, d)));
+            if d == Direction::Egress && shape.allow {
+                // (An ingress Allow accepts in the policy chain itself, see `rules`.)
+                rules.push(
+                    Rule::new()
+                        .mark(ACCEPT, ACCEPT)
+                        .ret()
+                        .comment("Return if policy accepted"),
+                );
+            }
+            can_pass |= shape.pass;
         }
         if tier.default_action == TierDefault::Deny {
-            rules.push(Rule::new().mark(PASS, 0).counter().drop().comment(&format!(
+            rules.push(unless_passed(can_pass).counter().drop().comment(&format!(
                 "End of tier {}. Drop if no policies passed packet",
                 tier.name
             )));
         }
+        passed_before |= can_pass;
     }
     for p in &dir.profiles {
-        if !known.has_profile(p) {
+        let Some(shape) = known.profile(p, d, f) else {
             rules.push(
                 Rule::new()
                     .counter()
@@ -394,14 +436,19 @@ pub fn endpoint(e: &ir::Endpoint, d: Direction, settings: &ir::Settings, known: 
                     .comment(&format!("Profile {p} is not programmed")),
             );
             break;
+        };
+        if !shape.rules {
+            continue;
         }
         rules.push(Rule::new().jump(&profile_chain(p, d)));
-        rules.push(
-            Rule::new()
-                .mark(ACCEPT, ACCEPT)
-                .ret()
-                .comment("Return if profile accepted"),
-        );
+        if d == Direction::Egress && shape.allow {
+            rules.push(
+                Rule::new()
+                    .mark(ACCEPT, ACCEPT)
+                    .ret()
+                    .comment("Return if profile accepted"),
+            );
+        }
     }
     rules.push(
         Rule::new()

@@ -24,11 +24,12 @@ pub mod marks;
 pub mod render;
 pub mod rules;
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use brindle_netlink::NetnsFd;
 use brindle_netlink::nftables::NftMonitor;
-use brindle_policy::ir::{Delta, State};
+use brindle_policy::ir::{self, Delta, Direction, IpFamily, State};
 
 pub use chains::{NatPools, TunnelGuards};
 pub use rules::LogLimit;
@@ -84,7 +85,9 @@ impl Default for HostFirewall {
 
 /// The writer of Brindle's tables in one namespace.
 pub struct PolicyDataplane {
-    writer: TableWriter,
+    netns: NetnsFd,
+    /// Opened on first use (a kernel without nf_tables fails each use, with its reason).
+    writer: Option<TableWriter>,
     cfg: PolicyConfig,
     host: HostFirewall,
     state: Option<State>,
@@ -93,10 +96,11 @@ pub struct PolicyDataplane {
 }
 
 impl PolicyDataplane {
-    /// A writer for `netns` (nothing is read or written yet).
+    /// A writer for `netns` (nothing is opened, read or written yet).
     pub fn open(netns: &NetnsFd, cfg: PolicyConfig) -> Result<PolicyDataplane, Error> {
         Ok(PolicyDataplane {
-            writer: TableWriter::open(netns, TABLE)?,
+            netns: netns.try_clone()?,
+            writer: None,
             cfg,
             host: HostFirewall::default(),
             state: None,
@@ -107,6 +111,12 @@ impl PolicyDataplane {
 
     pub fn config(&self) -> &PolicyConfig {
         &self.cfg
+    }
+
+    /// The nf_tables socket, opened now if it is not yet: fails when the kernel has no
+    /// nf_tables (`Protocol not supported`).
+    pub fn writer(&mut self) -> Result<&mut TableWriter, Error> {
+        opened(&mut self.writer, &self.netns)
     }
 
     /// True once the tables are written: always with policy off, after the first
@@ -137,11 +147,12 @@ impl PolicyDataplane {
         self.write()
     }
 
-    /// The calculation's full state: the tables are read back and made to match, in one
-    /// transaction. Call it when the calculation is first in sync (and it may be called
-    /// periodically). With policy off it only records the state.
-    pub fn resync(&mut self, state: &State) -> Result<Written, Error> {
-        self.state = Some(state.clone());
+    /// The calculation's full state (`PolicyCalculator::state()`, taken over): the tables
+    /// are read back and made to match, in one transaction. Call it when the calculation is
+    /// first in sync (and it may be called periodically). With policy off it only records the
+    /// state.
+    pub fn resync(&mut self, state: State) -> Result<Written, Error> {
+        self.state = Some(state);
         if !self.host_set {
             return Ok(Written::default());
         }
@@ -149,9 +160,15 @@ impl PolicyDataplane {
     }
 
     fn resync_now(&mut self) -> Result<Written, Error> {
+        let t = std::time::Instant::now();
         self.desired = render::all(&self.cfg, &self.host, self.state.as_ref());
         self.desired.dirty.clear();
-        let w = self.writer.sync(&self.desired.content)?;
+        let render = t.elapsed();
+        let content = &self.desired.content;
+        let writer = opened(&mut self.writer, &self.netns)?;
+        let mut w = writer.sync(content)?;
+        w.timings.render = render;
+        w.took += render;
         Ok(w)
     }
 
@@ -179,6 +196,21 @@ impl PolicyDataplane {
                 gone.push(old.clone());
             }
         }
+        // Policies and profiles whose lists change shape (become empty, or able to pass or
+        // allow): the endpoint chains that use them change too.
+        let mut reshaped_policies: BTreeSet<&ir::PolicyId> = delta.policies_removed.iter().collect();
+        for p in &delta.policies_updated {
+            if state.policies.get(&p.id).map(|o| policy_shapes(o)) != Some(policy_shapes(p)) {
+                reshaped_policies.insert(&p.id);
+            }
+        }
+        let mut reshaped_profiles: BTreeSet<&str> =
+            delta.profiles_removed.iter().map(|s| s.as_str()).collect();
+        for p in &delta.profiles_updated {
+            if state.profiles.get(&p.name).map(|o| profile_shapes(o)) != Some(profile_shapes(p)) {
+                reshaped_profiles.insert(&p.name);
+            }
+        }
         state.apply(delta);
         if !cfg.enabled {
             return Ok(Written::default());
@@ -198,20 +230,30 @@ impl PolicyDataplane {
         for p in &delta.profiles_updated {
             render::profile(d, cfg, p);
         }
-        let all_endpoints = delta.settings.is_some()
-            || !delta.policies_removed.is_empty()
-            || !delta.profiles_removed.is_empty();
         for e in &gone {
             render::remove_endpoint(d, cfg, e);
         }
-        if all_endpoints {
-            // Settings shape every endpoint chain; a removed policy or profile must leave
-            // no jump behind (the calculation also updates its endpoints, this is defence).
+        let mut endpoints: BTreeSet<&ir::EndpointKey> =
+            delta.endpoints_updated.iter().map(|e| &e.key).collect();
+        if !reshaped_policies.is_empty() || !reshaped_profiles.is_empty() {
             for e in state.endpoints.values() {
-                render::endpoint(d, cfg, e, state);
+                let uses = Direction::ALL.iter().any(|d| {
+                    let dir = e.direction(*d);
+                    dir.tiers
+                        .iter()
+                        .any(|t| t.policies.iter().any(|p| reshaped_policies.contains(p)))
+                        || dir
+                            .profiles
+                            .iter()
+                            .any(|p| reshaped_profiles.contains(p.as_str()))
+                });
+                if uses {
+                    endpoints.insert(&e.key);
+                }
             }
-        } else {
-            for e in &delta.endpoints_updated {
+        }
+        for k in endpoints {
+            if let Some(e) = state.endpoints.get(k) {
                 render::endpoint(d, cfg, e, state);
             }
         }
@@ -241,7 +283,9 @@ impl PolicyDataplane {
         if dirty.is_empty() {
             return Ok(Written::default());
         }
-        Ok(self.writer.write(&self.desired.content, &dirty)?)
+        let content = &self.desired.content;
+        let writer = opened(&mut self.writer, &self.netns)?;
+        Ok(writer.write(content, &dirty)?)
     }
 
     /// The reconciler: if the ruleset changed since the last look (or with `force`), the
@@ -250,17 +294,46 @@ impl PolicyDataplane {
         if !self.ready() {
             return Ok(Written::default());
         }
-        Ok(self.writer.check(&self.desired.content, force)?)
+        let content = &self.desired.content;
+        let writer = opened(&mut self.writer, &self.netns)?;
+        Ok(writer.check(content, force)?)
     }
 
     /// Notifications of changes to Brindle's tables by anyone else (for the reconciler's
     /// loop: `if monitor.wait(period) { check(true) }`).
-    pub fn monitor(&self) -> Result<NftMonitor, Error> {
-        Ok(self.writer.monitor()?)
+    pub fn monitor(&mut self) -> Result<NftMonitor, Error> {
+        Ok(self.writer()?.monitor()?)
     }
 
     /// What the wanted tables hold (tests, status).
     pub fn wanted(&self) -> &crate::firewall::Content {
         &self.desired.content
     }
+}
+
+/// The writer in `slot`, opened in `netns` first if need be.
+fn opened<'a>(slot: &'a mut Option<TableWriter>, netns: &NetnsFd) -> Result<&'a mut TableWriter, Error> {
+    if slot.is_none() {
+        *slot = Some(TableWriter::open(netns, TABLE)?);
+    }
+    Ok(slot.as_mut().expect("just opened"))
+}
+
+/// The shapes of a policy's or profile's lists (ingress v4, v6, egress v4, v6).
+fn shapes(ingress: &ir::FamilyRules, egress: &ir::FamilyRules) -> [chains::Shape; 4] {
+    let s = |r: &ir::FamilyRules, f| chains::Shape::of(r.family(f));
+    [
+        s(ingress, IpFamily::V4),
+        s(ingress, IpFamily::V6),
+        s(egress, IpFamily::V4),
+        s(egress, IpFamily::V6),
+    ]
+}
+
+fn policy_shapes(p: &ir::PolicyRules) -> [chains::Shape; 4] {
+    shapes(&p.ingress, &p.egress)
+}
+
+fn profile_shapes(p: &ir::ProfileRules) -> [chains::Shape; 4] {
+    shapes(&p.ingress, &p.egress)
 }

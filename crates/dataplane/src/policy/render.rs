@@ -10,7 +10,7 @@ use brindle_netlink::nftables::object::Elements;
 use brindle_netlink::nftables::{DataType, SetSpec, TableFamily};
 use brindle_policy::ir::{self, Direction, IpFamily, SetKind};
 
-use super::chains::{self, Known};
+use super::chains::{self, Known, Shape};
 use super::rules::{self, AuxSet, PORT_PROTOCOLS};
 use super::{HostFirewall, PolicyConfig};
 use crate::firewall::{Chain, Content, Key, Set};
@@ -118,12 +118,12 @@ impl Desired {
 }
 
 impl Known for ir::State {
-    fn has_policy(&self, id: &ir::PolicyId) -> bool {
-        self.policies.contains_key(id)
+    fn policy(&self, id: &ir::PolicyId, d: Direction, f: IpFamily) -> Option<Shape> {
+        self.policies.get(id).map(|p| Shape::of(p.rules(d).family(f)))
     }
 
-    fn has_profile(&self, name: &str) -> bool {
-        self.profiles.contains_key(name)
+    fn profile(&self, name: &str, d: Direction, f: IpFamily) -> Option<Shape> {
+        self.profiles.get(name).map(|p| Shape::of(p.rules(d).family(f)))
     }
 }
 
@@ -196,10 +196,10 @@ pub fn host(d: &mut Desired, cfg: &PolicyConfig, host: &HostFirewall, state: Opt
             }
         }
         if fam_policy {
-            for c in chains::forward(&host.iface_prefixes) {
+            let s = state.expect("policy implies a state");
+            for c in chains::forward(&host.iface_prefixes, &s.settings) {
                 d.put_chain(tf, c);
             }
-            let s = state.expect("policy implies a state");
             d.put_chain(
                 tf,
                 chains::wl_to_host(f, s.settings.default_endpoint_to_host_action),
@@ -218,7 +218,7 @@ pub fn host(d: &mut Desired, cfg: &PolicyConfig, host: &HostFirewall, state: Opt
                 d.put_chain(tf, c);
             }
         } else {
-            for c in chains::forward(&host.iface_prefixes) {
+            for c in chains::forward(&host.iface_prefixes, &ir::Settings::default()) {
                 d.remove_chain(tf, &c.spec.name);
             }
             d.remove_chain(tf, chains::WL_TO_HOST);
@@ -284,17 +284,27 @@ pub fn remove_set(d: &mut Desired, key: &ir::SetKey) {
     d.remove_set(table_family(key.family), &key.nft_name());
 }
 
-fn rule_chains(
+fn rule_chains<'a>(
     d: &mut Desired,
     cfg: &PolicyConfig,
     chain: impl Fn(Direction) -> String,
-    rules: impl Fn(Direction) -> ir::FamilyRules,
+    rules: impl Fn(Direction) -> &'a ir::FamilyRules,
 ) {
     for f in policy_families(cfg) {
         for dir in Direction::ALL {
+            let list = rules(dir).family(f);
+            if list.is_empty() {
+                // Nothing to jump to: endpoint chains skip it (see `chains::endpoint`).
+                d.remove_chain(table_family(f), &chain(dir));
+                continue;
+            }
             let mut aux = Vec::new();
-            let list = rules(dir);
-            let rs = rules::render_list(list.family(f), f, cfg.log, &mut aux);
+            let ctx = rules::Ctx {
+                family: f,
+                direction: dir,
+                log: cfg.log,
+            };
+            let rs = rules::render_list(list, ctx, &mut aux);
             d.put_chain_aux(
                 table_family(f),
                 Chain::new(brindle_netlink::nftables::ChainSpec::regular(chain(dir)), rs),
@@ -306,12 +316,7 @@ fn rule_chains(
 
 /// A policy's chains (both directions, every policy family; empty when it has no rules).
 pub fn policy(d: &mut Desired, cfg: &PolicyConfig, p: &ir::PolicyRules) {
-    rule_chains(
-        d,
-        cfg,
-        |dir| chains::policy_chain(&p.id, dir),
-        |dir| p.rules(dir).clone(),
-    );
+    rule_chains(d, cfg, |dir| chains::policy_chain(&p.id, dir), |dir| p.rules(dir));
 }
 
 pub fn remove_policy(d: &mut Desired, cfg: &PolicyConfig, id: &ir::PolicyId) {
@@ -327,7 +332,7 @@ pub fn profile(d: &mut Desired, cfg: &PolicyConfig, p: &ir::ProfileRules) {
         d,
         cfg,
         |dir| chains::profile_chain(&p.name, dir),
-        |dir| p.rules(dir).clone(),
+        |dir| p.rules(dir),
     );
 }
 
@@ -342,7 +347,7 @@ pub fn remove_profile(d: &mut Desired, cfg: &PolicyConfig, name: &str) {
 pub fn endpoint(d: &mut Desired, cfg: &PolicyConfig, e: &ir::Endpoint, s: &ir::State) {
     for f in policy_families(cfg) {
         for dir in Direction::ALL {
-            d.put_chain(table_family(f), chains::endpoint(e, dir, &s.settings, s));
+            d.put_chain(table_family(f), chains::endpoint(e, dir, f, s));
         }
     }
 }

@@ -5,10 +5,17 @@
 //! which costs the kernel a set per rule. Ports and named ports are different keys, so a rule
 //! with both is written once per alternative (for a Log rule, the alternatives set a scratch
 //! mark and one rule logs, so a packet is logged once).
+//!
+//! Allow differs by direction. Egress (`cali-po-`/`cali-pro-` chains) sets Felix's accept mark
+//! and returns, as Felix does: the packet may still meet the destination's ingress chain, or
+//! `DefaultEndpointToHostAction`. Ingress (`cali-pi-`/`cali-pri-`) accepts at once: a packet's
+//! ingress chain is the last thing Brindle's forward chain asks (egress is asked first), so
+//! accepting there decides the same thing, with three expressions fewer per rule for the
+//! kernel to load and the endpoint chain no mark test after each policy.
 
 use brindle_netlink::nftables::object::Elements;
 use brindle_netlink::nftables::{DataType, Family, Rule, SetSpec, Side};
-use brindle_policy::ir::{self, Action, IpFamily, PeerMatch, PortRange, SetKey};
+use brindle_policy::ir::{self, Action, Direction, IpFamily, PeerMatch, PortRange, SetKey};
 use ipnet::IpNet;
 use sha1::{Digest, Sha1};
 
@@ -33,6 +40,14 @@ impl Default for LogLimit {
             burst: 5,
         }
     }
+}
+
+/// What a rule list is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    pub family: IpFamily,
+    pub direction: Direction,
+    pub log: LogLimit,
 }
 
 /// A set a rule needs besides the IR's: its name, spec and elements.
@@ -187,8 +202,10 @@ fn log_prefix(prefix: &str) -> String {
     }
 }
 
-fn act(r: Rule, action: &Action, log: LogLimit) -> Rule {
+fn act(r: Rule, action: &Action, ctx: Ctx) -> Rule {
+    let log = ctx.log;
     match action {
+        Action::Allow if ctx.direction == Direction::Ingress => r.accept(),
         Action::Allow => r.set_mark_bits(ACCEPT).ret(),
         Action::Deny => r.counter().drop(),
         Action::Pass => r.set_mark_bits(PASS).ret(),
@@ -198,8 +215,9 @@ fn act(r: Rule, action: &Action, log: LogLimit) -> Rule {
     }
 }
 
-/// The nft rules of one IR rule in family `f`, appended to `out`; sets it needs go to `aux`.
-pub fn render(rule: &ir::Rule, f: IpFamily, log: LogLimit, out: &mut Vec<Rule>, aux: &mut Vec<AuxSet>) {
+/// The nft rules of one IR rule, appended to `out`; sets it needs go to `aux`.
+pub fn render(rule: &ir::Rule, ctx: Ctx, out: &mut Vec<Rule>, aux: &mut Vec<AuxSet>) {
+    let f = ctx.family;
     let fam = family(f);
     let icmp_proto = match f {
         IpFamily::V4 => 1,
@@ -251,20 +269,20 @@ pub fn render(rule: &ir::Rule, f: IpFamily, log: LogLimit, out: &mut Vec<Rule>, 
         if log_once {
             out.push(finish(r.set_mark_bits(SCRATCH)));
         } else {
-            out.push(finish(act(r, &rule.action, log)));
+            out.push(finish(act(r, &rule.action, ctx)));
         }
     }
     if log_once {
-        out.push(finish(act(Rule::new().mark(SCRATCH, SCRATCH), &rule.action, log)));
+        out.push(finish(act(Rule::new().mark(SCRATCH, SCRATCH), &rule.action, ctx)));
         out.push(Rule::new().and_mark(!SCRATCH));
     }
 }
 
-/// The rules of a rule list in family `f`.
-pub fn render_list(rules: &[ir::Rule], f: IpFamily, log: LogLimit, aux: &mut Vec<AuxSet>) -> Vec<Rule> {
+/// The rules of a rule list.
+pub fn render_list(rules: &[ir::Rule], ctx: Ctx, aux: &mut Vec<AuxSet>) -> Vec<Rule> {
     let mut out = Vec::with_capacity(rules.len());
     for r in rules {
-        render(r, f, log, &mut out, aux);
+        render(r, ctx, &mut out, aux);
     }
     out
 }
@@ -273,6 +291,14 @@ pub fn render_list(rules: &[ir::Rule], f: IpFamily, log: LogLimit, aux: &mut Vec
 mod tests {
     use super::*;
     use brindle_policy::ir::{Icmp, PortRange};
+
+    fn ctx(family: IpFamily, direction: Direction) -> Ctx {
+        Ctx {
+            family,
+            direction,
+            log: LogLimit::default(),
+        }
+    }
 
     fn text(rules: &[Rule]) -> Vec<String> {
         rules.iter().map(|r| r.text.clone()).collect()
@@ -293,7 +319,7 @@ mod tests {
         r.src.sets = vec![sid("app == 'web'")];
         r.dst.ports = vec![PortRange { first: 80, last: 81 }];
         let mut aux = Vec::new();
-        let out = render_list(&[r], IpFamily::V4, LogLimit::default(), &mut aux);
+        let out = render_list(&[r.clone()], ctx(IpFamily::V4, Direction::Egress), &mut aux);
         let name = set_name(&sid("app == 'web'"), IpFamily::V4);
         assert!(name.starts_with("cali40s-") && name.len() == 31, "{name}");
         assert_eq!(
@@ -303,6 +329,12 @@ mod tests {
             )]
         );
         assert!(aux.is_empty());
+        let out = render_list(&[r], ctx(IpFamily::V4, Direction::Ingress), &mut aux);
+        assert_eq!(
+            text(&out),
+            [format!("meta l4proto 6 ip saddr @{name} th dport 80-81 accept")],
+            "ingress accepts at once"
+        );
     }
 
     #[test]
@@ -319,7 +351,7 @@ mod tests {
             },
         ];
         let mut aux = Vec::new();
-        let out = render_list(&[r.clone(), r], IpFamily::V4, LogLimit::default(), &mut aux);
+        let out = render_list(&[r.clone(), r], ctx(IpFamily::V4, Direction::Ingress), &mut aux);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], out[1]);
         assert!(
@@ -343,7 +375,7 @@ mod tests {
         r.dst.ports = vec![PortRange { first: 80, last: 80 }];
         r.dst.named_port_sets = vec![brindle_policy::names::named_port_set_id(&sid("x"), "tcp", "http")];
         let mut aux = Vec::new();
-        let out = render_list(&[r], IpFamily::V6, LogLimit::default(), &mut aux);
+        let out = render_list(&[r], ctx(IpFamily::V6, Direction::Egress), &mut aux);
         let t = text(&out);
         assert_eq!(t.len(), 4, "{t:?}");
         assert!(
@@ -374,7 +406,7 @@ mod tests {
         let mut never = ir::Rule::any(Action::Allow);
         never.src.not_nets = vec![net("0.0.0.0/0")];
         let mut aux = Vec::new();
-        let out = render_list(&[r, never], IpFamily::V4, LogLimit::default(), &mut aux);
+        let out = render_list(&[r, never], ctx(IpFamily::V4, Direction::Egress), &mut aux);
         assert_eq!(
             text(&out),
             ["icmp type 8 icmp code 0 meta mark set meta mark | 0x00020000 return"]

@@ -35,6 +35,19 @@ pub struct PodRef {
     pub labels: BTreeMap<String, String>,
 }
 
+impl PodRef {
+    /// The pod just added to `node` of `c`.
+    fn new(c: &Cluster, node: usize, ns: &str, name: &str, l: &[(&str, &str)]) -> PodRef {
+        PodRef {
+            node,
+            index: c.nodes[node].pods.len() - 1,
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            labels: labels(l),
+        }
+    }
+}
+
 pub fn rules(yaml: &str) -> Vec<Rule> {
     serde_norway::from_str(yaml).unwrap_or_else(|e| panic!("rules {yaml:?}: {e}"))
 }
@@ -55,6 +68,43 @@ pub fn network_policy(
         ingress: ingress.map(rules),
         egress: egress.map(rules),
     }
+}
+
+/// A pod's WorkloadEndpoint as the CNI plugin writes it (`policy.type: k8s`).
+pub fn workload_endpoint(
+    node: &str,
+    ns: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    ip: std::net::Ipv4Addr,
+    iface: &str,
+) -> WorkloadEndpoint {
+    let mut labels = labels.clone();
+    labels.insert("projectcalico.org/namespace".into(), ns.into());
+    labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
+    let mut meta = ObjectMeta::namespaced(ns, WorkloadEndpoint::name_for(node, "k8s", name, "eth0"));
+    meta.labels = labels;
+    WorkloadEndpoint::new(
+        meta,
+        WorkloadEndpointSpec {
+            orchestrator: "k8s".into(),
+            node: node.into(),
+            pod: name.into(),
+            endpoint: "eth0".into(),
+            ip_networks: vec![format!("{ip}/32")],
+            profiles: vec![format!("kns.{ns}")],
+            interface_name: iface.into(),
+            ..WorkloadEndpointSpec::default()
+        },
+    )
+}
+
+/// Labels from pairs.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// `kns.<ns>` as Calico's controllers write it: allow both ways.
@@ -209,7 +259,7 @@ impl PolicyCluster {
             let (mut dp, report) = Dataplane::start(h, cfg, &pc.c.desired(i)).unwrap();
             assert!(report.errors.is_empty(), "node {i}: {:?}", report.errors);
             let _ = pc.calcs[i].flush();
-            dp.policy().resync(&pc.calcs[i].state()).unwrap();
+            dp.policy().resync(pc.calcs[i].state()).unwrap();
             pc.dps.push(dp);
         }
         for p in &pc.pods {
@@ -223,27 +273,13 @@ impl PolicyCluster {
     pub fn wep(&self, i: usize) -> WorkloadEndpoint {
         let p = &self.pods[i];
         let pod = &self.c.nodes[p.node].pods[p.index];
-        let node = &self.c.nodes[p.node].name;
-        let mut labels = p.labels.clone();
-        labels.insert("projectcalico.org/namespace".into(), p.namespace.clone());
-        labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
-        let mut meta = ObjectMeta::namespaced(
+        workload_endpoint(
+            &self.c.nodes[p.node].name,
             &p.namespace,
-            WorkloadEndpoint::name_for(node, "k8s", &p.name, "eth0"),
-        );
-        meta.labels = labels;
-        WorkloadEndpoint::new(
-            meta,
-            WorkloadEndpointSpec {
-                orchestrator: "k8s".into(),
-                node: node.clone(),
-                pod: p.name.clone(),
-                endpoint: "eth0".into(),
-                ip_networks: vec![format!("{}/32", pod.ip)],
-                profiles: vec![format!("kns.{}", p.namespace)],
-                interface_name: pod.iface.clone(),
-                ..WorkloadEndpointSpec::default()
-            },
+            &p.name,
+            &p.labels,
+            pod.ip,
+            &pod.iface,
         )
     }
 

@@ -1,5 +1,6 @@
-//! Synchronous, typed rtnetlink for Brindle: one socket per network namespace, no tokio, no
-//! process spawning (the CNI plugin wires a pod with a handful of requests on one socket).
+//! Synchronous, typed rtnetlink and nf_tables for Brindle: one socket per network namespace, no
+//! tokio, no process spawning (the CNI plugin wires a pod with a handful of requests on one
+//! socket; the dataplane programs its nftables tables without an `nft` process per change).
 //!
 //! Module map:
 //! - [`handle`] — [`Handle`], the socket of one namespace: requests with ACK, dumps, batches with a

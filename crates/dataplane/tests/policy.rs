@@ -8,10 +8,12 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use brindle_dataplane::EncapMode;
-use brindle_policy::ir::{EndpointToHostAction, Settings};
+use brindle_policy::TierInput;
+use brindle_policy::ir::{EndpointToHostAction, Settings, TierDefault};
 use common::Modes;
 use common::policy::{
-    PolicyCluster, alive, connect, listen, network_policy, reach, send_raw, udp_packet, udp_sink,
+    PolicyCluster, alive, connect, global_policy, listen, network_policy, reach, send_raw, udp_packet,
+    udp_sink,
 };
 
 const NONE: Modes = Modes {
@@ -384,4 +386,128 @@ fn host_to_workload_and_workload_to_host() {
         !reach(pc.pod_ns(a), host_ip, 8080),
         "the workload's egress policy comes first"
     );
+}
+
+#[test]
+fn kernel_verdicts_match_the_evaluator_tiers_pass_order_named_ports_nets() {
+    let mut pc = PolicyCluster::new(
+        2,
+        NONE,
+        &[
+            (0, "x", "a", &[("app", "a"), ("role", "client")]),
+            (1, "x", "b", &[("app", "b")]),
+            (1, "y", "c", &[("app", "c"), ("role", "client")]),
+            (0, "y", "d", &[("app", "d")]),
+        ],
+    );
+    let (a, b, c) = (pc.index("x/a"), pc.index("x/b"), pc.index("y/c"));
+    pc.set_ports(b, &[("http", "TCP", 81)]);
+    let (ip_a, ip_c) = (pc.pod_ip(a), pc.pod_ip(c));
+    // A security tier before the default one: d may reach nobody; everything else is passed on.
+    pc.change(|calc| {
+        calc.upsert_tier(TierInput {
+            name: "security".into(),
+            order: Some(100.0),
+            default_action: TierDefault::Deny,
+        })
+    });
+    pc.add_policy(&global_policy(
+        "deny-d",
+        "security",
+        1.0,
+        "all()",
+        Some("- action: Deny\n  source:\n    selector: app == 'd'\n- action: Pass\n"),
+        None,
+    ));
+    // x/b: TCP 80 from c is denied before anything allows it; the named port from clients (in
+    // x) is allowed; then, a second policy: TCP from the pool except a, not on port 81.
+    pc.add_policy(&network_policy(
+        "x",
+        "b-first",
+        "app == 'b'",
+        Some(&format!(
+            "- action: Deny\n  protocol: TCP\n  source:\n    nets: [{ip_c}/32]\n  destination:\n    ports: [80]\n\
+             - action: Allow\n  protocol: TCP\n  source:\n    selector: role == 'client'\n  destination:\n    ports: [http]\n"
+        )),
+        None,
+    ));
+    let mut more = network_policy(
+        "x",
+        "b-more",
+        "app == 'b'",
+        Some(&format!(
+            "- action: Allow\n  protocol: TCP\n  source:\n    nets: [10.233.64.0/18]\n    notNets: [{ip_a}/32]\n  destination:\n    notPorts: [81]\n"
+        )),
+        None,
+    );
+    more.order = Some(2000.0);
+    pc.add_policy(&more);
+    // y/c: no TCP 81 out, the rest allowed.
+    pc.add_policy(&network_policy(
+        "y",
+        "c-out",
+        "app == 'c'",
+        None,
+        Some("- action: Deny\n  protocol: TCP\n  destination:\n    ports: [81]\n- action: Allow\n"),
+    ));
+    for port in [80, 81] {
+        let (got, want) = (pc.matrix(port), pc.expected(port));
+        eprintln!("port {port}: {got:?}");
+        assert_eq!(got, want, "port {port}: the kernel against the evaluator");
+        assert!(
+            !got.is_empty() && got.len() < 12,
+            "a matrix that tells something: {got:?}"
+        );
+        assert!(
+            !got.iter().any(|p| p.starts_with("y/d->")),
+            "tier security denies d"
+        );
+    }
+}
+
+#[test]
+fn ipv6_workload_policy() {
+    let mut pc = PolicyCluster::with(
+        1,
+        NONE,
+        &[
+            (0, "x", "a", &[("app", "a")]),
+            (0, "x", "b", &[("app", "b")]),
+            (0, "x", "c", &[("app", "c")]),
+        ],
+        Settings::default(),
+        brindle_dataplane::PolicyConfig {
+            enabled: true,
+            ipv6: true,
+            ..Default::default()
+        },
+    );
+    let ips: Vec<Ipv6Addr> = ["fd00:aa::1", "fd00:aa::2", "fd00:aa::3"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    for (i, ip) in ips.iter().enumerate() {
+        pc.add_ipv6(i, *ip);
+    }
+    let (a, b, c) = (pc.index("x/a"), pc.index("x/b"), pc.index("x/c"));
+    let v6 = |i: usize| IpAddr::V6(ips[i]);
+    assert!(reach(pc.pod_ns(a), v6(b), 81), "profiles allow IPv6 too");
+    pc.add_policy(&network_policy(
+        "x",
+        "b-from-a",
+        "app == 'b'",
+        Some("- action: Allow\n  protocol: TCP\n  source:\n    selector: app == 'a'\n  destination:\n    ports: [80]\n"),
+        None,
+    ));
+    assert!(
+        reach(pc.pod_ns(a), v6(b), 80),
+        "a's IPv6 address is in the v6 selector set"
+    );
+    assert!(!reach(pc.pod_ns(a), v6(b), 81));
+    assert!(!reach(pc.pod_ns(c), v6(b), 80));
+    assert!(reach(pc.pod_ns(a), pc.pod_ip(b), 80), "and IPv4 the same");
+    assert!(!reach(pc.pod_ns(c), pc.pod_ip(b), 80));
+    let t = pc.c.nodes[0].ns.run("nft", &["list", "table", "ip6", "brindle"]);
+    assert!(t.contains("ip6 saddr @cali60s-"), "{t}");
+    assert!(t.contains("map filter-cali-to-wl-dispatch"), "{t}");
 }

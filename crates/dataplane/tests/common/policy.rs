@@ -14,9 +14,12 @@ use std::time::Duration;
 use brindle_dataplane::firewall::Written;
 use brindle_dataplane::{Dataplane, PolicyConfig};
 use brindle_model::ObjectMeta;
-use brindle_model::resources::{Profile, ProfileSpec, Rule, WorkloadEndpoint, WorkloadEndpointSpec};
+use brindle_model::numorstring::Protocol;
+use brindle_model::resources::{
+    Profile, ProfileSpec, Rule, WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec,
+};
 use brindle_policy::ir::{PolicyId, Settings};
-use brindle_policy::selectors::network_policy_selector;
+use brindle_policy::selectors::{global_policy_selector, network_policy_selector};
 use brindle_policy::{PolicyCalculator, PolicyInput};
 use brindle_testkit::Netns;
 
@@ -33,6 +36,10 @@ pub struct PodRef {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Named ports of the pod's containers: (name, protocol, port).
+    pub ports: Vec<(String, String, u16)>,
+    /// An IPv6 address too (see [`PolicyCluster::add_ipv6`]).
+    pub ip6: Option<std::net::Ipv6Addr>,
 }
 
 impl PodRef {
@@ -44,6 +51,8 @@ impl PodRef {
             namespace: ns.to_string(),
             name: name.to_string(),
             labels: labels(l),
+            ports: Vec::new(),
+            ip6: None,
         }
     }
 }
@@ -70,6 +79,25 @@ pub fn network_policy(
     }
 }
 
+/// A GlobalNetworkPolicy in the calculation's input form.
+pub fn global_policy(
+    name: &str,
+    tier: &str,
+    order: f64,
+    selector: &str,
+    ingress: Option<&str>,
+    egress: Option<&str>,
+) -> PolicyInput {
+    PolicyInput {
+        id: PolicyId::global(name),
+        tier: tier.into(),
+        order: Some(order),
+        selector: global_policy_selector(selector, "", "").unwrap(),
+        ingress: ingress.map(rules),
+        egress: egress.map(rules),
+    }
+}
+
 /// A pod's WorkloadEndpoint as the CNI plugin writes it (`policy.type: k8s`).
 pub fn workload_endpoint(
     node: &str,
@@ -78,6 +106,19 @@ pub fn workload_endpoint(
     labels: &BTreeMap<String, String>,
     ip: std::net::Ipv4Addr,
     iface: &str,
+) -> WorkloadEndpoint {
+    workload_endpoint_with_ports(node, ns, name, labels, ip, iface, &[])
+}
+
+/// [`workload_endpoint`] with named container ports: (name, protocol, port).
+pub fn workload_endpoint_with_ports(
+    node: &str,
+    ns: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    ip: std::net::Ipv4Addr,
+    iface: &str,
+    ports: &[(String, String, u16)],
 ) -> WorkloadEndpoint {
     let mut labels = labels.clone();
     labels.insert("projectcalico.org/namespace".into(), ns.into());
@@ -94,6 +135,16 @@ pub fn workload_endpoint(
             ip_networks: vec![format!("{ip}/32")],
             profiles: vec![format!("kns.{ns}")],
             interface_name: iface.into(),
+            ports: ports
+                .iter()
+                .map(|(n, p, port)| WorkloadEndpointPort {
+                    name: n.clone(),
+                    protocol: Protocol::Str(p.clone()),
+                    port: *port,
+                    host_port: 0,
+                    host_ip: String::new(),
+                })
+                .collect(),
             ..WorkloadEndpointSpec::default()
         },
     )
@@ -139,7 +190,8 @@ pub fn listen(ns: &Netns, ports: &[u16]) -> Listeners {
         let stop = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         ns.spawn_in(move || {
-            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
+            // Dual-stack: IPv4 connections arrive as v4-mapped addresses.
+            let l = TcpListener::bind(("::", port)).expect("bind");
             l.set_nonblocking(true).unwrap();
             tx.send(()).unwrap();
             while !stop.load(Ordering::Relaxed) {
@@ -219,16 +271,7 @@ impl PolicyCluster {
         let mut refs = Vec::new();
         for (node, ns, name, labels) in pods {
             c.add_pod(*node);
-            refs.push(PodRef {
-                node: *node,
-                index: c.nodes[*node].pods.len() - 1,
-                namespace: ns.to_string(),
-                name: name.to_string(),
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            });
+            refs.push(PodRef::new(&c, *node, ns, name, labels));
         }
         let mut calcs: Vec<PolicyCalculator> = (0..nodes)
             .map(|i| PolicyCalculator::new(c.nodes[i].name.clone(), settings.clone()))
@@ -273,14 +316,55 @@ impl PolicyCluster {
     pub fn wep(&self, i: usize) -> WorkloadEndpoint {
         let p = &self.pods[i];
         let pod = &self.c.nodes[p.node].pods[p.index];
-        workload_endpoint(
+        let mut w = workload_endpoint_with_ports(
             &self.c.nodes[p.node].name,
             &p.namespace,
             &p.name,
             &p.labels,
             pod.ip,
             &pod.iface,
-        )
+            &p.ports,
+        );
+        if let Some(ip6) = p.ip6 {
+            w.spec.ip_networks.push(format!("{ip6}/128"));
+        }
+        w
+    }
+
+    /// Gives pod `i` an IPv6 address the way Calico does (a /128 on its eth0, a /128 route to
+    /// its interface on the node, the host side's link-local address as its gateway) and
+    /// announces it.
+    pub fn add_ipv6(&mut self, i: usize, ip6: std::net::Ipv6Addr) -> Vec<Written> {
+        let node = &self.c.nodes[self.pods[i].node];
+        let pod = &node.pods[self.pods[i].index];
+        node.ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+        pod.ns
+            .ip(&["-6", "addr", "add", &format!("{ip6}/128"), "dev", "eth0", "nodad"]);
+        node.ns
+            .ip(&["-6", "route", "add", &format!("{ip6}/128"), "dev", &pod.iface]);
+        // The gateway answers neighbour solicitations once its address has left DAD.
+        let mut ready = false;
+        for _ in 0..100 {
+            let out = node.ns.ip(&["-6", "addr", "show", "dev", &pod.iface]);
+            if out.contains("fe80::") && !out.contains("tentative") {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(ready, "{}: link-local address still tentative", pod.iface);
+        pod.ns.ip(&[
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "fe80::ecee:eeff:feee:eeee",
+            "dev",
+            "eth0",
+        ]);
+        self.pods[i].ip6 = Some(ip6);
+        self.announce(i)
     }
 
     /// Applies a change to every node's calculation, then each node's delta (one transaction
@@ -307,19 +391,19 @@ impl PolicyCluster {
         self.c.add_pod(node);
         let r = self.dps[node].apply(&self.c.desired(node), Cluster::opts());
         assert!(r.errors.is_empty(), "{:?}", r.errors);
-        self.pods.push(PodRef {
-            node,
-            index: self.c.nodes[node].pods.len() - 1,
-            namespace: ns.to_string(),
-            name: name.to_string(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
+        self.pods.push(PodRef::new(&self.c, node, ns, name, labels));
         let i = self.pods.len() - 1;
         self.listeners.push(listen(self.pod_ns(i), &[80, 81]));
         i
+    }
+
+    /// Gives pod `i` named container ports and announces it.
+    pub fn set_ports(&mut self, i: usize, ports: &[(&str, &str, u16)]) -> Vec<Written> {
+        self.pods[i].ports = ports
+            .iter()
+            .map(|(n, p, port)| (n.to_string(), p.to_string(), *port))
+            .collect();
+        self.announce(i)
     }
 
     /// Upserts pod `i`'s WorkloadEndpoint everywhere (after changing its labels, say).
@@ -354,25 +438,41 @@ impl PolicyCluster {
     }
 
     /// Every pod to every pod on `port`, all probes at once: the pairs that connect, as
-    /// `x/a->y/b`.
+    /// `x/a->y/b`. A pair that does not connect is probed once more with a longer timeout (as
+    /// the Kubernetes network-policy tests do), so a loaded machine makes no false "denied".
     pub fn matrix(&self, port: u16) -> Vec<String> {
-        let mut probes = Vec::new();
-        for a in 0..self.pods.len() {
-            for b in 0..self.pods.len() {
-                if a == b {
-                    continue;
-                }
-                let to = SocketAddr::new(self.pod_ip(b), port);
-                let t = self
-                    .pod_ns(a)
-                    .spawn_in(move || TcpStream::connect_timeout(&to, Duration::from_millis(1000)).is_ok());
-                probes.push((a, b, t));
-            }
-        }
-        probes
-            .into_iter()
-            .filter_map(|(a, b, t)| t.join().unwrap().then(|| self.pair(a, b)))
-            .collect()
+        let pairs: Vec<(usize, usize)> = (0..self.pods.len())
+            .flat_map(|a| (0..self.pods.len()).map(move |b| (a, b)))
+            .filter(|(a, b)| a != b)
+            .collect();
+        let probe = |pairs: &[(usize, usize)], timeout: Duration| -> Vec<bool> {
+            let threads: Vec<_> = pairs
+                .iter()
+                .map(|&(a, b)| {
+                    let to = SocketAddr::new(self.pod_ip(b), port);
+                    self.pod_ns(a)
+                        .spawn_in(move || TcpStream::connect_timeout(&to, timeout).is_ok())
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        };
+        let first = probe(&pairs, Duration::from_millis(1000));
+        let again: Vec<(usize, usize)> = pairs
+            .iter()
+            .zip(&first)
+            .filter(|(_, ok)| !**ok)
+            .map(|(p, _)| *p)
+            .collect();
+        let second = probe(&again, Duration::from_millis(2500));
+        let mut ok: Vec<(usize, usize)> = pairs
+            .iter()
+            .zip(&first)
+            .filter(|(_, ok)| **ok)
+            .map(|(p, _)| *p)
+            .collect();
+        ok.extend(again.iter().zip(&second).filter(|(_, ok)| **ok).map(|(p, _)| *p));
+        ok.sort();
+        ok.into_iter().map(|(a, b)| self.pair(a, b)).collect()
     }
 
     fn pair(&self, a: usize, b: usize) -> String {

@@ -63,19 +63,6 @@ fn pod_to_pod_across_nodes_is_filtered_in_every_encapsulation() {
     }
 }
 
-/// Waits until the IPv6 link-local address of `dev` in `ns` has finished duplicate address
-/// detection (until then it answers no neighbour solicitation).
-fn wait_dad(ns: &brindle_testkit::Netns, dev: &str) {
-    for _ in 0..100 {
-        let out = ns.ip(&["-6", "addr", "show", "dev", dev]);
-        if out.contains("fe80::") && !out.contains("tentative") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{dev}: link-local address still tentative");
-}
-
 #[test]
 fn spoofed_sources_are_dropped_v4_and_v6() {
     // Policy off: anti-spoofing belongs to the host part and holds without policy too.

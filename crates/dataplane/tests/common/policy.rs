@@ -25,6 +25,19 @@ use brindle_testkit::Netns;
 
 use super::{Cluster, Modes};
 
+/// Waits until the IPv6 link-local address of `dev` in `ns` has finished duplicate address
+/// detection (until then it answers no neighbour solicitation, so it is no gateway yet).
+pub fn wait_dad(ns: &Netns, dev: &str) {
+    for _ in 0..100 {
+        let out = ns.ip(&["-6", "addr", "show", "dev", dev]);
+        if out.contains("fe80::") && !out.contains("tentative") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{dev}: link-local address still tentative");
+}
+
 /// A pod to make: (node, namespace, name, labels).
 pub type PodSpec<'a> = (usize, &'a str, &'a str, &'a [(&'a str, &'a str)]);
 
@@ -342,17 +355,7 @@ impl PolicyCluster {
             .ip(&["-6", "addr", "add", &format!("{ip6}/128"), "dev", "eth0", "nodad"]);
         node.ns
             .ip(&["-6", "route", "add", &format!("{ip6}/128"), "dev", &pod.iface]);
-        // The gateway answers neighbour solicitations once its address has left DAD.
-        let mut ready = false;
-        for _ in 0..100 {
-            let out = node.ns.ip(&["-6", "addr", "show", "dev", &pod.iface]);
-            if out.contains("fe80::") && !out.contains("tentative") {
-                ready = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(ready, "{}: link-local address still tentative", pod.iface);
+        wait_dad(&node.ns, &pod.iface);
         pod.ns.ip(&[
             "-6",
             "route",

@@ -13,7 +13,7 @@ use brindle_policy::ir::{EndpointToHostAction, Settings, TierDefault};
 use common::Modes;
 use common::policy::{
     PolicyCluster, alive, connect, global_policy, listen, network_policy, reach, send_raw, udp_packet,
-    udp_sink,
+    udp_sink, wait_dad,
 };
 
 const NONE: Modes = Modes {

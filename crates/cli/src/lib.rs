@@ -6,7 +6,7 @@
 //! - [`connect`]: datastore selection from flags, `/etc/calico/calicoctl.cfg` and environment.
 //! - [`client`]: typed resource CRUD over the datastore with Calico's semantics and messages.
 //! - [`columns`]: the `get` table columns of every kind.
-//! - [`commands`]: get, apply, create, replace, delete, patch, validate, version; node
+//! - [`commands`]: get, apply, create, replace, delete, patch, label, validate, version; node
 //!   (`node run`, the agent; `node status`) and lab.
 //! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
 //! - [`ipam`]: `ipam show|check|release|configure` over `brindle-ipam`.
@@ -27,7 +27,7 @@ use args::{Cli, Command};
 
 /// Runs one CLI command.
 pub fn run(cli: Cli) -> Result<()> {
-    use commands::{get, lab, node, patch, version, write};
+    use commands::{get, lab, label, node, patch, version, write};
     match &cli.command {
         Command::Version(a) => version::version(&cli.datastore, a),
         Command::Node(c) => node::node(c, &cli.datastore),
@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Command::Replace(a) => write::replace(&client, a),
                 Command::Delete(a) => write::delete(&client, a),
                 Command::Patch(a) => patch::patch(&client, a),
+                Command::Label(a) => label::label(&client, a),
                 Command::Version(_)
                 | Command::Validate(_)
                 | Command::Node(_)

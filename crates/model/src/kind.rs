@@ -15,11 +15,16 @@ pub enum Kind {
     ClusterInformation,
     IPAMConfiguration,
     Profile,
+    NetworkPolicy,
+    GlobalNetworkPolicy,
+    NetworkSet,
+    GlobalNetworkSet,
+    Tier,
 }
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 14] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
@@ -29,6 +34,11 @@ impl Kind {
         Kind::ClusterInformation,
         Kind::IPAMConfiguration,
         Kind::Profile,
+        Kind::NetworkPolicy,
+        Kind::GlobalNetworkPolicy,
+        Kind::NetworkSet,
+        Kind::GlobalNetworkSet,
+        Kind::Tier,
     ];
 
     /// The kind as written in `kind:` (`IPPool`).
@@ -43,6 +53,11 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformation",
             Kind::IPAMConfiguration => "IPAMConfiguration",
             Kind::Profile => "Profile",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::GlobalNetworkPolicy => "GlobalNetworkPolicy",
+            Kind::NetworkSet => "NetworkSet",
+            Kind::GlobalNetworkSet => "GlobalNetworkSet",
+            Kind::Tier => "Tier",
         }
     }
 
@@ -58,6 +73,11 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformationList",
             Kind::IPAMConfiguration => "IPAMConfigurationList",
             Kind::Profile => "ProfileList",
+            Kind::NetworkPolicy => "NetworkPolicyList",
+            Kind::GlobalNetworkPolicy => "GlobalNetworkPolicyList",
+            Kind::NetworkSet => "NetworkSetList",
+            Kind::GlobalNetworkSet => "GlobalNetworkSetList",
+            Kind::Tier => "TierList",
         }
     }
 
@@ -73,12 +93,20 @@ impl Kind {
             Kind::ClusterInformation => "clusterinformations",
             Kind::IPAMConfiguration => "ipamconfigurations",
             Kind::Profile => "profiles",
+            Kind::NetworkPolicy => "networkpolicies",
+            Kind::GlobalNetworkPolicy => "globalnetworkpolicies",
+            Kind::NetworkSet => "networksets",
+            Kind::GlobalNetworkSet => "globalnetworksets",
+            Kind::Tier => "tiers",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub const fn namespaced(self) -> bool {
-        matches!(self, Kind::WorkloadEndpoint)
+        matches!(
+            self,
+            Kind::WorkloadEndpoint | Kind::NetworkPolicy | Kind::NetworkSet
+        )
     }
 
     /// The names `calicoctl get` accepts for this kind (matched case-insensitively).
@@ -108,6 +136,22 @@ impl Kind {
                 "ipamconfigs",
             ],
             Kind::Profile => &["profile", "profiles", "pro", "pros"],
+            // calicoctl's list plus kubectl's `netpol`.
+            Kind::NetworkPolicy => &[
+                "networkpolicy",
+                "networkpolicies",
+                "policy",
+                "np",
+                "policies",
+                "pol",
+                "pols",
+                "netpol",
+                "netpols",
+            ],
+            Kind::GlobalNetworkPolicy => &["globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"],
+            Kind::NetworkSet => &["networkset", "networksets", "netsets"],
+            Kind::GlobalNetworkSet => &["globalnetworkset", "globalnetworksets", "gnetsets"],
+            Kind::Tier => &["tier", "tiers"],
         }
     }
 
@@ -155,6 +199,12 @@ mod tests {
         assert_eq!(Kind::from_alias("ipps"), Some(Kind::IPPool));
         assert_eq!(Kind::from_alias("BGPPeers"), Some(Kind::BGPPeer));
         assert_eq!(Kind::from_alias("wep"), Some(Kind::WorkloadEndpoint));
+        assert_eq!(Kind::from_alias("np"), Some(Kind::NetworkPolicy));
+        assert_eq!(Kind::from_alias("netpol"), Some(Kind::NetworkPolicy));
+        assert_eq!(Kind::from_alias("GNP"), Some(Kind::GlobalNetworkPolicy));
+        assert_eq!(Kind::from_alias("netsets"), Some(Kind::NetworkSet));
+        assert_eq!(Kind::from_alias("gnetsets"), Some(Kind::GlobalNetworkSet));
+        assert_eq!(Kind::from_alias("tiers"), Some(Kind::Tier));
         assert_eq!(Kind::from_alias("nosuch"), None);
         let mut all: Vec<&str> = Kind::ALL
             .iter()

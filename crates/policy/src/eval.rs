@@ -376,3 +376,31 @@ pub fn workload_to_workload(
         None => Decision::allow("destination outside this cluster's endpoints".into(), logs),
     }
 }
+
+/// The table a lab's probe should observe: row `i`, column `j` decides a new connection from
+/// workload `i` to workload `j` over `protocol` (TCP, UDP, SCTP or UDP-Lite: to `port`; other
+/// protocols have no ports) at their addresses as given. The diagonal (a pod to itself) is
+/// decided too; the Kubernetes tests ignore it.
+pub fn reachability(
+    states: &[&State],
+    workloads: &[(EndpointKey, IpAddr)],
+    protocol: u8,
+    port: u16,
+) -> Vec<Vec<Decision>> {
+    workloads
+        .iter()
+        .map(|(from, src)| {
+            workloads
+                .iter()
+                .map(|(to, dst)| {
+                    let packet = if matches!(protocol, 6 | 17 | 132 | 136) {
+                        Packet::with_ports(*src, *dst, protocol, 40000, port)
+                    } else {
+                        Packet::other(*src, *dst, protocol)
+                    };
+                    workload_to_workload(states, from, to, &packet)
+                })
+                .collect()
+        })
+        .collect()
+}

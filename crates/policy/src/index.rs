@@ -9,10 +9,12 @@
 //! only against the selectors filed under its labels (plus the few with no restriction, such
 //! as `!has(a)` or `all()`); a new selector only against the items carrying its label.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
 use brindle_model::selector::{Expr, Selector};
+
+use crate::idhash::{IdMap, IdSet};
 
 /// Labels as the index sees them (an item's own labels plus inherited ones).
 pub(crate) type LabelMap = BTreeMap<String, String>;
@@ -78,13 +80,13 @@ fn restriction(e: &Expr) -> Restriction {
 
 struct ItemEntry<S> {
     labels: LabelMap,
-    matches: HashSet<S>,
+    matches: IdSet<S>,
 }
 
 struct SelectorEntry<I> {
     selector: Selector,
     restriction: Restriction,
-    matches: HashSet<I>,
+    matches: IdSet<I>,
 }
 
 /// A change of match: `(selector, item, now_matches)`.
@@ -92,24 +94,24 @@ pub(crate) type MatchEvent<S, I> = (S, I, bool);
 
 /// Selectors `S` over labelled items `I`.
 pub(crate) struct LabelIndex<I, S> {
-    items: HashMap<I, ItemEntry<S>>,
-    selectors: HashMap<S, SelectorEntry<I>>,
+    items: IdMap<I, ItemEntry<S>>,
+    selectors: IdMap<S, SelectorEntry<I>>,
     /// label → value → items with that label value.
-    item_postings: HashMap<String, HashMap<String, HashSet<I>>>,
-    selectors_by_value: HashMap<String, HashMap<String, HashSet<S>>>,
-    selectors_by_key: HashMap<String, HashSet<S>>,
-    unrestricted: HashSet<S>,
+    item_postings: HashMap<String, HashMap<String, IdSet<I>>>,
+    selectors_by_value: HashMap<String, HashMap<String, IdSet<S>>>,
+    selectors_by_key: HashMap<String, IdSet<S>>,
+    unrestricted: IdSet<S>,
 }
 
 impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> Default for LabelIndex<I, S> {
     fn default() -> Self {
         LabelIndex {
-            items: HashMap::new(),
-            selectors: HashMap::new(),
+            items: IdMap::default(),
+            selectors: IdMap::default(),
             item_postings: HashMap::new(),
             selectors_by_value: HashMap::new(),
             selectors_by_key: HashMap::new(),
-            unrestricted: HashSet::new(),
+            unrestricted: IdSet::default(),
         }
     }
 }
@@ -140,21 +142,23 @@ impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> LabelIndex<I, S> {
                 self.unpost_item(item, &old.labels);
                 old.matches
             }
-            None => HashSet::new(),
+            None => IdSet::default(),
         };
-        let mut candidates: HashSet<S> = self.unrestricted.clone();
+        // Each selector is filed under one label (or one label's values), and an item has one
+        // value per label: every candidate turns up once.
+        let mut matches: IdSet<S> = IdSet::default();
+        let mut consider = |ss: Option<&IdSet<S>>| {
+            for s in ss.into_iter().flatten() {
+                if self.selectors[s].selector.matches(&labels) {
+                    matches.insert(*s);
+                }
+            }
+        };
+        consider(Some(&self.unrestricted));
         for (k, v) in &labels {
-            if let Some(ss) = self.selectors_by_key.get(k) {
-                candidates.extend(ss.iter().copied());
-            }
-            if let Some(ss) = self.selectors_by_value.get(k).and_then(|m| m.get(v)) {
-                candidates.extend(ss.iter().copied());
-            }
+            consider(self.selectors_by_key.get(k));
+            consider(self.selectors_by_value.get(k).and_then(|m| m.get(v)));
         }
-        let matches: HashSet<S> = candidates
-            .into_iter()
-            .filter(|s| self.selectors[s].selector.matches(&labels))
-            .collect();
         let mut events = Vec::new();
         for s in old_matches.difference(&matches) {
             self.selectors.get_mut(s).expect("indexed").matches.remove(&item);
@@ -212,7 +216,7 @@ impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> LabelIndex<I, S> {
         let old_matches = match self.selectors.get(&id) {
             Some(e) if e.selector == selector => return Vec::new(),
             Some(_) => self.unfile_selector(id),
-            None => HashSet::new(),
+            None => IdSet::default(),
         };
         let restriction = restriction(selector.expr());
         let candidates: Vec<I> = match &restriction {
@@ -231,7 +235,7 @@ impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> LabelIndex<I, S> {
                 .flat_map(|s| s.iter().copied())
                 .collect(),
         };
-        let matches: HashSet<I> = candidates
+        let matches: IdSet<I> = candidates
             .into_iter()
             .filter(|i| selector.matches(&self.items[i].labels))
             .collect();
@@ -270,7 +274,7 @@ impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> LabelIndex<I, S> {
     }
 
     /// Takes a selector out of the filing structures; returns what it matched.
-    fn unfile_selector(&mut self, id: S) -> HashSet<I> {
+    fn unfile_selector(&mut self, id: S) -> IdSet<I> {
         let old = self.selectors.remove(&id).expect("present");
         match &old.restriction {
             Restriction::None => {
@@ -320,6 +324,8 @@ impl<I: Copy + Eq + Hash, S: Copy + Eq + Hash> LabelIndex<I, S> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> LabelMap {

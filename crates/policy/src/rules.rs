@@ -4,9 +4,10 @@
 //! and the per-family filtering of `felix/rules/policy.go` (`FilterRuleToIPVersion`,
 //! `filterNets`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use brindle_model::numorstring::{Port, Protocol};
+use brindle_model::numorstring::{PROTOCOL_NAMES, Port, Protocol};
 use brindle_model::resources::{Action as V3Action, IcmpFields, Rule as V3Rule};
 use brindle_model::selector::Selector;
 use ipnet::IpNet;
@@ -67,42 +68,85 @@ pub(crate) fn endpoint_port_protocol(protocol: &Protocol) -> u8 {
     }
 }
 
+/// A parsed selector with its set id (`s:` + the hash of its canonical text), shared by every
+/// set and rule that uses it.
+#[derive(Debug)]
+pub(crate) struct SelectorInfo {
+    pub selector: Selector,
+    pub id: SetId,
+}
+
+/// Rule selectors parsed once per distinct text: policies repeat the same peers (a namespace,
+/// an app) many times over, and parsing, printing and hashing dominate converting a rule.
+#[derive(Default)]
+pub(crate) struct SelectorCache {
+    map: HashMap<String, Arc<SelectorInfo>>,
+    /// The size after the last pruning.
+    kept: usize,
+}
+
+impl SelectorCache {
+    fn get(&mut self, text: &str) -> Result<Arc<SelectorInfo>, String> {
+        if let Some(info) = self.map.get(text) {
+            return Ok(info.clone());
+        }
+        let selector = Selector::parse(text).map_err(|e| e.reason)?;
+        let id = selector_set_id(&selector.to_string());
+        let info = Arc::new(SelectorInfo { selector, id });
+        self.map.insert(text.to_string(), info.clone());
+        Ok(info)
+    }
+
+    /// Forgets selectors nothing uses any more, once the cache has doubled since last time.
+    pub fn prune(&mut self) {
+        if self.map.len() > 256 && self.map.len() > 2 * self.kept {
+            self.map.retain(|_, info| Arc::strong_count(info) > 1);
+            self.kept = self.map.len();
+        }
+    }
+}
+
 /// What an IP set holds: the addresses of what `selector` matches, or with `named_port` the
 /// address · protocol · port of their ports with that name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct SetDef {
     pub id: SetId,
-    pub selector: Selector,
-    pub selector_id: SetId,
-    pub named_port: Option<(NamedPortProtocol, String)>,
+    pub selector: Arc<SelectorInfo>,
+    pub named_port: Option<(NamedPortProtocol, Arc<str>)>,
 }
 
 impl SetDef {
-    fn for_selector(selector: &Selector) -> SetDef {
+    fn for_selector(selector: &Arc<SelectorInfo>) -> SetDef {
         SetDef {
-            id: selector_set_id(&selector.to_string()),
+            id: selector.id.clone(),
             selector: selector.clone(),
-            selector_id: selector_set_id(&selector.to_string()),
             named_port: None,
         }
     }
 
-    fn for_named_port(selector: &Selector, protocol: NamedPortProtocol, name: &str) -> SetDef {
-        let selector_id = selector_set_id(&selector.to_string());
+    fn for_named_port(selector: &Arc<SelectorInfo>, protocol: NamedPortProtocol, name: &str) -> SetDef {
         SetDef {
-            id: named_port_set_id(&selector_id, protocol.name(), name),
+            id: named_port_set_id(&selector.id, protocol.name(), name),
             selector: selector.clone(),
-            selector_id,
-            named_port: Some((protocol, name.to_string())),
+            named_port: Some((protocol, name.into())),
         }
+    }
+
+    /// The id of the selector set the set is built on.
+    pub fn selector_id(&self) -> &SetId {
+        &self.selector.id
     }
 
     /// What the set is for, in words.
     pub fn comment(&self) -> String {
         match &self.named_port {
-            None => self.selector.to_string(),
+            None => self.selector.selector.to_string(),
             Some((proto, name)) => {
-                format!("named port {name} ({}) of {}", proto.name(), self.selector)
+                format!(
+                    "named port {name} ({}) of {}",
+                    proto.name(),
+                    self.selector.selector
+                )
             }
         }
     }
@@ -119,7 +163,7 @@ pub(crate) struct LogContext<'a> {
 }
 
 impl LogContext<'_> {
-    fn prefix(&self) -> String {
+    pub fn prefix(&self) -> String {
         let f = if self.prefix_format.is_empty() {
             "calico-packet"
         } else {
@@ -156,31 +200,31 @@ impl LogContext<'_> {
     }
 }
 
-/// A protocol as its number (names as Calico's `numorstring` knows them, any case).
+/// A protocol as its number (Calico's names in any case: Felix lower-cases them).
 pub(crate) fn protocol_number(p: &Protocol) -> Result<u8, String> {
-    match p {
-        Protocol::Num(n) => Ok(*n),
-        Protocol::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(6),
-            "udp" => Ok(17),
-            "icmp" => Ok(1),
-            "icmpv6" => Ok(58),
-            "sctp" => Ok(132),
-            "udplite" => Ok(136),
-            other => other.parse::<u8>().map_err(|_| format!("unknown protocol {s:?}")),
-        },
+    if let Some(n) = p.protocol_number() {
+        return Ok(n);
     }
+    let name = p.to_string();
+    PROTOCOL_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        .map(|(_, n)| *n)
+        .ok_or_else(|| format!("unknown protocol {name:?}"))
 }
 
-fn parse_nets(nets: &[String], field: &str) -> Result<Vec<IpNet>, String> {
+/// A CIDR or a plain address (a host prefix), masked to its network (Calico's
+/// `ParseCIDROrIP` then `Network()`); `None` when it is neither.
+pub(crate) fn parse_net(n: &str) -> Option<IpNet> {
+    n.parse::<IpNet>()
+        .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+        .ok()
+        .map(|net| net.trunc())
+}
+
+fn parse_nets(nets: &[String], side: &str, field: &str) -> Result<Vec<IpNet>, String> {
     nets.iter()
-        .map(|n| {
-            let net = n
-                .parse::<IpNet>()
-                .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{field}: {n:?} is not a CIDR or an IP address"))?;
-            Ok(net.trunc())
-        })
+        .map(|n| parse_net(n).ok_or_else(|| format!("{side}.{field}: {n:?} is not a CIDR or an IP address")))
         .collect()
 }
 
@@ -239,15 +283,6 @@ fn icmp(fields: &Option<IcmpFields>, field: &str) -> Result<Option<Icmp>, String
     }
 }
 
-fn parse_selector(text: &str, field: &str) -> Result<Option<Selector>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    Selector::parse(text)
-        .map(Some)
-        .map_err(|e| format!("{field}: {}", e.reason))
-}
-
 /// One side of a rule before splitting per family.
 struct Side {
     nets: Vec<IpNet>,
@@ -266,26 +301,45 @@ fn convert_side(
     namespace: &str,
     named_proto: NamedPortProtocol,
     sets: &mut BTreeMap<SetId, SetDef>,
+    cache: &mut SelectorCache,
 ) -> Result<Side, String> {
     let (er, side) = if source {
         (&rule.source, "source")
     } else {
         (&rule.destination, "destination")
     };
-    // Check the user's selectors first, so an error names the field.
     let sa_selector = er.service_accounts.as_ref().map(|s| s.selector.as_str());
-    for (field, text) in [
+    let fields = [
         ("selector", er.selector.as_str()),
         ("notSelector", er.not_selector.as_str()),
         ("namespaceSelector", er.namespace_selector.as_str()),
         ("serviceAccounts.selector", sa_selector.unwrap_or("")),
-    ] {
-        parse_selector(text, &format!("{side}.{field}"))?;
-    }
-    let positive = entity_selector(er, namespace).map_err(|e| format!("{side}: {}", e.reason))?;
+    ];
+    // On an error, name the user's field that is wrong rather than the rewritten text.
+    let explain = |fallback: String| {
+        for (field, text) in fields {
+            if !text.is_empty()
+                && let Err(e) = Selector::parse(text)
+            {
+                return format!("{side}.{field}: {}", e.reason);
+            }
+        }
+        fallback
+    };
+    let positive = entity_selector(er, namespace).map_err(|e| explain(format!("{side}: {}", e.reason)))?;
     let (positive, negated) = combine_positive_and_negated(positive, &er.not_selector);
-    let positive = parse_selector(&positive, side)?;
-    let negated = parse_selector(&negated, &format!("{side}.notSelector"))?;
+    let mut parse = |text: &str| -> Result<Option<Arc<SelectorInfo>>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        cache
+            .get(text)
+            .map(Some)
+            .map_err(|e| explain(format!("{side}: {e}")))
+    };
+    let positive = parse(&positive)?;
+    let negated = parse(&negated)?;
+    let all = parse("all()")?.expect("all() is not empty");
 
     let (ports, named) = split_ports(&er.ports);
     let (not_ports, not_named) = split_ports(&er.not_ports);
@@ -296,9 +350,7 @@ fn convert_side(
     };
     // Named ports become sets filtered by the positive selector (or all() without one); the
     // negated named ports too, since the rule only matches inside the positive selector anyway.
-    let port_selector = positive
-        .clone()
-        .unwrap_or_else(|| Selector::parse("all()").expect("all() is a valid selector"));
+    let port_selector = positive.clone().unwrap_or(all);
     let named_port_sets = named
         .iter()
         .map(|n| add(SetDef::for_named_port(&port_selector, named_proto, n)))
@@ -316,8 +368,8 @@ fn convert_side(
     }
     let not_sets = negated.iter().map(|s| add(SetDef::for_selector(s))).collect();
     Ok(Side {
-        nets: parse_nets(&er.nets, &format!("{side}.nets"))?,
-        not_nets: parse_nets(&er.not_nets, &format!("{side}.notNets"))?,
+        nets: parse_nets(&er.nets, side, "nets")?,
+        not_nets: parse_nets(&er.not_nets, side, "notNets")?,
         sets: sel_sets,
         not_sets,
         ports,
@@ -353,6 +405,7 @@ fn convert_rule(
     namespace: &str,
     log: &LogContext<'_>,
     sets: &mut BTreeMap<SetId, SetDef>,
+    cache: &mut SelectorCache,
 ) -> Result<Option<ConvertedRule>, String> {
     if rule.source.services.is_some() || rule.destination.services.is_some() {
         return Ok(None);
@@ -387,8 +440,8 @@ fn convert_rule(
         },
     };
     let named_proto = NamedPortProtocol::for_rule(rule.protocol.as_ref());
-    let src = convert_side(rule, true, namespace, named_proto, sets)?;
-    let dst = convert_side(rule, false, namespace, named_proto, sets)?;
+    let src = convert_side(rule, true, namespace, named_proto, sets, cache)?;
+    let dst = convert_side(rule, false, namespace, named_proto, sets, cache)?;
     let action = match rule.action {
         V3Action::Allow => Action::Allow,
         V3Action::Deny => Action::Deny,
@@ -435,10 +488,11 @@ pub(crate) fn convert_rules(
     namespace: &str,
     log: &LogContext<'_>,
     sets: &mut BTreeMap<SetId, SetDef>,
+    cache: &mut SelectorCache,
 ) -> Result<FamilyRules, RuleError> {
     let mut out = FamilyRules::default();
     for (index, rule) in rules.iter().enumerate() {
-        let converted = convert_rule(rule, namespace, log, sets).map_err(|reason| RuleError {
+        let converted = convert_rule(rule, namespace, log, sets, cache).map_err(|reason| RuleError {
             direction: direction.to_string(),
             index,
             reason,
@@ -470,5 +524,32 @@ pub(crate) fn convert_rules(
             }
         }
     }
+    out.v4.shrink_to_fit();
+    out.v6.shrink_to_fit();
     Ok(out)
+}
+
+/// The rules with every Log rule's prefix replaced; `None` when there is no Log rule.
+pub(crate) fn with_log_prefix(rules: &FamilyRules, prefix: &str) -> Option<FamilyRules> {
+    let is_log = |r: &Rule| matches!(r.action, Action::Log { .. });
+    if !rules.v4.iter().chain(&rules.v6).any(is_log) {
+        return None;
+    }
+    let relog = |list: &[Rule]| {
+        list.iter()
+            .map(|r| match r.action {
+                Action::Log { .. } => Rule {
+                    action: Action::Log {
+                        prefix: prefix.to_string(),
+                    },
+                    ..r.clone()
+                },
+                _ => r.clone(),
+            })
+            .collect()
+    };
+    Some(FamilyRules {
+        v4: relog(&rules.v4),
+        v6: relog(&rules.v6),
+    })
 }

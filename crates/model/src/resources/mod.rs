@@ -11,8 +11,12 @@ pub mod clusterinfo;
 pub mod felixconfig;
 pub mod ipamconfig;
 pub mod ippool;
+pub mod networkpolicy;
+pub mod networkset;
 pub mod node;
+pub mod policy_common;
 pub mod profile;
+pub mod tier;
 pub mod workloadendpoint;
 
 use std::fmt;
@@ -30,8 +34,12 @@ pub use clusterinfo::*;
 pub use felixconfig::*;
 pub use ipamconfig::*;
 pub use ippool::*;
+pub use networkpolicy::*;
+pub use networkset::*;
 pub use node::*;
+pub use policy_common::*;
 pub use profile::*;
+pub use tier::*;
 pub use workloadendpoint::*;
 
 /// What every typed resource offers.
@@ -101,6 +109,11 @@ pub enum Resource {
     ClusterInformation(ClusterInformation),
     IPAMConfiguration(IPAMConfiguration),
     Profile(Profile),
+    NetworkPolicy(NetworkPolicy),
+    GlobalNetworkPolicy(GlobalNetworkPolicy),
+    NetworkSet(NetworkSet),
+    GlobalNetworkSet(GlobalNetworkSet),
+    Tier(Tier),
 }
 
 /// Runs `$body` with `$r` bound to the inner value of any [`Resource`] variant.
@@ -116,6 +129,11 @@ macro_rules! each_resource {
             Resource::ClusterInformation($r) => $body,
             Resource::IPAMConfiguration($r) => $body,
             Resource::Profile($r) => $body,
+            Resource::NetworkPolicy($r) => $body,
+            Resource::GlobalNetworkPolicy($r) => $body,
+            Resource::NetworkSet($r) => $body,
+            Resource::GlobalNetworkSet($r) => $body,
+            Resource::Tier($r) => $body,
         }
     };
 }
@@ -159,6 +177,26 @@ macro_rules! for_kind {
             }
             Kind::Profile => {
                 type $T = Profile;
+                $body
+            }
+            Kind::NetworkPolicy => {
+                type $T = NetworkPolicy;
+                $body
+            }
+            Kind::GlobalNetworkPolicy => {
+                type $T = GlobalNetworkPolicy;
+                $body
+            }
+            Kind::NetworkSet => {
+                type $T = NetworkSet;
+                $body
+            }
+            Kind::GlobalNetworkSet => {
+                type $T = GlobalNetworkSet;
+                $body
+            }
+            Kind::Tier => {
+                type $T = Tier;
                 $body
             }
         }

@@ -3,11 +3,12 @@
 //! `PolKVLess`; `event_sequencer.go` `tierInfoToProtoTierInfo`).
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::calc::PolicyCalculator;
 use crate::calc::inputs::{ItemKey, builtin_tier};
-use crate::calc::owners::PolicyEntry;
+use crate::calc::owners::PolicyMeta;
 use crate::ir::{Direction, Endpoint, EndpointDirection, EndpointKey, TierDefault, TierPolicies};
 
 /// A tier's place: valid tiers (ones that exist) first, then by order (none last), then name.
@@ -34,25 +35,43 @@ fn cmp_tiers(a: &TierRank<'_>, b: &TierRank<'_>) -> Ordering {
         .then_with(|| a.name.cmp(b.name))
 }
 
-/// Policies in a tier: by order (none last), ties by `<name>/<namespace>/<kind>` (v3.32).
-fn cmp_policies(a: &PolicyEntry, b: &PolicyEntry) -> Ordering {
-    let tie = |p: &PolicyEntry| {
-        format!(
-            "{}/{}/{}",
-            p.input.id.name,
-            p.input.id.namespace,
-            p.input.id.kind.name()
-        )
-    };
-    cmp_order(a.input.order, b.input.order).then_with(|| tie(a).cmp(&tie(b)))
+/// Policies in a tier: by order (none last), ties by the text `<name>/<namespace>/<kind>`
+/// (v3.32), compared without building it.
+fn cmp_policies(a: &PolicyMeta, b: &PolicyMeta) -> Ordering {
+    fn tie(m: &PolicyMeta) -> impl Iterator<Item = u8> + '_ {
+        let id = &m.id;
+        id.name
+            .bytes()
+            .chain([b'/'])
+            .chain(id.namespace.bytes())
+            .chain([b'/'])
+            .chain(id.kind.name().bytes())
+    }
+    cmp_order(a.order, b.order).then_with(|| tie(a).cmp(tie(b)))
 }
 
 impl PolicyCalculator {
     /// Notes that a local endpoint's output may have changed.
     pub(crate) fn touch_endpoint(&mut self, item: u32) {
+        self.pending.endpoint_items.insert(item);
+    }
+
+    /// Notes the key of an endpoint that is going away (its handle may be reused).
+    pub(crate) fn touch_removed_endpoint(&mut self, item: u32) {
         if let Some(ItemKey::Endpoint(key)) = self.items.key(item) {
             self.pending.endpoints.insert(key.clone());
         }
+    }
+
+    /// The endpoints touched since the last flush.
+    pub(crate) fn pending_endpoint_keys(&self) -> BTreeSet<EndpointKey> {
+        let mut keys = self.pending.endpoints.clone();
+        for item in &self.pending.endpoint_items {
+            if let Some(ItemKey::Endpoint(key)) = self.items.key(*item) {
+                keys.insert(key.clone());
+            }
+        }
+        keys
     }
 
     pub(crate) fn touch_all_local_endpoints(&mut self) {
@@ -96,29 +115,29 @@ impl PolicyCalculator {
     }
 
     fn direction_output(&self, item: u32, direction: Direction, profiles: &[String]) -> EndpointDirection {
-        let mut policies: Vec<&PolicyEntry> = self
+        let mut policies: Vec<&PolicyMeta> = self
             .local_index
             .item_matches(item)
             .filter_map(|p| self.policies.get(p))
-            .filter(|p| match direction {
-                Direction::Ingress => p.input.ingress.is_some(),
-                Direction::Egress => p.input.egress.is_some(),
+            .map(|p| &p.meta)
+            .filter(|m| match direction {
+                Direction::Ingress => m.ingress,
+                Direction::Egress => m.egress,
             })
             .collect();
         policies.sort_by(|a, b| {
-            let (ta, _) = self.tier_rank(a.input.tier_name());
-            let (tb, _) = self.tier_rank(b.input.tier_name());
+            let (ta, _) = self.tier_rank(&a.tier);
+            let (tb, _) = self.tier_rank(&b.tier);
             cmp_tiers(&ta, &tb).then_with(|| cmp_policies(a, b))
         });
         let mut tiers: Vec<TierPolicies> = Vec::new();
-        for p in policies {
-            let name = p.input.tier_name();
+        for m in policies {
             match tiers.last_mut() {
-                Some(t) if t.name == name => t.policies.push(p.input.id.clone()),
+                Some(t) if t.name == m.tier => t.policies.push(m.id.clone()),
                 _ => tiers.push(TierPolicies {
-                    name: name.to_string(),
-                    default_action: self.tier_rank(name).1,
-                    policies: vec![p.input.id.clone()],
+                    name: m.tier.clone(),
+                    default_action: self.tier_rank(&m.tier).1,
+                    policies: vec![m.id.clone()],
                 }),
             }
         }
@@ -145,7 +164,9 @@ impl PolicyCalculator {
 
     /// The endpoint part of a delta; brings the endpoint outputs up to date.
     pub(crate) fn flush_endpoints(&mut self, delta: &mut crate::ir::Delta) {
-        let pending = std::mem::take(&mut self.pending.endpoints);
+        let pending = self.pending_endpoint_keys();
+        self.pending.endpoints.clear();
+        self.pending.endpoint_items.clear();
         for key in pending {
             match self.endpoint_output(&key) {
                 Some(now) => {

@@ -3,13 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use brindle_model::resources::{Rule as V3Rule, WorkloadEndpoint};
+use brindle_model::resources::{
+    Action as V3Action, BUILTIN_TIERS, GlobalNetworkPolicy, GlobalNetworkSet, NetworkPolicy, NetworkSet,
+    PolicyType, Rule as V3Rule, Tier, WorkloadEndpoint,
+};
 use ipnet::IpNet;
 
 use crate::error::PolicyError;
 use crate::ir::{EndpointKey, PolicyId, TierDefault};
-use crate::rules::endpoint_port_protocol;
-use crate::selectors::{LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT};
+use crate::rules::{endpoint_port_protocol, parse_net};
+use crate::selectors::{
+    LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT, global_policy_selector,
+    network_policy_selector,
+};
 
 /// Labels of an endpoint or network set.
 pub type Labels = BTreeMap<String, String>;
@@ -56,14 +62,65 @@ impl PolicyInput {
 
 /// Which directions a policy with these `types` governs. Felix reads an empty list as both
 /// (`policy_sorter.go`; the API client stores the defaulted value, so this is for old data).
-pub fn governed_directions(types: &[String]) -> (bool, bool) {
+pub fn governed_directions(types: &[PolicyType]) -> (bool, bool) {
     if types.is_empty() {
         return (true, true);
     }
     (
-        types.iter().any(|t| t.eq_ignore_ascii_case("ingress")),
-        types.iter().any(|t| t.eq_ignore_ascii_case("egress")),
+        types.contains(&PolicyType::Ingress),
+        types.contains(&PolicyType::Egress),
     )
+}
+
+fn governed(rules: &[V3Rule], governs: bool) -> Option<Vec<V3Rule>> {
+    governs.then(|| rules.to_vec())
+}
+
+impl PolicyInput {
+    /// A NetworkPolicy (converted Kubernetes ones, `knp.default.<name>`, included), with its
+    /// selector rewritten as Calico's syncer does.
+    pub fn from_network_policy(np: &NetworkPolicy) -> Result<PolicyInput, PolicyError> {
+        let (ns, name) = (&np.metadata.namespace, &np.metadata.name);
+        let object = format!("NetworkPolicy {ns}/{name}");
+        let spec = &np.spec;
+        let selector = network_policy_selector(&spec.selector, ns, &spec.service_account_selector)
+            .map_err(|e| PolicyError::new(&object, format!("selector: {e}")))?;
+        let (ingress, egress) = governed_directions(&spec.types);
+        Ok(PolicyInput {
+            id: PolicyId::network(ns.clone(), name.clone()),
+            tier: spec.tier.clone(),
+            order: spec.order,
+            selector,
+            ingress: governed(&spec.ingress, ingress),
+            egress: governed(&spec.egress, egress),
+        })
+    }
+
+    /// A GlobalNetworkPolicy; `None` for one that only host endpoints use (`doNotTrack`,
+    /// `preDNAT`: Felix never puts those in a workload's chains).
+    pub fn from_global_network_policy(gnp: &GlobalNetworkPolicy) -> Result<Option<PolicyInput>, PolicyError> {
+        let name = &gnp.metadata.name;
+        let object = format!("GlobalNetworkPolicy {name}");
+        let spec = &gnp.spec;
+        if spec.do_not_track || spec.pre_dnat {
+            return Ok(None);
+        }
+        let selector = global_policy_selector(
+            &spec.selector,
+            &spec.namespace_selector,
+            &spec.service_account_selector,
+        )
+        .map_err(|e| PolicyError::new(&object, format!("selector: {e}")))?;
+        let (ingress, egress) = governed_directions(&spec.types);
+        Ok(Some(PolicyInput {
+            id: PolicyId::global(name.clone()),
+            tier: spec.tier.clone(),
+            order: spec.order,
+            selector,
+            ingress: governed(&spec.ingress, ingress),
+            egress: governed(&spec.egress, egress),
+        }))
+    }
 }
 
 /// A NetworkSet (namespaced) or GlobalNetworkSet (empty namespace).
@@ -75,6 +132,26 @@ pub struct NetworkSetInput {
     pub nets: Vec<String>,
 }
 
+impl NetworkSetInput {
+    pub fn from_network_set(set: &NetworkSet) -> NetworkSetInput {
+        NetworkSetInput {
+            namespace: set.metadata.namespace.clone(),
+            name: set.metadata.name.clone(),
+            labels: set.metadata.labels.clone(),
+            nets: set.spec.nets.clone(),
+        }
+    }
+
+    pub fn from_global_network_set(set: &GlobalNetworkSet) -> NetworkSetInput {
+        NetworkSetInput {
+            namespace: String::new(),
+            name: set.metadata.name.clone(),
+            labels: set.metadata.labels.clone(),
+            nets: set.spec.nets.clone(),
+        }
+    }
+}
+
 /// A Tier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierInput {
@@ -84,15 +161,31 @@ pub struct TierInput {
     pub default_action: TierDefault,
 }
 
+fn tier_default(action: V3Action) -> TierDefault {
+    match action {
+        V3Action::Pass => TierDefault::Pass,
+        _ => TierDefault::Deny,
+    }
+}
+
+impl TierInput {
+    /// A Tier; any default action but `Pass` is `Deny` (`tierprocessor.go`).
+    pub fn from_tier(tier: &Tier) -> TierInput {
+        TierInput {
+            name: tier.metadata.name.clone(),
+            order: tier.spec.order,
+            default_action: tier_default(tier.spec.effective_default_action()),
+        }
+    }
+}
+
 /// The tiers every Calico cluster has (`clientv3` creates them at start): a Tier object of the
 /// same name replaces the built-in values.
 pub(crate) fn builtin_tier(name: &str) -> Option<(Option<f64>, TierDefault)> {
-    match name {
-        "default" => Some((Some(1_000_000.0), TierDefault::Deny)),
-        "kube-admin" => Some((Some(1000.0), TierDefault::Pass)),
-        "kube-baseline" => Some((Some(10_000_000.0), TierDefault::Pass)),
-        _ => None,
-    }
+    BUILTIN_TIERS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, order, action)| (Some(*order), tier_default(*action)))
 }
 
 /// A named port of an endpoint.
@@ -130,10 +223,9 @@ pub(crate) enum ItemKey {
 fn parse_nets(object: &str, field: &str, nets: &[String]) -> Result<Vec<IpNet>, PolicyError> {
     nets.iter()
         .map(|n| {
-            n.parse::<IpNet>()
-                .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| PolicyError::new(object, format!("{field}: {n:?} is not a CIDR or an address")))
+            parse_net(n).ok_or_else(|| {
+                PolicyError::new(object, format!("{field}: {n:?} is not a CIDR or an address"))
+            })
         })
         .collect()
 }

@@ -16,7 +16,7 @@ impl PolicyCalculator {
         let mut labels = item.labels.clone();
         for name in &item.profiles {
             if let Some(p) = self.profiles.get(name) {
-                for (k, v) in p.labels_to_apply() {
+                for (k, v) in &p.labels_to_apply {
                     labels.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
@@ -134,7 +134,7 @@ impl PolicyCalculator {
             self.unlink_child(p, idx);
         }
         if data.local.is_some() {
-            self.touch_endpoint(idx);
+            self.touch_removed_endpoint(idx);
             self.local_items.remove(&idx);
             let events = self.local_index.remove_item(idx);
             self.apply_policy_matches(events);

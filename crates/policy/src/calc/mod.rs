@@ -3,14 +3,14 @@
 //!
 //! Shape (Felix's calculation graph, `felix/calc/calc_graph.go`):
 //! - every endpoint (all nodes) and network set is an item, labelled with its own labels plus
-//!   its profiles' `labelsToApply` ([`items`]);
+//!   its profiles' `labelsToApply` (`items`);
 //! - the *local* label index matches policy selectors against this node's endpoints; a policy
-//!   matching one is active ([`owners`]), as is every profile a local endpoint names;
-//! - active policies' and profiles' rules are converted once ([`crate::rules`]) and hold
+//!   matching one is active (`owners`), as is every profile a local endpoint names;
+//! - active policies' and profiles' rules are converted once (`rules`) and hold
 //!   references on IP sets; the *IP-set* label index matches the sets' selectors against all
-//!   items, whose addresses (or named ports) are the members ([`sets`]);
+//!   items, whose addresses (or named ports) are the members (`sets`);
 //! - each local endpoint's output lists its policies by tier and order, then its profiles
-//!   ([`endpoints`]).
+//!   (`endpoints`).
 //!
 //! Every change only touches what depends on it; the pending-change records turn into the
 //! [`Delta`] at flush time, netted (a member added and removed again is not reported).
@@ -19,14 +19,17 @@ mod endpoints;
 pub mod inputs;
 mod items;
 mod owners;
+mod resources;
 mod sets;
 mod slab;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::idhash::{IdMap, IdSet};
 use crate::index::LabelIndex;
 use crate::ir::{Delta, Endpoint, EndpointKey, PolicyId, PolicyRules, ProfileRules, SetId, Settings, State};
+use crate::rules::SelectorCache;
 use inputs::{ItemData, ItemKey, TierInput};
 use owners::{Converted, PolicyEntry, ProfileEntry};
 use sets::{PendingSet, SetEntry};
@@ -39,7 +42,10 @@ struct Pending {
     /// Policy outputs as they were at the last flush, for those touched since.
     policies: HashMap<PolicyId, Option<Arc<PolicyRules>>>,
     profiles: HashMap<String, Option<Arc<ProfileRules>>>,
+    /// Keys of local endpoints removed since (their handles may be reused).
     endpoints: BTreeSet<EndpointKey>,
+    /// Handles of endpoints whose output may have changed.
+    endpoint_items: IdSet<u32>,
 }
 
 /// Calico's policy calculation for one node.
@@ -52,7 +58,7 @@ pub struct PolicyCalculator {
     items: Slab<ItemKey, ItemData>,
     local_items: BTreeSet<u32>,
     /// Profile name → items naming it (for label inheritance).
-    profile_children: HashMap<String, HashSet<u32>>,
+    profile_children: HashMap<String, IdSet<u32>>,
 
     profiles: HashMap<String, ProfileEntry>,
     /// Profile name → local endpoints naming it; named ones are active.
@@ -71,7 +77,8 @@ pub struct PolicyCalculator {
     /// Selector set ids (`s:…`) under their handle in `ip_index`.
     selector_ids: Slab<SetId, ()>,
     /// Selector handle → the sets (plain and named-port) built on it.
-    selector_users: HashMap<u32, Vec<SetId>>,
+    selector_users: IdMap<u32, Vec<SetId>>,
+    selector_cache: SelectorCache,
 
     out_endpoints: HashMap<EndpointKey, Arc<Endpoint>>,
     pending: Pending,
@@ -97,7 +104,8 @@ impl PolicyCalculator {
             ip_index: LabelIndex::default(),
             sets: HashMap::new(),
             selector_ids: Slab::default(),
-            selector_users: HashMap::new(),
+            selector_users: IdMap::default(),
+            selector_cache: SelectorCache::default(),
             out_endpoints: HashMap::new(),
             pending: Pending::default(),
         }
@@ -119,7 +127,7 @@ impl PolicyCalculator {
         let relog = settings.log_prefix != self.settings.log_prefix;
         self.settings = settings;
         if relog {
-            self.reconvert_all();
+            self.relog_all();
         }
     }
 
@@ -152,19 +160,21 @@ impl PolicyCalculator {
             }
         }
         self.flush_endpoints(&mut delta);
+        self.selector_cache.prune();
         delta
     }
 
     /// Everything the dataplane should hold now (for a full resync or the reconciler),
     /// including changes not flushed yet.
     pub fn state(&self) -> State {
+        let pending = self.pending_endpoint_keys();
         let mut endpoints: std::collections::BTreeMap<EndpointKey, Arc<Endpoint>> = self
             .out_endpoints
             .iter()
-            .filter(|(k, _)| !self.pending.endpoints.contains(*k))
+            .filter(|(k, _)| !pending.contains(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        for key in &self.pending.endpoints {
+        for key in &pending {
             if let Some(e) = self.endpoint_output(key) {
                 endpoints.insert(key.clone(), Arc::new(e));
             }

@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use brindle_model::resources::Profile;
+use brindle_model::resources::{DEFAULT_ALLOW_PROFILE, Profile};
 use brindle_model::selector::Selector;
 
 use crate::calc::PolicyCalculator;
 use crate::calc::inputs::{Labels, PolicyInput, TierInput};
 use crate::error::PolicyError;
 use crate::ir::{Action, FamilyRules, IpFamily, PolicyId, PolicyRules, ProfileRules, Rule, SetId, SetKey};
-use crate::rules::{LogContext, SetDef, convert_rules};
+use crate::rules::{LogContext, SetDef, convert_rules, with_log_prefix};
 
 /// Rules converted once, shared by the output and the set references.
 pub(crate) struct Converted<R> {
@@ -49,36 +49,63 @@ fn set_refs<'a>(lists: impl IntoIterator<Item = &'a FamilyRules>) -> Vec<SetKey>
     keys.into_iter().collect()
 }
 
+/// What ordering needs to know of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PolicyMeta {
+    pub id: PolicyId,
+    /// With the default filled in.
+    pub tier: String,
+    pub order: Option<f64>,
+    pub ingress: bool,
+    pub egress: bool,
+}
+
+impl PolicyMeta {
+    fn log_context<'a>(&'a self, prefix_format: &'a str) -> LogContext<'a> {
+        LogContext {
+            prefix_format,
+            tier: &self.tier,
+            kind: self.id.kind.short(),
+            namespace: &self.id.namespace,
+            name: &self.id.name,
+        }
+    }
+}
+
 pub(crate) struct PolicyEntry {
-    pub input: PolicyInput,
-    pub selector: Selector,
+    pub meta: PolicyMeta,
     pub converted: Converted<PolicyRules>,
     /// Local endpoints the selector matches.
     pub matched: u32,
 }
 
 pub(crate) struct ProfileEntry {
-    pub profile: Profile,
+    pub labels_to_apply: Labels,
     pub converted: Converted<ProfileRules>,
 }
 
-impl ProfileEntry {
-    pub fn labels_to_apply(&self) -> &Labels {
-        &self.profile.spec.labels_to_apply
+fn profile_log_context<'a>(name: &'a str, prefix_format: &'a str) -> LogContext<'a> {
+    LogContext {
+        prefix_format,
+        tier: "",
+        kind: "pro",
+        namespace: "",
+        name,
     }
 }
 
-/// Felix's `DummyDropRules`: what a missing profile does.
-fn missing_profile_rules(name: &str) -> Converted<ProfileRules> {
-    let deny = FamilyRules {
-        v4: vec![Rule::any(Action::Deny)],
-        v6: vec![Rule::any(Action::Deny)],
+/// Rules one action both ways: Felix's `DummyDropRules` for a missing profile (Deny), and the
+/// built-in `projectcalico-default-allow` (Allow).
+fn all_rules(name: &str, action: Action) -> Converted<ProfileRules> {
+    let rules = FamilyRules {
+        v4: vec![Rule::any(action.clone())],
+        v6: vec![Rule::any(action)],
     };
     Converted {
         rules: Arc::new(ProfileRules {
             name: name.to_string(),
-            ingress: deny.clone(),
-            egress: deny,
+            ingress: rules.clone(),
+            egress: rules,
         }),
         defs: Arc::default(),
         refs: Arc::default(),
@@ -86,66 +113,66 @@ fn missing_profile_rules(name: &str) -> Converted<ProfileRules> {
 }
 
 impl PolicyCalculator {
-    fn convert_policy(&self, input: &PolicyInput) -> Result<PolicyEntry, PolicyError> {
+    fn convert_policy(&mut self, input: &PolicyInput) -> Result<(PolicyEntry, Selector), PolicyError> {
         let object = input.object();
         let selector = Selector::parse(&input.selector)
             .map_err(|e| PolicyError::new(&object, format!("selector: {}", e.reason)))?;
-        let log = LogContext {
-            prefix_format: &self.settings.log_prefix,
-            tier: input.tier_name(),
-            kind: input.id.kind.short(),
-            namespace: &input.id.namespace,
-            name: &input.id.name,
+        let meta = PolicyMeta {
+            id: input.id.clone(),
+            tier: input.tier_name().to_string(),
+            order: input.order,
+            ingress: input.ingress.is_some(),
+            egress: input.egress.is_some(),
         };
+        let log = meta.log_context(&self.settings.log_prefix);
+        let cache = &mut self.selector_cache;
         let mut defs = BTreeMap::new();
         let mut convert = |rules: &Option<Vec<_>>, dir: &str| match rules {
-            Some(rs) => convert_rules(rs, dir, &input.id.namespace, &log, &mut defs)
+            Some(rs) => convert_rules(rs, dir, &input.id.namespace, &log, &mut defs, cache)
                 .map_err(|e| PolicyError::new(&object, e.to_string())),
             None => Ok(FamilyRules::default()),
         };
         let ingress = convert(&input.ingress, "ingress")?;
         let egress = convert(&input.egress, "egress")?;
         let refs = set_refs([&ingress, &egress]);
-        Ok(PolicyEntry {
-            selector,
-            converted: Converted {
-                rules: Arc::new(PolicyRules {
-                    id: input.id.clone(),
-                    tier: input.tier_name().to_string(),
-                    ingress,
-                    egress,
-                }),
-                defs: Arc::new(defs),
-                refs: Arc::new(refs),
+        let converted = Converted {
+            rules: Arc::new(PolicyRules {
+                id: meta.id.clone(),
+                tier: meta.tier.clone(),
+                ingress,
+                egress,
+            }),
+            defs: Arc::new(defs),
+            refs: Arc::new(refs),
+        };
+        Ok((
+            PolicyEntry {
+                meta,
+                converted,
+                matched: 0,
             },
-            input: input.clone(),
-            matched: 0,
-        })
+            selector,
+        ))
     }
 
-    fn convert_profile(&self, profile: &Profile) -> Result<ProfileEntry, PolicyError> {
+    fn convert_profile(&mut self, profile: &Profile) -> Result<ProfileEntry, PolicyError> {
         let name = &profile.metadata.name;
         let object = format!("Profile {name}");
         if name.is_empty() {
             return Err(PolicyError::new(object, "metadata.name is empty"));
         }
-        let log = LogContext {
-            prefix_format: &self.settings.log_prefix,
-            tier: "",
-            kind: "pro",
-            namespace: "",
-            name,
-        };
+        let log = profile_log_context(name, &self.settings.log_prefix);
+        let cache = &mut self.selector_cache;
         let mut defs = BTreeMap::new();
         let mut convert = |rules: &[_], dir: &str| {
-            convert_rules(rules, dir, "", &log, &mut defs)
+            convert_rules(rules, dir, "", &log, &mut defs, cache)
                 .map_err(|e| PolicyError::new(&object, e.to_string()))
         };
         let ingress = convert(&profile.spec.ingress, "ingress")?;
         let egress = convert(&profile.spec.egress, "egress")?;
         let refs = set_refs([&ingress, &egress]);
         Ok(ProfileEntry {
-            profile: profile.clone(),
+            labels_to_apply: profile.spec.labels_to_apply.clone(),
             converted: Converted {
                 rules: Arc::new(ProfileRules {
                     name: name.clone(),
@@ -188,9 +215,9 @@ impl PolicyCalculator {
 
     /// Adds or replaces a policy.
     pub fn upsert_policy(&mut self, input: PolicyInput) -> Result<(), PolicyError> {
-        let entry = self.convert_policy(&input)?;
-        let selector = entry.selector.clone();
+        let (entry, selector) = self.convert_policy(&input)?;
         let id = input.id.clone();
+        let meta = entry.meta.clone();
         let (idx, old) = self.policies.insert(id.clone(), entry);
         let matched = old.as_ref().map_or(0, |o| o.matched);
         self.policies.get_mut(idx).expect("inserted").matched = matched;
@@ -201,13 +228,7 @@ impl PolicyCalculator {
             self.touch_policy(&id);
             self.out_policies.insert(id.clone(), new.rules.clone());
         }
-        let ordering_changed = old.as_ref().is_none_or(|o| {
-            o.input.tier_name() != input.tier_name()
-                || o.input.order != input.order
-                || o.input.ingress.is_some() != input.ingress.is_some()
-                || o.input.egress.is_some() != input.egress.is_some()
-        });
-        if ordering_changed {
+        if old.as_ref().is_none_or(|o| o.meta != meta) {
             let endpoints: Vec<u32> = self.local_index.selector_matches(idx).collect();
             for item in endpoints {
                 self.touch_endpoint(item);
@@ -237,7 +258,7 @@ impl PolicyCalculator {
             entry.matched = if on { was + 1 } else { was - 1 };
             let now = entry.matched;
             let conv = entry.converted.clone();
-            let id = entry.input.id.clone();
+            let id = entry.meta.id.clone();
             if was == 0 && now == 1 {
                 self.swap_set_refs(Some(&conv), None);
                 self.touch_policy(&id);
@@ -250,11 +271,14 @@ impl PolicyCalculator {
         }
     }
 
-    /// What an active profile outputs: its rules, or deny both ways when it is missing.
+    /// What an active profile outputs: its rules; the built-in default-allow profile (which
+    /// Calico's etcd backend serves without storing it, so no watch delivers it) allows both
+    /// ways; any other missing profile denies both ways.
     fn profile_output(&self, name: &str) -> Converted<ProfileRules> {
         match self.profiles.get(name) {
             Some(p) => p.converted.clone(),
-            None => missing_profile_rules(name),
+            None if name == DEFAULT_ALLOW_PROFILE => all_rules(name, Action::Allow),
+            None => all_rules(name, Action::Deny),
         }
     }
 
@@ -300,8 +324,8 @@ impl PolicyCalculator {
     pub fn upsert_profile(&mut self, profile: &Profile) -> Result<(), PolicyError> {
         let entry = self.convert_profile(profile)?;
         let name = profile.metadata.name.clone();
-        let old_labels = self.profiles.get(&name).map(|p| p.labels_to_apply().clone());
-        let labels_changed = old_labels.as_ref() != Some(entry.labels_to_apply());
+        let labels_changed =
+            self.profiles.get(&name).map(|p| &p.labels_to_apply) != Some(&entry.labels_to_apply);
         self.profiles.insert(name.clone(), entry);
         self.refresh_active_profile(&name);
         if labels_changed {
@@ -316,7 +340,7 @@ impl PolicyCalculator {
             return;
         };
         self.refresh_active_profile(name);
-        if !old.labels_to_apply().is_empty() {
+        if !old.labels_to_apply.is_empty() {
             self.refresh_inherited_labels(name);
         }
     }
@@ -337,16 +361,49 @@ impl PolicyCalculator {
         }
     }
 
-    /// Converts every policy and profile again (after a setting their rules depend on
-    /// changed). They were valid before and the settings cannot make them invalid.
-    pub(crate) fn reconvert_all(&mut self) {
-        let inputs: Vec<PolicyInput> = self.policies.iter().map(|(_, _, p)| p.input.clone()).collect();
-        for input in inputs {
-            self.upsert_policy(input).expect("was valid before");
+    /// Gives every Log rule the prefix the settings now make. Only actions change, so set
+    /// references stay as they are.
+    pub(crate) fn relog_all(&mut self) {
+        let format = self.settings.log_prefix.clone();
+        let ids: Vec<u32> = self.policies.iter().map(|(i, _, _)| i).collect();
+        for idx in ids {
+            let entry = self.policies.get(idx).expect("listed");
+            let prefix = entry.meta.log_context(&format).prefix();
+            let old = &entry.converted.rules;
+            let ingress = with_log_prefix(&old.ingress, &prefix);
+            let egress = with_log_prefix(&old.egress, &prefix);
+            if ingress.is_none() && egress.is_none() {
+                continue;
+            }
+            let rules = Arc::new(PolicyRules {
+                id: old.id.clone(),
+                tier: old.tier.clone(),
+                ingress: ingress.unwrap_or_else(|| old.ingress.clone()),
+                egress: egress.unwrap_or_else(|| old.egress.clone()),
+            });
+            let (id, active) = (entry.meta.id.clone(), entry.matched > 0);
+            self.policies.get_mut(idx).expect("listed").converted.rules = rules.clone();
+            if active {
+                self.touch_policy(&id);
+                self.out_policies.insert(id, rules);
+            }
         }
-        let profiles: Vec<Profile> = self.profiles.values().map(|p| p.profile.clone()).collect();
-        for p in profiles {
-            self.upsert_profile(&p).expect("was valid before");
+        let names: Vec<String> = self.profiles.keys().cloned().collect();
+        for name in names {
+            let prefix = profile_log_context(&name, &format).prefix();
+            let entry = self.profiles.get_mut(&name).expect("listed");
+            let old = &entry.converted.rules;
+            let ingress = with_log_prefix(&old.ingress, &prefix);
+            let egress = with_log_prefix(&old.egress, &prefix);
+            if ingress.is_none() && egress.is_none() {
+                continue;
+            }
+            entry.converted.rules = Arc::new(ProfileRules {
+                name: name.clone(),
+                ingress: ingress.unwrap_or_else(|| old.ingress.clone()),
+                egress: egress.unwrap_or_else(|| old.egress.clone()),
+            });
+            self.refresh_active_profile(&name);
         }
     }
 }

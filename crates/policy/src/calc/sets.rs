@@ -81,7 +81,7 @@ pub(crate) fn contributions(item: &ItemData, def: &SetDef) -> Vec<Member> {
         Some((proto, name)) => item
             .ports
             .iter()
-            .filter(|p| p.name == *name && proto.matches(p.protocol))
+            .filter(|p| *p.name == **name && proto.matches(p.protocol))
             .flat_map(|p| {
                 item.nets.iter().map(|n| Member::AddrPort {
                     addr: n.addr(),
@@ -161,15 +161,15 @@ impl PolicyCalculator {
             if users.is_empty() {
                 self.selector_users.remove(&entry.selector);
                 self.ip_index.remove_selector(entry.selector);
-                self.selector_ids.remove(&entry.def.selector_id);
+                self.selector_ids.remove(entry.def.selector_id());
             }
         }
     }
 
     fn create_set(&mut self, def: &SetDef) {
-        let (sel, existing) = match self.selector_ids.id(&def.selector_id) {
+        let (sel, existing) = match self.selector_ids.id(def.selector_id()) {
             Some(sel) => (sel, true),
-            None => (self.selector_ids.insert(def.selector_id.clone(), ()).0, false),
+            None => (self.selector_ids.insert(def.selector_id().clone(), ()).0, false),
         };
         self.sets.insert(
             def.id.clone(),
@@ -185,7 +185,7 @@ impl PolicyCalculator {
             self.ip_index.selector_matches(sel).collect()
         } else {
             self.ip_index
-                .upsert_selector(sel, def.selector.clone())
+                .upsert_selector(sel, def.selector.selector.clone())
                 .into_iter()
                 .filter(|(_, _, on)| *on)
                 .map(|(_, item, _)| item)

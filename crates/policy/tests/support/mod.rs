@@ -17,6 +17,8 @@ use brindle_policy::ir::{EndpointKey, PolicyId, Settings, State};
 use brindle_policy::selectors::{global_policy_selector, network_policy_selector};
 use brindle_policy::{PolicyCalculator, PolicyInput};
 
+pub mod netpol;
+
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()

@@ -11,10 +11,8 @@ use brindle_dataplane::EncapMode;
 use brindle_policy::TierInput;
 use brindle_policy::ir::{EndpointToHostAction, Settings, TierDefault};
 use common::Modes;
-use common::policy::{
-    PolicyCluster, alive, connect, global_policy, listen, network_policy, reach, send_raw, udp_packet,
-    udp_sink, wait_dad,
-};
+use common::packets::{send_raw, udp_packet, udp_sink};
+use common::policy::{PolicyCluster, alive, connect, global_policy, listen, network_policy, reach, wait_dad};
 
 const NONE: Modes = Modes {
     ipip: EncapMode::Never,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use brindle_netlink::nftables::object::Elements;
+use brindle_netlink::nftables::Elements;
 use brindle_netlink::nftables::{ChainSpec, Elem, Rule, SetSpec, TableDump, TableFamily};
 use brindle_netlink::nftables::{Expr, Hook, HookPoint};
 

@@ -281,7 +281,7 @@ pub fn plan(table: &str, have: &Content, want: &Content, scope: Scope<'_>) -> (B
 mod tests {
     use std::sync::Arc;
 
-    use brindle_netlink::nftables::object::Elements;
+    use brindle_netlink::nftables::Elements;
     use brindle_netlink::nftables::{ChainSpec, DataType, Rule, SetSpec, Verdict};
 
     use super::super::content::Chain;

@@ -24,7 +24,7 @@
 
 use std::net::IpAddr;
 
-use brindle_netlink::nftables::object::Elements;
+use brindle_netlink::nftables::Elements;
 use brindle_netlink::nftables::{
     ChainSpec, DataType, Family, HookPoint, Rule, SetSpec, Side, Verdict, ct_state, priority,
 };

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use brindle_netlink::nftables::object::Elements;
+use brindle_netlink::nftables::Elements;
 use brindle_netlink::nftables::{DataType, SetSpec, TableFamily};
 use brindle_policy::ir::{self, Direction, IpFamily, SetKind};
 

@@ -13,7 +13,7 @@
 //! accepting there decides the same thing, with three expressions fewer per rule for the
 //! kernel to load and the endpoint chain no mark test after each policy.
 
-use brindle_netlink::nftables::object::Elements;
+use brindle_netlink::nftables::Elements;
 use brindle_netlink::nftables::{DataType, Family, Rule, SetSpec, Side};
 use brindle_policy::ir::{self, Action, Direction, IpFamily, PeerMatch, PortRange, SetKey};
 use ipnet::IpNet;

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod packets;
 pub mod policy;
 
 use std::net::Ipv4Addr;

@@ -3,7 +3,8 @@
 //! wraps them in `NFNL_MSG_BATCH_BEGIN`/`END` and the kernel applies all or nothing.
 
 use super::attr::AttrWriter;
-use super::object::{ChainSpec, Elem, SetSpec, TableFamily};
+use super::elements::Elem;
+use super::object::{ChainSpec, SetSpec, TableFamily};
 use super::rule::Rule;
 use super::sys::*;
 
@@ -278,7 +279,8 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nftables::object::{DataType, interval_elems};
+    use crate::nftables::elements::interval_elems;
+    use crate::nftables::object::DataType;
 
     #[test]
     fn long_element_lists_are_split_and_described() {

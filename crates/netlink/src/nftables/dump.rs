@@ -4,8 +4,9 @@
 //! (`fuzz/fuzz_targets/nft_decode.rs` feeds it arbitrary bytes).
 
 use super::attr::{Attrs, DResult, DecodeError, align4, data_value};
+use super::elements::Elem;
 use super::expr::{Expr, Verdict};
-use super::object::{Elem, HookPoint, TableFamily};
+use super::object::{HookPoint, TableFamily};
 use super::rule::Rule;
 use super::sys::*;
 

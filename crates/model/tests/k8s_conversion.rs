@@ -349,6 +349,19 @@ fn pods_become_endpoint_fields() {
 }
 
 #[test]
+fn a_port_that_is_neither_number_nor_name_is_a_load_error() {
+    let e = load_documents_str(
+        "p.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a}\nspec:\n  ingress:\n  - ports: [{port: [80]}]\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("expected a port number or a port name"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_pod_fields_are_refused_known_ones_kept() {
     let typo = POD.replace("nodeName:", "nodename:");
     let e = load_documents_str("p.yaml", &typo).unwrap_err();

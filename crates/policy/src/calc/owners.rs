@@ -12,14 +12,15 @@ use brindle_model::selector::Selector;
 use crate::calc::PolicyCalculator;
 use crate::calc::inputs::{Labels, PolicyInput, TierInput};
 use crate::error::PolicyError;
-use crate::ir::{Action, FamilyRules, IpFamily, PolicyId, PolicyRules, ProfileRules, Rule, SetId, SetKey};
+use crate::ir::{Action, FamilyRules, IpFamily, PolicyId, PolicyRules, ProfileRules, Rule, SetKey};
 use crate::rules::{LogContext, SetDef, convert_rules, with_log_prefix};
 
 /// Rules converted once, shared by the output and the set references.
 pub(crate) struct Converted<R> {
     pub rules: Arc<R>,
-    pub defs: Arc<BTreeMap<SetId, SetDef>>,
-    pub refs: Arc<Vec<SetKey>>,
+    /// The sets the rules use, by id (sorted).
+    pub defs: Arc<[SetDef]>,
+    pub refs: Arc<[SetKey]>,
 }
 
 impl<R> Clone for Converted<R> {
@@ -142,8 +143,8 @@ impl PolicyCalculator {
                 ingress,
                 egress,
             }),
-            defs: Arc::new(defs),
-            refs: Arc::new(refs),
+            defs: defs.into_values().collect(),
+            refs: refs.into(),
         };
         Ok((
             PolicyEntry {
@@ -179,8 +180,8 @@ impl PolicyCalculator {
                     ingress,
                     egress,
                 }),
-                defs: Arc::new(defs),
-                refs: Arc::new(refs),
+                defs: defs.into_values().collect(),
+                refs: refs.into(),
             },
         })
     }
@@ -189,7 +190,12 @@ impl PolicyCalculator {
     fn swap_set_refs<R>(&mut self, new: Option<&Converted<R>>, old: Option<&Converted<R>>) {
         if let Some(c) = new {
             for key in c.refs.iter() {
-                self.add_set_ref(key, &c.defs[&key.id]);
+                let def = c
+                    .defs
+                    .binary_search_by(|d| d.id.cmp(&key.id))
+                    .map(|i| &c.defs[i])
+                    .expect("every referenced set has a definition");
+                self.add_set_ref(key, def);
             }
         }
         if let Some(c) = old {

@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use brindle_datastore::{Datastore, Error, KeyValue, Listing, Result, Revision, Watch};
+use brindle_datastore::txn::{Decision, optimistic_read_modify_write};
+use brindle_datastore::{
+    Compare, Datastore, Error, KeyValue, Listing, Op, Read, ReadResult, Result, Revision, Snapshot,
+    TxnOutcome, Watch,
+};
 
 /// The raw state a racer may change.
 pub struct State {
@@ -160,6 +164,48 @@ impl Datastore for MemStore {
                 Ok(s.rev)
             }
         })
+    }
+
+    fn read(&self, reads: &[Read]) -> Result<Snapshot> {
+        let revision = self.state.lock().unwrap().0.rev;
+        let mut results = Vec::new();
+        for r in reads {
+            results.push(match r {
+                Read::Get(k) => ReadResult::Get(self.get(k)?),
+                Read::List(p) => ReadResult::List(self.list(p)?.items),
+            });
+        }
+        Ok(Snapshot { results, revision })
+    }
+
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome> {
+        let key = ops.first().map(Op::key).unwrap_or_default();
+        self.write(key, |s| {
+            let found: Vec<Compare> = compares
+                .iter()
+                .map(|c| Compare::new(c.key.clone(), s.data.get(&c.key).map(|(_, r)| *r).unwrap_or(0)))
+                .collect();
+            if found.iter().zip(compares).any(|(f, c)| f.revision != c.revision) {
+                return Ok(TxnOutcome::Failed(found));
+            }
+            for op in ops {
+                match op {
+                    Op::Put { key, value } => s.put(key, value.clone()),
+                    Op::Delete { key } if s.data.contains_key(key) => s.remove(key),
+                    Op::Delete { .. } => {}
+                }
+            }
+            Ok(TxnOutcome::Committed(s.rev))
+        })
+    }
+
+    fn read_modify_write(
+        &self,
+        reads: &[Read],
+        attempts: usize,
+        decide: &mut dyn FnMut(&Snapshot) -> Decision,
+    ) -> Result<Option<Revision>> {
+        optimistic_read_modify_write(self, reads, attempts, decide)
     }
 
     fn watch(&self, _prefix: &str, _from: Revision) -> Result<Watch> {

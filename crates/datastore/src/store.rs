@@ -127,14 +127,16 @@ pub trait Datastore: Send + Sync {
     /// leaves the store alone (`Ok(None)`); otherwise the commit's revision is returned.
     ///
     /// SQLite runs the reads, the decision and the writes in one write transaction, so `decide`
-    /// runs once (or again only after lock contention); etcd uses
+    /// runs once (or again only after lock contention); the default (etcd) is
     /// [`optimistic_read_modify_write`](crate::txn::optimistic_read_modify_write).
     fn read_modify_write(
         &self,
         reads: &[Read],
         attempts: usize,
         decide: &mut dyn FnMut(&Snapshot) -> Decision,
-    ) -> Result<Option<Revision>>;
+    ) -> Result<Option<Revision>> {
+        crate::txn::optimistic_read_modify_write(self, reads, attempts, decide)
+    }
 }
 
 /// The smallest byte string greater than every string starting with `prefix` (etcd's

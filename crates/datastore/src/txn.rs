@@ -146,8 +146,8 @@ pub fn compares_for(reads: &[Read], snapshot: &Snapshot) -> Vec<Compare> {
 /// way to hold a write lock across a round trip (etcd): read, decide, and commit only if every
 /// key read is unchanged, re-reading and deciding again (up to `attempts` times) when another
 /// writer got there first.
-pub fn optimistic_read_modify_write(
-    store: &dyn Datastore,
+pub fn optimistic_read_modify_write<S: Datastore + ?Sized>(
+    store: &S,
     reads: &[Read],
     attempts: usize,
     decide: &mut dyn FnMut(&Snapshot) -> Decision,
@@ -168,7 +168,7 @@ pub fn optimistic_read_modify_write(
 }
 
 /// The conflict after the last attempt, naming the first key another writer changed.
-fn gave_up(store: &dyn Datastore, expected: Vec<Compare>, found: Vec<Compare>) -> Error {
+fn gave_up<S: Datastore + ?Sized>(store: &S, expected: Vec<Compare>, found: Vec<Compare>) -> Error {
     let changed = expected
         .iter()
         .zip(&found)

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use brindle_datastore::txn::{Decision, optimistic_read_modify_write};
 use brindle_datastore::{
     Compare, Datastore, Error, KeyValue, Listing, Op, Read, ReadResult, Result, Revision, Snapshot,
     TxnOutcome, Watch,
@@ -197,15 +196,6 @@ impl Datastore for MemStore {
             }
             Ok(TxnOutcome::Committed(s.rev))
         })
-    }
-
-    fn read_modify_write(
-        &self,
-        reads: &[Read],
-        attempts: usize,
-        decide: &mut dyn FnMut(&Snapshot) -> Decision,
-    ) -> Result<Option<Revision>> {
-        optimistic_read_modify_write(self, reads, attempts, decide)
     }
 
     fn watch(&self, _prefix: &str, _from: Revision) -> Result<Watch> {

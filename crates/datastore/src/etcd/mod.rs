@@ -21,9 +21,7 @@ use etcd_client::{
 
 use crate::config::EtcdConfig;
 use crate::store::prefix_end;
-use crate::txn::{
-    Compare as TxnCompare, Decision, Op, Read, ReadResult, Snapshot, TxnOutcome, optimistic_read_modify_write,
-};
+use crate::txn::{Compare as TxnCompare, Op, Read, ReadResult, Snapshot, TxnOutcome};
 use crate::{Datastore, Error, KeyValue, Listing, Result, Revision, Watch};
 use worker::{Worker, is_compacted, map_error};
 
@@ -393,14 +391,5 @@ impl Datastore for EtcdStore {
             })
             .collect();
         Ok(TxnOutcome::Failed(found))
-    }
-
-    fn read_modify_write(
-        &self,
-        reads: &[Read],
-        attempts: usize,
-        decide: &mut dyn FnMut(&Snapshot) -> Decision,
-    ) -> Result<Option<Revision>> {
-        optimistic_read_modify_write(self, reads, attempts, decide)
     }
 }

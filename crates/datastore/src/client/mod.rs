@@ -13,19 +13,19 @@
 //! [`watch`] (typed resource watches).
 
 pub mod json;
+mod pools;
 pub mod watch;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use brindle_model::keys::{resource_key, resource_prefix};
-use brindle_model::resources::{IPPool, identifier};
-use brindle_model::{
-    Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_create, validate_ippool_update,
-};
+use brindle_model::resources::identifier;
+use brindle_model::{Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_update};
 
 use crate::{Datastore, Revision};
 pub use json::Versioned;
+pub use pools::POOL_GUARD_KEY;
 pub use watch::{ResourceEvent, ResourceWatch};
 
 /// What a resource operation can fail with, worded as Calico words it.
@@ -150,17 +150,6 @@ impl Client {
         Ok((items, listing.revision))
     }
 
-    fn pools(&self) -> Result<Vec<IPPool>> {
-        let (items, _) = self.list(Kind::IPPool, None)?;
-        Ok(items
-            .into_iter()
-            .filter_map(|r| match r {
-                Resource::IPPool(p) => Some(p),
-                _ => None,
-            })
-            .collect())
-    }
-
     /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
     /// `creationTimestamp`. Returns the stored resource with its `resourceVersion`.
     pub fn create(&self, r: &Resource) -> Result<Resource> {
@@ -174,12 +163,10 @@ impl Client {
     }
 
     /// [`Client::create`] without the read-only rule: for Brindle's own writers of
-    /// ClusterInformation (the agent at start-up), which users may not create.
+    /// ClusterInformation (the agent at start-up), which users may not create. A pool is
+    /// checked against the stored pools and written in one atomic step ([`pools`]).
     pub fn create_unchecked(&self, r: &Resource) -> Result<Resource> {
         validate(r)?;
-        if let Resource::IPPool(p) = r {
-            validate_ippool_create(p, &self.pools()?)?;
-        }
         let mut r = r.clone();
         apply_defaults(&mut r);
         let m = r.metadata_mut();
@@ -187,13 +174,19 @@ impl Client {
         m.creation_timestamp = Some(now_rfc3339());
         m.resource_version.clear();
         let key = resource_key(r.kind(), &r.metadata().namespace, r.name());
-        match self.store.create(&key, &encode(&r)) {
+        let written = match &r {
+            Resource::IPPool(p) => pools::create(&*self.store, p, &key, &encode(&r)),
+            _ => self.store.create(&key, &encode(&r)).map_err(ResourceError::from),
+        };
+        match written {
             Ok(rev) => {
                 r.metadata_mut().resource_version = rev.to_string();
                 Ok(r)
             }
-            Err(e) if e.is_conflict() => Err(ResourceError::AlreadyExists(r.identifier())),
-            Err(e) => Err(e.into()),
+            Err(e) if e.is_conflict() && !matches!(r, Resource::IPPool(_)) => {
+                Err(ResourceError::AlreadyExists(r.identifier()))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -234,14 +227,23 @@ impl Client {
         *out.metadata_mut() = meta;
         let expected = parse_revision(&current.metadata().resource_version).unwrap_or_default();
         let key = resource_key(kind, &ns, &name);
-        match self.store.update(&key, &encode(&out), expected) {
+        let written = if kind == Kind::IPPool {
+            pools::write_at(&*self.store, &name, &key, Some(&encode(&out)), expected)?
+        } else {
+            match self.store.update(&key, &encode(&out), expected) {
+                Ok(rev) => Ok(rev),
+                Err(e) if e.is_not_found() => Err(None),
+                Err(e) if e.is_conflict() => Err(Some(0)),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match written {
             Ok(rev) => {
                 out.metadata_mut().resource_version = rev.to_string();
                 Ok(out)
             }
-            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(out.identifier())),
-            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(out.identifier())),
-            Err(e) => Err(e.into()),
+            Err(None) => Err(ResourceError::NotFound(out.identifier())),
+            Err(Some(_)) => Err(ResourceError::Conflict(out.identifier())),
         }
     }
 
@@ -281,11 +283,20 @@ impl Client {
             });
         }
         let expected = parse_revision(&current.metadata().resource_version);
-        match self.store.delete(&resource_key(kind, namespace, name), expected) {
-            Ok(_) => Ok(current),
-            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
-            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
-            Err(e) => Err(e.into()),
+        let key = resource_key(kind, namespace, name);
+        let deleted = match (kind, expected) {
+            (Kind::IPPool, Some(rev)) => pools::write_at(&*self.store, name, &key, None, rev)?.map(drop),
+            _ => match self.store.delete(&key, expected) {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Err(None),
+                Err(e) if e.is_conflict() => Err(Some(0)),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        match deleted {
+            Ok(()) => Ok(current),
+            Err(None) => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
+            Err(Some(_)) => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
         }
     }
 }

@@ -15,7 +15,8 @@
 //! - [`defaults`]: defaults written on create and the effective defaults (AS 64512, mesh on).
 //! - [`validate`]: Calico's validation rules and messages; every error names kind, name, field.
 //! - [`selector`]: Calico's label selector language (parse, evaluate, canonical text).
-//! - [`load`]: manifests (single or multi-document YAML, JSON, lists, `…List` kinds).
+//! - [`load`]: manifests (single or multi-document YAML, JSON, lists, `…List` kinds), read a
+//!   document at a time within [`Limits`] (depth, document size, stream length).
 //! - [`error`]: the error types.
 //!
 //! No RFCs are implemented here; the reference is Calico's own API (`api/pkg/apis/projectcalico/v3`,
@@ -38,7 +39,7 @@ pub use defaults::apply_defaults;
 pub use error::{FieldError, KeyError, LoadError, SelectorError, ValidationError};
 pub use keys::Key;
 pub use kind::Kind;
-pub use load::{load_bytes, load_str};
+pub use load::{Limits, Loader, load_bytes, load_reader, load_str};
 pub use meta::{API_VERSION, ListMeta, ObjectMeta};
 pub use resources::{CalicoResource, List, Resource, ResourceList};
 pub use selector::Selector;

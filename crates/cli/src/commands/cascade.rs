@@ -32,6 +32,14 @@ pub fn before_delete(
     let current = match client.get(kind, namespace, name) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(()),
+        // A stored row that does not decode is deleted by name: a Node's dependents are found
+        // by its name all the same; a pool's CIDR is unknown, so its affinities stay (the
+        // IPAM garbage collector releases them once their blocks are empty).
+        Err(ResourceError::Corrupt(..)) if kind == Kind::Node => {
+            let ipam = Ipam::new(client.store().clone());
+            return delete_node_dependents(client, &ipam, name);
+        }
+        Err(ResourceError::Corrupt(..)) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     };
     if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
@@ -67,9 +75,10 @@ fn delete_node_dependents(client: &Client, ipam: &Ipam, node: &str) -> Result<()
         Ok(_) | Err(ResourceError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.to_string()),
     };
-    let (weps, _) = client
+    let weps = client
         .list(Kind::WorkloadEndpoint, None)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .items;
     for w in weps {
         if let Resource::WorkloadEndpoint(w) = w
             && w.spec.node == node
@@ -82,7 +91,7 @@ fn delete_node_dependents(client: &Client, ipam: &Ipam, node: &str) -> Result<()
             ))?;
         }
     }
-    let (peers, _) = client.list(Kind::BGPPeer, None).map_err(|e| e.to_string())?;
+    let peers = client.list(Kind::BGPPeer, None).map_err(|e| e.to_string())?.items;
     for p in peers {
         if let Resource::BGPPeer(p) = p
             && p.spec.node == node

@@ -11,10 +11,10 @@ pub mod patch;
 pub mod version;
 pub mod write;
 
-use std::io::Read as _;
+use std::io::{BufRead, BufReader};
 
 use anyhow::{Result, anyhow, bail};
-use brindle_model::{Kind, Resource, load_str};
+use brindle_model::{Kind, Limits, Loader, Resource};
 
 use crate::args::NamespaceArgs;
 
@@ -29,25 +29,52 @@ pub fn single_kind(resources: &[Resource]) -> Option<Kind> {
     resources.iter().all(|r| r.kind() == first).then_some(first)
 }
 
-/// Reads `-f FILE` (`-` for stdin) and applies the namespace rules to every resource.
-pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<Resource>> {
-    let (name, text) = if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| anyhow!("failed to execute command: reading stdin: {e}"))?;
-        ("<stdin>".to_string(), s)
-    } else {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow!("failed to execute command: open {path}: {e}"))?;
-        (path.to_string(), text)
-    };
-    let mut resources = load_str(&name, &text).map_err(|e| anyhow!("failed to execute command: {e}"))?;
-    for r in &mut resources {
-        let kind = r.kind();
-        let current = r.metadata().namespace.clone();
-        r.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
+/// The most resources a command holds to check them all before writing any (`apply`, `create`,
+/// `replace`, `delete -f`, `get -f`). `validate` streams and has only the loader's limits.
+pub const MAX_HELD_RESOURCES: usize = 100_000;
+
+/// Opens `-f FILE` (`-` for stdin) for reading a document at a time.
+fn open_input(path: &str) -> Result<(String, Box<dyn BufRead>)> {
+    if path == "-" {
+        return Ok(("<stdin>".to_string(), Box::new(std::io::stdin().lock())));
     }
+    let file =
+        std::fs::File::open(path).map_err(|e| anyhow!("failed to execute command: open {path}: {e}"))?;
+    Ok((path.to_string(), Box::new(BufReader::new(file))))
+}
+
+/// Calls `f` with every resource of `-f FILE` (`-` for stdin) in order, namespace rules
+/// applied, reading one document at a time within the loader's [`Limits`].
+pub fn for_each_resource(
+    path: &str,
+    ns: &NamespaceArgs,
+    mut f: impl FnMut(Resource) -> Result<()>,
+) -> Result<()> {
+    let (name, reader) = open_input(path)?;
+    for doc in Loader::new(&name, reader, Limits::default()) {
+        for mut r in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
+            let kind = r.kind();
+            let current = r.metadata().namespace.clone();
+            r.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
+            f(r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every resource of `-f FILE` (`-` for stdin), at most [`MAX_HELD_RESOURCES`], and
+/// applies the namespace rules to each.
+pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<Resource>> {
+    let mut resources = Vec::new();
+    for_each_resource(path, ns, |r| {
+        if resources.len() == MAX_HELD_RESOURCES {
+            bail!(
+                "failed to execute command: {path}: more than the limit of {MAX_HELD_RESOURCES} resources to check before writing (split the input)"
+            );
+        }
+        resources.push(r);
+        Ok(())
+    })?;
     Ok(resources)
 }
 

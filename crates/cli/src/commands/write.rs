@@ -38,7 +38,7 @@ fn precheck(client: &Client, action: Action, resources: &[Resource]) -> Result<V
     let stored: Vec<IPPool> = if needs_pools {
         client
             .list(Kind::IPPool, None)?
-            .0
+            .items
             .into_iter()
             .filter_map(|r| match r {
                 Resource::IPPool(p) => Some(p),
@@ -151,21 +151,42 @@ pub fn replace(client: &Client, a: &FileArgs) -> Result<()> {
     write(client, Action::Replace, a, false)
 }
 
-/// `validate -f`: load and validate only (no datastore needed).
+/// How many validation errors `validate` reports; a stream of many bad documents is still read
+/// to its end (within the loader's limits), and the rest are counted.
+const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// `validate -f`: load and validate only (no datastore needed), one document at a time, so a
+/// long stream is checked in the memory of one document.
 pub fn validate_file(a: &FileArgs) -> Result<()> {
-    let resources = load_file(&a.filename, &a.ns)?;
-    let errors: Vec<String> = resources
-        .iter()
-        .filter_map(|r| validate(r).err().map(|e| e.to_string()))
-        .collect();
-    let kind = single_kind(&resources);
-    if errors.is_empty() {
+    let mut errors: Vec<String> = Vec::new();
+    let mut more_errors = 0usize;
+    let (mut count, mut kind, mut mixed) = (0usize, None, false);
+    super::for_each_resource(&a.filename, &a.ns, |r| {
+        count += 1;
         match kind {
-            Some(k) => println!("Successfully validated {} '{k}' resource(s)", resources.len()),
-            None => println!("Successfully validated {} resource(s)", resources.len()),
+            None => kind = Some(r.kind()),
+            Some(k) if k != r.kind() => mixed = true,
+            Some(_) => {}
+        }
+        if let Err(e) = validate(&r) {
+            if errors.len() < MAX_REPORTED_ERRORS {
+                errors.push(e.to_string());
+            } else {
+                more_errors += 1;
+            }
+        }
+        Ok(())
+    })?;
+    if errors.is_empty() {
+        match kind.filter(|_| !mixed) {
+            Some(k) => println!("Successfully validated {count} '{k}' resource(s)"),
+            None => println!("Successfully validated {count} resource(s)"),
         }
         Ok(())
     } else {
+        if more_errors > 0 {
+            errors.push(format!("and {more_errors} more invalid resources"));
+        }
         Err(anyhow!("hit error(s): {}", go_list(&errors)))
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use brindle_model::keys::{resource_key, resource_prefix};
+use brindle_model::meta::ObjectMeta;
 use brindle_model::resources::identifier;
 use brindle_model::{Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_update};
 
@@ -65,6 +66,26 @@ impl ResourceError {
 
 pub type Result<T> = std::result::Result<T, ResourceError>;
 
+/// A stored row whose value does not decode as the kind its key names (damaged, or written by
+/// something else). Listings leave it out and name it here; [`Client::delete`] removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub key: String,
+    /// `Kind(name)` or `Kind(namespace/name)`, from the key.
+    pub identifier: String,
+    /// Why it does not decode ([`ResourceError::Corrupt`]'s text).
+    pub error: String,
+}
+
+/// What [`Client::list`] found: the resources that decode, sorted by key, the store revision of
+/// the listing (watch from `revision + 1` to follow it), and each row that does not decode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceListing {
+    pub items: Vec<Resource>,
+    pub revision: Revision,
+    pub undecodable: Vec<Undecodable>,
+}
+
 /// The typed client. Cheap to clone (it shares the store).
 #[derive(Clone)]
 pub struct Client {
@@ -107,6 +128,15 @@ pub(crate) fn decode(kind: Kind, key: &str, value: &[u8], revision: Revision) ->
     Ok(r)
 }
 
+/// `Kind(name)` (or `Kind(namespace/name)`) of a resource key, for naming a row that does not
+/// decode; the key itself when it is not a resource key.
+fn identifier_of(kind: Kind, key: &str) -> String {
+    match brindle_model::keys::Key::parse(key) {
+        Ok(brindle_model::keys::Key::Resource { namespace, name, .. }) => identifier(kind, &namespace, &name),
+        _ => key.to_string(),
+    }
+}
+
 /// The stored form: the resource without `resourceVersion`.
 fn encode(r: &Resource) -> Vec<u8> {
     let mut stored = r.clone();
@@ -138,16 +168,26 @@ impl Client {
             .ok_or_else(|| ResourceError::NotFound(identifier(kind, namespace, name)))
     }
 
-    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, and the
-    /// store revision of the listing (watch from `revision + 1` to follow it).
-    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<Resource>, Revision)> {
+    /// Every resource of a kind (in one namespace, or all with `None`). One row that does not
+    /// decode does not fail the listing: it is named in [`ResourceListing::undecodable`].
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<ResourceListing> {
         let listing = self.store.list(&resource_prefix(kind, namespace))?;
-        let items = listing
-            .items
-            .iter()
-            .map(|kv| decode(kind, &kv.key, &kv.value, kv.revision))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((items, listing.revision))
+        let mut out = ResourceListing {
+            items: Vec::with_capacity(listing.items.len()),
+            revision: listing.revision,
+            undecodable: Vec::new(),
+        };
+        for kv in &listing.items {
+            match decode(kind, &kv.key, &kv.value, kv.revision) {
+                Ok(r) => out.items.push(r),
+                Err(e) => out.undecodable.push(Undecodable {
+                    key: kv.key.clone(),
+                    identifier: identifier_of(kind, &kv.key),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
     }
 
     /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
@@ -275,15 +315,32 @@ impl Client {
         if kind == Kind::ClusterInformation {
             return Err(ResourceError::ReadOnly { op: "delete", kind });
         }
-        let current = self.must_get(kind, namespace, name)?;
+        let key = resource_key(kind, namespace, name);
+        let Some(kv) = self.store.get(&key)? else {
+            return Err(ResourceError::NotFound(identifier(kind, namespace, name)));
+        };
+        let current = match decode(kind, &key, &kv.value, kv.revision) {
+            Ok(r) => r,
+            // A row that does not decode is still deleted by name; what is returned of it is its
+            // name and revision.
+            Err(ResourceError::Corrupt(..)) => {
+                let mut meta = if kind.namespaced() {
+                    ObjectMeta::namespaced(namespace, name)
+                } else {
+                    ObjectMeta::named(name)
+                };
+                meta.resource_version = kv.revision.to_string();
+                Resource::with_metadata(kind, meta)
+            }
+            Err(e) => return Err(e),
+        };
         if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
             return Err(ResourceError::OutOfDate {
                 given: resource_version.to_string(),
                 latest: current.metadata().resource_version.clone(),
             });
         }
-        let expected = parse_revision(&current.metadata().resource_version);
-        let key = resource_key(kind, namespace, name);
+        let expected = Some(kv.revision);
         let deleted = match (kind, expected) {
             (Kind::IPPool, Some(rev)) => pools::write_at(&*self.store, name, &key, None, rev)?.map(drop),
             _ => match self.store.delete(&key, expected) {

@@ -191,6 +191,12 @@ impl Resource {
         identifier(self.kind(), &self.metadata().namespace, &self.metadata().name)
     }
 
+    /// A resource of `kind` with `metadata` and an empty spec: what is known of a stored row
+    /// whose value does not decode (its key gives the name), e.g. to report its deletion.
+    pub fn with_metadata(kind: Kind, metadata: ObjectMeta) -> Resource {
+        for_kind!(kind, T => T { metadata, ..Default::default() }.into_resource())
+    }
+
     /// Reads a resource of a known kind from JSON (as stored in the datastore), rejecting
     /// unknown fields.
     pub fn from_json(kind: Kind, json: &[u8]) -> Result<Resource, serde_json::Error> {

@@ -232,7 +232,7 @@ pub fn an_undecodable_row_stays_local(f: &mut Fixture) {
         .create(wrong, br#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"wrong-shape"},"spec":{"cidr":12}}"#)
         .unwrap();
     let listed = c.list(Kind::IPPool, None).unwrap();
-    assert_eq!(listed.items, [good.clone()]);
+    assert_eq!(listed.items, std::slice::from_ref(&good));
     let named: Vec<(&str, &str)> = listed
         .undecodable
         .iter()

@@ -58,6 +58,7 @@ pub fn headings(kind: Kind, wide: bool) -> &'static [&'static str] {
         }
         (Kind::Profile, false) => &["NAME"],
         (Kind::Profile, true) => &["NAME", "LABELS"],
+        (Kind::KubeControllersConfiguration, _) => &["NAME"],
     }
 }
 

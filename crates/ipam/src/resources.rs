@@ -44,7 +44,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn from_resource(key: &str, p: &IPPool) -> Result<Pool> {
+    pub(crate) fn from_resource(key: &str, p: &IPPool) -> Result<Pool> {
         let cidr = p
             .spec
             .network()

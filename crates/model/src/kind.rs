@@ -15,11 +15,12 @@ pub enum Kind {
     ClusterInformation,
     IPAMConfiguration,
     Profile,
+    KubeControllersConfiguration,
 }
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
@@ -29,6 +30,7 @@ impl Kind {
         Kind::ClusterInformation,
         Kind::IPAMConfiguration,
         Kind::Profile,
+        Kind::KubeControllersConfiguration,
     ];
 
     /// The kind as written in `kind:` (`IPPool`).
@@ -43,6 +45,7 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformation",
             Kind::IPAMConfiguration => "IPAMConfiguration",
             Kind::Profile => "Profile",
+            Kind::KubeControllersConfiguration => "KubeControllersConfiguration",
         }
     }
 
@@ -58,6 +61,7 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformationList",
             Kind::IPAMConfiguration => "IPAMConfigurationList",
             Kind::Profile => "ProfileList",
+            Kind::KubeControllersConfiguration => "KubeControllersConfigurationList",
         }
     }
 
@@ -73,6 +77,7 @@ impl Kind {
             Kind::ClusterInformation => "clusterinformations",
             Kind::IPAMConfiguration => "ipamconfigurations",
             Kind::Profile => "profiles",
+            Kind::KubeControllersConfiguration => "kubecontrollersconfigurations",
         }
     }
 
@@ -108,6 +113,11 @@ impl Kind {
                 "ipamconfigs",
             ],
             Kind::Profile => &["profile", "profiles", "pro", "pros"],
+            Kind::KubeControllersConfiguration => &[
+                "kubecontrollersconfiguration",
+                "kubecontrollersconfigurations",
+                "kcc",
+            ],
         }
     }
 

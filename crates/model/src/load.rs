@@ -31,8 +31,8 @@ use crate::error::LoadError;
 use crate::kind::Kind;
 use crate::meta::API_VERSION;
 use crate::resources::{
-    BGPConfiguration, BGPPeer, ClusterInformation, FelixConfiguration, IPAMConfiguration, IPPool, Node,
-    Profile, WorkloadEndpoint,
+    BGPConfiguration, BGPPeer, ClusterInformation, FelixConfiguration, IPAMConfiguration, IPPool,
+    KubeControllersConfiguration, Node, Profile, WorkloadEndpoint,
 };
 use crate::resources::{CalicoResource, List, Resource, for_kind};
 

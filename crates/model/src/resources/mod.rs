@@ -11,6 +11,7 @@ pub mod clusterinfo;
 pub mod felixconfig;
 pub mod ipamconfig;
 pub mod ippool;
+pub mod kubecontrollersconfig;
 pub mod node;
 pub mod profile;
 pub mod workloadendpoint;
@@ -30,6 +31,7 @@ pub use clusterinfo::*;
 pub use felixconfig::*;
 pub use ipamconfig::*;
 pub use ippool::*;
+pub use kubecontrollersconfig::*;
 pub use node::*;
 pub use profile::*;
 pub use workloadendpoint::*;
@@ -101,6 +103,7 @@ pub enum Resource {
     ClusterInformation(ClusterInformation),
     IPAMConfiguration(IPAMConfiguration),
     Profile(Profile),
+    KubeControllersConfiguration(KubeControllersConfiguration),
 }
 
 /// Runs `$body` with `$r` bound to the inner value of any [`Resource`] variant.
@@ -115,6 +118,7 @@ macro_rules! each_resource {
             Resource::WorkloadEndpoint($r) => $body,
             Resource::ClusterInformation($r) => $body,
             Resource::IPAMConfiguration($r) => $body,
+            Resource::KubeControllersConfiguration($r) => $body,
             Resource::Profile($r) => $body,
         }
     };
@@ -159,6 +163,10 @@ macro_rules! for_kind {
             }
             Kind::Profile => {
                 type $T = Profile;
+                $body
+            }
+            Kind::KubeControllersConfiguration => {
+                type $T = KubeControllersConfiguration;
                 $body
             }
         }

@@ -128,6 +128,7 @@ pub fn validate(r: &Resource) -> Result<(), ValidationError> {
         Resource::ClusterInformation(_) => {}
         Resource::IPAMConfiguration(i) => others::check_ipam_config(&mut c, &i.spec),
         Resource::Profile(p) => others::check_profile(&mut c, &p.spec),
+        Resource::KubeControllersConfiguration(k) => others::check_kube_controllers(&mut c, k),
     }
     each_resource!(r, x => c.finish(&x.metadata))
 }

@@ -166,7 +166,10 @@ fn seed_cluster_ipip_always() {
         .iter()
         .map(|n| {
             let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
-            assert!(m.contains("# TYPE ipam_allocations_gc_reclamations counter"), "{m}");
+            assert!(
+                m.contains("# TYPE ipam_allocations_gc_reclamations counter"),
+                "{m}"
+            );
             usize::from(m.lines().any(|l| l == "brindle_ipam_gc_leader 1"))
         })
         .sum();

@@ -14,14 +14,16 @@ const LIMITS: Limits = Limits {
 
 fuzz_target!(|data: &[u8]| {
     let mut items = 0;
-    for doc in Loader::new("fuzz", data, LIMITS) {
+    for doc in Loader::documents("fuzz", data, LIMITS) {
         items += 1;
         assert!(items <= LIMITS.max_documents + 1, "the stream went past its limit");
         match doc {
-            Ok(resources) => {
-                for r in resources {
-                    let _ = brindle_model::validate(&r);
-                    serde_json::to_vec(&r).expect("resources serialise");
+            Ok(docs) => {
+                for d in docs {
+                    if let brindle_model::Document::Calico(r) = d {
+                        let _ = brindle_model::validate(&r);
+                        serde_json::to_vec(&r).expect("resources serialise");
+                    }
                 }
             }
             Err(e) => assert!(!e.message.is_empty()),

@@ -22,6 +22,7 @@
 //! - [`health`]: readiness with calico-node's bird-ready semantics.
 //! - [`metrics`]: the Prometheus exposition.
 //! - [`error`]: the error type.
+//! - [`limits`]: the open-files limit the agent raises for itself.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
 //! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
@@ -37,6 +38,7 @@ pub mod ctl;
 pub mod dpthread;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod nodename;
 pub mod peering;

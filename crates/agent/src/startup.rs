@@ -1,7 +1,7 @@
 //! Startup, as `calico-node -startup` and `-allocate-tunnel-addrs` (calico.md §7.2, §3.4):
 //! register or update the Node with its BGP address, refuse an address another node uses,
-//! make sure ClusterInformation, FelixConfiguration and (when asked) the default pool exist,
-//! allocate the tunnel addresses, and write the nodename file last.
+//! make sure ClusterInformation, FelixConfiguration, the built-in tiers and (when asked) the
+//! default pool exist, allocate the tunnel addresses, and write the nodename file last.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -145,6 +145,11 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
         Ok(Some(v))
     })?;
     ensure_defaults(cfg, ds.as_ref(), &name)?;
+    // The built-in tiers (kube-admin, default, kube-baseline), as calico-node's
+    // EnsureInitialized creates them: policies in the default tier need it.
+    brindle_datastore::Client::new(ds.clone())
+        .ensure_builtin_tiers()
+        .map_err(|e| Error::Startup(format!("creating the built-in tiers: {e}")))?;
     let ipam = Ipam::new(ds.clone());
     let ipip_tunnel = ipam
         .ensure_tunnel_address(&name, TunnelKind::Ipip)

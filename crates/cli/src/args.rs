@@ -63,6 +63,9 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Patch a resource in place (JSON merge patch).
     Patch(PatchArgs),
+    /// Add, change or remove a label of a resource.
+    #[command(after_help = LABEL_EXAMPLES)]
+    Label(LabelArgs),
     /// Check resources in a file without writing anything.
     Validate(FileArgs),
     /// Show the client and cluster versions.
@@ -75,6 +78,8 @@ pub enum Command {
     Lab(crate::commands::lab::LabCommand),
     /// IP address management: show, check, release, configure.
     Ipam(crate::ipam::IpamArgs),
+    /// Install the CNI plugin and its network configuration (Calico's install-cni).
+    InstallCni(crate::commands::install_cni::InstallCniArgs),
 }
 
 /// `-o` formats.
@@ -179,6 +184,38 @@ pub struct PatchArgs {
     pub patch_type: String,
     #[command(flatten)]
     pub ns: NamespaceArgs,
+}
+
+const LABEL_EXAMPLES: &str = "Examples:
+  # Label a workload endpoint
+  brindle label workloadendpoints nginx --namespace=default app=web
+
+  # Label a node and overwrite the original value of key 'cluster'
+  brindle label nodes node1 cluster=frontend --overwrite
+
+  # Remove label with key 'cluster' of the node
+  brindle label nodes node1 cluster --remove";
+
+/// `label <KIND> <NAME> (<key>=<value> [--overwrite] | <key> --remove) [-n NS]`.
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// Resource kind (workloadendpoint, node, networkpolicy, …); case-insensitive, plurals too.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+    /// `key=value` to set, or the key to remove with --remove.
+    #[arg(value_name = "KEY=VALUE|KEY")]
+    pub label: String,
+    /// Overwrite the value when the key is already present.
+    #[arg(long, conflicts_with = "remove")]
+    pub overwrite: bool,
+    /// Remove the key (an error when it is not there).
+    #[arg(long)]
+    pub remove: bool,
+    /// Namespace of namespaced resources (NetworkPolicy, NetworkSet, WorkloadEndpoint;
+    /// default: default).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]

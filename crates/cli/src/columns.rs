@@ -9,6 +9,7 @@ use brindle_model::numorstring::AsNumber;
 use brindle_model::{Kind, Resource};
 
 use crate::output::tabwriter;
+use brindle_model::gofloat::format_g as go_format_float_g;
 
 /// Values a cell may need from outside the resource (calicoctl's `config` template function).
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +60,11 @@ pub fn headings(kind: Kind, wide: bool) -> &'static [&'static str] {
         (Kind::Profile, false) => &["NAME"],
         (Kind::Profile, true) => &["NAME", "LABELS"],
         (Kind::KubeControllersConfiguration, _) => &["NAME"],
+        (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, false) => &["NAME", "TIER"],
+        (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, true) => &["NAME", "TIER", "ORDER", "SELECTOR"],
+        (Kind::NetworkSet | Kind::GlobalNetworkSet, false) => &["NAME"],
+        (Kind::NetworkSet | Kind::GlobalNetworkSet, true) => &["NAME", "NETS"],
+        (Kind::Tier, _) => &["NAME", "ORDER"],
     }
 }
 
@@ -73,6 +79,7 @@ pub fn all_headings(kind: Kind) -> Vec<&'static str> {
     match kind {
         Kind::IPPool => all.extend(["DISABLEBGPEXPORT", "ASSIGNMENTMODE"]),
         Kind::WorkloadEndpoint => all.extend(["NAMESPACE", "ORCHESTRATOR"]),
+        Kind::NetworkPolicy | Kind::NetworkSet => all.push("NAMESPACE"),
         _ => {}
     }
     all
@@ -80,6 +87,39 @@ pub fn all_headings(kind: Kind) -> Vec<&'static str> {
 
 fn opt_bool(b: Option<bool>) -> String {
     b.map(|b| b.to_string()).unwrap_or_else(|| "<nil>".into())
+}
+
+/// A `*float64` through Go's text/template: `<nil>`, or `%v` (`1000`, `1e+06`, `100.5`).
+fn opt_float(f: Option<f64>) -> String {
+    f.map(go_format_float_g).unwrap_or_else(|| "<nil>".into())
+}
+
+/// calicoctl's `joinAndTruncate`: items joined, cut to `max` bytes ending in `...` when longer.
+fn join_truncate(items: &[String], sep: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+        if max > 0 && out.len() > max {
+            let mut cut = max - "...".len();
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+            break;
+        }
+    }
+    out
+}
+
+/// calicoctl's `join` of a map: `k=v` strings, sorted as strings.
+fn join_map(m: &std::collections::BTreeMap<String, String>) -> String {
+    let mut items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    items.sort();
+    items.join(",")
 }
 
 /// The text of one cell, or `None` for a heading the kind does not have.
@@ -178,13 +218,27 @@ pub fn cell(r: &Resource, heading: &str, ctx: Context) -> Option<String> {
             "MAXBLOCKSPERHOST" => i.spec.max_blocks_per_host.to_string(),
             _ => return None,
         },
-        (Resource::Profile(p), "LABELS") => p
-            .spec
-            .labels_to_apply
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
+        (Resource::Profile(p), "LABELS") => join_map(&p.spec.labels_to_apply),
+        (Resource::NetworkPolicy(p), h) => match h {
+            "NAMESPACE" => p.metadata.namespace.clone(),
+            "TIER" => p.spec.tier.clone(),
+            "ORDER" => opt_float(p.spec.order),
+            "SELECTOR" => p.spec.selector.clone(),
+            _ => return None,
+        },
+        (Resource::GlobalNetworkPolicy(p), h) => match h {
+            "TIER" => p.spec.tier.clone(),
+            "ORDER" => opt_float(p.spec.order),
+            "SELECTOR" => p.spec.selector.clone(),
+            _ => return None,
+        },
+        (Resource::NetworkSet(s), h) => match h {
+            "NAMESPACE" => s.metadata.namespace.clone(),
+            "NETS" => join_truncate(&s.spec.nets, ",", 80),
+            _ => return None,
+        },
+        (Resource::GlobalNetworkSet(s), "NETS") => join_truncate(&s.spec.nets, ",", 80),
+        (Resource::Tier(t), "ORDER") => opt_float(t.spec.order),
         _ => return None,
     })
 }

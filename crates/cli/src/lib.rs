@@ -6,8 +6,8 @@
 //! - [`connect`]: datastore selection from flags, `/etc/calico/calicoctl.cfg` and environment.
 //! - [`client`]: typed resource CRUD over the datastore with Calico's semantics and messages.
 //! - [`columns`]: the `get` table columns of every kind.
-//! - [`commands`]: get, apply, create, replace, delete, patch, validate, version; node
-//!   (`node run`, the agent; `node status`) and lab.
+//! - [`commands`]: get, apply, create, replace, delete, patch, label, validate, version; node
+//!   (`node run`, the agent; `node status`; `node checksystem`), lab and install-cni.
 //! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
 //! - [`ipam`]: `ipam show|check|release|configure` over `brindle-ipam`.
 //! - [`dispatch`]: what the binary does depending on how it is called.
@@ -27,13 +27,14 @@ use args::{Cli, Command};
 
 /// Runs one CLI command.
 pub fn run(cli: Cli) -> Result<()> {
-    use commands::{get, lab, node, patch, version, write};
+    use commands::{get, lab, label, node, patch, version, write};
     match &cli.command {
         Command::Version(a) => version::version(&cli.datastore, a),
         Command::Node(c) => node::node(c, &cli.datastore),
         Command::Lab(c) => lab::lab(c),
         Command::Validate(a) => write::validate_file(a),
         Command::Ipam(a) => ipam::run(&cli.datastore, a),
+        Command::InstallCni(a) => commands::install_cni::install_cni(a),
         cmd => {
             let client = connect::open(&cli.datastore)?;
             match cmd {
@@ -43,11 +44,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 Command::Replace(a) => write::replace(&client, a),
                 Command::Delete(a) => write::delete(&client, a),
                 Command::Patch(a) => patch::patch(&client, a),
+                Command::Label(a) => label::label(&client, a),
                 Command::Version(_)
                 | Command::Validate(_)
                 | Command::Node(_)
                 | Command::Lab(_)
-                | Command::Ipam(_) => {
+                | Command::Ipam(_)
+                | Command::InstallCni(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use brindle_datastore::{Client, ResourceError};
-use brindle_model::resources::profile::{EntityRule, ProfileSpec, Rule};
 use brindle_model::resources::workloadendpoint::WorkloadEndpointSpec;
+use brindle_model::resources::{EntityRule, ProfileSpec, Rule};
 use brindle_model::resources::{Profile, WorkloadEndpoint};
 use brindle_model::{Kind, ObjectMeta, Resource};
 

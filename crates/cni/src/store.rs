@@ -27,15 +27,19 @@ pub fn ds_error(e: brindle_datastore::Error) -> CniError {
 
 /// The datastore configuration for `conf`, reading the environment through `env`.
 pub fn config(conf: &NetConf, env: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig, CniError> {
+    // An empty string means "not set", as in Calico's Go decoding: its manifests render
+    // `"etcd_key_file": ""` when etcd has no TLS.
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let path = |v: &Option<std::path::PathBuf>| v.clone().filter(|p| !p.as_os_str().is_empty());
     let overrides = Overrides {
-        datastore_type: conf.datastore_type.clone(),
-        sqlite_path: conf.datastore_path.clone(),
-        etcd_endpoints: conf.etcd_endpoints.clone(),
-        etcd_ca_file: conf.etcd_ca_cert_file.clone(),
-        etcd_cert_file: conf.etcd_cert_file.clone(),
-        etcd_key_file: conf.etcd_key_file.clone(),
-        etcd_username: conf.etcd_username.clone(),
-        etcd_password: conf.etcd_password.clone(),
+        datastore_type: text(&conf.datastore_type),
+        sqlite_path: path(&conf.datastore_path),
+        etcd_endpoints: text(&conf.etcd_endpoints),
+        etcd_ca_file: path(&conf.etcd_ca_cert_file),
+        etcd_cert_file: path(&conf.etcd_cert_file),
+        etcd_key_file: path(&conf.etcd_key_file),
+        etcd_username: text(&conf.etcd_username),
+        etcd_password: text(&conf.etcd_password),
     };
     DatastoreConfig::resolve(&overrides, env).map_err(ds_error)
 }
@@ -64,4 +68,30 @@ pub fn require_ready(client: &Client) -> Result<(), CniError> {
         return Err(CniError::new(code::TRY_AGAIN_LATER, NOT_READY));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_strings_are_unset_as_in_calicos_manifest() {
+        let conf = NetConf::decode(
+            br#"{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"calico",
+                 "datastore_type":"","etcd_endpoints":"","etcd_key_file":"","etcd_cert_file":"",
+                 "etcd_ca_cert_file":"","datastore_path":""}"#,
+        )
+        .unwrap();
+        let cfg = config(&conf, |_| None).unwrap();
+        assert_eq!(cfg.describe(), "sqlite:/var/lib/brindle/brindle.db");
+        let conf = NetConf::decode(
+            br#"{"cniVersion":"1.0.0","name":"n","type":"calico","etcd_endpoints":"http://10.0.0.1:2379",
+                 "etcd_key_file":"","etcd_cert_file":"","etcd_ca_cert_file":""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config(&conf, |_| None).unwrap().describe(),
+            "etcdv3:http://10.0.0.1:2379"
+        );
+    }
 }

@@ -319,6 +319,28 @@ mod tests {
             resource_prefix(Kind::WorkloadEndpoint, Some("ns")),
             "/calico/resources/v3/projectcalico.org/workloadendpoints/ns/"
         );
+        // Policies under their plain name, also in other tiers and for converted Kubernetes
+        // policies (v3.32's etcd layout, see `stored`).
+        assert_eq!(
+            resource_key(Kind::NetworkPolicy, "prod", "knp.default.web"),
+            "/calico/resources/v3/projectcalico.org/networkpolicies/prod/knp.default.web"
+        );
+        assert_eq!(
+            resource_key(Kind::GlobalNetworkPolicy, "", "security.deny"),
+            "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/security.deny"
+        );
+        assert_eq!(
+            resource_key(Kind::NetworkSet, "prod", "partners"),
+            "/calico/resources/v3/projectcalico.org/networksets/prod/partners"
+        );
+        assert_eq!(
+            resource_key(Kind::GlobalNetworkSet, "", "outside"),
+            "/calico/resources/v3/projectcalico.org/globalnetworksets/outside"
+        );
+        assert_eq!(
+            resource_key(Kind::Tier, "", "default"),
+            "/calico/resources/v3/projectcalico.org/tiers/default"
+        );
     }
 
     #[test]

@@ -15,12 +15,17 @@ pub enum Kind {
     ClusterInformation,
     IPAMConfiguration,
     Profile,
+    NetworkPolicy,
+    GlobalNetworkPolicy,
+    NetworkSet,
+    GlobalNetworkSet,
+    Tier,
     KubeControllersConfiguration,
 }
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 15] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
@@ -30,6 +35,11 @@ impl Kind {
         Kind::ClusterInformation,
         Kind::IPAMConfiguration,
         Kind::Profile,
+        Kind::NetworkPolicy,
+        Kind::GlobalNetworkPolicy,
+        Kind::NetworkSet,
+        Kind::GlobalNetworkSet,
+        Kind::Tier,
         Kind::KubeControllersConfiguration,
     ];
 
@@ -45,6 +55,11 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformation",
             Kind::IPAMConfiguration => "IPAMConfiguration",
             Kind::Profile => "Profile",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::GlobalNetworkPolicy => "GlobalNetworkPolicy",
+            Kind::NetworkSet => "NetworkSet",
+            Kind::GlobalNetworkSet => "GlobalNetworkSet",
+            Kind::Tier => "Tier",
             Kind::KubeControllersConfiguration => "KubeControllersConfiguration",
         }
     }
@@ -61,6 +76,11 @@ impl Kind {
             Kind::ClusterInformation => "ClusterInformationList",
             Kind::IPAMConfiguration => "IPAMConfigurationList",
             Kind::Profile => "ProfileList",
+            Kind::NetworkPolicy => "NetworkPolicyList",
+            Kind::GlobalNetworkPolicy => "GlobalNetworkPolicyList",
+            Kind::NetworkSet => "NetworkSetList",
+            Kind::GlobalNetworkSet => "GlobalNetworkSetList",
+            Kind::Tier => "TierList",
             Kind::KubeControllersConfiguration => "KubeControllersConfigurationList",
         }
     }
@@ -77,13 +97,21 @@ impl Kind {
             Kind::ClusterInformation => "clusterinformations",
             Kind::IPAMConfiguration => "ipamconfigurations",
             Kind::Profile => "profiles",
+            Kind::NetworkPolicy => "networkpolicies",
+            Kind::GlobalNetworkPolicy => "globalnetworkpolicies",
+            Kind::NetworkSet => "networksets",
+            Kind::GlobalNetworkSet => "globalnetworksets",
+            Kind::Tier => "tiers",
             Kind::KubeControllersConfiguration => "kubecontrollersconfigurations",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub const fn namespaced(self) -> bool {
-        matches!(self, Kind::WorkloadEndpoint)
+        matches!(
+            self,
+            Kind::WorkloadEndpoint | Kind::NetworkPolicy | Kind::NetworkSet
+        )
     }
 
     /// The names `calicoctl get` accepts for this kind (matched case-insensitively).
@@ -113,6 +141,22 @@ impl Kind {
                 "ipamconfigs",
             ],
             Kind::Profile => &["profile", "profiles", "pro", "pros"],
+            // calicoctl's list plus kubectl's `netpol`.
+            Kind::NetworkPolicy => &[
+                "networkpolicy",
+                "networkpolicies",
+                "policy",
+                "np",
+                "policies",
+                "pol",
+                "pols",
+                "netpol",
+                "netpols",
+            ],
+            Kind::GlobalNetworkPolicy => &["globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"],
+            Kind::NetworkSet => &["networkset", "networksets", "netsets"],
+            Kind::GlobalNetworkSet => &["globalnetworkset", "globalnetworksets", "gnetsets"],
+            Kind::Tier => &["tier", "tiers"],
             Kind::KubeControllersConfiguration => &[
                 "kubecontrollersconfiguration",
                 "kubecontrollersconfigurations",
@@ -165,6 +209,12 @@ mod tests {
         assert_eq!(Kind::from_alias("ipps"), Some(Kind::IPPool));
         assert_eq!(Kind::from_alias("BGPPeers"), Some(Kind::BGPPeer));
         assert_eq!(Kind::from_alias("wep"), Some(Kind::WorkloadEndpoint));
+        assert_eq!(Kind::from_alias("np"), Some(Kind::NetworkPolicy));
+        assert_eq!(Kind::from_alias("netpol"), Some(Kind::NetworkPolicy));
+        assert_eq!(Kind::from_alias("GNP"), Some(Kind::GlobalNetworkPolicy));
+        assert_eq!(Kind::from_alias("netsets"), Some(Kind::NetworkSet));
+        assert_eq!(Kind::from_alias("gnetsets"), Some(Kind::GlobalNetworkSet));
+        assert_eq!(Kind::from_alias("tiers"), Some(Kind::Tier));
         assert_eq!(Kind::from_alias("nosuch"), None);
         let mut all: Vec<&str> = Kind::ALL
             .iter()

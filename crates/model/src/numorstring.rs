@@ -170,7 +170,8 @@ impl<'de> Deserialize<'de> for Port {
 }
 
 /// A uint8 or a string (Calico `numorstring.Uint8OrString`), used for protocols (`TCP` or 6)
-/// and DSCP values. Written back in the form it was given.
+/// and DSCP values. A string holding a number (`"6"`) reads as that number, as in Go; otherwise
+/// written back in the form it was given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Uint8OrString {
     Num(u8),
@@ -181,6 +182,44 @@ pub enum Uint8OrString {
 pub type Protocol = Uint8OrString;
 /// A DSCP value: a number 0-63 or a name such as `AF11`.
 pub type Dscp = Uint8OrString;
+
+/// Calico's protocol names and their IP protocol numbers.
+pub const PROTOCOL_NAMES: [(&str, u8); 6] = [
+    ("TCP", 6),
+    ("UDP", 17),
+    ("ICMP", 1),
+    ("ICMPv6", 58),
+    ("SCTP", 132),
+    ("UDPLite", 136),
+];
+
+impl Uint8OrString {
+    /// A protocol by Calico name (`TCP`).
+    pub fn name(s: &str) -> Protocol {
+        Uint8OrString::Str(s.to_string())
+    }
+
+    /// The IP protocol number of a protocol: the number itself, or that of a Calico name
+    /// (`TCP` → 6, `ICMPv6` → 58). `None` for an unknown name.
+    pub fn protocol_number(&self) -> Option<u8> {
+        match self {
+            Uint8OrString::Num(n) => Some(*n),
+            Uint8OrString::Str(s) => PROTOCOL_NAMES
+                .iter()
+                .find(|(name, _)| *name == s)
+                .map(|(_, n)| *n),
+        }
+    }
+
+    /// Whether ports may be given with this protocol: TCP, UDP, SCTP (6, 17, 132), as
+    /// Calico's `SupportsPorts` (which also takes the lower-case v1 names).
+    pub fn supports_ports(&self) -> bool {
+        match self {
+            Uint8OrString::Num(n) => matches!(n, 6 | 17 | 132),
+            Uint8OrString::Str(s) => matches!(s.as_str(), "TCP" | "UDP" | "SCTP" | "tcp" | "udp" | "sctp"),
+        }
+    }
+}
 
 impl fmt::Display for Uint8OrString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,7 +258,10 @@ impl<'de> Deserialize<'de> for Uint8OrString {
                     .map_err(|_| E::custom(format!("{v} is out of range 0-255")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Uint8OrString, E> {
-                Ok(Uint8OrString::Str(v.to_string()))
+                Ok(match v.parse::<u8>() {
+                    Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Uint8OrString::Num(n),
+                    _ => Uint8OrString::Str(v.to_string()),
+                })
             }
         }
         d.deserialize_any(V)
@@ -268,6 +310,14 @@ mod tests {
         assert_eq!(serde_json::to_string(&p).unwrap(), "6");
         let p: Protocol = serde_json::from_str("\"TCP\"").unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), "\"TCP\"");
+        // Go reads a numeric string as the number and writes it back as one.
+        let p: Protocol = serde_json::from_str("\"17\"").unwrap();
+        assert_eq!(p, Uint8OrString::Num(17));
+        assert_eq!(serde_json::to_string(&p).unwrap(), "17");
+        assert_eq!(Protocol::name("ICMPv6").protocol_number(), Some(58));
+        assert_eq!(Protocol::name("tcp").protocol_number(), None);
+        assert!(Protocol::name("SCTP").supports_ports());
+        assert!(!Protocol::Num(1).supports_ports());
         assert!(serde_json::from_str::<Protocol>("300").is_err());
     }
 }

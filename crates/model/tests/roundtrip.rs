@@ -45,6 +45,34 @@ const STORED: &[(Kind, &str)] = &[
         Kind::IPAMConfiguration,
         r#"{"kind":"IPAMConfiguration","apiVersion":"projectcalico.org/v3","metadata":{"name":"default","creationTimestamp":"2024-05-01T10:00:00Z"},"spec":{"strictAffinity":false,"maxBlocksPerHost":4,"autoAllocateBlocks":true}}"#,
     ),
+    (
+        Kind::NetworkPolicy,
+        r#"{"kind":"NetworkPolicy","apiVersion":"projectcalico.org/v3","metadata":{"name":"allow-web","namespace":"prod","uid":"3f1","creationTimestamp":"2024-05-01T10:00:00Z","labels":{"projectcalico.org/tier":"default"},"annotations":{"projectcalico.org/metadata":"{\"name\":\"allow-web\"}"}},"spec":{"tier":"default","order":100,"ingress":[{"action":"Allow","protocol":"TCP","source":{"selector":"role == 'frontend'","notNets":["10.9.0.0/16"]},"destination":{"ports":[80,"8080:8090","http"]}},{"action":"Log","ipVersion":4,"protocol":"ICMP","icmp":{"type":8,"code":0}},{"action":"Deny","notProtocol":"UDP","notICMP":{"type":3},"source":{"nets":["10.0.0.0/8"],"namespaceSelector":"team == 'red'","notSelector":"has(banned)","serviceAccounts":{"names":["api"],"selector":"tier == 'gold'"}},"destination":{"notPorts":["ssh"]},"metadata":{"annotations":{"why":"audit"}}},{"action":"Allow","protocol":"TCP","source":{"services":{"name":"frontend","namespace":"prod"}},"http":{"methods":["GET"],"paths":[{"exact":"/healthz"},{"prefix":"/api"}]}}],"egress":[{"action":"Pass","protocol":6,"destination":{"ports":["https"]}}],"selector":"app == 'web'","types":["Ingress","Egress"],"serviceAccountSelector":"role == 'api'","performanceHints":["AssumeNeededOnEveryNode"]}}"#,
+    ),
+    (
+        Kind::GlobalNetworkPolicy,
+        r#"{"kind":"GlobalNetworkPolicy","apiVersion":"projectcalico.org/v3","metadata":{"name":"security.deny-blocked","creationTimestamp":"2024-05-01T10:00:00Z","labels":{"projectcalico.org/tier":"security"}},"spec":{"tier":"security","order":10.5,"ingress":[{"action":"Deny","source":{"selector":"blocked == 'true'","namespaceSelector":"global()"}}],"selector":"all()","types":["Ingress"],"namespaceSelector":"has(projectcalico.org/name)"}}"#,
+    ),
+    (
+        Kind::GlobalNetworkPolicy,
+        r#"{"kind":"GlobalNetworkPolicy","apiVersion":"projectcalico.org/v3","metadata":{"name":"host-prednat","creationTimestamp":null},"spec":{"tier":"default","ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":[22]}}],"selector":"has(host)","types":["Ingress"],"preDNAT":true,"applyOnForward":true}}"#,
+    ),
+    (
+        Kind::NetworkSet,
+        r#"{"kind":"NetworkSet","apiVersion":"projectcalico.org/v3","metadata":{"name":"partners","namespace":"prod","creationTimestamp":"2024-05-01T10:00:00Z","labels":{"role":"partner"}},"spec":{"nets":["198.51.100.0/24","2001:db8::/32"]}}"#,
+    ),
+    (
+        Kind::GlobalNetworkSet,
+        r#"{"kind":"GlobalNetworkSet","apiVersion":"projectcalico.org/v3","metadata":{"name":"outside","creationTimestamp":"2024-05-01T10:00:00Z","labels":{"zone":"internet"}},"spec":{"nets":["192.0.2.0/24"]}}"#,
+    ),
+    (
+        Kind::Tier,
+        r#"{"kind":"Tier","apiVersion":"projectcalico.org/v3","metadata":{"name":"default","uid":"77a","creationTimestamp":"2024-05-01T10:00:00Z"},"spec":{"order":1000000,"defaultAction":"Deny"},"status":{}}"#,
+    ),
+    (
+        Kind::Tier,
+        r#"{"kind":"Tier","apiVersion":"projectcalico.org/v3","metadata":{"name":"kube-admin","creationTimestamp":"2024-05-01T10:00:00Z"},"spec":{"order":1000,"defaultAction":"Pass"},"status":{}}"#,
+    ),
 ];
 
 #[test]

@@ -59,6 +59,20 @@ fn global_as(client: &Client) -> Option<AsNumber> {
     }
 }
 
+/// calicoctl lists tiers by order, those without one last (a stable sort: ties stay by name).
+fn sort_tiers(items: &mut [Resource]) {
+    let order = |r: &Resource| match r {
+        Resource::Tier(t) => t.spec.order,
+        _ => None,
+    };
+    items.sort_by(|a, b| match (order(a), order(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+}
+
 pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -74,7 +88,7 @@ pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
     if let Some(kind) = list_kind {
         let ns = namespace_for(kind, "", &a.ns)?;
         let ns = (kind.namespaced() && !ns.is_empty()).then_some(ns);
-        let listed = client
+        let mut listed = client
             .list(kind, ns.as_deref())
             .map_err(|e| anyhow!("failed to get resources: {e}"))?;
         // Rows that do not decode are left out of the output and named on stderr, and the
@@ -88,13 +102,17 @@ pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
                 name_of(&bad.identifier)
             ));
         }
+        if kind == Kind::Tier {
+            sort_tiers(&mut listed.items);
+        }
         found.push(Found::List(ResourceList {
             kind,
             resource_version: listed.revision.to_string(),
             items: listed.items,
         }));
     }
-    for (kind, ns, name, _) in &selection.items {
+    for n in &selection.items {
+        let (kind, ns, name) = (&n.kind, &n.namespace, &n.name);
         if a.ns.all_namespaces && kind.namespaced() {
             return Err(anyhow!(
                 "cannot use --all-namespace flag for getting a single resource"

@@ -1,11 +1,16 @@
 //! The resource commands (calicoctl's `get`, `apply`, `create`, `replace`, `delete`, `patch`,
-//! `validate`, `version`), `node` (run the agent, status) and `lab`, and what they share: reading `-f` files, picking resources from
-//! `<KIND> <NAME>…`, calicoctl's namespace rules and its error list format. [`cascade`]: what
-//! deleting a Node or an IPPool also cleans up (IPAM, endpoints, per-node config).
+//! `label`, `validate`, `version`), `node` (run the agent, status) and `lab`, and what they
+//! share: reading `-f` files (Calico resources, and Kubernetes NetworkPolicies converted as
+//! Calico's controllers convert them), picking resources from `<KIND> <NAME>…`, calicoctl's
+//! namespace rules and its error list format. [`cascade`]: what deleting a Node or an IPPool
+//! also cleans up (IPAM, endpoints, per-node config).
 
 pub mod cascade;
+pub mod checksystem;
 pub mod get;
+pub mod install_cni;
 pub mod lab;
+pub mod label;
 pub mod node;
 pub mod patch;
 pub mod version;
@@ -14,7 +19,8 @@ pub mod write;
 use std::io::{BufRead, BufReader};
 
 use anyhow::{Result, anyhow, bail};
-use brindle_model::{Kind, Limits, Loader, Resource};
+use brindle_model::k8s::network_policy_to_calico;
+use brindle_model::{Document, Kind, Limits, Loader, Resource};
 
 use crate::args::NamespaceArgs;
 
@@ -33,6 +39,16 @@ pub fn single_kind(resources: &[Resource]) -> Option<Kind> {
 /// `replace`, `delete -f`, `get -f`). `validate` streams and has only the loader's limits.
 pub const MAX_HELD_RESOURCES: usize = 100_000;
 
+/// A resource named by a file: a Calico resource, or the Calico NetworkPolicy
+/// (`knp.default.<name>`) Calico's controllers keep for a Kubernetes NetworkPolicy.
+#[derive(Debug, Clone)]
+pub struct FileResource {
+    pub resource: Resource,
+    /// Converted from a `networking.k8s.io/v1 NetworkPolicy`: the only way to write a
+    /// `knp.default.*` policy, as in Calico.
+    pub from_kubernetes: bool,
+}
+
 /// Opens `-f FILE` (`-` for stdin) for reading a document at a time.
 fn open_input(path: &str) -> Result<(String, Box<dyn BufRead>)> {
     if path == "-" {
@@ -43,39 +59,76 @@ fn open_input(path: &str) -> Result<(String, Box<dyn BufRead>)> {
     Ok((path.to_string(), Box::new(BufReader::new(file))))
 }
 
-/// Calls `f` with every resource of `-f FILE` (`-` for stdin) in order, namespace rules
-/// applied, reading one document at a time within the loader's [`Limits`].
-pub fn for_each_resource(
-    path: &str,
-    ns: &NamespaceArgs,
-    mut f: impl FnMut(Resource) -> Result<()>,
-) -> Result<()> {
+/// Calls `f` with every document of `-f FILE` (`-` for stdin), unchanged and in order, reading
+/// one document at a time within the loader's [`Limits`].
+pub fn for_each_document(path: &str, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
     let (name, reader) = open_input(path)?;
-    for doc in Loader::new(&name, reader, Limits::default()) {
-        for mut r in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
-            let kind = r.kind();
-            let current = r.metadata().namespace.clone();
-            r.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
-            f(r)?;
+    for doc in Loader::documents(&name, reader, Limits::default()) {
+        for d in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
+            f(d)?;
         }
     }
     Ok(())
 }
 
-/// Reads every resource of `-f FILE` (`-` for stdin), at most [`MAX_HELD_RESOURCES`], and
-/// applies the namespace rules to each.
-pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<Resource>> {
-    let mut resources = Vec::new();
-    for_each_resource(path, ns, |r| {
-        if resources.len() == MAX_HELD_RESOURCES {
-            bail!(
-                "failed to execute command: {path}: more than the limit of {MAX_HELD_RESOURCES} resources to check before writing (split the input)"
-            );
+fn too_many(path: &str) -> anyhow::Error {
+    anyhow!(
+        "failed to execute command: {path}: more than the limit of {MAX_HELD_RESOURCES} resources to check before writing (split the input)"
+    )
+}
+
+/// Reads `-f FILE` (`-` for stdin): every document, unchanged (at most
+/// [`MAX_HELD_RESOURCES`]).
+pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
+    let mut out = Vec::new();
+    for_each_document(path, |d| {
+        if out.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
         }
-        resources.push(r);
+        out.push(d);
         Ok(())
     })?;
-    Ok(resources)
+    Ok(out)
+}
+
+/// One document as a resource to write: namespace rules applied; a Kubernetes NetworkPolicy
+/// checked as the API server would and converted; Namespaces, ServiceAccounts and Pods refused
+/// (`brindle lab apply` takes them).
+fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
+    let (mut resource, from_kubernetes) = match doc {
+        Document::Calico(r) => (r, false),
+        Document::NetworkPolicy(mut np) => {
+            np.metadata.namespace = namespace_for(Kind::NetworkPolicy, &np.metadata.namespace, ns)?;
+            let p = network_policy_to_calico(&np).map_err(|e| anyhow!("{e}"))?;
+            (Resource::NetworkPolicy(p), true)
+        }
+        other => bail!(
+            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
+            other.identifier(),
+            other.kind_name()
+        ),
+    };
+    let kind = resource.kind();
+    let current = resource.metadata().namespace.clone();
+    resource.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
+    Ok(FileResource {
+        resource,
+        from_kubernetes,
+    })
+}
+
+/// Reads `-f FILE` (`-` for stdin) as resources to write (see `file_resource`), at most
+/// [`MAX_HELD_RESOURCES`].
+pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<FileResource>> {
+    let mut out = Vec::new();
+    for_each_document(path, |d| {
+        if out.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
+        }
+        out.push(file_resource(d, ns)?);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// calicoctl's `handleNamespace`: the namespace a resource ends up with, or why the
@@ -109,24 +162,36 @@ pub fn namespace_for(kind: Kind, resource_ns: &str, ns: &NamespaceArgs) -> Resul
     Ok(String::new())
 }
 
-/// Resources named on the command line or in a file: (kind, namespace, name, resourceVersion).
+/// One resource named on the command line or in a file.
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub resource_version: String,
+    /// Named by a Kubernetes NetworkPolicy document.
+    pub from_kubernetes: bool,
+}
+
+/// Resources named on the command line or in a file.
 pub struct Selection {
-    pub items: Vec<(Kind, String, String, String)>,
+    pub items: Vec<Named>,
 }
 
 impl Selection {
-    pub fn from_resources(rs: Vec<Resource>) -> Selection {
+    pub fn from_resources(rs: Vec<FileResource>) -> Selection {
         Selection {
             items: rs
                 .into_iter()
-                .map(|r| {
-                    let m = r.metadata();
-                    (
-                        r.kind(),
-                        m.namespace.clone(),
-                        m.name.clone(),
-                        m.resource_version.clone(),
-                    )
+                .map(|f| {
+                    let m = f.resource.metadata();
+                    Named {
+                        kind: f.resource.kind(),
+                        namespace: m.namespace.clone(),
+                        name: m.name.clone(),
+                        resource_version: m.resource_version.clone(),
+                        from_kubernetes: f.from_kubernetes,
+                    }
                 })
                 .collect(),
         }
@@ -150,15 +215,33 @@ impl Selection {
         Ok(Selection {
             items: names
                 .iter()
-                .map(|n| (kind, namespace.clone(), n.clone(), String::new()))
+                .map(|n| Named {
+                    kind,
+                    namespace: namespace.clone(),
+                    name: n.clone(),
+                    resource_version: String::new(),
+                    from_kubernetes: false,
+                })
                 .collect(),
         })
     }
 
     pub fn single_kind(&self) -> Option<Kind> {
-        let first = self.items.first()?.0;
-        self.items.iter().all(|i| i.0 == first).then_some(first)
+        let first = self.items.first()?.kind;
+        self.items.iter().all(|i| i.kind == first).then_some(first)
     }
+}
+
+/// calicoctl refuses to write `knp.default.*` NetworkPolicies: they belong to Kubernetes
+/// (`calicoctl/resourcemgr/networkpolicy.go`). Only a Kubernetes NetworkPolicy document may.
+pub fn refuse_kubernetes_policy(kind: Kind, namespace: &str, name: &str, op: &str) -> Result<(), String> {
+    if kind == Kind::NetworkPolicy && name.starts_with(brindle_model::resources::K8S_POLICY_PREFIX) {
+        return Err(format!(
+            "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
+            brindle_model::resources::identifier(kind, namespace, name)
+        ));
+    }
+    Ok(())
 }
 
 /// A kind from a CLI alias (`ippool`, `ipp`, `IPPool`, …).

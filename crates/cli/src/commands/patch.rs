@@ -36,6 +36,7 @@ pub fn patch(client: &Client, a: &PatchArgs) -> Result<()> {
     }
     let kind = parse_kind(&a.kind)?;
     let ns = namespace_for(kind, "", &a.ns)?;
+    super::refuse_kubernetes_policy(kind, &ns, &a.name, "apply or replace").map_err(|e| anyhow!(e))?;
     let current = client.must_get(kind, &ns, &a.name)?;
     let p: Value = serde_norway::from_str(&a.patch).map_err(|e| anyhow!("patch is not JSON or YAML: {e}"))?;
     if !p.is_object() {

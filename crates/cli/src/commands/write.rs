@@ -3,13 +3,16 @@
 //!
 //! Unlike calicoctl, every document of a file is validated (including pool overlaps among the
 //! file's pools and against the stored ones) before anything is written: a bad file changes
-//! nothing.
+//! nothing. Kubernetes NetworkPolicies are written as the `knp.default.*` policies Calico's
+//! controllers make of them; Calico NetworkPolicies with that prefix are refused, as calicoctl
+//! refuses them. Writing policies or tiers first makes sure the built-in tiers exist
+//! (calicoctl's `EnsureInitialized`; the agent also creates them at start).
 
 use anyhow::{Result, anyhow};
 use brindle_model::resources::IPPool;
-use brindle_model::{Kind, Resource, validate, validate_ippool_create};
+use brindle_model::{Document, Kind, Resource, validate, validate_ippool_create};
 
-use super::{Selection, go_list, load_file, single_kind};
+use super::{FileResource, Selection, go_list, load_file, refuse_kubernetes_policy, single_kind};
 use crate::args::{CreateArgs, DeleteArgs, FileArgs};
 use crate::client::{Client, ResourceError};
 
@@ -28,11 +31,26 @@ impl Action {
             Action::Replace => ("replace", "replaced"),
         }
     }
+
+    /// The operation calicoctl names when it refuses a `knp.default.*` policy.
+    fn refused_op(self) -> &'static str {
+        match self {
+            Action::Apply | Action::Create => "create or apply",
+            Action::Replace => "apply or replace",
+        }
+    }
 }
 
 /// Checks every resource before any write; returns the errors found.
-fn precheck(client: &Client, action: Action, resources: &[Resource]) -> Result<Vec<String>> {
+fn precheck(client: &Client, action: Action, files: &[FileResource]) -> Result<Vec<String>> {
     let mut errors = Vec::new();
+    for f in files.iter().filter(|f| !f.from_kubernetes) {
+        let (m, kind) = (f.resource.metadata(), f.resource.kind());
+        if let Err(e) = refuse_kubernetes_policy(kind, &m.namespace, &m.name, action.refused_op()) {
+            errors.push(e);
+        }
+    }
+    let resources: Vec<&Resource> = files.iter().map(|f| &f.resource).collect();
     let mut pools: Vec<IPPool> = Vec::new();
     let needs_pools = resources.iter().any(|r| r.kind() == Kind::IPPool);
     let stored: Vec<IPPool> = if needs_pools {
@@ -106,15 +124,27 @@ fn report(action: Action, kind: Option<Kind>, total: usize, handled: usize, erro
 }
 
 fn write(client: &Client, action: Action, file: &FileArgs, skip_exists: bool) -> Result<()> {
-    let resources = load_file(&file.filename, &file.ns)?;
+    let files = load_file(&file.filename, &file.ns)?;
+    let resources: Vec<Resource> = files.iter().map(|f| f.resource.clone()).collect();
     let kind = single_kind(&resources);
     if resources.is_empty() {
         println!("No resources specified");
         return Ok(());
     }
-    let errors = precheck(client, action, &resources)?;
+    let errors = precheck(client, action, &files)?;
     if !errors.is_empty() {
         return report(action, kind, resources.len(), 0, &errors);
+    }
+    // As calicoctl's tryEnsureInitialized (a failure is not the user's error), but only when
+    // the file has policies or tiers: on a node the agent has made the tiers already.
+    let needs_tiers = resources.iter().any(|r| {
+        matches!(
+            r.kind(),
+            Kind::NetworkPolicy | Kind::GlobalNetworkPolicy | Kind::Tier
+        )
+    });
+    if needs_tiers && let Err(e) = client.ensure_builtin_tiers() {
+        tracing::debug!(error = %e, "could not create the built-in tiers");
     }
     let mut handled = 0;
     let mut errors = Vec::new();
@@ -156,21 +186,37 @@ pub fn replace(client: &Client, a: &FileArgs) -> Result<()> {
 const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// `validate -f`: load and validate only (no datastore needed), one document at a time, so a
-/// long stream is checked in the memory of one document.
+/// long stream is checked in the memory of one document. Kubernetes objects are checked as the
+/// API server would (and NetworkPolicies converted and checked as Calico policies).
 pub fn validate_file(a: &FileArgs) -> Result<()> {
+    use brindle_model::k8s::{network_policy_to_calico, workload};
     let mut errors: Vec<String> = Vec::new();
     let mut more_errors = 0usize;
     let (mut count, mut kind, mut mixed) = (0usize, None, false);
-    super::for_each_resource(&a.filename, &a.ns, |r| {
+    super::for_each_document(&a.filename, |d| {
         count += 1;
         match kind {
-            None => kind = Some(r.kind()),
-            Some(k) if k != r.kind() => mixed = true,
+            None => kind = Some(d.kind_name()),
+            Some(k) if k != d.kind_name() => mixed = true,
             Some(_) => {}
         }
-        if let Err(e) = validate(&r) {
+        let checked = match d {
+            Document::Calico(mut r) => {
+                let ns = r.metadata().namespace.clone();
+                let ns = super::namespace_for(r.kind(), &ns, &a.ns)?;
+                r.metadata_mut().namespace = ns;
+                validate(&r).map_err(|e| e.to_string())
+            }
+            Document::NetworkPolicy(np) => network_policy_to_calico(&np)
+                .map_err(|e| e.to_string())
+                .and_then(|p| validate(&Resource::NetworkPolicy(p)).map_err(|e| e.to_string())),
+            Document::Namespace(n) => workload::validate_namespace(&n).map_err(|e| e.to_string()),
+            Document::ServiceAccount(s) => workload::validate_service_account(&s).map_err(|e| e.to_string()),
+            Document::Pod(p) => workload::validate_pod(&p).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = checked {
             if errors.len() < MAX_REPORTED_ERRORS {
-                errors.push(e.to_string());
+                errors.push(e);
             } else {
                 more_errors += 1;
             }
@@ -203,7 +249,14 @@ pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
     let kind = sel.single_kind();
     let mut handled = 0;
     let mut errors = Vec::new();
-    for (k, ns, name, rv) in &sel.items {
+    for n in &sel.items {
+        let (k, ns, name, rv) = (&n.kind, &n.namespace, &n.name, &n.resource_version);
+        if !n.from_kubernetes
+            && let Err(e) = refuse_kubernetes_policy(*k, ns, name, "delete")
+        {
+            errors.push(e);
+            continue;
+        }
         if let Err(e) = super::cascade::before_delete(client, *k, ns, name, rv) {
             errors.push(e);
             continue;

@@ -4,6 +4,7 @@
 //! (`"1140"`, `"true"`, `""`, timestamps, `"32768:65535"`) are double-quoted, strings that cannot
 //! be plain (`'!has(x)'`) single-quoted, and long strings fold at column 80.
 
+use brindle_model::gofloat::format_g as go_format_float_g;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -160,21 +161,6 @@ fn number(n: &serde_json::Number) -> String {
     }
     let f = n.as_f64().unwrap_or(0.0);
     go_format_float_g(f)
-}
-
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
-fn go_format_float_g(f: f64) -> String {
-    if f == 0.0 {
-        return "0".into();
-    }
-    let e = format!("{f:e}"); // shortest digits, e.g. "1.5e6"
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    format!("{f}")
 }
 
 /// go-yaml v2 `resolve`: would this plain text read back as something other than a string?

@@ -5,6 +5,11 @@
 //! - values are stored under Calico's keys ([`brindle_model::keys`]) without `resourceVersion`;
 //!   the key's store revision *is* the resource version, rendered as a decimal string on read;
 //! - create validates, applies defaults, sets `uid` (a random UUID) and `creationTimestamp`;
+//!   a policy's tier must exist; built-in tiers and tiers with policies cannot be deleted;
+//!   [`Client::ensure_builtin_tiers`] creates the three built-in tiers;
+//! - the built-in profile `projectcalico-default-allow` is served, never stored;
+//! - policies are stored under their plain name with Calico v3.32's name annotation
+//!   ([`brindle_model::stored`]);
 //! - update and delete compare-and-swap on the stored revision, and with a `resourceVersion` in
 //!   the input only succeed while the stored one is still at that version;
 //! - errors read as Calico's (`resource does not exist: IPPool(p) with error: <nil>`).
@@ -21,7 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use brindle_model::keys::{resource_key, resource_prefix};
 use brindle_model::meta::ObjectMeta;
-use brindle_model::resources::identifier;
+use brindle_model::resources::{BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, Profile, Tier, identifier};
+use brindle_model::stored::{from_stored, to_stored};
 use brindle_model::{Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_update};
 
 use crate::{Datastore, Revision};
@@ -44,6 +50,14 @@ pub enum ResourceError {
     OutOfDate { given: String, latest: String },
     #[error("operation {op} is not supported on {kind}: resource is readonly")]
     ReadOnly { op: &'static str, kind: Kind },
+    /// Calico's `ErrorOperationNotSupported` with a reason (deleting a built-in or non-empty
+    /// tier, writing the built-in profile).
+    #[error("operation {op} is not supported on {identifier}: {reason}")]
+    NotSupported {
+        op: &'static str,
+        identifier: String,
+        reason: String,
+    },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// The stored value does not decode as what its key says (key, kind, why).
@@ -124,6 +138,7 @@ fn parse_revision(s: &str) -> Option<Revision> {
 pub(crate) fn decode(kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
     let mut r = Resource::from_json(kind, value)
         .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+    from_stored(&mut r);
     r.metadata_mut().resource_version = revision.to_string();
     Ok(r)
 }
@@ -137,11 +152,25 @@ fn identifier_of(kind: Kind, key: &str) -> String {
     }
 }
 
-/// The stored form: the resource without `resourceVersion`.
+/// The stored form: the resource without `resourceVersion`, as Calico stores it
+/// ([`brindle_model::stored`]).
 fn encode(r: &Resource) -> Vec<u8> {
-    let mut stored = r.clone();
+    let mut stored = to_stored(r);
     stored.metadata_mut().resource_version.clear();
     serde_json::to_vec(&stored).expect("resources always serialise")
+}
+
+/// Revision shown for the built-in profile, which is never stored (Calico shows "1").
+const DEFAULT_ALLOW_REVISION: &str = "1";
+
+fn default_allow_profile() -> Resource {
+    let mut p = Profile::default_allow();
+    p.metadata.resource_version = DEFAULT_ALLOW_REVISION.to_string();
+    Resource::Profile(p)
+}
+
+fn is_default_allow(kind: Kind, name: &str) -> bool {
+    kind == Kind::Profile && name == DEFAULT_ALLOW_PROFILE
 }
 
 impl Client {
@@ -155,6 +184,9 @@ impl Client {
 
     /// One resource, or `None`.
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Resource>> {
+        if is_default_allow(kind, name) {
+            return Ok(Some(default_allow_profile()));
+        }
         let key = resource_key(kind, namespace, name);
         match self.store.get(&key)? {
             Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
@@ -168,16 +200,22 @@ impl Client {
             .ok_or_else(|| ResourceError::NotFound(identifier(kind, namespace, name)))
     }
 
-    /// Every resource of a kind (in one namespace, or all with `None`). One row that does not
-    /// decode does not fail the listing: it is named in [`ResourceListing::undecodable`].
+    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, with the
+    /// store revision of the listing (watch from `revision + 1` to follow it). Profiles end with
+    /// the built-in `projectcalico-default-allow`, as Calico's etcd backend lists it. One row
+    /// that does not decode does not fail the listing: it is named in
+    /// [`ResourceListing::undecodable`].
     pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<ResourceListing> {
         let listing = self.store.list(&resource_prefix(kind, namespace))?;
         let mut out = ResourceListing {
-            items: Vec::with_capacity(listing.items.len()),
+            items: Vec::with_capacity(listing.items.len() + 1),
             revision: listing.revision,
             undecodable: Vec::new(),
         };
         for kv in &listing.items {
+            if kind == Kind::Profile && kv.key == resource_key(kind, "", DEFAULT_ALLOW_PROFILE) {
+                continue;
+            }
             match decode(kind, &kv.key, &kv.value, kv.revision) {
                 Ok(r) => out.items.push(r),
                 Err(e) => out.undecodable.push(Undecodable {
@@ -187,7 +225,69 @@ impl Client {
                 }),
             }
         }
+        if kind == Kind::Profile {
+            out.items.push(default_allow_profile());
+        }
         Ok(out)
+    }
+
+    /// Creates the built-in tiers that are missing (`kube-admin`, `default`, `kube-baseline`),
+    /// as Calico's `EnsureInitialized` does on every write command and at calico-node's start.
+    pub fn ensure_builtin_tiers(&self) -> Result<()> {
+        for (name, order, action) in BUILTIN_TIERS {
+            match self.create(&Resource::Tier(Tier::builtin(name, order, action))) {
+                Ok(_) | Err(ResourceError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier a new policy names must exist (`clientv3/networkpolicy.go` `Create`).
+    fn check_policy_tier(&self, r: &Resource) -> Result<()> {
+        let tier = match r {
+            Resource::NetworkPolicy(p) => p.spec.tier_or_default(),
+            Resource::GlobalNetworkPolicy(p) => p.spec.tier_or_default(),
+            _ => return Ok(()),
+        };
+        self.must_get(Kind::Tier, "", tier).map(|_| ())
+    }
+
+    /// Calico's rules for deleting a tier: never a built-in one, never one a policy is in.
+    fn check_tier_delete(&self, name: &str) -> Result<()> {
+        if Tier::is_builtin(name) {
+            return Err(ResourceError::NotSupported {
+                op: "Delete",
+                identifier: name.to_string(),
+                reason: format!("Cannot delete {name} tier"),
+            });
+        }
+        let in_tier = |kind: Kind| -> Result<bool> {
+            Ok(self.list(kind, None)?.items.iter().any(|r| match r {
+                Resource::NetworkPolicy(p) => p.spec.tier_or_default() == name,
+                Resource::GlobalNetworkPolicy(p) => p.spec.tier_or_default() == name,
+                _ => false,
+            }))
+        };
+        if in_tier(Kind::NetworkPolicy)? || in_tier(Kind::GlobalNetworkPolicy)? {
+            return Err(ResourceError::NotSupported {
+                op: "delete",
+                identifier: name.to_string(),
+                reason: "Cannot delete a non-empty tier".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn refuse_default_allow(&self, op: &'static str, kind: Kind, name: &str) -> Result<()> {
+        if is_default_allow(kind, name) {
+            return Err(ResourceError::NotSupported {
+                op,
+                identifier: identifier(kind, "", name),
+                reason: "the built-in profile is not stored and cannot be changed".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
@@ -206,7 +306,9 @@ impl Client {
     /// ClusterInformation (the agent at start-up), which users may not create. A pool is
     /// checked against the stored pools and written in one atomic step ([`pools`]).
     pub fn create_unchecked(&self, r: &Resource) -> Result<Resource> {
+        self.refuse_default_allow("create", r.kind(), r.name())?;
         validate(r)?;
+        self.check_policy_tier(r)?;
         let mut r = r.clone();
         apply_defaults(&mut r);
         let m = r.metadata_mut();
@@ -245,6 +347,7 @@ impl Client {
 
     /// [`Client::update`] without the read-only rule (see [`Client::create_unchecked`]).
     pub fn update_unchecked(&self, r: &Resource) -> Result<Resource> {
+        self.refuse_default_allow("update", r.kind(), r.name())?;
         validate(r)?;
         let kind = r.kind();
         let (ns, name) = (r.metadata().namespace.clone(), r.name().to_string());
@@ -260,11 +363,12 @@ impl Client {
             validate_ippool_update(old, new)?;
         }
         let mut out = r.clone();
-        apply_defaults(&mut out);
         let mut meta = current.metadata().clone();
         meta.labels = r.metadata().labels.clone();
         meta.annotations = r.metadata().annotations.clone();
         *out.metadata_mut() = meta;
+        // After the metadata merge: defaults may set labels (a policy's tier label).
+        apply_defaults(&mut out);
         let expected = parse_revision(&current.metadata().resource_version).unwrap_or_default();
         let key = resource_key(kind, &ns, &name);
         let written = if kind == Kind::IPPool {
@@ -314,6 +418,10 @@ impl Client {
     ) -> Result<Resource> {
         if kind == Kind::ClusterInformation {
             return Err(ResourceError::ReadOnly { op: "delete", kind });
+        }
+        self.refuse_default_allow("delete", kind, name)?;
+        if kind == Kind::Tier {
+            self.check_tier_delete(name)?;
         }
         let key = resource_key(kind, namespace, name);
         let Some(kv) = self.store.get(&key)? else {

@@ -262,3 +262,106 @@ pub fn an_undecodable_row_stays_local(f: &mut Fixture) {
     let listed = c.list(Kind::IPPool, None).unwrap();
     assert_eq!((listed.items, listed.undecodable), (vec![good], vec![]));
 }
+
+fn policy(yaml_spec: &str) -> Resource {
+    let yaml = format!(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: allow-web\n  namespace: prod\nspec:\n{yaml_spec}"
+    );
+    load_str("test", &yaml).unwrap().remove(0)
+}
+
+/// Policies as Calico's client writes them: the tier must exist (the built-in ones are created
+/// on demand), tier/label/types defaulted, the plain name as key with v3.32's name annotation
+/// (hidden on read); tiers' delete rules; the built-in default-allow profile.
+pub fn policies_tiers_and_the_builtin_profile(f: &mut Fixture) {
+    let c = client(f);
+    let p = policy("  selector: app == 'web'\n  ingress:\n  - action: Allow\n");
+    assert_eq!(
+        c.create(&p).unwrap_err().to_string(),
+        "resource does not exist: Tier(default) with error: <nil>"
+    );
+    c.ensure_builtin_tiers().unwrap();
+    c.ensure_builtin_tiers().unwrap();
+    let tiers = c.list(Kind::Tier, None).unwrap().items;
+    let tiers: Vec<String> = tiers
+        .iter()
+        .map(|t| serde_json::to_string(&t.to_value()["spec"]).unwrap())
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            r#"{"order":1000000,"defaultAction":"Deny"}"#,
+            r#"{"order":1000,"defaultAction":"Pass"}"#,
+            r#"{"order":10000000,"defaultAction":"Pass"}"#,
+        ]
+    );
+
+    let created = c.create(&p).unwrap();
+    let raw = f
+        .store()
+        .get("/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow-web")
+        .unwrap()
+        .expect("stored under the plain name");
+    let stored: serde_json::Value = serde_json::from_slice(&raw.value).unwrap();
+    assert_eq!(
+        stored["metadata"]["annotations"]["projectcalico.org/metadata"],
+        r#"{"name":"allow-web"}"#
+    );
+    assert_eq!(stored["metadata"]["labels"]["projectcalico.org/tier"], "default");
+    assert_eq!(
+        serde_json::to_string(&stored["spec"]).unwrap(),
+        r#"{"tier":"default","ingress":[{"action":"Allow"}],"selector":"app == 'web'","types":["Ingress"]}"#
+    );
+    let got = c.must_get(Kind::NetworkPolicy, "prod", "allow-web").unwrap();
+    assert_eq!(got, created);
+    assert!(got.metadata().annotations.is_empty(), "{:?}", got.metadata());
+    // An update without the label gets it back.
+    let mut changed = got.clone();
+    changed.metadata_mut().labels.clear();
+    let updated = c.update(&changed).unwrap();
+    assert_eq!(updated.metadata().labels["projectcalico.org/tier"], "default");
+
+    let in_tier = policy("  tier: security\n  selector: all()\n");
+    assert_eq!(
+        c.create(&in_tier).unwrap_err().to_string(),
+        "resource does not exist: Tier(security) with error: <nil>"
+    );
+    let tier = load_str(
+        "t",
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: security\nspec:\n  order: 100\n",
+    )
+    .unwrap()
+    .remove(0);
+    c.create(&tier).unwrap();
+    let mut in_tier = in_tier;
+    in_tier.metadata_mut().name = "security.audit".into();
+    c.create(&in_tier).unwrap();
+    assert_eq!(
+        c.delete(Kind::Tier, "", "security", "").unwrap_err().to_string(),
+        "operation delete is not supported on security: Cannot delete a non-empty tier"
+    );
+    assert_eq!(
+        c.delete(Kind::Tier, "", "default", "").unwrap_err().to_string(),
+        "operation Delete is not supported on default: Cannot delete default tier"
+    );
+    c.delete(Kind::NetworkPolicy, "prod", "security.audit", "")
+        .unwrap();
+    c.delete(Kind::Tier, "", "security", "").unwrap();
+
+    let profiles = c.list(Kind::Profile, None).unwrap().items;
+    let names: Vec<&str> = profiles.iter().map(Resource::name).collect();
+    assert_eq!(names, ["projectcalico-default-allow"]);
+    let p = c
+        .must_get(Kind::Profile, "", "projectcalico-default-allow")
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&p.to_value()["spec"]).unwrap(),
+        r#"{"ingress":[{"action":"Allow"}],"egress":[{"action":"Allow"}]}"#
+    );
+    assert_eq!(
+        c.delete(Kind::Profile, "", "projectcalico-default-allow", "")
+            .unwrap_err()
+            .to_string(),
+        "operation delete is not supported on Profile(projectcalico-default-allow): the built-in profile is not stored and cannot be changed"
+    );
+}

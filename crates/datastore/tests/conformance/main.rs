@@ -58,6 +58,7 @@ on_both_backends!(
     txn::read_modify_write_decides_on_what_it_read,
     txn::racing_read_modify_writes_lose_nothing,
     txn::a_guard_key_makes_a_prefix_check_exclusive,
+    client::policies_tiers_and_the_builtin_profile,
 );
 
 mod unreachable {

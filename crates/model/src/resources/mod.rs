@@ -12,8 +12,12 @@ pub mod felixconfig;
 pub mod ipamconfig;
 pub mod ippool;
 pub mod kubecontrollersconfig;
+pub mod networkpolicy;
+pub mod networkset;
 pub mod node;
+pub mod policy_common;
 pub mod profile;
+pub mod tier;
 pub mod workloadendpoint;
 
 use std::fmt;
@@ -32,8 +36,12 @@ pub use felixconfig::*;
 pub use ipamconfig::*;
 pub use ippool::*;
 pub use kubecontrollersconfig::*;
+pub use networkpolicy::*;
+pub use networkset::*;
 pub use node::*;
+pub use policy_common::*;
 pub use profile::*;
+pub use tier::*;
 pub use workloadendpoint::*;
 
 /// What every typed resource offers.
@@ -103,6 +111,11 @@ pub enum Resource {
     ClusterInformation(ClusterInformation),
     IPAMConfiguration(IPAMConfiguration),
     Profile(Profile),
+    NetworkPolicy(NetworkPolicy),
+    GlobalNetworkPolicy(GlobalNetworkPolicy),
+    NetworkSet(NetworkSet),
+    GlobalNetworkSet(GlobalNetworkSet),
+    Tier(Tier),
     KubeControllersConfiguration(KubeControllersConfiguration),
 }
 
@@ -120,6 +133,11 @@ macro_rules! each_resource {
             Resource::IPAMConfiguration($r) => $body,
             Resource::KubeControllersConfiguration($r) => $body,
             Resource::Profile($r) => $body,
+            Resource::NetworkPolicy($r) => $body,
+            Resource::GlobalNetworkPolicy($r) => $body,
+            Resource::NetworkSet($r) => $body,
+            Resource::GlobalNetworkSet($r) => $body,
+            Resource::Tier($r) => $body,
         }
     };
 }
@@ -163,6 +181,26 @@ macro_rules! for_kind {
             }
             Kind::Profile => {
                 type $T = Profile;
+                $body
+            }
+            Kind::NetworkPolicy => {
+                type $T = NetworkPolicy;
+                $body
+            }
+            Kind::GlobalNetworkPolicy => {
+                type $T = GlobalNetworkPolicy;
+                $body
+            }
+            Kind::NetworkSet => {
+                type $T = NetworkSet;
+                $body
+            }
+            Kind::GlobalNetworkSet => {
+                type $T = GlobalNetworkSet;
+                $body
+            }
+            Kind::Tier => {
+                type $T = Tier;
                 $body
             }
             Kind::KubeControllersConfiguration => {

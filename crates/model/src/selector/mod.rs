@@ -195,6 +195,12 @@ impl std::str::FromStr for Selector {
     }
 }
 
+/// Whether the selector is `global()` and nothing else (whitespace aside), as Calico's
+/// validator checks a rule's `namespaceSelector` by its tokens.
+pub fn is_global_alone(text: &str) -> bool {
+    tokenize(text).is_ok_and(|t| t == [Token::Global, Token::Eof])
+}
+
 /// Parses `text` and evaluates it against `labels` in one go.
 pub fn matches<L: Labels + ?Sized>(text: &str, labels: &L) -> Result<bool, SelectorError> {
     Ok(Selector::parse(text)?.matches(labels))
@@ -403,6 +409,9 @@ mod tests {
 
     #[test]
     fn global_detection() {
+        assert!(is_global_alone(" global( ) "));
+        assert!(!is_global_alone("(global())"));
+        assert!(!is_global_alone("global() && has(a)"));
         assert!(Selector::parse("global() && has(a)").unwrap().uses_global());
         assert!(!Selector::parse("all()").unwrap().uses_global());
     }

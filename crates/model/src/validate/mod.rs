@@ -9,10 +9,13 @@
 mod bgp;
 mod ippool;
 mod others;
+mod policy;
+mod rule;
 
 use std::net::IpAddr;
 
 pub use ippool::{validate_ippool_create, validate_ippool_update};
+pub use rule::is_iana_svc_name;
 
 use crate::error::{FieldError, ValidationError};
 use crate::kind::Kind;
@@ -127,7 +130,12 @@ pub fn validate(r: &Resource) -> Result<(), ValidationError> {
         Resource::WorkloadEndpoint(w) => others::check_wep(&mut c, &w.spec),
         Resource::ClusterInformation(_) => {}
         Resource::IPAMConfiguration(i) => others::check_ipam_config(&mut c, &i.spec),
-        Resource::Profile(p) => others::check_profile(&mut c, &p.spec),
+        Resource::Profile(p) => policy::check_profile(&mut c, &p.spec),
+        Resource::NetworkPolicy(p) => policy::check_network_policy(&mut c, &p.metadata, &p.spec),
+        Resource::GlobalNetworkPolicy(p) => policy::check_global_network_policy(&mut c, &p.metadata, &p.spec),
+        Resource::NetworkSet(s) => policy::check_network_set(&mut c, &s.metadata, &s.spec.nets),
+        Resource::GlobalNetworkSet(s) => policy::check_network_set(&mut c, &s.metadata, &s.spec.nets),
+        Resource::Tier(t) => policy::check_tier(&mut c, &t.metadata, &t.spec),
         Resource::KubeControllersConfiguration(k) => others::check_kube_controllers(&mut c, k),
     }
     each_resource!(r, x => c.finish(&x.metadata))

@@ -2,8 +2,7 @@
 
 use super::Checker;
 use crate::resources::{
-    FelixConfigurationSpec, IPAMConfigurationSpec, NodeBgpSpec, NodeSpec, ProfileSpec, Rule,
-    WorkloadEndpointSpec,
+    FelixConfigurationSpec, IPAMConfigurationSpec, NodeBgpSpec, NodeSpec, WorkloadEndpointSpec,
 };
 
 const LOG_LEVELS: [&str; 6] = ["Trace", "Debug", "Info", "Warning", "Error", "Fatal"];
@@ -252,6 +251,9 @@ pub(super) fn check_wep(c: &mut Checker, s: &WorkloadEndpointSpec) {
         if p.port == 0 {
             c.bad("Spec.Ports.Port", p.port, "port must be greater than 0");
         }
+        if !p.name.is_empty() && !super::rule::is_iana_svc_name(&p.name) {
+            c.bad("Spec.Ports.Name", &p.name, "invalid port name");
+        }
     }
     for cidr in &s.allow_spoofed_source_prefixes {
         c.cidr("Spec.AllowSpoofedSourcePrefixes", cidr, None);
@@ -272,40 +274,6 @@ pub(super) fn check_ipam_config(c: &mut Checker, s: &IPAMConfigurationSpec) {
             s.ip_cooldown_seconds,
             "must be between 0 and 1200",
         );
-    }
-}
-
-fn check_rule(c: &mut Checker, dir: &str, r: &Rule) {
-    if let Some(v) = r.ip_version
-        && v != 4
-        && v != 6
-    {
-        c.bad(&format!("Spec.{dir}.IPVersion"), v, "must be 4 or 6");
-    }
-    for (side, e) in [("Source", &r.source), ("Destination", &r.destination)] {
-        for n in e.nets.iter().chain(&e.not_nets) {
-            c.cidr(&format!("Spec.{dir}.{side}.Nets"), n, None);
-        }
-        c.selector(&format!("Spec.{dir}.{side}.Selector"), &e.selector);
-        c.selector(&format!("Spec.{dir}.{side}.NotSelector"), &e.not_selector);
-        c.selector(
-            &format!("Spec.{dir}.{side}.NamespaceSelector"),
-            &e.namespace_selector,
-        );
-    }
-}
-
-pub(super) fn check_profile(c: &mut Checker, s: &ProfileSpec) {
-    for r in &s.ingress {
-        check_rule(c, "Ingress", r);
-    }
-    for r in &s.egress {
-        check_rule(c, "Egress", r);
-    }
-    for (k, v) in &s.labels_to_apply {
-        if !super::is_label_key(k) || !super::is_label_value(v) {
-            c.bad("Spec.LabelsToApply", k, "invalid label");
-        }
     }
 }
 

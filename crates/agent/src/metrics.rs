@@ -22,6 +22,8 @@ pub struct Counters {
     pub nodes: usize,
     pub workloads_cluster: usize,
     pub cni: CniLatencies,
+    /// The IPAM garbage collector's series (`ipam_*`, `brindle_ipam_gc_*`), when it runs here.
+    pub ipam_gc: Option<std::sync::Arc<brindle_ipam::gc::GcMetrics>>,
 }
 
 /// Upper bounds (seconds) of the CNI latency histogram's buckets: a CNI ADD takes a few
@@ -255,6 +257,9 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
     c.cni.render(&mut o, node);
     family(&mut o, "brindle_ready", "gauge", "1 when /readiness answers 200.");
     let _ = writeln!(o, "brindle_ready {}", u8::from(st.ready));
+    if let Some(gc) = &c.ipam_gc {
+        gc.render(&mut o);
+    }
     o
 }
 

@@ -102,7 +102,7 @@ pub fn create_veth(
 /// Step `host-config`: Calico's sysctls on the host end (proxy ARP, `proxy_delay=0`,
 /// forwarding, `route_localnet`; IPv6: no DAD, proxy NDP, forwarding).
 pub fn configure_host(host: &Handle, veth: &Veth, v6: bool) -> Result<(), CniError> {
-    brindle_dataplane::workload::configure_workload_iface(host, &veth.host_name)
+    brindle_netlink::workload::configure_workload_iface(host, &veth.host_name)
         .map_err(|e| CniError::internal(format!("configure host interface {}: {e}", veth.host_name)))?;
     if v6 {
         let n = &veth.host_name;
@@ -194,7 +194,7 @@ pub fn add_host_routes(host: &mut Handle, veth: &Veth, addrs: &[IpAddr]) -> Resu
     for a in addrs {
         match a {
             IpAddr::V4(v4) => {
-                brindle_dataplane::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
+                brindle_netlink::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
                     .map_err(netlink)?;
             }
             IpAddr::V6(_) => add_route_v6(host, *a, veth)?,

@@ -256,7 +256,7 @@ impl Dataplane {
             if let Some(&i) = devs.by_name.get(&w.iface)
                 && !self.configured_ifaces.contains(&i)
             {
-                match workload::configure_workload_iface(&self.h, &w.iface) {
+                match brindle_netlink::workload::configure_workload_iface(&self.h, &w.iface) {
                     Ok(()) => {
                         self.configured_ifaces.insert(i);
                     }

@@ -3,79 +3,17 @@
 //! node-wide forwarding, and Felix's permanent ARP entries for workloads.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use brindle_netlink::{Handle, Route, scope};
-use ipnet::{IpNet, Ipv4Net};
+use brindle_netlink::Handle;
 
 use crate::error::Error;
 use crate::state::Workload;
-
-/// The IPv4 sysctls Calico sets on a workload's host interface. `rp_filter` copies the host's
-/// `net.ipv4.conf.default.rp_filter` (Felix; `1` when unreadable).
-pub fn workload_sysctls(iface: &str, default_rp_filter: &str) -> Vec<(String, String)> {
-    vec![
-        (format!("net/ipv4/conf/{iface}/route_localnet"), "1".into()),
-        (format!("net/ipv4/neigh/{iface}/proxy_delay"), "0".into()),
-        (format!("net/ipv4/conf/{iface}/proxy_arp"), "1".into()),
-        (format!("net/ipv4/conf/{iface}/forwarding"), "1".into()),
-        (
-            format!("net/ipv4/conf/{iface}/rp_filter"),
-            default_rp_filter.into(),
-        ),
-    ]
-}
-
-/// Applies [`workload_sysctls`] to `iface` in the handle's namespace, plus `accept_ra=0` when
-/// IPv6 is enabled (failure there is not an error, as in Calico).
-pub fn configure_workload_iface(h: &Handle, iface: &str) -> Result<(), Error> {
-    let rp = h
-        .sysctl("net.ipv4.conf.default.rp_filter")
-        .unwrap_or_else(|_| "1".into());
-    let pairs = workload_sysctls(iface, &rp);
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    h.set_sysctls(&refs)?;
-    if let Err(e) = h.set_sysctls(&[(&format!("net/ipv6/conf/{iface}/accept_ra"), "0")]) {
-        tracing::debug!(%e, "accept_ra not set (IPv6 disabled?)");
-    }
-    Ok(())
-}
 
 /// Node-wide: `net.ipv4.ip_forward=1`.
 pub fn configure_node(h: &Handle) -> Result<(), Error> {
     h.set_sysctls(&[("net.ipv4.ip_forward", "1")])?;
     Ok(())
-}
-
-/// Adds `<ip> dev <iface> scope link` (boot protocol, as Calico's CNI). An identical route is
-/// accepted; one for the same IP on another interface is an error naming both (calico.md §4.3).
-pub fn add_workload_route(h: &mut Handle, ip: Ipv4Addr, index: u32, iface: &str) -> Result<(), Error> {
-    let dst = IpNet::V4(Ipv4Net::new(ip, 32).expect("/32"));
-    let want = Route::dev(dst, index, scope::LINK);
-    match h.add_route(&want) {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_exists() => {
-            let existing = h
-                .routes(Some(brindle_netlink::TABLE_MAIN))?
-                .into_iter()
-                .find(|r| r.key() == want.key());
-            match existing {
-                Some(r) if r.oif == Some(index) => Ok(()),
-                Some(r) => {
-                    let other = r
-                        .oif
-                        .and_then(|i| h.link_by_index(i).ok().flatten())
-                        .map(|l| l.name)
-                        .unwrap_or_else(|| "another device".into());
-                    Err(Error::Conflict(format!(
-                        "route {ip}/32 already exists for an interface other than '{iface}': {other}"
-                    )))
-                }
-                None => Err(e.into()),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Permanent ARP entries `<pod ip> lladdr <pod mac> dev cali… nud permanent` for workloads with
@@ -120,16 +58,4 @@ pub fn reconcile_workload_arp(
         }
     }
     errors
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sysctls_are_calicos() {
-        let s = super::workload_sysctls("cali36dac03ac5d", "2");
-        assert!(s.contains(&("net/ipv4/conf/cali36dac03ac5d/proxy_arp".into(), "1".into())));
-        assert!(s.contains(&("net/ipv4/neigh/cali36dac03ac5d/proxy_delay".into(), "0".into())));
-        assert!(s.contains(&("net/ipv4/conf/cali36dac03ac5d/rp_filter".into(), "2".into())));
-        assert_eq!(s.len(), 5);
-    }
 }

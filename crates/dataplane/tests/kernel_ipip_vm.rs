@@ -224,7 +224,7 @@ fn pod(node: &mut Handle, iface: &str, ip: Ipv4Addr) -> (NetnsFd, Workload) {
         ..Default::default()
     })
     .unwrap();
-    brindle_dataplane::workload::configure_workload_iface(node, iface).unwrap();
+    brindle_netlink::workload::configure_workload_iface(node, iface).unwrap();
     let mut h = Handle::open(&ns).unwrap();
     up(&mut h, "lo");
     let eth0 = up(&mut h, "eth0");

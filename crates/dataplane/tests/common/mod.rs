@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use brindle_dataplane::{
     ApplyOptions, Dataplane, DataplaneConfig, DesiredState, EncapMode, IpipConfig, NatOutgoing, NodeInfo,
-    RemoteBlock, RemoteVtep, VxlanConfig, Workload, workload,
+    RemoteBlock, RemoteVtep, VxlanConfig, Workload,
 };
 use brindle_netlink::{Handle, LinkChange, NetnsFd, Route, VethSpec, scope};
 use brindle_testkit::Netns;
@@ -191,7 +191,7 @@ impl Cluster {
             ..Default::default()
         })
         .unwrap();
-        workload::configure_workload_iface(&h, &iface).unwrap();
+        brindle_netlink::workload::configure_workload_iface(&h, &iface).unwrap();
         let mut ph = Handle::open(&pod_fd).unwrap();
         up(&mut ph, "eth0");
         let eth0 = ph.require_link("eth0").unwrap();

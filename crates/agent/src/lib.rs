@@ -14,8 +14,6 @@
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
-//! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
-//! - [`ctl`]: the control socket protocol and its client.
 //! - [`bgp`]: the speaker's configuration from the desired state (speaker and peer settings,
 //!   passwords from `BRINDLE_SECRETS_DIR`) and its peer status in `node status` terms.
 //! - [`bgpthread`]: the BGP thread (its own runtime): the speaker and its driver, which applies
@@ -25,7 +23,8 @@
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
-//! - [`server`]: the control socket and the health/metrics HTTP listener.
+//! - [`server`]: the control socket (its protocol and the status it answers are
+//!   `brindle-ctl`'s, shared with the clients) and the health/metrics HTTP listener.
 //! - [`health`]: readiness with calico-node's bird-ready semantics.
 //! - [`metrics`]: the Prometheus exposition.
 //! - [`error`]: the error type.
@@ -44,7 +43,6 @@ pub mod calc;
 mod calc_tests;
 pub mod channels;
 pub mod config;
-pub mod ctl;
 pub mod dpthread;
 pub mod error;
 pub mod health;
@@ -58,7 +56,6 @@ pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;
-pub mod status;
 pub mod syncer;
 
 pub use error::{Error, Result};

@@ -1,10 +1,10 @@
 //! `/metrics` in Prometheus text format 0.0.4: BGP sessions by state, routes by kind, IPAM
 //! usage of this node, reconcile and calculation durations, CNI call latencies (reported by
-//! the plugin, `brindle_cni::report`), process memory.
+//! the plugin, `brindle_ctl::report`), process memory.
 
 use std::fmt::Write;
 
-use crate::status::AgentStatus;
+use brindle_ctl::status::AgentStatus;
 
 /// Counters the main loop keeps.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +50,7 @@ struct Histogram {
 }
 
 impl CniLatencies {
-    pub fn observe(&mut self, r: &brindle_cni::report::Report) {
+    pub fn observe(&mut self, r: &brindle_ctl::report::Report) {
         let result = if r.ok { "ok" } else { "failed" };
         let h = self
             .series
@@ -307,7 +307,7 @@ mod tests {
         };
         let mut c = Counters::default();
         for (secs, ok) in [(0.004, true), (0.02, true), (3.0, false)] {
-            c.cni.observe(&brindle_cni::report::Report {
+            c.cni.observe(&brindle_ctl::report::Report {
                 plugin: "brindle".into(),
                 command: "ADD".into(),
                 seconds: secs,
@@ -332,7 +332,7 @@ mod tests {
         assert!(!text.contains("brindle_bgp_speaker_running"));
         let down = AgentStatus {
             node: "n1".into(),
-            bgp: Some(crate::status::BgpStatus {
+            bgp: Some(brindle_ctl::status::BgpStatus {
                 speaker_down: Some("bgp listen on 0.0.0.0:179: Address already in use".into()),
                 speaker_start_failures: 4,
                 ..Default::default()

@@ -32,8 +32,8 @@ use crate::metrics::Counters;
 use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
 use crate::startup::{self, Progress, Ready};
-use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 use crate::syncer;
+use brindle_ctl::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
 /// network namespace. The datastore is opened from `ds_cfg`; while it cannot be, or startup
@@ -293,7 +293,7 @@ async fn main_loop(
             }
             r = cni_reports.recv(&mut report_buf) => {
                 if let Ok(n) = r
-                    && let Some(rep) = brindle_cni::report::Report::decode(&report_buf[..n])
+                    && let Some(rep) = brindle_ctl::report::Report::decode(&report_buf[..n])
                 {
                     lp.counters.cni.observe(&rep);
                 }

@@ -9,9 +9,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ctl::{Request, Response};
 use crate::error::{Error, Result};
-use crate::status::AgentStatus;
+use brindle_ctl::control::{Request, Response};
+use brindle_ctl::status::AgentStatus;
 
 /// A question to the main loop.
 #[derive(Debug)]
@@ -82,11 +82,11 @@ impl Drop for CtlGuard {
     }
 }
 
-/// Binds the socket the CNI plugin reports its calls' latencies on (`brindle_cni::report`),
+/// Binds the socket the CNI plugin reports its calls' latencies on (`brindle_ctl::report`),
 /// next to the control socket. Called after [`bind_ctl`], which refused if another agent owns
 /// the directory, so a file already there is a dead agent's and is replaced.
 pub fn bind_cni_reports(ctl: &Path) -> Result<(tokio::net::UnixDatagram, PathBuf)> {
-    let path = brindle_cni::report::socket_for(ctl);
+    let path = brindle_ctl::report::socket_for(ctl);
     let _ = std::fs::remove_file(&path);
     let s = tokio::net::UnixDatagram::bind(&path).map_err(|e| Error::io(path.display(), e))?;
     Ok((s, path))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brindle_agent::status::AgentStatus;
+use brindle_ctl::status::AgentStatus;
 use brindle_testkit::{Daemon, Etcd, Netns, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_brindle");
@@ -52,7 +52,7 @@ impl Node {
     }
 
     fn status(&self) -> Option<AgentStatus> {
-        brindle_agent::ctl::query_status(&self.ctl()).ok()
+        brindle_ctl::control::query_status(&self.ctl()).ok()
     }
 
     /// Waits for a status that satisfies `ok`; panics with the last one and the log.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use brindle_agent::status::AgentStatus;
+use brindle_ctl::status::AgentStatus;
 use brindle_testkit::{Daemon, TempDir, require};
 use lab_support::{TestLab, wait_for};
 
@@ -21,7 +21,7 @@ const RR1: &str = "bgp-node1";
 const RR2: &str = "bgp-node2";
 
 fn status(lab: &TestLab, node: &str) -> Option<AgentStatus> {
-    brindle_agent::ctl::query_status(&lab.lab().dir().ctl_socket(node)).ok()
+    brindle_ctl::control::query_status(&lab.lab().dir().ctl_socket(node)).ok()
 }
 
 /// The node's IPv4 peers that are Established.

@@ -13,8 +13,8 @@ use crate::fault::Faults;
 use crate::invocation::{Command, Invocation};
 use crate::netconf::NetConf;
 use crate::node::HostFiles;
-use crate::report;
 use crate::version::{self, SUPPORTED, Version};
+use brindle_ctl::report;
 
 /// Which plugin this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //! - [`node`]: the node name and MTU the agent leaves in files.
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
 //! - [`log`]: the plugin's log file and stderr.
-//! - [`report`]: each call's latency, sent to the node agent for its `/metrics`.
+//! - each call's latency goes to the node agent for its `/metrics` (`brindle_ctl::report`).
 //! - [`install`]: `brindle install-cni` (Calico's install-cni): the plugin binaries, the etcd
 //!   TLS assets and the network configuration rendered from a template, installed atomically
 //!   and idempotently, recorded for `--uninstall`.
@@ -47,7 +47,6 @@ pub mod ipam_plugin;
 pub mod log;
 pub mod netconf;
 pub mod node;
-pub mod report;
 pub mod result;
 pub mod status;
 pub mod store;

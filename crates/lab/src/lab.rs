@@ -502,7 +502,7 @@ impl Lab {
     pub fn sessions_down(&self) -> Vec<(String, Vec<String>)> {
         let mut v = Vec::new();
         for n in &self.plan.nodes {
-            match brindle_agent::ctl::query_status(&self.dir.ctl_socket(&n.name)) {
+            match brindle_ctl::control::query_status(&self.dir.ctl_socket(&n.name)) {
                 Ok(st) => {
                     let down: Vec<String> = st
                         .bgp

@@ -204,7 +204,7 @@ pub fn status(lab: &Lab) -> String {
             Some(_) => "dead".into(),
             None => "-".into(),
         };
-        let (peers, ready) = match brindle_agent::ctl::query_status(&lab.dir().ctl_socket(&n.name)) {
+        let (peers, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
             Ok(st) => {
                 let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
                 (

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use brindle_agent::config::AgentConfig;
-use brindle_agent::status;
+use brindle_ctl::status;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -112,7 +112,7 @@ fn status_cmd(a: &StatusArgs) -> Result<()> {
         .ctl_socket
         .clone()
         .unwrap_or_else(|| PathBuf::from(brindle_agent::config::DEFAULT_CTL_SOCKET));
-    let st = match brindle_agent::ctl::query_status(&path) {
+    let st = match brindle_ctl::control::query_status(&path) {
         Ok(st) => st,
         // calicoctl's error, printed on stderr with exit status 1 by main.
         Err(_) => anyhow::bail!("Calico process is not running."),

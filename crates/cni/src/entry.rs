@@ -59,8 +59,7 @@ pub fn main(argv: &[std::ffi::OsString]) -> i32 {
     } else {
         let mut stdin = Vec::new();
         // VERSION's input (`{"cniVersion": …}`) is optional: do not wait on a terminal for it.
-        // SAFETY: isatty on fd 0 has no preconditions.
-        let interactive = unsafe { libc::isatty(0) } == 1;
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
         let command = process_env("CNI_COMMAND").unwrap_or_default();
         let read = if command.is_empty() || (command == "VERSION" && interactive) {
             Ok(())

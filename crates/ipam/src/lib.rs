@@ -32,6 +32,8 @@
 //!   at a time under a lease: leaked addresses, unneeded empty blocks, deleted nodes.
 //! - [`error`]: what can go wrong, naming the object.
 
+#![forbid(unsafe_code)]
+
 #[cfg(test)]
 mod alloc_tests;
 mod assign;

@@ -32,6 +32,8 @@
 //! `libcalico-go`) and its resource reference
 //! (<https://docs.tigera.io/calico/latest/reference/resources/overview>).
 
+#![forbid(unsafe_code)]
+
 pub mod defaults;
 pub mod duration;
 pub mod error;

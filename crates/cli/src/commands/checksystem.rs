@@ -80,8 +80,7 @@ pub fn checksystem(a: &CheckArgs) -> Result<()> {
 }
 
 fn run_checks(a: &CheckArgs) -> Vec<Check> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return vec![check(
             Status::Fail,
             "privileges",

@@ -102,8 +102,7 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
 
 fn status_cmd(a: &StatusArgs) -> Result<()> {
     // calicoctl: root only, message on stdout.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         // calicoctl prints this one on stdout.
         println!("Need super user privileges: Operation not permitted");
         std::process::exit(1);

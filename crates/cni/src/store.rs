@@ -5,11 +5,14 @@
 
 use std::sync::Arc;
 
-use brindle_datastore::{Client, Datastore, DatastoreConfig, Overrides};
+use brindle_datastore::{Client, Datastore, DatastoreConfig, Origin, Overrides, Setting, Source};
 use brindle_model::{Kind, Resource};
 
 use crate::error::{CniError, code};
 use crate::netconf::NetConf;
+
+/// How messages name the network configuration a setting came from.
+const NETCONF: &str = "the CNI network configuration";
 
 /// Calico's refusal text when `datastoreReady` is false (calico.md §2.7).
 pub const NOT_READY: &str = "Calico is currently not ready to process requests";
@@ -25,24 +28,39 @@ pub fn ds_error(e: brindle_datastore::Error) -> CniError {
     }
 }
 
-/// The datastore configuration for `conf`, reading the environment through `env`.
-pub fn config(conf: &NetConf, env: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig, CniError> {
+/// The datastore configuration for `conf`, reading the environment through `env`, and where it
+/// came from.
+pub fn config(
+    conf: &NetConf,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(DatastoreConfig, Origin), CniError> {
+    let from = |key: &str| Source::file(NETCONF, key);
+    let s = |v: &Option<String>, key: &str| v.clone().map(|v| Setting::new(v, from(key)));
+    let p = |v: &Option<std::path::PathBuf>, key: &str| v.clone().map(|v| Setting::new(v, from(key)));
     let overrides = Overrides {
-        datastore_type: conf.datastore_type.clone(),
-        sqlite_path: conf.datastore_path.clone(),
-        etcd_endpoints: conf.etcd_endpoints.clone(),
-        etcd_ca_file: conf.etcd_ca_cert_file.clone(),
-        etcd_cert_file: conf.etcd_cert_file.clone(),
-        etcd_key_file: conf.etcd_key_file.clone(),
-        etcd_username: conf.etcd_username.clone(),
-        etcd_password: conf.etcd_password.clone(),
+        datastore_type: s(&conf.datastore_type, "datastore_type"),
+        sqlite_path: p(&conf.datastore_path, "datastore_path"),
+        etcd_endpoints: s(&conf.etcd_endpoints, "etcd_endpoints"),
+        etcd_ca_file: p(&conf.etcd_ca_cert_file, "etcd_ca_cert_file"),
+        etcd_cert_file: p(&conf.etcd_cert_file, "etcd_cert_file"),
+        etcd_key_file: p(&conf.etcd_key_file, "etcd_key_file"),
+        etcd_username: s(&conf.etcd_username, "etcd_username"),
+        etcd_password: s(&conf.etcd_password, "etcd_password"),
     };
-    DatastoreConfig::resolve(&overrides, env).map_err(ds_error)
+    DatastoreConfig::resolve_with_origin(&overrides, env).map_err(ds_error)
 }
 
-/// Opens the datastore.
-pub fn open(cfg: &DatastoreConfig) -> Result<Arc<dyn Datastore>, CniError> {
-    brindle_datastore::open(cfg).map_err(ds_error)
+/// Opens the datastore; a failure says where its settings came from.
+pub fn open(cfg: &DatastoreConfig, origin: &Origin) -> Result<Arc<dyn Datastore>, CniError> {
+    brindle_datastore::open(cfg).map_err(|e| {
+        let mut err = ds_error(e);
+        err.msg = format!(
+            "{} ({})",
+            err.msg,
+            origin.explain(matches!(cfg, DatastoreConfig::Sqlite(_)))
+        );
+        err
+    })
 }
 
 /// ClusterInformation `default` must exist with `datastoreReady: true`; otherwise the

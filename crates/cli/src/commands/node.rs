@@ -87,10 +87,13 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
     init_logging(cfg.felix.log_severity.as_deref())?;
     // The global datastore flags, the calicoctl config file and the environment, as every
     // command reads them.
-    let ds_cfg = crate::connect::config(ds)?;
-    tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
-    let ds = brindle_datastore::open(&ds_cfg).context("open the datastore")?;
-    brindle_agent::run::run(cfg, ds)?;
+    let (ds_cfg, origin) = crate::connect::config(ds)?;
+    let sqlite = matches!(ds_cfg, brindle_datastore::DatastoreConfig::Sqlite(_));
+    tracing::info!(datastore = %ds_cfg.describe(), origin = %origin.explain(sqlite),
+        version = env!("CARGO_PKG_VERSION"), "brindle node starting");
+    let client = crate::connect::open_config(ds_cfg, &origin, crate::connect::Access::ReadWrite)
+        .context("open the datastore")?;
+    brindle_agent::run::run(cfg, client.store().clone())?;
     Ok(())
 }
 

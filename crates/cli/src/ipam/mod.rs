@@ -33,7 +33,11 @@ pub enum IpamCommand {
 
 /// Runs one `ipam` command.
 pub fn run(ds: &DatastoreArgs, a: &IpamArgs) -> Result<()> {
-    let ipam = Ipam::new(crate::connect::open(ds)?.store().clone());
+    let access = match a.command {
+        IpamCommand::Configure(_) => crate::connect::Access::ReadWrite,
+        _ => crate::connect::Access::ReadOnly,
+    };
+    let ipam = Ipam::new(crate::connect::open(ds, access)?.store().clone());
     let out = match &a.command {
         IpamCommand::Show(s) => show::show(&ipam, s)?,
         IpamCommand::Check(c) => check::check(&ipam, c)?,

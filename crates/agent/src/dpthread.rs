@@ -44,6 +44,8 @@ pub struct DpReport {
     pub apply_seconds_total: f64,
     /// A fatal startup error (the kernel cannot do what the pools demand).
     pub fatal: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::DataplaneMetrics,
 }
 
 /// Starts the thread. It ends on [`DpMsg::Stop`] (or when every sender is gone); `notify` is
@@ -126,6 +128,7 @@ fn run(
     let t0 = Instant::now();
     let mut dp = match Dataplane::start(handle, cfg, &input.desired) {
         Ok((dp, r)) => {
+            rep.metrics.record(&r, t0.elapsed(), dp.status().bpf);
             rep.started = true;
             rep.ipip = r.ipip.map(|p| p.to_string());
             rep.errors = r.errors;
@@ -195,6 +198,7 @@ fn run(
             tracing::warn!(error = %e, "dataplane");
         }
         rep.ipip = r.ipip.map(|p| p.to_string()).or(rep.ipip.take());
+        rep.metrics.record(&r, t.elapsed(), dp.status().bpf);
         rep.errors = r.errors;
         record(&mut rep, &input, t.elapsed());
     }

@@ -113,14 +113,13 @@ async fn main_loop(
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let ctl_task = tokio::spawn(server::serve_ctl(ctl, query_tx.clone()));
     let mut http_tasks = Vec::new();
-    let mut bound = Vec::new();
-    for addr in [cfg.felix.health, cfg.felix.metrics].into_iter().flatten() {
-        if bound.contains(&addr) {
-            continue;
-        }
-        bound.push(addr);
-        let l = server::bind_http(addr).await?;
-        http_tasks.push(tokio::spawn(server::serve_http(l, query_tx.clone())));
+    for (l, routes) in crate::http::bind(cfg.felix.health, cfg.felix.metrics).await? {
+        http_tasks.push(tokio::spawn(crate::http::serve(
+            l,
+            routes,
+            query_tx.clone(),
+            crate::http::Limits::default(),
+        )));
     }
     drop(query_tx);
 
@@ -259,6 +258,7 @@ impl Loop {
         match msg {
             SyncMsg::Snapshot(items) => {
                 self.counters.resyncs += 1;
+                self.counters.sync_state = crate::metrics::SyncState::InSync;
                 self.cache = Cache::default();
                 for (k, v) in items {
                     self.cache.apply(&k, Some(&v));
@@ -269,7 +269,10 @@ impl Loop {
                 self.counters.datastore_updates += 1;
                 self.cache.apply(&k, v.as_deref());
             }
-            SyncMsg::Unavailable(e) => tracing::warn!(error = %e, "datastore unavailable"),
+            SyncMsg::Unavailable(e) => {
+                self.counters.sync_state = crate::metrics::SyncState::WaitForDatastore;
+                tracing::warn!(error = %e, "datastore unavailable");
+            }
         }
     }
 
@@ -307,8 +310,7 @@ impl Loop {
             .vxlan_port
             .or_else(|| self.cache.felix(node, |c| c.vxlan_port));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
-        self.counters.calc_runs += 1;
-        self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
+        self.counters.calc_done(t.elapsed().as_secs_f64());
         self.counters.nodes = self.cache.nodes.len();
         self.counters.workloads_cluster = self.cache.workloads.len();
         if let Some(n) = self.cache.node(&self.node) {
@@ -424,10 +426,7 @@ impl Loop {
 
     fn on_tick(&mut self) {
         self.update_pruning();
-        let rep = self.dp_report.borrow().clone();
-        self.counters.dp_applies = rep.applies;
-        self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
-        self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
+        self.counters.dataplane = self.dp_report.borrow().metrics.clone();
     }
 
     /// The status without BGP peers (filled in by [`complete_status`]).
@@ -477,18 +476,24 @@ impl Loop {
                 });
             }
             Query::Metrics(tx) => {
-                let counters = self.counters.clone();
-                tokio::spawn(async move {
-                    let st = complete_status(base, speaker, started).await;
-                    let _ = tx.send(crate::metrics::render(&st, &counters));
-                });
+                let input = crate::metrics::scrape::Input {
+                    status: base,
+                    speaker,
+                    started,
+                    counters: self.counters.clone(),
+                    ds: self.ds.clone(),
+                };
+                tokio::spawn(crate::metrics::scrape::answer(input, tx));
+            }
+            Query::View(tx) => {
+                tokio::spawn(crate::view::answer(self.ds.clone(), base, speaker, started, tx));
             }
         }
     }
 }
 
 /// Adds the speaker's peers and the readiness verdict to a status.
-async fn complete_status(
+pub(crate) async fn complete_status(
     mut st: AgentStatus,
     speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
     started: i64,

@@ -26,6 +26,10 @@ pub struct PeerStatus {
     pub routes_imported: usize,
     /// Of those, routes kept through the peer's graceful restart and not refreshed yet.
     pub routes_stale: usize,
+    /// Routes announced to the peer (its Adj-RIB-Out; BIRD's `Routes: … N exported`).
+    pub routes_exported: usize,
+    /// Times an Established session with the peer went down since it was configured.
+    pub flaps: u64,
 }
 
 /// A best route learned from a peer.

@@ -17,6 +17,7 @@ use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::nat::Nft;
 use crate::routes::{self, Devices, Ownership, RouteReport};
 use crate::state::{DesiredState, NatOutgoing};
+use crate::stats::NftRun;
 use crate::{vxlan, workload};
 
 /// Static settings.
@@ -56,6 +57,9 @@ pub struct ApplyOptions {
 pub struct Report {
     pub ipip: Option<IpipPath>,
     pub routes: RouteReport,
+    /// The `nft` transaction this apply ran, if it ran one (the table changed, or a full
+    /// resync).
+    pub nft: Option<NftRun>,
     /// Every problem, naming its object.
     pub errors: Vec<String>,
 }
@@ -250,7 +254,11 @@ impl Dataplane {
             let res = match Nft::find(self.cfg.nft_path.clone(), self.cfg.nft_netns.clone()) {
                 Err(_) if nothing => Ok(()),
                 Err(e) => Err(e),
-                Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes),
+                Ok(nft) => {
+                    let res = nft.apply(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes);
+                    r.nft = Some(NftRun::of(&text, res.is_ok()));
+                    res
+                }
             };
             match res {
                 Ok(()) => self.nat_applied = Some(text),

@@ -12,6 +12,7 @@
 //! - [`vxlan`] — `vxlan.calico`, its neighbour and FDB entries, Felix's VTEP MAC rule.
 //! - [`mtu`] — Felix's host and pod MTU rules.
 //! - [`nat`] — NAT outgoing in nftables table `ip brindle`, replaced atomically.
+//! - [`stats`] — what an apply did, counted for the agent's metrics ([`stats::NftRun`]).
 //! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
 //!   shared with the CNI plugin.
 //! - [`error`] — [`Error`].
@@ -27,6 +28,7 @@ pub mod mtu;
 pub mod nat;
 pub mod routes;
 pub mod state;
+pub mod stats;
 pub mod vxlan;
 pub mod workload;
 

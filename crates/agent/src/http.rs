@@ -69,14 +69,13 @@ pub struct Routes {
     pub metrics: bool,
 }
 
-/// Binds the listeners for the health and metrics addresses (one when they are equal), and
-/// raises the open-files limit to its hard maximum first (as Go's runtime does for Felix):
-/// each connection is a descriptor.
+/// Binds the listeners for the health and metrics addresses (one when they are equal). Each
+/// connection is a descriptor: the agent raised its open-files limit at start
+/// ([`crate::limits`]).
 pub async fn bind(
     health: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
 ) -> Result<Vec<(TcpListener, Routes)>> {
-    raise_fd_limit();
     let mut want: Vec<(SocketAddr, Routes)> = Vec::new();
     for (addr, r) in [
         (health, Routes {
@@ -113,20 +112,6 @@ pub async fn bind(
         out.push((l, routes));
     }
     Ok(out)
-}
-
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
 
 /// One scrape result shared by the scrapes that wait for it.

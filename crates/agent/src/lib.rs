@@ -25,6 +25,7 @@
 //!   names).
 //! - [`view`]: the picture of the cluster (`/view`, `brindle lab view`).
 //! - [`error`]: the error type.
+//! - [`limits`]: the open-files limit the agent raises for itself.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
 //! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
@@ -42,6 +43,7 @@ pub mod dpthread;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod nodename;
 pub mod peering;

@@ -31,6 +31,10 @@ use crate::views::Cache;
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
 /// network namespace.
 pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
+    match crate::limits::raise_nofile_limit() {
+        Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     let started = startup::run(&cfg, &ds)?;
     tracing::info!(node = %started.node, ipv4 = ?started.ipv4, ipip_tunnel = ?started.ipip_tunnel,
         vxlan_tunnel = ?started.vxlan_tunnel, "startup complete");

@@ -81,6 +81,8 @@ pub enum Command {
     Lab(crate::commands::lab::LabCommand),
     /// IP address management: show, check, release, configure.
     Ipam(crate::ipam::IpamArgs),
+    /// Install the CNI plugin and its network configuration (Calico's install-cni).
+    InstallCni(crate::commands::install_cni::InstallCniArgs),
 }
 
 /// `-o` formats.

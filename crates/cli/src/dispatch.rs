@@ -3,7 +3,7 @@
 //! | called as | does |
 //! |---|---|
 //! | `brindle-ipam` or `calico-ipam` (argv[0]) | the CNI IPAM plugin |
-//! | anything, with `CNI_COMMAND` set | the CNI plugin |
+//! | `calico` (argv[0]), or anything with `CNI_COMMAND` set | the CNI plugin (`calico -v` prints the version, as Calico's plugin does) |
 //! | `brindle` or `calicoctl` | the CLI (the same commands and output either way) |
 
 use std::ffi::OsStr;
@@ -28,7 +28,7 @@ pub fn face(argv0: Option<&OsStr>, cni_command_set: bool) -> Face {
         .unwrap_or("brindle");
     if base == "brindle-ipam" || base == "calico-ipam" {
         Face::CniIpam
-    } else if cni_command_set {
+    } else if cni_command_set || base == "calico" {
         Face::Cni
     } else {
         Face::Cli
@@ -49,6 +49,7 @@ mod tests {
             Face::CniIpam
         );
         assert_eq!(face(Some(OsStr::new("calico-ipam")), false), Face::CniIpam);
+        assert_eq!(face(Some(OsStr::new("/opt/cni/bin/calico")), false), Face::Cni);
         assert_eq!(face(None, false), Face::Cli);
     }
 }

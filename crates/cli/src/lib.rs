@@ -7,7 +7,7 @@
 //! - [`client`]: typed resource CRUD over the datastore with Calico's semantics and messages.
 //! - [`columns`]: the `get` table columns of every kind.
 //! - [`commands`]: get, apply, create, replace, delete, patch, label, validate, version; node
-//!   (`node run`, the agent; `node status`) and lab.
+//!   (`node run`, the agent; `node status`; `node checksystem`), lab and install-cni.
 //! - [`output`]: Go tabwriter, tablewriter box tables, go-yaml YAML, Go JSON.
 //! - [`ipam`]: `ipam show|check|release|configure` over `brindle-ipam`.
 //! - [`dispatch`]: what the binary does depending on how it is called.
@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lab(c) => lab::lab(c),
         Command::Validate(a) => write::validate_file(a),
         Command::Ipam(a) => ipam::run(&cli.datastore, a),
+        Command::InstallCni(a) => commands::install_cni::install_cni(a),
         cmd => {
             // Only the commands that add resources may start a new store; the others need one.
             let access = match cmd {
@@ -53,7 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 | Command::Validate(_)
                 | Command::Node(_)
                 | Command::Lab(_)
-                | Command::Ipam(_) => {
+                | Command::Ipam(_)
+                | Command::InstallCni(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -196,7 +196,7 @@ fn plain_cni_workloads_mtu_forwarding_and_profiles() {
     conf["container_settings"] = json!({"allow_ip_forwarding": true});
     let pod = Pod::plain();
     let result = lab.add(&pod, &conf);
-    let host = format!("cali{}", &pod.id[..11]);
+    let host = format!("cali{}", &sha1_hex(&pod.id)[..11]);
     assert_eq!(result["interfaces"][0]["name"], host.as_str());
     assert_eq!(result["interfaces"][1]["mtu"], 1440);
     let link = lab.node.ip(&["-o", "link", "show", &host]);
@@ -241,6 +241,52 @@ fn plain_cni_workloads_mtu_forwarding_and_profiles() {
     assert!(a.attrs["timestamp"].ends_with(" +0000 UTC"), "{:?}", a.attrs);
     assert!(!a.attrs.contains_key("pod"));
     lab.cni("DEL", &pod, &conf, &[]).ok();
+}
+
+/// sha1 of `s` in hex, from coreutils (an implementation independent of the plugin's).
+fn sha1_hex(s: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("sha1sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..40].to_string()
+}
+
+/// containerd 1.6 passes `<namespace>-<id>` as the container ID: two containers whose IDs
+/// share their first 11 characters must still get two host veths (named from a hash of the
+/// whole ID), both wired and both released.
+#[test]
+fn container_ids_sharing_a_prefix_get_their_own_veths() {
+    let lab = Lab::new();
+    let conf = lab.conf("1.0.0");
+    let mut a = Pod::plain();
+    let mut b = Pod::plain();
+    let tag = brindle_testkit::names::unique("c");
+    a.id = format!("default-{tag}-a");
+    b.id = format!("default-{tag}-b");
+    assert_eq!(a.id[..11], b.id[..11]);
+    let ra = lab.add(&a, &conf);
+    let rb = lab.add(&b, &conf);
+    let (ha, hb) = (
+        ra["interfaces"][0]["name"].as_str().unwrap().to_string(),
+        rb["interfaces"][0]["name"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(ha, format!("cali{}", &sha1_hex(&a.id)[..11]));
+    assert_eq!(hb, format!("cali{}", &sha1_hex(&b.id)[..11]));
+    assert_ne!(ha, hb);
+    let links = lab.node_links();
+    assert!(links.contains(&ha) && links.contains(&hb), "{links:?}");
+    let (ipa, ipb) = (cni_support::ip_of(&ra), cni_support::ip_of(&rb));
+    assert!(a.ns.reach(&ipb) && b.ns.reach(&ipa), "{ipa} <-> {ipb}");
+    lab.cni("DEL", &a, &conf, &[]).ok();
+    lab.cni("DEL", &b, &conf, &[]).ok();
+    assert!(lab.allocated().is_empty(), "{:?}", lab.allocated());
+    let links = lab.node_links();
+    assert!(!links.contains(&ha) && !links.contains(&hb), "{links:?}");
 }
 
 #[test]

@@ -60,20 +60,21 @@ impl Identity {
         }
     }
 
-    /// `cali` + 11 hex digits of sha1("<namespace>.<pod>") for pods; `cali` + the first 11
-    /// characters of the container ID otherwise. 15 characters: IFNAMSIZ − 1.
+    /// `cali` + 11 hex digits of sha1("<namespace>.<pod>") for pods; `cali` + 11 hex digits
+    /// of sha1(container ID) otherwise. 15 characters: IFNAMSIZ − 1.
+    ///
+    /// Calico takes the container ID's first 11 characters for non-Kubernetes workloads, but
+    /// containerd 1.6 (`ctr run --cni`) passes `<namespace>-<id>`, so two containers of one
+    /// namespace whose IDs start alike would get the same host veth; hashing the whole ID
+    /// keeps them apart, as the pod case already does.
     pub fn host_veth(&self) -> String {
-        match &self.pod {
-            Some(pod) => {
-                let digest = Sha1::digest(format!("{}.{}", self.namespace, pod).as_bytes());
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                format!("{IFACE_PREFIX}{}", &hex[..11])
-            }
-            None => {
-                let n = self.container_id.len().min(11);
-                format!("{IFACE_PREFIX}{}", &self.container_id[..n])
-            }
-        }
+        let key = match &self.pod {
+            Some(pod) => format!("{}.{}", self.namespace, pod),
+            None => self.container_id.clone(),
+        };
+        let digest = Sha1::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{IFACE_PREFIX}{}", &hex[..11])
     }
 
     /// The workload segment of the endpoint name: the pod, or the container ID.
@@ -156,11 +157,26 @@ mod tests {
         let id = Identity::new(&args("IgnoreUnknown=1"), "3f6940ab5ab43bc5", "eth0", "my-node");
         assert_eq!(id.orchestrator, Orchestrator::Cni);
         assert_eq!(id.namespace, "default");
-        assert_eq!(id.host_veth(), "cali3f6940ab5ab");
+        // sha1("3f6940ab5ab43bc5") = abf9534fe7d…
+        let digest = Sha1::digest(b"3f6940ab5ab43bc5");
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(id.host_veth(), format!("cali{}", &hex[..11]));
         assert_eq!(id.endpoint_name(), "my--node-cni-3f6940ab5ab43bc5-eth0");
         assert_eq!(id.legacy_handle(), "3f6940ab5ab43bc5");
         let short = Identity::new(&args(""), "c1", "eth0", "n");
-        assert_eq!(short.host_veth(), "calic1");
+        assert_eq!(short.host_veth().len(), 15);
+    }
+
+    #[test]
+    fn containerd_ids_sharing_a_prefix_get_distinct_veths() {
+        // containerd 1.6 passes `<namespace>-<id>`: the first 11 characters are often the
+        // namespace alone.
+        let a = Identity::new(&args("IgnoreUnknown=1"), "default-web-1", "eth0", "n");
+        let b = Identity::new(&args("IgnoreUnknown=1"), "default-web-2", "eth0", "n");
+        assert_eq!(a.container_id[..11], b.container_id[..11]);
+        assert_ne!(a.host_veth(), b.host_veth());
+        assert!(a.host_veth().len() == 15 && b.host_veth().len() == 15);
+        assert!(a.host_veth()[4..].bytes().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
 //! - [`log`]: the plugin's log file and stderr.
 //! - [`report`]: each call's latency, sent to the node agent for its `/metrics`.
+//! - [`install`]: `brindle install-cni` (Calico's install-cni): the plugin binaries, the etcd
+//!   TLS assets and the network configuration rendered from a template, installed atomically
+//!   and idempotently, recorded for `--uninstall`.
 //!
 //! No tokio: the plugin is a short-lived synchronous program (one netlink socket per namespace,
 //! the datastore's synchronous API).
@@ -38,6 +41,7 @@ pub mod error;
 pub mod fault;
 pub mod gc;
 pub mod identity;
+pub mod install;
 pub mod invocation;
 pub mod ipam_plugin;
 pub mod log;

@@ -34,9 +34,19 @@ pub fn config(
     conf: &NetConf,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(DatastoreConfig, Origin), CniError> {
+    // An empty string means "not set", as in Calico's Go decoding: its manifests render
+    // `"etcd_key_file": ""` when etcd has no TLS.
     let from = |key: &str| Source::file(NETCONF, key);
-    let s = |v: &Option<String>, key: &str| v.clone().map(|v| Setting::new(v, from(key)));
-    let p = |v: &Option<std::path::PathBuf>, key: &str| v.clone().map(|v| Setting::new(v, from(key)));
+    let s = |v: &Option<String>, key: &str| {
+        v.clone()
+            .filter(|s| !s.trim().is_empty())
+            .map(|v| Setting::new(v, from(key)))
+    };
+    let p = |v: &Option<std::path::PathBuf>, key: &str| {
+        v.clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|v| Setting::new(v, from(key)))
+    };
     let overrides = Overrides {
         datastore_type: s(&conf.datastore_type, "datastore_type"),
         sqlite_path: p(&conf.datastore_path, "datastore_path"),
@@ -82,4 +92,30 @@ pub fn require_ready(client: &Client) -> Result<(), CniError> {
         return Err(CniError::new(code::TRY_AGAIN_LATER, NOT_READY));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_strings_are_unset_as_in_calicos_manifest() {
+        let conf = NetConf::decode(
+            br#"{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"calico",
+                 "datastore_type":"","etcd_endpoints":"","etcd_key_file":"","etcd_cert_file":"",
+                 "etcd_ca_cert_file":"","datastore_path":""}"#,
+        )
+        .unwrap();
+        let cfg = config(&conf, |_| None).unwrap();
+        assert_eq!(cfg.describe(), "sqlite:/var/lib/brindle/brindle.db");
+        let conf = NetConf::decode(
+            br#"{"cniVersion":"1.0.0","name":"n","type":"calico","etcd_endpoints":"http://10.0.0.1:2379",
+                 "etcd_key_file":"","etcd_cert_file":"","etcd_ca_cert_file":""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config(&conf, |_| None).unwrap().describe(),
+            "etcdv3:http://10.0.0.1:2379"
+        );
+    }
 }

@@ -60,6 +60,24 @@ fn bpf_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Bpf(format!("{what}: {e}"))
 }
 
+/// Loads both programs into the kernel (through the verifier) and drops them, attaching
+/// nothing: whether this kernel can run the BPF tunl0 (`brindle node checksystem`).
+pub fn verify_programs() -> Result<(), Error> {
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| bpf_err("load bpf/ipip.c object", e))?;
+    for name in ["tunl_egress", "eth_decap"] {
+        let prog: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .ok_or_else(|| Error::Bpf(format!("program {name} missing from the object")))?
+            .try_into()
+            .map_err(|e| bpf_err(name, e))?;
+        prog.load()
+            .map_err(|e| bpf_err(&format!("verify/load program {name}"), e))?;
+    }
+    Ok(())
+}
+
 impl BpfIpip {
     /// Loads the programs for `params`, allows IPIP from `nodes`, and attaches (or atomically
     /// replaces) the filters on tunl0 egress and the underlay's ingress.

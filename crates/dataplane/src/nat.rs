@@ -108,6 +108,11 @@ impl Nft {
         ))
     }
 
+    /// The `nft` binary this runs.
+    pub fn bin(&self) -> &std::path::Path {
+        &self.bin
+    }
+
     fn command(&self) -> Command {
         match &self.netns {
             None => Command::new(&self.bin),

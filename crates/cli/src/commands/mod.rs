@@ -6,7 +6,9 @@
 //! also cleans up (IPAM, endpoints, per-node config).
 
 pub mod cascade;
+pub mod checksystem;
 pub mod get;
+pub mod install_cni;
 pub mod lab;
 pub mod label;
 pub mod node;

@@ -1,4 +1,4 @@
-//! `brindle node run` (the agent) and `brindle node status`.
+//! `brindle node run` (the agent), `brindle node status` and `brindle node checksystem`.
 
 use anyhow::{Context, Result};
 use brindle_agent::config::AgentConfig;
@@ -12,6 +12,8 @@ pub enum NodeCommand {
     Run(RunArgs),
     /// Show the agent's BGP sessions, as `calicoctl node status`.
     Status(StatusArgs),
+    /// Check this host can run Brindle (kernel features, nftables, CNI directories).
+    Checksystem(crate::commands::checksystem::CheckArgs),
 }
 
 /// Flags win over Calico's environment variables of the same meaning.
@@ -52,6 +54,7 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     match cmd {
         NodeCommand::Run(a) => run(a, ds),
         NodeCommand::Status(a) => status_cmd(a),
+        NodeCommand::Checksystem(a) => crate::commands::checksystem::checksystem(a),
     }
 }
 

@@ -294,8 +294,7 @@ impl Lab {
 
 static PODS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
-/// A 64-hex-digit container ID (as runtimes make them) whose first 11 characters differ for
-/// every pod of this process (the CNI workload's host veth takes them).
+/// A 64-hex-digit container ID (as runtimes make them), unique to this process and pod.
 pub fn container_id() -> String {
     let n = PODS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{n:06x}{:08x}{}", std::process::id(), "a".repeat(50))

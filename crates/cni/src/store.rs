@@ -106,7 +106,7 @@ mod tests {
                  "etcd_ca_cert_file":"","datastore_path":""}"#,
         )
         .unwrap();
-        let cfg = config(&conf, |_| None).unwrap();
+        let (cfg, _) = config(&conf, |_| None).unwrap();
         assert_eq!(cfg.describe(), "sqlite:/var/lib/brindle/brindle.db");
         let conf = NetConf::decode(
             br#"{"cniVersion":"1.0.0","name":"n","type":"calico","etcd_endpoints":"http://10.0.0.1:2379",
@@ -114,7 +114,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config(&conf, |_| None).unwrap().describe(),
+            config(&conf, |_| None).unwrap().0.describe(),
             "etcdv3:http://10.0.0.1:2379"
         );
     }

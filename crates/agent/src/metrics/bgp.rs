@@ -1,6 +1,7 @@
 //! Per-peer BGP series, named and labelled like the common BIRD exporter's
 //! (`bird_protocol_up{name,proto="BGP",ip_version}`, `bird_protocol_uptime`,
-//! `bird_protocol_prefix_import_count`, `bird_protocol_prefix_export_count`) so dashboards made
+//! `bird_protocol_prefix_import_count`, `bird_protocol_prefix_export_count`,
+//! `bird_protocol_prefix_filter_count`) so dashboards made
 //! for calico-node's BIRD work; the BGP FSM state and flap count under Brindle's names. Every
 //! series also carries `peer_ip` and `peer_type` (CalicoNodeStatus' `NodeMesh`, `GlobalPeer`,
 //! `NodePeer`).
@@ -74,6 +75,11 @@ pub(super) fn write(f: &mut Families<'_>, peers: Option<&[PeerStatus]>, now: Sys
         "bird_protocol_prefix_export_count",
         "Number of exported routes.",
         &each(&|p| p.routes_exported as f64),
+    )?;
+    f.gauge(
+        "bird_protocol_prefix_filter_count",
+        "Number of filtered routes (rejected by the peer's import filters).",
+        &each(&|p| p.routes_filtered as f64),
     )?;
     f.gauge(
         "brindle_bgp_prefix_stale_count",

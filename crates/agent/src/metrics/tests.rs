@@ -31,6 +31,7 @@ fn snapshot() -> Snapshot {
         info: String::new(),
         routes_imported: 1,
         routes_stale: 0,
+        routes_filtered: 4,
         routes_exported: 2,
         flaps: 3,
     };
@@ -81,6 +82,7 @@ fn families_names_and_labels() {
     has(&text, &format!("bird_protocol_uptime{{{mesh81}}} 90"));
     has(&text, &format!("bird_protocol_prefix_import_count{{{mesh81}}} 1"));
     has(&text, &format!("bird_protocol_prefix_export_count{{{mesh81}}} 2"));
+    has(&text, &format!("bird_protocol_prefix_filter_count{{{mesh81}}} 4"));
     has(&text, &format!("brindle_bgp_session_flaps_total{{{mesh81}}} 3"));
     has(&text, &format!("brindle_bgp_session_state{{{mesh81},state=\"Established\"}} 1"));
     has(&text, &format!("brindle_bgp_session_state{{{mesh81},state=\"Active\"}} 0"));

@@ -78,14 +78,20 @@ pub async fn bind(
 ) -> Result<Vec<(TcpListener, Routes)>> {
     let mut want: Vec<(SocketAddr, Routes)> = Vec::new();
     for (addr, r) in [
-        (health, Routes {
-            health: true,
-            metrics: false,
-        }),
-        (metrics, Routes {
-            health: false,
-            metrics: true,
-        }),
+        (
+            health,
+            Routes {
+                health: true,
+                metrics: false,
+            },
+        ),
+        (
+            metrics,
+            Routes {
+                health: false,
+                metrics: true,
+            },
+        ),
     ] {
         let Some(addr) = addr else { continue };
         match want.iter_mut().find(|(a, _)| *a == addr) {
@@ -184,7 +190,8 @@ type Body = Full<Bytes>;
 fn reply(code: StatusCode, ctype: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = code;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
     r.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -199,7 +206,10 @@ async fn ask<T>(s: &Shared, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> O
         s.tx.send(make(otx)).await.ok()?;
         orx.await.ok()
     };
-    tokio::time::timeout(s.limits.answer_timeout, asked).await.ok().flatten()
+    tokio::time::timeout(s.limits.answer_timeout, asked)
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn scrape(s: &Shared) -> Option<Bytes> {
@@ -230,7 +240,8 @@ async fn handle(s: &Shared, req: Request<Incoming>) -> Response<Body> {
             TEXT,
             format!("method {} not allowed on {path}\n", req.method()),
         );
-        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     // No endpoint takes a body: refuse one rather than read it.
@@ -240,7 +251,11 @@ async fn handle(s: &Shared, req: Request<Incoming>) -> Response<Body> {
         .is_some_and(|v| v.as_bytes() != b"0")
         || req.headers().contains_key(hyper::header::TRANSFER_ENCODING);
     if has_body {
-        return reply(StatusCode::PAYLOAD_TOO_LARGE, TEXT, "requests to this server carry no body\n");
+        return reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            TEXT,
+            "requests to this server carry no body\n",
+        );
     }
     match path.as_str() {
         "/liveness" | "/readiness" => match ask(s, Query::Status).await {
@@ -265,7 +280,11 @@ async fn handle(s: &Shared, req: Request<Incoming>) -> Response<Body> {
             Some(text) => reply(StatusCode::OK, crate::metrics::CONTENT_TYPE, text),
             None => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "agent not answering\n"),
         },
-        "/view" => reply(StatusCode::OK, "text/html; charset=utf-8", crate::view::page(None)),
+        "/view" => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            crate::view::page(None),
+        ),
         "/view.json" => match ask(s, Query::View).await {
             Some(Ok(v)) => reply(
                 StatusCode::OK,

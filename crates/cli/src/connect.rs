@@ -161,7 +161,10 @@ mod tests {
         assert_eq!(o.datastore_type.unwrap().source, Source::flag("--datastore-type"));
         let e = o.etcd_endpoints.unwrap();
         assert_eq!(e.value, "http://127.0.0.1:1");
-        assert_eq!(e.source.to_string(), format!("spec.etcdEndpoints in {}", path.display()));
+        assert_eq!(
+            e.source.to_string(),
+            format!("spec.etcdEndpoints in {}", path.display())
+        );
         // BRINDLE_CONFIG names the file when --config does not.
         let env_cfg = |k: &str| (k == CONFIG_ENV).then(|| path.display().to_string());
         let o = overrides(&DatastoreArgs::default(), &env_cfg).unwrap();

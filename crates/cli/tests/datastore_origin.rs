@@ -48,7 +48,11 @@ fn a_mistyped_path_on_a_read_fails_naming_it_and_its_origin() {
     }
     // The environment.
     fails_naming(
-        run(&env, &["get", "nodes", "--config", &cfg], &[("BRINDLE_DATASTORE_PATH", &typo_s)]),
+        run(
+            &env,
+            &["get", "nodes", "--config", &cfg],
+            &[("BRINDLE_DATASTORE_PATH", &typo_s)],
+        ),
         &typo,
         "(path from environment variable BRINDLE_DATASTORE_PATH)",
     );
@@ -58,14 +62,22 @@ fn a_mistyped_path_on_a_read_fails_naming_it_and_its_origin() {
         &format!("kind: CalicoAPIConfig\nspec:\n  datastoreType: sqlite\n  datastorePath: {typo_s}\n"),
     );
     let origin = format!("(path from spec.datastorePath in {file}, type from spec.datastoreType in {file})");
-    fails_naming(run(&env, &["get", "ippool", "--config", &file], &[]), &typo, &origin);
+    fails_naming(
+        run(&env, &["get", "ippool", "--config", &file], &[]),
+        &typo,
+        &origin,
+    );
     fails_naming(
         run(&env, &["get", "ippool"], &[("BRINDLE_CONFIG", &file)]),
         &typo,
         &origin,
     );
     // A named connection file that is missing is an error too, naming who named it.
-    let r = run(&env, &["get", "ippool"], &[("BRINDLE_CONFIG", "/nonexistent/calicoctl.cfg")]);
+    let r = run(
+        &env,
+        &["get", "ippool"],
+        &[("BRINDLE_CONFIG", "/nonexistent/calicoctl.cfg")],
+    );
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
@@ -81,10 +93,18 @@ fn writes_create_the_store_and_reads_then_work() {
     let db = env.dir.join("new.db");
     let db_s = db.display().to_string();
     let pool = env.write("pool.yaml", SEED_POOL);
-    let r = run(&env, &["apply", "-f", &pool, "--datastore-path", &db_s, "--config", &cfg], &[]);
+    let r = run(
+        &env,
+        &["apply", "-f", &pool, "--datastore-path", &db_s, "--config", &cfg],
+        &[],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(db.is_file());
-    let r = run(&env, &["get", "ippool", "--datastore-path", &db_s, "--config", &cfg], &[]);
+    let r = run(
+        &env,
+        &["get", "ippool", "--datastore-path", &db_s, "--config", &cfg],
+        &[],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("default-pool"));
 }
@@ -105,9 +125,14 @@ fn bad_settings_are_quoted_with_their_origin() {
         "{r:?}"
     );
     let empty = env.write("empty.cfg", "kind: CalicoAPIConfig\nspec: {}\n");
-    let r = run(&env, &["get", "ippool", "--config", &empty], &[("DATASTORE_TYPE", "kubernetes")]);
+    let r = run(
+        &env,
+        &["get", "ippool", "--config", &empty],
+        &[("DATASTORE_TYPE", "kubernetes")],
+    );
     assert!(
-        r.stderr.contains("DATASTORE_TYPE=kubernetes: the kubernetes datastore is not supported"),
+        r.stderr
+            .contains("DATASTORE_TYPE=kubernetes: the kubernetes datastore is not supported"),
         "{r:?}"
     );
 }

@@ -90,5 +90,8 @@ fn unreachable_etcd_is_a_clear_error() {
     let r = env.run(&["get", "ippool"]).fails();
     assert!(r.stderr.contains("127.0.0.1:1"), "{r:?}");
     // The message says where the endpoints came from.
-    assert!(r.stderr.contains("(endpoints from flag --etcd-endpoints"), "{r:?}");
+    assert!(
+        r.stderr.contains("(endpoints from flag --etcd-endpoints"),
+        "{r:?}"
+    );
 }

@@ -220,8 +220,7 @@ impl DatastoreConfig {
             };
             return Ok((DatastoreConfig::sqlite(path.value), origin));
         }
-        let endpoints =
-            endpoints.unwrap_or_else(|| Setting::new(DEFAULT_ETCD_ENDPOINT, Source::Default));
+        let endpoints = endpoints.unwrap_or_else(|| Setting::new(DEFAULT_ETCD_ENDPOINT, Source::Default));
         let list = &endpoints.value;
         let parsed: Vec<String> = list
             .split(',')

@@ -44,8 +44,8 @@ pub use config::{
     Synchronous, open,
 };
 pub use error::{Error, Result};
-pub use origin::{Origin, Setting, Source};
 pub use etcd::EtcdStore;
+pub use origin::{Origin, Setting, Source};
 pub use retry::{IsConflict, retry_on_conflict};
 pub use sqlite::SqliteStore;
 pub use store::{Datastore, EventKind, KeyValue, Listing, Revision, Watch, WatchEvent};

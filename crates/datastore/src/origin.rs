@@ -99,15 +99,15 @@ mod tests {
 
     #[test]
     fn says_where_it_came_from() {
-        assert_eq!(Source::flag("--datastore-path").to_string(), "flag --datastore-path");
+        assert_eq!(
+            Source::flag("--datastore-path").to_string(),
+            "flag --datastore-path"
+        );
         assert_eq!(
             Source::file("/etc/calico/calicoctl.cfg", "spec.datastorePath").to_string(),
             "spec.datastorePath in /etc/calico/calicoctl.cfg"
         );
-        assert_eq!(
-            Source::env("ETCD_ENDPOINTS").quote("x"),
-            "ETCD_ENDPOINTS=x"
-        );
+        assert_eq!(Source::env("ETCD_ENDPOINTS").quote("x"), "ETCD_ENDPOINTS=x");
         let o = Origin {
             kind: Source::env("DATASTORE_TYPE"),
             location: Source::env("ETCD_ENDPOINTS"),

@@ -44,7 +44,9 @@ pub fn isolate(cmd: &mut Command) {
 /// Writes the lab's connection file (calicoctl's `CalicoAPIConfig`) naming its datastore.
 pub fn write_connection_file(dir: &LabDir, plan: &Plan, kind: DatastoreKind) -> std::io::Result<()> {
     let spec = match (kind, &plan.etcd) {
-        (DatastoreKind::Etcd, Some(e)) => format!("  datastoreType: etcdv3\n  etcdEndpoints: {}\n", e.endpoint()),
+        (DatastoreKind::Etcd, Some(e)) => {
+            format!("  datastoreType: etcdv3\n  etcdEndpoints: {}\n", e.endpoint())
+        }
         _ => format!(
             "  datastoreType: sqlite\n  datastorePath: {}\n",
             dir.sqlite().display()

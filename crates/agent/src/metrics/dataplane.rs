@@ -70,7 +70,11 @@ impl DataplaneMetrics {
             &[(Vec::new(), &self.route_list)],
         )?;
         f.one_untyped("felix_nft_calls", "Number of nft calls.", self.nft_calls as f64)?;
-        f.one_untyped("felix_nft_errors", "Number of nft errors.", self.nft_errors as f64)?;
+        f.one_untyped(
+            "felix_nft_errors",
+            "Number of nft errors.",
+            self.nft_errors as f64,
+        )?;
         let table = || -> Labels { vec![("ip_version", "4".into()), ("table", NFT_TABLE.into())] };
         f.untyped(
             "felix_nftables_lines_executed",
@@ -93,10 +97,17 @@ impl DataplaneMetrics {
             "Number of active Calico IP sets (nftables sets).",
             &[(vec![("ip_version", "4".into())], t.sets as f64)],
         )?;
-        f.one("felix_ipsets_total", "Total number of active IP sets.", t.sets as f64)?;
+        f.one(
+            "felix_ipsets_total",
+            "Total number of active IP sets.",
+            t.sets as f64,
+        )?;
         if let Some(b) = self.bpf {
             let s = |program: &str, result: &str, v: u64| -> (Labels, f64) {
-                (vec![("program", program.into()), ("result", result.into())], v as f64)
+                (
+                    vec![("program", program.into()), ("result", result.into())],
+                    v as f64,
+                )
             };
             f.counter(
                 "brindle_bpf_ipip_packets",

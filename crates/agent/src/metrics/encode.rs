@@ -59,7 +59,9 @@ impl Families<'_> {
     }
 
     pub fn histogram(&mut self, name: &str, help: &str, samples: &[(Labels, &Histogram)]) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        let mut m = self
+            .enc
+            .encode_descriptor(name, help, None, MetricType::Histogram)?;
         for (labels, h) in samples {
             let buckets = h.buckets();
             if labels.is_empty() {

@@ -47,7 +47,11 @@ impl Histogram {
 
     /// `(upper bound, count in that bucket alone)`, as prometheus-client's encoder takes them.
     pub fn buckets(&self) -> Vec<(f64, u64)> {
-        self.bounds.iter().copied().zip(self.counts.iter().copied()).collect()
+        self.bounds
+            .iter()
+            .copied()
+            .zip(self.counts.iter().copied())
+            .collect()
     }
 }
 

@@ -80,7 +80,10 @@ pub fn compute(pools: &[Pool], blocks: &[AllocationBlock], node: &str, gc: IpamG
         };
         for (_, _, a) in b.allocated() {
             // kube-controllers attributes an allocation without a node to the block's host.
-            let owner = a.and_then(|a| a.get(attr::NODE)).map(str::to_string).or_else(|| host.clone());
+            let owner = a
+                .and_then(|a| a.get(attr::NODE))
+                .map(str::to_string)
+                .or_else(|| host.clone());
             if owner.as_deref() == Some(node) {
                 here.in_use += 1;
                 if !affine_here {
@@ -105,7 +108,11 @@ impl IpamStats {
             .iter()
             .map(|(p, n)| (vec![("ippool", p.clone())], *n))
             .collect();
-        f.gauge("ipam_ippool_size", "Total number of addresses in the IP Pool.", &sizes)?;
+        f.gauge(
+            "ipam_ippool_size",
+            "Total number of addresses in the IP Pool.",
+            &sizes,
+        )?;
         let per = |v: &dyn Fn(&NodeIpam, &str) -> f64| -> Vec<(Labels, f64)> {
             self.by_pool
                 .iter()
@@ -177,7 +184,10 @@ mod tests {
 
     #[test]
     fn this_nodes_share_of_every_pool() {
-        let pools = [pool("default-pool", "10.233.64.0/18"), pool("other", "10.9.0.0/16")];
+        let pools = [
+            pool("default-pool", "10.233.64.0/18"),
+            pool("other", "10.9.0.0/16"),
+        ];
         let blocks = [
             block("10.233.94.0/24", "n1", &["n1", "n1", "n1"]),
             block("10.233.87.0/24", "n2", &["n2", "n1"]),

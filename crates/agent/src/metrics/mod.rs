@@ -193,8 +193,16 @@ impl Snapshot {
             "CNI plugin calls on this node by plugin, command and result (reported by the plugin).",
             &cni,
         )?;
-        f.one("brindle_live", "1 when /liveness answers 200.", f64::from(u8::from(self.live)))?;
-        f.one("brindle_ready", "1 when /readiness answers 200.", f64::from(u8::from(self.ready)))?;
+        f.one(
+            "brindle_live",
+            "1 when /liveness answers 200.",
+            f64::from(u8::from(self.live)),
+        )?;
+        f.one(
+            "brindle_ready",
+            "1 when /readiness answers 200.",
+            f64::from(u8::from(self.ready)),
+        )?;
         self.process.write(f)?;
         process::write_build_info(f, &self.calico_version)
     }

@@ -42,8 +42,10 @@ fn boot_time() -> f64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("btime ")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
         })
         .unwrap_or(0.0)
 }
@@ -62,7 +64,9 @@ impl ProcessStats {
             p.virtual_bytes = num(23);
             p.resident_bytes = num(24) * page_size();
         }
-        p.open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(0.0);
+        p.open_fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count() as f64)
+            .unwrap_or(0.0);
         let mut lim = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -90,14 +94,26 @@ impl ProcessStats {
             "Virtual memory size in bytes.",
             self.virtual_bytes,
         )?;
-        f.one("process_open_fds", "Number of open file descriptors.", self.open_fds)?;
-        f.one("process_max_fds", "Maximum number of open file descriptors.", self.max_fds)?;
+        f.one(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            self.open_fds,
+        )?;
+        f.one(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            self.max_fds,
+        )?;
         f.one(
             "process_start_time_seconds",
             "Start time of the process since unix epoch in seconds.",
             self.start_time_seconds,
         )?;
-        f.one("process_threads", "Number of OS threads in the process.", self.threads)
+        f.one(
+            "process_threads",
+            "Number of OS threads in the process.",
+            self.threads,
+        )
     }
 }
 

@@ -26,7 +26,11 @@ fn snapshot() -> Snapshot {
         address: addr.parse().unwrap(),
         peer_type: PeerType::Mesh,
         state: if up { ProtoState::Up } else { ProtoState::Start },
-        bgp_state: if up { BgpState::Established } else { BgpState::Active },
+        bgp_state: if up {
+            BgpState::Established
+        } else {
+            BgpState::Active
+        },
         since: Some(now - Duration::from_secs(90)),
         info: String::new(),
         routes_imported: 1,
@@ -84,8 +88,14 @@ fn families_names_and_labels() {
     has(&text, &format!("bird_protocol_prefix_export_count{{{mesh81}}} 2"));
     has(&text, &format!("bird_protocol_prefix_filter_count{{{mesh81}}} 4"));
     has(&text, &format!("brindle_bgp_session_flaps_total{{{mesh81}}} 3"));
-    has(&text, &format!("brindle_bgp_session_state{{{mesh81},state=\"Established\"}} 1"));
-    has(&text, &format!("brindle_bgp_session_state{{{mesh81},state=\"Active\"}} 0"));
+    has(
+        &text,
+        &format!("brindle_bgp_session_state{{{mesh81},state=\"Established\"}} 1"),
+    );
+    has(
+        &text,
+        &format!("brindle_bgp_session_state{{{mesh81},state=\"Active\"}} 0"),
+    );
     has(
         &text,
         "bird_protocol_uptime{name=\"Mesh_172_20_42_82\",proto=\"BGP\",ip_version=\"4\",peer_ip=\"172.20.42.82\",peer_type=\"NodeMesh\"} 0",
@@ -98,7 +108,10 @@ fn families_names_and_labels() {
     );
     let ok = "plugin=\"brindle\",command=\"ADD\",result=\"ok\"";
     for (le, n) in [("0.0025", 0), ("0.005", 1), ("0.025", 2), ("+Inf", 2)] {
-        has(&text, &format!("brindle_cni_call_seconds_bucket{{{ok},le=\"{le}\"}} {n}"));
+        has(
+            &text,
+            &format!("brindle_cni_call_seconds_bucket{{{ok},le=\"{le}\"}} {n}"),
+        );
     }
     has(&text, &format!("brindle_cni_call_seconds_count{{{ok}}} 2"));
     has(&text, "# TYPE process_cpu_seconds_total counter");

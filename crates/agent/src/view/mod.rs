@@ -131,7 +131,11 @@ pub fn collect(
                 let ip = n.split('/').next().unwrap_or(n).to_string();
                 iface.insert(
                     ip,
-                    (w.spec.pod.clone(), w.metadata.namespace.clone(), w.spec.interface_name.clone()),
+                    (
+                        w.spec.pod.clone(),
+                        w.metadata.namespace.clone(),
+                        w.spec.interface_name.clone(),
+                    ),
                 );
             }
         }
@@ -156,12 +160,16 @@ pub fn collect(
         if let Some(ip) = bgp.ipv4_address.split('/').next().and_then(|a| a.parse().ok()) {
             by_addr.insert(ip, n.metadata.name.clone());
         }
-        let agent = statuses.get(&n.metadata.name).cloned().flatten().map(|st| AgentEntry {
-            live: st.live,
-            ready: st.ready,
-            detail: st.ready_detail.clone(),
-            version: st.version.clone(),
-        });
+        let agent = statuses
+            .get(&n.metadata.name)
+            .cloned()
+            .flatten()
+            .map(|st| AgentEntry {
+                live: st.live,
+                ready: st.ready,
+                detail: st.ready_detail.clone(),
+                version: st.version.clone(),
+            });
         out.nodes.push(NodeEntry {
             name: n.metadata.name.clone(),
             address: bgp.ipv4_address.clone(),

@@ -30,7 +30,10 @@ fn view() -> ClusterView {
 fn the_state_is_embedded_and_cannot_close_its_script() {
     let page = page(Some(&view()));
     assert!(!page.contains("/*STATE*/"));
-    assert!(!page.contains("</script><b>"), "a value closed the script element");
+    assert!(
+        !page.contains("</script><b>"),
+        "a value closed the script element"
+    );
     let start = page.find("type=\"application/json\">").unwrap() + "type=\"application/json\">".len();
     let end = start + page[start..].find("</script>").unwrap();
     let back: ClusterView = serde_json::from_str(&page[start..end]).unwrap();

@@ -74,6 +74,28 @@ fn host_mtu(ip: Option<Ipv4Addr>) -> Result<u32> {
     })
 }
 
+/// Starts the IPAM garbage collector (kube-controllers' IPAM controller) on its own thread:
+/// every agent takes part, one at a time collects, under a lease in the datastore
+/// (`brindle_ipam::gc`). `BRINDLE_IPAM_GC=false` keeps this agent out of it.
+fn start_ipam_gc(ds: &Arc<dyn Datastore>, node: &str) -> Option<brindle_ipam::gc::GcHandle> {
+    if matches!(
+        std::env::var("BRINDLE_IPAM_GC").as_deref(),
+        Ok("false" | "off" | "0" | "disabled")
+    ) {
+        tracing::info!("IPAM garbage collector disabled by BRINDLE_IPAM_GC");
+        return None;
+    }
+    let started = brindle_ipam::gc::GcSettings::for_node(node)
+        .and_then(|s| brindle_ipam::gc::spawn(ds.clone(), s).map_err(|e| e.to_string()));
+    match started {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the IPAM garbage collector");
+            None
+        }
+    }
+}
+
 struct Loop {
     cfg: AgentConfig,
     ds: Arc<dyn Datastore>,
@@ -127,6 +149,7 @@ async fn main_loop(
     }
     drop(query_tx);
 
+    let ipam_gc = start_ipam_gc(&ds, &started.node);
     let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
     let syncer = syncer::spawn(ds.clone(), sync_tx);
     let (dp_tx, dp_rx) = std::sync::mpsc::channel();
@@ -190,7 +213,10 @@ async fn main_loop(
         last_bgp: None,
         mtu_written: None,
         pools_seen: Vec::new(),
-        counters: Counters::default(),
+        counters: Counters {
+            ipam_gc: ipam_gc.as_ref().map(|g| g.metrics.clone()),
+            ..Counters::default()
+        },
         ipv4: started.ipv4,
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -253,6 +279,9 @@ async fn main_loop(
     drop(lp);
     let _ = dp_thread.join();
     let _ = syncer.join();
+    if let Some(gc) = ipam_gc {
+        gc.stop();
+    }
     tracing::info!("stopped; kernel routes left in place");
     Ok(())
 }

@@ -160,6 +160,20 @@ fn seed_cluster_ipip_always() {
         lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
         "ready\n"
     );
+    // Every agent runs the IPAM garbage collector; exactly one holds its lease (the lease is
+    // taken within a few seconds of the first agent starting, long before convergence).
+    let leaders: usize = ["bgp-master1", "bgp-node1", "bgp-node2"]
+        .iter()
+        .map(|n| {
+            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+            assert!(
+                m.contains("# TYPE ipam_allocations_gc_reclamations counter"),
+                "{m}"
+            );
+            usize::from(m.lines().any(|l| l == "brindle_ipam_gc_leader 1"))
+        })
+        .sum();
+    assert_eq!(leaders, 1, "IPAM GC leaders among the agents");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use brindle_ipam::block::attr;
+use brindle_ipam::gc::GcMetrics;
 use brindle_ipam::{AllocationBlock, AttributeOps, BlockOps, Pool};
 
 use super::encode::{Families, Labels};
@@ -30,12 +31,106 @@ pub struct NodeIpam {
     pub blocks: u64,
 }
 
-/// The IPAM garbage collector's figures for this node, per pool: allocations it suspects are
-/// leaked, and allocations it reclaimed so far. Fed by the GC; zero until it reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The IPAM garbage collector's figures (`brindle_ipam::gc`). Its leader has kube-controllers'
+/// per-pool, per-node gauges for the whole cluster (candidates to reclaim, reclamations); every
+/// agent that takes part has Brindle's own `brindle_ipam_gc_*` series (leadership, passes).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamGc {
-    pub candidates: BTreeMap<String, u64>,
-    pub reclamations: BTreeMap<String, u64>,
+    /// (pool, node) → allocations the collector suspects are leaked.
+    pub candidates: BTreeMap<(String, String), u64>,
+    /// (pool, node) → allocations it reclaimed so far.
+    pub reclamations: BTreeMap<(String, String), u64>,
+    /// `brindle_ipam_gc_*`: name, Prometheus type, help, value.
+    pub own: Vec<(String, String, String, f64)>,
+}
+
+impl IpamGc {
+    /// Reads the collector's figures from its exposition text ([`GcMetrics::render`], the one
+    /// view of them its crate offers).
+    pub fn from_gc(gc: &GcMetrics) -> IpamGc {
+        let mut text = String::new();
+        gc.render(&mut text);
+        IpamGc::parse(&text)
+    }
+
+    pub(super) fn parse(text: &str) -> IpamGc {
+        let mut out = IpamGc::default();
+        let mut help: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut kind: BTreeMap<&str, &str> = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                if let Some((n, h)) = rest.split_once(' ') {
+                    help.insert(n, h);
+                }
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                if let Some((n, k)) = rest.split_once(' ') {
+                    kind.insert(n, k);
+                }
+                continue;
+            }
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(v) = value.parse::<f64>() else { continue };
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => (n, l.strip_suffix('}').unwrap_or(l)),
+                None => (series, ""),
+            };
+            let map = match name {
+                "ipam_allocations_gc_candidates" => &mut out.candidates,
+                "ipam_allocations_gc_reclamations" => &mut out.reclamations,
+                n if n.starts_with("brindle_ipam_gc_") => {
+                    out.own.push((
+                        n.to_string(),
+                        kind.get(n).copied().unwrap_or("gauge").to_string(),
+                        help.get(n).copied().unwrap_or("").to_string(),
+                        v,
+                    ));
+                    continue;
+                }
+                _ => continue,
+            };
+            let (pool, node) = (label_value(labels, "ippool"), label_value(labels, "node"));
+            if let (Some(pool), Some(node)) = (pool, node) {
+                map.insert((pool, node), v as u64);
+            }
+        }
+        out
+    }
+
+    pub(super) fn write(&self, f: &mut Families<'_>) -> fmt::Result {
+        for (name, kind, help, v) in &self.own {
+            match kind.as_str() {
+                "counter" => f.counter(
+                    name.strip_suffix("_total").unwrap_or(name),
+                    help,
+                    &[(Vec::new(), *v)],
+                )?,
+                _ => f.one(name, help, *v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The unescaped value of `key` in a label list `a="x",b="y"`.
+fn label_value(labels: &str, key: &str) -> Option<String> {
+    let start = labels.find(&format!("{key}=\""))? + key.len() + 2;
+    let mut out = String::new();
+    let mut chars = labels[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// What one scrape shows.
@@ -134,16 +229,30 @@ impl IpamStats {
             "IPAM blocks currently allocated for the IP pool.",
             &per(&|n, _| n.blocks as f64),
         )?;
+        // The collector's (pool, node) figures, with this node's pools at zero when it has none
+        // for them (the collector runs on one agent at a time).
+        let gc_series = |m: &BTreeMap<(String, String), u64>| -> Vec<(Labels, f64)> {
+            let mut all: BTreeMap<(String, String), u64> = self
+                .by_pool
+                .keys()
+                .map(|p| ((p.clone(), self.node.clone()), 0))
+                .collect();
+            all.extend(m.iter().map(|(k, v)| (k.clone(), *v)));
+            all.into_iter()
+                .map(|((p, n), v)| (vec![("ippool", p), ("node", n)], v as f64))
+                .collect()
+        };
         f.gauge(
             "ipam_allocations_gc_candidates",
             "Allocations that are currently marked by the garbage collector as potential candidates to reclaim.",
-            &per(&|_, p| self.gc.candidates.get(p).copied().unwrap_or(0) as f64),
+            &gc_series(&self.gc.candidates),
         )?;
         f.untyped(
             "ipam_allocations_gc_reclamations",
             "The total allocations that have been reclaimed by the garbage collector over time.",
-            &per(&|_, p| self.gc.reclamations.get(p).copied().unwrap_or(0) as f64),
-        )
+            &gc_series(&self.gc.reclamations),
+        )?;
+        self.gc.write(f)
     }
 }
 

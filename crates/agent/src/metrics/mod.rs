@@ -67,8 +67,8 @@ pub struct Counters {
     pub cni: CniLatencies,
     /// The dataplane thread's figures, copied on each tick.
     pub dataplane: DataplaneMetrics,
-    /// The IPAM garbage collector's figures for this node.
-    pub ipam_gc: IpamGc,
+    /// The IPAM garbage collector, when it runs in this agent (its figures are read per scrape).
+    pub ipam_gc: Option<std::sync::Arc<brindle_ipam::gc::GcMetrics>>,
 }
 
 impl Counters {

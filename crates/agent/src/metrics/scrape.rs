@@ -52,7 +52,11 @@ pub async fn answer(input: Input, tx: oneshot::Sender<String>) {
     };
     let st = crate::run::complete_status(status, speaker, started).await;
     let node = st.node.clone();
-    let gc = counters.ipam_gc.clone();
+    let gc = counters
+        .ipam_gc
+        .as_deref()
+        .map(IpamGc::from_gc)
+        .unwrap_or_default();
     let ipam = match tokio::task::spawn_blocking(move || load_ipam(&ds, &node, gc)).await {
         Ok(Ok(i)) => Some(i),
         Ok(Err(e)) => {

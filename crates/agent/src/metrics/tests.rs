@@ -140,3 +140,44 @@ fn no_bgp_no_peer_series() {
     assert!(!text.contains("ipam_blocks"));
     assert!(text.contains("felix_resync_state 3"));
 }
+
+#[test]
+fn the_garbage_collectors_figures_join_this_nodes() {
+    // What the collector's leader renders (brindle_ipam::gc::GcMetrics::render's format).
+    let gc = IpamGc::parse(concat!(
+        "# HELP ipam_allocations_gc_candidates Allocations …\n",
+        "# TYPE ipam_allocations_gc_candidates gauge\n",
+        "ipam_allocations_gc_candidates{ippool=\"default-pool\",node=\"gone\\\"node\"} 2\n",
+        "# TYPE ipam_allocations_gc_reclamations counter\n",
+        "ipam_allocations_gc_reclamations{ippool=\"default-pool\",node=\"n2\"} 5\n",
+        "# HELP brindle_ipam_gc_leader 1 while this agent holds the lease.\n",
+        "# TYPE brindle_ipam_gc_leader gauge\n",
+        "brindle_ipam_gc_leader 1\n",
+        "# HELP brindle_ipam_gc_passes_total Passes.\n",
+        "# TYPE brindle_ipam_gc_passes_total counter\n",
+        "brindle_ipam_gc_passes_total 7\n",
+    ));
+    let mut s = snapshot();
+    s.ipam.as_mut().unwrap().gc = gc;
+    let text = render(s);
+    let here = "ippool=\"default-pool\",node=\"we\\\"ird\\\\node\\n\"";
+    has(&text, &format!("ipam_allocations_gc_candidates{{{here}}} 0"));
+    has(
+        &text,
+        "ipam_allocations_gc_candidates{ippool=\"default-pool\",node=\"gone\\\"node\"} 2",
+    );
+    has(
+        &text,
+        "ipam_allocations_gc_reclamations{ippool=\"default-pool\",node=\"n2\"} 5",
+    );
+    has(&text, "brindle_ipam_gc_leader 1");
+    has(&text, "brindle_ipam_gc_passes_total 7");
+    // Every series the collector has, read from the collector itself.
+    let own = IpamGc::from_gc(&brindle_ipam::gc::GcMetrics::default()).own;
+    let names: Vec<&str> = own.iter().map(|o| o.0.as_str()).collect();
+    assert!(names.contains(&"brindle_ipam_gc_leader"), "{names:?}");
+    assert!(
+        names.contains(&"brindle_ipam_gc_lease_acquired_total"),
+        "{names:?}"
+    );
+}

@@ -109,12 +109,14 @@ pub fn collect(
     now: i64,
 ) -> Result<ClusterView, String> {
     let client = Client::new(ds.clone());
-    let (nodes, _) = client
+    let nodes = client
         .list(Kind::Node, None)
-        .map_err(|e| format!("list nodes: {e}"))?;
-    let (weps, _) = client
+        .map_err(|e| format!("list nodes: {e}"))?
+        .items;
+    let weps = client
         .list(Kind::WorkloadEndpoint, None)
-        .map_err(|e| format!("list workload endpoints: {e}"))?;
+        .map_err(|e| format!("list workload endpoints: {e}"))?
+        .items;
     let ipam = Ipam::new(client.store().clone());
     let pools = brindle_ipam::resources::list_pools(&**ds).map_err(|e| format!("list IP pools: {e}"))?;
     let blocks: Vec<_> = ipam

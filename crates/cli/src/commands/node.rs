@@ -61,7 +61,7 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
 /// The agent's log on stderr: Felix's `FELIX_LOGSEVERITYSCREEN` (Calico's level names, default
 /// Info) and `BRINDLE_LOG_FORMAT` (`text`, Calico's layout, or `json`); `BRINDLE_LOG` takes a
 /// `tracing` filter directive for finer control.
-fn init_logging(severity: Option<&str>) -> Result<()> {
+pub fn init_logging(severity: Option<&str>) -> Result<()> {
     let level = match severity {
         Some(s) => brindle_log::Level::parse("FELIX_LOGSEVERITYSCREEN", s)?,
         None => brindle_log::Level::Info,

@@ -143,19 +143,10 @@ fn seed_cluster_ipip_always() {
     // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
     let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");
-    // Prometheus metrics and readiness from inside the node.
-    let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
-    assert!(
-        m.contains("brindle_bgp_sessions{node=\"bgp-master1\",state=\"up\"} 2"),
-        "{m}"
-    );
-    // The plugin reported its two ADDs on this node (the lab made them as a runtime does).
-    assert!(
-        m.contains(
-            "brindle_cni_call_seconds_count{node=\"bgp-master1\",plugin=\"brindle\",command=\"ADD\",result=\"ok\"} 2"
-        ),
-        "{m}"
-    );
+    // Prometheus metrics (Felix's, kube-controllers' IPAM and the BIRD exporter's names) from
+    // inside the node, on Felix's metrics port.
+    let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
+    check_seed_metrics(&m);
     assert_eq!(
         lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
         "ready\n"
@@ -165,15 +156,84 @@ fn seed_cluster_ipip_always() {
     let leaders: usize = ["bgp-master1", "bgp-node1", "bgp-node2"]
         .iter()
         .map(|n| {
-            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
+            // Untyped: a counter under kube-controllers' name, without `_total`.
             assert!(
-                m.contains("# TYPE ipam_allocations_gc_reclamations counter"),
+                m.contains("# TYPE ipam_allocations_gc_reclamations untyped"),
                 "{m}"
             );
             usize::from(m.lines().any(|l| l == "brindle_ipam_gc_leader 1"))
         })
         .sum();
     assert_eq!(leaders, 1, "IPAM GC leaders among the agents");
+}
+
+/// Every series family `/metrics` promises, with its labels, on the seed lab's first node once
+/// its two pods and both mesh sessions exist.
+fn check_seed_metrics(m: &str) {
+    let has = |line: &str| assert!(m.lines().any(|l| l == line), "missing `{line}` in:\n{m}");
+    let family = |name: &str| {
+        assert!(
+            m.lines().any(|l| l.starts_with(name) && !l.starts_with('#')),
+            "no `{name}` series in:\n{m}"
+        )
+    };
+    has("felix_active_local_endpoints 2");
+    has("felix_cluster_num_hosts 3");
+    for name in [
+        "felix_cluster_num_workload_endpoints ",
+        "felix_resync_state ",
+        "felix_resyncs_started ",
+        "felix_int_dataplane_failures ",
+        "felix_int_dataplane_apply_time_seconds_count ",
+        "felix_calc_graph_update_time_seconds_count ",
+        "felix_route_table_list_seconds_count ",
+        "felix_nft_calls ",
+        "felix_nftables_lines_executed{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_nft_chains{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_nft_rules{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_ipsets_calico{ip_version=\"4\"} ",
+        "felix_ipsets_total ",
+        // The seed lab's tunl0 is Brindle's BPF one on a kernel without ipip.
+        "brindle_bpf_ipip_packets_total{program=\"encap\",result=\"forwarded\"} ",
+        "brindle_bpf_ipip_packets_total{program=\"decap\",result=\"denied\"} ",
+        "brindle_ipam_gc_leader ",
+        "brindle_ipam_gc_passes_total ",
+        "ipam_allocations_in_use{ippool=\"default-pool\",node=\"bgp-master1\"} ",
+        "ipam_blocks{ippool=\"default-pool\",node=\"bgp-master1\"} ",
+        "ipam_allocations_borrowed{",
+        "ipam_allocations_gc_candidates{",
+        "ipam_allocations_gc_reclamations{",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+        "brindle_build_info{",
+    ] {
+        family(name);
+    }
+    has("ipam_ippool_size{ippool=\"default-pool\"} 16384");
+    for ip in ["172.20.42.81", "172.20.42.82"] {
+        let peer = format!(
+            "name=\"Mesh_{}\",proto=\"BGP\",ip_version=\"4\",peer_ip=\"{ip}\",peer_type=\"NodeMesh\"",
+            ip.replace('.', "_")
+        );
+        has(&format!("bird_protocol_up{{{peer}}} 1"));
+        has(&format!("bird_protocol_prefix_import_count{{{peer}}} 1"));
+        has(&format!(
+            "brindle_bgp_session_state{{{peer},state=\"Established\"}} 1"
+        ));
+        for name in [
+            "bird_protocol_uptime",
+            "bird_protocol_prefix_export_count",
+            "bird_protocol_prefix_filter_count",
+            "brindle_bgp_session_flaps_total",
+        ] {
+            family(&format!("{name}{{{peer}}} "));
+        }
+    }
+    // The plugin reported its two ADDs on this node (the lab made them as a runtime does).
+    has("brindle_cni_call_seconds_count{plugin=\"brindle\",command=\"ADD\",result=\"ok\"} 2");
 }
 
 #[test]

@@ -1,48 +1,62 @@
 //! What one apply did, counted for the agent's `/metrics` (which keeps Felix's names for them:
 //! `felix_route_table_list_seconds`, `felix_nft_*`).
 
-/// One `nft -f` transaction.
+use brindle_netlink::nftables::object::TableFamily;
+
+use crate::firewall::{Changes, Content, Written};
+
+/// One nf_tables transaction on Brindle's tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NftRun {
-    /// `nft` accepted the transaction.
+    /// The kernel accepted the transaction.
     pub ok: bool,
-    /// Lines of the transaction (Felix's `felix_nftables_lines_executed`).
+    /// Objects the transaction wrote (chains, rules, sets, elements, tables): the netlink
+    /// counterpart of Felix's `felix_nftables_lines_executed`.
     pub lines: usize,
-    /// Sets, chains and rules of Brindle's table after it (when `ok`).
+    /// Sets, chains and rules of Brindle's IPv4 table after it (when `ok`).
     pub sets: usize,
     pub chains: usize,
     pub rules: usize,
 }
 
+/// How many objects a plan wrote.
+fn written(c: &Changes) -> usize {
+    c.tables_created
+        + c.tables_deleted
+        + c.chains_created
+        + c.chains_rewritten
+        + c.chains_deleted
+        + c.rules_written
+        + c.sets_created
+        + c.sets_deleted
+        + c.elements_added
+        + c.elements_removed
+}
+
 impl NftRun {
-    /// Counts a transaction's text: every non-empty line is executed; the last table's chains
-    /// and the statements inside them (not their `type … hook …` declarations) are what the
-    /// kernel holds afterwards.
-    pub fn of(text: &str, ok: bool) -> NftRun {
+    /// A write that changed something, with the IPv4 table as it is wanted now; `None` when the
+    /// write had nothing to do.
+    pub fn of_write(w: &Written, wanted: &Content, ok: bool) -> Option<NftRun> {
+        let lines = written(&w.changes);
+        if lines == 0 && !w.read_back {
+            return None;
+        }
         let mut run = NftRun {
             ok,
-            lines: text.lines().filter(|l| !l.trim().is_empty()).count(),
+            lines,
             ..Default::default()
         };
-        let mut in_chain = false;
-        for l in text.lines().map(str::trim) {
-            if l.starts_with("table ") {
-                // A later declaration replaces what came before (declare, delete, declare).
-                run.sets = 0;
-                run.chains = 0;
-                run.rules = 0;
-            } else if l.starts_with("set ") {
-                run.sets += 1;
-            } else if l.starts_with("chain ") {
-                run.chains += 1;
-                in_chain = true;
-            } else if l == "}" {
-                in_chain = false;
-            } else if in_chain && !l.is_empty() && !l.starts_with("type ") {
-                run.rules += 1;
-            }
+        if let Some(t) = wanted.get(&TableFamily::Ip) {
+            run.sets = t.sets.len();
+            run.chains = t.chains.len();
+            run.rules = t.chains.values().map(|c| c.rules.len()).sum();
         }
-        run
+        Some(run)
+    }
+
+    /// A transaction the kernel refused.
+    pub fn failed() -> NftRun {
+        NftRun::default()
     }
 }
 
@@ -51,16 +65,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_the_final_table() {
-        let nat = crate::state::NatOutgoing {
-            masq_pools: vec!["10.233.64.0/18".parse().unwrap()],
-            all_pools: vec!["10.233.64.0/18".parse().unwrap()],
-        };
-        let text = crate::nat::transaction(&nat, true, &["172.20.42.81".parse().unwrap()]);
-        let r = NftRun::of(&text, true);
-        // filter-INPUT (1 rule), nat-cali-nat-outgoing (1), nat-POSTROUTING (jump + tunl0 masq).
-        assert_eq!((r.sets, r.chains, r.rules), (3, 3, 4), "{text}");
-        assert_eq!(r.lines, text.lines().filter(|l| !l.trim().is_empty()).count());
-        assert!(r.ok);
+    fn nothing_written_is_no_run_and_the_table_is_counted() {
+        let w = Written::default();
+        assert_eq!(NftRun::of_write(&w, &Content::new(), true), None);
+        let mut w = Written::default();
+        w.changes.chains_created = 2;
+        w.changes.rules_written = 5;
+        let run = NftRun::of_write(&w, &Content::new(), true).unwrap();
+        assert_eq!((run.ok, run.lines, run.chains), (true, 7, 0));
     }
 }

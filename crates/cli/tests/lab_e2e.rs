@@ -237,6 +237,57 @@ fn check_seed_metrics(m: &str) {
 }
 
 #[test]
+fn the_lab_ignores_the_callers_datastore_settings() {
+    // A shell pointed at a real cluster: a calicoctl.cfg naming an etcd (nothing listens on
+    // port 1), Brindle's and Calico's datastore variables.
+    let hostile = brindle_testkit::TempDir::new("hostile");
+    let cfg = hostile.join("calicoctl.cfg");
+    std::fs::write(
+        &cfg,
+        "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  \
+         datastoreType: etcdv3\n  etcdEndpoints: http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    let db = hostile.join("hostile.db");
+    let env = [
+        ("BRINDLE_CONFIG", cfg.display().to_string()),
+        ("BRINDLE_DATASTORE_TYPE", "sqlite".to_string()),
+        ("BRINDLE_DATASTORE_PATH", db.display().to_string()),
+        ("DATASTORE_TYPE", "etcdv3".to_string()),
+        ("ETCD_ENDPOINTS", "http://127.0.0.1:1".to_string()),
+    ];
+    let lab = TestLab::up_env("eh", &[], &env);
+    let exec = |argv: &[&str]| {
+        Command::new(BIN)
+            .args(["lab", "exec", "--name", &lab.name, "bgp-master1", "--"])
+            .args(argv)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("BRINDLE_LAB_ROOT", lab.root.path())
+            .output()
+            .unwrap()
+    };
+    wait_for(
+        "bgp-master1 ready on the lab's datastore",
+        Duration::from_secs(20),
+        || {
+            let o = exec(&["curl", "-sf", "http://127.0.0.1:9099/readiness"]);
+            o.status.success() && o.stdout == b"ready\n"
+        },
+    );
+    let o = exec(&["brindle", "get", "nodes"]);
+    let nodes = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "get nodes: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+        assert!(nodes.contains(n), "{n} missing from the lab's store:\n{nodes}");
+    }
+    assert!(!db.exists(), "a lab process opened the caller's {}", db.display());
+}
+
+#[test]
 fn new_pod_reachable_and_deleted_node_routes_vanish() {
     let lab = TestLab::up("en", &[]);
     let mut l = lab.lab();

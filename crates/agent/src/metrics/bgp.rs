@@ -4,7 +4,8 @@
 //! `bird_protocol_prefix_filter_count`) so dashboards made
 //! for calico-node's BIRD work; the BGP FSM state and flap count under Brindle's names. Every
 //! series also carries `peer_ip` and `peer_type` (CalicoNodeStatus' `NodeMesh`, `GlobalPeer`,
-//! `NodePeer`).
+//! `NodePeer`). The BGP thread's own figures ([`SpeakerFigures`]: is the speaker running, its
+//! failed starts, restarts and in-place reconfigurations) carry the node's name.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -106,4 +107,40 @@ pub(super) fn write(f: &mut Families<'_>, peers: Option<&[PeerStatus]>, now: Sys
         "Times an Established session with the peer went down.",
         &each(&|p| p.flaps as f64),
     )
+}
+
+/// The BGP thread's figures (`crate::bgpthread::SpeakerState`), for a node that runs BGP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeakerFigures {
+    /// The speaker runs (false while it should and does not: start failed, restarting).
+    pub running: bool,
+    pub start_failures: u64,
+    pub restarts: u64,
+    pub reconfigurations: u64,
+}
+
+impl SpeakerFigures {
+    pub(super) fn write(&self, f: &mut Families<'_>, node: &str) -> fmt::Result {
+        let node = || vec![("node", node.to_string())];
+        f.gauge(
+            "brindle_bgp_speaker_running",
+            "1 while the BGP speaker runs, 0 while it should and does not (start failed, restarting).",
+            &[(node(), f64::from(u8::from(self.running)))],
+        )?;
+        f.counter(
+            "brindle_bgp_speaker_start_failures",
+            "Failed starts of the BGP speaker (each retried with backoff).",
+            &[(node(), self.start_failures as f64)],
+        )?;
+        f.counter(
+            "brindle_bgp_speaker_restarts",
+            "Restarts of the BGP speaker (router id, AS or listen address changed).",
+            &[(node(), self.restarts as f64)],
+        )?;
+        f.counter(
+            "brindle_bgp_reconfigurations",
+            "Changes of BGP settings or peers applied to the running speaker in place.",
+            &[(node(), self.reconfigurations as f64)],
+        )
+    }
 }

@@ -29,6 +29,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+pub use bgp::SpeakerFigures;
 pub use dataplane::DataplaneMetrics;
 use encode::{Families, Labels};
 use histogram::{CNI_SECONDS, Histogram};
@@ -64,6 +65,12 @@ pub struct Counters {
     pub workloads: usize,
     pub nodes: usize,
     pub workloads_cluster: usize,
+    /// The datastore can be read (startup done, the syncer listing).
+    pub datastore_available: bool,
+    /// Kernel notifications that were the dataplane's own writes (ignored), and the others
+    /// (repaired).
+    pub kernel_echoes: u64,
+    pub kernel_repairs: u64,
     pub cni: CniLatencies,
     /// The dataplane thread's figures, copied on each tick.
     pub dataplane: DataplaneMetrics,
@@ -104,6 +111,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// The speaker's peers; `None` when the node runs no BGP.
     pub peers: Option<Vec<brindle_bgp_speaker::PeerStatus>>,
+    /// The BGP thread's figures; `None` when the node runs no BGP.
+    pub speaker: Option<SpeakerFigures>,
     /// `None` when the datastore could not be read for this scrape.
     pub ipam: Option<IpamStats>,
     pub process: ProcessStats,
@@ -160,6 +169,19 @@ impl Snapshot {
             "Datastore changes seen by the syncer.",
             &[(Vec::new(), c.datastore_updates as f64)],
         )?;
+        f.one(
+            "brindle_datastore_available",
+            "1 while the datastore can be read, 0 while the agent retries it.",
+            f64::from(u8::from(c.datastore_available)),
+        )?;
+        f.counter(
+            "brindle_kernel_notifications",
+            "Kernel notifications seen by the dataplane: echoes of its own writes, and changes it repaired.",
+            &[
+                (vec![("kind", "echo".to_string())], c.kernel_echoes as f64),
+                (vec![("kind", "repair".to_string())], c.kernel_repairs as f64),
+            ],
+        )?;
         let kinds: Vec<(Labels, f64)> = [
             ("local_block", c.local_blocks),
             ("remote_block", c.remote_blocks),
@@ -170,6 +192,9 @@ impl Snapshot {
         .collect();
         f.gauge("brindle_routes", "Routes the dataplane holds, by kind.", &kinds)?;
         bgp::write(f, self.peers.as_deref(), self.now)?;
+        if let Some(sp) = &self.speaker {
+            sp.write(f, &self.node)?;
+        }
         if let Some(i) = &self.ipam {
             i.write(f)?;
         }

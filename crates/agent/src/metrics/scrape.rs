@@ -8,17 +8,19 @@ use std::time::{Duration, SystemTime};
 use brindle_datastore::Datastore;
 use tokio::sync::oneshot;
 
-use super::{Counters, IpamGc, IpamStats, ProcessStats, Snapshot, ipam, render};
+use super::{Counters, IpamGc, IpamStats, ProcessStats, Snapshot, SpeakerFigures, ipam, render};
+use crate::bgpthread::SpeakerState;
 use crate::status::AgentStatus;
 
 /// What the main loop has when asked.
 pub struct Input {
     /// The status without peers and readiness ([`crate::run::complete_status`] adds them).
     pub status: AgentStatus,
-    pub speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
+    pub speaker: SpeakerState,
     pub started: i64,
     pub counters: Counters,
-    pub ds: Arc<dyn Datastore>,
+    /// `None` while startup has not reached the datastore.
+    pub ds: Option<Arc<dyn Datastore>>,
 }
 
 /// This node's IPAM figures from the datastore (pools and every block).
@@ -43,7 +45,7 @@ pub async fn answer(input: Input, tx: oneshot::Sender<String>) {
         ds,
     } = input;
     let bgp = status.bgp.is_some();
-    let peers = match (&speaker, bgp) {
+    let peers = match (&speaker.handle, bgp) {
         (Some(h), true) => tokio::time::timeout(Duration::from_secs(2), h.status())
             .await
             .ok()
@@ -57,19 +59,35 @@ pub async fn answer(input: Input, tx: oneshot::Sender<String>) {
         .as_deref()
         .map(IpamGc::from_gc)
         .unwrap_or_default();
-    let ipam = match tokio::task::spawn_blocking(move || load_ipam(&ds, &node, gc)).await {
-        Ok(Ok(i)) => Some(i),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "metrics: no IPAM figures this scrape");
-            None
-        }
-        Err(_) => None,
+    // The collector's own figures are in memory: they are shown even when the datastore
+    // cannot be read for this node's.
+    let gc_only = counters
+        .ipam_gc
+        .is_some()
+        .then(|| ipam::compute(&[], &[], &node, gc.clone()));
+    let ipam = match ds {
+        None => gc_only,
+        Some(ds) => match tokio::task::spawn_blocking(move || load_ipam(&ds, &node, gc)).await {
+            Ok(Ok(i)) => Some(i),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "metrics: no IPAM figures from the datastore this scrape");
+                gc_only
+            }
+            Err(_) => gc_only,
+        },
     };
+    let speaker = st.bgp.as_ref().map(|b| SpeakerFigures {
+        running: b.speaker_down.is_none(),
+        start_failures: b.speaker_start_failures,
+        restarts: b.speaker_restarts,
+        reconfigurations: b.reconfigurations,
+    });
     let snap = Snapshot {
         node: st.node.clone(),
         calico_version: st.version.clone(),
         counters,
         peers: bgp.then(|| peers.unwrap_or_default()),
+        speaker,
         ipam,
         process: ProcessStats::read(),
         live: st.live,

@@ -20,6 +20,9 @@ fn snapshot() -> Snapshot {
     c.workloads = 2;
     c.nodes = 3;
     c.sync_state = SyncState::InSync;
+    c.datastore_available = true;
+    c.kernel_echoes = 7;
+    c.kernel_repairs = 1;
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let peer = |addr: &str, up: bool| PeerStatus {
         name: format!("Mesh_{}", addr.replace('.', "_")),
@@ -58,6 +61,11 @@ fn snapshot() -> Snapshot {
         calico_version: "v3.29.0".into(),
         counters: c,
         peers: Some(vec![peer("172.20.42.81", true), peer("172.20.42.82", false)]),
+        speaker: Some(SpeakerFigures {
+            running: true,
+            reconfigurations: 5,
+            ..Default::default()
+        }),
         ipam: Some(ipam),
         process: ProcessStats::read(),
         live: true,
@@ -101,6 +109,13 @@ fn families_names_and_labels() {
         "bird_protocol_uptime{name=\"Mesh_172_20_42_82\",proto=\"BGP\",ip_version=\"4\",peer_ip=\"172.20.42.82\",peer_type=\"NodeMesh\"} 0",
     );
     has(&text, "ipam_ippool_size{ippool=\"default-pool\"} 16384");
+    has(&text, "brindle_datastore_available 1");
+    has(&text, "brindle_kernel_notifications_total{kind=\"echo\"} 7");
+    has(&text, "brindle_kernel_notifications_total{kind=\"repair\"} 1");
+    has(&text, "brindle_bgp_speaker_running{node=\"n1\"} 1");
+    has(&text, "brindle_bgp_speaker_start_failures_total{node=\"n1\"} 0");
+    has(&text, "brindle_bgp_speaker_restarts_total{node=\"n1\"} 0");
+    has(&text, "brindle_bgp_reconfigurations_total{node=\"n1\"} 5");
     // Label values are escaped (backslash, quote, newline).
     has(
         &text,
@@ -134,9 +149,14 @@ fn families_names_and_labels() {
 fn no_bgp_no_peer_series() {
     let mut s = snapshot();
     s.peers = None;
+    s.speaker = None;
     s.ipam = None;
+    s.counters.datastore_available = false;
     let text = render(s);
     assert!(!text.contains("bird_protocol_up"));
+    // BGP's own lines only with BGP.
+    assert!(!text.contains("brindle_bgp_speaker_running"));
+    has(&text, "brindle_datastore_available 0");
     assert!(!text.contains("ipam_blocks"));
     assert!(text.contains("felix_resync_state 3"));
 }
@@ -180,4 +200,17 @@ fn the_garbage_collectors_figures_join_this_nodes() {
         names.contains(&"brindle_ipam_gc_lease_acquired_total"),
         "{names:?}"
     );
+}
+
+#[test]
+fn a_speaker_that_cannot_start_is_counted() {
+    let mut s = snapshot();
+    s.speaker = Some(SpeakerFigures {
+        running: false,
+        start_failures: 4,
+        ..Default::default()
+    });
+    let text = render(s);
+    has(&text, "brindle_bgp_speaker_running{node=\"n1\"} 0");
+    has(&text, "brindle_bgp_speaker_start_failures_total{node=\"n1\"} 4");
 }

@@ -144,7 +144,7 @@ pub fn collect(
     }
     let mut out = ClusterView {
         title: title.to_string(),
-        generated: crate::status::rfc3339(now),
+        generated: brindle_model::meta::rfc3339_utc(now),
         pools: pools
             .iter()
             .map(|p| PoolEntry {
@@ -265,13 +265,21 @@ fn session(node: &str, p: &PeerStatus, by_addr: &BTreeMap<IpAddr, String>) -> Se
 /// Answers `/view.json` for the agent: the datastore's state and this agent's own status
 /// (completed with its peers and readiness).
 pub async fn answer(
-    ds: Arc<dyn Datastore>,
+    ds: Option<Arc<dyn Datastore>>,
     status: AgentStatus,
-    speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
+    speaker: crate::bgpthread::SpeakerState,
     started: i64,
     tx: tokio::sync::oneshot::Sender<Result<ClusterView, String>>,
 ) {
     let st = crate::run::complete_status(status, speaker, started).await;
+    let Some(ds) = ds else {
+        let why = st
+            .datastore_error
+            .as_deref()
+            .unwrap_or("startup has not reached it yet");
+        let _ = tx.send(Err(format!("datastore unavailable: {why}")));
+        return;
+    };
     let title = format!("node {}", st.node);
     let statuses = BTreeMap::from([(st.node.clone(), Some(st))]);
     let now = crate::status::unix_now();

@@ -1,6 +1,6 @@
 //! `brindle node run` (the agent), `brindle node status` and `brindle node checksystem`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use brindle_agent::config::AgentConfig;
 use brindle_agent::status;
 use clap::{Args, Subcommand};
@@ -94,9 +94,13 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
     let sqlite = matches!(ds_cfg, brindle_datastore::DatastoreConfig::Sqlite(_));
     tracing::info!(datastore = %ds_cfg.describe(), origin = %origin.explain(sqlite),
         version = env!("CARGO_PKG_VERSION"), "brindle node starting");
-    let client = crate::connect::open_config(ds_cfg, &origin, crate::connect::Access::ReadWrite)
-        .context("open the datastore")?;
-    brindle_agent::run::run(cfg, client.store().clone())?;
+    // The agent opens the datastore itself: while it cannot, it runs not ready and retries
+    // (each failure naming the store and where its settings came from).
+    let store = brindle_agent::startup::DatastoreChoice {
+        config: ds_cfg,
+        origin: Some(origin),
+    };
+    brindle_agent::run::run(cfg, store)?;
     Ok(())
 }
 

@@ -131,7 +131,7 @@ fn seed_cluster_ipip_always() {
     let dst = victim.split_whitespace().next().unwrap().to_string();
     let ns = l.plan().node("bgp-master1").unwrap().netns.clone();
     let kernel = |kind: &str| -> u64 {
-        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
         let line = format!("brindle_kernel_notifications_total{{kind=\"{kind}\"}} ");
         m.lines()
             .find_map(|l| l.strip_prefix(line.as_str()))

@@ -5,13 +5,11 @@
 //! (`target/tmp/view_chromium/`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use brindle_agent::http::{Limits, Routes, serve};
 use brindle_agent::server::Query;
 use brindle_agent::view::{BlockEntry, ClusterView, NodeEntry, PodEntry, PoolEntry, SessionEntry, page};
-use brindle_testkit::require;
 use brindle_testkit::tmp::TempDir;
 
 const NODES: [(&str, &str, &str); 3] = [
@@ -83,45 +81,9 @@ fn output_dir() -> PathBuf {
     dir
 }
 
-/// Runs headless Chromium on `url` with a fresh profile: returns the DOM after the page's
-/// scripts ran (virtual time lets its fetch complete) and writes a screenshot to `shot`.
+/// The page's DOM in headless Chromium, with a screenshot in `shot`.
 fn chromium(url: &str, shot: &Path) -> String {
-    let bin = require::command("chromium", "chromium");
-    let profile = TempDir::new("chromium");
-    let run = |extra: &[String]| {
-        let out = Command::new(&bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=3000",
-                "--window-size=1280,1000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(url)
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
-        assert!(
-            out.status.success(),
-            "chromium {extra:?} {url}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let _ = std::fs::remove_file(shot);
-    run(&[format!("--screenshot={}", shot.display())]);
-    let size = std::fs::metadata(shot)
-        .unwrap_or_else(|e| panic!("no screenshot {}: {e}", shot.display()))
-        .len();
-    assert!(size > 10_000, "screenshot {} is {size} bytes", shot.display());
-    run(&["--dump-dom".to_string()])
+    brindle_testkit::chromium::dom_and_screenshot(url, shot)
 }
 
 fn count(dom: &str, needle: &str) -> usize {

@@ -183,6 +183,59 @@ fn seed_cluster_ipip_always() {
         })
         .sum();
     assert_eq!(leaders, 1, "IPAM GC leaders among the agents");
+    check_lab_view(&lab, &pods);
+}
+
+/// `brindle lab view -o FILE` on the live seed lab, drawn by headless Chromium: every node
+/// with its agent ready, both ends of the three mesh sessions up, one block per node, every
+/// pod where the lab put it. The screenshot stays in `target/tmp/lab_view/seed.png`.
+fn check_lab_view(lab: &TestLab, pods: &[brindle_lab::state::PodRecord]) {
+    let dir = brindle_testkit::TempDir::new("labview");
+    let file = dir.join("lab.html");
+    let out = Command::new(BIN)
+        .args(["lab", "view", "--name", &lab.name, "-o"])
+        .arg(&file)
+        .env("BRINDLE_LAB_ROOT", lab.root.path())
+        .output()
+        .expect("run brindle lab view");
+    assert!(
+        out.status.success(),
+        "lab view: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab_view");
+    std::fs::create_dir_all(&shots).unwrap();
+    let url = format!("file://{}", file.display());
+    let dom = brindle_testkit::chromium::dom_and_screenshot(&url, &shots.join("seed.png"));
+    let has = |needle: &str| assert!(dom.contains(needle), "missing {needle:?} in:\n{dom}");
+    let count = |needle: &str| dom.matches(needle).count();
+    has(&format!("Brindle: lab {}", lab.name));
+    has(">snapshot<");
+    has("3 nodes, 6 of 6 session ends up, 3 blocks, 6 pods");
+    assert_eq!(count("<g class=\"node ready\""), 3, "ready nodes:\n{dom}");
+    assert_eq!(count("class=\"session up\""), 6, "session lines:\n{dom}");
+    assert_eq!(count("class=\"session down\""), 0, "{dom}");
+    let l = lab.lab();
+    for n in &l.plan().nodes {
+        has(&format!("<article class=\"card\" data-node=\"{}\"", n.name));
+        // Both ends of each session towards this node.
+        let peer = format!(
+            "data-peer=\"{}\" data-peer-node=\"{}\" data-state=\"up\"",
+            n.addr.addr(),
+            n.name
+        );
+        assert_eq!(count(&peer), 2, "sessions towards {}:\n{dom}", n.name);
+    }
+    for (node, blocks) in l.blocks_by_node().unwrap() {
+        for b in blocks {
+            // Drawn in the topology and listed in the node's card.
+            assert_eq!(count(&format!("data-cidr=\"{b}\"")), 2, "{node}'s {b}:\n{dom}");
+        }
+    }
+    for p in pods {
+        let ip = p.ip.as_deref().expect("pod address");
+        assert_eq!(count(&format!("data-ip=\"{ip}\"")), 2, "{}:\n{dom}", p.name);
+    }
 }
 
 /// Every series family `/metrics` promises, with its labels, on the seed lab's first node once

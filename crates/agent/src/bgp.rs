@@ -13,8 +13,8 @@ use ipnet::{IpNet, Ipv4Net};
 use tokio::sync::{mpsc, watch};
 
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
+use crate::peering::SecretRef;
 use crate::status::{PeerStatus, collapse_spaces};
-use crate::views::SecretRef;
 
 /// What the driver tells the main loop about learned routes.
 #[derive(Debug)]

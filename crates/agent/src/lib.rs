@@ -6,8 +6,11 @@
 //! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
 //! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
-//! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
+//! - [`cache`]: the datastore as the agent knows it: the model's typed resources by kind and
+//!   name, and the block affinities, decoded leniently.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
+//! - [`channels`]: the bounded channels between the agent's threads and their overflow policy
+//!   (coalesce per key; latest desired state wins).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
@@ -30,9 +33,11 @@
 
 pub mod autodetect;
 pub mod bgp;
+pub mod cache;
 pub mod calc;
 #[cfg(test)]
 mod calc_tests;
+pub mod channels;
 pub mod config;
 pub mod ctl;
 pub mod dpthread;
@@ -49,6 +54,5 @@ pub mod server;
 pub mod startup;
 pub mod status;
 pub mod syncer;
-pub mod views;
 
 pub use error::{Error, Result};

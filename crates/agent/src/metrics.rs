@@ -21,6 +21,11 @@ pub struct Counters {
     pub workloads: usize,
     pub nodes: usize,
     pub workloads_cluster: usize,
+    /// The datastore can be read (startup done, the syncer listing).
+    pub datastore_available: bool,
+    /// Kernel notifications that were the dataplane's own writes (ignored), and the others.
+    pub kernel_echoes: u64,
+    pub kernel_repairs: u64,
     pub cni: CniLatencies,
 }
 
@@ -171,6 +176,33 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
         "Full datastore listings (first sync and resyncs).",
     );
     let _ = writeln!(o, "brindle_datastore_resyncs_total {}", c.resyncs);
+    family(
+        &mut o,
+        "brindle_datastore_available",
+        "gauge",
+        "1 while the datastore can be read, 0 while the agent retries it.",
+    );
+    let _ = writeln!(
+        o,
+        "brindle_datastore_available {}",
+        u8::from(c.datastore_available)
+    );
+    family(
+        &mut o,
+        "brindle_kernel_notifications_total",
+        "counter",
+        "Kernel notifications seen by the dataplane: echoes of its own writes, and changes it repaired.",
+    );
+    let _ = writeln!(
+        o,
+        "brindle_kernel_notifications_total{{kind=\"echo\"}} {}",
+        c.kernel_echoes
+    );
+    let _ = writeln!(
+        o,
+        "brindle_kernel_notifications_total{{kind=\"repair\"}} {}",
+        c.kernel_repairs
+    );
     family(
         &mut o,
         "brindle_calc_seconds",

@@ -62,6 +62,9 @@ pub struct AgentStatus {
     pub ready: bool,
     /// Why the agent is not ready (Calico's bird-ready text), empty when ready.
     pub ready_detail: String,
+    /// Why the datastore cannot be used, while the agent retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore_error: Option<String>,
 }
 
 /// BIRD's "iso short" time format (calico.md §1.2): `HH:MM:SS` when the change was less than
@@ -73,36 +76,9 @@ pub fn format_since(since: i64, now: i64, utc_offset: i64) -> String {
     if now - since < 20 * 3600 {
         format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
     } else {
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d) = brindle_model::meta::civil_from_days(days);
         format!("{y:04}-{m:02}-{d:02}")
     }
-}
-
-/// `2026-11-27T05:50:24Z`: Kubernetes' `creationTimestamp` form.
-pub fn rfc3339(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The local time zone's offset from UTC at `t` (seconds), from the C library (`TZ`,
@@ -142,6 +118,9 @@ pub fn render_node_status(
     table: impl Fn(&[&str], &[Vec<String>]) -> String,
 ) -> String {
     let mut out = String::from("Calico process is running.\n");
+    if let Some(e) = &st.datastore_error {
+        out.push_str(&format!("Datastore unavailable (retrying): {e}\n"));
+    }
     match &st.bgp {
         None => out.push_str("\nThe BGP backend process (BIRD) is not running.\n"),
         Some(b) => {
@@ -228,7 +207,6 @@ mod tests {
         assert_eq!(format_since(t, t + 5, 3600), "10:00:00");
         assert_eq!(format_since(0, 100 * 86_400, 0), "1970-01-01");
         assert_eq!(format_since(951_782_400, 1_000_000_000, 0), "2000-02-29");
-        assert_eq!(rfc3339(t), "2016-11-21T09:00:00Z");
     }
 
     #[test]

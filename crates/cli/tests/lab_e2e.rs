@@ -130,6 +130,16 @@ fn seed_cluster_ipip_always() {
         .to_string();
     let dst = victim.split_whitespace().next().unwrap().to_string();
     let ns = l.plan().node("bgp-master1").unwrap().netns.clone();
+    let kernel = |kind: &str| -> u64 {
+        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+        let line = format!("brindle_kernel_notifications_total{{kind=\"{kind}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("no {line} in:\n{m}"))
+            .parse()
+            .unwrap()
+    };
+    let (echoes, repairs) = (kernel("echo"), kernel("repair"));
     let del = Command::new("ip")
         .args(["-n", &ns, "route", "del", &dst])
         .status()
@@ -140,6 +150,13 @@ fn seed_cluster_ipip_always() {
             .lines()
             .any(|r| r.trim_end() == victim)
     });
+    // The deletion was judged a change to repair, and the repair's own write an echo.
+    wait_for(
+        "the repair's echo to be recognised",
+        Duration::from_secs(5),
+        || kernel("echo") > echoes,
+    );
+    assert!(kernel("repair") > repairs);
     // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
     let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use brindle_netlink::Handle;
 
 use crate::bpf::BpfStats;
+use crate::echo::Expected;
 use crate::error::Error;
 use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::nat::Nft;
@@ -78,6 +79,7 @@ pub struct Dataplane {
     nat_applied: Option<String>,
     configured_ifaces: HashSet<u32>,
     last_errors: Vec<String>,
+    expected: std::sync::Arc<Expected>,
 }
 
 impl Dataplane {
@@ -99,6 +101,7 @@ impl Dataplane {
             nat_applied: None,
             configured_ifaces: HashSet::new(),
             last_errors: Vec::new(),
+            expected: Default::default(),
         };
         let underlay = dp.underlay(desired)?;
         if let Some(ip) = &desired.ipip {
@@ -127,6 +130,12 @@ impl Dataplane {
     /// deleted behind Brindle's back is repaired at once and everything else at each period.
     pub fn monitor(&self) -> Result<brindle_netlink::Monitor, Error> {
         Ok(brindle_netlink::Monitor::open(self.h.netns())?)
+    }
+
+    /// What the last apply left in the kernel: kernel notifications that agree with it are the
+    /// echoes of our own writes ([`Expected::needs_repair`]).
+    pub fn expected(&self) -> std::sync::Arc<Expected> {
+        self.expected.clone()
     }
 
     /// The netlink handle (for the agent's own reads, e.g. `ip route`-style status).
@@ -229,6 +238,7 @@ impl Dataplane {
         // Routes.
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
+        self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));
         match routes::reconcile(&mut self.h, &want, &self.ownership, opts.prune) {
             Ok(rep) => {
                 r.errors.extend(rep.errors.iter().cloned());

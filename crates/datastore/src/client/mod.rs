@@ -83,6 +83,8 @@ pub type Result<T> = std::result::Result<T, ResourceError>;
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Datastore>,
+    /// Reads drop fields this version does not know ([`Client::lenient`]).
+    lenient: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -145,7 +147,27 @@ fn is_default_allow(kind: Kind, name: &str) -> bool {
 
 impl Client {
     pub fn new(store: Arc<dyn Datastore>) -> Client {
-        Client { store }
+        Client {
+            store,
+            lenient: false,
+        }
+    }
+
+    /// A client whose reads drop the fields this version does not know
+    /// ([`brindle_model::lenient`]) instead of failing on them: for the agent, which must keep
+    /// working with objects a newer Calico wrote. Writes of what it read lose those fields.
+    pub fn lenient(store: Arc<dyn Datastore>) -> Client {
+        Client { store, lenient: true }
+    }
+
+    fn decode(&self, kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+        if !self.lenient {
+            return decode(kind, key, value, revision);
+        }
+        let mut r = Resource::from_json_lenient(kind, value, &mut |_| {})
+            .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+        r.metadata_mut().resource_version = revision.to_string();
+        Ok(r)
     }
 
     pub fn store(&self) -> &Arc<dyn Datastore> {
@@ -159,7 +181,7 @@ impl Client {
         }
         let key = resource_key(kind, namespace, name);
         match self.store.get(&key)? {
-            Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
+            Some(kv) => self.decode(kind, &key, &kv.value, kv.revision).map(Some),
             None => Ok(None),
         }
     }
@@ -179,7 +201,7 @@ impl Client {
             .items
             .iter()
             .filter(|kv| !(kind == Kind::Profile && kv.key == resource_key(kind, "", DEFAULT_ALLOW_PROFILE)))
-            .map(|kv| decode(kind, &kv.key, &kv.value, kv.revision))
+            .map(|kv| self.decode(kind, &kv.key, &kv.value, kv.revision))
             .collect::<Result<Vec<_>>>()?;
         if kind == Kind::Profile {
             items.push(default_allow_profile());

@@ -50,6 +50,7 @@ on_both_backends!(
     client::apply_creates_then_replaces,
     client::typed_watch_follows_a_kind,
     client::json_objects_with_revisions,
+    client::lenient_reads_drop_unknown_fields,
     client::policies_tiers_and_the_builtin_profile,
 );
 

@@ -210,14 +210,21 @@ fn probe_in_private_netns() -> Probe {
 /// The `nft` binary, and NAT outgoing's rule shapes (masquerade, conntrack state) loaded in
 /// the probe's namespace. Called on the probe thread: `nft` inherits its namespace.
 fn nftables() -> (Check, Check) {
-    let nft = match brindle_dataplane::nat::Nft::find(None, None) {
-        Ok(n) => n.bin().to_path_buf(),
-        Err(e) => {
-            return (
-                check(Status::Fail, "nftables", e.to_string()),
-                check(Status::Fail, "nat and conntrack", "not tried without nft"),
-            );
-        }
+    // The agent itself talks nf_tables over netlink; the `nft` binary is what an operator uses
+    // to look at Brindle's tables, and what loads this probe's rules.
+    let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("nft"))
+        .find(|p| p.is_file());
+    let Some(nft) = found else {
+        return (
+            check(
+                Status::Fail,
+                "nftables",
+                "the `nft` binary was not found: install it with `apt-get install -y nftables`",
+            ),
+            check(Status::Fail, "nat and conntrack", "not tried without nft"),
+        );
     };
     let version = Command::new(&nft)
         .arg("--version")

@@ -269,6 +269,7 @@ fn main() {
     let (mut ours_cpu, mut ipts_cpu, mut nfts_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut kept = None;
     for r in 0..rounds {
+        let rss0 = brindle_testkit::process::rss_kib(std::process::id());
         let ns = Netns::new("pbp");
         let mut pd = PolicyDataplane::open(&NetnsFd::named(ns.name()).unwrap(), policy_on()).unwrap();
         pd.set_host(&HostFirewall::default()).unwrap();
@@ -283,8 +284,12 @@ fn main() {
         if r == 0 {
             let c = &w.changes;
             println!(
-                "programmed: {} chains, {} rules, {} sets, {} elements in one transaction",
-                c.chains_created, c.rules_written, c.sets_created, c.elements_added
+                "programmed: {} chains, {} rules, {} sets, {} elements in one transaction; the PolicyDataplane holding it (with the state) grew RSS by {} KiB",
+                c.chains_created,
+                c.rules_written,
+                c.sets_created,
+                c.elements_added,
+                brindle_testkit::process::rss_kib(std::process::id()).saturating_sub(rss0)
             );
         }
         let tm = &w.timings;

@@ -121,7 +121,7 @@ impl Message<'_> {
                 }
             }
         }
-        Some((-code, detail, offset))
+        Some((code.saturating_neg(), detail, offset))
     }
 }
 
@@ -422,4 +422,29 @@ pub fn decode_all(buf: &[u8]) -> DResult<usize> {
         decode_event(&m)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_code_that_cannot_be_negated_is_no_panic() {
+        // NLMSG_ERROR carrying i32::MIN (found by the fuzzer).
+        let mut m = vec![0u8; 36];
+        m[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        m[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let msg = messages(&m).next().unwrap().unwrap();
+        assert_eq!(msg.error().map(|e| e.0), Some(i32::MAX));
+        assert_eq!(decode_all(&m), Ok(1));
+    }
+
+    #[test]
+    fn truncated_messages_are_errors() {
+        let mut m = vec![0u8; 16];
+        m[0..4].copy_from_slice(&64u32.to_ne_bytes());
+        assert!(messages(&m).next().unwrap().is_err());
+        assert!(decode_all(&[1, 2, 3]).is_ok(), "shorter than a header: nothing");
+    }
 }

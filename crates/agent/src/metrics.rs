@@ -27,6 +27,17 @@ pub struct Counters {
     pub kernel_echoes: u64,
     pub kernel_repairs: u64,
     pub cni: CniLatencies,
+    /// Network policy: local endpoints and active policies in the calculation, objects it
+    /// refused, and the dataplane's nftables transactions (resyncs included), their time,
+    /// and repairs of the tables after someone else changed them.
+    pub policy_local_endpoints: usize,
+    pub policy_active_policies: usize,
+    pub policy_rejected: usize,
+    pub policy_applies: u64,
+    pub policy_resyncs: u64,
+    pub policy_seconds_total: f64,
+    pub policy_last_seconds: f64,
+    pub policy_repairs: u64,
 }
 
 /// Upper bounds (seconds) of the CNI latency histogram's buckets: a CNI ADD takes a few
@@ -162,6 +173,70 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
         "Workload endpoints in the cluster.",
     );
     let _ = writeln!(o, "felix_cluster_num_workload_endpoints {}", c.workloads_cluster);
+    family(
+        &mut o,
+        "felix_active_local_endpoints",
+        "gauge",
+        "Workload endpoints on this node that policy is enforced for.",
+    );
+    let _ = writeln!(o, "felix_active_local_endpoints {}", c.policy_local_endpoints);
+    family(
+        &mut o,
+        "felix_active_local_policies",
+        "gauge",
+        "Policies that apply to an endpoint on this node.",
+    );
+    let _ = writeln!(o, "felix_active_local_policies {}", c.policy_active_policies);
+    family(
+        &mut o,
+        "brindle_policy_rejected_objects",
+        "gauge",
+        "Policy objects the calculation refused (the agent's log names them).",
+    );
+    let _ = writeln!(o, "brindle_policy_rejected_objects {}", c.policy_rejected);
+    family(
+        &mut o,
+        "felix_nft_transactions_total",
+        "counter",
+        "nftables transactions for policy (one per change, and full resyncs).",
+    );
+    let _ = writeln!(o, "felix_nft_transactions_total {}", c.policy_applies);
+    family(
+        &mut o,
+        "brindle_policy_resyncs_total",
+        "counter",
+        "Full policy resyncs (the tables read back and made to match).",
+    );
+    let _ = writeln!(o, "brindle_policy_resyncs_total {}", c.policy_resyncs);
+    family(
+        &mut o,
+        "felix_nft_transaction_seconds_total",
+        "counter",
+        "Time spent in policy nftables transactions.",
+    );
+    let _ = writeln!(
+        o,
+        "felix_nft_transaction_seconds_total {}",
+        c.policy_seconds_total
+    );
+    family(
+        &mut o,
+        "brindle_policy_last_transaction_seconds",
+        "gauge",
+        "Duration of the last policy nftables transaction.",
+    );
+    let _ = writeln!(
+        o,
+        "brindle_policy_last_transaction_seconds {}",
+        c.policy_last_seconds
+    );
+    family(
+        &mut o,
+        "brindle_policy_repairs_total",
+        "counter",
+        "Repairs of Brindle's nftables tables after someone else changed them.",
+    );
+    let _ = writeln!(o, "brindle_policy_repairs_total {}", c.policy_repairs);
     family(
         &mut o,
         "brindle_datastore_updates_total",

@@ -64,13 +64,20 @@ fn wait_ready(lab: &Lab, a: &mut Daemon) -> AgentStatus {
 struct TestPod {
     pod: Pod,
     ip: String,
+    /// The host end of its veth.
+    host_if: String,
 }
 
 fn pod(lab: &Lab, name: &str, labels: serde_json::Value) -> TestPod {
+    pod_with(lab, name, labels, json!({}))
+}
+
+fn pod_with(lab: &Lab, name: &str, labels: serde_json::Value, annotations: serde_json::Value) -> TestPod {
     lab.put(
         &brindle_model::keys::k8s_pod_key("prod", name),
         json!({"kind": "Pod", "apiVersion": "v1",
-               "metadata": {"name": name, "namespace": "prod", "labels": labels},
+               "metadata": {"name": name, "namespace": "prod", "labels": labels,
+                            "annotations": annotations},
                "spec": {"containers": [{"name": "c", "image": "x",
                         "ports": [{"name": "http", "containerPort": PORT}]}]}}),
     );
@@ -81,7 +88,8 @@ fn pod(lab: &Lab, name: &str, labels: serde_json::Value) -> TestPod {
     };
     let result = lab.add(&pod, &lab.conf("1.0.0"));
     let ip = cni_support::ip_of(&result);
-    TestPod { pod, ip }
+    let host_if = result["interfaces"][0]["name"].as_str().unwrap().to_string();
+    TestPod { pod, ip, host_if }
 }
 
 /// A TCP echo server in a namespace, stopped on drop.
@@ -195,6 +203,8 @@ fn create(lab: &Lab, doc: serde_json::Value) {
 #[test]
 fn policy_is_enforced_repaired_and_kept_across_a_restart() {
     let lab = Lab::new();
+    // Workload interfaces copy the node's default (strict here, whatever this host's is).
+    lab.node.sysctl("net.ipv4.conf.default.rp_filter", "1");
     let mut a = agent(&lab, 1);
     wait_ready(&lab, &mut a);
 
@@ -250,6 +260,7 @@ fn policy_is_enforced_repaired_and_kept_across_a_restart() {
             args: String::new(),
         },
         ip: "10.233.127.9".into(),
+        host_if: rogue_if.to_string(),
     };
     let _rogue_echo = Echo::start(&rogue_pod.pod.ns, PORT);
     assert!(
@@ -260,6 +271,32 @@ fn policy_is_enforced_repaired_and_kept_across_a_restart() {
         !connects(&rogue_pod, &server),
         "an unprogrammed cali interface is dropped"
     );
+
+    // No spoofing: the kernel's reverse path filter is on for workload interfaces (the
+    // default's value, strict here), off for a pod allowed to send from other prefixes (the
+    // nftables RPF check, which skips exactly those prefixes, filters it instead).
+    let rp = |iface: &str| {
+        lab.node
+            .run("sysctl", &["-n", &format!("net.ipv4.conf.{iface}.rp_filter")])
+            .trim()
+            .to_string()
+    };
+    let spoofer = pod_with(
+        &lab,
+        "spoofer",
+        json!({"app": "spoofer"}),
+        json!({"cni.projectcalico.org/allowedSourcePrefixes": "[\"192.0.2.0/24\"]"}),
+    );
+    assert_eq!(rp(&client.host_if), "1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rp(&spoofer.host_if) != "0" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rp(&spoofer.host_if), "0", "{}", a.log());
+    let rules = lab
+        .node
+        .run("nft", &["list", "chain", "ip", "brindle", "raw-cali-rpf-skip"]);
+    assert!(rules.contains("192.0.2.0/24"), "{rules}");
 
     // Rules removed behind the agent's back are put back.
     lab.node.run("nft", &["flush", "table", "ip", "brindle"]);

@@ -6,6 +6,8 @@
 //! name. A test that cannot run (not root, a package missing) fails loudly with what to install.
 //!
 //! Module map:
+//! - [`anchors`]: the flat rule sets the policy benchmarks compare with (`iptables-restore`,
+//!   `nft -f`).
 //! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
 //! - [`names`]: unique names for namespaces, links and directories.
 //! - [`require`]: loud preconditions (root, commands on PATH).
@@ -21,6 +23,7 @@
 //! - [`port`]: free loopback ports.
 
 pub mod alloc;
+pub mod anchors;
 pub mod etcd;
 pub mod names;
 pub mod netns;

@@ -63,12 +63,6 @@ fn seed(client: &Client) {
     let put = |r: Resource| {
         client.create(&r).expect("seed");
     };
-    put(Resource::ClusterInformation(resource(
-        json!({"kind": "ClusterInformation",
-        "metadata": {"name": "default"},
-        "spec": {"clusterGUID": "0123456789abcdef", "clusterType": "k8s,bgp",
-                 "calicoVersion": "brindle", "datastoreReady": true}}),
-    )));
     put(Resource::IPPool(resource(json!({"kind": "IPPool",
         "metadata": {"name": "default-ipv4-ippool"},
         "spec": {"cidr": "10.100.0.0/16", "blockSize": 26, "ipipMode": "Never",
@@ -133,7 +127,7 @@ fn nft(ns: &Netns, args: &[&str]) -> String {
 }
 
 fn policy_chains(ns: &Netns) -> usize {
-    nft(ns, &["list", "chains", "ip", "brindle"])
+    nft(ns, &["list", "chains", "ip"])
         .lines()
         .filter(|l| l.contains("chain filter-cali-pi-"))
         .count()
@@ -217,7 +211,7 @@ fn main() {
             .unwrap()
             .expect("policy p0");
         p.metadata.resource_version = cur.metadata().resource_version.clone();
-        let port = format!("dport {}", 1000 + c * 7 % 20000);
+        let port = format!("dport {} ", 1000 + c * 7 % 20000);
         let t = Instant::now();
         client.update(&Resource::NetworkPolicy(p)).expect("update");
         while !nft(&ns, &["list", "chain", "ip", "brindle", &chain]).contains(&port) {

@@ -18,8 +18,12 @@
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
-//! - [`bgp`]: the BGP driver task around brindle-bgp-speaker (speaker and peer configuration,
-//!   passwords from `BRINDLE_SECRETS_DIR`, originated prefixes, learned routes, peer status).
+//! - [`bgp`]: the speaker's configuration from the desired state (speaker and peer settings,
+//!   passwords from `BRINDLE_SECRETS_DIR`) and its peer status in `node status` terms.
+//! - [`bgpthread`]: the BGP thread (its own runtime): the speaker and its driver, which applies
+//!   each desired state in place, restarts the speaker only for a new identity, retries a
+//!   failed start with backoff, and forwards learned routes.
+//! - [`routeq`]: the coalescing route channel from the BGP thread to the main loop.
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
@@ -35,6 +39,7 @@
 
 pub mod autodetect;
 pub mod bgp;
+pub mod bgpthread;
 pub mod cache;
 pub mod calc;
 #[cfg(test)]
@@ -52,6 +57,7 @@ pub mod peering;
 #[cfg(test)]
 mod peering_tests;
 pub mod policy;
+pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;

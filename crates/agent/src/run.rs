@@ -21,6 +21,7 @@ use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{self, RouteMsg};
+use crate::bgpthread::{self, SpeakerState};
 use crate::cache::Cache;
 use crate::calc::{self, CalcSettings};
 use crate::channels::{Mailbox, SyncBatch, SyncQueue};
@@ -29,6 +30,7 @@ use crate::dpthread::{self, DpInput, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::policy::{self, PolicyFeed};
+use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
 use crate::startup::{self, Progress, Ready};
 use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
@@ -74,6 +76,28 @@ fn kept_dataplane() -> Result<bool> {
         .any(|r| r.protocol == brindle_netlink::proto::BIRD))
 }
 
+/// Starts the IPAM garbage collector (kube-controllers' IPAM controller) on its own thread:
+/// every agent takes part, one at a time collects, under a lease in the datastore
+/// (`brindle_ipam::gc`). `BRINDLE_IPAM_GC=false` keeps this agent out of it.
+fn start_ipam_gc(ds: &Arc<dyn Datastore>, node: &str) -> Option<brindle_ipam::gc::GcHandle> {
+    if matches!(
+        std::env::var("BRINDLE_IPAM_GC").as_deref(),
+        Ok("false" | "off" | "0" | "disabled")
+    ) {
+        tracing::info!("IPAM garbage collector disabled by BRINDLE_IPAM_GC");
+        return None;
+    }
+    let started = brindle_ipam::gc::GcSettings::for_node(node)
+        .and_then(|s| brindle_ipam::gc::spawn(ds.clone(), s).map_err(|e| e.to_string()));
+    match started {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the IPAM garbage collector");
+            None
+        }
+    }
+}
+
 struct Loop {
     cfg: AgentConfig,
     /// `None` until startup is done.
@@ -89,7 +113,7 @@ struct Loop {
     sync: Arc<SyncQueue>,
     dp_tx: Arc<Mailbox<DpInput>>,
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
-    speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
+    speaker: watch::Receiver<SpeakerState>,
     boot: Instant,
     /// The prune flag last sent to the dataplane thread.
     pruning: bool,
@@ -109,6 +133,8 @@ struct Loop {
     policy: PolicyFeed,
     /// A full listing came since the calculation was last rebuilt.
     policy_rebuild: bool,
+    /// The IPAM garbage collector, started with the datastore.
+    ipam_gc: Option<brindle_ipam::gc::GcHandle>,
 }
 
 /// Receives from an optional channel; pends forever without one.
@@ -165,17 +191,20 @@ async fn main_loop(
         resync,
     );
 
+    // The speaker runs on a thread of its own (bgpthread); routes come back coalesced.
     let (bgp_tx, bgp_rx) = watch::channel(None);
-    let (handle_tx, speaker) = watch::channel(None);
-    let (route_tx, mut route_rx) = mpsc::unbounded_channel();
-    let bgp_task = tokio::spawn(bgp::drive(
+    let (state_tx, speaker) = watch::channel(SpeakerState::default());
+    let (route_tx, mut route_rx) = routeq::channel();
+    let bgp_thread = bgpthread::spawn(
         bgp_rx,
-        cfg.bgp_port,
-        kept,
-        bgp::Secrets::new(cfg.secrets_dir.clone()),
-        handle_tx,
+        bgpthread::DriverConfig {
+            port_override: cfg.bgp_port,
+            restarting: kept,
+            secrets: bgp::Secrets::new(cfg.secrets_dir.clone()),
+        },
+        state_tx,
         route_tx,
-    ));
+    )?;
     let routes_from_datastore = cfg.felix.program_cluster_routes.unwrap_or(true);
     let settings = CalcSettings {
         backend: cfg.backend,
@@ -215,6 +244,7 @@ async fn main_loop(
         ipv4: None,
         policy,
         policy_rebuild: false,
+        ipam_gc: None,
     };
     let mut syncer = None;
     let mut startup_rx = None;
@@ -260,10 +290,9 @@ async fn main_loop(
                 }
                 None => startup_rx = None,
             },
-            r = route_rx.recv() => {
-                if let Some(r) = r {
-                    lp.on_route(r);
-                    while let Ok(m) = route_rx.try_recv() {
+            batch = route_rx.recv() => {
+                if let Some(batch) = batch {
+                    for m in batch {
                         lp.on_route(m);
                     }
                     lp.recompute();
@@ -294,15 +323,19 @@ async fn main_loop(
     // restart and stop.
     let (bgp_closed, _) = watch::channel(None);
     drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
-    let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
+    bgp_thread.join(Duration::from_secs(5)).await;
     // Stop the threads; the kernel keeps its routes for the next agent.
     lp.dp_tx.stop();
     sync.close();
     drop(startup_rx);
+    let ipam_gc = lp.ipam_gc.take();
     drop(lp);
     let _ = dp_thread.join();
     if let Some(t) = syncer {
         let _ = t.join();
+    }
+    if let Some(gc) = ipam_gc {
+        gc.stop();
     }
     // The startup thread, if still retrying, ends at its next check of the closed channel;
     // it is not waited for (an attempt may block for the datastore's timeout).
@@ -331,6 +364,10 @@ impl Loop {
             .unwrap_or_else(unix_now);
         self.datastore_error = None;
         self.ds = Some(ready.ds.clone());
+        if self.ipam_gc.is_none() {
+            self.ipam_gc = start_ipam_gc(&ready.ds, &s.node);
+            self.counters.ipam_gc = self.ipam_gc.as_ref().map(|g| g.metrics.clone());
+        }
         syncer::spawn(ready.ds, self.sync.clone())
     }
 
@@ -636,27 +673,23 @@ impl Loop {
     }
 }
 
-/// Adds the speaker's peers and the readiness verdict to a status.
-async fn complete_status(
-    mut st: AgentStatus,
-    speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
-    started: i64,
-) -> AgentStatus {
-    if let (Some(b), Some(h)) = (st.bgp.as_mut(), speaker)
-        && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
-    {
-        let (v4, v6) = bgp::peer_statuses(&peers);
-        b.peers_v4 = v4;
-        b.peers_v6 = v6;
+/// Adds the speaker's state and peers and the readiness verdict to a status.
+async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
+    if let Some(b) = st.bgp.as_mut() {
+        b.speaker_down = speaker.down();
+        b.speaker_start_failures = speaker.start_failures;
+        b.speaker_restarts = speaker.restarts;
+        b.reconfigurations = speaker.reconfigurations;
+        if let Some(h) = speaker.handle
+            && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
+        {
+            let (v4, v6) = bgp::peer_statuses(&peers);
+            b.peers_v4 = v4;
+            b.peers_v6 = v6;
+        }
     }
     let dataplane_ready = st.ready;
-    let (ready, detail) = crate::health::readiness(
-        dataplane_ready,
-        st.bgp.as_ref().map(|b| b.peers_v4.as_slice()),
-        st.bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
-        started,
-        unix_now(),
-    );
+    let (ready, detail) = crate::health::readiness(dataplane_ready, st.bgp.as_ref(), started, unix_now());
     st.ready = ready;
     st.ready_detail = detail;
     if let Some(e) = &st.datastore_error {

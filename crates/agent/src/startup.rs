@@ -171,12 +171,20 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
     })
 }
 
+/// Logs the rows of a listing that do not decode (they are left out, not fatal).
+fn warn_undecodable(rows: &[brindle_datastore::client::Undecodable]) {
+    for u in rows {
+        tracing::warn!(key = %u.key, error = %u.error, "{} does not decode; left out", u.identifier);
+    }
+}
+
 /// Refuses an IPv4 address another Node already has (Calico's wording).
 fn check_conflict(client: &Client, me: &str, ip: Ipv4Net) -> Result<()> {
-    let (nodes, _) = client
+    let listing = client
         .list(Kind::Node, None)
         .map_err(|e| res_err("list Nodes", e))?;
-    for n in nodes.into_iter().filter_map(Node::from_resource) {
+    warn_undecodable(&listing.undecodable);
+    for n in listing.items.into_iter().filter_map(Node::from_resource) {
         if n.metadata.name != me && n.bgp_ipv4().map(|t| t.addr()) == Some(ip.addr()) {
             return Err(Error::Startup(format!(
                 "Calico node '{}' is already using the IPv4 address {}",
@@ -230,16 +238,20 @@ fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()>
         },
     )?;
     if let Some(pool) = &cfg.default_pool {
-        let (pools, _) = client
+        let pools = client
             .list(Kind::IPPool, None)
             .map_err(|e| res_err("list IPPools", e))?;
-        let has_v4 = pools
-            .iter()
-            .filter_map(|r| match r {
-                Resource::IPPool(p) => p.spec.network(),
-                _ => None,
-            })
-            .any(|n| matches!(n, IpNet::V4(_)));
+        warn_undecodable(&pools.undecodable);
+        // A pool this version cannot read may be the IPv4 pool: no default pool over it.
+        let has_v4 = !pools.undecodable.is_empty()
+            || pools
+                .items
+                .iter()
+                .filter_map(|r| match r {
+                    Resource::IPPool(p) => p.spec.network(),
+                    _ => None,
+                })
+                .any(|n| matches!(n, IpNet::V4(_)));
         if !has_v4 {
             tracing::info!(pool = %pool.metadata.name, cidr = %pool.spec.cidr, "creating the default IPv4 pool");
             upsert::<IPPool>(client, &pool.metadata.name, false, |old| {

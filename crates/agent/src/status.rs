@@ -33,6 +33,19 @@ pub struct BgpStatus {
     pub graceful_restart_in_progress: bool,
     pub routes_received: usize,
     pub routes_advertised: usize,
+    /// Why the BGP speaker is not running although it should (a failed start, retried with
+    /// backoff; a restart in progress); absent while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker_down: Option<String>,
+    /// Failed starts of the speaker since the agent started.
+    #[serde(default)]
+    pub speaker_start_failures: u64,
+    /// Restarts of the speaker inside this agent (router id, AS or listen address changed).
+    #[serde(default)]
+    pub speaker_restarts: u64,
+    /// Changes applied to the running speaker in place (settings or peers).
+    #[serde(default)]
+    pub reconfigurations: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +136,16 @@ pub fn render_node_status(
     }
     match &st.bgp {
         None => out.push_str("\nThe BGP backend process (BIRD) is not running.\n"),
+        Some(b) if b.speaker_down.is_some() => {
+            // What calicoctl prints when BIRD is not running, and why.
+            out.push_str("\nThe BGP backend process (BIRD) is not running.\n");
+            let why = b.speaker_down.as_deref().unwrap_or_default();
+            match b.speaker_start_failures {
+                0 => out.push_str(&format!("Reason: {why}\n")),
+                1 => out.push_str(&format!("Reason: {why} (1 failed start, retrying)\n")),
+                n => out.push_str(&format!("Reason: {why} ({n} failed starts, retrying)\n")),
+            }
+        }
         Some(b) => {
             for (v, peers) in [("4", &b.peers_v4), ("6", &b.peers_v6)] {
                 out.push_str(&format!("\nIPv{v} BGP status\n"));
@@ -182,6 +205,7 @@ pub fn to_calico_json(st: &AgentStatus, now: i64, utc_offset: i64) -> serde_json
             "numberNotEstablishedV6": count(&b.peers_v6, false),
             "peersV4": peers(&b.peers_v4),
             "peersV6": peers(&b.peers_v6),
+            "speakerDown": b.speaker_down,
         })
     });
     serde_json::json!({
@@ -207,6 +231,29 @@ mod tests {
         assert_eq!(format_since(t, t + 5, 3600), "10:00:00");
         assert_eq!(format_since(0, 100 * 86_400, 0), "1970-01-01");
         assert_eq!(format_since(951_782_400, 1_000_000_000, 0), "2000-02-29");
+    }
+
+    #[test]
+    fn a_speaker_that_cannot_start_is_reported_with_its_reason() {
+        let st = AgentStatus {
+            bgp: Some(BgpStatus {
+                speaker_down: Some("bgp listen on 0.0.0.0:179: Address already in use".into()),
+                speaker_start_failures: 3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let out = render_node_status(&st, 0, 0, |_, _| unreachable!("no table"));
+        assert_eq!(
+            out,
+            "Calico process is running.\n\nThe BGP backend process (BIRD) is not running.\n\
+             Reason: bgp listen on 0.0.0.0:179: Address already in use (3 failed starts, retrying)\n\n"
+        );
+        let json = to_calico_json(&st, 0, 0);
+        assert_eq!(
+            json["bgp"]["speakerDown"],
+            "bgp listen on 0.0.0.0:179: Address already in use"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! policies and the endpoints < 60 MiB.
 //!
 //! `cargo bench -p brindle --bench agent_policy [-- CHANGES]` (root; release build).
+//! `BRINDLE_BIN=<path>` runs another build of the agent (e.g. a release `brindle` driven by a
+//! debug build of this program: the figures are the agent's and the kernel's).
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -90,7 +92,8 @@ fn seed(client: &Client) {
 }
 
 fn agent(ns: &Netns, dir: &TempDir, n: u32) -> Daemon {
-    let mut cmd = ns.cmd(BIN);
+    let bin = std::env::var("BRINDLE_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut cmd = ns.cmd(bin);
     cmd.args(["node", "run"])
         .env("NODENAME", NODE)
         .env("IP", "172.30.9.2/24")

@@ -146,14 +146,6 @@ impl Monitor {
 
     /// Waits up to `timeout` for a notification; true if one came (all pending are drained).
     pub fn wait(&mut self, timeout: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        n > 0 && self.drain()
+        self.poll(timeout) && self.drain()
     }
 }

@@ -58,7 +58,8 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     }
 }
 
-fn init_logging(level: Option<&str>) {
+/// Logs to stderr at `level` (Felix's names), or as `BRINDLE_LOG` says.
+pub fn init_logging(level: Option<&str>) {
     let level = match level.map(str::to_ascii_lowercase).as_deref() {
         Some("debug") => "debug",
         Some("warning") | Some("warn") => "warn",

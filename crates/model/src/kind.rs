@@ -26,7 +26,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,

@@ -2,10 +2,16 @@
 //! - a pod created under a policy that denies a peer is never reachable by that peer, from its
 //!   first packet: the peer hammers the pod's (fixed) address from before the CNI ADD, and no
 //!   answer at all (not even a refusal) may come back, while an allowed peer gets through;
+//! - while bgp-master1's agent is killed (SIGKILL) and restarted, the denied peer never gets an
+//!   answer from x/a and an allowed established connection to x/a keeps echoing;
+//! - a chain of the agent's nftables table flushed with `nft` behind its back is back (the time
+//!   it took is printed), and the policy holds again;
 //! - a pod on bgp-master1 that forges the address of a pod on bgp-node1 as its source does not
 //!   reach a pod on bgp-node2 (the same datagram from its own address does).
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +20,12 @@ use brindle_lab::probe::{Job, Outcome, Protocol, probe_from};
 use brindle_netlink::NetnsFd;
 
 use crate::model::{Case, Reach, Step, Suite, netpol, tcp};
+
+const X_A_FROM_B: &str = "metadata: {name: x-a-from-b, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {pod: b}}";
+
+fn x_a_from_b() -> Reach {
+    Reach::default().ingress("x/a", false).cell("x/b", "x/a", true)
+}
 
 fn netns_of(s: &Suite, pod: &str) -> String {
     s.lab.lab().state().pod(pod).expect("pod").netns.clone()
@@ -181,6 +193,157 @@ fn no_spoofing(s: &Suite) -> Result<(), String> {
     Ok(())
 }
 
+/// An echo server in pod `server` and a client in pod `client` exchanging a byte every 50 ms
+/// until `stop`; the error says when the exchange first failed.
+fn echo_until(s: &Suite, client: &str, server: &str, port: u16, stop: &AtomicBool) -> Result<usize, String> {
+    let listener = NetnsFd::named(&netns_of(s, server))
+        .and_then(|ns| ns.run(|| TcpListener::bind(("0.0.0.0", port))))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("listen in {server}: {e}"))?;
+    let dst = SocketAddr::new(s.ip(server), port);
+    let mut c = NetnsFd::named(&netns_of(s, client))
+        .and_then(|ns| ns.run(|| TcpStream::connect_timeout(&dst, Duration::from_secs(2))))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("connect {client} -> {dst}: {e}"))?;
+    let (mut conn, _) = listener.accept().map_err(|e| e.to_string())?;
+    let server_side = std::thread::spawn(move || {
+        let mut b = [0u8; 1];
+        while conn.read_exact(&mut b).is_ok() {
+            if conn.write_all(&b).is_err() {
+                break;
+            }
+        }
+    });
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let start = Instant::now();
+    let mut n = 0;
+    let mut b = [0u8; 1];
+    let r = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok(n);
+        }
+        if let Err(e) = c.write_all(b"e").and_then(|()| c.read_exact(&mut b)) {
+            break Err(format!(
+                "the established connection {client} -> {dst} failed after {n} echoes, at {:.3}s: {e}",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        n += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(c);
+    let _ = server_side.join();
+    r
+}
+
+fn restart_without_a_window(s: &Suite) -> Result<(), String> {
+    let target = SocketAddr::new(s.ip("x/a"), 80);
+    let stop = AtomicBool::new(false);
+    let (forbidden, echoed, restarted) = std::thread::scope(|sc| {
+        let f = sc.spawn(|| hammer(s, "z/a", target, &stop));
+        let e = sc.spawn(|| echo_until(s, "x/b", "x/a", 9898, &stop));
+        std::thread::sleep(Duration::from_millis(500));
+        let out = Command::new(crate::lab_support::BIN)
+            .args(["lab", "restart", "--name", &s.lab.name, "bgp-master1", "--kill"])
+            .env("BRINDLE_LAB_ROOT", s.lab.root.path())
+            .output();
+        std::thread::sleep(Duration::from_secs(2));
+        stop.store(true, Ordering::Relaxed);
+        (f.join().unwrap(), e.join().unwrap(), out)
+    });
+    let out = restarted.map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "lab restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let echoes = echoed?;
+    let forbidden = forbidden?;
+    let leaks: Vec<String> = forbidden
+        .iter()
+        .filter(|(_, o)| answered(o))
+        .map(|(t, o)| format!("{:.3}s {}", t.as_secs_f64(), o.word()))
+        .collect();
+    if !leaks.is_empty() {
+        return Err(format!(
+            "z/a got answers from x/a while bgp-master1's agent restarted ({} of {}): {}",
+            leaks.len(),
+            forbidden.len(),
+            leaks.join(", ")
+        ));
+    }
+    eprintln!(
+        "  restart: {echoes} echoes on the established connection, {} denied attempts",
+        forbidden.len()
+    );
+    Ok(())
+}
+
+fn nft_in(s: &Suite, node: &str, args: &[&str]) -> Result<String, String> {
+    let o = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}-{node}", s.lab.name))
+        .arg("nft")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "nft {args:?} on {node}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// The rules of a chain as `nft list chain` prints them (the lines between the braces that are
+/// not the chain's header or comments).
+fn rule_lines(text: &str) -> usize {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("table")
+                && !l.starts_with("chain")
+                && *l != "}"
+                && !l.starts_with('#')
+        })
+        .count()
+}
+
+fn tampered_chain_comes_back(s: &Suite) -> Result<(), String> {
+    let host_if = s
+        .lab
+        .lab()
+        .state()
+        .pod("x/a")
+        .expect("x/a")
+        .host_if
+        .clone()
+        .expect("x/a's veth");
+    let chain = format!("filter-cali-tw-{host_if}");
+    let before = nft_in(s, "bgp-master1", &["list", "chain", "ip", "brindle", &chain])?;
+    if rule_lines(&before) == 0 {
+        return Err(format!("x/a's ingress chain {chain} has no rules:\n{before}"));
+    }
+    nft_in(s, "bgp-master1", &["flush", "chain", "ip", "brindle", &chain])?;
+    let flushed = Instant::now();
+    loop {
+        let now = nft_in(s, "bgp-master1", &["list", "chain", "ip", "brindle", &chain])?;
+        if rule_lines(&now) == rule_lines(&before) {
+            eprintln!(
+                "  nft: {chain} flushed behind the agent's back was back in {:.0} ms",
+                flushed.elapsed().as_secs_f64() * 1000.0
+            );
+            return Ok(());
+        }
+        if flushed.elapsed() > Duration::from_secs(5) {
+            return Err(format!("{chain} still not repaired 5 s after a flush:\n{now}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn all() -> Vec<Case> {
     vec![
         Case::new(
@@ -196,6 +359,28 @@ pub fn all() -> Vec<Case> {
                         Reach::default().ingress("x/a", false).cell("x/b", "x/a", true),
                     ),
                     Step::Check(Box::new(new_pod_under_deny)),
+                ]
+            },
+        ),
+        Case::new(
+            "no open window: bgp-master1's agent killed and restarted under a policy",
+            |_| {
+                vec![
+                    netpol(X_A_FROM_B),
+                    tcp(80, x_a_from_b()),
+                    Step::Check(Box::new(restart_without_a_window)),
+                    tcp(80, x_a_from_b()),
+                ]
+            },
+        ),
+        Case::new(
+            "no open window: a chain flushed with nft behind the agent's back is repaired",
+            |_| {
+                vec![
+                    netpol(X_A_FROM_B),
+                    tcp(80, x_a_from_b()),
+                    Step::Check(Box::new(tampered_chain_comes_back)),
+                    tcp(80, x_a_from_b()),
                 ]
             },
         ),

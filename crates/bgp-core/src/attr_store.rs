@@ -250,6 +250,7 @@ mod tests {
         let c = st.intern(set(3));
         assert_eq!(c, a);
         assert_eq!(st.get(b).attrs.med, Some(2));
+        // A set nobody referenced goes with its only (temporary) reference.
         st.incref(c);
         st.decref(c);
         st.decref(b);

@@ -378,7 +378,7 @@ impl Frame<'_> {
                 off += align4(len);
             }
         }
-        Some((-code, detail))
+        Some((code.saturating_neg(), detail))
     }
 }
 

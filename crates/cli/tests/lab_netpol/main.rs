@@ -27,6 +27,8 @@ use std::time::Instant;
 use model::Suite;
 
 #[test]
+// Without the agent's enforcement (wp/policy-agent) no case that denies can pass; on a merge of
+// this branch and wp/policy-agent all of them pass (54 cases). Remove this line when both are in.
 #[ignore = "needs policy enforcement in the agent (wp/policy-agent); run with --ignored"]
 fn netpol_cases_on_one_lab() {
     let started = Instant::now();

@@ -23,7 +23,7 @@
 //! - [`pods`]: pods added and removed after `lab up` (the seed's kind and Kubernetes pods).
 //! - [`exec`], [`ping`]: commands inside a node or pod; the all-pairs ping matrix.
 //! - [`probe`]: `lab probe`, every pod to every pod on ports and protocols, as truth tables;
-//!   [`serve`]: the listener it runs in each pod.
+//!   [`serve`]: the listener it runs in each pod; [`podfilter`]: the pods `--from`/`--to` pick.
 //! - [`down`]: teardown of exactly what the state file lists.
 //! - [`progress`]: progress lines.
 //! - [`error`]: the error type, [`Error`].
@@ -39,6 +39,7 @@ pub mod lab;
 pub mod netns;
 pub mod ping;
 pub mod plan;
+pub mod podfilter;
 pub mod pods;
 pub mod probe;
 pub mod proc;

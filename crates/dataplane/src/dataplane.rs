@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use brindle_netlink::Handle;
 
 use crate::bpf::BpfStats;
+use crate::echo::Expected;
 use crate::error::Error;
 use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::policy::{HostFirewall, NatPools, PolicyConfig, PolicyDataplane, TunnelGuards};
@@ -75,6 +76,7 @@ pub struct Dataplane {
     policy: PolicyDataplane,
     configured_ifaces: HashSet<u32>,
     last_errors: Vec<String>,
+    expected: std::sync::Arc<Expected>,
 }
 
 impl Dataplane {
@@ -103,6 +105,7 @@ impl Dataplane {
             policy,
             configured_ifaces: HashSet::new(),
             last_errors: Vec::new(),
+            expected: Default::default(),
         };
         let underlay = dp.underlay(desired)?;
         if let Some(ip) = &desired.ipip {
@@ -131,6 +134,12 @@ impl Dataplane {
     /// deleted behind Brindle's back is repaired at once and everything else at each period.
     pub fn monitor(&self) -> Result<brindle_netlink::Monitor, Error> {
         Ok(brindle_netlink::Monitor::open(self.h.netns())?)
+    }
+
+    /// What the last apply left in the kernel: kernel notifications that agree with it are the
+    /// echoes of our own writes ([`Expected::needs_repair`]).
+    pub fn expected(&self) -> std::sync::Arc<Expected> {
+        self.expected.clone()
     }
 
     /// The netlink handle (for the agent's own reads, e.g. `ip route`-style status).
@@ -258,6 +267,7 @@ impl Dataplane {
         // Routes.
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
+        self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));
         match routes::reconcile(&mut self.h, &want, &self.ownership, opts.prune) {
             Ok(rep) => {
                 r.errors.extend(rep.errors.iter().cloned());

@@ -6,6 +6,8 @@
 //!   the pure encapsulation decision (Always / CrossSubnet / Never, IPIP or VXLAN).
 //! - [`dataplane`] — [`Dataplane`]: `start` (clear startup errors) and `apply` (every resync),
 //!   status (`kernel-ipip` / `bpf-ipip`).
+//! - [`echo`] — [`echo::Expected`]: what the last apply left in the kernel, to tell the
+//!   dataplane's own writes from others' in kernel notifications.
 //! - [`routes`] — the route reconciler: desired routes, ownership, pure planning, batched apply.
 //! - [`ipip`] — tunl0: the kernel's ipip device, or Brindle's BPF tunl0 (IFB + tc programs).
 //! - [`bpf`] — loader of `bpf/ipip.c` (aya 0.14), attached as cls_bpf so it outlives the agent.
@@ -24,6 +26,7 @@
 
 pub mod bpf;
 pub mod dataplane;
+pub mod echo;
 pub mod error;
 pub mod firewall;
 pub mod ipip;

@@ -235,7 +235,7 @@ pub fn k8s_container_id(lab: &str, namespace: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Encap;
+    use brindle_model::resources::EncapMode;
 
     #[test]
     fn seed_layout() {
@@ -258,7 +258,8 @@ mod tests {
             name: "x1".into(),
             nodes: 4,
             cross_subnet: true,
-            encap: Encap::Vxlan,
+            ipip_mode: EncapMode::Never,
+            vxlan_mode: EncapMode::CrossSubnet,
             datastore: DatastoreKind::Etcd,
             ..Default::default()
         };

@@ -11,6 +11,8 @@
 //!   field names, order and omission follow Calico's Go types; unknown fields are rejected.
 //! - [`gofloat`]: Go's JSON form of a float64 (a policy's or tier's `order`).
 //! - [`numorstring`], [`duration`]: Calico's number-or-string scalars and Go durations.
+//! - [`lenient`]: decoding that drops (and names) fields this version does not know, for
+//!   long-running readers of the datastore; the CLI stays strict.
 //! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
 //!   IPAMConfig) with Calico's exact etcd JSON.
 //! - [`k8s`]: Kubernetes NetworkPolicy, Namespace, ServiceAccount and Pod inputs and the
@@ -37,6 +39,7 @@ pub mod ipam;
 pub mod k8s;
 pub mod keys;
 pub mod kind;
+pub mod lenient;
 pub mod load;
 pub mod meta;
 pub mod numorstring;

@@ -40,7 +40,7 @@ pub use addr::Address;
 pub use error::{Error, Refusal, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_string, parse_mac};
-pub use monitor::Monitor;
+pub use monitor::{Change, Monitor};
 pub use neigh::Neighbour;
 pub use netns::NetnsFd;
 pub use route::{Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};

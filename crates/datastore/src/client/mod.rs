@@ -104,6 +104,8 @@ pub struct ResourceListing {
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Datastore>,
+    /// Reads drop fields this version does not know ([`Client::lenient`]).
+    lenient: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -175,7 +177,27 @@ fn is_default_allow(kind: Kind, name: &str) -> bool {
 
 impl Client {
     pub fn new(store: Arc<dyn Datastore>) -> Client {
-        Client { store }
+        Client {
+            store,
+            lenient: false,
+        }
+    }
+
+    /// A client whose reads drop the fields this version does not know
+    /// ([`brindle_model::lenient`]) instead of failing on them: for the agent, which must keep
+    /// working with objects a newer Calico wrote. Writes of what it read lose those fields.
+    pub fn lenient(store: Arc<dyn Datastore>) -> Client {
+        Client { store, lenient: true }
+    }
+
+    fn decode(&self, kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+        if !self.lenient {
+            return decode(kind, key, value, revision);
+        }
+        let mut r = Resource::from_json_lenient(kind, value, &mut |_| {})
+            .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+        r.metadata_mut().resource_version = revision.to_string();
+        Ok(r)
     }
 
     pub fn store(&self) -> &Arc<dyn Datastore> {
@@ -189,7 +211,7 @@ impl Client {
         }
         let key = resource_key(kind, namespace, name);
         match self.store.get(&key)? {
-            Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
+            Some(kv) => self.decode(kind, &key, &kv.value, kv.revision).map(Some),
             None => Ok(None),
         }
     }
@@ -216,7 +238,7 @@ impl Client {
             if kind == Kind::Profile && kv.key == resource_key(kind, "", DEFAULT_ALLOW_PROFILE) {
                 continue;
             }
-            match decode(kind, &kv.key, &kv.value, kv.revision) {
+            match self.decode(kind, &kv.key, &kv.value, kv.revision) {
                 Ok(r) => out.items.push(r),
                 Err(e) => out.undecodable.push(Undecodable {
                     key: kv.key.clone(),

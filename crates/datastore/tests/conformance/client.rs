@@ -60,6 +60,36 @@ pub fn create_stores_calicos_json_and_versions_by_revision(f: &mut Fixture) {
     }
 }
 
+/// A value a newer Calico wrote (fields this version does not know): the strict client
+/// refuses it naming the field, the lenient one (the agent's) reads it without them.
+pub fn lenient_reads_drop_unknown_fields(f: &mut Fixture) {
+    let newer =
+        br#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"default-ipv4-ippool"},
+        "spec":{"cidr":"10.65.0.0/16","ipipMode":"Always","someNewerSetting":true}}"#;
+    f.store().create(POOL_KEY, newer).unwrap();
+    let err = client(f)
+        .get(Kind::IPPool, "", "default-ipv4-ippool")
+        .unwrap_err();
+    assert!(err.to_string().contains("someNewerSetting"), "{err}");
+    let c = Client::lenient(f.second_client());
+    let Some(Resource::IPPool(p)) = c.get(Kind::IPPool, "", "default-ipv4-ippool").unwrap() else {
+        panic!("no pool");
+    };
+    assert_eq!(p.spec.cidr, "10.65.0.0/16");
+    assert!(!p.metadata.resource_version.is_empty());
+    let listing = c.list(Kind::IPPool, None).unwrap();
+    assert_eq!(listing.items.len(), 1);
+    assert!(listing.undecodable.is_empty(), "{:?}", listing.undecodable);
+    // The strict client lists it as a row it cannot decode, naming the field.
+    let strict = client(f).list(Kind::IPPool, None).unwrap();
+    assert!(strict.items.is_empty());
+    assert!(
+        strict.undecodable[0].error.contains("someNewerSetting"),
+        "{:?}",
+        strict.undecodable
+    );
+}
+
 /// Update keeps uid and creation time, and compare-and-swaps on the given resourceVersion.
 pub fn update_and_delete_honour_resource_version(f: &mut Fixture) {
     let c = client(f);

@@ -51,6 +51,7 @@ on_both_backends!(
     client::apply_creates_then_replaces,
     client::typed_watch_follows_a_kind,
     client::json_objects_with_revisions,
+    client::lenient_reads_drop_unknown_fields,
     client::an_undecodable_row_stays_local,
     txn::read_sees_one_snapshot,
     txn::read_lists_past_a_page,

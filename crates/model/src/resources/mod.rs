@@ -257,6 +257,16 @@ impl Resource {
         for_kind!(kind, T => serde_json::from_slice::<T>(json).map(CalicoResource::into_resource))
     }
 
+    /// Reads a resource of a known kind from JSON, dropping fields this version does not know
+    /// (each one named to `unknown`; see [`crate::lenient`]).
+    pub fn from_json_lenient(
+        kind: Kind,
+        json: &[u8],
+        unknown: &mut dyn FnMut(&str),
+    ) -> Result<Resource, serde_json::Error> {
+        for_kind!(kind, T => crate::lenient::from_slice::<T>(json, unknown).map(CalicoResource::into_resource))
+    }
+
     /// Reads a resource of a known kind from a JSON value.
     pub fn from_value(kind: Kind, v: serde_json::Value) -> Result<Resource, serde_json::Error> {
         for_kind!(kind, T => serde_json::from_value::<T>(v).map(CalicoResource::into_resource))

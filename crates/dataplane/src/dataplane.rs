@@ -17,6 +17,7 @@ use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::policy::{HostFirewall, NatPools, PolicyConfig, PolicyDataplane, TunnelGuards};
 use crate::routes::{self, Devices, Ownership, RouteReport};
 use crate::state::DesiredState;
+use crate::stats::NftRun;
 use crate::{vxlan, workload};
 
 /// Static settings.
@@ -53,6 +54,8 @@ pub struct ApplyOptions {
 pub struct Report {
     pub ipip: Option<IpipPath>,
     pub routes: RouteReport,
+    /// The nf_tables transaction this apply made on Brindle's tables, if it wrote anything.
+    pub nft: Option<NftRun>,
     /// Every problem, naming its object.
     pub errors: Vec<String>,
 }
@@ -74,7 +77,8 @@ pub struct Dataplane {
     tunl0: Option<Tunl0>,
     /// The one writer of Brindle's nftables tables.
     policy: PolicyDataplane,
-    configured_ifaces: HashSet<u32>,
+    /// Workload interfaces configured, with whether spoofing was allowed.
+    configured_ifaces: HashSet<(u32, bool)>,
     last_errors: Vec<String>,
     expected: std::sync::Arc<Expected>,
 }
@@ -253,12 +257,14 @@ impl Dataplane {
             self.configured_ifaces.clear();
         }
         for w in &desired.workloads {
+            let spoof = desired.spoofing_ifaces.contains(&w.iface);
             if let Some(&i) = devs.by_name.get(&w.iface)
-                && !self.configured_ifaces.contains(&i)
+                && !self.configured_ifaces.contains(&(i, spoof))
             {
-                match brindle_netlink::workload::configure_workload_iface(&self.h, &w.iface) {
+                match brindle_netlink::workload::configure_workload_iface_for(&self.h, &w.iface, spoof) {
                     Ok(()) => {
-                        self.configured_ifaces.insert(i);
+                        self.configured_ifaces.retain(|(j, _)| *j != i);
+                        self.configured_ifaces.insert((i, spoof));
                     }
                     Err(e) => r.errors.push(e.to_string()),
                 }
@@ -284,8 +290,12 @@ impl Dataplane {
         // Brindle's nftables tables: NAT outgoing, tunnel guards, anti-spoofing (and, through
         // `policy()`, workload policy). A full resync also checks them against the kernel.
         let host = self.host_firewall(desired);
-        if let Err(e) = self.policy.set_host(&host) {
-            r.errors.push(format!("nftables: {e}"));
+        match self.policy.set_host(&host) {
+            Ok(w) => r.nft = NftRun::of_write(&w, self.policy.wanted(), true),
+            Err(e) => {
+                r.nft = Some(NftRun::failed());
+                r.errors.push(format!("nftables: {e}"));
+            }
         }
         if opts.full
             && let Err(e) = self.policy.check(false)

@@ -157,7 +157,7 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         .filter(|w| w.node == me)
         .flat_map(|w| {
             w.ips.iter().map(|ip| Workload {
-                ip: ip.addr(),
+                ip: ip.addr().into(),
                 iface: w.iface.clone(),
                 mac: w.mac,
             })
@@ -193,8 +193,9 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             .filter(|b| pool_of(&pools, *b).is_some_and(|p| !p.disable_bgp_export))
             .collect();
         for w in &workloads {
-            let net = Ipv4Net::new(w.ip, 32).expect("32");
-            let borrowed = !local_blocks.iter().any(|b| b.contains(&w.ip));
+            let std::net::IpAddr::V4(ip) = w.ip else { continue };
+            let net = Ipv4Net::new(ip, 32).expect("32");
+            let borrowed = !local_blocks.iter().any(|b| b.contains(&ip));
             if borrowed && pool_of(&pools, net).is_some_and(|p| !p.disable_bgp_export) {
                 originate.push(net);
             }
@@ -219,21 +220,17 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         }
     });
 
-    let mut dp = DesiredState::new(NodeInfo {
-        name: me.to_string(),
-        ip: my_ip,
-        subnet: my_net.trunc(),
-    });
-    dp.local_blocks = local_blocks.clone();
+    let mut dp = DesiredState::new(NodeInfo::v4(me, my_net));
+    dp.local_blocks = local_blocks.iter().copied().map(IpNet::V4).collect();
     dp.workloads = workloads;
     dp.peer_nodes = others.iter().map(|o| o.ipv4.expect("filtered").addr()).collect();
     let owner_ip = |node: &str| cache.node(node).and_then(|n| n.ipv4).map(|n| n.addr());
     let mut remote: Vec<RemoteBlock> = Vec::new();
     let mut push = |dst: Ipv4Net, node_ip: Ipv4Addr, p: &PoolView| {
-        if node_ip != my_ip && !remote.iter().any(|r| r.dst == dst) {
+        if node_ip != my_ip && !remote.iter().any(|r| r.dst == IpNet::V4(dst)) {
             remote.push(RemoteBlock {
-                dst,
-                node_ip,
+                dst: IpNet::V4(dst),
+                node_ip: node_ip.into(),
                 ipip: dp_mode(p.ipip),
                 vxlan: dp_mode(p.vxlan),
             });
@@ -312,8 +309,8 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             .iter()
             .filter_map(|o| {
                 Some(RemoteVtep {
-                    node_ip: o.ipv4?.addr(),
-                    vtep_ip: o.vxlan_tunnel?,
+                    node_ip: o.ipv4?.addr().into(),
+                    vtep_ip: o.vxlan_tunnel?.into(),
                     mac: o
                         .vxlan_mac
                         .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(&o.name)),
@@ -334,17 +331,13 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         }
         dp.vxlan = Some(v);
     }
-    let v4 = |p: &&PoolView| match p.cidr {
-        IpNet::V4(c) => Some(c),
-        IpNet::V6(_) => None,
-    };
     dp.nat = NatOutgoing {
-        masq_pools: pools
+        masq: pools
             .iter()
             .filter(|p| p.nat_outgoing && !p.disabled)
-            .filter_map(v4)
+            .map(|p| p.cidr)
             .collect(),
-        all_pools: pools.iter().filter_map(v4).collect(),
+        all: pools.iter().map(|p| p.cidr).collect(),
     };
     Desired {
         bgp,
@@ -359,7 +352,7 @@ pub fn pod_mtu(dp: &DesiredState, host_mtu: u32) -> u32 {
     if let Some(i) = &dp.ipip {
         m = m.min(i.mtu);
     }
-    if let Some(v) = &dp.vxlan {
+    for v in [&dp.vxlan, &dp.vxlan_v6].into_iter().flatten() {
         m = m.min(v.mtu);
     }
     m

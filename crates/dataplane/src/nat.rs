@@ -7,6 +7,9 @@
 //! tunl0 exists, the rule that makes host-originated traffic down the tunnel use the tunnel
 //! address (`-o tunl0 -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type
 //! LOCAL -j MASQUERADE`).
+//!
+//! This table is IPv4 only: the IPv6 pools of [`NatOutgoing`] (NAT66) are left to the netlink
+//! nftables layer that replaces this module.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -40,9 +43,10 @@ fn set(name: &str, nets: &[Ipv4Net]) -> String {
 /// Felix's INPUT rule accepting IPIP only from other nodes (`hosts`) — it guards the kernel
 /// tunl0; the BPF tunl0 checks the same list itself (outer packets never reach netfilter there).
 pub fn render(nat: &NatOutgoing, tunl0: bool, hosts: &[Ipv4Addr]) -> String {
+    let (masq, all) = nat.v4();
     let mut s = format!("table ip {TABLE} {{\n");
-    s.push_str(&set("cali40masq-ipam-pools", &nat.masq_pools));
-    s.push_str(&set("cali40all-ipam-pools", &nat.all_pools));
+    s.push_str(&set("cali40masq-ipam-pools", &masq));
+    s.push_str(&set("cali40all-ipam-pools", &all));
     if tunl0 {
         let nets: Vec<Ipv4Net> = hosts.iter().map(|h| Ipv4Net::new(*h, 32).expect("/32")).collect();
         s.push_str(&set("cali40all-hosts-net", &nets));
@@ -51,7 +55,7 @@ pub fn render(nat: &NatOutgoing, tunl0: bool, hosts: &[Ipv4Addr]) -> String {
         );
     }
     s.push_str("\tchain nat-cali-nat-outgoing {\n");
-    if !nat.masq_pools.is_empty() {
+    if !masq.is_empty() {
         s.push_str(
             "\t\tip saddr @cali40masq-ipam-pools ip daddr != @cali40all-ipam-pools counter masquerade\n",
         );
@@ -195,8 +199,15 @@ mod tests {
     #[test]
     fn renders_calicos_rule() {
         let nat = NatOutgoing {
-            masq_pools: vec!["10.233.64.0/18".parse().unwrap()],
-            all_pools: vec!["10.233.64.0/18".parse().unwrap(), "10.99.0.0/16".parse().unwrap()],
+            masq: vec![
+                "10.233.64.0/18".parse().unwrap(),
+                "fd00:10:244::/64".parse().unwrap(),
+            ],
+            all: vec![
+                "10.233.64.0/18".parse().unwrap(),
+                "10.99.0.0/16".parse().unwrap(),
+                "fd00:10:244::/64".parse().unwrap(),
+            ],
         };
         let t = render(&nat, true, &["172.20.42.81".parse().unwrap()]);
         assert!(t.contains("elements = { 10.233.64.0/18 }"), "{t}");

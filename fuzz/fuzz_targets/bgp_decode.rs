@@ -1,16 +1,19 @@
 //! BGP messages from a peer, down the path the speaker takes them: framing, decoding (RFC 7606
-//! error handling included), then UPDATEs into the RIB of peers of every kind (iBGP, eBGP,
-//! reflector client; graceful restart marking and sweeping in between), and the exports they
-//! cause. Any bytes must give messages or DecodeErrors and RIB changes, never a panic;
+//! error handling included), then UPDATEs into the RIB of peers of every kind (iBGP, eBGP with
+//! BGPFilter import rules, reflector client; graceful restart marking and sweeping and import
+//! filter changes in between), and the exports they cause (one peer with export filters). Any bytes must give messages or DecodeErrors and RIB changes, never a panic;
 //! whatever decodes must re-encode into something that decodes the same way, and every
 //! export must encode into UPDATEs that decode.
 //! Seeds: crates/bgp-wire/tests/captures (real BIRD, GoBGP, FRR, ExaBGP messages).
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
+use brindle_bgp_core::filter::{Action, MatchOperator, PrefixMatch, Rule};
 use brindle_bgp_core::{
-    AdjRibOut, ExportPolicy, ExportTarget, Exporter, NextHopMode, PeerId, PeerInfo, Rib,
+    AdjRibOut, BgpFilter, CommunitySet, ExportPolicy, ExportTarget, Exporter, LocalRoute, NextHopMode,
+    PeerId, PeerInfo, Rib,
 };
 use brindle_bgp_wire::{AddPathFamilies, Ctx, Family, Message, OutMessage, header};
 use libfuzzer_sys::fuzz_target;
@@ -19,9 +22,15 @@ fn rib() -> (Rib, [PeerId; 3]) {
     let mut rib = Rib::new(Ipv4Addr::new(172, 20, 42, 80), 64512);
     rib.set_cluster_id(Some(Ipv4Addr::new(10, 255, 0, 1)));
     let ip = |l| IpAddr::V4(Ipv4Addr::new(172, 20, 42, l));
-    let ibgp = rib.add_peer(PeerInfo::new(ip(81), Ipv4Addr::new(172, 20, 42, 81), 64512, 64512));
+    let ibgp = rib.add_peer(PeerInfo::new(
+        ip(81),
+        Ipv4Addr::new(172, 20, 42, 81),
+        64512,
+        64512,
+    ));
     let ebgp = rib.add_peer(PeerInfo {
         allow_local_as: 1,
+        interface: Some(Arc::from("eth0")),
         ..PeerInfo::new(ip(1), Ipv4Addr::new(172, 20, 42, 1), 65000, 64512)
     });
     let client = rib.add_peer(PeerInfo {
@@ -29,7 +38,50 @@ fn rib() -> (Rib, [PeerId; 3]) {
         ..PeerInfo::new(ip(82), Ipv4Addr::new(172, 20, 42, 82), 64512, 64512)
     });
     rib.originate("10.233.94.0/24".parse().unwrap());
+    rib.originate_with(
+        "fd00:94::/122".parse().unwrap(),
+        &LocalRoute {
+            communities: CommunitySet::of(["65000:1".parse().unwrap(), "1:2:3".parse().unwrap()]),
+            interface: Some(Arc::from("cali0")),
+        },
+    );
+    rib.set_import_filters(ebgp, filters());
     (rib, [ibgp, ebgp, client])
+}
+
+/// Rules of every kind, both directions and families.
+fn filters() -> Arc<[BgpFilter]> {
+    let cidr = |c: &str, op, lengths| Rule {
+        prefix: Some(PrefixMatch {
+            cidr: c.parse().unwrap(),
+            op,
+            lengths,
+        }),
+        ..Rule::always(Action::Reject)
+    };
+    let rules = vec![
+        cidr("10.0.0.0/8", MatchOperator::In, Some((16, 24))),
+        Rule {
+            action: Action::Accept,
+            ..cidr("10.233.0.0/16", MatchOperator::NotEqual, None)
+        },
+        Rule {
+            remote_peers_only: true,
+            interface: Some("eth*".into()),
+            ..Rule::always(Action::Reject)
+        },
+    ];
+    let v6 = vec![
+        cidr("fd00::/8", MatchOperator::NotIn, None),
+        cidr("fd00::/16", MatchOperator::Equal, Some((16, 64))),
+    ];
+    Arc::from(vec![BgpFilter {
+        name: "f".into(),
+        import_v4: rules.clone(),
+        export_v4: rules,
+        import_v6: v6.clone(),
+        export_v6: v6,
+    }])
 }
 
 fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
@@ -39,9 +91,19 @@ fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
         remote_as: asn,
         next_hop_v4: Some(Ipv4Addr::new(172, 20, 42, 80)),
         next_hop_v6: Some("fd80::80".parse().unwrap()),
+        next_hop_v6_link_local: None,
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         rr_client,
-        next_hop: if rr_client { NextHopMode::Keep } else { NextHopMode::Auto },
+        next_hop: if rr_client {
+            NextHopMode::Keep
+        } else {
+            NextHopMode::Auto
+        },
+        filters: if asn == 64512 {
+            Default::default()
+        } else {
+            filters()
+        },
     }
 }
 
@@ -53,7 +115,11 @@ fuzz_target!(|data: &[u8]| {
     let policy = ExportPolicy {
         learned_to_ebgp: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
     };
-    let targets = [target(83, 64512, true), target(2, 65001, false), target(84, 64512, false)];
+    let targets = [
+        target(83, 64512, true),
+        target(2, 65001, false),
+        target(84, 64512, false),
+    ];
     for (n, ctx) in [
         Ctx {
             four_octet_as: true,
@@ -101,8 +167,15 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Message::Notification(n) => OutMessage::Notification(n.clone()),
                 Message::Keepalive => {
-                    // A session flap with graceful restart, every few messages.
+                    // A session flap with graceful restart, every few messages, and the
+                    // import filters changing.
                     rib.mark_stale(from, &[Family::IPV4_UNICAST]);
+                    let f = if count % 2 == 0 {
+                        Arc::from(Vec::new())
+                    } else {
+                        filters()
+                    };
+                    rib.set_import_filters(from, f);
                     OutMessage::Keepalive
                 }
                 Message::RouteRefresh(r) => OutMessage::RouteRefresh(*r),

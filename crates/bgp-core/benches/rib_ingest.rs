@@ -3,38 +3,15 @@
 //! as the speaker does. Prints ns/prefix, heap bytes per route (counting allocator) and the RSS
 //! growth per route, next to BIRD 2's anchor (0.25–0.30 s, 94 B/route on this machine).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use brindle_bgp_core::{PeerInfo, Rib};
 use brindle_bgp_wire::*;
+use brindle_testkit::alloc::{Counting, live_bytes};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net};
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: p was allocated by System.alloc with l.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -122,12 +99,12 @@ fn rss_kib() -> u64 {
 
 fn bench(c: &mut Criterion) {
     let bytes = stream();
-    let heap0 = LIVE.load(Ordering::Relaxed);
+    let heap0 = live_bytes();
     let rss0 = rss_kib();
     let t = Instant::now();
     let rib = ingest(&bytes);
     let secs = t.elapsed().as_secs_f64();
-    let heap = LIVE.load(Ordering::Relaxed) - heap0;
+    let heap = live_bytes() - heap0;
     let rss = rss_kib().saturating_sub(rss0);
     assert_eq!(rib.len(), N as usize);
     println!(
@@ -141,11 +118,11 @@ fn bench(c: &mut Criterion) {
     drop(black_box(rib));
 
     let single = single_stream(100_000);
-    let heap0 = LIVE.load(Ordering::Relaxed);
+    let heap0 = live_bytes();
     let t = Instant::now();
     let rib = ingest(&single);
     let secs = t.elapsed().as_secs_f64();
-    let heap = LIVE.load(Ordering::Relaxed) - heap0;
+    let heap = live_bytes() - heap0;
     assert_eq!(rib.attr_sets(), 100_001);
     println!(
         "rib_ingest: 100k single-prefix UPDATEs, distinct MEDs, in {secs:.3} s; heap {:.0} B/route \

@@ -13,6 +13,11 @@
 //!   100 unless the route has one, next hop unchanged for learned routes unless `next hop
 //!   self`.
 //!
+//! - a peer's export BGPFilters come first ([`crate::filter`]): `Reject` drops the route,
+//!   `Accept` sends it whatever Calico's rules say (without the prefix-advertisement
+//!   communities, which BIRD adds inside those rules), no match leaves it to Calico's rules;
+//! - what we originate carries its prefix-advertisement communities.
+//!
 //! [`export_route`] decides one prefix for one peer (incremental export after RIB changes);
 //! [`desired`] the whole set (a session comes up); [`AdjRibOut`] remembers what was sent and
 //! packs the difference into UPDATEs.
@@ -25,6 +30,7 @@ use brindle_bgp_wire::{AsPath, Ctx, Family, MpNextHop, Origin, PathAttrs, Update
 use ipnet::IpNet;
 
 use crate::attr_store::RouteAttrs;
+use crate::filter::{self, Action, BgpFilter, Direction, RouteFacts, Verdict};
 use crate::rib::{PeerId, PeerInfo, Rib};
 
 /// Which next hop a peer gets (Calico's BGPPeer `nextHopMode`, BIRD `next hop self|keep`).
@@ -50,11 +56,17 @@ pub struct ExportTarget {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// Our IPv6 address, for IPv6 routes (MP_REACH next hop).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// Our link-local address on the peer's link, sent after the global one when we are the
+    /// next hop (RFC 2545 §3: the peer shares a subnet with us); `None` for a peer reached
+    /// through a router.
+    pub next_hop_v6_link_local: Option<Ipv6Addr>,
     /// Families negotiated with the peer.
     pub families: Vec<Family>,
     /// The peer is our route-reflector client (RFC 4456); needs a cluster id on the RIB.
     pub rr_client: bool,
     pub next_hop: NextHopMode,
+    /// The peer's BGPFilters, in order (their export rules apply here).
+    pub filters: Arc<[BgpFilter]>,
 }
 
 impl ExportTarget {
@@ -65,7 +77,14 @@ impl ExportTarget {
     /// True if learned routes may reach this peer at all (so RIB changes of learned routes
     /// need looking at for it).
     pub fn takes_learned(&self, rib: &Rib, policy: &ExportPolicy) -> bool {
-        !policy.learned_to_ebgp.is_empty() || (self.ibgp() && rib.cluster_id().is_some())
+        !policy.learned_to_ebgp.is_empty()
+            || (self.ibgp() && rib.cluster_id().is_some())
+            || self.filters.iter().any(|f| {
+                f.export_v4
+                    .iter()
+                    .chain(&f.export_v6)
+                    .any(|r| r.action == Action::Accept)
+            })
     }
 }
 
@@ -93,21 +112,23 @@ fn family_of(p: &IpNet) -> Family {
     }
 }
 
-/// How a learned route leaves: as is (eBGP-learned to iBGP, or to eBGP), or reflected.
-enum Learned<'a> {
+/// How a route leaves: ours (with or without its prefix-advertisement communities), learned
+/// as is (eBGP-learned to iBGP, or to eBGP), or reflected.
+enum Out<'a> {
+    Local(&'a RouteAttrs, bool),
     Plain(&'a RouteAttrs),
     Reflected(&'a RouteAttrs, &'a PeerInfo, Ipv4Addr),
 }
 
 /// Attributes for a route we send (`None`: the family is not negotiated or we have no next
 /// hop of that family).
-fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<Learned<'_>>) -> Option<OutAttrs> {
+fn out_attrs(t: &ExportTarget, prefix: &IpNet, out: Out<'_>) -> Option<OutAttrs> {
     let family = family_of(prefix);
     if !t.families.contains(&family) {
         return None;
     }
-    let (mut a, original_nh) = match &learned {
-        Some(Learned::Plain(r) | Learned::Reflected(r, ..)) => (
+    let (mut a, original_nh) = match &out {
+        Out::Plain(r) | Out::Reflected(r, ..) => (
             PathAttrs {
                 originator_id: None,
                 cluster_list: Vec::new(),
@@ -115,10 +136,20 @@ fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<Learned<'_>>) -> 
             },
             Some((r.next_hop, r.link_local)),
         ),
-        None => (
+        Out::Local(r, communities) => (
             PathAttrs {
                 origin: Some(Origin::Igp),
                 as_path: Some(AsPath::default()),
+                communities: if *communities {
+                    r.attrs.communities.clone()
+                } else {
+                    Vec::new()
+                },
+                large_communities: if *communities {
+                    r.attrs.large_communities.clone()
+                } else {
+                    Vec::new()
+                },
                 ..PathAttrs::default()
             },
             None,
@@ -126,7 +157,7 @@ fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<Learned<'_>>) -> 
     };
     if t.ibgp() {
         a.local_pref = Some(a.local_pref.unwrap_or(100));
-        if let Some(Learned::Reflected(r, from, cluster)) = &learned {
+        if let Out::Reflected(r, from, cluster) = &out {
             // RFC 4456 §8: ORIGINATOR_ID names the route's originator in the AS (kept if
             // set); our cluster id goes in front of the CLUSTER_LIST.
             a.originator_id = Some(r.attrs.originator_id.unwrap_or(from.router_id));
@@ -156,13 +187,16 @@ fn out_attrs(t: &ExportTarget, prefix: &IpNet, learned: Option<Learned<'_>>) -> 
         }
         _ => {
             a.next_hop = None;
-            let global = match nh {
-                Some((IpAddr::V6(orig), _)) => orig,
-                _ => t.next_hop_v6?,
-            };
-            Some(MpNextHop::V6 {
-                global,
-                link_local: None,
+            Some(match nh {
+                // Someone else's next hop: its link-local address is of no use on our link.
+                Some((IpAddr::V6(global), _)) => MpNextHop::V6 {
+                    global,
+                    link_local: None,
+                },
+                _ => MpNextHop::V6 {
+                    global: t.next_hop_v6?,
+                    link_local: t.next_hop_v6_link_local,
+                },
             })
         }
     };
@@ -182,27 +216,52 @@ fn route_for(
     source: PeerId,
     attrs: &RouteAttrs,
 ) -> Option<OutAttrs> {
+    let verdict = |learned: bool, interface: Option<&str>| {
+        if t.filters.is_empty() {
+            return None;
+        }
+        let facts = RouteFacts {
+            prefix: *prefix,
+            learned,
+            interface,
+        };
+        filter::evaluate(&t.filters, Direction::Export, &facts)
+    };
     if source == PeerId::LOCAL {
-        return out_attrs(t, prefix, None);
+        return match verdict(false, rib.local_interface(prefix).map(|i| &**i)) {
+            Some(Verdict::Accept) => out_attrs(t, prefix, Out::Local(attrs, false)),
+            Some(_) => None,
+            None => out_attrs(t, prefix, Out::Local(attrs, true)),
+        };
     }
     let from = rib.peer(source)?;
     if from.addr == t.peer_addr {
         return None;
     }
-    let in_pool = || policy.learned_to_ebgp.iter().any(|p| p.contains(prefix));
-    let learned = match (t.ibgp(), from.ibgp()) {
+    // BGP's rules before any filter (BIRD checks them before running the export filter).
+    let out = match (t.ibgp(), from.ibgp()) {
         (true, true) => {
             let cluster = rib.cluster_id()?;
             // RFC 4456 §6: a client's routes go to everyone, a non-client's to clients.
             if !(from.rr_client || t.rr_client) {
                 return None;
             }
-            Learned::Reflected(attrs, from, cluster)
+            Out::Reflected(attrs, from, cluster)
         }
-        _ if in_pool() => Learned::Plain(attrs),
-        _ => return None,
+        _ => Out::Plain(attrs),
     };
-    out_attrs(t, prefix, Some(learned))
+    match verdict(true, from.interface.as_deref()) {
+        Some(Verdict::Accept) => out_attrs(t, prefix, out),
+        Some(_) => None,
+        None => {
+            let in_pool = || policy.learned_to_ebgp.iter().any(|p| p.contains(prefix));
+            if matches!(out, Out::Reflected(..)) || in_pool() {
+                out_attrs(t, prefix, out)
+            } else {
+                None
+            }
+        }
+    }
 }
 
 /// What `t` should hold for `prefix` now (`None`: nothing, withdraw if sent).
@@ -234,7 +293,9 @@ impl<'a> Exporter<'a> {
         let (rib, t, policy) = (self.rib, self.t, self.policy);
         // Local routes and reflection do not depend on the prefix; pool membership does.
         let key = (Arc::as_ptr(attrs) as usize, source, family_of(&prefix));
-        let prefix_free = source == PeerId::LOCAL || (t.ibgp() && rib.peer(source).is_some_and(|p| p.ibgp()));
+        // Export filters look at the prefix.
+        let prefix_free = t.filters.is_empty()
+            && (source == PeerId::LOCAL || (t.ibgp() && rib.peer(source).is_some_and(|p| p.ibgp())));
         if prefix_free && let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }

@@ -30,9 +30,11 @@ fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
         remote_as: asn,
         next_hop_v4: Some(ME),
         next_hop_v6: None,
+        next_hop_v6_link_local: None,
         families: vec![Family::IPV4_UNICAST],
         rr_client,
         next_hop: NextHopMode::Auto,
+        filters: Default::default(),
     }
 }
 

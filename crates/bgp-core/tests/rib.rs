@@ -268,9 +268,11 @@ fn target(ibgp: bool) -> ExportTarget {
         remote_as: if ibgp { 64512 } else { 65000 },
         next_hop_v4: Some(ME),
         next_hop_v6: None,
+        next_hop_v6_link_local: None,
         families: vec![Family::IPV4_UNICAST],
         rr_client: false,
         next_hop: NextHopMode::Auto,
+        filters: Default::default(),
     }
 }
 

@@ -1,10 +1,14 @@
 //! Speaker and peer configuration, validated before anything changes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use brindle_bgp_core::{ExportPolicy, NextHopMode, PeerType, SessionConfig, mesh_passive};
+use brindle_bgp_core::{
+    BgpFilter, CommunitySet, ExportPolicy, NextHopMode, PeerType, SessionConfig, mesh_passive,
+};
 use brindle_bgp_wire::Family;
+use ipnet::IpNet;
 
 use crate::error::Error;
 
@@ -50,7 +54,8 @@ pub struct SpeakerConfig {
 }
 
 impl SpeakerConfig {
-    /// Listens on 0.0.0.0:179 (and [::]:179 when the node has an IPv6 address).
+    /// Listens on 0.0.0.0:179; IPv6 sessions need [::]:179 too
+    /// ([`SpeakerConfig::listen_on_wildcard`] once `node_v6` is set).
     pub fn new(router_id: Ipv4Addr, local_as: u32) -> SpeakerConfig {
         SpeakerConfig {
             router_id,
@@ -65,6 +70,29 @@ impl SpeakerConfig {
             selection_deferral: Duration::from_secs(120),
             stale_routes_time: Duration::from_secs(360),
         }
+    }
+
+    /// Calico's default `bindMode: None` (BIRD and bird6 listen on all addresses): 0.0.0.0,
+    /// and [::] when the node has an IPv6 address (a listener per family, IPv6-only).
+    pub fn listen_on_wildcard(&mut self, port: u16) {
+        self.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
+        if self.node_v6.is_some() {
+            self.listen.push(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)));
+        }
+    }
+
+    /// Calico's `bindMode: NodeIP` (BIRD `listen bgp address <node IP>`, one BIRD per
+    /// family): listen on the node's IPv4 and IPv6 addresses only, instead of the wildcard.
+    /// The listeners bind even before an address is configured or while IPv6 duplicate
+    /// address detection runs (`IP_FREEBIND`), and accept once it is there.
+    pub fn listen_on_node_addresses(&mut self, port: u16) {
+        self.listen = self
+            .node_v4
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(self.node_v6.map(IpAddr::V6))
+            .map(|a| SocketAddr::new(a, port))
+            .collect();
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -140,6 +168,15 @@ pub struct PeerConfig {
     /// Times our AS may appear in a received AS_PATH (Calico's `numAllowedLocalASNumbers`,
     /// BIRD `allow local as`).
     pub allow_local_as: u8,
+    /// Address families the session carries. Calico runs one BIRD per family (`bird` between
+    /// the nodes' IPv4 addresses, `bird6` between their IPv6 addresses), so a session carries
+    /// the family of its peer's address, which is the default; both families on one session
+    /// is possible for peers that want it (RFC 4760).
+    pub families: Vec<Family>,
+    /// The BGPFilters of the session (`BGPPeer.spec.filters`, in order, missing names left
+    /// out as confd does): their import rules apply to what the peer sends, their export rules
+    /// to what it gets. A change of only this field is applied live: no session reset.
+    pub filters: Arc<[BgpFilter]>,
 }
 
 impl PeerConfig {
@@ -163,7 +200,22 @@ impl PeerConfig {
             next_hop: NextHopMode::Auto,
             ttl_security: None,
             allow_local_as: 0,
+            families: vec![match address {
+                IpAddr::V4(_) => Family::IPV4_UNICAST,
+                IpAddr::V6(_) => Family::IPV6_UNICAST,
+            }],
+            filters: Arc::from(Vec::new()),
         }
+    }
+
+    /// True if going from `self` to `new` needs the session restarted (anything but the
+    /// filters changed).
+    pub(crate) fn restart_needed(&self, new: &PeerConfig) -> bool {
+        let same_filters = PeerConfig {
+            filters: new.filters.clone(),
+            ..self.clone()
+        };
+        same_filters != *new
     }
 
     /// A node-to-node mesh peer as Calico configures it: passive when the peer's address is
@@ -218,6 +270,12 @@ impl PeerConfig {
         if self.ttl_security == Some(0) {
             return bad("TTL security hops must be 1 to 255");
         }
+        if self.families.is_empty() {
+            return bad("no address family");
+        }
+        if let Some(f) = self.families.iter().find(|f| !f.is_supported()) {
+            return bad(&format!("address family {f} is not IPv4 or IPv6 unicast"));
+        }
         Ok(())
     }
 
@@ -253,11 +311,33 @@ impl PeerConfig {
             error_wait_min: self.timers.error_wait_min,
             error_wait_max: self.timers.error_wait_max,
             error_forget: Duration::from_secs(300),
-            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            families: self.families.clone(),
             graceful_restart: self.graceful_restart_time,
             restarting: spk.restarting,
             forwarding_preserved: spk.forwarding_preserved,
             gr_notification: true,
+        }
+    }
+}
+
+/// A prefix this node originates, with what Calico attaches to it: the communities of the
+/// prefix advertisements covering it (`PrefixAdvertisements::for_prefix`) and, for a borrowed
+/// /32 or /128 on a workload interface, that interface (BGPFilter's `interface` match; BIRD
+/// sees such routes through its kernel protocol). Blocks and service prefixes have none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Originated {
+    pub prefix: IpNet,
+    pub communities: CommunitySet,
+    pub interface: Option<String>,
+}
+
+impl Originated {
+    /// A prefix with no communities and no interface.
+    pub fn plain(prefix: IpNet) -> Originated {
+        Originated {
+            prefix,
+            communities: CommunitySet::default(),
+            interface: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use ipnet::IpNet;
 use std::os::fd::AsRawFd;
 
-use crate::config::{PeerConfig, SpeakerConfig};
+use crate::config::{Originated, PeerConfig, SpeakerConfig};
 use crate::core::{Core, CoreMsg, Listener};
 use crate::error::Error;
 use crate::socket;
@@ -70,15 +70,24 @@ impl SpeakerHandle {
 
     /// Replaces the peer set: new peers start, removed ones get Cease/Peer De-configured,
     /// changed ones restart (Cease/Other Configuration Change); the others are not disturbed.
-    /// An invalid list changes nothing.
+    /// A peer whose only change is its `filters` keeps its session: what it sent is filtered
+    /// again and it gets what the new export rules change. An invalid list changes nothing.
     pub async fn set_peers(&self, peers: Vec<PeerConfig>) -> Result<(), Error> {
         self.ask(|r| CoreMsg::SetPeers(peers, r)).await?
     }
 
     /// Replaces the prefixes this node originates (its blocks, borrowed /32s, static and
-    /// service prefixes); peers receive the difference.
+    /// service prefixes, IPv4 and IPv6), without communities; peers receive the difference.
     pub async fn set_originated(&self, prefixes: Vec<IpNet>) -> Result<(), Error> {
-        self.ask(|r| CoreMsg::SetOriginated(prefixes, r)).await
+        let list = prefixes.into_iter().map(Originated::plain).collect();
+        self.set_originated_routes(list).await
+    }
+
+    /// Like [`SpeakerHandle::set_originated`], each prefix with its communities (Calico's
+    /// prefix advertisements) and interface. A prefix whose communities change is announced
+    /// again with the new ones.
+    pub async fn set_originated_routes(&self, routes: Vec<Originated>) -> Result<(), Error> {
+        self.ask(|r| CoreMsg::SetOriginated(routes, r)).await
     }
 
     /// The current best learned routes and a stream of their changes.

@@ -1,25 +1,32 @@
 //! BGP speaker on tokio: listener, per-peer sessions, RIB actor, status.
 //!
 //! Drives the pure session FSM and RIB of `brindle-bgp-core` with real sockets: a listener per
-//! address with a 4096-connection backlog, outgoing connections from the node's address, TCP
-//! MD5 signatures (RFC 2385, Linux `TCP_MD5SIG`), GTSM (RFC 5082, `IP_MINTTL`), one task per
-//! peer, peers and originated prefixes changed at run time without disturbing the rest.
+//! address with a 4096-connection backlog (the wildcard, or the node's addresses for Calico's
+//! `bindMode: NodeIP`), outgoing connections from the node's address, TCP MD5 signatures
+//! (RFC 2385, Linux `TCP_MD5SIG`), GTSM (RFC 5082, `IP_MINTTL` / `IPV6_MINHOPCOUNT`), one task
+//! per peer, peers and originated prefixes changed at run time without disturbing the rest.
+//! IPv4 and IPv6 sessions each carry their own family as Calico's `bird` and `bird6` do
+//! (RFC 4760, RFC 2545 next hops); a peer's BGPFilters apply on import and export and change
+//! live; originated prefixes carry their communities (RFC 1997, RFC 8092).
 //! Graceful restart in both roles (RFC 4724, RFC 8538), route reflection (RFC 4456) and the
 //! RFC 7606 error handling come from the core; the speaker runs their timers, logs, and
 //! exposes initial convergence after a restart.
 //!
 //! Module map:
 //! - [`handle`]: [`Speaker::start`] and [`SpeakerHandle`] (set_peers, set_originated,
-//!   subscribe_routes, status, initial_convergence, shutdown, shutdown_graceful), the
-//!   agent's API.
-//! - [`config`]: [`SpeakerConfig`], [`PeerConfig`] (Calico's defaults, the mesh passive rule,
-//!   BGPPeer/BGPConfiguration options, graceful restart and route reflector settings).
+//!   set_originated_routes, subscribe_routes, status, initial_convergence, shutdown,
+//!   shutdown_graceful), the agent's API.
+//! - [`config`]: [`SpeakerConfig`] (`listen_on_node_addresses` for `bindMode: NodeIP`),
+//!   [`PeerConfig`] (Calico's defaults, the mesh passive rule, BGPPeer/BGPConfiguration
+//!   options, graceful restart and route reflector settings, `families`, `filters`),
+//!   [`Originated`] (a prefix with its communities and interface).
 //! - [`status`]: [`PeerStatus`] (BIRD-style), [`Route`], [`RouteEvent`], [`RouteSubscription`].
 //! - `core`: the actor owning the peer set, RIB, Adj-RIB-Outs, graceful-restart state and
 //!   subscribers (`core/routes`: ingest, events, export, End-of-RIB; `core/graceful`).
 //! - `peer`: one task per peer around `Session` (decodes each message once, logs RFC 7606
 //!   errors); `conn`: a connection's reader and writer.
-//! - `socket`: listener, connect, GTSM; `md5`: the `TCP_MD5SIG` option.
+//! - `socket`: listener (`IP_FREEBIND` on node addresses), connect, GTSM; `md5`: the
+//!   `TCP_MD5SIG` option; `iface`: a session's interface and link-local address.
 //! - [`error`]: the [`Error`] type.
 //! - `bin/brindle-bgp-testd`: the speaker as a process, for tests and benchmarks.
 
@@ -28,13 +35,18 @@ mod conn;
 mod core;
 pub mod error;
 pub mod handle;
+mod iface;
 mod md5;
 mod peer;
 mod socket;
 pub mod status;
 
-pub use brindle_bgp_core::{BgpState, ExportPolicy, NextHopMode, PeerType, ProtoState, mesh_passive};
-pub use config::{BGP_PORT, LISTEN_BACKLOG, PeerConfig, PeerTimers, SpeakerConfig};
+pub use brindle_bgp_core::{
+    BgpFilter, BgpState, Community, CommunitySet, ExportPolicy, NextHopMode, PeerType, PrefixAdvertisements,
+    ProtoState, mesh_passive,
+};
+pub use brindle_bgp_wire::Family;
+pub use config::{BGP_PORT, LISTEN_BACKLOG, Originated, PeerConfig, PeerTimers, SpeakerConfig};
 pub use error::Error;
 pub use handle::{Speaker, SpeakerHandle};
 pub use status::{PeerStatus, Route, RouteEvent, RouteSubscription};

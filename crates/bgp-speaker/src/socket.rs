@@ -28,6 +28,15 @@ pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         (libc::IPPROTO_IP, libc::IP_TTL)
     };
     setsockopt_int(s.as_raw_fd(), level, opt, 255)?;
+    if !addr.ip().is_unspecified() {
+        // `bindMode: NodeIP`: bind even before the address is there (an IPv6 address is
+        // unusable while duplicate address detection runs); connections come once it is.
+        if addr.is_ipv6() {
+            s.set_freebind_v6(true)?;
+        } else {
+            s.set_freebind_v4(true)?;
+        }
+    }
     s.bind(&addr.into())?;
     s.listen(LISTEN_BACKLOG)?;
     TcpListener::from_std(s.into())

@@ -1,7 +1,7 @@
 //! What the speaker reports: per-peer status (for `node status`) and best-route events (for
 //! the dataplane).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::SystemTime;
 
 use brindle_bgp_core::{BestRoute, BgpState, PeerType, ProtoState};
@@ -26,14 +26,21 @@ pub struct PeerStatus {
     pub routes_imported: usize,
     /// Of those, routes kept through the peer's graceful restart and not refreshed yet.
     pub routes_stale: usize,
+    /// Routes the peer sent that its import filters (BGPFilter) rejected (BIRD's "filtered").
+    pub routes_filtered: usize,
 }
 
 /// A best route learned from a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     pub prefix: IpNet,
+    /// The next hop to program: NEXT_HOP for IPv4 routes, the global address of MP_REACH's
+    /// next hop for IPv6 ones (what BIRD's `gateway recursive` resolves, and Calico programs).
     pub next_hop: IpAddr,
     pub peer: IpAddr,
+    /// The link-local next hop the peer sent after the global one (RFC 2545), if any: an
+    /// alternative gateway on the peer's link (`via fe80::… dev <session interface>`).
+    pub link_local: Option<Ipv6Addr>,
 }
 
 impl From<BestRoute> for Route {
@@ -42,6 +49,7 @@ impl From<BestRoute> for Route {
             prefix: b.prefix,
             next_hop: b.next_hop,
             peer: b.peer,
+            link_local: b.attrs.link_local,
         }
     }
 }

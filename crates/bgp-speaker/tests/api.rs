@@ -44,6 +44,20 @@ fn invalid_peer_lists_change_nothing() {
             "source address family",
         ),
         (peer("0.0.0.0", false, None), "unicast"),
+        (
+            PeerConfig {
+                families: Vec::new(),
+                ..peer("172.20.42.82", false, None)
+            },
+            "no address family",
+        ),
+        (
+            PeerConfig {
+                families: vec![brindle_bgp_speaker::Family::new(1, 128)],
+                ..peer("172.20.42.82", false, None)
+            },
+            "is not IPv4 or IPv6 unicast",
+        ),
     ];
     for (p, what) in bad {
         let err = node
@@ -93,6 +107,27 @@ fn status_while_the_peer_is_unreachable() {
     // Removing the peers: gone from the status.
     node.set_peers(vec![]);
     assert!(node.status().is_empty());
+}
+
+#[test]
+fn families_and_listen_addresses() {
+    use brindle_bgp_speaker::{Family, SpeakerConfig};
+    // Calico's model: a session carries the family of its peer's address.
+    assert_eq!(peer("172.20.42.81", false, None).families, [Family::IPV4_UNICAST]);
+    assert_eq!(peer("fd80::81", false, None).families, [Family::IPV6_UNICAST]);
+    let mut cfg = SpeakerConfig::new("172.20.42.80".parse().unwrap(), AS);
+    cfg.listen_on_wildcard(1790);
+    assert_eq!(cfg.listen, ["0.0.0.0:1790".parse().unwrap()]);
+    cfg.node_v6 = Some("fd80::80".parse().unwrap());
+    cfg.listen_on_wildcard(179);
+    let want: Vec<std::net::SocketAddr> = vec!["0.0.0.0:179".parse().unwrap(), "[::]:179".parse().unwrap()];
+    assert_eq!(cfg.listen, want);
+    cfg.listen_on_node_addresses(179);
+    let want: Vec<std::net::SocketAddr> = vec![
+        "172.20.42.80:179".parse().unwrap(),
+        "[fd80::80]:179".parse().unwrap(),
+    ];
+    assert_eq!(cfg.listen, want);
 }
 
 #[test]

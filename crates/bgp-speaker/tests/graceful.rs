@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use brindle_bgp_speaker::RouteEvent;
 use common::daemons::{Bird, Frr, ME, THEIR_BLOCK, THEM};
-use common::testd::{KernelWatch, Testd};
+use common::testd::{KernelWatch, RestartCase, Testd};
 use common::*;
 
 const KEPT: &str = "10.233.94.0/24";
@@ -41,58 +41,14 @@ fn testd_args<'a>(originate: &[&'a str], restarting: bool) -> Vec<&'a str> {
 /// Kills the speaker, restarts it announcing only `KEPT`, and checks what the peer's kernel
 /// saw meanwhile.
 fn kill_and_restart(testd: &mut Testd, kernel: &KernelWatch, peer_dump: &dyn Fn() -> String) {
-    let dump = || format!("{}\n{}", testd.dump(), peer_dump());
-    wait_for(
-        "our routes in the peer's kernel",
-        T,
-        || kernel.has(KEPT) && kernel.has(DROPPED),
-        dump,
-    );
-    let pid = testd.pid();
-    testd.kill9();
-    // The peer noticed (FIN) and keeps the routes while we are gone.
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        kernel.has(KEPT) && kernel.has(DROPPED),
-        "routes kept while down: {}",
-        peer_dump()
-    );
-    let restarted = Instant::now();
-    testd.restart(&testd_args(&[KEPT], true));
-    assert_ne!(pid, testd.pid());
-    let dump = || format!("{}\n{}", testd.dump(), peer_dump());
-    wait_for(
-        "the restarted speaker is Established",
-        T,
-        || testd.established(),
-        dump,
-    );
-    // The route no longer announced goes after our End-of-RIB, not after the restart time.
-    wait_for(
-        "the dropped route swept",
-        Duration::from_secs(20),
-        || !kernel.has(DROPPED),
-        dump,
-    );
-    let swept_after = kernel
-        .last_seen(DROPPED)
-        .map(|t| t.saturating_duration_since(restarted));
-    assert!(swept_after < Some(Duration::from_secs(20)), "{swept_after:?}");
-    // The restarted speaker relearned the peer's block and converged on the peer's End-of-RIB.
-    wait_for(
-        "the peer's block relearned",
-        T,
-        || testd.has_route(THEIR_BLOCK, THEM),
-        dump,
-    );
-    wait_for("initial convergence", T, || testd.converged(), dump);
-    std::thread::sleep(Duration::from_millis(500));
-    let (samples, missing) = kernel.missing_after_first(KEPT);
-    assert_eq!(
-        missing, 0,
-        "{KEPT} missing from the peer's kernel in {missing} of {samples} samples"
-    );
-    assert!(samples > 100, "only {samples} kernel samples");
+    let case = RestartCase {
+        kept: KEPT,
+        dropped: DROPPED,
+        restart_args: &testd_args(&[KEPT], true),
+        theirs: THEIR_BLOCK,
+        their_next_hop: THEM,
+    };
+    case.run(testd, kernel, peer_dump);
 }
 
 #[test]

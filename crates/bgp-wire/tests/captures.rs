@@ -167,6 +167,49 @@ fn ipv6_next_hops() {
     );
 }
 
+/// BIRD 2 on an eBGP session over IPv6 (`capture-v6.sh`): MP_REACH_NLRI with global and
+/// link-local next hops, the communities and large communities Calico's prefix advertisements
+/// add (sorted), then the MP_UNREACH_NLRI withdrawing both prefixes.
+#[test]
+fn bird2_ipv6_communities_and_withdrawal() {
+    let u = update("bird2-update-ipv6-communities.bin");
+    let (fam, nh, nlri) = u.mp_nlri().expect("mp_reach");
+    assert_eq!(fam, Family::IPV6_UNICAST);
+    let MpNextHop::V6 { global, link_local } = nh else {
+        panic!("{nh:?}")
+    };
+    assert_eq!(global, "fd78::1".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(link_local.expect("link-local").segments()[0], 0xfe80);
+    assert_eq!(
+        nlri.map(|n| n.prefix).collect::<Vec<_>>(),
+        vec![net("fd00:95::/122"), net("fd00:94::/122")]
+    );
+    assert_eq!(u.attrs.next_hop, None);
+    assert_eq!(u.attrs.communities, vec![64512 << 16 | 1, 65000 << 16 | 600]);
+    assert_eq!(
+        u.attrs.large_communities,
+        vec![[64512, 6, 6], [4_200_000_000, 1, 2]]
+    );
+    assert_eq!(u.attrs.as_path, Some(AsPath::sequence(vec![64512])));
+
+    let w = update("bird2-withdraw-ipv6.bin");
+    let (fam, gone) = w.mp_withdrawn().expect("mp_unreach");
+    assert_eq!(fam, Family::IPV6_UNICAST);
+    assert_eq!(
+        gone.map(|n| n.prefix).collect::<Vec<_>>(),
+        vec![net("fd00:95::/122"), net("fd00:94::/122")]
+    );
+    assert_eq!(w.end_of_rib(), None);
+
+    let u = update("bird2-update-ipv4-communities.bin");
+    assert_eq!(u.attrs.communities, vec![65000 << 16 | 100]);
+    assert_eq!(u.attrs.large_communities, vec![[65000, 100, 7]]);
+    assert_eq!(
+        u.nlri().map(|n| n.prefix).collect::<Vec<_>>(),
+        vec![net("10.233.94.0/24")]
+    );
+}
+
 #[test]
 fn end_of_rib_both_forms() {
     for name in [

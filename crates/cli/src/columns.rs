@@ -33,6 +33,7 @@ pub fn headings(kind: Kind, wide: bool) -> &'static [&'static str] {
         ],
         (Kind::BGPConfiguration, _) => &["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"],
         (Kind::BGPPeer, _) => &["NAME", "PEERIP", "NODE", "ASN"],
+        (Kind::BGPFilter, _) => &["NAME", "NUMEXPORT", "NUMIMPORT"],
         (Kind::Node, false) => &["NAME"],
         (Kind::Node, true) => &["NAME", "ASN", "IPV4", "IPV6"],
         (Kind::FelixConfiguration, _) => &["NAME"],
@@ -159,6 +160,11 @@ pub fn cell(r: &Resource, heading: &str, ctx: Context) -> Option<String> {
             "PEERIP" => p.spec.peer_ip.clone(),
             "NODE" => p.spec.node_column().into(),
             "ASN" => p.spec.as_number.to_string(),
+            _ => return None,
+        },
+        (Resource::BGPFilter(f), h) => match h {
+            "NUMEXPORT" => f.spec.export_rules().to_string(),
+            "NUMIMPORT" => f.spec.import_rules().to_string(),
             _ => return None,
         },
         (Resource::Node(n), h) => {

@@ -321,3 +321,47 @@ fn cni_face_is_the_cni_plugin() {
         "{out:?}"
     );
 }
+
+#[test]
+fn bgpfilter_crud_columns_and_validation() {
+    let env = Env::sqlite();
+    let filter = "\
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata:
+  name: edge
+spec:
+  exportV4:
+  - {action: Accept, matchOperator: In, cidr: 77.0.0.0/16}
+  - {action: Reject, matchOperator: In, cidr: 77.1.0.0/16}
+  importV6:
+  - {action: Reject, matchOperator: NotIn, cidr: 'fd00::/8', prefixLength: {min: 48}}
+";
+    let f = env.write("filter.yaml", filter);
+    env.run(&["apply", "-f", &f]).ok();
+    let out = env.run(&["get", "bgpfilters"]).ok().stdout;
+    assert_eq!(
+        out,
+        "NAME   NUMEXPORT   NUMIMPORT   \nedge   2           1           \n\n"
+    );
+    let y = env.run(&["get", "bgpf", "edge", "-o", "yaml"]).ok().stdout;
+    assert!(
+        y.contains("kind: BGPFilter") && y.contains("prefixLength:"),
+        "{y}"
+    );
+    // Calico's rule checks, and nothing written.
+    let bad = env.write(
+        "bad.yaml",
+        &filter
+            .replace("name: edge", "name: bad")
+            .replace("matchOperator: In, cidr: 77.1.0.0/16", "cidr: 77.1.0.0/16"),
+    );
+    let r = env.run(&["create", "-f", &bad]).fails();
+    assert!(
+        r.stderr.contains("BGPFilter(bad)")
+            && r.stderr
+                .contains("cidr and matchOperator must both be set or both be empty"),
+        "{r:?}"
+    );
+    env.run(&["get", "bgpfilter", "bad"]).fails();
+}

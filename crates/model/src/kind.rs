@@ -9,6 +9,7 @@ pub enum Kind {
     IPPool,
     BGPConfiguration,
     BGPPeer,
+    BGPFilter,
     Node,
     FelixConfiguration,
     WorkloadEndpoint,
@@ -24,10 +25,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
+        Kind::BGPFilter,
         Kind::Node,
         Kind::FelixConfiguration,
         Kind::WorkloadEndpoint,
@@ -47,6 +49,7 @@ impl Kind {
             Kind::IPPool => "IPPool",
             Kind::BGPConfiguration => "BGPConfiguration",
             Kind::BGPPeer => "BGPPeer",
+            Kind::BGPFilter => "BGPFilter",
             Kind::Node => "Node",
             Kind::FelixConfiguration => "FelixConfiguration",
             Kind::WorkloadEndpoint => "WorkloadEndpoint",
@@ -67,6 +70,7 @@ impl Kind {
             Kind::IPPool => "IPPoolList",
             Kind::BGPConfiguration => "BGPConfigurationList",
             Kind::BGPPeer => "BGPPeerList",
+            Kind::BGPFilter => "BGPFilterList",
             Kind::Node => "NodeList",
             Kind::FelixConfiguration => "FelixConfigurationList",
             Kind::WorkloadEndpoint => "WorkloadEndpointList",
@@ -87,6 +91,7 @@ impl Kind {
             Kind::IPPool => "ippools",
             Kind::BGPConfiguration => "bgpconfigurations",
             Kind::BGPPeer => "bgppeers",
+            Kind::BGPFilter => "bgpfilters",
             Kind::Node => "nodes",
             Kind::FelixConfiguration => "felixconfigurations",
             Kind::WorkloadEndpoint => "workloadendpoints",
@@ -115,6 +120,8 @@ impl Kind {
             Kind::IPPool => &["ippool", "ippools", "ipp", "ipps", "pool", "pools"],
             Kind::BGPConfiguration => &["bgpconfiguration", "bgpconfigurations", "bgpconfig", "bgpconfigs"],
             Kind::BGPPeer => &["bgppeer", "bgppeers", "bgpp", "bgpps", "bp", "bps"],
+            // calicoctl lists "bgpfilter" twice (no plural); the plural is accepted here too.
+            Kind::BGPFilter => &["bgpfilter", "bgpfilters", "bgpf", "bgpfs", "bf", "bfs"],
             Kind::Node => &["node", "nodes", "no", "nos"],
             Kind::FelixConfiguration => &[
                 "felixconfiguration",

@@ -4,7 +4,7 @@
 //! Module map:
 //! - [`kind`]: the kinds ([`Kind`]) with Calico's names, plurals, scope and CLI aliases.
 //! - [`meta`]: `ObjectMeta`/`ListMeta`, the `kind`/`apiVersion` header fields, RFC 3339 times.
-//! - [`resources`]: one module per kind (IPPool, BGPConfiguration, BGPPeer, Node,
+//! - [`resources`]: one module per kind (IPPool, BGPConfiguration, BGPPeer, BGPFilter, Node,
 //!   FelixConfiguration, WorkloadEndpoint, ClusterInformation, IPAMConfiguration, Profile,
 //!   NetworkPolicy and GlobalNetworkPolicy, NetworkSet and GlobalNetworkSet, Tier), the policy
 //!   rule types (`policy_common`), the [`Resource`] enum over them and the `…List` types. JSON

@@ -21,8 +21,9 @@ use crate::k8s::{self, K8sKind};
 use crate::kind::Kind;
 use crate::meta::API_VERSION;
 use crate::resources::{
-    BGPConfiguration, BGPPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet,
-    IPAMConfiguration, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier, WorkloadEndpoint,
+    BGPConfiguration, BGPFilter, BGPPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
+    GlobalNetworkSet, IPAMConfiguration, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier,
+    WorkloadEndpoint,
 };
 use crate::resources::{CalicoResource, List, Resource, for_kind};
 

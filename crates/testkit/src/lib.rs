@@ -6,6 +6,7 @@
 //! name. A test that cannot run (not root, a package missing) fails loudly with what to install.
 //!
 //! Module map:
+//! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
 //! - [`names`]: unique names for namespaces, links and directories.
 //! - [`require`]: loud preconditions (root, commands on PATH).
 //! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
@@ -19,6 +20,7 @@
 //! - [`privilege`]: running code with an unprivileged user's file access (per thread).
 //! - [`port`]: free loopback ports.
 
+pub mod alloc;
 pub mod etcd;
 pub mod names;
 pub mod netns;

@@ -5,8 +5,13 @@
 //! ([`Rib::drain_changes`], [`Rib::drain_changed_prefixes`]).
 //!
 //! Graceful restart's stale marking and sweeping (RFC 4724 §4.2) are in `stale`; reading the
-//! table (best routes, snapshots, change queues) in `view`.
+//! table (best routes, snapshots, change queues) in `view`; UPDATEs and local origination in
+//! `ingest`; import filtering (BGPFilter) and the
+//! routes it rejected (the rest of the Adj-RIB-In, kept so a filter change is applied without
+//! asking the peer again) in `import`.
 
+mod import;
+mod ingest;
 mod stale;
 mod view;
 
@@ -15,11 +20,13 @@ use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use brindle_bgp_wire::{Family, MpNextHop, NlriIter, Origin, PathAttrs, Update};
+use brindle_bgp_wire::{Origin, PathAttrs};
 use ipnet::IpNet;
 
 use crate::attr_store::{AttrId, AttrStore, RouteAttrs};
+use crate::communities::CommunitySet;
 use crate::decision::{Source, compare};
+use crate::filter::BgpFilter;
 use crate::prefix_key::{FastBuild, Key, V4Key, V6Key};
 
 /// A peer's index in the RIB. `PeerId::LOCAL` is this node's own origination.
@@ -43,6 +50,9 @@ pub struct PeerInfo {
     /// Our AS may appear this many times in a received AS_PATH (BIRD `allow local as`,
     /// Calico `numAllowedLocalASNumbers`).
     pub allow_local_as: u8,
+    /// The interface the session runs on: the interface of the peer's routes for BGPFilter's
+    /// `interface` match (BIRD's `ifname` of a route through a directly connected next hop).
+    pub interface: Option<Arc<str>>,
 }
 
 impl PeerInfo {
@@ -55,6 +65,7 @@ impl PeerInfo {
             local_as,
             rr_client: false,
             allow_local_as: 0,
+            interface: None,
         }
     }
 
@@ -151,8 +162,19 @@ pub struct UpdateStats {
     pub withdrawn: usize,
     /// Announcements dropped by the RFC 4271 §9.1.2 / RFC 4456 §8 loop checks.
     pub ignored: usize,
+    /// Announcements the peer's import filters rejected (kept aside, not candidates).
+    pub filtered: usize,
     /// The UPDATE was malformed and its announcements withdrawn (RFC 7606 treat-as-withdraw).
     pub treated_as_withdraw: bool,
+}
+
+/// What this node originates a prefix with: communities (Calico's prefix advertisements) and
+/// the interface BGPFilter sees (a borrowed /32's cali device; none for blocks and service
+/// prefixes, which BIRD holds as blackholes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LocalRoute {
+    pub communities: CommunitySet,
+    pub interface: Option<Arc<str>>,
 }
 
 struct PeerSlot {
@@ -160,6 +182,11 @@ struct PeerSlot {
     routes: usize,
     /// Paths still marked stale (graceful restart).
     stale: usize,
+    /// Import filters (BGPFilter), in order; empty accepts everything.
+    import: Arc<[BgpFilter]>,
+    /// Announcements the import filters rejected, by (prefix, ADD-PATH id): the part of the
+    /// Adj-RIB-In that is not in the table, so a filter change can take them back.
+    filtered: HashMap<(IpNet, u32), AttrId>,
 }
 
 pub struct Rib {
@@ -173,6 +200,8 @@ pub struct Rib {
     v6: HashMap<V6Key, Dest, FastBuild>,
     changes: Vec<(Key, Option<Path>, bool)>,
     local_attrs: AttrId,
+    /// Interfaces of originated prefixes that have one (BGPFilter's `interface`).
+    local_interfaces: HashMap<IpNet, Arc<str>>,
 }
 
 impl Rib {
@@ -198,6 +227,7 @@ impl Rib {
             v6: HashMap::default(),
             changes: Vec::new(),
             local_attrs,
+            local_interfaces: HashMap::new(),
         }
     }
 
@@ -226,6 +256,8 @@ impl Rib {
             info,
             routes: 0,
             stale: 0,
+            import: Arc::from(Vec::new()),
+            filtered: HashMap::new(),
         };
         if let Some(i) = self.peers.iter().skip(1).position(Option::is_none) {
             self.peers[i + 1] = Some(slot);
@@ -268,6 +300,7 @@ impl Rib {
             return;
         }
         self.remove_where(|p| p.peer() == id);
+        self.drop_filtered(id);
         if let Some(s) = self.peers.get_mut(id.0 as usize) {
             *s = None;
         }
@@ -311,107 +344,6 @@ impl Rib {
     /// Live interned attribute sets.
     pub fn attr_sets(&self) -> usize {
         self.attrs.len()
-    }
-
-    /// Applies an UPDATE from `peer` (Established, already validated by the decoder). A
-    /// treat-as-withdraw UPDATE (RFC 7606 §2) withdraws what it announces.
-    pub fn apply_update(&mut self, peer: PeerId, u: &Update<'_>) -> UpdateStats {
-        let mut st = UpdateStats::default();
-        for n in u.withdrawn() {
-            st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-        }
-        if let Some((_, it)) = u.mp_withdrawn() {
-            for n in it {
-                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-            }
-        }
-        if u.treat_as_withdraw() {
-            st.treated_as_withdraw = true;
-            let mp = u.mp_nlri().map(|(_, _, it)| it);
-            for n in u.nlri().chain(mp.into_iter().flatten()) {
-                st.withdrawn += usize::from(self.withdraw(peer, n.prefix, n.path_id));
-            }
-            return st;
-        }
-        let looped = self.is_loop(peer, &u.attrs);
-        if let Some(nh) = u.attrs.next_hop
-            && !u.nlri().is_empty()
-        {
-            let attrs = RouteAttrs {
-                attrs: u.attrs.clone(),
-                next_hop: IpAddr::V4(nh),
-                link_local: None,
-            };
-            self.announce_all(peer, attrs, u.nlri(), looped, &mut st);
-        }
-        if let Some((family, nh, it)) = u.mp_nlri() {
-            let (next_hop, link_local) = match nh {
-                MpNextHop::V4(a) => (IpAddr::V4(a), None),
-                MpNextHop::V6 { global, link_local } => (IpAddr::V6(global), link_local),
-            };
-            let mut attrs = u.attrs.clone();
-            if family != Family::IPV4_UNICAST {
-                attrs.next_hop = None;
-            }
-            let attrs = RouteAttrs {
-                attrs,
-                next_hop,
-                link_local,
-            };
-            self.announce_all(peer, attrs, it, looped, &mut st);
-        }
-        st
-    }
-
-    /// Installs every prefix of one NLRI field under one interned attribute set.
-    fn announce_all(
-        &mut self,
-        peer: PeerId,
-        attrs: RouteAttrs,
-        nlri: NlriIter<'_>,
-        looped: bool,
-        st: &mut UpdateStats,
-    ) {
-        let id = self.attrs.intern(attrs);
-        for n in nlri {
-            if looped {
-                st.ignored += 1;
-                // RFC 4271 §9.1.2: a looped route is not installed, and replaces (withdraws)
-                // what the peer sent before for the prefix.
-                self.withdraw(peer, n.prefix, n.path_id);
-            } else {
-                self.announce(peer, n.prefix, n.path_id, id);
-                st.announced += 1;
-            }
-        }
-        self.attrs.release_if_unused(id);
-    }
-
-    /// Loop checks: our AS in the path more often than the peer may send it (RFC 4271 §9.1.2,
-    /// BIRD's `allow local as`); for iBGP, our router id as ORIGINATOR_ID or, on a reflector,
-    /// our cluster id in CLUSTER_LIST (RFC 4456 §8).
-    fn is_loop(&self, peer: PeerId, a: &PathAttrs) -> bool {
-        let Some(info) = self.peer(peer) else {
-            return false;
-        };
-        let own = a.as_path.as_ref().map_or(0, |p| p.count(info.local_as));
-        if own > usize::from(info.allow_local_as) {
-            return true;
-        }
-        info.ibgp()
-            && (a.originator_id == Some(self.router_id)
-                || self.cluster_id.is_some_and(|c| a.cluster_list.contains(&c)))
-    }
-
-    /// Adds a prefix this node originates (its blocks, borrowed /32s, static prefixes).
-    pub fn originate(&mut self, prefix: IpNet) {
-        let id = self.local_attrs;
-        self.announce(PeerId::LOCAL, prefix.trunc(), 0, id);
-    }
-
-    /// Withdraws a prefix this node originated.
-    pub fn withdraw_local(&mut self, prefix: IpNet) {
-        self.withdraw(PeerId::LOCAL, prefix.trunc(), 0);
     }
 
     fn source(&self, peer: PeerId) -> Source {
@@ -513,8 +445,10 @@ impl Rib {
         self.reselect(key, old_best);
     }
 
-    /// Removes `peer`'s path `path_id` for `prefix`; true if there was one.
+    /// Removes `peer`'s path `path_id` for `prefix` (and what its import filters set aside
+    /// for it); true if there was a path.
     fn withdraw(&mut self, peer: PeerId, prefix: IpNet, path_id: u32) -> bool {
+        self.unfilter(peer, prefix, path_id);
         self.remove_paths(Key::new(prefix), |p| p.peer() == peer && p.path_id == path_id)
     }
 

@@ -22,6 +22,8 @@ impl Rib {
         if peer == PeerId::LOCAL || self.slot(peer).is_none() {
             return (0, 0);
         }
+        // What the import filters set aside is sent again with the rest, or was withdrawn.
+        self.drop_filtered(peer);
         let drop_keys =
             self.keys_where(|k, p| p.peer() == peer && (p.stale() || !retained.contains(&family_of(k))));
         let deleted = drop_keys.len();

@@ -4,17 +4,23 @@
 //!
 //! ```text
 //! brindle-bgp-testd --router-id A --as N [--listen ADDR:PORT]... [--node-v4 A] [--node-v6 A]
-//!     [--peer SPEC]... [--originate PREFIX]... [--pool PREFIX]... [--cluster-id A]
-//!     [--restarting] [--no-forwarding-state] [--deferral-s N] [--stale-s N]
-//!     [--threads N] --ctl PATH
+//!     [--bind-node-ip] [--peer SPEC]... [--originate ROUTE]... [--pool PREFIX]...
+//!     [--bgpfilter FILE]... [--cluster-id A] [--restarting] [--no-forwarding-state]
+//!     [--deferral-s N] [--stale-s N] [--threads N] --ctl PATH
 //! SPEC: ADDR[,as=N][,passive][,hold=S][,keepalive=S][,port=P][,password=X][,local-as=N]
 //!       [,gr=S|gr=off][,rr-client][,next-hop=self|keep][,ttl=HOPS][,allow-local-as=N]
-//!       [,no-source][,fast]   (fast: 200 ms connect delay, 1 s retry/error wait)
+//!       [,no-source][,fast][,families=4|6|4+6][,filters=NAME+NAME]
+//!       (fast: 200 ms connect delay, 1 s retry/error wait; families: default the address's)
+//! ROUTE: PREFIX[,comm=aa:nn|aa:nn:mm]...[,iface=NAME]
 //! ```
+//!
+//! `--bind-node-ip` is Calico's `bindMode: NodeIP`: listen on the node addresses only.
+//! `--bgpfilter` reads BGPFilter resources (YAML or JSON manifests) that peers name.
 //!
 //! The control socket takes one command per connection: `count` (routes from all peers),
 //! `status` (one line per peer: name state info routes stale), `routes` (`prefix via nh`),
-//! `converged` (`yes`/`no`), `originate P...`, `shutdown`, `shutdown-graceful`.
+//! `converged` (`yes`/`no`), `originate ROUTE...`, `filters ADDR [NAME...]` (a peer's filters,
+//! changed live), `shutdown`, `shutdown-graceful`.
 //! `ready` is printed on stdout once the listeners are bound.
 
 use std::collections::BTreeMap;
@@ -30,7 +36,8 @@ use tokio::net::UnixListener;
 struct Args {
     cfg: SpeakerConfig,
     peers: Vec<PeerConfig>,
-    originate: Vec<IpNet>,
+    originate: Vec<Originated>,
+    filters: BTreeMap<String, BgpFilter>,
     ctl: PathBuf,
     threads: usize,
 }
@@ -45,7 +52,49 @@ fn parse<T: std::str::FromStr>(what: &str, v: &str) -> T {
         .unwrap_or_else(|_| die(format!("{what}: cannot parse {v:?}")))
 }
 
-fn peer_spec(spec: &str, local_as: u32) -> PeerConfig {
+/// `PREFIX[,comm=C]...[,iface=NAME]`.
+fn route_spec(spec: &str) -> Result<Originated, String> {
+    let mut parts = spec.split(',');
+    let prefix: IpNet = parts
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| format!("bad prefix in {spec:?}"))?;
+    let mut o = Originated::plain(prefix);
+    let mut communities = Vec::new();
+    for kv in parts {
+        match kv.split_once('=') {
+            Some(("comm", c)) => communities.push(c.parse::<Community>().map_err(|e| e.to_string())?),
+            Some(("iface", i)) => o.interface = Some(i.to_string()),
+            _ => return Err(format!("unknown route option {kv:?}")),
+        }
+    }
+    o.communities = CommunitySet::of(communities);
+    Ok(o)
+}
+
+/// The filters named `names` (`a+b`), in order.
+fn pick_filters(names: &str, all: &BTreeMap<String, BgpFilter>) -> Result<Vec<BgpFilter>, String> {
+    names
+        .split('+')
+        .filter(|n| !n.is_empty())
+        .map(|n| all.get(n).cloned().ok_or_else(|| format!("no BGPFilter {n:?}")))
+        .collect()
+}
+
+fn load_filters(path: &str, into: &mut BTreeMap<String, BgpFilter>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| die(format!("{path}: {e}")));
+    let list = brindle_model::load_str(path, &text).unwrap_or_else(|e| die(e.to_string()));
+    for r in list {
+        let brindle_model::Resource::BGPFilter(f) = r else {
+            die(format!("{path}: only BGPFilter resources"))
+        };
+        let bf = BgpFilter::from_resource(&f).unwrap_or_else(|e| die(e.to_string()));
+        into.insert(bf.name.clone(), bf);
+    }
+}
+
+fn peer_spec(spec: &str, local_as: u32, filters: &BTreeMap<String, BgpFilter>) -> PeerConfig {
     let mut parts = spec.split(',');
     let addr: IpAddr = parse("peer address", parts.next().unwrap_or_default());
     let mut p = PeerConfig::new(addr, local_as, PeerType::Global);
@@ -67,6 +116,17 @@ fn peer_spec(spec: &str, local_as: u32) -> PeerConfig {
             "ttl" => p.ttl_security = Some(parse(k, v)),
             "allow-local-as" => p.allow_local_as = parse(k, v),
             "no-source" => p.use_node_ip = false,
+            "families" => {
+                p.families = v
+                    .split('+')
+                    .map(|f| match f {
+                        "4" => Family::IPV4_UNICAST,
+                        "6" => Family::IPV6_UNICAST,
+                        _ => die(format!("families: {v:?} is not 4, 6 or 4+6")),
+                    })
+                    .collect()
+            }
+            "filters" => p.filters = pick_filters(v, filters).unwrap_or_else(|e| die(e)).into(),
             "mesh" => p.peer_type = PeerType::Mesh,
             "fast" => {
                 p.timers = PeerTimers {
@@ -90,7 +150,7 @@ fn args() -> Args {
     let mut flags = Vec::new();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--restarting" | "--no-forwarding-state" => flags.push(a),
+            "--restarting" | "--no-forwarding-state" | "--bind-node-ip" => flags.push(a),
             "--router-id" => router_id = Some(parse::<Ipv4Addr>(&a, &it.next().unwrap_or_default())),
             "--as" => asn = Some(parse::<u32>(&a, &it.next().unwrap_or_default())),
             _ if a.starts_with("--") => {
@@ -106,14 +166,16 @@ fn args() -> Args {
     cfg.restarting = flags.iter().any(|f| f == "--restarting");
     cfg.forwarding_preserved = !flags.iter().any(|f| f == "--no-forwarding-state");
     let mut listen = Vec::new();
-    let (mut peers, mut originate, mut ctl, mut threads) = (Vec::new(), Vec::new(), None, 1);
+    let (mut peer_specs, mut originate, mut ctl, mut threads) = (Vec::new(), Vec::new(), None, 1);
+    let mut filters = BTreeMap::new();
     for (k, v) in rest {
         match k.as_str() {
             "--listen" => listen.push(parse::<SocketAddr>(&k, &v)),
             "--node-v4" => cfg.node_v4 = Some(parse(&k, &v)),
             "--node-v6" => cfg.node_v6 = Some(parse(&k, &v)),
-            "--peer" => peers.push(peer_spec(&v, asn)),
-            "--originate" => originate.push(parse(&k, &v)),
+            "--peer" => peer_specs.push(v),
+            "--bgpfilter" => load_filters(&v, &mut filters),
+            "--originate" => originate.push(route_spec(&v).unwrap_or_else(|e| die(e))),
             "--pool" => cfg.export.learned_to_ebgp.push(parse(&k, &v)),
             "--cluster-id" => cfg.cluster_id = Some(parse(&k, &v)),
             "--deferral-s" => cfg.selection_deferral = Duration::from_secs(parse(&k, &v)),
@@ -126,10 +188,16 @@ fn args() -> Args {
     if !listen.is_empty() {
         cfg.listen = listen;
     }
+    if flags.iter().any(|f| f == "--bind-node-ip") {
+        let port = cfg.listen.first().map_or(BGP_PORT, SocketAddr::port);
+        cfg.listen_on_node_addresses(port);
+    }
+    let peers = peer_specs.iter().map(|s| peer_spec(s, asn, &filters)).collect();
     Args {
         cfg,
         peers,
         originate,
+        filters,
         ctl: ctl.unwrap_or_else(|| die("--ctl is required".into())),
         threads,
     }
@@ -172,7 +240,13 @@ impl Routes {
     }
 }
 
-async fn answer(cmd: &str, h: &SpeakerHandle, routes: &mut Routes) -> (String, bool) {
+/// What the control socket can change: the peer list (for `filters`).
+struct State {
+    peers: Vec<PeerConfig>,
+    filters: BTreeMap<String, BgpFilter>,
+}
+
+async fn answer(cmd: &str, h: &SpeakerHandle, routes: &mut Routes, st: &mut State) -> (String, bool) {
     let mut words = cmd.split_whitespace();
     let reply = match words.next().unwrap_or_default() {
         "count" => match h.status().await {
@@ -197,13 +271,35 @@ async fn answer(cmd: &str, h: &SpeakerHandle, routes: &mut Routes) -> (String, b
             format!("{}\n", if c { "yes" } else { "no" })
         }
         "originate" => {
-            let list: Result<Vec<IpNet>, _> = words.map(str::parse).collect();
+            let list: Result<Vec<Originated>, _> = words.map(route_spec).collect();
             match list {
-                Ok(l) => match h.set_originated(l).await {
+                Ok(l) => match h.set_originated_routes(l).await {
                     Ok(()) => "ok\n".into(),
                     Err(e) => format!("error {e}\n"),
                 },
                 Err(e) => format!("error {e}\n"),
+            }
+        }
+        "filters" => {
+            let addr: Option<IpAddr> = words.next().and_then(|a| a.parse().ok());
+            let names: Vec<&str> = words.collect();
+            match (addr, pick_filters(&names.join("+"), &st.filters)) {
+                (Some(a), Ok(fs)) => {
+                    let mut peers = st.peers.clone();
+                    peers
+                        .iter_mut()
+                        .filter(|p| p.address == a)
+                        .for_each(|p| p.filters = fs.clone().into());
+                    match h.set_peers(peers.clone()).await {
+                        Ok(()) => {
+                            st.peers = peers;
+                            "ok\n".into()
+                        }
+                        Err(e) => format!("error {e}\n"),
+                    }
+                }
+                (None, _) => "error filters ADDR [NAME...]\n".into(),
+                (_, Err(e)) => format!("error {e}\n"),
             }
         }
         "shutdown" => {
@@ -237,10 +333,16 @@ fn main() {
     .unwrap_or_else(|e| die(format!("tokio runtime: {e}")));
     rt.block_on(async move {
         let h = Speaker::start(a.cfg).unwrap_or_else(|e| die(e.to_string()));
-        h.set_peers(a.peers).await.unwrap_or_else(|e| die(e.to_string()));
-        h.set_originated(a.originate)
+        h.set_peers(a.peers.clone())
             .await
             .unwrap_or_else(|e| die(e.to_string()));
+        h.set_originated_routes(a.originate)
+            .await
+            .unwrap_or_else(|e| die(e.to_string()));
+        let mut state = State {
+            peers: a.peers,
+            filters: a.filters,
+        };
         let _ = std::fs::remove_file(&a.ctl);
         let ctl = UnixListener::bind(&a.ctl)
             .unwrap_or_else(|e| die(format!("control socket {}: {e}", a.ctl.display())));
@@ -258,7 +360,7 @@ fn main() {
             if BufReader::new(rd).read_line(&mut line).await.is_err() {
                 continue;
             }
-            let (reply, stop) = answer(line.trim(), &h, &mut routes).await;
+            let (reply, stop) = answer(line.trim(), &h, &mut routes, &mut state).await;
             let _ = wr.write_all(reply.as_bytes()).await;
             let _ = wr.shutdown().await;
             if stop {

@@ -11,12 +11,12 @@ mod graceful;
 mod routes;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use brindle_bgp_core::{AdjRibOut, Deferral, ExportTarget, Helper, Negotiated, PeerId, Rib};
+use brindle_bgp_core::{AdjRibOut, Deferral, ExportTarget, Helper, LocalRoute, Negotiated, PeerId, Rib};
 use brindle_bgp_wire::Ctx;
 use brindle_bgp_wire::notification::cease_sub;
 use ipnet::IpNet;
@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{PeerConfig, SpeakerConfig};
+use crate::config::{Originated, PeerConfig, SpeakerConfig};
 use crate::error::Error;
 use crate::md5;
 use crate::peer::{PeerCmd, PeerEvent, PeerTask, Snapshot};
@@ -32,7 +32,7 @@ use crate::status::{PeerStatus, RouteEvent, RouteSubscription};
 
 pub(crate) enum CoreMsg {
     SetPeers(Vec<PeerConfig>, oneshot::Sender<Result<(), Error>>),
-    SetOriginated(Vec<IpNet>, oneshot::Sender<()>),
+    SetOriginated(Vec<Originated>, oneshot::Sender<()>),
     Subscribe(oneshot::Sender<RouteSubscription>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
     Accepted(TcpStream, SocketAddr),
@@ -86,7 +86,7 @@ pub(crate) struct Core {
     tx: mpsc::Sender<CoreMsg>,
     peers: HashMap<IpAddr, PeerEntry>,
     rib: Rib,
-    originated: BTreeSet<IpNet>,
+    originated: BTreeMap<IpNet, LocalRoute>,
     /// `set_originated` was called once: what we announce is known, End-of-RIB may go.
     originated_known: bool,
     /// What we originate changed since the last export (so peers that take only our own
@@ -127,7 +127,7 @@ impl Core {
             cfg,
             tx,
             peers: HashMap::new(),
-            originated: BTreeSet::new(),
+            originated: BTreeMap::new(),
             originated_known: false,
             local_changed: false,
             subscribers: Vec::new(),
@@ -229,7 +229,16 @@ impl Core {
         }
         let changed: Vec<&PeerConfig> = list
             .iter()
-            .filter(|p| self.peers.get(&p.address).is_none_or(|e| e.cfg != **p))
+            .filter(|p| self.peers.get(&p.address).is_none_or(|e| e.cfg.restart_needed(p)))
+            .collect();
+        // Only the filters changed: applied in place (the session stays up).
+        let refiltered: Vec<&PeerConfig> = list
+            .iter()
+            .filter(|p| {
+                self.peers
+                    .get(&p.address)
+                    .is_some_and(|e| e.cfg != **p && !e.cfg.restart_needed(p))
+            })
             .collect();
         let mut done = Vec::new();
         for p in &changed {
@@ -278,6 +287,9 @@ impl Core {
                 },
             );
         }
+        for p in refiltered {
+            self.set_filters(p.address, p.filters.clone());
+        }
         if self.deferral.set_peers(list.iter().map(|p| p.address)) {
             self.on_converged();
         }
@@ -313,6 +325,7 @@ impl Core {
                     info: snap.status.info,
                     routes_imported: p.rib_id.map_or(0, |id| self.rib.peer_route_count(id)),
                     routes_stale: p.rib_id.map_or(0, |id| self.rib.peer_stale_count(id)),
+                    routes_filtered: p.rib_id.map_or(0, |id| self.rib.peer_filtered_count(id)),
                 }
             })
             .collect();

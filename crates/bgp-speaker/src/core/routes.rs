@@ -2,25 +2,42 @@
 //! events to subscribers, and export to peers (a full Adj-RIB-Out when a session comes up,
 //! incremental after RIB changes), with End-of-RIB once our initial advertisement is complete.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use brindle_bgp_core::{ExportTarget, Exporter, PeerId, PeerInfo, RouteChange, export};
+use brindle_bgp_core::{
+    BgpFilter, ExportTarget, Exporter, LocalRoute, PeerId, PeerInfo, RouteChange, export,
+};
 use brindle_bgp_wire::{Message, OutMessage, UpdateMsg, header};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
 use super::{Core, canonical};
+use crate::config::Originated;
+use crate::iface;
 use crate::peer::{PeerCmd, PeerEvent};
 use crate::status::{Route, RouteEvent, RouteSubscription};
 
 impl Core {
-    pub(super) fn set_originated(&mut self, list: Vec<IpNet>) {
-        let new: std::collections::BTreeSet<IpNet> = list.into_iter().map(|p| p.trunc()).collect();
-        for p in self.originated.difference(&new) {
+    pub(super) fn set_originated(&mut self, list: Vec<Originated>) {
+        let new: BTreeMap<IpNet, LocalRoute> = list
+            .into_iter()
+            .map(|o| {
+                let route = LocalRoute {
+                    communities: o.communities,
+                    interface: o.interface.map(Arc::from),
+                };
+                (o.prefix.trunc(), route)
+            })
+            .collect();
+        for p in self.originated.keys().filter(|p| !new.contains_key(p)) {
             self.rib.withdraw_local(*p);
         }
-        for p in new.difference(&self.originated) {
-            self.rib.originate(*p);
+        for (p, route) in &new {
+            if self.originated.get(p) != Some(route) {
+                self.rib.originate_with(*p, route);
+            }
         }
         self.originated = new;
         self.local_changed = true;
@@ -93,17 +110,23 @@ impl Core {
             return;
         };
         let peer_local_as = p.cfg.local_as.unwrap_or(local_as);
+        let local_ip = local.map(|l| canonical(l.ip()));
+        let link = local_ip.map_or_else(Default::default, |l| iface::session_link(l, addr));
         let info = PeerInfo {
             rr_client: p.cfg.rr_client,
             allow_local_as: p.cfg.allow_local_as,
+            interface: link.interface.as_deref().map(Arc::from),
             ..PeerInfo::new(addr, negotiated.remote_id, negotiated.remote_as, peer_local_as)
         };
         // Routes kept through the peer's graceful restart stay under their id.
-        match p.rib_id {
-            Some(id) => self.rib.update_peer(id, info),
-            None => p.rib_id = Some(self.rib.add_peer(info)),
-        }
-        let local_ip = local.map(|l| canonical(l.ip()));
+        let id = match p.rib_id {
+            Some(id) => {
+                self.rib.update_peer(id, info);
+                id
+            }
+            None => *p.rib_id.insert(self.rib.add_peer(info)),
+        };
+        self.rib.set_import_filters(id, p.cfg.filters.clone());
         p.target = Some(ExportTarget {
             peer_addr: addr,
             local_as: peer_local_as,
@@ -116,9 +139,11 @@ impl Core {
                 Some(IpAddr::V6(a)) => Some(a),
                 _ => node_v6,
             },
+            next_hop_v6_link_local: link.link_local,
             families: negotiated.families.clone(),
             rr_client: p.cfg.rr_client,
             next_hop: p.cfg.next_hop,
+            filters: p.cfg.filters.clone(),
         });
         p.ctx = negotiated.ctx;
         p.out.reset();
@@ -138,6 +163,25 @@ impl Core {
         p.out.reset();
         tracing::info!(peer = %addr, graceful, "bgp session down");
         self.gr_down(addr, graceful);
+        self.propagate();
+    }
+
+    /// New BGPFilters for a peer, applied without touching its session: its routes go through
+    /// the new import rules (those now rejected leave, those set aside and now accepted come
+    /// back, without asking the peer), and it gets what the new export rules change.
+    pub(super) fn set_filters(&mut self, addr: IpAddr, filters: Arc<[BgpFilter]>) {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        p.cfg.filters = filters.clone();
+        if let Some(t) = &mut p.target {
+            t.filters = filters.clone();
+        }
+        if let Some(id) = p.rib_id {
+            let (removed, restored) = self.rib.set_import_filters(id, filters);
+            tracing::info!(peer = %addr, removed, restored, "bgp filters changed: routes re-evaluated");
+        }
+        self.sync_full(addr);
         self.propagate();
     }
 

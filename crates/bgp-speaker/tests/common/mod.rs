@@ -191,6 +191,13 @@ impl BrindleNode {
             .unwrap();
     }
 
+    /// What this node originates, with communities.
+    pub fn originate_routes(&self, routes: Vec<Originated>) {
+        self.rt
+            .block_on(self.handle.set_originated_routes(routes))
+            .unwrap();
+    }
+
     pub fn status(&self) -> Vec<PeerStatus> {
         self.rt.block_on(self.handle.status()).unwrap()
     }
@@ -231,6 +238,11 @@ impl BrindleNode {
 
     pub fn route_via(&self, prefix: &str) -> Option<IpAddr> {
         self.routes().get(&net(prefix)).map(|r| r.next_hop)
+    }
+
+    /// The learned prefixes, as text, sorted.
+    pub fn prefixes(&self) -> Vec<String> {
+        self.routes().keys().map(|p| p.to_string()).collect()
     }
 
     pub fn dump(&self) -> String {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use brindle_testkit::{Daemon, Netns, TempDir};
 
 use super::daemons::nscmd;
+use super::wait_for;
 
 /// One run of the speaker process; `restart` starts a new one with other arguments.
 pub struct Testd {
@@ -111,8 +112,8 @@ impl Testd {
 /// Kernel table samples: when, and the destinations present.
 type Samples = Arc<Mutex<Vec<(Instant, BTreeSet<String>)>>>;
 
-/// Samples `ip -4 route` of a namespace every 10 ms on a thread: for each watched prefix, when
-/// it was first seen and every gap in which it was missing.
+/// Samples `ip -4 route` (or `ip -6 route`) of a namespace every 10 ms on a thread: for each
+/// watched prefix, when it was first seen and every gap in which it was missing.
 pub struct KernelWatch {
     stop: Arc<AtomicBool>,
     samples: Samples,
@@ -121,13 +122,18 @@ pub struct KernelWatch {
 
 impl KernelWatch {
     pub fn start(ns: &Netns) -> KernelWatch {
+        KernelWatch::start_family(ns, "-4")
+    }
+
+    /// `family`: `-4` or `-6`.
+    pub fn start_family(ns: &Netns, family: &'static str) -> KernelWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let samples: Samples = Arc::new(Mutex::new(Vec::new()));
         let (st, sa, name) = (stop.clone(), samples.clone(), ns.name().to_string());
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::Relaxed) {
                 let out = nscmd(&name, "ip")
-                    .args(["-4", "route", "show"])
+                    .args([family, "route", "show"])
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default();
@@ -181,5 +187,80 @@ impl Drop for KernelWatch {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// A kill -9 and restart of the speaker process with a graceful-restart peer watching.
+pub struct RestartCase<'a> {
+    /// Announced before and after the restart.
+    pub kept: &'a str,
+    /// Announced before only.
+    pub dropped: &'a str,
+    /// The restarted process's arguments (announcing `kept`, `--restarting`).
+    pub restart_args: &'a [&'a str],
+    /// The peer's route the restarted speaker must learn again, and its next hop.
+    pub theirs: &'a str,
+    pub their_next_hop: &'a str,
+}
+
+impl RestartCase<'_> {
+    /// Kills the speaker and restarts it, checking in the peer's kernel (`kernel`) that both
+    /// routes stay while it is gone, that the dropped one goes at our End-of-RIB (within 20 s,
+    /// well before the restart time), that the kept one never left, and that the restarted
+    /// speaker learns the peer's route again and converges on its End-of-RIB.
+    pub fn run(&self, testd: &mut Testd, kernel: &KernelWatch, peer_dump: &dyn Fn() -> String) {
+        const T: Duration = Duration::from_secs(30);
+        let (kept, dropped) = (self.kept, self.dropped);
+        wait_for(
+            "our routes in the peer's kernel",
+            T,
+            || kernel.has(kept) && kernel.has(dropped),
+            || format!("{}\n{}", testd.dump(), peer_dump()),
+        );
+        let pid = testd.pid();
+        testd.kill9();
+        // The peer noticed (FIN) and keeps the routes while we are gone.
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            kernel.has(kept) && kernel.has(dropped),
+            "routes kept while down: {}",
+            peer_dump()
+        );
+        let restarted = Instant::now();
+        testd.restart(self.restart_args);
+        assert_ne!(pid, testd.pid());
+        let dump = || format!("{}\n{}", testd.dump(), peer_dump());
+        wait_for(
+            "the restarted speaker is Established",
+            T,
+            || testd.established(),
+            dump,
+        );
+        // The route no longer announced goes after our End-of-RIB, not after the restart time.
+        wait_for(
+            "the dropped route swept",
+            Duration::from_secs(20),
+            || !kernel.has(dropped),
+            dump,
+        );
+        let swept_after = kernel
+            .last_seen(dropped)
+            .map(|t| t.saturating_duration_since(restarted));
+        assert!(swept_after < Some(Duration::from_secs(20)), "{swept_after:?}");
+        // The restarted speaker relearned the peer's block and converged on its End-of-RIB.
+        wait_for(
+            "the peer's block relearned",
+            T,
+            || testd.has_route(self.theirs, self.their_next_hop),
+            dump,
+        );
+        wait_for("initial convergence", T, || testd.converged(), dump);
+        std::thread::sleep(Duration::from_millis(500));
+        let (samples, missing) = kernel.missing_after_first(kept);
+        assert_eq!(
+            missing, 0,
+            "{kept} missing from the peer's kernel in {missing} of {samples} samples"
+        );
+        assert!(samples > 100, "only {samples} kernel samples");
     }
 }

@@ -6,6 +6,7 @@
 //! and a typo is an error rather than a silently ignored setting.
 
 pub mod bgpconfig;
+pub mod bgpfilter;
 pub mod bgppeer;
 pub mod clusterinfo;
 pub mod felixconfig;
@@ -29,6 +30,7 @@ use crate::kind::Kind;
 use crate::meta::{ApiVersion, KindName, ListMeta, ObjectMeta};
 
 pub use bgpconfig::*;
+pub use bgpfilter::*;
 pub use bgppeer::*;
 pub use clusterinfo::*;
 pub use felixconfig::*;
@@ -103,6 +105,7 @@ pub enum Resource {
     IPPool(IPPool),
     BGPConfiguration(BGPConfiguration),
     BGPPeer(BGPPeer),
+    BGPFilter(BGPFilter),
     Node(Node),
     FelixConfiguration(FelixConfiguration),
     WorkloadEndpoint(WorkloadEndpoint),
@@ -123,6 +126,7 @@ macro_rules! each_resource {
             Resource::IPPool($r) => $body,
             Resource::BGPConfiguration($r) => $body,
             Resource::BGPPeer($r) => $body,
+            Resource::BGPFilter($r) => $body,
             Resource::Node($r) => $body,
             Resource::FelixConfiguration($r) => $body,
             Resource::WorkloadEndpoint($r) => $body,
@@ -153,6 +157,10 @@ macro_rules! for_kind {
             }
             Kind::BGPPeer => {
                 type $T = BGPPeer;
+                $body
+            }
+            Kind::BGPFilter => {
+                type $T = BGPFilter;
                 $body
             }
             Kind::Node => {

@@ -5,7 +5,7 @@ use crate::resources::{BGPConfigurationSpec, BGPPeerSpec};
 
 const LOG_LEVELS: [&str; 6] = ["Trace", "Debug", "Info", "Warning", "Error", "Fatal"];
 
-fn interface_pattern_ok(s: &str) -> bool {
+pub(super) fn interface_pattern_ok(s: &str) -> bool {
     (1..=15).contains(&s.len())
         && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'*' | b'-'))

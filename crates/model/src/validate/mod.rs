@@ -7,6 +7,7 @@
 //! ([`crate::defaults::apply_defaults`]).
 
 mod bgp;
+mod bgp_filter;
 mod ippool;
 mod others;
 mod policy;
@@ -125,6 +126,7 @@ pub fn validate(r: &Resource) -> Result<(), ValidationError> {
         Resource::IPPool(p) => ippool::check(&mut c, &p.spec),
         Resource::BGPConfiguration(b) => bgp::check_config(&mut c, &b.spec),
         Resource::BGPPeer(p) => bgp::check_peer(&mut c, &p.spec),
+        Resource::BGPFilter(f) => bgp_filter::check(&mut c, &f.spec),
         Resource::Node(n) => others::check_node(&mut c, &n.spec),
         Resource::FelixConfiguration(f) => others::check_felix(&mut c, &f.spec),
         Resource::WorkloadEndpoint(w) => others::check_wep(&mut c, &w.spec),

@@ -1,7 +1,9 @@
-//! BGP messages from a peer, down the path the speaker takes them: framing, decoding (RFC 7606
-//! error handling included), then UPDATEs into the RIB of peers of every kind (iBGP, eBGP with
-//! BGPFilter import rules, reflector client; graceful restart marking and sweeping and import
-//! filter changes in between), and the exports they cause (one peer with export filters). Any bytes must give messages or DecodeErrors and RIB changes, never a panic;
+//! BGP messages from a peer, down the path the speaker takes them: framing once, decoding once
+//! (RFC 7606 error handling included), UPDATEs detached from the read's bytes and attached
+//! again on the core's side (a copy of the bytes here), then into the RIB of peers of every
+//! kind (iBGP, eBGP with BGPFilter import rules, reflector client; graceful restart marking and
+//! sweeping and import filter changes in between), and the exports they cause (one peer with
+//! export filters). Any bytes must give messages or DecodeErrors and RIB changes, never a panic;
 //! whatever decodes must re-encode into something that decodes the same way, and every
 //! export must encode into UPDATEs that decode.
 //! Seeds: crates/bgp-wire/tests/captures (real BIRD, GoBGP, FRR, ExaBGP messages).
@@ -142,25 +144,30 @@ fuzz_target!(|data: &[u8]| {
         let (mut rib, peers) = rib();
         let from = peers[n];
         let mut outs: Vec<AdjRibOut> = targets.iter().map(|_| AdjRibOut::new()).collect();
-        // Framing as the speaker does it, then each message.
+        // Framing as the speaker's reader does it, then each message; the "core" walks a copy
+        // of the bytes, as its task gets the batch.
+        let copy = data.to_vec();
         let mut rest = data;
         let mut count = 0usize;
         while let Ok(Some(len)) = header::frame_len(rest, ctx.max_len) {
             let msg = &rest[..len];
             rest = &rest[len..];
             count += 1;
-            let Ok(m) = Message::decode(msg, &ctx) else {
+            let Ok(m) = Message::decode_framed(msg, &ctx) else {
+                assert!(Message::decode(msg, &ctx).is_err(), "framed decode differs");
                 continue;
             };
             let out = match &m {
                 Message::Open(o) => OutMessage::Open(o.clone()),
-                Message::Update(u) => {
+                Message::Update(decoded) => {
+                    let u = decoded.clone().detach(data).attach(&copy);
+                    assert_eq!(&u, decoded, "detach/attach changed the UPDATE");
                     match u.end_of_rib() {
                         Some(f) => {
                             rib.sweep_stale(from, &[f]);
                         }
                         None => {
-                            rib.apply_update(from, u);
+                            rib.apply_update(from, &u);
                         }
                     }
                     OutMessage::Update(u.to_owned_msg())

@@ -6,15 +6,15 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use brindle_dataplane::state::EncapMode as DpMode;
 use brindle_dataplane::{
     DesiredState, IpipConfig, NatOutgoing, NodeInfo, RemoteBlock, RemoteVtep, VxlanConfig, Workload,
 };
+use brindle_model::resources::{EncapMode, IPPool, Node, WorkloadEndpoint};
 use ipnet::{IpNet, Ipv4Net};
 
-use crate::config::{Backend, EncapMode};
+use crate::cache::Cache;
+use crate::config::Backend;
 pub use crate::peering::{DesiredPeer, PeerKind};
-use crate::views::{Cache, NodeView, PoolView};
 
 /// Calico's default AS when neither the node nor BGPConfiguration sets one.
 pub const DEFAULT_AS: u32 = 64512;
@@ -60,34 +60,75 @@ pub struct Desired {
     pub dataplane: Option<DesiredState>,
 }
 
-fn dp_mode(m: EncapMode) -> DpMode {
-    match m {
-        EncapMode::Never => DpMode::Never,
-        EncapMode::Always => DpMode::Always,
-        EncapMode::CrossSubnet => DpMode::CrossSubnet,
-    }
+/// An IPv4 pool as the calculation reads it.
+#[derive(Debug, Clone, Copy)]
+struct Pool {
+    cidr: Ipv4Net,
+    ipip: EncapMode,
+    vxlan: EncapMode,
+    nat_outgoing: bool,
+    disabled: bool,
+    disable_bgp_export: bool,
 }
 
-fn pool_of<'a>(pools: &'a [&PoolView], net: Ipv4Net) -> Option<&'a PoolView> {
-    pools.iter().copied().find(|p| match p.cidr {
-        IpNet::V4(c) => c.contains(&net),
-        IpNet::V6(_) => false,
+impl Pool {
+    fn of(p: &IPPool) -> Option<Pool> {
+        let IpNet::V4(cidr) = p.spec.network()? else {
+            return None;
+        };
+        Some(Pool {
+            cidr,
+            ipip: p.spec.ipip(),
+            vxlan: p.spec.vxlan(),
+            nat_outgoing: p.spec.nat_outgoing,
+            disabled: p.spec.disabled,
+            disable_bgp_export: p.spec.disable_bgp_export,
+        })
+    }
+
+    /// How routes outside every pool are installed: plain, no tunnel.
+    const PLAIN: Pool = Pool {
+        cidr: Ipv4Net::new_assert(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        ipip: EncapMode::Never,
+        vxlan: EncapMode::Never,
+        nat_outgoing: false,
+        disabled: false,
+        disable_bgp_export: false,
+    };
+}
+
+fn pool_of(pools: &[Pool], net: Ipv4Net) -> Option<&Pool> {
+    pools.iter().find(|p| p.cidr.contains(&net))
+}
+
+/// The IPv4 addresses of a workload endpoint.
+fn v4_addrs(w: &WorkloadEndpoint) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    w.spec.ip_nets().filter_map(|n| match n {
+        IpNet::V4(n) => Some(n.addr()),
+        IpNet::V6(_) => None,
+    })
+}
+
+/// A node's BGP IPv4 address (`spec.bgp.ipv4Address`).
+fn node_ip(n: &Node) -> Option<Ipv4Addr> {
+    n.bgp_ipv4().map(|a| a.addr())
+}
+
+fn v4_cidrs(blocks: &[brindle_model::resources::CidrBlock]) -> impl Iterator<Item = Ipv4Net> + '_ {
+    blocks.iter().filter_map(|c| match c.cidr.parse::<IpNet>().ok()? {
+        IpNet::V4(n) => Some(n.trunc()),
+        IpNet::V6(_) => None,
     })
 }
 
 /// The IPv4 service CIDRs of the global BGPConfiguration (cluster, external, load balancer).
 fn service_cidrs(cache: &Cache) -> Vec<Ipv4Net> {
-    let Some(g) = cache.bgp_default() else {
+    let Some(g) = cache.bgp_default().map(|g| &g.spec) else {
         return Vec::new();
     };
-    g.service_cluster_ips
-        .iter()
-        .chain(&g.service_external_ips)
-        .chain(&g.service_lb_ips)
-        .filter_map(|n| match n {
-            IpNet::V4(n) => Some(n.trunc()),
-            IpNet::V6(_) => None,
-        })
+    v4_cidrs(&g.service_cluster_ips)
+        .chain(v4_cidrs(&g.service_external_ips))
+        .chain(v4_cidrs(&g.service_load_balancer_ips))
         .collect()
 }
 
@@ -95,29 +136,22 @@ fn service_cidrs(cache: &Cache) -> Vec<Ipv4Net> {
 /// range; external and load-balancer ranges except single addresses (those belong to
 /// `externalTrafficPolicy: Local` services, advertised only where their endpoints are); none
 /// on a node labelled `node.kubernetes.io/exclude-from-external-load-balancers=true`.
-fn service_prefixes(cache: &Cache, node: &NodeView) -> Vec<Ipv4Net> {
-    let Some(g) = cache.bgp_default() else {
+fn service_prefixes(cache: &Cache, node: &Node) -> Vec<Ipv4Net> {
+    let Some(g) = cache.bgp_default().map(|g| &g.spec) else {
         return Vec::new();
     };
     if node
+        .metadata
         .labels
         .get("node.kubernetes.io/exclude-from-external-load-balancers")
         .is_some_and(|v| v == "true")
     {
         return Vec::new();
     }
-    let v4 = |n: &IpNet| match n {
-        IpNet::V4(n) => Some(n.trunc()),
-        IpNet::V6(_) => None,
-    };
-    g.service_cluster_ips
-        .iter()
-        .filter_map(v4)
+    v4_cidrs(&g.service_cluster_ips)
         .chain(
-            g.service_external_ips
-                .iter()
-                .chain(&g.service_lb_ips)
-                .filter_map(v4)
+            v4_cidrs(&g.service_external_ips)
+                .chain(v4_cidrs(&g.service_load_balancer_ips))
                 .filter(|n| n.prefix_len() < 32),
         )
         .collect()
@@ -125,57 +159,56 @@ fn service_prefixes(cache: &Cache, node: &NodeView) -> Vec<Ipv4Net> {
 
 /// Computes the desired state of node `me`. `learned` are BGP best routes (prefix, next hop).
 pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &CalcSettings) -> Desired {
-    let Some(node) = cache.node(me) else {
-        return Desired {
-            bgp: None,
-            dataplane: None,
-        };
+    let none = Desired {
+        bgp: None,
+        dataplane: None,
     };
-    let Some(my_net) = node.ipv4 else {
-        return Desired {
-            bgp: None,
-            dataplane: None,
-        };
+    let Some(node) = cache.node(me) else {
+        return none;
+    };
+    let Some(my_net) = node.bgp_ipv4() else {
+        return none;
     };
     let my_ip = my_net.addr();
-    let pools: Vec<&PoolView> = cache
-        .pools
-        .values()
-        .filter(|p| matches!(p.cidr, IpNet::V4(_)))
-        .collect();
+    let pools: Vec<Pool> = cache.all::<IPPool>().filter_map(Pool::of).collect();
+    let v4_block = |b: IpNet| match b {
+        IpNet::V4(b) => Some(b),
+        IpNet::V6(_) => None,
+    };
     let local_blocks: Vec<Ipv4Net> = cache
-        .affinities
-        .values()
-        .filter(|a| a.node == me && a.confirmed && a.block.prefix_len() < 32)
-        .map(|a| a.block)
+        .affinities()
+        .filter(|a| a.host == me && a.confirmed())
+        .filter_map(|a| v4_block(a.block))
+        .filter(|b| b.prefix_len() < 32)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let mut workloads: Vec<Workload> = cache
-        .workloads
-        .values()
-        .filter(|w| w.node == me)
+        .all::<WorkloadEndpoint>()
+        .filter(|w| w.spec.node == me && !w.spec.interface_name.is_empty())
         .flat_map(|w| {
-            w.ips.iter().map(|ip| Workload {
-                ip: ip.addr().into(),
-                iface: w.iface.clone(),
-                mac: w.mac,
+            let mac = brindle_netlink::parse_mac(&w.spec.mac);
+            v4_addrs(w).map(move |ip| Workload {
+                ip: ip.into(),
+                iface: w.spec.interface_name.clone(),
+                mac,
             })
         })
         .collect();
     workloads.sort_by_key(|w| w.ip);
     workloads.dedup_by_key(|w| w.ip);
-    let others: Vec<&NodeView> = cache
-        .nodes
-        .values()
-        .filter(|n| n.name != me && n.ipv4.is_some())
+    // Every other node with an address, and that address.
+    let others: Vec<(&Node, Ipv4Addr)> = cache
+        .all::<Node>()
+        .filter(|n| n.metadata.name != me)
+        .filter_map(|n| Some((n, node_ip(n)?)))
         .collect();
 
     let bgp = (s.backend == Backend::Bird).then(|| {
-        let global = cache.bgp_default();
-        let global_as = global.and_then(|g| g.asn).unwrap_or(DEFAULT_AS);
-        let my_as = node.asn.unwrap_or(global_as);
-        let cluster_id = node.rr_cluster_id.as_deref().and_then(|c| match c.parse() {
+        let global = cache.bgp_default().map(|g| &g.spec);
+        let global_as = global.and_then(|g| g.as_number).map_or(DEFAULT_AS, |a| a.0);
+        let my_as = node.as_number().unwrap_or(global_as);
+        let cluster_id = node.route_reflector_cluster_id().and_then(|c| match c.parse() {
             Ok(id) => Some(id),
             Err(_) => {
                 tracing::warn!(
@@ -187,16 +220,13 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             }
         });
         let peers = crate::peering::peers(cache, node, my_ip, my_as, global_as);
-        let mut originate: Vec<Ipv4Net> = local_blocks
-            .iter()
-            .copied()
-            .filter(|b| pool_of(&pools, *b).is_some_and(|p| !p.disable_bgp_export))
-            .collect();
+        let exported = |net: Ipv4Net| pool_of(&pools, net).is_some_and(|p| !p.disable_bgp_export);
+        let mut originate: Vec<Ipv4Net> = local_blocks.iter().copied().filter(|b| exported(*b)).collect();
         for w in &workloads {
             let std::net::IpAddr::V4(ip) = w.ip else { continue };
-            let net = Ipv4Net::new(ip, 32).expect("32");
+            let net = Ipv4Net::from(ip);
             let borrowed = !local_blocks.iter().any(|b| b.contains(&ip));
-            if borrowed && pool_of(&pools, net).is_some_and(|p| !p.disable_bgp_export) {
+            if borrowed && exported(net) {
                 originate.push(net);
             }
         }
@@ -210,10 +240,9 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             listen_port: cache.listen_port(me),
             cluster_id,
             export_pools: cache
-                .pools
-                .values()
-                .filter(|p| !p.disable_bgp_export)
-                .map(|p| p.cidr)
+                .all::<IPPool>()
+                .filter(|p| !p.spec.disable_bgp_export)
+                .filter_map(|p| p.spec.network())
                 .collect(),
             peers,
             originate,
@@ -223,41 +252,46 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
     let mut dp = DesiredState::new(NodeInfo::v4(me, my_net));
     dp.local_blocks = local_blocks.iter().copied().map(IpNet::V4).collect();
     dp.workloads = workloads;
-    dp.peer_nodes = others.iter().map(|o| o.ipv4.expect("filtered").addr()).collect();
-    let owner_ip = |node: &str| cache.node(node).and_then(|n| n.ipv4).map(|n| n.addr());
+    dp.peer_nodes = others.iter().map(|(_, ip)| *ip).collect();
+    let owner_ip = |node: &str| cache.node(node).and_then(node_ip);
     let mut remote: Vec<RemoteBlock> = Vec::new();
-    let mut push = |dst: Ipv4Net, node_ip: Ipv4Addr, p: &PoolView| {
+    let mut push = |dst: Ipv4Net, node_ip: Ipv4Addr, p: &Pool| {
         if node_ip != my_ip && !remote.iter().any(|r| r.dst == IpNet::V4(dst)) {
             remote.push(RemoteBlock {
                 dst: IpNet::V4(dst),
                 node_ip: node_ip.into(),
-                ipip: dp_mode(p.ipip),
-                vxlan: dp_mode(p.vxlan),
+                ipip: p.ipip,
+                vxlan: p.vxlan,
             });
         }
     };
     // VXLAN pools: Felix's way, from IPAM affinities and the owners' Node resources.
-    let from_store = |p: &PoolView| p.vxlan != EncapMode::Never || s.routes_from_datastore;
-    for a in cache.affinities.values().filter(|a| a.node != me && a.confirmed) {
-        let Some(p) = pool_of(&pools, a.block) else {
+    let from_store = |p: &Pool| p.vxlan != EncapMode::Never || s.routes_from_datastore;
+    for a in cache.affinities().filter(|a| a.host != me && a.confirmed()) {
+        let Some(block) = v4_block(a.block) else {
+            continue;
+        };
+        let Some(p) = pool_of(&pools, block) else {
             continue;
         };
         if from_store(p)
-            && let Some(ip) = owner_ip(&a.node)
+            && let Some(ip) = owner_ip(a.host)
         {
-            push(a.block, ip, p);
+            push(block, ip, p);
         }
     }
     // Addresses other nodes borrowed (outside their own blocks): a /32 to the borrower, more
     // specific than the block owner's route.
-    for w in cache.workloads.values().filter(|w| w.node != me) {
-        for ip in &w.ips {
-            let owns = cache
-                .affinities
-                .values()
-                .any(|a| a.node == w.node && a.confirmed && a.block.contains(&ip.addr()));
-            let net = Ipv4Net::new(ip.addr(), 32).expect("32");
-            if let (false, Some(p), Some(nip)) = (owns, pool_of(&pools, net), owner_ip(&w.node))
+    for w in cache
+        .all::<WorkloadEndpoint>()
+        .filter(|w| w.spec.node != me && !w.spec.interface_name.is_empty())
+    {
+        for ip in v4_addrs(w) {
+            let owns = cache.affinities().any(|a| {
+                a.host == w.spec.node && a.confirmed() && a.block.contains(&std::net::IpAddr::V4(ip))
+            });
+            let net = Ipv4Net::from(ip);
+            if let (false, Some(p), Some(nip)) = (owns, pool_of(&pools, net), owner_ip(&w.spec.node))
                 && from_store(p)
             {
                 push(net, nip, p);
@@ -270,16 +304,6 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
     // whose next hop is not on the node's subnet (BIRD resolves those recursively; we do not).
     if s.backend == Backend::Bird {
         let rejected = service_cidrs(cache);
-        // How routes outside every pool are installed: plain, no tunnel.
-        let plain = PoolView {
-            name: String::new(),
-            cidr: IpNet::V4(Ipv4Net::default()),
-            ipip: EncapMode::Never,
-            vxlan: EncapMode::Never,
-            nat_outgoing: false,
-            disabled: false,
-            disable_bgp_export: false,
-        };
         for (dst, nh) in learned {
             match pool_of(&pools, *dst) {
                 Some(p) if p.vxlan == EncapMode::Never => push(*dst, *nh, p),
@@ -287,7 +311,7 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
                 None if rejected.iter().any(|r| r.contains(dst))
                     || local_blocks.iter().any(|b| b.contains(dst))
                     || !my_net.contains(nh) => {}
-                None => push(*dst, *nh, &plain),
+                None => push(*dst, *nh, &Pool::PLAIN),
             }
         }
     }
@@ -295,31 +319,30 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
     dp.remote_blocks = remote;
     if pools.iter().any(|p| p.ipip != EncapMode::Never) {
         dp.ipip = Some(IpipConfig {
-            tunnel_addr: node.ipip_tunnel,
+            tunnel_addr: node.ipip_tunnel_addr(),
             mtu: s.ipip_mtu.filter(|m| *m > 0).unwrap_or(s.host_mtu - 20),
         });
     }
     if pools.iter().any(|p| p.vxlan != EncapMode::Never)
-        && let Some(vtep) = node.vxlan_tunnel
+        && let Some(vtep) = node.vxlan_tunnel_addr()
     {
-        let mac = node
-            .vxlan_mac
-            .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(me));
+        let mac_of = |n: &Node| {
+            brindle_netlink::parse_mac(&n.spec.vxlan_tunnel_mac_addr)
+                .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(&n.metadata.name))
+        };
         let remotes = others
             .iter()
-            .filter_map(|o| {
+            .filter_map(|(o, ip)| {
                 Some(RemoteVtep {
-                    node_ip: o.ipv4?.addr().into(),
-                    vtep_ip: o.vxlan_tunnel?.into(),
-                    mac: o
-                        .vxlan_mac
-                        .unwrap_or_else(|| brindle_dataplane::vxlan::vtep_mac(&o.name)),
+                    node_ip: (*ip).into(),
+                    vtep_ip: o.vxlan_tunnel_addr()?.into(),
+                    mac: mac_of(o),
                 })
             })
             .collect();
         let mut v = VxlanConfig::new(
             vtep,
-            mac,
+            mac_of(node),
             s.vxlan_mtu.filter(|m| *m > 0).unwrap_or(s.host_mtu - 50),
             remotes,
         );
@@ -335,9 +358,9 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         masq: pools
             .iter()
             .filter(|p| p.nat_outgoing && !p.disabled)
-            .map(|p| p.cidr)
+            .map(|p| IpNet::V4(p.cidr))
             .collect(),
-        all: pools.iter().map(|p| p.cidr).collect(),
+        all: pools.iter().map(|p| IpNet::V4(p.cidr)).collect(),
     };
     Desired {
         bgp,

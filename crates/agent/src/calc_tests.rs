@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use crate::cache::Cache;
 use crate::calc::{CalcSettings, Desired, compute};
 use crate::config::Backend;
-use crate::views::Cache;
 
 fn load(case: &str) -> Cache {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{case}.input.json"));

@@ -4,6 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use brindle_model::ObjectMeta;
+use brindle_model::resources::{AllowedUse, EncapMode, IPPool, IPPoolSpec};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
@@ -93,49 +95,17 @@ impl std::str::FromStr for AutodetectMethod {
     }
 }
 
-/// A pool's `ipipMode` / `vxlanMode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncapMode {
-    #[default]
-    Never,
-    Always,
-    CrossSubnet,
-}
-
-impl EncapMode {
-    /// Calico's spelling in resources.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EncapMode::Never => "Never",
-            EncapMode::Always => "Always",
-            EncapMode::CrossSubnet => "CrossSubnet",
-        }
+/// `CALICO_IPV4POOL_IPIP` / `_VXLAN`: `off|never|always|crosssubnet|cross-subnet`, any case;
+/// empty means Never.
+fn encap_from_env(var: &str, v: Option<&str>) -> Result<EncapMode> {
+    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("off") | Some("never") => Ok(EncapMode::Never),
+        Some("always") => Ok(EncapMode::Always),
+        Some("crosssubnet") | Some("cross-subnet") => Ok(EncapMode::CrossSubnet),
+        Some(other) => Err(Error::Config(format!(
+            "{var}={other}: expected Always, CrossSubnet or Never"
+        ))),
     }
-
-    /// `CALICO_IPV4POOL_IPIP` / `_VXLAN`: `off|never|always|crosssubnet|cross-subnet`, any case;
-    /// empty means Never.
-    fn from_env(var: &str, v: Option<&str>) -> Result<EncapMode> {
-        match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("off") | Some("never") => Ok(EncapMode::Never),
-            Some("always") => Ok(EncapMode::Always),
-            Some("crosssubnet") | Some("cross-subnet") => Ok(EncapMode::CrossSubnet),
-            Some(other) => Err(Error::Config(format!(
-                "{var}={other}: expected Always, CrossSubnet or Never"
-            ))),
-        }
-    }
-}
-
-/// The pool calico-node makes on first start (`CALICO_IPV4POOL_*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefaultPool {
-    pub name: String,
-    pub cidr: Ipv4Net,
-    pub block_size: u8,
-    pub ipip: EncapMode,
-    pub vxlan: EncapMode,
-    pub nat_outgoing: bool,
-    pub node_selector: String,
 }
 
 /// `CALICO_NETWORKING_BACKEND`.
@@ -179,7 +149,7 @@ pub struct FelixEnv {
 }
 
 /// Everything the agent was told.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     /// `NODENAME` (or `--nodename`).
     pub nodename: Option<String>,
@@ -192,7 +162,7 @@ pub struct AgentConfig {
     /// `AS`: this node's AS number.
     pub as_number: Option<u32>,
     /// `None` with `NO_DEFAULT_POOLS=true`.
-    pub default_pool: Option<DefaultPool>,
+    pub default_pool: Option<IPPool>,
     pub backend: Backend,
     /// `CLUSTER_TYPE`, stored in ClusterInformation.
     pub cluster_type: String,
@@ -329,9 +299,8 @@ impl AgentConfig {
                     "CALICO_IPV4POOL_CIDR={cidr}: smaller than one block of /{block_size}"
                 )));
             }
-            let ipip = EncapMode::from_env("CALICO_IPV4POOL_IPIP", env("CALICO_IPV4POOL_IPIP").as_deref())?;
-            let vxlan =
-                EncapMode::from_env("CALICO_IPV4POOL_VXLAN", env("CALICO_IPV4POOL_VXLAN").as_deref())?;
+            let ipip = encap_from_env("CALICO_IPV4POOL_IPIP", env("CALICO_IPV4POOL_IPIP").as_deref())?;
+            let vxlan = encap_from_env("CALICO_IPV4POOL_VXLAN", env("CALICO_IPV4POOL_VXLAN").as_deref())?;
             if ipip != EncapMode::Never && vxlan != EncapMode::Never {
                 return Err(Error::Config(
                     "CALICO_IPV4POOL_IPIP and CALICO_IPV4POOL_VXLAN: cannot enable both VXLAN and IPIP on the same IPPool".into(),
@@ -341,15 +310,20 @@ impl AgentConfig {
                 .map(|v| parse_bool("CALICO_IPV4POOL_NAT_OUTGOING", &v))
                 .transpose()?
                 .unwrap_or(true);
-            Some(DefaultPool {
-                name: "default-ipv4-ippool".into(),
-                cidr,
-                block_size,
-                ipip,
-                vxlan,
-                nat_outgoing,
-                node_selector: env("CALICO_IPV4POOL_NODE_SELECTOR").unwrap_or_else(|| "all()".into()),
-            })
+            // As calico-node writes it (`startup.go`, `createIPPool`).
+            Some(IPPool::new(
+                ObjectMeta::named("default-ipv4-ippool"),
+                IPPoolSpec {
+                    cidr: cidr.to_string(),
+                    vxlan_mode: Some(vxlan),
+                    ipip_mode: Some(ipip),
+                    nat_outgoing,
+                    block_size: u32::from(block_size),
+                    node_selector: env("CALICO_IPV4POOL_NODE_SELECTOR").unwrap_or_else(|| "all()".into()),
+                    allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
+                    ..IPPoolSpec::default()
+                },
+            ))
         };
         let backend = match env("CALICO_NETWORKING_BACKEND").as_deref().map(str::trim) {
             None | Some("bird") => Backend::Bird,
@@ -483,10 +457,10 @@ mod tests {
         assert_eq!(c.ip, IpSetting::Addr("10.77.0.1".parse().unwrap(), Some(24)));
         assert_eq!(c.backend, Backend::Bird);
         let pool = c.default_pool.clone().unwrap();
-        assert_eq!(pool.name, "default-ipv4-ippool");
-        assert_eq!(pool.cidr.to_string(), "192.168.0.0/16");
+        assert_eq!(pool.metadata.name, "default-ipv4-ippool");
+        assert_eq!(pool.spec.cidr, "192.168.0.0/16");
         assert_eq!(
-            (pool.block_size, pool.ipip, pool.nat_outgoing),
+            (pool.spec.block_size, pool.spec.ipip(), pool.spec.nat_outgoing),
             (26, EncapMode::Never, true)
         );
         assert_eq!(c.felix.health, Some("127.0.0.1:9099".parse().unwrap()));
@@ -512,9 +486,9 @@ mod tests {
         assert_eq!(c.ip_method, AutodetectMethod::CanReach("172.20.42.1".into()));
         assert!(matches!(c.ip6, IpSetting::Addr(_, Some(64))));
         assert_eq!(c.as_number, Some(65546));
-        let p = c.default_pool.unwrap();
+        let p = c.default_pool.unwrap().spec;
         assert_eq!(
-            (p.block_size, p.ipip, p.nat_outgoing),
+            (p.block_size, p.ipip(), p.nat_outgoing),
             (24, EncapMode::CrossSubnet, false)
         );
         assert_eq!(c.felix.health.unwrap().port(), 19099);

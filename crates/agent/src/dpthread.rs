@@ -1,27 +1,23 @@
 //! The dataplane thread: owns the node's netlink socket and brindle-dataplane's reconcilers,
-//! applies each new desired state (the latest wins when several queue up) and resyncs
-//! periodically. Netlink is synchronous and stays off the tokio workers.
+//! applies each new desired state and resyncs periodically. Netlink is synchronous and stays off
+//! the tokio workers.
+//!
+//! Input comes through a [`Mailbox`] (the latest desired state wins; see `channels`). A kernel
+//! monitor thread reads the namespace's notifications and asks for a repair only for those that
+//! disagree with what the last apply left ([`Expected`]): the echoes of the thread's own writes
+//! are recognised and ignored, so a change is reconciled once, not twice. The monitor waits
+//! while an apply runs, so it judges every echo against the state that apply produced.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use brindle_dataplane::echo::Expected;
 use brindle_dataplane::{ApplyOptions, Dataplane, DataplaneConfig, DesiredState};
-use brindle_netlink::Handle;
+use brindle_netlink::{Handle, Monitor};
 use tokio::sync::watch;
 
-/// What the dataplane thread is told.
-#[derive(Debug, Clone)]
-pub enum DpMsg {
-    /// A new desired state.
-    Desired(Box<DpInput>),
-    /// The kernel changed (a netlink notification): re-apply so a route deleted behind the
-    /// agent's back comes back at once, not at the next periodic resync.
-    KernelChanged,
-    /// The agent is shutting down: stop, leaving the kernel as it is.
-    Stop,
-}
+use crate::channels::Mailbox;
 
 /// A new desired state, and whether stale routes may be pruned yet (not while a restarted agent
 /// is still re-learning its routes, so nothing working is flushed).
@@ -46,72 +42,108 @@ pub struct DpReport {
     pub fatal: Option<String>,
 }
 
-/// Starts the thread. It ends on [`DpMsg::Stop`] (or when every sender is gone); `notify` is
-/// the sender its kernel monitor uses.
+/// Kernel notifications the monitor judged, live (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct KernelCounters {
+    /// Echoes of the dataplane's own writes (ignored).
+    pub echoes: AtomicU64,
+    /// Changes made by someone else (repaired).
+    pub repairs: AtomicU64,
+}
+
+/// Starts the thread. It ends on [`Mailbox::stop`].
 pub fn spawn(
     cfg: DataplaneConfig,
-    rx: Receiver<DpMsg>,
-    notify: Sender<DpMsg>,
+    mailbox: Arc<Mailbox<DpInput>>,
     report: watch::Sender<DpReport>,
+    counters: Arc<KernelCounters>,
     resync: Duration,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("dataplane".into())
-        .spawn(move || run(cfg, rx, notify, report, resync))
+        .spawn(move || run(cfg, &mailbox, report, counters, resync))
         .expect("spawn dataplane thread")
 }
 
-/// What the queued messages add up to.
-struct Drained {
-    /// The latest desired state, if one came.
-    input: Option<DpInput>,
-    stop: bool,
+/// Shared by the dataplane thread and its kernel monitor.
+struct Echo {
+    state: Mutex<EchoState>,
+    applied: Condvar,
+    counters: Arc<KernelCounters>,
+    stop: AtomicBool,
 }
 
-/// Takes every queued message (kernel notifications just mean "apply again").
-fn drain(rx: &Receiver<DpMsg>, first: DpMsg) -> Drained {
-    let mut d = Drained {
-        input: None,
-        stop: false,
-    };
-    let mut take = |m: DpMsg| match m {
-        DpMsg::Desired(i) => d.input = Some(*i),
-        DpMsg::KernelChanged => {}
-        DpMsg::Stop => d.stop = true,
-    };
-    take(first);
-    while let Ok(next) = rx.try_recv() {
-        take(next);
+#[derive(Default)]
+struct EchoState {
+    applying: bool,
+    expected: Arc<Expected>,
+}
+
+impl Echo {
+    fn begin(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).applying = true;
     }
-    d
+
+    fn end(&self, expected: Arc<Expected>) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.applying = false;
+        s.expected = expected;
+        self.applied.notify_all();
+    }
+
+    /// The last apply's expectations, once no apply is running.
+    fn expected(&self) -> Arc<Expected> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s.applying && !self.stop.load(Ordering::Relaxed) {
+            s = self
+                .applied
+                .wait_timeout(s, Duration::from_secs(1))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        s.expected.clone()
+    }
 }
 
-/// Forwards kernel change notifications of the dataplane's namespace to the thread, until
-/// `stop` is set.
-fn watch_kernel(mut monitor: brindle_netlink::Monitor, notify: Sender<DpMsg>, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
-        if monitor.wait(Duration::from_secs(1)) && notify.send(DpMsg::KernelChanged).is_err() {
-            return;
+/// Reads the namespace's notifications until told to stop; asks for a repair when one disagrees
+/// with the last apply.
+fn watch_kernel(mut monitor: Monitor, mailbox: Arc<Mailbox<DpInput>>, echo: Arc<Echo>) {
+    let mut changes = Vec::new();
+    while !echo.stop.load(Ordering::Relaxed) {
+        changes.clear();
+        if !monitor.changes(Duration::from_secs(1), &mut changes) {
+            continue;
+        }
+        let expected = echo.expected();
+        let repairs = changes.iter().filter(|c| expected.needs_repair(c)).count();
+        let c = &echo.counters;
+        c.echoes
+            .fetch_add((changes.len() - repairs) as u64, Ordering::Relaxed);
+        if repairs > 0 {
+            c.repairs.fetch_add(repairs as u64, Ordering::Relaxed);
+            if let Some(c) = changes.iter().find(|c| expected.needs_repair(c)) {
+                tracing::debug!(change = ?c, "kernel changed behind the agent: repairing");
+            }
+            mailbox.kernel_changed();
         }
     }
 }
 
 fn run(
     cfg: DataplaneConfig,
-    rx: Receiver<DpMsg>,
-    notify: Sender<DpMsg>,
+    mailbox: &Arc<Mailbox<DpInput>>,
     report: watch::Sender<DpReport>,
+    counters: Arc<KernelCounters>,
     resync: Duration,
 ) {
     let mut rep = DpReport::default();
     // Wait for the first desired state, then start the reconcilers with it.
     let mut input = loop {
-        let Ok(first) = rx.recv() else { return };
-        let d = drain(&rx, first);
-        if d.stop {
+        let m = mailbox.wait_until(None);
+        if m.stop {
             return;
         }
-        if let Some(i) = d.input {
+        if let Some(i) = m.latest {
             break i;
         }
     };
@@ -123,6 +155,14 @@ fn run(
             return;
         }
     };
+    let echo = Arc::new(Echo {
+        state: Mutex::default(),
+        applied: Condvar::new(),
+        counters,
+        stop: AtomicBool::new(false),
+    });
+    let _stop_monitor = StopOnDrop(echo.clone());
+    echo.begin();
     let t0 = Instant::now();
     let mut dp = match Dataplane::start(handle, cfg, &input.desired) {
         Ok((dp, r)) => {
@@ -138,6 +178,7 @@ fn run(
             return;
         }
     };
+    echo.end(dp.expected());
     let record = |rep: &mut DpReport, input: &DpInput, took: Duration| {
         rep.applies += 1;
         rep.last_apply = took;
@@ -149,14 +190,12 @@ fn run(
         let _ = report.send(rep.clone());
     };
     record(&mut rep, &input, t0.elapsed());
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_monitor = StopOnDrop(stop.clone());
     match dp.monitor() {
         Ok(m) => {
-            let stop = stop.clone();
+            let (mailbox, echo) = (mailbox.clone(), echo.clone());
             let spawned = std::thread::Builder::new()
                 .name("kernel-monitor".into())
-                .spawn(move || watch_kernel(m, notify, stop));
+                .spawn(move || watch_kernel(m, mailbox, echo));
             if let Err(e) = spawned {
                 tracing::warn!(error = %e, "no kernel monitor thread: repairs wait for the periodic resync");
             }
@@ -165,24 +204,18 @@ fn run(
     }
     let mut next_full = Instant::now() + resync;
     loop {
-        let timeout = next_full.saturating_duration_since(Instant::now());
-        let full = match rx.recv_timeout(timeout) {
-            Ok(m) => {
-                let d = drain(&rx, m);
-                if d.stop {
-                    return;
-                }
-                if let Some(i) = d.input {
-                    input = i;
-                }
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => true,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
+        let m = mailbox.wait_until(Some(next_full));
+        if m.stop {
+            return;
+        }
+        let full = m.latest.is_none() && !m.kernel_changed;
+        if let Some(i) = m.latest {
+            input = i;
+        }
         if full {
             next_full = Instant::now() + resync;
         }
+        echo.begin();
         let t = Instant::now();
         let r = dp.apply(
             &input.desired,
@@ -191,6 +224,7 @@ fn run(
                 full,
             },
         );
+        echo.end(dp.expected());
         for e in &r.errors {
             tracing::warn!(error = %e, "dataplane");
         }
@@ -200,11 +234,12 @@ fn run(
     }
 }
 
-/// Sets the flag when dropped (the dataplane thread ending stops its monitor thread).
-struct StopOnDrop(Arc<AtomicBool>);
+/// Stops the kernel monitor when dropped (the dataplane thread ending).
+struct StopOnDrop(Arc<Echo>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.stop.store(true, Ordering::Relaxed);
+        self.0.applied.notify_all();
     }
 }

@@ -11,6 +11,10 @@ pub enum Error {
     /// Startup could not complete (no address found, conflicting node IP, …).
     #[error("startup: {0}")]
     Startup(String),
+    /// The datastore cannot be opened, read or written: retried with backoff, the agent keeps
+    /// running (and reports not ready) meanwhile.
+    #[error("datastore: {0}")]
+    Datastore(String),
     /// The agent's control socket could not be served or reached.
     #[error("control socket {path}: {detail}")]
     Ctl { path: String, detail: String },

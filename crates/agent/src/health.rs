@@ -3,28 +3,32 @@
 //! threshold after startup (the nodename file's mtime) every peer must be Established and no
 //! graceful restart may be in progress; after that, one Established peer is enough.
 
-use crate::status::PeerStatus;
+use crate::status::BgpStatus;
 
 /// calico-node's `-threshold-time` default.
 pub const THRESHOLD_SECS: i64 = 30;
 
-/// `(ready, detail)`. `started` is the nodename file's mtime (seconds since the epoch).
-pub fn readiness(
-    dataplane_ready: bool,
-    peers: Option<&[PeerStatus]>,
-    graceful_restart: bool,
-    started: i64,
-    now: i64,
-) -> (bool, String) {
+/// `(ready, detail)`. `started` is the nodename file's mtime (seconds since the epoch). `bgp`
+/// is `None` without BGP. A speaker that should run and does not (its start failed and is
+/// being retried, or it is restarting) makes the node not ready at any time, whatever its
+/// peers were: BIRD not running fails calico-node's `-bird-ready` too.
+pub fn readiness(dataplane_ready: bool, bgp: Option<&BgpStatus>, started: i64, now: i64) -> (bool, String) {
     if !dataplane_ready {
         return (
             false,
             "calico/node is not ready: felix is not ready: dataplane not programmed yet".into(),
         );
     }
-    let Some(peers) = peers else {
+    let Some(bgp) = bgp else {
         return (true, String::new());
     };
+    if let Some(why) = &bgp.speaker_down {
+        return (
+            false,
+            format!("calico/node is not ready: BIRD is not ready: BGP speaker not running: {why}"),
+        );
+    }
+    let (peers, graceful_restart) = (&bgp.peers_v4, bgp.graceful_restart_in_progress);
     if peers.is_empty() {
         return (true, String::new());
     }
@@ -66,6 +70,7 @@ pub fn readiness(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::PeerStatus;
 
     fn peer(addr: &str, up: bool) -> PeerStatus {
         PeerStatus {
@@ -78,20 +83,43 @@ mod tests {
         }
     }
 
+    fn bgp(peers: &[PeerStatus], graceful_restart: bool) -> BgpStatus {
+        BgpStatus {
+            peers_v4: peers.to_vec(),
+            graceful_restart_in_progress: graceful_restart,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn bird_ready_rules() {
         let both = [peer("172.20.42.81", true), peer("172.20.42.82", false)];
-        assert!(!readiness(false, None, false, 0, 100).0);
-        assert!(readiness(true, None, false, 0, 1).0);
-        assert!(readiness(true, Some(&[]), false, 0, 1).0);
-        let (ok, why) = readiness(true, Some(&both), false, 100, 110);
+        assert!(!readiness(false, None, 0, 100).0);
+        assert!(readiness(true, None, 0, 1).0);
+        assert!(readiness(true, Some(&bgp(&[], false)), 0, 1).0);
+        let (ok, why) = readiness(true, Some(&bgp(&both, false)), 100, 110);
         assert!(!ok);
         assert!(why.ends_with("BGP not established with 172.20.42.82"), "{why}");
-        assert!(readiness(true, Some(&both), false, 100, 200).0);
+        assert!(readiness(true, Some(&bgp(&both, false)), 100, 200).0);
         let none = [peer("172.20.42.81", false)];
-        assert!(!readiness(true, Some(&none), false, 100, 200).0);
+        assert!(!readiness(true, Some(&bgp(&none, false)), 100, 200).0);
         let up = [peer("172.20.42.81", true)];
-        let (ok, why) = readiness(true, Some(&up), true, 100, 110);
+        let (ok, why) = readiness(true, Some(&bgp(&up, true)), 100, 110);
         assert!(!ok && why.contains("graceful restart in progress"));
+    }
+
+    #[test]
+    fn no_speaker_is_not_ready() {
+        let down = BgpStatus {
+            speaker_down: Some("bgp listen on 0.0.0.0:179: Address already in use".into()),
+            ..Default::default()
+        };
+        let (ok, why) = readiness(true, Some(&down), 100, 1000);
+        assert!(!ok);
+        assert_eq!(
+            why,
+            "calico/node is not ready: BIRD is not ready: BGP speaker not running: \
+             bgp listen on 0.0.0.0:179: Address already in use"
+        );
     }
 }

@@ -6,15 +6,22 @@
 //! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
 //! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
 //! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
-//! - [`views`]: the syncer's cache of the datastore objects the calculation reads.
+//! - [`cache`]: the datastore as the agent knows it: the model's typed resources by kind and
+//!   name, and the block affinities, decoded leniently.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
+//! - [`channels`]: the bounded channels between the agent's threads and their overflow policy
+//!   (coalesce per key; latest desired state wins).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
-//! - [`bgp`]: the BGP driver task around brindle-bgp-speaker (speaker and peer configuration,
-//!   passwords from `BRINDLE_SECRETS_DIR`, originated prefixes, learned routes, peer status).
+//! - [`bgp`]: the speaker's configuration from the desired state (speaker and peer settings,
+//!   passwords from `BRINDLE_SECRETS_DIR`) and its peer status in `node status` terms.
+//! - [`bgpthread`]: the BGP thread (its own runtime): the speaker and its driver, which applies
+//!   each desired state in place, restarts the speaker only for a new identity, retries a
+//!   failed start with backoff, and forwards learned routes.
+//! - [`routeq`]: the coalescing route channel from the BGP thread to the main loop.
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
@@ -30,9 +37,12 @@
 
 pub mod autodetect;
 pub mod bgp;
+pub mod bgpthread;
+pub mod cache;
 pub mod calc;
 #[cfg(test)]
 mod calc_tests;
+pub mod channels;
 pub mod config;
 pub mod ctl;
 pub mod dpthread;
@@ -44,11 +54,11 @@ pub mod nodename;
 pub mod peering;
 #[cfg(test)]
 mod peering_tests;
+pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;
 pub mod status;
 pub mod syncer;
-pub mod views;
 
 pub use error::{Error, Result};

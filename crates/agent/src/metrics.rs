@@ -21,7 +21,14 @@ pub struct Counters {
     pub workloads: usize,
     pub nodes: usize,
     pub workloads_cluster: usize,
+    /// The datastore can be read (startup done, the syncer listing).
+    pub datastore_available: bool,
+    /// Kernel notifications that were the dataplane's own writes (ignored), and the others.
+    pub kernel_echoes: u64,
+    pub kernel_repairs: u64,
     pub cni: CniLatencies,
+    /// The IPAM garbage collector's series (`ipam_*`, `brindle_ipam_gc_*`), when it runs here.
+    pub ipam_gc: Option<std::sync::Arc<brindle_ipam::gc::GcMetrics>>,
 }
 
 /// Upper bounds (seconds) of the CNI latency histogram's buckets: a CNI ADD takes a few
@@ -105,6 +112,36 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
         let n = peers.iter().filter(|p| p.state == state).count();
         let _ = writeln!(o, "brindle_bgp_sessions{{node=\"{node}\",state=\"{state}\"}} {n}");
     }
+    if let Some(b) = &st.bgp {
+        family(
+            &mut o,
+            "brindle_bgp_speaker_running",
+            "gauge",
+            "1 while the BGP speaker runs, 0 while it should and does not (start failed, restarting).",
+        );
+        let running = u8::from(b.speaker_down.is_none());
+        let _ = writeln!(o, "brindle_bgp_speaker_running{{node=\"{node}\"}} {running}");
+        for (name, help, n) in [
+            (
+                "brindle_bgp_speaker_start_failures_total",
+                "Failed starts of the BGP speaker (each retried with backoff).",
+                b.speaker_start_failures,
+            ),
+            (
+                "brindle_bgp_speaker_restarts_total",
+                "Restarts of the BGP speaker (router id, AS or listen address changed).",
+                b.speaker_restarts,
+            ),
+            (
+                "brindle_bgp_reconfigurations_total",
+                "Changes of BGP settings or peers applied to the running speaker in place.",
+                b.reconfigurations,
+            ),
+        ] {
+            family(&mut o, name, "counter", help);
+            let _ = writeln!(o, "{name}{{node=\"{node}\"}} {n}");
+        }
+    }
     family(
         &mut o,
         "brindle_bgp_routes_received",
@@ -173,6 +210,33 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
     let _ = writeln!(o, "brindle_datastore_resyncs_total {}", c.resyncs);
     family(
         &mut o,
+        "brindle_datastore_available",
+        "gauge",
+        "1 while the datastore can be read, 0 while the agent retries it.",
+    );
+    let _ = writeln!(
+        o,
+        "brindle_datastore_available {}",
+        u8::from(c.datastore_available)
+    );
+    family(
+        &mut o,
+        "brindle_kernel_notifications_total",
+        "counter",
+        "Kernel notifications seen by the dataplane: echoes of its own writes, and changes it repaired.",
+    );
+    let _ = writeln!(
+        o,
+        "brindle_kernel_notifications_total{{kind=\"echo\"}} {}",
+        c.kernel_echoes
+    );
+    let _ = writeln!(
+        o,
+        "brindle_kernel_notifications_total{{kind=\"repair\"}} {}",
+        c.kernel_repairs
+    );
+    family(
+        &mut o,
         "brindle_calc_seconds",
         "summary",
         "Time spent computing the desired state.",
@@ -225,6 +289,9 @@ pub fn render(st: &AgentStatus, c: &Counters) -> String {
     c.cni.render(&mut o, node);
     family(&mut o, "brindle_ready", "gauge", "1 when /readiness answers 200.");
     let _ = writeln!(o, "brindle_ready {}", u8::from(st.ready));
+    if let Some(gc) = &c.ipam_gc {
+        gc.render(&mut o);
+    }
     o
 }
 
@@ -261,5 +328,23 @@ mod tests {
             value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
         }
         assert!(text.contains("brindle_bgp_sessions{node=\"n1\",state=\"up\"} 0"));
+        // BGP's own lines only with BGP.
+        assert!(!text.contains("brindle_bgp_speaker_running"));
+        let down = AgentStatus {
+            node: "n1".into(),
+            bgp: Some(crate::status::BgpStatus {
+                speaker_down: Some("bgp listen on 0.0.0.0:179: Address already in use".into()),
+                speaker_start_failures: 4,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = render(&down, &c);
+        assert!(
+            text.contains("brindle_bgp_speaker_running{node=\"n1\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("brindle_bgp_speaker_start_failures_total{node=\"n1\"} 4\n"));
+        assert!(text.contains("brindle_bgp_speaker_restarts_total{node=\"n1\"} 0\n"));
     }
 }

@@ -30,8 +30,93 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use brindle_bgp_speaker::NextHopMode;
+use brindle_model::duration::GoDuration;
+use brindle_model::resources::{BGPPeer, BgpPassword, Node, ReversePeering, SourceAddress};
 
-use crate::views::{Cache, NodeView, PeerView, SecretRef};
+use crate::cache::Cache;
+
+/// A `secretKeyRef {name, key}` (a Kubernetes Secret's key; Brindle reads it from a file, see
+/// `bgp::Secrets`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretRef {
+    pub name: String,
+    pub key: String,
+}
+
+impl SecretRef {
+    /// A password's `secretKeyRef`, when it names both a secret and a key.
+    pub fn of(p: Option<&BgpPassword>) -> Option<SecretRef> {
+        let r = p?.secret_key_ref.as_ref()?;
+        (!r.name.is_empty() && !r.key.is_empty()).then(|| SecretRef {
+            name: r.name.clone(),
+            key: r.key.clone(),
+        })
+    }
+}
+
+/// A Go duration in whole seconds, rounded as confd's `math.Round(d.Seconds())`.
+pub fn whole_secs(d: Option<GoDuration>) -> Option<u16> {
+    let s = (d?.0.max(0) as f64 / 1e9).round();
+    Some(s.min(f64::from(u16::MAX)) as u16)
+}
+
+/// A string field that is set.
+fn set(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+/// The options of a BGPPeer as confd reads them.
+mod opts {
+    use super::*;
+
+    pub fn node(p: &BGPPeer) -> Option<&str> {
+        set(&p.spec.node)
+    }
+    pub fn node_selector(p: &BGPPeer) -> Option<&str> {
+        set(&p.spec.node_selector)
+    }
+    pub fn peer_selector(p: &BGPPeer) -> Option<&str> {
+        set(&p.spec.peer_selector)
+    }
+    /// `peerIP` (`IP`, `IP:port`, `[IPv6]:port`).
+    pub fn peer_ip(p: &BGPPeer) -> Option<(IpAddr, Option<u16>)> {
+        p.spec.peer_addr()
+    }
+    pub fn asn(p: &BGPPeer) -> Option<u32> {
+        Some(p.spec.as_number.0).filter(|a| *a != 0)
+    }
+    pub fn local_asn(p: &BGPPeer) -> Option<u32> {
+        p.spec.local_as_number.map(|a| a.0).filter(|a| *a != 0)
+    }
+    /// `nextHopMode` in the speaker's terms.
+    pub fn next_hop_mode(p: &BGPPeer) -> Option<NextHopMode> {
+        use brindle_model::resources::NextHopMode as M;
+        p.spec.next_hop_mode.map(|m| match m {
+            M::Auto => NextHopMode::Auto,
+            M::NextHopSelf => NextHopMode::SetSelf,
+            M::Keep => NextHopMode::Keep,
+        })
+    }
+    /// `keepOriginalNextHop` (deprecated; ignored when `nextHopMode` is set, as in confd).
+    pub fn keep_next_hop(p: &BGPPeer) -> bool {
+        p.spec.next_hop_mode.is_none() && p.spec.keep_original_next_hop
+    }
+    /// `numAllowedLocalASNumbers` (0 = none).
+    pub fn allow_local_as(p: &BGPPeer) -> u8 {
+        p.spec
+            .num_allowed_local_as_numbers
+            .map(|n| n.clamp(0, i32::from(u8::MAX)) as u8)
+            .unwrap_or(0)
+    }
+    /// `reversePeering: Manual`: no automatic reverse peering from the selected Calico nodes.
+    pub fn reverse_manual(p: &BGPPeer) -> bool {
+        p.spec.reverse_peering == Some(ReversePeering::Manual)
+    }
+    /// `localWorkloadSelector` is set (peering with workloads: not supported, skipped).
+    pub fn local_workload(p: &BGPPeer) -> bool {
+        !p.spec.local_workload_selector.is_empty()
+    }
+}
 
 /// Which kind of peering a session is (BIRD protocol name prefixes `Mesh_`, `Global_`, `Node_`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,36 +182,36 @@ struct V1Peer<'a> {
     keep_next_hop: bool,
     next_hop: Option<NextHopMode>,
     allow_local_as: u8,
-    from: &'a PeerView,
+    from: &'a BGPPeer,
 }
 
 /// The node facts the rules read.
 struct Ctx<'a> {
     cache: &'a Cache,
     global_as: u32,
-    /// Every node with an IPv4 address, by name.
-    nodes: BTreeMap<&'a str, &'a NodeView>,
+    /// Every node with an IPv4 address, by name, with that address.
+    nodes: BTreeMap<&'a str, (&'a Node, IpAddr)>,
 }
 
-fn node_ip(n: &NodeView) -> Option<IpAddr> {
-    n.ipv4.map(|a| IpAddr::V4(a.addr()))
-}
-
-fn cluster_id(n: &NodeView) -> Option<&str> {
-    n.rr_cluster_id.as_deref().filter(|c| !c.is_empty())
+fn name(p: &BGPPeer) -> &str {
+    &p.metadata.name
 }
 
 impl<'a> Ctx<'a> {
-    fn node_as(&self, n: &NodeView) -> u32 {
-        n.asn.unwrap_or(self.global_as)
+    fn node_as(&self, n: &Node) -> u32 {
+        n.as_number().unwrap_or(self.global_as)
+    }
+
+    fn node_ip(&self, n: &Node) -> Option<IpAddr> {
+        self.nodes.get(n.metadata.name.as_str()).map(|(_, ip)| *ip)
     }
 
     /// Nodes a selector selects (Calico's selector syntax, as IPAM evaluates pool
     /// `nodeSelector`s). A selector that does not parse selects nothing.
-    fn matching(&self, peer: &str, sel: &str) -> Vec<&'a NodeView> {
+    fn matching(&self, peer: &str, sel: &str) -> Vec<&'a Node> {
         let mut out = Vec::new();
-        for n in self.cache.nodes.values() {
-            match brindle_ipam::resources::selects(sel, &n.labels) {
+        for n in self.cache.all::<Node>() {
+            match brindle_model::selector::matches(sel, &n.metadata.labels) {
                 Ok(true) => out.push(n),
                 Ok(false) => {}
                 Err(e) => {
@@ -135,81 +220,77 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
     /// The nodes a BGPPeer applies to (`node`, `nodeSelector`, or every node).
-    fn local_nodes(&self, p: &'a PeerView) -> Vec<&'a NodeView> {
-        match (&p.node, &p.node_selector) {
+    fn local_nodes(&self, p: &'a BGPPeer) -> Vec<&'a Node> {
+        match (opts::node(p), opts::node_selector(p)) {
             (Some(n), _) => self.cache.node(n).into_iter().collect(),
-            (None, Some(sel)) => self.matching(&p.name, sel),
-            (None, None) => self.matching(&p.name, "all()"),
+            (None, Some(sel)) => self.matching(name(p), sel),
+            (None, None) => self.matching(name(p), "all()"),
         }
     }
 
     /// confd's `nodesWithIPPortAndAS`: the Calico nodes a `peerIP` BGPPeer points at.
-    fn nodes_at(&self, ip: IpAddr, asn: Option<u32>, port: Option<u16>) -> Vec<&'a NodeView> {
+    fn nodes_at(&self, ip: IpAddr, asn: Option<u32>, port: Option<u16>) -> Vec<&'a Node> {
         let want_as = asn.unwrap_or(self.global_as);
         self.nodes
             .values()
-            .copied()
-            .filter(|n| node_ip(n) == Some(ip) && self.node_as(n) == want_as)
-            .filter(|n| port.is_none_or(|p| self.cache.listen_port(&n.name).unwrap_or(179) == p))
+            .filter(|(n, at)| *at == ip && self.node_as(n) == want_as)
+            .filter(|(n, _)| {
+                port.is_none_or(|p| self.cache.listen_port(&n.metadata.name).unwrap_or(179) == p)
+            })
+            .map(|(n, _)| *n)
             .collect()
     }
 
     /// confd's `nodeAsBGPPeers`: a peering to a Calico node.
-    fn node_peer(&self, n: &'a NodeView, p: &'a PeerView) -> Option<V1Peer<'a>> {
+    fn node_peer(&self, n: &'a Node, p: &'a BGPPeer) -> Option<V1Peer<'a>> {
         Some(V1Peer {
-            ip: node_ip(n)?,
-            port: self.cache.listen_port(&n.name),
+            ip: self.node_ip(n)?,
+            port: self.cache.listen_port(&n.metadata.name),
             asn: self.node_as(n),
             local_as: None,
-            rr_cluster_id: cluster_id(n),
+            rr_cluster_id: n.route_reflector_cluster_id(),
             calico_node: false,
-            keep_next_hop: p.next_hop_mode.is_none() && p.keep_original_next_hop,
-            next_hop: p.next_hop_mode,
+            keep_next_hop: opts::keep_next_hop(p),
+            next_hop: opts::next_hop_mode(p),
             allow_local_as: 0,
             from: p,
         })
     }
 
     /// The peerings a BGPPeer names (its `peerSelector` nodes or its `peerIP`).
-    fn targets(&self, p: &'a PeerView) -> Vec<V1Peer<'a>> {
-        if let Some(sel) = &p.peer_selector {
+    fn targets(&self, p: &'a BGPPeer) -> Vec<V1Peer<'a>> {
+        if let Some(sel) = opts::peer_selector(p) {
             return self
-                .matching(&p.name, sel)
+                .matching(name(p), sel)
                 .into_iter()
                 .filter_map(|n| self.node_peer(n, p))
                 .collect();
         }
-        let Some(ip) = p.peer_ip else {
-            tracing::warn!(bgppeer = %p.name, "BGPPeer has neither peerIP nor peerSelector: skipped");
+        let Some((ip, given_port)) = opts::peer_ip(p) else {
+            tracing::warn!(bgppeer = %name(p), "BGPPeer has neither peerIP nor peerSelector: skipped");
             return Vec::new();
         };
-        let at = self.nodes_at(ip, p.asn, p.port);
+        let asn = opts::asn(p);
+        let at = self.nodes_at(ip, asn, given_port);
         // No port given: a Calico node's listen port.
-        let port = p
-            .port
-            .or_else(|| at.first().and_then(|n| self.cache.listen_port(&n.name)));
-        let calico = self.nodes.values().any(|n| node_ip(n) == Some(ip));
+        let port = given_port.or_else(|| at.first().and_then(|n| self.cache.listen_port(&n.metadata.name)));
+        let node_there = self.nodes.values().find(|(_, at)| *at == ip);
         // Without an AS (confd would render `as 0`): the node's at that address, else global.
-        let node_as = self
-            .nodes
-            .values()
-            .find(|n| node_ip(n) == Some(ip))
-            .map(|n| self.node_as(n));
+        let node_as = node_there.map(|(n, _)| self.node_as(n));
         vec![V1Peer {
             ip,
             port,
-            asn: p.asn.or(node_as).unwrap_or(self.global_as),
-            local_as: p.local_asn,
+            asn: asn.or(node_as).unwrap_or(self.global_as),
+            local_as: opts::local_asn(p),
             rr_cluster_id: None,
-            calico_node: calico,
-            keep_next_hop: p.next_hop_mode.is_none() && p.keep_original_next_hop,
-            next_hop: p.next_hop_mode,
-            allow_local_as: p.allow_local_as,
+            calico_node: node_there.is_some(),
+            keep_next_hop: opts::keep_next_hop(p),
+            next_hop: opts::next_hop_mode(p),
+            allow_local_as: opts::allow_local_as(p),
             from: p,
         }]
     }
@@ -218,48 +299,48 @@ impl<'a> Ctx<'a> {
 type Key = (IpAddr, Option<u16>);
 
 /// The sessions of node `me` (with address `my_ip`, AS `my_as`), sorted by address.
-pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_as: u32) -> Vec<DesiredPeer> {
+pub fn peers(cache: &Cache, me: &Node, my_ip: Ipv4Addr, my_as: u32, global_as: u32) -> Vec<DesiredPeer> {
     let ctx = Ctx {
         cache,
         global_as,
         nodes: cache
-            .nodes
-            .values()
-            .filter(|n| n.ipv4.is_some())
-            .map(|n| (n.name.as_str(), n))
+            .all::<Node>()
+            .filter_map(|n| Some((n.metadata.name.as_str(), (n, IpAddr::V4(n.bgp_ipv4()?.addr())))))
             .collect(),
     };
+    let me_name = me.metadata.name.as_str();
     // A cluster id that is not an IPv4 address (the model refuses those) cannot make a
     // reflector; the node is still out of the mesh, as in confd.
-    let my_cluster = cluster_id(me).filter(|c| c.parse::<Ipv4Addr>().is_ok());
-    let global = cache.bgp_default();
+    let my_cluster = me
+        .route_reflector_cluster_id()
+        .filter(|c| c.parse::<Ipv4Addr>().is_ok());
+    let global = cache.bgp_default().map(|g| &g.spec);
     let mut out: BTreeMap<IpAddr, DesiredPeer> = BTreeMap::new();
     let me_ip = IpAddr::V4(my_ip);
     let lexically_greater = |ip: IpAddr| ip.to_string() > my_ip.to_string();
 
-    if cluster_id(me).is_none() && global.and_then(|g| g.mesh).unwrap_or(true) {
-        for o in ctx.nodes.values() {
-            let Some(ip) = node_ip(o).filter(|ip| *ip != me_ip) else {
-                continue;
-            };
-            if cluster_id(o).is_some() {
+    if me.route_reflector_cluster_id().is_none()
+        && global.and_then(|g| g.node_to_node_mesh_enabled).unwrap_or(true)
+    {
+        for (o, ip) in ctx.nodes.values() {
+            if *ip == me_ip || o.route_reflector_cluster_id().is_some() {
                 continue;
             }
             out.insert(
-                ip,
+                *ip,
                 DesiredPeer {
-                    addr: ip,
-                    port: cache.listen_port(&o.name),
+                    addr: *ip,
+                    port: cache.listen_port(&o.metadata.name),
                     asn: ctx.node_as(o),
                     kind: PeerKind::Mesh,
-                    passive: lexically_greater(ip),
+                    passive: lexically_greater(*ip),
                     source: None,
                     local_as: None,
                     rr_client: false,
                     next_hop: NextHopMode::Auto,
-                    password: global.and_then(|g| g.node_mesh_password.clone()),
+                    password: global.and_then(|g| SecretRef::of(g.node_mesh_password.as_ref())),
                     use_node_ip: true,
-                    restart_time: global.and_then(|g| g.node_mesh_restart_time),
+                    restart_time: global.and_then(|g| whole_secs(g.node_mesh_max_restart_time)),
                     keepalive: None,
                     allow_local_as: 0,
                     ttl_security: None,
@@ -268,20 +349,17 @@ pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_a
         }
     }
 
-    // Step 1: the v1 peerings of this node.
-    let bgp_peers: Vec<&PeerView> = {
-        let mut v: Vec<&PeerView> = cache.peers.values().filter(|p| !p.local_workload).collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    };
-    for p in cache.peers.values().filter(|p| p.local_workload) {
-        tracing::warn!(bgppeer = %p.name, "BGPPeer localWorkloadSelector is not supported: skipped");
+    // Step 1: the v1 peerings of this node (BGPPeers in name order: the cache's order).
+    let bgp_peers: Vec<&BGPPeer> = cache
+        .all::<BGPPeer>()
+        .filter(|p| !opts::local_workload(p))
+        .collect();
+    for p in cache.all::<BGPPeer>().filter(|p| opts::local_workload(p)) {
+        tracing::warn!(bgppeer = %name(p), "BGPPeer localWorkloadSelector is not supported: skipped");
     }
+    let is_global = |p: &BGPPeer| opts::node(p).is_none() && opts::node_selector(p).is_none();
     let mut globals: BTreeMap<Key, V1Peer<'_>> = BTreeMap::new();
-    for p in bgp_peers
-        .iter()
-        .filter(|p| p.node.is_none() && p.node_selector.is_none())
-    {
+    for p in bgp_peers.iter().filter(|p| is_global(p)) {
         for v in ctx.targets(p) {
             globals.entry((v.ip, v.port)).or_insert(v);
         }
@@ -294,21 +372,24 @@ pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_a
             nodes.entry(k).or_insert(v);
         }
     }
-    let applies_to_me = |p: &PeerView| ctx.local_nodes(p).iter().any(|n| n.name == me.name);
-    for p in bgp_peers
-        .iter()
-        .filter(|p| p.node.is_some() || p.node_selector.is_some())
-    {
+    let applies_to_me = |p: &BGPPeer| ctx.local_nodes(p).iter().any(|n| n.metadata.name == me_name);
+    for p in bgp_peers.iter().filter(|p| !is_global(p)) {
         if applies_to_me(p) {
             for v in ctx.targets(p) {
                 emit(&globals, &mut nodes, v);
             }
         }
     }
-    for p in bgp_peers.iter().filter(|p| !p.reverse_manual) {
-        let selected_me = match (&p.peer_selector, p.peer_ip) {
-            (Some(sel), _) => ctx.matching(&p.name, sel).iter().any(|n| n.name == me.name),
-            (None, Some(ip)) => ctx.nodes_at(ip, p.asn, p.port).iter().any(|n| n.name == me.name),
+    for p in bgp_peers.iter().filter(|p| !opts::reverse_manual(p)) {
+        let selected_me = match (opts::peer_selector(p), opts::peer_ip(p)) {
+            (Some(sel), _) => ctx
+                .matching(name(p), sel)
+                .iter()
+                .any(|n| n.metadata.name == me_name),
+            (None, Some((ip, port))) => ctx
+                .nodes_at(ip, opts::asn(p), port)
+                .iter()
+                .any(|n| n.metadata.name == me_name),
             (None, None) => false,
         };
         if selected_me {
@@ -331,7 +412,7 @@ pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_a
             continue;
         }
         if out.contains_key(&v.ip) {
-            dropped.insert((v.ip, v.from.name.clone()));
+            dropped.insert((v.ip, name(v.from).to_string()));
             continue;
         }
         let effective_as = v.local_as.unwrap_or(my_as);
@@ -349,16 +430,16 @@ pub fn peers(cache: &Cache, me: &NodeView, my_ip: Ipv4Addr, my_as: u32, global_a
                 asn: v.asn,
                 kind,
                 passive: kind == PeerKind::Global && v.calico_node && lexically_greater(v.ip),
-                source: Some(p.name.clone()),
+                source: Some(name(p).to_string()),
                 local_as: v.local_as,
                 rr_client: v.asn == effective_as && my_cluster.is_some() && v.rr_cluster_id != my_cluster,
                 next_hop,
-                password: p.password.clone(),
-                use_node_ip: p.use_node_ip,
-                restart_time: p.max_restart_time,
-                keepalive: p.keepalive_time,
+                password: SecretRef::of(p.spec.password.as_ref()),
+                use_node_ip: p.spec.source_address != Some(SourceAddress::NoSourceAddress),
+                restart_time: whole_secs(p.spec.max_restart_time),
+                keepalive: whole_secs(p.spec.keepalive_time),
                 allow_local_as: v.allow_local_as,
-                ttl_security: Some(p.ttl_security).filter(|h| *h > 0),
+                ttl_security: p.spec.ttl_security.filter(|h| *h > 0),
             },
         );
     }

@@ -8,9 +8,9 @@ use brindle_bgp_speaker::NextHopMode;
 use serde_json::{Value, json};
 
 use crate::bgp::{Secrets, peer_configs, speaker_config};
+use crate::cache::Cache;
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind, compute};
 use crate::calc_tests::settings;
-use crate::views::Cache;
 
 const RES: &str = "/calico/resources/v3/projectcalico.org";
 
@@ -54,7 +54,7 @@ fn cache(objs: Vec<(String, Value)>) -> Cache {
     let mut c = Cache::default();
     for (k, v) in objs {
         assert!(
-            c.apply(&k, Some(&serde_json::to_vec(&v).unwrap())),
+            c.apply(&k, Some(&serde_json::to_vec(&v).unwrap())).is_some(),
             "{k} not taken"
         );
     }
@@ -465,7 +465,7 @@ fn speaker_gets_every_option_and_passwords_from_files() {
 #[test]
 fn secrets_refuse_paths_outside_the_directory() {
     let s = Secrets::new("/nonexistent");
-    let r = |n: &str, k: &str| crate::views::SecretRef {
+    let r = |n: &str, k: &str| crate::peering::SecretRef {
         name: n.into(),
         key: k.into(),
     };

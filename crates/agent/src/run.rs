@@ -1,6 +1,9 @@
 //! `brindle node run`: startup, then the main loop — syncer → calculation → dataplane thread
 //! (and the BGP speaker), with the control socket and the health/metrics server answering from
-//! the loop's state. SIGTERM/SIGINT shut down cleanly: the kernel state is left in place (the
+//! the loop's state. A datastore that cannot be reached does not stop the agent: startup is
+//! retried with backoff on a thread of its own while the loop answers (not ready, saying why) and
+//! the kernel keeps the routes it has; the syncer and the dataplane start once it succeeds. The
+//! channels are bounded and coalesce (`channels`); docs/ARCHITECTURE.md draws them. SIGTERM/SIGINT shut down cleanly: the kernel state is left in place (the
 //! next agent adopts it), BGP sessions close for a graceful restart (RFC 4724: peers keep our
 //! routes meanwhile) and the control socket is removed. An agent that starts over kernel state
 //! an earlier one left (after SIGTERM or SIGKILL) is a restarting speaker and removes nothing
@@ -12,33 +15,46 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brindle_dataplane::{DataplaneConfig, DesiredState};
-use brindle_datastore::Datastore;
+use brindle_datastore::{Datastore, DatastoreConfig};
+use brindle_model::resources::{FelixConfigurationSpec, IPPool, Node, WorkloadEndpoint};
 use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{self, RouteMsg};
+use crate::bgpthread::{self, SpeakerState};
+use crate::cache::Cache;
 use crate::calc::{self, CalcSettings};
+use crate::channels::{Mailbox, SyncBatch, SyncQueue};
 use crate::config::{AgentConfig, Backend};
-use crate::dpthread::{self, DpInput, DpMsg, DpReport};
+use crate::dpthread::{self, DpInput, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
+use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
-use crate::startup::{self, Started};
+use crate::startup::{self, Progress, Ready};
 use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
-use crate::syncer::{self, SyncMsg};
-use crate::views::Cache;
+use crate::syncer;
 
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
-/// network namespace.
-pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
+/// network namespace. The datastore is opened from `ds_cfg`; while it cannot be, or startup
+/// cannot read or write it, the agent runs not ready and retries (see the module docs).
+pub fn run(cfg: AgentConfig, ds_cfg: DatastoreConfig) -> Result<()> {
     match crate::limits::raise_nofile_limit() {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
-    let started = startup::run(&cfg, &ds)?;
-    tracing::info!(node = %started.node, ipv4 = ?started.ipv4, ipip_tunnel = ?started.ipip_tunnel,
-        vxlan_tunnel = ?started.vxlan_tunnel, "startup complete");
-    let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    let name = startup::node_name(&cfg)?;
+    // The first attempt on this thread: a healthy start looks as it always did, and an error
+    // that retrying cannot fix (an address another node has) stops the agent before it binds
+    // anything.
+    let first = match startup::attempt(&cfg, &ds_cfg, &mut None, &name) {
+        Ok(ready) => Ok(ready),
+        Err(Error::Datastore(e)) => {
+            tracing::warn!(error = %e, "startup: datastore unavailable; running not ready and retrying");
+            Err(e)
+        }
+        Err(e) => return Err(e),
+    };
     let kept = kept_dataplane()?;
     if kept {
         tracing::info!("kernel routes of an earlier agent found: graceful restart");
@@ -47,7 +63,7 @@ pub fn run(cfg: AgentConfig, ds: Arc<dyn Datastore>) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
-    rt.block_on(main_loop(cfg, ds, started, host_mtu, kept))
+    rt.block_on(main_loop(cfg, ds_cfg, name, first, kept))
 }
 
 /// True when the main table holds routes an earlier agent programmed (`proto bird`): this start
@@ -59,33 +75,44 @@ fn kept_dataplane() -> Result<bool> {
         .any(|r| r.protocol == brindle_netlink::proto::BIRD))
 }
 
-/// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
-fn host_mtu(ip: Option<Ipv4Addr>) -> Result<u32> {
-    let Some(ip) = ip else { return Ok(1500) };
-    let mut h = brindle_netlink::Handle::new()?;
-    let idx = h
-        .addresses(None)?
-        .into_iter()
-        .find(|a| a.net.addr() == std::net::IpAddr::V4(ip))
-        .map(|a| a.index);
-    Ok(match idx {
-        Some(i) => h.link_by_index(i)?.map(|l| l.mtu).unwrap_or(1500),
-        None => 1500,
-    })
+/// Starts the IPAM garbage collector (kube-controllers' IPAM controller) on its own thread:
+/// every agent takes part, one at a time collects, under a lease in the datastore
+/// (`brindle_ipam::gc`). `BRINDLE_IPAM_GC=false` keeps this agent out of it.
+fn start_ipam_gc(ds: &Arc<dyn Datastore>, node: &str) -> Option<brindle_ipam::gc::GcHandle> {
+    if matches!(
+        std::env::var("BRINDLE_IPAM_GC").as_deref(),
+        Ok("false" | "off" | "0" | "disabled")
+    ) {
+        tracing::info!("IPAM garbage collector disabled by BRINDLE_IPAM_GC");
+        return None;
+    }
+    let started = brindle_ipam::gc::GcSettings::for_node(node)
+        .and_then(|s| brindle_ipam::gc::spawn(ds.clone(), s).map_err(|e| e.to_string()));
+    match started {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the IPAM garbage collector");
+            None
+        }
+    }
 }
 
 struct Loop {
     cfg: AgentConfig,
-    ds: Arc<dyn Datastore>,
+    /// `None` until startup is done.
+    ds: Option<Arc<dyn Datastore>>,
     node: String,
+    /// Why the datastore cannot be used (startup retrying, or the syncer cannot list).
+    datastore_error: Option<String>,
     started_at: i64,
     settings: CalcSettings,
     cache: Cache,
     in_sync: bool,
     learned: BTreeMap<Ipv4Net, Ipv4Addr>,
-    dp_tx: std::sync::mpsc::Sender<DpMsg>,
+    sync: Arc<SyncQueue>,
+    dp_tx: Arc<Mailbox<DpInput>>,
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
-    speaker: watch::Receiver<Option<brindle_bgp_speaker::SpeakerHandle>>,
+    speaker: watch::Receiver<SpeakerState>,
     boot: Instant,
     /// The prune flag last sent to the dataplane thread.
     pruning: bool,
@@ -94,19 +121,30 @@ struct Loop {
     /// The running speaker reached initial convergence (see [`RouteMsg::Converged`]).
     bgp_converged: bool,
     dp_report: watch::Receiver<DpReport>,
+    kernel: Arc<dpthread::KernelCounters>,
     last_dp: Option<DesiredState>,
     last_bgp: Option<calc::DesiredBgp>,
     mtu_written: Option<u32>,
     pools_seen: Vec<String>,
     counters: Counters,
     ipv4: Option<Ipv4Net>,
+    /// The IPAM garbage collector, started with the datastore.
+    ipam_gc: Option<brindle_ipam::gc::GcHandle>,
+}
+
+/// Receives from an optional channel; pends forever without one.
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn main_loop(
     cfg: AgentConfig,
-    ds: Arc<dyn Datastore>,
-    started: Started,
-    host_mtu: u32,
+    ds_cfg: DatastoreConfig,
+    node: String,
+    first: std::result::Result<Ready, String>,
     kept: bool,
 ) -> Result<()> {
     let ctl = server::bind_ctl(&cfg.ctl_socket)?;
@@ -128,37 +166,40 @@ async fn main_loop(
     }
     drop(query_tx);
 
-    let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
-    let syncer = syncer::spawn(ds.clone(), sync_tx);
-    let (dp_tx, dp_rx) = std::sync::mpsc::channel();
+    let sync = Arc::new(SyncQueue::default());
+    let dp_tx = Arc::new(Mailbox::default());
     let (rep_tx, dp_report) = watch::channel(DpReport::default());
+    let kernel = Arc::new(dpthread::KernelCounters::default());
     let resync = Duration::from_secs(cfg.felix.route_refresh_secs.unwrap_or(90).max(1));
     let dp_thread = dpthread::spawn(
         DataplaneConfig {
             iface_prefixes: cfg.felix.interface_prefixes.clone(),
             ..Default::default()
         },
-        dp_rx,
         dp_tx.clone(),
         rep_tx,
+        kernel.clone(),
         resync,
     );
 
+    // The speaker runs on a thread of its own (bgpthread); routes come back coalesced.
     let (bgp_tx, bgp_rx) = watch::channel(None);
-    let (handle_tx, speaker) = watch::channel(None);
-    let (route_tx, mut route_rx) = mpsc::unbounded_channel();
-    let bgp_task = tokio::spawn(bgp::drive(
+    let (state_tx, speaker) = watch::channel(SpeakerState::default());
+    let (route_tx, mut route_rx) = routeq::channel();
+    let bgp_thread = bgpthread::spawn(
         bgp_rx,
-        cfg.bgp_port,
-        kept,
-        bgp::Secrets::new(cfg.secrets_dir.clone()),
-        handle_tx,
+        bgpthread::DriverConfig {
+            port_override: cfg.bgp_port,
+            restarting: kept,
+            secrets: bgp::Secrets::new(cfg.secrets_dir.clone()),
+        },
+        state_tx,
         route_tx,
-    ));
+    )?;
     let routes_from_datastore = cfg.felix.program_cluster_routes.unwrap_or(true);
     let settings = CalcSettings {
         backend: cfg.backend,
-        host_mtu,
+        host_mtu: 1500,
         ipip_mtu: cfg.felix.ipip_mtu,
         vxlan_mtu: cfg.felix.vxlan_mtu,
         vxlan_vni: cfg.felix.vxlan_vni,
@@ -166,19 +207,16 @@ async fn main_loop(
         routes_from_datastore,
     };
     let mut lp = Loop {
-        started_at: std::fs::metadata(cfg.nodename_file())
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_else(unix_now),
+        started_at: unix_now(),
         cfg,
-        ds,
-        node: started.node.clone(),
+        ds: None,
+        node,
+        datastore_error: None,
         settings,
         cache: Cache::default(),
         in_sync: false,
         learned: BTreeMap::new(),
+        sync: sync.clone(),
         dp_tx,
         bgp_tx,
         speaker,
@@ -187,36 +225,62 @@ async fn main_loop(
         bgp_wanted: false,
         bgp_converged: false,
         dp_report,
+        kernel,
         last_dp: None,
         last_bgp: None,
         mtu_written: None,
         pools_seen: Vec::new(),
         counters: Counters::default(),
-        ipv4: started.ipv4,
+        ipv4: None,
+        ipam_gc: None,
     };
+    let mut syncer = None;
+    let mut startup_rx = None;
+    let mut startup_thread = None;
+    match first {
+        Ok(ready) => syncer = Some(lp.start(ready)),
+        Err(e) => {
+            lp.datastore_error = Some(e);
+            let (tx, rx) = mpsc::channel(4);
+            startup_thread = Some(startup::spawn_retries(
+                lp.cfg.clone(),
+                ds_cfg,
+                lp.node.clone(),
+                tx,
+            ));
+            startup_rx = Some(rx);
+        }
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::io("SIGTERM handler", e))?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| Error::io("SIGINT handler", e))?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut outcome = Ok(());
     loop {
         tokio::select! {
-            msg = sync_rx.recv() => {
-                let Some(msg) = msg else {
-                    tracing::error!("syncer stopped");
-                    break;
-                };
-                lp.on_sync(msg);
-                // Take everything already queued before recomputing once.
-                while let Ok(m) = sync_rx.try_recv() {
-                    lp.on_sync(m);
-                }
+            batch = sync.next() => {
+                lp.on_sync(batch);
                 lp.recompute();
             }
-            r = route_rx.recv() => {
-                if let Some(r) = r {
-                    lp.on_route(r);
-                    while let Ok(m) = route_rx.try_recv() {
+            p = recv_opt(&mut startup_rx) => match p {
+                Some(Progress::Retrying(e)) => lp.datastore_error = Some(e),
+                Some(Progress::Done(done)) => {
+                    startup_rx = None;
+                    match *done {
+                        Ok(ready) => syncer = Some(lp.start(ready)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "startup failed");
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
+                None => startup_rx = None,
+            },
+            batch = route_rx.recv() => {
+                if let Some(batch) = batch {
+                    for m in batch {
                         lp.on_route(m);
                     }
                     lp.recompute();
@@ -247,33 +311,75 @@ async fn main_loop(
     // restart and stop.
     let (bgp_closed, _) = watch::channel(None);
     drop(std::mem::replace(&mut lp.bgp_tx, bgp_closed));
-    let _ = tokio::time::timeout(Duration::from_secs(5), bgp_task).await;
-    // Stop both threads; the kernel keeps its routes for the next agent.
-    let _ = lp.dp_tx.send(DpMsg::Stop);
-    drop(sync_rx);
+    bgp_thread.join(Duration::from_secs(5)).await;
+    // Stop the threads; the kernel keeps its routes for the next agent.
+    lp.dp_tx.stop();
+    sync.close();
+    drop(startup_rx);
+    let ipam_gc = lp.ipam_gc.take();
     drop(lp);
     let _ = dp_thread.join();
-    let _ = syncer.join();
-    tracing::info!("stopped; kernel routes left in place");
-    Ok(())
+    if let Some(t) = syncer {
+        let _ = t.join();
+    }
+    if let Some(gc) = ipam_gc {
+        gc.stop();
+    }
+    // The startup thread, if still retrying, ends at its next check of the closed channel;
+    // it is not waited for (an attempt may block for the datastore's timeout).
+    drop(startup_thread);
+    match &outcome {
+        Ok(()) => tracing::info!("stopped; kernel routes left in place"),
+        Err(_) => tracing::info!("stopped after a failed startup; kernel routes left in place"),
+    }
+    outcome
 }
 
 impl Loop {
-    fn on_sync(&mut self, msg: SyncMsg) {
-        match msg {
-            SyncMsg::Snapshot(items) => {
-                self.counters.resyncs += 1;
-                self.cache = Cache::default();
-                for (k, v) in items {
-                    self.cache.apply(&k, Some(&v));
-                }
-                self.in_sync = true;
+    /// Startup is done: the node's facts, then the syncer.
+    fn start(&mut self, ready: Ready) -> std::thread::JoinHandle<()> {
+        let s = ready.started;
+        tracing::info!(node = %s.node, ipv4 = ?s.ipv4, ipip_tunnel = ?s.ipip_tunnel,
+            vxlan_tunnel = ?s.vxlan_tunnel, "startup complete");
+        self.settings.host_mtu = ready.host_mtu;
+        self.ipv4 = s.ipv4;
+        // bird-ready's clock: the nodename file's mtime (written last by startup).
+        self.started_at = std::fs::metadata(self.cfg.nodename_file())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_else(unix_now);
+        self.datastore_error = None;
+        self.ds = Some(ready.ds.clone());
+        if self.ipam_gc.is_none() {
+            self.ipam_gc = start_ipam_gc(&ready.ds, &s.node);
+            self.counters.ipam_gc = self.ipam_gc.as_ref().map(|g| g.metrics.clone());
+        }
+        syncer::spawn(ready.ds, self.sync.clone())
+    }
+
+    /// Applies what the syncer queued (coalesced per key) to the cache.
+    fn on_sync(&mut self, batch: SyncBatch) {
+        self.counters.datastore_updates += batch.events;
+        if let Some(items) = batch.snapshot {
+            self.counters.resyncs += 1;
+            self.cache.clear();
+            for (k, v) in items {
+                self.cache.apply(&k, Some(&v));
             }
-            SyncMsg::Update(k, v) => {
-                self.counters.datastore_updates += 1;
-                self.cache.apply(&k, v.as_deref());
+            self.in_sync = true;
+        }
+        for (k, v) in batch.updates {
+            self.cache.apply(&k, v.as_deref());
+        }
+        match batch.unavailable {
+            Some(Some(e)) => {
+                tracing::warn!(error = %e, "datastore unavailable");
+                self.datastore_error = Some(e);
             }
-            SyncMsg::Unavailable(e) => tracing::warn!(error = %e, "datastore unavailable"),
+            Some(None) => self.datastore_error = None,
+            None => {}
         }
     }
 
@@ -304,19 +410,23 @@ impl Loop {
         }
         self.settings.routes_from_datastore = from_store;
         let (env, node) = (&self.cfg.felix, self.node.as_str());
-        self.settings.ipip_mtu = env.ipip_mtu.or_else(|| self.cache.felix(node, |c| c.ipip_mtu));
-        self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| self.cache.felix(node, |c| c.vxlan_mtu));
-        self.settings.vxlan_vni = env.vxlan_vni.or_else(|| self.cache.felix(node, |c| c.vxlan_vni));
+        let felix_u32 = |f: fn(&FelixConfigurationSpec) -> Option<i64>| {
+            self.cache
+                .felix(node, |c| f(c).and_then(|v| u32::try_from(v).ok()))
+        };
+        self.settings.ipip_mtu = env.ipip_mtu.or_else(|| felix_u32(|c| c.ipip_mtu));
+        self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| felix_u32(|c| c.vxlan_mtu));
+        self.settings.vxlan_vni = env.vxlan_vni.or_else(|| felix_u32(|c| c.vxlan_vni));
         self.settings.vxlan_port = env
             .vxlan_port
-            .or_else(|| self.cache.felix(node, |c| c.vxlan_port));
+            .or_else(|| felix_u32(|c| c.vxlan_port).and_then(|p| u16::try_from(p).ok()));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
         self.counters.calc_runs += 1;
         self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
-        self.counters.nodes = self.cache.nodes.len();
-        self.counters.workloads_cluster = self.cache.workloads.len();
+        self.counters.nodes = self.cache.count::<Node>();
+        self.counters.workloads_cluster = self.cache.count::<WorkloadEndpoint>();
         if let Some(n) = self.cache.node(&self.node) {
-            self.ipv4 = n.ipv4;
+            self.ipv4 = n.bgp_ipv4();
         }
         self.bgp_wanted = d.bgp.is_some();
         let prune = self.may_prune();
@@ -334,10 +444,10 @@ impl Loop {
                     Err(e) => tracing::warn!(error = %e, "cannot write the MTU file"),
                 }
             }
-            let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
+            self.dp_tx.send(DpInput {
                 desired: dp.clone(),
                 prune,
-            })));
+            });
             self.pruning = prune;
             self.last_dp = Some(dp);
         }
@@ -372,9 +482,16 @@ impl Loop {
     fn check_pools(&mut self) {
         let now: Vec<String> = self
             .cache
-            .pools
-            .values()
-            .map(|p| format!("{}/{:?}/{:?}/{}", p.cidr, p.ipip, p.vxlan, p.disabled))
+            .all::<IPPool>()
+            .map(|p| {
+                format!(
+                    "{}/{:?}/{:?}/{}",
+                    p.spec.cidr,
+                    p.spec.ipip(),
+                    p.spec.vxlan(),
+                    p.spec.disabled
+                )
+            })
             .collect();
         if now == self.pools_seen {
             return;
@@ -384,7 +501,7 @@ impl Loop {
         if first {
             return;
         }
-        let ds = self.ds.clone();
+        let Some(ds) = self.ds.clone() else { return };
         let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
             let ipam = brindle_ipam::Ipam::new(ds);
@@ -418,10 +535,10 @@ impl Loop {
             && !self.pruning
             && let Some(dp) = &self.last_dp
         {
-            let _ = self.dp_tx.send(DpMsg::Desired(Box::new(DpInput {
+            self.dp_tx.send(DpInput {
                 desired: dp.clone(),
                 prune: true,
-            })));
+            });
             self.pruning = true;
         }
     }
@@ -432,6 +549,16 @@ impl Loop {
         self.counters.dp_applies = rep.applies;
         self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
         self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
+        self.counters.kernel_echoes = self.kernel.echoes.load(std::sync::atomic::Ordering::Relaxed);
+        self.counters.kernel_repairs = self.kernel.repairs.load(std::sync::atomic::Ordering::Relaxed);
+        self.counters.datastore_available = self.datastore_error.is_none();
+        // A batch queued while another branch ran is never left waiting (the queue's own
+        // wake-up normally takes it at once).
+        let batch = self.sync.take();
+        if !batch.is_empty() {
+            self.on_sync(batch);
+            self.recompute();
+        }
     }
 
     /// The status without BGP peers (filled in by [`complete_status`]).
@@ -466,6 +593,7 @@ impl Loop {
             live: rep.fatal.is_none(),
             ready: rep.started && rep.fatal.is_none(),
             ready_detail: String::new(),
+            datastore_error: self.datastore_error.clone(),
         }
     }
 
@@ -491,28 +619,29 @@ impl Loop {
     }
 }
 
-/// Adds the speaker's peers and the readiness verdict to a status.
-async fn complete_status(
-    mut st: AgentStatus,
-    speaker: Option<brindle_bgp_speaker::SpeakerHandle>,
-    started: i64,
-) -> AgentStatus {
-    if let (Some(b), Some(h)) = (st.bgp.as_mut(), speaker)
-        && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
-    {
-        let (v4, v6) = bgp::peer_statuses(&peers);
-        b.peers_v4 = v4;
-        b.peers_v6 = v6;
+/// Adds the speaker's state and peers and the readiness verdict to a status.
+async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
+    if let Some(b) = st.bgp.as_mut() {
+        b.speaker_down = speaker.down();
+        b.speaker_start_failures = speaker.start_failures;
+        b.speaker_restarts = speaker.restarts;
+        b.reconfigurations = speaker.reconfigurations;
+        if let Some(h) = speaker.handle
+            && let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(2), h.status()).await
+        {
+            let (v4, v6) = bgp::peer_statuses(&peers);
+            b.peers_v4 = v4;
+            b.peers_v6 = v6;
+        }
     }
     let dataplane_ready = st.ready;
-    let (ready, detail) = crate::health::readiness(
-        dataplane_ready,
-        st.bgp.as_ref().map(|b| b.peers_v4.as_slice()),
-        st.bgp.as_ref().is_some_and(|b| b.graceful_restart_in_progress),
-        started,
-        unix_now(),
-    );
+    let (ready, detail) = crate::health::readiness(dataplane_ready, st.bgp.as_ref(), started, unix_now());
     st.ready = ready;
     st.ready_detail = detail;
+    if let Some(e) = &st.datastore_error {
+        // Felix's readiness while its datastore connection is down.
+        st.ready = false;
+        st.ready_detail = format!("calico/node is not ready: felix is not ready: datastore unavailable: {e}");
+    }
     st
 }

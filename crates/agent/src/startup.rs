@@ -1,92 +1,91 @@
-//! Startup, as `calico-node -startup` and `-allocate-tunnel-addrs` (calico.md §7.2, §3.4):
-//! register or update the Node with its BGP address, refuse an address another node uses,
-//! make sure ClusterInformation, FelixConfiguration, the built-in tiers and (when asked) the
-//! default pool exist, allocate the tunnel addresses, and write the nodename file last.
+//! Startup, as `calico-node -startup` and `-allocate-tunnel-addrs` (Calico's
+//! `node/pkg/lifecycle/startup/startup.go` and `node/pkg/allocateip/allocateip.go`): register
+//! or update the Node with its BGP address, refuse an address another node uses, make sure
+//! ClusterInformation, FelixConfiguration, the built-in tiers and (when asked) the default pool
+//! exist, allocate the tunnel addresses, and write the nodename file last.
+//!
+//! Every write goes through the typed [`Client`] (validation, defaults, uid and creation time,
+//! compare-and-swap), reading leniently. Failures of the datastore itself are
+//! [`Error::Datastore`]: the caller retries them (the agent keeps running meanwhile); the
+//! others (an address another node has, no address found) stop the agent.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use brindle_datastore::Datastore;
+use brindle_datastore::{Client, Datastore, DatastoreConfig, ResourceError, retry_on_conflict};
 use brindle_ipam::Ipam;
 use brindle_ipam::tunnel::TunnelKind;
-use ipnet::Ipv4Net;
-use serde_json::{Value, json};
+use brindle_model::numorstring::AsNumber;
+use brindle_model::resources::{
+    ClusterInformation, ClusterInformationSpec, FelixConfiguration, FelixConfigurationSpec, IPPool, Node,
+    NodeBgpSpec,
+};
+use brindle_model::{CalicoResource, Kind, ObjectMeta, Resource};
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::autodetect;
 use crate::config::{AgentConfig, IpSetting};
 use crate::error::{Error, Result};
 use crate::nodename;
-use crate::status::{rfc3339, unix_now};
-
-const RES: &str = "/calico/resources/v3/projectcalico.org";
 
 /// The Calico version Brindle reports in ClusterInformation.
 pub fn calico_version() -> String {
     format!("v{}-brindle", env!("CARGO_PKG_VERSION"))
 }
 
-fn key(plural: &str, name: &str) -> String {
-    format!("{RES}/{plural}/{name}")
+/// Compare-and-swap rounds before a read-modify-write gives up.
+const CAS_ATTEMPTS: usize = 20;
+
+/// A datastore failure: retried by the caller.
+fn ds_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Datastore(format!("{what}: {e}"))
 }
 
-fn ds_err(e: impl std::fmt::Display) -> Error {
-    Error::Startup(e.to_string())
-}
-
-fn uid() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| format!("{:032x}", unix_now()))
-}
-
-fn new_object(kind: &str, name: &str, spec: Value) -> Value {
-    json!({
-        "kind": kind,
-        "apiVersion": "projectcalico.org/v3",
-        "metadata": { "name": name, "uid": uid(), "creationTimestamp": rfc3339(unix_now()) },
-        "spec": spec,
-    })
-}
-
-/// Reads `key`, lets `f` change (or create, from `None`) its JSON, and writes it back with
-/// compare-and-swap, retrying on conflict. `f` returns `None` to leave the key alone.
-fn upsert(
-    ds: &dyn Datastore,
-    key: &str,
-    f: impl Fn(Option<Value>) -> Result<Option<Value>>,
-) -> Result<Value> {
-    for _ in 0..20 {
-        let cur = ds.get(key).map_err(ds_err)?;
-        let (old, rev) = match &cur {
-            Some(kv) => (
-                Some(
-                    serde_json::from_slice::<Value>(&kv.value)
-                        .map_err(|e| Error::Startup(format!("{key}: {e}")))?,
-                ),
-                Some(kv.revision),
-            ),
-            None => (None, None),
-        };
-        let Some(new) = f(old.clone())? else {
-            return Ok(old.unwrap_or(Value::Null));
-        };
-        if Some(&new) == old.as_ref() {
-            return Ok(new);
-        }
-        let bytes = serde_json::to_vec(&new).expect("json");
-        let res = match rev {
-            Some(r) => ds.update(key, &bytes, r),
-            None => ds.create(key, &bytes),
-        };
-        match res {
-            Ok(_) => return Ok(new),
-            Err(e) if e.is_conflict() => continue,
-            Err(e) => return Err(ds_err(e)),
-        }
+/// A resource error: the store's own failures are retried, the rest (validation) are not.
+fn res_err(what: &str, e: ResourceError) -> Error {
+    match e {
+        ResourceError::Invalid(v) => Error::Startup(format!("{what}: {v}")),
+        e => ds_err(what, e),
     }
-    Err(Error::Startup(format!(
-        "{key}: gave up after 20 conflicting updates"
-    )))
+}
+
+/// A lost race of a read-modify-write: a stale `resourceVersion`, or a create that found the
+/// object made meanwhile. Both mean "read again".
+fn lost_race(e: ResourceError) -> ResourceError {
+    match e {
+        ResourceError::OutOfDate { given, .. } => ResourceError::Conflict(given),
+        ResourceError::AlreadyExists(id) => ResourceError::Conflict(id),
+        e => e,
+    }
+}
+
+/// Reads the `T` named `name`, lets `f` change it (or make it, from `None`), and writes it back
+/// when it changed, under compare-and-swap, re-reading on a lost race. `f` returns `None` to
+/// leave the object alone. `create` and `update` are the client's writers for `T`.
+fn upsert<T: CalicoResource + PartialEq>(
+    client: &Client,
+    name: &str,
+    unchecked: bool,
+    f: impl Fn(Option<T>) -> Option<T>,
+) -> std::result::Result<(), ResourceError> {
+    retry_on_conflict(CAS_ATTEMPTS, || {
+        let current = client.get(T::RESOURCE_KIND, "", name)?.and_then(T::from_resource);
+        let Some(new) = f(current.clone()) else {
+            return Ok(());
+        };
+        if current.as_ref() == Some(&new) {
+            return Ok(());
+        }
+        let r = new.into_resource();
+        let written = match (current.is_some(), unchecked) {
+            (false, false) => client.create(&r),
+            (false, true) => client.create_unchecked(&r),
+            (true, false) => client.update(&r),
+            (true, true) => client.update_unchecked(&r),
+        };
+        written.map(drop).map_err(lost_race)
+    })
 }
 
 /// What startup found and did.
@@ -98,19 +97,24 @@ pub struct Started {
     pub vxlan_tunnel: Option<IpAddr>,
 }
 
-/// Runs startup against `ds` in the calling thread's network namespace (the node's).
-pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
-    let name = nodename::resolve(
+/// The node's name (`NODENAME`, the nodename file, `HOSTNAME`, the hostname).
+pub fn node_name(cfg: &AgentConfig) -> Result<String> {
+    nodename::resolve(
         cfg.nodename.as_deref(),
         &cfg.nodename_file(),
         cfg.hostname.as_deref(),
-    )?;
-    let node_key = key("nodes", &name);
-    let existing = ds.get(&node_key).map_err(ds_err)?;
-    let existing_v4: Option<Ipv4Net> = existing.as_ref().and_then(|kv| {
-        let v: Value = serde_json::from_slice(&kv.value).ok()?;
-        v["spec"]["bgp"]["ipv4Address"].as_str()?.parse().ok()
-    });
+    )
+}
+
+/// Runs startup for node `name` against `ds` in the calling thread's network namespace (the
+/// node's). Safe to run again after a failure: every step checks before it writes.
+pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Started> {
+    let client = Client::lenient(ds.clone());
+    let existing = client
+        .get(Kind::Node, "", name)
+        .map_err(|e| res_err(&format!("read Node {name}"), e))?
+        .and_then(Node::from_resource);
+    let existing_v4 = existing.as_ref().and_then(Node::bgp_ipv4);
     let ifaces = autodetect::interfaces()?;
     let reach = match &cfg.ip_method {
         crate::config::AutodetectMethod::CanReach(dest) if cfg.ip == IpSetting::Autodetect => {
@@ -122,68 +126,69 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>) -> Result<Started> {
     let ipv4 = detected.or(existing_v4);
     if let Some(ip) = ipv4 {
         tracing::info!(node = %name, address = %ip, "node BGP address");
-        check_conflict(ds.as_ref(), &name, ip)?;
+        check_conflict(&client, name, ip)?;
     } else {
         tracing::warn!(node = %name, "node has no IPv4 address (IP=none): no BGP");
     }
     let as_number = cfg.as_number;
-    upsert(ds.as_ref(), &node_key, |old| {
-        let mut v = old.unwrap_or_else(|| new_object("Node", &name, json!({})));
-        let spec = v["spec"]
-            .as_object_mut()
-            .ok_or_else(|| Error::Startup(format!("{node_key}: spec is not an object")))?;
-        let bgp = spec.entry("bgp").or_insert_with(|| json!({}));
+    upsert::<Node>(&client, name, false, |old| {
+        let mut n = old.unwrap_or_else(|| Node::new(ObjectMeta::named(name), Default::default()));
+        let mut bgp = n.spec.bgp.take().unwrap_or_default();
         if let Some(ip) = detected {
-            bgp["ipv4Address"] = json!(ip.to_string());
+            bgp.ipv4_address = ip.to_string();
         }
         if let Some(asn) = as_number {
-            bgp["asNumber"] = json!(asn);
+            bgp.as_number = Some(AsNumber(asn));
         }
-        if bgp.as_object().is_some_and(|m| m.is_empty()) {
-            spec.remove("bgp");
-        }
-        Ok(Some(v))
-    })?;
-    ensure_defaults(cfg, ds.as_ref(), &name)?;
+        n.spec.bgp = (bgp != NodeBgpSpec::default()).then_some(bgp);
+        Some(n)
+    })
+    .map_err(|e| res_err(&format!("register Node {name}"), e))?;
+    ensure_defaults(cfg, &client, name)?;
     // The built-in tiers (kube-admin, default, kube-baseline), as calico-node's
     // EnsureInitialized creates them: policies in the default tier need it.
-    brindle_datastore::Client::new(ds.clone())
+    client
         .ensure_builtin_tiers()
-        .map_err(|e| Error::Startup(format!("creating the built-in tiers: {e}")))?;
+        .map_err(|e| res_err("creating the built-in tiers", e))?;
     let ipam = Ipam::new(ds.clone());
-    let ipip_tunnel = ipam
-        .ensure_tunnel_address(&name, TunnelKind::Ipip)
-        .map_err(|e| Error::Startup(format!("tunnel address of {name} (tunl0): {e}")))?;
-    let vxlan_tunnel = ipam
-        .ensure_tunnel_address(&name, TunnelKind::Vxlan)
-        .map_err(|e| Error::Startup(format!("tunnel address of {name} (vxlan.calico): {e}")))?;
+    let tunnel = |kind: TunnelKind, dev: &str| {
+        ipam.ensure_tunnel_address(name, kind).map_err(|e| match e {
+            brindle_ipam::IpamError::Datastore(_) | brindle_ipam::IpamError::MaxRetries { .. } => {
+                ds_err(&format!("tunnel address of {name} ({dev})"), e)
+            }
+            e => Error::Startup(format!("tunnel address of {name} ({dev}): {e}")),
+        })
+    };
+    let ipip_tunnel = tunnel(TunnelKind::Ipip, "tunl0")?;
+    let vxlan_tunnel = tunnel(TunnelKind::Vxlan, "vxlan.calico")?;
     // Last, as calico-node: the nodename file says startup is complete (bird-ready uses its mtime).
-    nodename::write_file(&cfg.nodename_file(), &name)?;
+    nodename::write_file(&cfg.nodename_file(), name)?;
     Ok(Started {
-        node: name,
+        node: name.to_string(),
         ipv4,
         ipip_tunnel,
         vxlan_tunnel,
     })
 }
 
+/// Logs the rows of a listing that do not decode (they are left out, not fatal).
+fn warn_undecodable(rows: &[brindle_datastore::client::Undecodable]) {
+    for u in rows {
+        tracing::warn!(key = %u.key, error = %u.error, "{} does not decode; left out", u.identifier);
+    }
+}
+
 /// Refuses an IPv4 address another Node already has (Calico's wording).
-fn check_conflict(ds: &dyn Datastore, me: &str, ip: Ipv4Net) -> Result<()> {
-    let list = ds.list(&format!("{RES}/nodes/")).map_err(ds_err)?;
-    for kv in list.items {
-        let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else {
-            continue;
-        };
-        let other = v["metadata"]["name"].as_str().unwrap_or_default();
-        if other == me {
-            continue;
-        }
-        let theirs = v["spec"]["bgp"]["ipv4Address"]
-            .as_str()
-            .and_then(|s| s.parse::<Ipv4Net>().ok());
-        if theirs.map(|t| t.addr()) == Some(ip.addr()) {
+fn check_conflict(client: &Client, me: &str, ip: Ipv4Net) -> Result<()> {
+    let listing = client
+        .list(Kind::Node, None)
+        .map_err(|e| res_err("list Nodes", e))?;
+    warn_undecodable(&listing.undecodable);
+    for n in listing.items.into_iter().filter_map(Node::from_resource) {
+        if n.metadata.name != me && n.bgp_ipv4().map(|t| t.addr()) == Some(ip.addr()) {
             return Err(Error::Startup(format!(
-                "Calico node '{other}' is already using the IPv4 address {}",
+                "Calico node '{}' is already using the IPv4 address {}",
+                n.metadata.name,
                 ip.addr()
             )));
         }
@@ -193,68 +198,175 @@ fn check_conflict(ds: &dyn Datastore, me: &str, ip: Ipv4Net) -> Result<()> {
 
 /// ClusterInformation `default`, FelixConfiguration `default` and `node.<name>`, and the
 /// default pool when configured and no IPv4 pool exists.
-fn ensure_defaults(cfg: &AgentConfig, ds: &dyn Datastore, name: &str) -> Result<()> {
-    let cluster_type = cfg.cluster_type.clone();
-    upsert(ds, &key("clusterinformations", "default"), |old| {
-        let mut v = old.unwrap_or_else(|| {
-            new_object(
-                "ClusterInformation",
-                "default",
-                json!({ "clusterGUID": uid().replace('-', "") }),
+fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()> {
+    upsert::<ClusterInformation>(client, "default", true, |old| {
+        let mut c = old.unwrap_or_else(|| {
+            ClusterInformation::new(
+                ObjectMeta::named("default"),
+                ClusterInformationSpec {
+                    cluster_guid: brindle_datastore::client::new_uid().replace('-', ""),
+                    ..Default::default()
+                },
             )
         });
-        let spec = &mut v["spec"];
-        spec["clusterType"] = json!(cluster_type);
-        spec["calicoVersion"] = json!(calico_version());
-        if spec.get("datastoreReady").is_none() {
-            spec["datastoreReady"] = json!(true);
-        }
-        Ok(Some(v))
-    })?;
-    upsert(ds, &key("felixconfigurations", "default"), |old| {
-        Ok(match old {
+        c.spec.cluster_type = cfg.cluster_type.clone();
+        c.spec.calico_version = calico_version();
+        c.spec.datastore_ready.get_or_insert(true);
+        Some(c)
+    })
+    .map_err(|e| res_err("ClusterInformation default", e))?;
+    let felix = |name: &str, spec: FelixConfigurationSpec| {
+        upsert::<FelixConfiguration>(client, name, false, |old| match old {
             Some(_) => None,
-            None => Some(new_object(
-                "FelixConfiguration",
-                "default",
-                json!({ "logSeverityScreen": "Info", "reportingInterval": "0s" }),
-            )),
+            None => Some(FelixConfiguration::new(ObjectMeta::named(name), spec.clone())),
         })
-    })?;
-    let per_node = format!("node.{name}");
-    upsert(ds, &key("felixconfigurations", &per_node), |old| {
-        Ok(match old {
-            Some(_) => None,
-            None => Some(new_object(
-                "FelixConfiguration",
-                &per_node,
-                json!({ "defaultEndpointToHostAction": "Return" }),
-            )),
-        })
-    })?;
-    if let Some(p) = &cfg.default_pool {
-        let pools = ds.list(&format!("{RES}/ippools/")).map_err(ds_err)?;
-        let has_v4 = pools.items.iter().any(|kv| {
-            serde_json::from_slice::<Value>(&kv.value)
-                .ok()
-                .and_then(|v| v["spec"]["cidr"].as_str().map(|c| !c.contains(':')))
-                .unwrap_or(false)
-        });
+        .map_err(|e| res_err(&format!("FelixConfiguration {name}"), e))
+    };
+    felix(
+        "default",
+        FelixConfigurationSpec {
+            log_severity_screen: "Info".into(),
+            reporting_interval: Some(brindle_model::duration::GoDuration(0)),
+            ..Default::default()
+        },
+    )?;
+    felix(
+        &format!("node.{name}"),
+        FelixConfigurationSpec {
+            default_endpoint_to_host_action: "Return".into(),
+            ..Default::default()
+        },
+    )?;
+    if let Some(pool) = &cfg.default_pool {
+        let pools = client
+            .list(Kind::IPPool, None)
+            .map_err(|e| res_err("list IPPools", e))?;
+        warn_undecodable(&pools.undecodable);
+        // A pool this version cannot read may be the IPv4 pool: no default pool over it.
+        let has_v4 = !pools.undecodable.is_empty()
+            || pools
+                .items
+                .iter()
+                .filter_map(|r| match r {
+                    Resource::IPPool(p) => p.spec.network(),
+                    _ => None,
+                })
+                .any(|n| matches!(n, IpNet::V4(_)));
         if !has_v4 {
-            tracing::info!(pool = %p.name, cidr = %p.cidr, "creating the default IPv4 pool");
-            let spec = json!({
-                "cidr": p.cidr.to_string(),
-                "vxlanMode": p.vxlan.as_str(),
-                "ipipMode": p.ipip.as_str(),
-                "natOutgoing": p.nat_outgoing,
-                "blockSize": p.block_size,
-                "nodeSelector": p.node_selector,
-                "allowedUses": ["Workload", "Tunnel"],
-            });
-            upsert(ds, &key("ippools", &p.name), |old| {
-                Ok(old.is_none().then(|| new_object("IPPool", &p.name, spec.clone())))
-            })?;
+            tracing::info!(pool = %pool.metadata.name, cidr = %pool.spec.cidr, "creating the default IPv4 pool");
+            upsert::<IPPool>(client, &pool.metadata.name, false, |old| {
+                old.is_none().then(|| pool.clone())
+            })
+            .map_err(|e| res_err(&format!("default IPPool {}", pool.metadata.name), e))?;
         }
     }
     Ok(())
+}
+
+/// What the main loop needs once startup is done.
+pub struct Ready {
+    pub ds: Arc<dyn Datastore>,
+    pub started: Started,
+    /// The MTU of the interface holding the node's address.
+    pub host_mtu: u32,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready")
+            .field("ds", &self.ds.describe())
+            .field("started", &self.started)
+            .field("host_mtu", &self.host_mtu)
+            .finish()
+    }
+}
+
+/// Opens the datastore (when `ds` holds none yet) and runs startup once.
+pub fn attempt(
+    cfg: &AgentConfig,
+    ds_cfg: &DatastoreConfig,
+    ds: &mut Option<Arc<dyn Datastore>>,
+    name: &str,
+) -> Result<Ready> {
+    let store = match ds {
+        Some(s) => s.clone(),
+        None => {
+            let s = brindle_datastore::open(ds_cfg).map_err(|e| ds_err("open", e))?;
+            *ds = Some(s.clone());
+            s
+        }
+    };
+    let started = run(cfg, &store, name)?;
+    let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    Ok(Ready {
+        ds: store,
+        started,
+        host_mtu,
+    })
+}
+
+/// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
+fn host_mtu(ip: Option<std::net::Ipv4Addr>) -> Result<u32> {
+    let Some(ip) = ip else { return Ok(1500) };
+    let mut h = brindle_netlink::Handle::new()?;
+    let idx = h
+        .addresses(None)?
+        .into_iter()
+        .find(|a| a.net.addr() == IpAddr::V4(ip))
+        .map(|a| a.index);
+    Ok(match idx {
+        Some(i) => h.link_by_index(i)?.map(|l| l.mtu).unwrap_or(1500),
+        None => 1500,
+    })
+}
+
+/// What the startup retry thread reports.
+#[derive(Debug)]
+pub enum Progress {
+    /// An attempt failed on the datastore; the next one follows after a backoff.
+    Retrying(String),
+    /// Startup is done, or failed for good.
+    Done(Box<Result<Ready>>),
+}
+
+/// First and longest wait between startup attempts.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// Retries [`attempt`] on a thread of its own (the datastore is synchronous) with exponential
+/// backoff while it fails on the datastore; reports each failure and the end to `tx`. Stops
+/// when `tx`'s receiver is gone.
+pub fn spawn_retries(
+    cfg: AgentConfig,
+    ds_cfg: DatastoreConfig,
+    name: String,
+    tx: tokio::sync::mpsc::Sender<Progress>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("startup".into())
+        .spawn(move || {
+            let mut ds = None;
+            let mut backoff = BACKOFF.0;
+            loop {
+                let deadline = Instant::now() + backoff;
+                while Instant::now() < deadline {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(backoff));
+                }
+                backoff = (backoff * 2).min(BACKOFF.1);
+                let msg = match attempt(&cfg, &ds_cfg, &mut ds, &name) {
+                    Err(Error::Datastore(e)) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "startup: datastore unavailable; retrying");
+                        Progress::Retrying(e)
+                    }
+                    done => Progress::Done(Box::new(done)),
+                };
+                let last = matches!(msg, Progress::Done(_));
+                if tx.blocking_send(msg).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .expect("spawn startup thread")
 }

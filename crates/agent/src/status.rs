@@ -33,6 +33,19 @@ pub struct BgpStatus {
     pub graceful_restart_in_progress: bool,
     pub routes_received: usize,
     pub routes_advertised: usize,
+    /// Why the BGP speaker is not running although it should (a failed start, retried with
+    /// backoff; a restart in progress); absent while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker_down: Option<String>,
+    /// Failed starts of the speaker since the agent started.
+    #[serde(default)]
+    pub speaker_start_failures: u64,
+    /// Restarts of the speaker inside this agent (router id, AS or listen address changed).
+    #[serde(default)]
+    pub speaker_restarts: u64,
+    /// Changes applied to the running speaker in place (settings or peers).
+    #[serde(default)]
+    pub reconfigurations: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +75,9 @@ pub struct AgentStatus {
     pub ready: bool,
     /// Why the agent is not ready (Calico's bird-ready text), empty when ready.
     pub ready_detail: String,
+    /// Why the datastore cannot be used, while the agent retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore_error: Option<String>,
 }
 
 /// BIRD's "iso short" time format (calico.md §1.2): `HH:MM:SS` when the change was less than
@@ -73,36 +89,9 @@ pub fn format_since(since: i64, now: i64, utc_offset: i64) -> String {
     if now - since < 20 * 3600 {
         format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60)
     } else {
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d) = brindle_model::meta::civil_from_days(days);
         format!("{y:04}-{m:02}-{d:02}")
     }
-}
-
-/// `2026-11-27T05:50:24Z`: Kubernetes' `creationTimestamp` form.
-pub fn rfc3339(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The local time zone's offset from UTC at `t` (seconds), from the C library (`TZ`,
@@ -142,8 +131,21 @@ pub fn render_node_status(
     table: impl Fn(&[&str], &[Vec<String>]) -> String,
 ) -> String {
     let mut out = String::from("Calico process is running.\n");
+    if let Some(e) = &st.datastore_error {
+        out.push_str(&format!("Datastore unavailable (retrying): {e}\n"));
+    }
     match &st.bgp {
         None => out.push_str("\nThe BGP backend process (BIRD) is not running.\n"),
+        Some(b) if b.speaker_down.is_some() => {
+            // What calicoctl prints when BIRD is not running, and why.
+            out.push_str("\nThe BGP backend process (BIRD) is not running.\n");
+            let why = b.speaker_down.as_deref().unwrap_or_default();
+            match b.speaker_start_failures {
+                0 => out.push_str(&format!("Reason: {why}\n")),
+                1 => out.push_str(&format!("Reason: {why} (1 failed start, retrying)\n")),
+                n => out.push_str(&format!("Reason: {why} ({n} failed starts, retrying)\n")),
+            }
+        }
         Some(b) => {
             for (v, peers) in [("4", &b.peers_v4), ("6", &b.peers_v6)] {
                 out.push_str(&format!("\nIPv{v} BGP status\n"));
@@ -203,6 +205,7 @@ pub fn to_calico_json(st: &AgentStatus, now: i64, utc_offset: i64) -> serde_json
             "numberNotEstablishedV6": count(&b.peers_v6, false),
             "peersV4": peers(&b.peers_v4),
             "peersV6": peers(&b.peers_v6),
+            "speakerDown": b.speaker_down,
         })
     });
     serde_json::json!({
@@ -228,7 +231,29 @@ mod tests {
         assert_eq!(format_since(t, t + 5, 3600), "10:00:00");
         assert_eq!(format_since(0, 100 * 86_400, 0), "1970-01-01");
         assert_eq!(format_since(951_782_400, 1_000_000_000, 0), "2000-02-29");
-        assert_eq!(rfc3339(t), "2016-11-21T09:00:00Z");
+    }
+
+    #[test]
+    fn a_speaker_that_cannot_start_is_reported_with_its_reason() {
+        let st = AgentStatus {
+            bgp: Some(BgpStatus {
+                speaker_down: Some("bgp listen on 0.0.0.0:179: Address already in use".into()),
+                speaker_start_failures: 3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let out = render_node_status(&st, 0, 0, |_, _| unreachable!("no table"));
+        assert_eq!(
+            out,
+            "Calico process is running.\n\nThe BGP backend process (BIRD) is not running.\n\
+             Reason: bgp listen on 0.0.0.0:179: Address already in use (3 failed starts, retrying)\n\n"
+        );
+        let json = to_calico_json(&st, 0, 0);
+        assert_eq!(
+            json["bgp"]["speakerDown"],
+            "bgp listen on 0.0.0.0:179: Address already in use"
+        );
     }
 
     #[test]

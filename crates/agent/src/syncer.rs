@@ -1,36 +1,27 @@
 //! The syncer: a thread that lists the datastore once, then watches it, and feeds every change
-//! to the agent (Calico's syncer). The datastore is synchronous, so it never runs on a tokio
-//! worker. A broken or compacted watch is resumed with a fresh listing (a resync).
+//! the agent caches (`cache::is_relevant`) to the main loop through a [`SyncQueue`] (coalesced
+//! per key; Calico's syncer). The datastore is synchronous, so it never runs on a tokio worker.
+//! A broken or compacted watch is resumed with a fresh listing (a resync).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use brindle_datastore::{Datastore, EventKind};
-use tokio::sync::mpsc::UnboundedSender;
+
+use crate::channels::SyncQueue;
 
 /// The root of everything the agent reads.
 pub const PREFIX: &str = "/calico/";
 
-/// What the syncer tells the agent.
-#[derive(Debug)]
-pub enum SyncMsg {
-    /// A full listing: replace the cache with it (first sync, or a resync).
-    Snapshot(Vec<(String, Vec<u8>)>),
-    /// One key changed (`None`: deleted).
-    Update(String, Option<Vec<u8>>),
-    /// The datastore cannot be read; the syncer retries.
-    Unavailable(String),
-}
-
-/// Starts the syncer thread. It stops when the receiver is dropped.
-pub fn spawn(ds: Arc<dyn Datastore>, tx: UnboundedSender<SyncMsg>) -> std::thread::JoinHandle<()> {
+/// Starts the syncer thread. It stops when the queue is closed.
+pub fn spawn(ds: Arc<dyn Datastore>, tx: Arc<SyncQueue>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("syncer".into())
         .spawn(move || run(ds.as_ref(), &tx))
         .expect("spawn syncer thread")
 }
 
-fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
+fn run(ds: &dyn Datastore, tx: &SyncQueue) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if tx.is_closed() {
@@ -40,9 +31,7 @@ fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "datastore list failed; retrying");
-                if tx.send(SyncMsg::Unavailable(e.to_string())).is_err() {
-                    return;
-                }
+                tx.unavailable(e.to_string());
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -52,12 +41,10 @@ fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
         let items = listing
             .items
             .into_iter()
-            .filter(|kv| crate::views::is_relevant(&kv.key))
+            .filter(|kv| crate::cache::is_relevant(&kv.key))
             .map(|kv| (kv.key, kv.value))
             .collect();
-        if tx.send(SyncMsg::Snapshot(items)).is_err() {
-            return;
-        }
+        tx.snapshot(items);
         let watch = match ds.watch(PREFIX, from) {
             Ok(w) => w,
             Err(e) => {
@@ -76,16 +63,17 @@ fn run(ds: &dyn Datastore, tx: &UnboundedSender<SyncMsg>) {
                     }
                 }
                 Ok(Some(Ok(ev))) => {
-                    if !crate::views::is_relevant(&ev.key) {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if !crate::cache::is_relevant(&ev.key) {
                         continue;
                     }
                     let value = match ev.kind {
                         EventKind::Put => ev.value,
                         EventKind::Delete => None,
                     };
-                    if tx.send(SyncMsg::Update(ev.key, value)).is_err() {
-                        return;
-                    }
+                    tx.update(ev.key, value);
                 }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(error = %e, "datastore watch broke; resyncing");

@@ -178,13 +178,6 @@ impl AttrStore {
         }
     }
 
-    /// Frees a set no route uses (e.g. an UPDATE whose prefixes were all ignored).
-    pub fn release_if_unused(&mut self, id: AttrId) {
-        if self.slots[id.0 as usize].refs == 0 && self.slots[id.0 as usize].attrs.is_some() {
-            self.release(id);
-        }
-    }
-
     fn release(&mut self, id: AttrId) {
         let (hash, next) = {
             let s = &mut self.slots[id.0 as usize];
@@ -257,7 +250,9 @@ mod tests {
         let c = st.intern(set(3));
         assert_eq!(c, a);
         assert_eq!(st.get(b).attrs.med, Some(2));
-        st.release_if_unused(c);
+        // A set nobody referenced goes with its only (temporary) reference.
+        st.incref(c);
+        st.decref(c);
         st.decref(b);
         assert_eq!(st.len(), 0);
         assert!(st.index.is_empty());

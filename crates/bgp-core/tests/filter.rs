@@ -765,3 +765,32 @@ spec:
         Ok(Community::Large([u32::MAX, 0, 1]))
     );
 }
+
+/// The same rejected announcement twice: the second replaces the first's set-aside copy, which
+/// held the only reference to the very attribute set the second UPDATE carries (found by the
+/// bgp_decode fuzzer: the set was freed mid-UPDATE and its count later went below zero).
+#[test]
+fn a_rejected_announcement_repeated_keeps_its_attributes() {
+    let mut rib = Rib::new(ME, 64512);
+    let p = filtered_peer(&mut rib);
+    rib.set_import_filters(
+        p,
+        Arc::from(vec![BgpFilter {
+            name: "no-87".into(),
+            import_v6: vec![cidr_rule("fd00:87::/32", In, None, Reject)],
+            ..BgpFilter::default()
+        }]),
+    );
+    for _ in 0..2 {
+        let st = announce_v6(&mut rib, p, &["fd00:87::/64"]);
+        assert_eq!((st.announced, st.filtered), (0, 1));
+        assert_eq!(rib.peer_filtered_count(p), 1);
+        assert_eq!(rib.attr_sets(), 2, "the pinned local set and the set-aside one");
+    }
+    // A later, different set reuses no freed slot while the set-aside one is alive.
+    announce_v6(&mut rib, p, &["fd00:94::/64"]);
+    rib.set_import_filters(p, Arc::from(Vec::new()));
+    assert_eq!((rib.peer_route_count(p), rib.peer_filtered_count(p)), (2, 0));
+    rib.remove_peer(p);
+    assert_eq!(rib.attr_sets(), 1, "only the pinned local set is left");
+}

@@ -12,30 +12,11 @@ use support::*;
 
 const CLUSTER: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
 
-fn addr(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(172, 20, 42, last))
-}
-
 fn add(rib: &mut Rib, last: u8, asn: u32, rr_client: bool) -> PeerId {
     rib.add_peer(PeerInfo {
         rr_client,
         ..PeerInfo::new(addr(last), Ipv4Addr::new(172, 20, 42, last), asn, 64512)
     })
-}
-
-fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
-    ExportTarget {
-        peer_addr: addr(last),
-        local_as: 64512,
-        remote_as: asn,
-        next_hop_v4: Some(ME),
-        next_hop_v6: None,
-        next_hop_v6_link_local: None,
-        families: vec![Family::IPV4_UNICAST],
-        rr_client,
-        next_hop: NextHopMode::Auto,
-        filters: Default::default(),
-    }
 }
 
 /// The route reflector's view: clients .1 and .2, non-clients .3 and .4, eBGP .9.

@@ -72,6 +72,24 @@ impl SpeakerConfig {
         }
     }
 
+    /// What of `new` a running speaker cannot take (see
+    /// [`crate::SpeakerHandle::reconfigure`]): the router id, the AS, the listen addresses and
+    /// the node's addresses are its identity on every session; `None` if nothing of that
+    /// changed. `restarting` and `forwarding_preserved` describe a start and are not compared.
+    pub fn fixed_difference(&self, new: &SpeakerConfig) -> Option<&'static str> {
+        if self.router_id != new.router_id {
+            Some("router id")
+        } else if self.local_as != new.local_as {
+            Some("AS number")
+        } else if self.listen != new.listen {
+            Some("listen addresses")
+        } else if (self.node_v4, self.node_v6) != (new.node_v4, new.node_v6) {
+            Some("node addresses")
+        } else {
+            None
+        }
+    }
+
     /// Calico's default `bindMode: None` (BIRD and bird6 listen on all addresses): 0.0.0.0,
     /// and [::] when the node has an IPv6 address (a listener per family, IPv6-only).
     pub fn listen_on_wildcard(&mut self, port: u16) {
@@ -208,16 +226,6 @@ impl PeerConfig {
         }
     }
 
-    /// True if going from `self` to `new` needs the session restarted (anything but the
-    /// filters changed).
-    pub(crate) fn restart_needed(&self, new: &PeerConfig) -> bool {
-        let same_filters = PeerConfig {
-            filters: new.filters.clone(),
-            ..self.clone()
-        };
-        same_filters != *new
-    }
-
     /// A node-to-node mesh peer as Calico configures it: passive when the peer's address is
     /// greater than ours as a string (calico.md §5.2).
     pub fn mesh(my_address: IpAddr, peer: IpAddr, asn: u32) -> PeerConfig {
@@ -225,6 +233,28 @@ impl PeerConfig {
             passive: mesh_passive(&my_address.to_string(), &peer.to_string()),
             ..PeerConfig::new(peer, asn, PeerType::Mesh)
         }
+    }
+
+    /// True if `new` differs from this configuration only in what a running session takes
+    /// without a reset: its BGPFilters (routes re-filtered both ways), whether the peer is a
+    /// route-reflector client and the next-hop mode. These change only what the core imports,
+    /// reflects and exports, never the OPEN or the socket. Any other change (address, AS,
+    /// port, password, timers, graceful restart time, families…) resets that one session, as
+    /// BIRD restarts a protocol whose options `configure` changed.
+    pub fn differs_only_live(&self, new: &PeerConfig) -> bool {
+        self != new && !self.restart_needed(new)
+    }
+
+    /// True if going from `self` to `new` needs the session restarted (something changed
+    /// that [`PeerConfig::differs_only_live`] does not cover).
+    pub(crate) fn restart_needed(&self, new: &PeerConfig) -> bool {
+        let live_applied = PeerConfig {
+            filters: new.filters.clone(),
+            rr_client: new.rr_client,
+            next_hop: new.next_hop,
+            ..self.clone()
+        };
+        live_applied != *new
     }
 
     /// BIRD's protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.

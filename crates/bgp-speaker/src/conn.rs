@@ -18,7 +18,8 @@ use crate::socket::strerror;
 pub(crate) enum ConnEvent {
     Connected(TcpStream),
     ConnectFailed(String),
-    /// One or more whole messages, back to back.
+    /// One or more whole messages, back to back, framed once here (walk them with
+    /// [`brindle_bgp_wire::header::framed`], which only reads their lengths).
     Frames(Vec<u8>),
     /// The stream broke framing (bad marker or length): the NOTIFICATION to send. (Boxed: a
     /// peer's queue allocates its slots for the largest message.)

@@ -17,4 +17,8 @@ pub enum Error {
     Md5 { peer: IpAddr, source: std::io::Error },
     #[error("bgp speaker has stopped")]
     Stopped,
+    /// [`crate::SpeakerHandle::reconfigure`] was given a configuration that differs in what
+    /// only a new speaker can take.
+    #[error("bgp speaker: the {0} cannot change while it runs (restart the speaker)")]
+    RestartNeeded(&'static str),
 }

@@ -26,10 +26,16 @@ impl Speaker {
     /// created in the calling thread's network namespace.
     pub fn start(cfg: SpeakerConfig) -> Result<SpeakerHandle, Error> {
         cfg.validate()?;
+        // Every address bound before any accept task runs: if one cannot be bound, those
+        // bound already close on return, and a retry finds them free.
+        let bound = cfg
+            .listen
+            .iter()
+            .map(|addr| socket::listen(*addr).map_err(|source| Error::Listen { addr: *addr, source }))
+            .collect::<Result<Vec<_>, Error>>()?;
         let (tx, rx) = mpsc::channel(1024);
         let mut listeners = Vec::new();
-        for addr in &cfg.listen {
-            let l = socket::listen(*addr).map_err(|source| Error::Listen { addr: *addr, source })?;
+        for (addr, l) in cfg.listen.iter().zip(bound) {
             let fd = l.as_raw_fd();
             let ltx = tx.clone();
             let task = tokio::spawn(async move {
@@ -69,11 +75,30 @@ impl SpeakerHandle {
     }
 
     /// Replaces the peer set: new peers start, removed ones get Cease/Peer De-configured,
-    /// changed ones restart (Cease/Other Configuration Change); the others are not disturbed.
-    /// A peer whose only change is its `filters` keeps its session: what it sent is filtered
-    /// again and it gets what the new export rules change. An invalid list changes nothing.
+    /// changed ones restart (Cease/Other Configuration Change) unless only options a session
+    /// takes live changed ([`PeerConfig::differs_only_live`]: BGPFilters, reflector client,
+    /// next-hop mode), which are applied in place (a peer with new filters has what it sent
+    /// filtered again and gets what the new export rules change); the others are not
+    /// disturbed. An invalid list changes nothing.
     pub async fn set_peers(&self, peers: Vec<PeerConfig>) -> Result<(), Error> {
         self.ask(|r| CoreMsg::SetPeers(peers, r)).await?
+    }
+
+    /// Applies new settings and a new peer list to the running speaker, as BIRD's `configure`
+    /// does, without disturbing what did not change: a changed export policy or route-reflector
+    /// cluster id makes every Established peer's Adj-RIB-Out be computed again and only the
+    /// difference sent (UPDATEs, withdrawals; iBGP peers are also asked for a route refresh
+    /// when the cluster id changed, since the loop check changed); the peers change as with
+    /// [`SpeakerHandle::set_peers`]. No session is reset except peers whose own options
+    /// changed in a way a session cannot take live.
+    ///
+    /// What only a new speaker can take (router id, AS, listen or node addresses, see
+    /// [`SpeakerConfig::fixed_difference`]) is refused with [`Error::RestartNeeded`], as is
+    /// an invalid configuration or peer list; then nothing changed. `restarting` and
+    /// `forwarding_preserved` are ignored (they describe the start).
+    pub async fn reconfigure(&self, cfg: SpeakerConfig, peers: Vec<PeerConfig>) -> Result<(), Error> {
+        self.ask(|r| CoreMsg::Reconfigure(Box::new(cfg), peers, r))
+            .await?
     }
 
     /// Replaces the prefixes this node originates (its blocks, borrowed /32s, static and
@@ -101,7 +126,8 @@ impl SpeakerHandle {
     }
 
     /// Sends Cease/Administrative Shutdown to every peer (Cease/Hard Reset where RFC 8538 was
-    /// negotiated) and stops: peers drop our routes.
+    /// negotiated) and stops: peers drop our routes. Returns once the listening sockets are
+    /// closed, so a new speaker can bind the same addresses at once.
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.ask(|reply| CoreMsg::Shutdown {
             graceful: false,
@@ -112,7 +138,8 @@ impl SpeakerHandle {
 
     /// Stops for a planned restart: sessions close without a NOTIFICATION, so peers with
     /// graceful restart keep our routes (as stale, for the restart time we advertised) until
-    /// the restarted speaker (`SpeakerConfig::restarting`) sends them again.
+    /// the restarted speaker (`SpeakerConfig::restarting`) sends them again. Returns once the
+    /// listening sockets are closed.
     pub async fn shutdown_graceful(&self) -> Result<(), Error> {
         self.ask(|reply| CoreMsg::Shutdown {
             graceful: true,

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use brindle_bgp_core::{ConnId, Input, Negotiated, Output, Session, SessionConfig, SessionStatus, Timer};
-use brindle_bgp_wire::{Ctx, Family, Message, header};
+use brindle_bgp_wire::{DetachedUpdate, Family, Message, Update, header};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -40,10 +41,23 @@ pub(crate) enum PeerEvent {
     Down {
         graceful: bool,
     },
-    /// UPDATE messages (already validated), back to back, and how to decode them.
-    Updates(Vec<u8>, Ctx),
+    /// UPDATEs the session accepted, decoded once here, to apply in the core.
+    Updates(UpdateBatch),
     RouteRefresh(#[allow(dead_code)] Family),
 }
+
+/// UPDATEs of one read: the read's bytes (shared with the core, not copied) and each UPDATE
+/// decoded and detached from them ([`DetachedUpdate::attach`] gives it back without decoding).
+/// A read of many small UPDATEs goes in several batches of at most [`BATCH_UPDATES`], so
+/// what is in flight to the core stays small (a detached UPDATE is a few hundred bytes, the
+/// message it came from can be 50).
+pub(crate) struct UpdateBatch {
+    pub buf: Arc<Vec<u8>>,
+    pub updates: Vec<DetachedUpdate>,
+}
+
+/// Most UPDATEs sent to the core in one batch.
+const BATCH_UPDATES: usize = 64;
 
 /// The session's status with `since` as wall-clock time.
 #[derive(Clone, Debug)]
@@ -71,8 +85,7 @@ pub(crate) struct PeerTask {
     status: watch::Sender<Snapshot>,
     since_cache: Option<(Instant, SystemTime)>,
     /// UPDATEs accepted while processing one read, sent to the core together.
-    pending: Vec<u8>,
-    pending_ctx: Ctx,
+    pending: Option<UpdateBatch>,
 }
 
 impl PeerTask {
@@ -113,8 +126,7 @@ impl PeerTask {
             core,
             status,
             since_cache: None,
-            pending: Vec::new(),
-            pending_ctx: Ctx::default(),
+            pending: None,
         };
         tokio::spawn(task.run(start));
         (cmd_tx, status_rx)
@@ -122,7 +134,7 @@ impl PeerTask {
 
     async fn run(mut self, start: Vec<Output>) {
         let mut start = start;
-        Box::pin(self.apply(&mut start, None, tokio::time::Instant::now())).await;
+        Box::pin(self.apply(&mut start, tokio::time::Instant::now())).await;
         self.publish();
         loop {
             let next = self.timers.iter().map(|(_, d)| *d).min();
@@ -130,11 +142,11 @@ impl PeerTask {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => return,
                     Some(PeerCmd::Stop(sub)) => {
-                        self.input(Input::Stop { cease_subcode: sub }, None).await;
+                        self.input(Input::Stop { cease_subcode: sub }).await;
                         return;
                     }
                     Some(PeerCmd::Abort) => {
-                        self.input(Input::Abort, None).await;
+                        self.input(Input::Abort).await;
                         return;
                     }
                     Some(PeerCmd::SetRestarting(r)) => self.session.set_restarting(r),
@@ -152,7 +164,7 @@ impl PeerTask {
                         let Some(events) = self.conn_tx.upgrade() else { return };
                         let id = self.session.next_conn_id();
                         self.conns.insert(id, Conn::start(id, stream, events));
-                        self.input(Input::Accepted(id), None).await;
+                        self.input(Input::Accepted(id)).await;
                     }
                     Some(PeerCmd::Send(bytes)) => {
                         if let Some((id, _)) = self.session.established()
@@ -172,7 +184,7 @@ impl PeerTask {
                         .collect();
                     for t in due {
                         self.timers.retain(|(x, _)| *x != t);
-                        self.input(Input::TimerExpired(t), None).await;
+                        self.input(Input::TimerExpired(t)).await;
                     }
                 }
             }
@@ -188,39 +200,33 @@ impl PeerTask {
                     self.conns.insert(id, Conn::start(id, stream, events));
                 }
                 // An unknown id is a connect we gave up on: the session closes it.
-                self.input(Input::Connected(id), None).await;
+                self.input(Input::Connected(id)).await;
             }
-            ConnEvent::ConnectFailed(error) => {
-                self.input(Input::ConnectFailed { conn: id, error }, None).await
-            }
-            ConnEvent::Closed(error) => self.input(Input::Closed { conn: id, error }, None).await,
+            ConnEvent::ConnectFailed(error) => self.input(Input::ConnectFailed { conn: id, error }).await,
+            ConnEvent::Closed(error) => self.input(Input::Closed { conn: id, error }).await,
             ConnEvent::Bad(error) => {
-                self.input(
-                    Input::DecodeError {
-                        conn: id,
-                        error: *error,
-                    },
-                    None,
-                )
+                self.input(Input::DecodeError {
+                    conn: id,
+                    error: *error,
+                })
                 .await
             }
             ConnEvent::Frames(bytes) => {
-                // One clock read and one output buffer for the whole batch.
+                // One clock read and one output buffer for the whole batch. Each message was
+                // framed by the reader and is decoded once, here; accepted UPDATEs go to the
+                // core decoded, with the batch's bytes.
                 let now = Instant::now();
                 let tnow = tokio::time::Instant::from_std(now);
+                let buf = Arc::new(bytes);
                 let mut outs = std::mem::take(&mut self.outs);
-                let mut pos = 0;
-                while pos < bytes.len() {
+                // Messages left in this read, to size batches (a read holds 1 to ~700).
+                let mut left = header::framed(&buf).count();
+                for raw in header::framed(&buf) {
+                    left -= 1;
                     let Some(ctx) = self.conns.get(&id).map(|c| c.ctx) else {
                         break; // closed by an earlier message of this batch
                     };
-                    let len = match header::frame_len(&bytes[pos..], header::MAX_LEN) {
-                        Ok(Some(n)) => n,
-                        _ => break, // the reader only sends whole messages
-                    };
-                    let raw = &bytes[pos..pos + len];
-                    pos += len;
-                    match Message::decode(raw, &ctx) {
+                    match Message::decode_framed(raw, &ctx) {
                         Ok(m) => {
                             if let Message::Update(u) = &m
                                 && !u.errors.is_empty()
@@ -229,6 +235,11 @@ impl PeerTask {
                             }
                             let input = Input::Message { conn: id, msg: &m };
                             self.session.handle_into(input, now, &mut outs);
+                            if let Message::Update(u) = m
+                                && outs.iter().any(|o| matches!(o, Output::DeliverUpdate { .. }))
+                            {
+                                self.deliver(&buf, u, left);
+                            }
                         }
                         Err(error) => {
                             tracing::warn!(peer = %self.addr, %error, "bad message");
@@ -236,7 +247,14 @@ impl PeerTask {
                             self.session.handle_into(input, now, &mut outs);
                         }
                     }
-                    self.apply(&mut outs, Some(raw), tnow).await;
+                    self.apply(&mut outs, tnow).await;
+                    if self
+                        .pending
+                        .as_ref()
+                        .is_some_and(|b| b.updates.len() >= BATCH_UPDATES)
+                    {
+                        self.flush_updates().await;
+                    }
                 }
                 self.outs = outs;
                 self.flush_updates().await;
@@ -245,18 +263,29 @@ impl PeerTask {
         }
     }
 
-    /// Feeds the session one input and acts on its outputs. Boxed, so the task's own state
-    /// stays small while it waits (memory per peer).
-    async fn input(&mut self, input: Input<'_>, raw: Option<&[u8]>) {
-        Box::pin(self.input_inner(input, raw)).await
+    /// Queues an UPDATE the session accepted for the core (batches are flushed when full, after
+    /// each read, and before a Down or a route refresh is reported, so order is kept).
+    /// `left`: messages after this one in the read.
+    fn deliver(&mut self, buf: &Arc<Vec<u8>>, u: Update<'_>, left: usize) {
+        let batch = self.pending.get_or_insert_with(|| UpdateBatch {
+            buf: buf.clone(),
+            updates: Vec::with_capacity(BATCH_UPDATES.min(left + 1)),
+        });
+        debug_assert!(Arc::ptr_eq(&batch.buf, buf), "a batch spans one read");
+        batch.updates.push(u.detach(buf));
     }
 
-    async fn input_inner(&mut self, input: Input<'_>, raw: Option<&[u8]>) {
+    /// Feeds the session one input and acts on its outputs. Boxed, so the task's own state
+    /// stays small while it waits (memory per peer).
+    async fn input(&mut self, input: Input<'_>) {
+        Box::pin(self.input_inner(input)).await
+    }
+
+    async fn input_inner(&mut self, input: Input<'_>) {
         let now = Instant::now();
         let mut outs = std::mem::take(&mut self.outs);
         self.session.handle_into(input, now, &mut outs);
-        self.apply(&mut outs, raw, tokio::time::Instant::from_std(now))
-            .await;
+        self.apply(&mut outs, tokio::time::Instant::from_std(now)).await;
         self.outs = outs;
         self.flush_updates().await;
         self.publish();
@@ -274,14 +303,13 @@ impl PeerTask {
     }
 
     async fn flush_updates(&mut self) {
-        if !self.pending.is_empty() {
-            let bytes = std::mem::take(&mut self.pending);
-            self.report(PeerEvent::Updates(bytes, self.pending_ctx)).await;
+        if let Some(batch) = self.pending.take() {
+            self.report(PeerEvent::Updates(batch)).await;
         }
     }
 
     /// Acts on the session's outputs, draining `outs`.
-    async fn apply(&mut self, outs: &mut Vec<Output>, raw: Option<&[u8]>, now: tokio::time::Instant) {
+    async fn apply(&mut self, outs: &mut Vec<Output>, now: tokio::time::Instant) {
         for o in outs.drain(..) {
             match o {
                 Output::Connect(id) => {
@@ -336,12 +364,8 @@ impl PeerTask {
                     self.flush_updates().await;
                     self.report(PeerEvent::Down { graceful }).await;
                 }
-                Output::DeliverUpdate { conn } => {
-                    if let (Some(raw), Some(c)) = (raw, self.conns.get(&conn)) {
-                        self.pending_ctx = c.ctx;
-                        self.pending.extend_from_slice(raw);
-                    }
-                }
+                // Taken where the message was decoded (`on_conn`), which owns the UPDATE.
+                Output::DeliverUpdate { .. } => {}
                 Output::RouteRefresh { family, .. } => {
                     self.flush_updates().await;
                     self.report(PeerEvent::RouteRefresh(family)).await;

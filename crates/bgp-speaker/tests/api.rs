@@ -1,11 +1,16 @@
 //! The speaker's API on its own: configuration errors change nothing, BIRD-style status while
-//! a peer cannot be reached, the listener's backlog.
+//! a peer cannot be reached, the listener's backlog, a failed start or a shutdown leaving no
+//! port bound, connections from addresses that are no peer summed up in the log instead of a
+//! line each.
 
 mod common;
 
 use std::time::Duration;
 
-use brindle_bgp_speaker::{Error, PeerConfig, PeerType, ProtoState};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use brindle_bgp_speaker::{Error, PeerConfig, PeerType, ProtoState, Speaker, SpeakerConfig};
+use common::testd::Testd;
 use common::*;
 
 #[test]
@@ -138,4 +143,98 @@ fn listener_has_a_large_backlog() {
     // For a listening socket, Send-Q is the backlog (BIRD's is 8, perf.md B6).
     let q: Vec<&str> = ss.split_whitespace().collect();
     assert_eq!(q.get(2), Some(&"4096"), "{ss}");
+}
+
+#[test]
+fn a_failed_start_and_a_shutdown_leave_no_port_bound() {
+    let fab = Fabric::new(1);
+    fab.nodes[0]
+        .spawn_in(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let held = std::net::TcpListener::bind("0.0.0.0:1790").unwrap();
+                let mut cfg = SpeakerConfig::new(Ipv4Addr::new(172, 20, 42, 80), AS);
+                cfg.listen = vec![
+                    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 179)),
+                    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1790)),
+                ];
+                let Err(err) = Speaker::start(cfg.clone()) else {
+                    panic!("started on a taken port")
+                };
+                assert!(
+                    matches!(&err, Error::Listen { addr, .. } if addr.port() == 1790),
+                    "{err}"
+                );
+                // Port 179, bound before 1790 failed, was let go: with 1790 free it starts.
+                drop(held);
+                let h = Speaker::start(cfg.clone()).expect("starts once the port is free");
+                // Once shutdown returns, the ports are free for the next speaker (a restart).
+                h.shutdown_graceful().await.unwrap();
+                let again = Speaker::start(cfg).expect("restarts on the same ports at once");
+                again.shutdown().await.unwrap();
+                std::net::TcpListener::bind("0.0.0.0:179").expect("179 closed by shutdown");
+            })
+        })
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn refused_connections_are_summed_up_not_logged_one_by_one() {
+    let fab = Fabric::new(2);
+    // A speaker whose only peer is .82: connections from .81 are refused.
+    let d = Testd::start(
+        &fab.nodes[0],
+        &[
+            "--router-id",
+            "172.20.42.80",
+            "--as",
+            "64512",
+            "--peer",
+            "172.20.42.82,passive",
+        ],
+    );
+    const N: usize = 2000;
+    let made = fab.nodes[1]
+        .spawn_in(|| {
+            (0..N)
+                .filter(|_| std::net::TcpStream::connect("172.20.42.80:179").is_ok())
+                .count()
+        })
+        .join()
+        .unwrap();
+    assert_eq!(made, N);
+    let refused_lines = |log: &str| -> (usize, u64) {
+        let firsts = log
+            .lines()
+            .filter(|l| l.contains("connection from an address that is no peer refused"))
+            .count();
+        let summed = log
+            .lines()
+            .filter(|l| l.contains("addresses that are no peer refused"))
+            .filter_map(|l| {
+                l.split("count=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        (firsts, summed)
+    };
+    // The first one at once, then every other one in the summaries (one per 10 s).
+    wait_for(
+        "the summary of the refused connections",
+        Duration::from_secs(30),
+        || refused_lines(&d.log()) == (1, N as u64 - 1),
+        || d.log(),
+    );
+    let log = d.log();
+    assert!(log.contains("from=172.20.42.81:"), "{log}");
+    assert!(log.contains("distinct_sources=1 "), "{log}");
+    assert!(log.lines().count() < 20, "{log}");
 }

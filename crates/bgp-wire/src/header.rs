@@ -39,6 +39,37 @@ pub fn frame_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeErro
     Ok((buf.len() >= len as usize).then_some(len as usize))
 }
 
+/// The messages of `buf`, which [`frame_len`] already split into whole messages back to back
+/// (a connection reader's output): each is cut at the length its header gives, without
+/// checking the marker or the bounds again. A buffer that was not framed ends the walk at the
+/// first length that does not fit (never a panic).
+pub fn framed(buf: &[u8]) -> Framed<'_> {
+    Framed { rest: buf }
+}
+
+/// Iterator of [`framed`].
+pub struct Framed<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Framed<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.len() < HEADER_LEN {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([self.rest[16], self.rest[17]]));
+        if len < HEADER_LEN || len > self.rest.len() {
+            self.rest = &[];
+            return None;
+        }
+        let (msg, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(msg)
+    }
+}
+
 /// Appends a header with a placeholder length; returns the offset to patch with [`finish`].
 pub(crate) fn begin(out: &mut Vec<u8>, msg_type: u8) -> usize {
     let start = out.len();
@@ -51,4 +82,33 @@ pub(crate) fn begin(out: &mut Vec<u8>, msg_type: u8) -> usize {
 pub(crate) fn finish(out: &mut [u8], start: usize) {
     let len = (out.len() - start) as u16;
     out[start + 16..start + 18].copy_from_slice(&len.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Ctx, OutMessage};
+
+    #[test]
+    fn framed_cuts_what_frame_len_delimited_and_stops_on_garbage() {
+        let ctx = Ctx::default();
+        let mut buf = OutMessage::Keepalive.to_bytes(&ctx);
+        let open_len = buf.len();
+        buf.extend(
+            OutMessage::RouteRefresh(crate::RouteRefresh {
+                family: crate::Family::IPV4_UNICAST,
+                subtype: 0,
+            })
+            .to_bytes(&ctx),
+        );
+        let lens: Vec<usize> = framed(&buf).map(<[u8]>::len).collect();
+        assert_eq!(lens, [open_len, 23]);
+        // A length past the end, or below a header, ends the walk instead of panicking.
+        let mut bad = buf.clone();
+        bad[17] = 200;
+        assert_eq!(framed(&bad).count(), 0);
+        bad[16..18].copy_from_slice(&3u16.to_be_bytes());
+        assert_eq!(framed(&bad).count(), 0);
+        assert_eq!(framed(&buf[..30]).count(), 1);
+    }
 }

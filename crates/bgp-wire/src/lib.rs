@@ -9,11 +9,14 @@
 //! RFC 4271 §6 and the RFC 7606 action.
 //!
 //! Module map:
-//! - [`header`]: marker/length/type, stream framing ([`header::frame_len`]).
+//! - [`header`]: marker/length/type, stream framing ([`header::frame_len`]); a framed message
+//!   decodes with [`Message::decode_framed`] without being framed again.
 //! - [`message`]: [`Message`] (decoded, borrowing), [`OutMessage`] (to send), [`Ctx`] (what the
 //!   session negotiated), [`RouteRefresh`].
 //! - [`open`]: [`Open`]; [`capability`]: [`Capability`] and friends.
 //! - [`update`]: [`Update`] (lazy NLRI), [`UpdateMsg`] (owned), [`UpdatePacker`] (bulk encode).
+//! - [`detached`]: [`DetachedUpdate`], an [`Update`] as offsets into its buffer, to hand a
+//!   decoded UPDATE to another task with the bytes and walk it there without decoding again.
 //! - [`attrs`]: [`PathAttrs`] and the attribute codec; [`aspath`]: [`AsPath`].
 //! - [`nlri`]: prefix encoding and the allocation-free [`NlriIter`].
 //! - [`notification`]: [`Notification`], code/subcode constants, BIRD's error texts.
@@ -25,6 +28,7 @@
 pub mod aspath;
 pub mod attrs;
 pub mod capability;
+pub mod detached;
 pub mod error;
 pub mod family;
 pub mod header;
@@ -37,6 +41,7 @@ pub mod update;
 pub use aspath::{AsPath, AsSegment};
 pub use attrs::{MpNextHop, MpReach, MpUnreach, Origin, PathAttrs, RawAttr};
 pub use capability::{AddPathMode, Capability, GracefulRestart, GracefulRestartFamily};
+pub use detached::DetachedUpdate;
 pub use error::{AttrRef, DecodeError, ErrorAction};
 pub use family::{AddPathFamilies, Family};
 pub use message::{Ctx, Message, OutMessage, RouteRefresh};

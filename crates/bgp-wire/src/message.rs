@@ -83,7 +83,8 @@ pub enum Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// Decodes one whole message (as delimited by [`header::frame_len`]).
+    /// Decodes one whole message (as delimited by [`header::frame_len`]), checking its header
+    /// first.
     pub fn decode(msg: &'a [u8], ctx: &Ctx) -> Result<Message<'a>, DecodeError> {
         let Some(len) = header::frame_len(msg, ctx.max_len)? else {
             return Err(DecodeError::bad_length(
@@ -97,8 +98,23 @@ impl<'a> Message<'a> {
                 "header length differs from the message",
             ));
         }
+        Message::decode_framed(msg, ctx)
+    }
+
+    /// Decodes one message that [`header::frame_len`] already cut out of the stream (marker and
+    /// length checked there, against at most `ctx.max_len`): the speaker frames each message
+    /// once, in its connection reader, and decodes it once, here.
+    ///
+    /// `msg` must be exactly one framed message; anything shorter than a header is refused.
+    pub fn decode_framed(msg: &'a [u8], ctx: &Ctx) -> Result<Message<'a>, DecodeError> {
+        if msg.len() < HEADER_LEN || msg.len() > ctx.max_len {
+            return Err(DecodeError::bad_length(
+                msg.len() as u16,
+                "message length out of range",
+            ));
+        }
         let body = &msg[HEADER_LEN..];
-        let len16 = len as u16;
+        let len16 = msg.len() as u16;
         match msg[18] {
             header::TYPE_OPEN => Open::decode(body).map(Message::Open),
             header::TYPE_UPDATE => Update::decode(body, ctx).map(Message::Update),

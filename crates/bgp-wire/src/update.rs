@@ -22,13 +22,13 @@ use crate::notification::update_sub;
 /// the message announces must be withdrawn instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Update<'a> {
-    withdrawn: &'a [u8],
+    pub(crate) withdrawn: &'a [u8],
     pub attrs: PathAttrs,
-    nlri: &'a [u8],
+    pub(crate) nlri: &'a [u8],
     pub mp_reach: Option<MpReach<'a>>,
     pub mp_unreach: Option<MpUnreach<'a>>,
-    add_path: crate::family::AddPathFamilies,
-    attr_count: usize,
+    pub(crate) add_path: crate::family::AddPathFamilies,
+    pub(crate) attr_count: usize,
     /// Attribute-discard and treat-as-withdraw errors, in the order found (for logs).
     pub errors: Vec<DecodeError>,
 }

@@ -60,6 +60,7 @@ pub fn headings(kind: Kind, wide: bool) -> &'static [&'static str] {
         }
         (Kind::Profile, false) => &["NAME"],
         (Kind::Profile, true) => &["NAME", "LABELS"],
+        (Kind::KubeControllersConfiguration, _) => &["NAME"],
         (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, false) => &["NAME", "TIER"],
         (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, true) => &["NAME", "TIER", "ORDER", "SELECTOR"],
         (Kind::NetworkSet | Kind::GlobalNetworkSet, false) => &["NAME"],

@@ -85,3 +85,32 @@ fn unreachable_etcd_is_a_clear_error() {
     let r = env.run(&["get", "ippool"]).fails();
     assert!(r.stderr.contains("127.0.0.1:1"), "{r:?}");
 }
+
+/// As `resources::an_undecodable_row_is_reported_and_deletable`, on etcd.
+#[test]
+fn an_undecodable_row_is_reported_and_deletable() {
+    let etcd = Etcd::start();
+    let env = etcd_env(&etcd);
+    env.run(&["apply", "-f", &env.write("p.yaml", SEED_POOL)]).ok();
+    let key = "/calico/resources/v3/projectcalico.org/ippools/damaged";
+    let out = etcd
+        .etcdctl()
+        .args(["put", key, "{\"spec\": 1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r = env.run(&["get", "ippool", "-o", "yaml"]).fails();
+    assert!(
+        r.stdout.contains("name: default-pool") && !r.stdout.contains("damaged"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "IPPool(damaged): {key}: stored value is not a valid IPPool"
+        )),
+        "{r:?}"
+    );
+    env.run(&["delete", "ippool", "damaged"]).ok();
+    let r = env.run(&["get", "ippool"]).ok();
+    assert!(r.stdout.contains("default-pool") && r.stderr.is_empty(), "{r:?}");
+}

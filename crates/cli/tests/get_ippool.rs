@@ -5,6 +5,8 @@ mod support;
 
 use support::{Env, SEED_POOL, mask};
 
+/// One pool applied to a new store: revision 2, because a pool write also rewrites the pools'
+/// guard key (revision 1) in the same transaction (the atomic overlap check).
 fn seeded() -> Env {
     let env = Env::sqlite();
     let f = env.write("pool.yaml", SEED_POOL);
@@ -84,7 +86,7 @@ items:
   metadata:
     creationTimestamp: <creationTimestamp>
     name: default-pool
-    resourceVersion: \"1\"
+    resourceVersion: \"2\"
     uid: <uid>
   spec:
     allowedUses:
@@ -98,7 +100,7 @@ items:
     vxlanMode: Never
 kind: IPPoolList
 metadata:
-  resourceVersion: \"1\"
+  resourceVersion: \"2\"
 "
     );
     // The creation time is a quoted RFC 3339 UTC time, the uid a UUID.
@@ -148,7 +150,7 @@ fn json_is_go_marshal_indent_without_trailing_newline() {
   "metadata": {
     "name": "default-pool",
     "uid": "<uid>",
-    "resourceVersion": "1",
+    "resourceVersion": "2",
     "creationTimestamp": "<creationTimestamp>"
   },
   "spec": {
@@ -166,7 +168,7 @@ fn json_is_go_marshal_indent_without_trailing_newline() {
 }"#
     );
     let r = env.run(&["get", "ippool", "-o", "json"]).ok();
-    assert!(r.stdout.starts_with("{\n  \"kind\": \"IPPoolList\",\n  \"apiVersion\": \"projectcalico.org/v3\",\n  \"metadata\": {\n    \"resourceVersion\": \"1\"\n  },\n  \"items\": ["), "{}", r.stdout);
+    assert!(r.stdout.starts_with("{\n  \"kind\": \"IPPoolList\",\n  \"apiVersion\": \"projectcalico.org/v3\",\n  \"metadata\": {\n    \"resourceVersion\": \"2\"\n  },\n  \"items\": ["), "{}", r.stdout);
     assert!(!r.stdout.ends_with('\n'));
 }
 

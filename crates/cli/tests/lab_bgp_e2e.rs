@@ -2,7 +2,9 @@
 //! `routeReflectorClusterID`, a BGPPeer with `nodeSelector`/`peerSelector`, the mesh off) in a
 //! 10-node lab that survives the loss of one reflector; an external eBGP peer (a real BIRD 2 on
 //! the lab's router) with its AS, a password from the secrets directory and `ttlSecurity`,
-//! learning the pool's blocks and the service CIDRs and sending a route the nodes install.
+//! learning the pool's blocks and the service CIDRs and sending a route the nodes install;
+//! pools created and deleted 25 times without one session flapping, and a speaker whose port
+//! is taken retried until it is free, reported not ready meanwhile.
 
 mod lab_support;
 
@@ -356,5 +358,169 @@ spec:
         let table = lab.stdout(n, &["ip", "route"]);
         assert!(!table.contains("10.96.0.0/12"), "{n}: {table}");
     }
+    lab.ping_all();
+}
+
+/// Each IPv4 session of `node`: (peer, since, established).
+fn sessions(lab: &TestLab, node: &str) -> Vec<(String, i64, bool)> {
+    status(lab, node)
+        .and_then(|s| s.bgp)
+        .map(|b| {
+            b.peers_v4
+                .iter()
+                .map(|p| (p.peer_address.clone(), p.since, p.established))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn metric(lab: &TestLab, node: &str, name: &str) -> u64 {
+    let m = lab.stdout(node, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+    let prefix = format!("{name}{{node=\"{node}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in:\n{m}"))
+        .parse()
+        .unwrap()
+}
+
+fn pool_yaml(name: &str, cidr: &str) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: {name}\nspec:\n  cidr: {cidr}\n  ipipMode: Always\n  natOutgoing: true\n"
+    )
+}
+
+#[test]
+fn pools_change_without_flaps_and_a_taken_port_is_retried() {
+    let lab = TestLab::up("rc", &["--pods", "1"]);
+    let l = lab.lab();
+    let names: Vec<String> = l.plan().nodes.iter().map(|n| n.name.clone()).collect();
+    let pools_on = |n: &str| {
+        lab.stdout(
+            n,
+            &["nft", "list", "set", "ip", "brindle", "cali40all-ipam-pools"],
+        )
+    };
+    let ups = |n: &str| lab.agent_log(n).matches("bgp session established").count();
+    let before: Vec<_> = names.iter().map(|n| sessions(&lab, n)).collect();
+    let ups_before: Vec<usize> = names.iter().map(|n| ups(n)).collect();
+    for s in &before {
+        assert_eq!(s.len(), names.len() - 1, "{before:?}");
+        assert!(s.iter().all(|(_, _, up)| *up), "{before:?}");
+    }
+
+    // 25 pools created and deleted, each change seen by every node's agent before the next.
+    for i in 0..25 {
+        let cidr = format!("10.100.{i}.0/24");
+        lab.apply("bgp-master1", &pool_yaml(&format!("churn-{i}"), &cidr));
+        for n in &names {
+            wait_for(
+                &format!("{n} to take pool {cidr}"),
+                Duration::from_secs(10),
+                || pools_on(n).contains(&cidr),
+            );
+        }
+        lab.stdout(
+            "bgp-master1",
+            &["brindle", "delete", "ippool", &format!("churn-{i}")],
+        );
+        for n in &names {
+            wait_for(
+                &format!("{n} to drop pool {cidr}"),
+                Duration::from_secs(10),
+                || !pools_on(n).contains(&cidr),
+            );
+        }
+    }
+    // A last one stays: every node has it.
+    lab.apply("bgp-master1", &pool_yaml("churn-last", "10.100.99.0/24"));
+    for n in &names {
+        wait_for(
+            &format!("{n} to take the last pool"),
+            Duration::from_secs(10),
+            || pools_on(n).contains("10.100.99.0/24"),
+        );
+    }
+    // No session flapped: same start times, no session came up again, the speakers were
+    // reconfigured in place and never restarted.
+    let after: Vec<_> = names.iter().map(|n| sessions(&lab, n)).collect();
+    assert_eq!(after, before, "a session flapped");
+    let ups_after: Vec<usize> = names.iter().map(|n| ups(n)).collect();
+    assert_eq!(ups_after, ups_before, "sessions came up again");
+    for n in &names {
+        assert_eq!(metric(&lab, n, "brindle_bgp_speaker_restarts_total"), 0, "{n}");
+        let r = metric(&lab, n, "brindle_bgp_reconfigurations_total");
+        assert!(r >= 25, "{n}: {r} reconfigurations for 51 pool changes");
+    }
+    lab.ping_all();
+
+    // bgp-node1's listen port moves to one another socket holds: its speaker restarts, the
+    // start fails, and it is retried while readiness fails and node status says why.
+    const NODE: &str = "bgp-node1";
+    let ns = l.plan().node(NODE).unwrap().netns.clone();
+    let holder = brindle_netlink::netns::NetnsFd::named(&ns)
+        .unwrap()
+        .run(|| std::net::TcpListener::bind("0.0.0.0:1790"))
+        .unwrap()
+        .expect("hold port 1790 in the node's namespace");
+    lab.apply(
+        "bgp-master1",
+        &format!("apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: node.{NODE}\nspec:\n  listenPort: 1790\n"),
+    );
+    wait_for("a few failed starts", Duration::from_secs(15), || {
+        status(&lab, NODE)
+            .and_then(|s| s.bgp)
+            .is_some_and(|b| b.speaker_start_failures >= 3)
+    });
+    let st = status(&lab, NODE).unwrap();
+    let why = st.bgp.as_ref().unwrap().speaker_down.clone().expect("says why");
+    assert!(
+        why.contains("0.0.0.0:1790") && why.contains("Address already in use"),
+        "{why}"
+    );
+    assert!(!st.ready, "ready without a speaker");
+    let code = lab.stdout(
+        NODE,
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://127.0.0.1:9099/readiness",
+        ],
+    );
+    assert_eq!(code, "503");
+    let out = lab.stdout(NODE, &["brindle", "node", "status"]);
+    assert!(
+        out.contains("The BGP backend process (BIRD) is not running.")
+            && out.contains("Address already in use")
+            && out.contains("retrying"),
+        "{out}"
+    );
+    assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_running"), 0);
+    assert!(metric(&lab, NODE, "brindle_bgp_speaker_start_failures_total") >= 3);
+
+    // The port is freed: the speaker is up within 5 s, and the mesh comes back on the new port.
+    drop(holder);
+    let freed = std::time::Instant::now();
+    wait_for("the speaker to start", Duration::from_secs(5), || {
+        status(&lab, NODE)
+            .and_then(|s| s.bgp)
+            .is_some_and(|b| b.speaker_down.is_none())
+    });
+    eprintln!("speaker up {:?} after the port was freed", freed.elapsed());
+    for n in &names {
+        wait_for(&format!("{n}'s sessions"), Duration::from_secs(30), || {
+            let s = sessions(&lab, n);
+            s.len() == names.len() - 1 && s.iter().all(|(_, _, up)| *up)
+        });
+    }
+    wait_for("readiness", Duration::from_secs(10), || {
+        status(&lab, NODE).is_some_and(|s| s.ready)
+    });
+    assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_running"), 1);
+    assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_restarts_total"), 1);
     lab.ping_all();
 }

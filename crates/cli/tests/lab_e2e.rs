@@ -130,6 +130,16 @@ fn seed_cluster_ipip_always() {
         .to_string();
     let dst = victim.split_whitespace().next().unwrap().to_string();
     let ns = l.plan().node("bgp-master1").unwrap().netns.clone();
+    let kernel = |kind: &str| -> u64 {
+        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+        let line = format!("brindle_kernel_notifications_total{{kind=\"{kind}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("no {line} in:\n{m}"))
+            .parse()
+            .unwrap()
+    };
+    let (echoes, repairs) = (kernel("echo"), kernel("repair"));
     let del = Command::new("ip")
         .args(["-n", &ns, "route", "del", &dst])
         .status()
@@ -140,6 +150,13 @@ fn seed_cluster_ipip_always() {
             .lines()
             .any(|r| r.trim_end() == victim)
     });
+    // The deletion was judged a change to repair, and the repair's own write an echo.
+    wait_for(
+        "the repair's echo to be recognised",
+        Duration::from_secs(5),
+        || kernel("echo") > echoes,
+    );
+    assert!(kernel("repair") > repairs);
     // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
     let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");
@@ -160,6 +177,20 @@ fn seed_cluster_ipip_always() {
         lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
         "ready\n"
     );
+    // Every agent runs the IPAM garbage collector; exactly one holds its lease (the lease is
+    // taken within a few seconds of the first agent starting, long before convergence).
+    let leaders: usize = ["bgp-master1", "bgp-node1", "bgp-node2"]
+        .iter()
+        .map(|n| {
+            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+            assert!(
+                m.contains("# TYPE ipam_allocations_gc_reclamations counter"),
+                "{m}"
+            );
+            usize::from(m.lines().any(|l| l == "brindle_ipam_gc_leader 1"))
+        })
+        .sum();
+    assert_eq!(leaders, 1, "IPAM GC leaders among the agents");
 }
 
 #[test]
@@ -386,12 +417,27 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
         );
     }
     kill_and_restart_under_pings(&lab);
-    // A new pool changes every speaker's export pools, which a speaker takes only at start:
-    // each restarts gracefully (same router id and AS) and its peers keep its routes meanwhile.
+    // A new pool changes every speaker's export pools, which each takes in place.
     under_pings(&lab, "a new pool", |_| {
         lab.apply(
             "bgp-master1",
             "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: second-pool\nspec:\n  cidr: 10.99.0.0/24\n  ipipMode: Always\n  natOutgoing: true\n",
+        );
+        for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+            wait_for(
+                &format!("{n}'s speaker to take the pool in place"),
+                Duration::from_secs(10),
+                || lab.agent_log(n).contains("export policy changed in place"),
+            );
+        }
+    });
+    // A new listen port for every node is what a speaker cannot take live: the whole mesh
+    // restarts at once, each speaker gracefully (same router id and AS), and peers keep each
+    // other's routes meanwhile.
+    under_pings(&lab, "a new listen port everywhere", |_| {
+        lab.apply(
+            "bgp-master1",
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  listenPort: 1790\n",
         );
         for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
             wait_for(
@@ -401,6 +447,9 @@ fn agent_killed_and_restarted_loses_no_packet_with_routes_from_bgp_only() {
             );
         }
     });
+    lab.lab()
+        .wait_converged(Duration::from_secs(30))
+        .expect("the mesh back on port 1790");
     // Felix's routing keys come from FelixConfiguration too, applied in place: the tunnel MTU.
     lab.apply(
         "bgp-master1",

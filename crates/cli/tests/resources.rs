@@ -225,7 +225,7 @@ fn replace_of_missing_and_stale_versions() {
         .fails();
     assert!(
         r.stderr
-            .contains("resource version '999' is out of date (latest: 1)"),
+            .contains("resource version '999' is out of date (latest: 2)"),
         "{r:?}"
     );
 }
@@ -364,4 +364,36 @@ spec:
         "{r:?}"
     );
     env.run(&["get", "bgpfilter", "bad"]).fails();
+}
+
+/// A stored row that does not decode: `get` prints the good rows, names the bad key on stderr
+/// and exits 1; `delete` by name removes it.
+#[test]
+fn an_undecodable_row_is_reported_and_deletable() {
+    let env = Env::sqlite();
+    env.run(&["apply", "-f", &env.write("p.yaml", SEED_POOL)]).ok();
+    let db = env.dir.join("brindle.db");
+    let store = brindle_datastore::open(&brindle_datastore::DatastoreConfig::sqlite(&db)).unwrap();
+    store
+        .create(
+            "/calico/resources/v3/projectcalico.org/ippools/damaged",
+            b"{\"spec\": 1",
+        )
+        .unwrap();
+    drop(store);
+    let r = env.run(&["get", "ippool"]).fails();
+    assert!(r.stdout.contains("default-pool   10.233.64.0/18"), "{r:?}");
+    assert!(!r.stdout.contains("damaged"), "{r:?}");
+    assert!(
+        r.stderr.contains("IPPool(damaged): /calico/resources/v3/projectcalico.org/ippools/damaged: stored value is not a valid IPPool"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("(delete it with: delete IPPool damaged)"),
+        "{r:?}"
+    );
+    let r = env.run(&["delete", "ippool", "damaged"]).ok();
+    assert_eq!(r.stdout, "Successfully deleted 1 'IPPool' resource(s)\n");
+    let r = env.run(&["get", "ippool"]).ok();
+    assert!(r.stdout.contains("default-pool") && r.stderr.is_empty(), "{r:?}");
 }

@@ -1,7 +1,9 @@
-//! A test hook, compiled in on purpose: `BRINDLE_CNI_FAIL_AT=<step>` makes ADD fail right after
+//! Test hooks, compiled in on purpose: `BRINDLE_CNI_FAIL_AT=<step>` makes ADD fail right after
 //! `<step>` has done its work, so tests can drive the real binary through every rollback path
-//! (the failed step's own work must be undone too). Not for production use: it only ever makes
-//! an ADD fail, with a message saying it was injected.
+//! (the failed step's own work must be undone too); `BRINDLE_CNI_PAUSE_AT=<step>` makes ADD
+//! stop there (for up to 10 minutes, saying so on stderr) so a test can SIGKILL it at a known
+//! point, as a node crash would (the IPAM garbage collector's leaks). Not for production use:
+//! they only ever make an ADD fail or wait.
 
 use std::fmt;
 
@@ -60,34 +62,45 @@ impl fmt::Display for Step {
     }
 }
 
-/// The environment variable of the hook.
+/// The environment variable of the failure hook.
 pub const FAIL_AT_ENV: &str = "BRINDLE_CNI_FAIL_AT";
+/// The environment variable of the pause hook.
+pub const PAUSE_AT_ENV: &str = "BRINDLE_CNI_PAUSE_AT";
 
-/// Where to fail, if anywhere.
+/// Where to fail or pause, if anywhere.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     at: Option<Step>,
+    pause_at: Option<Step>,
+}
+
+fn step_of(env: &str, v: &str) -> Result<Step, CniError> {
+    Step::ALL.into_iter().find(|s| s.name() == v).ok_or_else(|| {
+        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+        CniError::invalid_env(format!("{env}={v}: unknown step (one of {})", names.join(", ")))
+    })
 }
 
 impl Faults {
     /// Reads [`FAIL_AT_ENV`]; an unknown step name is an error (a typo must not make a test
     /// pass silently).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Faults, CniError> {
-        let Some(v) = get(FAIL_AT_ENV).filter(|v| !v.is_empty()) else {
-            return Ok(Faults::default());
+        let read = |env: &str| match get(env).filter(|v| !v.is_empty()) {
+            Some(v) => step_of(env, &v).map(Some),
+            None => Ok(None),
         };
-        let at = Step::ALL.into_iter().find(|s| s.name() == v).ok_or_else(|| {
-            let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
-            CniError::invalid_env(format!(
-                "{FAIL_AT_ENV}={v}: unknown step (one of {})",
-                names.join(", ")
-            ))
-        })?;
-        Ok(Faults { at: Some(at) })
+        Ok(Faults {
+            at: read(FAIL_AT_ENV)?,
+            pause_at: read(PAUSE_AT_ENV)?,
+        })
     }
 
-    /// Fails if the hook points at `step`.
+    /// Fails if the failure hook points at `step`; waits if the pause hook does.
     pub fn after(&self, step: Step) -> Result<(), CniError> {
+        if self.pause_at == Some(step) {
+            eprintln!("paused after step {step} ({PAUSE_AT_ENV})");
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
         if self.at == Some(step) {
             return Err(CniError::internal(format!(
                 "injected failure after step {step} ({FAIL_AT_ENV})"

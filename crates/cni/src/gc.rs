@@ -160,7 +160,8 @@ fn delete_endpoints(client: &Client, node: &str, containers: &BTreeSet<String>, 
         return;
     }
     let all = match client.list(Kind::WorkloadEndpoint, None) {
-        Ok((all, _)) => all,
+        // Rows that do not decode are not this node's endpoints as far as GC can tell.
+        Ok(listed) => listed.items,
         Err(e) => {
             errors.push(resource_error("list WorkloadEndpoints", e).to_string());
             return;

@@ -14,26 +14,7 @@ use std::time::Duration;
 
 use brindle_dataplane::EncapMode;
 use brindle_testkit::{Daemon, TempDir};
-use common::{Cluster, Modes};
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn gbps(json: &str) -> f64 {
-    let tail = json
-        .split("\"sum_received\"")
-        .nth(1)
-        .expect("iperf3 JSON has sum_received");
-    let v: f64 = tail
-        .split("\"bits_per_second\":")
-        .nth(1)
-        .and_then(|s| s.split([',', '}']).next())
-        .and_then(|s| s.trim().parse().ok())
-        .expect("bits_per_second");
-    v / 1e9
-}
+use common::{Cluster, Modes, iperf_gbps as gbps, median};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();

@@ -8,14 +8,16 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
+
+use ipnet::IpNet;
 
 use brindle_netlink::Handle;
 
 use crate::bpf::BpfStats;
+use crate::echo::Expected;
 use crate::error::Error;
 use crate::ipip::{IpipPath, Tunl0, Underlay};
-use crate::nat::Nft;
+use crate::policy::{HostFirewall, NatPools, PolicyConfig, PolicyDataplane, TunnelGuards};
 use crate::routes::{self, Devices, Ownership, RouteReport};
 use crate::state::DesiredState;
 use crate::{vxlan, workload};
@@ -25,19 +27,16 @@ use crate::{vxlan, workload};
 pub struct DataplaneConfig {
     /// Workload interface prefixes (default `["cali"]`).
     pub iface_prefixes: Vec<String>,
-    /// The namespace path `nft` must run in when it is not the process's own (labs and tests);
-    /// `None` for a real node.
-    pub nft_netns: Option<PathBuf>,
-    /// The `nft` binary (`None`: found on the usual paths).
-    pub nft_path: Option<PathBuf>,
+    /// Workload policy in Brindle's nftables tables (off by default: the tables then hold
+    /// NAT outgoing, the tunnel guards and anti-spoofing).
+    pub policy: PolicyConfig,
 }
 
 impl Default for DataplaneConfig {
     fn default() -> Self {
         DataplaneConfig {
             iface_prefixes: vec!["cali".into()],
-            nft_netns: None,
-            nft_path: None,
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -97,9 +96,11 @@ pub struct Dataplane {
     cfg: DataplaneConfig,
     ownership: Ownership,
     tunl0: Option<Tunl0>,
-    nat_applied: Option<String>,
+    /// The one writer of Brindle's nftables tables.
+    policy: PolicyDataplane,
     configured_ifaces: HashSet<u32>,
     last_errors: Vec<String>,
+    expected: std::sync::Arc<Expected>,
 }
 
 impl Dataplane {
@@ -111,6 +112,13 @@ impl Dataplane {
         cfg: DataplaneConfig,
         desired: &DesiredState,
     ) -> Result<(Dataplane, Report), Error> {
+        let mut policy = PolicyDataplane::open(h.netns(), cfg.policy.clone())?;
+        if cfg.policy.enabled {
+            // Workload policy cannot be enforced without nf_tables: refuse to start.
+            policy
+                .writer()
+                .map_err(|e| Error::Unsupported(format!("workload policy needs nf_tables: {e}")))?;
+        }
         let mut dp = Dataplane {
             h,
             ownership: Ownership {
@@ -118,9 +126,10 @@ impl Dataplane {
             },
             cfg,
             tunl0: None,
-            nat_applied: None,
+            policy,
             configured_ifaces: HashSet::new(),
             last_errors: Vec::new(),
+            expected: Default::default(),
         };
         let underlay = dp.underlay(desired)?;
         if let Some(ip) = &desired.ipip {
@@ -160,9 +169,46 @@ impl Dataplane {
         Ok(brindle_netlink::Monitor::open(self.h.netns())?)
     }
 
+    /// What the last apply left in the kernel: kernel notifications that agree with it are the
+    /// echoes of our own writes ([`Expected::needs_repair`]).
+    pub fn expected(&self) -> std::sync::Arc<Expected> {
+        self.expected.clone()
+    }
+
     /// The netlink handle (for the agent's own reads, e.g. `ip route`-style status).
     pub fn handle(&mut self) -> &mut Handle {
         &mut self.h
+    }
+
+    /// Brindle's nftables tables: workload policy ([`PolicyDataplane::resync`],
+    /// [`PolicyDataplane::apply`], [`PolicyDataplane::check`]). [`Dataplane::apply`] keeps
+    /// their host part (NAT outgoing, tunnel guards) in step with the desired state.
+    pub fn policy(&mut self) -> &mut PolicyDataplane {
+        &mut self.policy
+    }
+
+    /// The host part of the tables for `desired`.
+    fn host_firewall(&self, desired: &DesiredState) -> HostFirewall {
+        let (v4_masq, v4_all) = desired.nat.v4();
+        let (v6_masq, v6_all) = desired.nat.v6();
+        HostFirewall {
+            iface_prefixes: self.cfg.iface_prefixes.clone(),
+            nat_v4: NatPools {
+                masq: v4_masq.into_iter().map(IpNet::V4).collect(),
+                all: v4_all.into_iter().map(IpNet::V4).collect(),
+            },
+            // NAT66: `ip6 brindle` gets its NAT chains once an IPv6 pool exists.
+            nat_v6: (!v6_all.is_empty()).then(|| NatPools {
+                masq: v6_masq.into_iter().map(IpNet::V6).collect(),
+                all: v6_all.into_iter().map(IpNet::V6).collect(),
+            }),
+            tunl0: desired.ipip.is_some(),
+            guards: TunnelGuards {
+                ipip: desired.ipip.is_some(),
+                vxlan_port: desired.vxlan.as_ref().map(|v| v.port),
+            },
+            peer_nodes: desired.peer_nodes.iter().map(|a| (*a).into()).collect(),
+        }
     }
 
     /// The links holding the node's addresses. A node address no interface holds is an error.
@@ -296,6 +342,7 @@ impl Dataplane {
         // Routes.
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
+        self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));
         match routes::reconcile(&mut self.h, &want, &self.ownership, opts.prune) {
             Ok(rep) => {
                 r.errors.extend(rep.errors.iter().cloned());
@@ -309,23 +356,16 @@ impl Dataplane {
             &devs.by_name,
             &self.cfg.iface_prefixes,
         ));
-        // NAT outgoing.
-        let text = crate::nat::transaction(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes);
-        if opts.full || self.nat_applied.as_deref() != Some(text.as_str()) {
-            // With no pool and no tunl0 there is nothing to program: a missing `nft` is fine.
-            let nothing = desired.nat.v4() == (Vec::new(), Vec::new()) && desired.ipip.is_none();
-            let res = match Nft::find(self.cfg.nft_path.clone(), self.cfg.nft_netns.clone()) {
-                Err(_) if nothing => Ok(()),
-                Err(e) => Err(e),
-                Ok(nft) => nft.apply(&desired.nat, desired.ipip.is_some(), &desired.peer_nodes),
-            };
-            match res {
-                Ok(()) => self.nat_applied = Some(text),
-                Err(e) => {
-                    self.nat_applied = None;
-                    r.errors.push(e.to_string());
-                }
-            }
+        // Brindle's nftables tables: NAT outgoing, tunnel guards, anti-spoofing (and, through
+        // `policy()`, workload policy). A full resync also checks them against the kernel.
+        let host = self.host_firewall(desired);
+        if let Err(e) = self.policy.set_host(&host) {
+            r.errors.push(format!("nftables: {e}"));
+        }
+        if opts.full
+            && let Err(e) = self.policy.check(false)
+        {
+            r.errors.push(format!("nftables: {e}"));
         }
         for e in &r.errors {
             tracing::warn!("{e}");

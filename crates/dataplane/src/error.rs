@@ -14,7 +14,4 @@ pub enum Error {
     /// BPF program loading or map access.
     #[error("bpf: {0}")]
     Bpf(String),
-    /// nftables (the `nft` binary) failed or is missing.
-    #[error("nftables: {0}")]
-    Nft(String),
 }

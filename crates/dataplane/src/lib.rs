@@ -7,13 +7,18 @@
 //!   VXLAN; IPv6 blocks never IPIP).
 //! - [`dataplane`] — [`Dataplane`]: `start` (clear startup errors) and `apply` (every resync),
 //!   status (`kernel-ipip` / `bpf-ipip`).
+//! - [`echo`] — [`echo::Expected`]: what the last apply left in the kernel, to tell the
+//!   dataplane's own writes from others' in kernel notifications.
 //! - [`routes`] — the route reconciler: desired routes, ownership, pure planning, batched apply.
 //! - [`ipip`] — tunl0: the kernel's ipip device, or Brindle's BPF tunl0 (IFB + tc programs).
 //! - [`bpf`] — loader of `bpf/ipip.c` (aya 0.14), attached as cls_bpf so it outlives the agent.
 //! - [`vxlan`] — `vxlan.calico` and `vxlan-v6.calico`, their neighbour and FDB entries, Felix's
 //!   VTEP MAC rules.
 //! - [`mtu`] — Felix's host and pod MTU rules.
-//! - [`nat`] — NAT outgoing in nftables table `ip brindle`, replaced atomically.
+//! - [`policy`] — [`PolicyDataplane`]: workload policy, anti-spoofing and NAT outgoing in
+//!   Brindle's tables `ip brindle` / `ip6 brindle`, one transaction per change, reconciled.
+//! - [`firewall`] — the tables as values, the pure plan between two of them, the writer that
+//!   commits plans over netlink and repairs what others changed.
 //! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
 //!   shared with the CNI plugin.
 //! - [`error`] — [`Error`].
@@ -24,10 +29,12 @@
 
 pub mod bpf;
 pub mod dataplane;
+pub mod echo;
 pub mod error;
+pub mod firewall;
 pub mod ipip;
 pub mod mtu;
-pub mod nat;
+pub mod policy;
 pub mod routes;
 pub mod state;
 pub mod vxlan;
@@ -36,6 +43,7 @@ pub mod workload;
 pub use dataplane::{ApplyOptions, Dataplane, DataplaneConfig, Report, Status};
 pub use error::Error;
 pub use ipip::IpipPath;
+pub use policy::{HostFirewall, PolicyConfig, PolicyDataplane};
 pub use state::{
     DesiredState, EncapMode, IpipConfig, NatOutgoing, NodeInfo, RemoteBlock, RemoteVtep, RouteEncap,
     VxlanConfig, Workload,

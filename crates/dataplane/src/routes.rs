@@ -157,7 +157,7 @@ impl Ownership {
 /// keys come from the kernel and from our own state, not from an adversary, and SipHash was a
 /// visible share of planning 100k routes.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -184,7 +184,7 @@ impl std::hash::Hasher for FxHasher {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// The changes that turn `actual` into `desired`, touching only owned routes.
@@ -197,7 +197,7 @@ pub struct Plan {
 
 /// The fields that make two routes with the same key the same route. A blackhole has no device,
 /// though the kernel reports IPv6 ones on `lo`.
-fn same(a: &Route, b: &Route) -> bool {
+pub(crate) fn same(a: &Route, b: &Route) -> bool {
     a.kind == b.kind
         && a.gateway == b.gateway
         && (a.oif == b.oif || a.kind == RouteKind::Blackhole)

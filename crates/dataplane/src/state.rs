@@ -6,15 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use brindle_netlink::Mac;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-/// An IP pool's `ipipMode` / `vxlanMode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncapMode {
-    #[default]
-    Never,
-    Always,
-    /// Encapsulate only when the next hop is outside this node's subnet.
-    CrossSubnet,
-}
+/// An IP pool's `ipipMode` / `vxlanMode`: the model's type (`CrossSubnet` encapsulates only
+/// when the next hop is outside this node's subnet).
+pub use brindle_model::resources::EncapMode;
 
 /// How a remote block is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

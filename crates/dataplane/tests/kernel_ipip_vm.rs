@@ -2,7 +2,9 @@
 //! kernel boots under qemu (TCG, never KVM here: qemu-kernel.md) from an initramfs holding
 //! busybox, the ipip/veth modules and this very test binary; inside, the ignored test
 //! `vm_payload_kernel_ipip` uses Brindle's code to set up two nodes with kernel tunl0 and pods,
-//! and pings pod to pod through kernel IPIP. The result comes back as a serial marker line.
+//! and pings pod to pod through kernel IPIP, then enforces a workload policy on the second node
+//! and checks it filters pod-to-pod traffic through the tunnel. The result comes back as a
+//! serial marker line.
 //!
 //! The kernel and modules come from `.ci/deps` (cached in /opt/brindle-ci/kernel).
 //! `BRINDLE_QEMU_ACCEL=kvm` switches to KVM on hosts where it works.
@@ -18,11 +20,42 @@ use brindle_dataplane::{
     Workload,
 };
 use brindle_netlink::{Handle, NetnsFd, Route, VethSpec, scope};
+use brindle_policy::PolicyCalculator;
+use brindle_policy::ir::Settings;
 use brindle_testkit::{TempDir, require};
+use common::policy::{labels, namespace_profile, network_policy, workload_endpoint};
 use common::up;
 use ipnet::{IpNet, Ipv4Net};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
 const MARKER: &str = "BRINDLE-VM-RESULT";
+
+/// Modules the VM loads, in dependency order: kernel IPIP and veth, then nf_tables and what
+/// Brindle's tables use (conntrack, fib, NAT, log, limit).
+const MODULES: [&str; 21] = [
+    "tunnel4",
+    "ip_tunnel",
+    "ipip",
+    "veth",
+    "crc32c_generic",
+    "libcrc32c",
+    "nfnetlink",
+    "nf_tables",
+    "nf_defrag_ipv4",
+    "nf_defrag_ipv6",
+    "nf_conntrack",
+    "nf_nat",
+    "nft_ct",
+    "nft_fib",
+    "nft_fib_ipv4",
+    "nft_fib_ipv6",
+    "nft_limit",
+    "nf_log_syslog",
+    "nft_log",
+    "nft_masq",
+    "nft_chain_nat",
+];
 
 fn kernel_dir() -> PathBuf {
     let base = Path::new("/opt/brindle-ci/kernel");
@@ -69,7 +102,7 @@ fn build_initramfs(dir: &TempDir, kdir: &Path) -> PathBuf {
         "/bin/busybox must be busybox-static: `apt-get install -y busybox-static`"
     );
     std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    for m in ["tunnel4", "ip_tunnel", "ipip", "veth"] {
+    for m in MODULES {
         std::fs::copy(
             kdir.join(format!("modules/{m}.ko")),
             root.join(format!("modules/{m}.ko")),
@@ -99,10 +132,11 @@ fn build_initramfs(dir: &TempDir, kdir: &Path) -> PathBuf {
              /bin/busybox mount -t proc proc /proc\n\
              /bin/busybox mount -t sysfs sys /sys\n\
              /bin/busybox mount -t devtmpfs dev /dev\n\
-             for m in tunnel4 ip_tunnel ipip veth; do /bin/busybox insmod /modules/$m.ko || echo insmod $m failed; done\n\
+             for m in {}; do /bin/busybox insmod /modules/$m.ko || echo insmod $m failed; done\n\
              /brindle-test --ignored --exact vm_payload_kernel_ipip --nocapture --test-threads=1\n\
              echo \"{MARKER} rc=$?\"\n\
-             /bin/busybox poweroff -f\n"
+             /bin/busybox poweroff -f\n",
+            MODULES.join(" ")
         ),
     )
     .unwrap();
@@ -287,17 +321,17 @@ fn vm_payload_kernel_ipip() {
     let da = desired("bgp-master1", a_ip, "10.233.94.0/24", b_ip, "10.233.87.0/24", wa);
     let db = desired("bgp-master2", b_ip, "10.233.87.0/24", a_ip, "10.233.94.0/24", wb);
     let mut dps = Vec::new();
-    for (h, d) in [(a, &da), (b, &db)] {
-        let (dp, report) = Dataplane::start(h, DataplaneConfig::default(), d).unwrap();
-        // No nft in the VM: NAT is tested on the host; everything else must be clean.
-        assert!(
-            report
-                .errors
-                .iter()
-                .all(|e| e.starts_with("nftables: the `nft` binary was not found")),
-            "{:?}",
-            report.errors
-        );
+    for (n, (h, d)) in [(a, &da), (b, &db)].into_iter().enumerate() {
+        // Node B enforces workload policy (written at its first resync, below).
+        let cfg = DataplaneConfig {
+            policy: brindle_dataplane::PolicyConfig {
+                enabled: n == 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (dp, report) = Dataplane::start(h, cfg, d).unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
         assert_eq!(
             dp.status().ipip,
             Some(IpipPath::Kernel),
@@ -338,4 +372,65 @@ fn vm_payload_kernel_ipip() {
         after.0 > before.0 && after.1 > before.1,
         "tunl0 counters did not move"
     );
+
+    // Policy over kernel IPIP: pod B admits TCP 80 from pod A, nothing else. The outer IPIP
+    // packets pass node B's tunnel guard (node A is a peer), the inner ones meet the policy.
+    let mut calc = PolicyCalculator::new("bgp-master2", Settings::default());
+    calc.upsert_profile(&namespace_profile("default")).unwrap();
+    for (node, name, w) in [
+        ("bgp-master1", "a", &da.workloads[0]),
+        ("bgp-master2", "b", &db.workloads[0]),
+    ] {
+        let wep = workload_endpoint(node, "default", name, &labels(&[("app", name)]), w.ip, &w.iface);
+        calc.upsert_workload_endpoint(&wep).unwrap();
+    }
+    calc.upsert_policy(network_policy(
+        "default",
+        "b-from-a",
+        "app == 'b'",
+        Some("- action: Allow\n  protocol: TCP\n  source:\n    selector: app == 'a'\n  destination:\n    ports: [80]\n"),
+        None,
+    ))
+    .unwrap();
+    let w = dps[1].policy().resync(calc.state()).unwrap();
+    println!("policy on node B: {:?}", w.changes.objects);
+    let b_fd = _pod_b.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a valid namespace fd affects only this thread.
+        let rc = unsafe { libc::setns(b_fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns");
+        let l80 = TcpListener::bind("0.0.0.0:80").unwrap();
+        let _l81 = TcpListener::bind("0.0.0.0:81").unwrap();
+        tx.send(()).unwrap();
+        for s in l80.incoming() {
+            drop(s);
+        }
+    });
+    rx.recv().unwrap();
+    let tcp = |port: u16| {
+        pod_a
+            .run(move || {
+                TcpStream::connect_timeout(
+                    &SocketAddr::from(([10, 233, 87, 1], port)),
+                    Duration::from_secs(3),
+                )
+                .is_ok()
+            })
+            .unwrap()
+    };
+    assert!(tcp(80), "TCP 80 from pod A is allowed");
+    assert!(!tcp(81), "TCP 81 is not");
+    let pinged = pod_a
+        .run(|| {
+            Command::new("/bin/busybox")
+                .args(["ping", "-c", "1", "-W", "2", "10.233.87.1"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        })
+        .unwrap();
+    assert!(!pinged, "ICMP is not allowed either");
+    println!("policy enforced over kernel IPIP");
 }

@@ -328,7 +328,7 @@ fn ipip_with_strict_rp_filter_refuses_unknown_senders() {
         IpipPath::Kernel => {
             let t = c.nodes[0]
                 .ns
-                .run("nft", &["list", "chain", "ip", "brindle", "filter-INPUT"]);
+                .run("nft", &["list", "chain", "ip", "brindle", "filter-cali-INPUT"]);
             assert!(t.contains("packets 3"), "{t}");
         }
     }

@@ -237,29 +237,6 @@ fn cni_workload_route_helper() {
 }
 
 #[test]
-fn nft_missing_is_reported_and_the_rest_applied() {
-    let c = cluster();
-    let h = Handle::open_named(c.nodes[0].ns.name()).unwrap();
-    let mut cfg = c.config(0);
-    cfg.nft_path = Some("/nonexistent/nft".into());
-    let (mut dp, r) = Dataplane::start(h, cfg, &c.desired(0)).unwrap();
-    assert_eq!(
-        r.errors,
-        vec![
-            "nftables: /nonexistent/nft not found: install nftables (`apt-get install -y nftables`)"
-                .to_string()
-        ]
-    );
-    assert!(
-        lines(&c.nodes[0].ns.ip(&["route"]))
-            .contains(&"10.233.87.0/24 via 172.20.42.81 dev tunl0 proto bird onlink".to_string())
-    );
-    // Retried at every resync.
-    let r = dp.apply(&c.desired(0), Cluster::opts());
-    assert_eq!(r.errors.len(), 1);
-}
-
-#[test]
 fn startup_fails_clearly_when_tunl0_cannot_be_made() {
     let c = cluster();
     let ns = &c.nodes[0].ns;

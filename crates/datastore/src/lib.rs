@@ -16,6 +16,12 @@
 //!   host (WAL, immediate transactions, busy retry, an event log for watches).
 //! - [`EtcdStore`] (`etcd`): etcd v3 through a client thread (the trait is synchronous, the
 //!   client async), transactions for compare-and-swap, resuming watches.
+//! - [`txn`]: multi-key operations every backend implements: [`Datastore::read`] (several reads
+//!   at one revision: [`Read`], [`Snapshot`]), [`Datastore::txn`] (writes to several keys,
+//!   committed together when conditions on their revisions hold: [`Compare`], [`Op`],
+//!   [`TxnOutcome`]) and [`Datastore::read_modify_write`] (read, decide, write as of what was
+//!   read: one write transaction on SQLite, compare-and-swap retries on etcd), and guard keys
+//!   for checks over a whole prefix (the IPPool overlap check).
 //! - `retry`: [`retry_on_conflict`] for read-modify-write loops.
 //! - [`client`]: typed access: [`Client`] for v3 resources with Calico's client semantics
 //!   (`resourceVersion` = revision, uid and creation time on create, CAS on update/delete),
@@ -35,6 +41,7 @@ mod etcd;
 mod retry;
 mod sqlite;
 mod store;
+pub mod txn;
 
 pub use client::{Client, ResourceError, ResourceEvent, ResourceWatch, Versioned};
 pub use config::{
@@ -46,3 +53,4 @@ pub use etcd::EtcdStore;
 pub use retry::{IsConflict, retry_on_conflict};
 pub use sqlite::SqliteStore;
 pub use store::{Datastore, EventKind, KeyValue, Listing, Revision, Watch, WatchEvent};
+pub use txn::{Compare, Op, Read, ReadResult, Snapshot, TxnOutcome};

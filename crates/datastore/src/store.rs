@@ -2,6 +2,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::Result;
+use crate::txn::{Compare, Decision, Op, Read, Snapshot, TxnOutcome};
 
 /// A store-wide revision (etcd's `mod_revision` model). Always > 0 for a stored key.
 pub type Revision = i64;
@@ -108,6 +109,34 @@ pub trait Datastore: Send + Sync {
     /// behind. Other `Err` items are informational (the store became unreachable): the watch keeps
     /// retrying and resumes after the last event it delivered.
     fn watch(&self, prefix: &str, from: Revision) -> Result<Watch>;
+
+    /// Several reads at one store revision: one round trip on etcd, one read transaction on
+    /// SQLite. For a few keys and small prefixes (a node's affinities, the pools); a big prefix
+    /// is better listed with [`Datastore::list`].
+    fn read(&self, reads: &[Read]) -> Result<Snapshot>;
+
+    /// Writes `ops` together if every [`Compare`] holds, else writes nothing and reports the
+    /// compared keys' revisions. Atomic on both backends; other writers see all of the writes or
+    /// none.
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome>;
+
+    /// Reads `reads`, lets `decide` choose the writes from what it saw, and commits them only as
+    /// of that snapshot: if any key read with [`Read::Get`] changed meanwhile, `decide` runs again
+    /// on a fresh snapshot (up to `attempts` times, then [`Error::Conflict`](crate::Error)).
+    /// Listings are not compared (see [`crate::txn`] on guard keys). `decide` returning `None`
+    /// leaves the store alone (`Ok(None)`); otherwise the commit's revision is returned.
+    ///
+    /// SQLite runs the reads, the decision and the writes in one write transaction, so `decide`
+    /// runs once (or again only after lock contention); the default (etcd) is
+    /// [`optimistic_read_modify_write`](crate::txn::optimistic_read_modify_write).
+    fn read_modify_write(
+        &self,
+        reads: &[Read],
+        attempts: usize,
+        decide: &mut dyn FnMut(&Snapshot) -> Decision,
+    ) -> Result<Option<Revision>> {
+        crate::txn::optimistic_read_modify_write(self, reads, attempts, decide)
+    }
 }
 
 /// The smallest byte string greater than every string starting with `prefix` (etcd's

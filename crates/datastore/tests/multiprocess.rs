@@ -1,5 +1,8 @@
-//! 8 separate processes × 500 compare-and-swap increments of one counter, on one SQLite file
-//! and on one etcd: the final count is exact (no lost update, no double apply).
+//! Separate processes on one SQLite file and on one etcd:
+//! - 8 × 500 compare-and-swap increments of one counter: the final count is exact (no lost
+//!   update, no double apply);
+//! - 20 creates of IPPools with one CIDR under 20 names, all at once: exactly one pool exists
+//!   after, the 19 others were refused for the overlap (the check and the write are atomic).
 //!
 //! `harness = false`: the binary is also the worker (it runs itself again, see
 //! `support/workers.rs`), which a libtest harness would get in the way of.
@@ -50,6 +53,40 @@ fn increments_are_exact(store: &dyn Datastore, env: &[(&str, String)]) {
     );
 }
 
+const POOL_WRITERS: usize = 20;
+
+fn one_pool_of_racing_overlaps(store: &dyn Datastore, env: &[(&str, String)]) {
+    let workers = Workers::spawn(POOL_WRITERS, "create-pool racer-{i} 10.77.0.0/16", env);
+    workers.go();
+    let outputs = workers.finish(Duration::from_secs(120));
+    let created = outputs.iter().filter(|o| o.contains("\ncreated")).count();
+    let refused: Vec<&String> = outputs.iter().filter(|o| o.contains("refused: ")).collect();
+    let pools = store
+        .list(&brindle_model::keys::resource_prefix(
+            brindle_model::Kind::IPPool,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        (pools.items.len(), created),
+        (1, 1),
+        "{}: {} pools stored, {created} creates reported success",
+        store.describe(),
+        pools.items.len()
+    );
+    for o in &refused {
+        assert!(
+            o.contains("overlaps with IPPool(racer-"),
+            "refused for another reason: {o}"
+        );
+    }
+    assert_eq!(refused.len(), POOL_WRITERS - 1);
+    println!(
+        "  {}: 1 of {POOL_WRITERS} racing creates stored",
+        store.describe()
+    );
+}
+
 fn sqlite() {
     let dir = TempDir::new("mp");
     let path = dir.join("brindle.db");
@@ -68,6 +105,32 @@ fn etcd() {
     let store =
         brindle_datastore::EtcdStore::open(&brindle_datastore::EtcdConfig::new([etcd.endpoint()])).unwrap();
     increments_are_exact(
+        &store,
+        &[
+            ("DATASTORE_TYPE", "etcdv3".into()),
+            ("ETCD_ENDPOINTS", etcd.endpoint().to_string()),
+        ],
+    );
+}
+
+fn pool_overlap_sqlite() {
+    let dir = TempDir::new("mpp");
+    let path = dir.join("brindle.db");
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+    one_pool_of_racing_overlaps(
+        &store,
+        &[
+            ("BRINDLE_DATASTORE_TYPE", "sqlite".into()),
+            ("BRINDLE_DATASTORE_PATH", path.display().to_string()),
+        ],
+    );
+}
+
+fn pool_overlap_etcd() {
+    let etcd = Etcd::start();
+    let store =
+        brindle_datastore::EtcdStore::open(&brindle_datastore::EtcdConfig::new([etcd.endpoint()])).unwrap();
+    one_pool_of_racing_overlaps(
         &store,
         &[
             ("DATASTORE_TYPE", "etcdv3".into()),
@@ -121,6 +184,8 @@ fn main() {
     let tests = [
         ("multiprocess::sqlite", sqlite as fn()),
         ("multiprocess::etcd", etcd),
+        ("multiprocess::pool_overlap_sqlite", pool_overlap_sqlite),
+        ("multiprocess::pool_overlap_etcd", pool_overlap_etcd),
     ];
     let selected: Vec<_> = tests
         .iter()

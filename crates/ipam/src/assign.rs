@@ -17,12 +17,16 @@ use crate::claim::ClaimError;
 use crate::config::{DEFAULT_MAX_BLOCKS_PER_HOST, IpamConfig};
 use crate::error::{IpamError, Result};
 use crate::ipam::{AssignIpArgs, Assigned, Attempt, AutoAssignArgs, Ipam};
-use crate::kv::{Kv, Versioned};
+use crate::keys;
+use crate::kv::{Kv, Versioned, affinities_from};
 use crate::pools::{self, PoolChoice};
 use crate::resources::{self, IntendedUse, NodeInfo, Pool};
 use crate::search::{self, BlockSearch};
 use crate::time;
+use brindle_datastore::{Read, ReadResult};
+use brindle_model::Kind;
 use brindle_model::ipam::BlockAffinity;
+use brindle_model::keys::{resource_key, resource_prefix};
 
 /// One address taken, with what proves it (for rolling back a partial request).
 #[derive(Debug, Clone)]
@@ -124,26 +128,49 @@ impl Ipam {
     }
 
     /// Reads what an auto-assign needs — the Node, the pools, the IPAM configuration and the
-    /// node's affinities — concurrently: on etcd each read is a round trip, and these four do
-    /// not depend on each other.
+    /// node's affinities — in one read at one revision (one round trip on etcd, one read
+    /// transaction on SQLite).
     fn read_for_assign(&self, args: &AutoAssignArgs) -> Result<Snapshot> {
-        let kv = self.kv();
-        let ds = &*self.ds;
         let host = args.hostname.as_str();
-        std::thread::scope(|s| {
-            let pools = s.spawn(|| resources::list_pools(ds));
-            let config = s.spawn(|| kv.get_or_create_config());
-            let affine4 = (args.num4 > 0).then(|| s.spawn(|| kv.list_affinities(host, Family::V4)));
-            let affine6 = (args.num6 > 0).then(|| s.spawn(|| kv.list_affinities(host, Family::V6)));
-            let node = resources::get_node(ds, host);
-            let node = node?.ok_or_else(|| IpamError::NodeNotFound { node: host.into() })?;
-            Ok(Snapshot {
-                node,
-                pools: join(pools)?,
-                config: join(config)?.value,
-                affine4: affine4.map(join).transpose()?.unwrap_or_default(),
-                affine6: affine6.map(join).transpose()?.unwrap_or_default(),
-            })
+        let mut reads = vec![
+            Read::Get(resource_key(Kind::Node, "", host)),
+            Read::List(resource_prefix(Kind::IPPool, None)),
+            Read::Get(keys::IPAM_CONFIG_KEY.into()),
+        ];
+        for (num, family) in [(args.num4, Family::V4), (args.num6, Family::V6)] {
+            if num > 0 {
+                reads.push(Read::List(keys::affinity_prefix(host, family.version())));
+            }
+        }
+        let mut snap = self.ds.read(&reads)?;
+        let node = resources::node_from(snap.get(0))?
+            .ok_or_else(|| IpamError::NodeNotFound { node: host.into() })?;
+        let pools = resources::pools_from(snap.list(1));
+        let config = match snap.get(2) {
+            Some(kv) => crate::kv::decode_config(kv)?,
+            // First use: created with the defaults.
+            None => self.kv().get_or_create_config()?.value,
+        };
+        let mut lists = snap.results.drain(3..).map(|r| match r {
+            ReadResult::List(items) => items,
+            ReadResult::Get(_) => Vec::new(),
+        });
+        let affine4 = if args.num4 > 0 {
+            affinities_from(lists.next().unwrap_or_default())?
+        } else {
+            Vec::new()
+        };
+        let affine6 = if args.num6 > 0 {
+            affinities_from(lists.next().unwrap_or_default())?
+        } else {
+            Vec::new()
+        };
+        Ok(Snapshot {
+            node,
+            pools,
+            config,
+            affine4,
+            affine6,
         })
     }
 
@@ -484,10 +511,6 @@ impl Ipam {
             reason,
         }
     }
-}
-
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join().expect("datastore read thread panicked")
 }
 
 /// The per-node block limit: the stricter of the request's and the configuration's, 20 when

@@ -110,6 +110,10 @@ pub enum IpamError {
     /// The datastore failed.
     #[error(transparent)]
     Datastore(#[from] brindle_datastore::Error),
+
+    /// A v3 resource could not be read or written (cleaning up after a deleted node).
+    #[error(transparent)]
+    Resource(#[from] brindle_datastore::ResourceError),
 }
 
 impl IpamError {

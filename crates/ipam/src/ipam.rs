@@ -139,6 +139,11 @@ impl Ipam {
         &*self.ds
     }
 
+    /// The datastore, shareable (to hand to another thread).
+    pub fn datastore_arc(&self) -> Arc<dyn Datastore> {
+        self.ds.clone()
+    }
+
     pub(crate) fn kv(&self) -> Kv<'_> {
         Kv::new(&*self.ds)
     }

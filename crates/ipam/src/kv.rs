@@ -150,27 +150,7 @@ impl<'a> Kv<'a> {
         family: Family,
     ) -> Result<Vec<(IpNet, Versioned<BlockAffinity>)>> {
         let listing = self.ds.list(&keys::affinity_prefix(host, family.version()))?;
-        let mut out = Vec::with_capacity(listing.items.len());
-        for kv in listing.items {
-            let Some((_, cidr)) = parse_affinity(&kv.key) else {
-                return Err(IpamError::Corrupt {
-                    key: kv.key,
-                    detail: "not an affinity key".into(),
-                });
-            };
-            let value = BlockAffinity::from_stored(&kv.value).map_err(|e| IpamError::Corrupt {
-                key: kv.key.clone(),
-                detail: e.to_string(),
-            })?;
-            out.push((
-                cidr,
-                Versioned {
-                    value,
-                    rev: kv.revision,
-                },
-            ));
-        }
-        Ok(out)
+        affinities_from(listing.items)
     }
 
     /// Every affinity of every node: (node, block, affinity).
@@ -259,4 +239,36 @@ impl<'a> Kv<'a> {
     pub fn update_config(&self, c: &IpamConfig, rev: Revision) -> Result<Revision> {
         Ok(self.ds.update(keys::IPAM_CONFIG_KEY, &encode(c), rev)?)
     }
+}
+
+/// The IPAM configuration from its stored row.
+pub(crate) fn decode_config(kv: &brindle_datastore::KeyValue) -> Result<IpamConfig> {
+    decode(&kv.key, &kv.value)
+}
+
+/// A node's affinities from their listed rows (see [`Kv::list_affinities`]).
+pub(crate) fn affinities_from(
+    items: Vec<brindle_datastore::KeyValue>,
+) -> Result<Vec<(IpNet, Versioned<BlockAffinity>)>> {
+    let mut out = Vec::with_capacity(items.len());
+    for kv in items {
+        let Some((_, cidr)) = parse_affinity(&kv.key) else {
+            return Err(IpamError::Corrupt {
+                key: kv.key,
+                detail: "not an affinity key".into(),
+            });
+        };
+        let value = BlockAffinity::from_stored(&kv.value).map_err(|e| IpamError::Corrupt {
+            key: kv.key.clone(),
+            detail: e.to_string(),
+        })?;
+        out.push((
+            cidr,
+            Versioned {
+                value,
+                rev: kv.revision,
+            },
+        ));
+    }
+    Ok(out)
 }

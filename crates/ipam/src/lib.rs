@@ -26,6 +26,9 @@
 //! - [`report_release`]: `ipam release --from-report`.
 //! - [`diagnose`]: why a pool had no address (the exhaustion error's text).
 //! - [`gofmt`]: Go's `%.5g` / `%.f` for `ipam show`.
+//! - [`node_cleanup`]: what a deleted Node leaves behind, cleaned up (Calico's `nodes.Delete`).
+//! - [`gc`]: automatic garbage collection (kube-controllers' IPAM controller), run by one agent
+//!   at a time under a lease: leaked addresses, unneeded empty blocks, deleted nodes.
 //! - [`error`]: what can go wrong, naming the object.
 
 #[cfg(test)]
@@ -40,6 +43,7 @@ mod claim;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod gc;
 pub mod gofmt;
 pub mod gorand;
 pub mod handle;
@@ -49,6 +53,7 @@ pub mod keys;
 mod kv;
 #[cfg(test)]
 mod memstore;
+pub mod node_cleanup;
 pub mod pools;
 mod release;
 pub mod report_release;

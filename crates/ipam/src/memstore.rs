@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use brindle_datastore::{Datastore, Error, KeyValue, Listing, Result, Revision, Watch};
+use brindle_datastore::{
+    Compare, Datastore, Error, KeyValue, Listing, Op, Read, ReadResult, Result, Revision, Snapshot,
+    TxnOutcome, Watch,
+};
 
 /// The raw state a racer may change.
 pub struct State {
@@ -159,6 +162,39 @@ impl Datastore for MemStore {
                 s.remove(key);
                 Ok(s.rev)
             }
+        })
+    }
+
+    fn read(&self, reads: &[Read]) -> Result<Snapshot> {
+        let revision = self.state.lock().unwrap().0.rev;
+        let mut results = Vec::new();
+        for r in reads {
+            results.push(match r {
+                Read::Get(k) => ReadResult::Get(self.get(k)?),
+                Read::List(p) => ReadResult::List(self.list(p)?.items),
+            });
+        }
+        Ok(Snapshot { results, revision })
+    }
+
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome> {
+        let key = ops.first().map(Op::key).unwrap_or_default();
+        self.write(key, |s| {
+            let found: Vec<Compare> = compares
+                .iter()
+                .map(|c| Compare::new(c.key.clone(), s.data.get(&c.key).map(|(_, r)| *r).unwrap_or(0)))
+                .collect();
+            if found.iter().zip(compares).any(|(f, c)| f.revision != c.revision) {
+                return Ok(TxnOutcome::Failed(found));
+            }
+            for op in ops {
+                match op {
+                    Op::Put { key, value } => s.put(key, value.clone()),
+                    Op::Delete { key } if s.data.contains_key(key) => s.remove(key),
+                    Op::Delete { .. } => {}
+                }
+            }
+            Ok(TxnOutcome::Committed(s.rev))
         })
     }
 

@@ -44,7 +44,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn from_resource(key: &str, p: &IPPool) -> Result<Pool> {
+    pub(crate) fn from_resource(key: &str, p: &IPPool) -> Result<Pool> {
         let cidr = p
             .spec
             .network()
@@ -184,18 +184,38 @@ fn list<T: DeserializeOwned>(ds: &dyn Datastore, kind: Kind) -> Result<Vec<(Stri
 
 /// Every IPPool, enabled or not, sorted by name.
 pub fn list_pools(ds: &dyn Datastore) -> Result<Vec<Pool>> {
-    list::<IPPool>(ds, Kind::IPPool)?
+    Ok(pools_from(&ds.list(&resource_prefix(Kind::IPPool, None))?.items))
+}
+
+/// The pools among listed IPPool rows. A row that does not decode (or holds no valid pool) is
+/// left out, with a warning naming its key: one bad row must not stop every allocation.
+pub fn pools_from(items: &[brindle_datastore::KeyValue]) -> Vec<Pool> {
+    items
         .iter()
-        .map(|(k, p)| Pool::from_resource(k, p))
+        .filter_map(|kv| {
+            match decode::<IPPool>(&kv.key, &kv.value).and_then(|p| Pool::from_resource(&kv.key, &p)) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "IPAM: skipping an IPPool that cannot be used");
+                    None
+                }
+            }
+        })
         .collect()
 }
 
 /// One Node, `None` if it does not exist.
 pub fn get_node(ds: &dyn Datastore, name: &str) -> Result<Option<NodeInfo>> {
-    let key = resource_key(Kind::Node, "", name);
-    match ds.get(&key)? {
+    node_from(ds.get(&resource_key(Kind::Node, "", name))?.as_ref())
+}
+
+/// A Node read as a key-value pair (`None` when the key does not exist).
+pub fn node_from(kv: Option<&brindle_datastore::KeyValue>) -> Result<Option<NodeInfo>> {
+    match kv {
         None => Ok(None),
-        Some(kv) => Ok(Some(NodeInfo::from_resource(&decode::<Node>(&key, &kv.value)?))),
+        Some(kv) => Ok(Some(NodeInfo::from_resource(&decode::<Node>(
+            &kv.key, &kv.value,
+        )?))),
     }
 }
 

@@ -8,13 +8,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use brindle_model::resources::{AllowedUse, IPPool, IPPoolSpec};
+use brindle_model::{CalicoResource, Key, ObjectMeta};
 use brindle_netlink::Handle;
 use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
 use crate::plan::{NodePlan, POOL_CIDR, POOL_NAME, Plan};
 use crate::progress::Progress;
-use crate::spec::{Encap, LabSpec};
+use crate::spec::LabSpec;
 use crate::state::{LabDir, LabState, agent_role, root_dir};
 use crate::{cni, down, env, etcd, netns, proc, topology};
 
@@ -142,11 +144,11 @@ impl Lab {
         let spec = self.state.spec.clone();
         let names = self.plan.namespaces();
         progress.step(&format!(
-            "lab {}: {} nodes, {} pods per node, encap {:?}{}, datastore {:?}: creating {} namespaces",
+            "lab {}: {} nodes, {} pods per node, encap {}{}, datastore {:?}: creating {} namespaces",
             spec.name,
             spec.nodes,
             spec.pods,
-            spec.encap,
+            spec.encap(),
             if spec.cross_subnet { " (cross-subnet)" } else { "" },
             spec.datastore,
             names.len()
@@ -216,46 +218,39 @@ impl Lab {
             .ok_or_else(|| Error::Invalid(format!("lab {}: no node {name}", self.name())))
     }
 
-    /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), written to the lab's
-    /// datastore from inside the first node (the only place etcd is reachable from).
+    /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), created through the typed
+    /// client (validation, defaults, uid) from inside the first node (the only place etcd is
+    /// reachable from).
     fn create_pool(&self) -> Result<()> {
         let spec = &self.state.spec;
-        let mode = if spec.cross_subnet {
-            "CrossSubnet"
-        } else {
-            "Always"
-        };
-        let (ipip, vxlan) = match spec.encap {
-            Encap::Ipip => (mode, "Never"),
-            Encap::Vxlan => ("Never", mode),
-            Encap::None => ("Never", "Never"),
-        };
-        let pool = serde_json::json!({
-            "kind": "IPPool",
-            "apiVersion": "projectcalico.org/v3",
-            "metadata": { "name": POOL_NAME, "uid": container_uid(&spec.name), "creationTimestamp": brindle_agent::status::rfc3339(brindle_agent::status::unix_now()) },
-            "spec": {
-                "cidr": POOL_CIDR,
-                "vxlanMode": vxlan,
-                "ipipMode": ipip,
-                "natOutgoing": true,
-                "blockSize": spec.block_size,
-                "nodeSelector": "all()",
-                "allowedUses": ["Workload", "Tunnel"],
+        let pool = IPPool::new(
+            ObjectMeta::named(POOL_NAME),
+            IPPoolSpec {
+                cidr: POOL_CIDR.into(),
+                vxlan_mode: Some(spec.vxlan_mode),
+                ipip_mode: Some(spec.ipip_mode),
+                nat_outgoing: true,
+                block_size: u32::from(spec.block_size),
+                node_selector: "all()".into(),
+                allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
+                ..IPPoolSpec::default()
             },
-        });
-        let key = format!("/calico/resources/v3/projectcalico.org/ippools/{POOL_NAME}");
-        self.with_datastore(&format!("create pool {POOL_NAME}"), |ds| {
-            ds.create(&key, pool.to_string().as_bytes()).map(drop)
+        );
+        let what = format!("create pool {POOL_NAME}");
+        self.with_datastore(&what, |ds| {
+            brindle_datastore::Client::new(ds)
+                .create(&pool.into_resource())
+                .map(drop)
+                .map_err(|e| e.to_string())
         })
     }
 
     /// Runs `f` with the lab's datastore, opened from inside the first node (the only place an
     /// etcd on the fabric is reachable from; the client's threads inherit the namespace).
-    pub fn with_datastore<T: Send>(
+    pub fn with_datastore<T: Send, E: std::fmt::Display>(
         &self,
         what: &str,
-        f: impl FnOnce(&dyn brindle_datastore::Datastore) -> brindle_datastore::Result<T> + Send,
+        f: impl FnOnce(std::sync::Arc<dyn brindle_datastore::Datastore>) -> std::result::Result<T, E> + Send,
     ) -> Result<T> {
         let env = self.node_env(&self.plan.nodes[0]);
         let ns = brindle_netlink::NetnsFd::named(&self.plan.nodes[0].netns)?;
@@ -265,7 +260,7 @@ impl Lab {
             })
             .map_err(|e| Error::step(what, e))?;
             let ds = brindle_datastore::open(&cfg).map_err(|e| Error::step(what, e))?;
-            f(ds.as_ref()).map_err(|e| Error::step(what, e))
+            f(ds).map_err(|e| Error::step(what, e))
         })?
     }
 
@@ -444,16 +439,14 @@ impl Lab {
     }
 
     fn pod_mtu(&self) -> u32 {
-        match self.state.spec.encap {
-            Encap::Ipip => 1480,
-            Encap::Vxlan => 1450,
-            Encap::None => 1500,
-        }
+        self.state.spec.pod_mtu()
     }
 
     /// Every node's confirmed blocks, from the IPAM affinities in the datastore.
     pub fn blocks_by_node(&self) -> Result<Vec<(String, BTreeSet<Ipv4Net>)>> {
-        let listing = self.with_datastore("list block affinities", |ds| ds.list("/calico/ipam/v2/host/"))?;
+        let listing = self.with_datastore("list block affinities", |ds| {
+            ds.list(brindle_model::keys::all_affinities_prefix())
+        })?;
         let mut by_node: Vec<(String, BTreeSet<Ipv4Net>)> = self
             .plan
             .nodes
@@ -461,11 +454,16 @@ impl Lab {
             .map(|n| (n.name.clone(), BTreeSet::new()))
             .collect();
         for kv in listing.items {
-            let Some((node, ipnet::IpNet::V4(block))) = brindle_ipam::keys::parse_affinity(&kv.key) else {
+            let Ok(Key::Affinity {
+                host: node,
+                cidr: ipnet::IpNet::V4(block),
+                ..
+            }) = Key::parse(&kv.key)
+            else {
                 continue;
             };
-            let confirmed = brindle_ipam::affinity::BlockAffinity::from_stored(&kv.value)
-                .is_ok_and(|a| a.state == brindle_ipam::affinity::AffinityState::Confirmed && !a.deleted);
+            let confirmed = brindle_model::ipam::BlockAffinity::from_stored(&kv.value)
+                .is_ok_and(|a| a.state == brindle_model::ipam::AffinityState::Confirmed && !a.deleted);
             if let Some((_, set)) = by_node.iter_mut().find(|(n, _)| *n == node)
                 && confirmed
             {
@@ -579,19 +577,6 @@ impl Lab {
     pub fn exe(&self) -> &PathBuf {
         &self.state.exe
     }
-}
-
-/// A stable uid for the lab's own objects.
-fn container_uid(lab: &str) -> String {
-    let id = crate::plan::container_id(lab, "pool");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &id[0..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..32]
-    )
 }
 
 /// The last `n` lines of a log file, indented, for error messages.

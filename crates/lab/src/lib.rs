@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use lab::Lab;
 pub use ping::PingMatrix;
 pub use plan::Plan;
-pub use spec::{DatastoreKind, Encap, LabSpec};
+pub use spec::{DatastoreKind, LabSpec, encap_modes};
 
 /// Finds `cmd` on PATH (and the sbin directories), or says which package to install.
 pub fn which(cmd: &str, package: &str) -> Result<std::path::PathBuf> {

@@ -205,7 +205,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Encap;
+    use brindle_model::resources::EncapMode;
 
     #[test]
     fn seed_layout() {
@@ -228,7 +228,8 @@ mod tests {
             name: "x1".into(),
             nodes: 4,
             cross_subnet: true,
-            encap: Encap::Vxlan,
+            ipip_mode: EncapMode::Never,
+            vxlan_mode: EncapMode::CrossSubnet,
             datastore: DatastoreKind::Etcd,
             ..Default::default()
         };

@@ -1,8 +1,6 @@
 //! Daemons of a lab: started detached inside a namespace, identified by PID **and** start time
 //! (and argv\[0\]), so a PID reused by the kernel after a crash is never signalled.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -162,17 +160,7 @@ pub fn spawn_detached(
 
 /// Makes `cmd` enter the network namespace `/run/netns/<netns>` between fork and exec.
 pub fn enter_netns(cmd: &mut Command, netns: &str) -> Result<()> {
-    let path = Path::new("/run/netns").join(netns);
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    // SAFETY: setns(2) is async-signal-safe; the fd stays open because the closure owns `file`.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    brindle_netlink::NetnsFd::named(netns)?.enter_on_exec(cmd);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! What a lab is made of: the options of `brindle lab up`, validated.
 
+use brindle_model::resources::EncapMode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -11,27 +12,30 @@ pub const MAX_NODES: usize = 400;
 /// Most pods per node: a /24 block minus the tunnel address and some headroom.
 pub const MAX_PODS: usize = 200;
 
-/// How pod traffic crosses nodes (the pool's `ipipMode`/`vxlanMode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encap {
-    Ipip,
-    Vxlan,
-    None,
+/// The pool's `ipipMode` and `vxlanMode` for `--encap ipip|vxlan|none`: the chosen
+/// encapsulation `Always`, or `CrossSubnet` with `--cross-subnet`; the other `Never`.
+pub fn encap_modes(encap: &str, cross_subnet: bool) -> Result<(EncapMode, EncapMode)> {
+    let on = if cross_subnet {
+        EncapMode::CrossSubnet
+    } else {
+        EncapMode::Always
+    };
+    match encap {
+        "ipip" => Ok((on, EncapMode::Never)),
+        "vxlan" => Ok((EncapMode::Never, on)),
+        "none" => Ok((EncapMode::Never, EncapMode::Never)),
+        other => Err(Error::Invalid(format!(
+            "--encap {other}: expected ipip, vxlan or none"
+        ))),
+    }
 }
 
-impl std::str::FromStr for Encap {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Encap> {
-        match s {
-            "ipip" => Ok(Encap::Ipip),
-            "vxlan" => Ok(Encap::Vxlan),
-            "none" => Ok(Encap::None),
-            other => Err(Error::Invalid(format!(
-                "--encap {other}: expected ipip, vxlan or none"
-            ))),
-        }
-    }
+fn always() -> EncapMode {
+    EncapMode::Always
+}
+
+fn never() -> EncapMode {
+    EncapMode::Never
 }
 
 /// Which datastore the lab's nodes share.
@@ -63,7 +67,11 @@ pub struct LabSpec {
     pub name: String,
     pub nodes: usize,
     pub pods: usize,
-    pub encap: Encap,
+    /// The pool's `ipipMode` and `vxlanMode` ([`encap_modes`]).
+    #[serde(default = "always")]
+    pub ipip_mode: EncapMode,
+    #[serde(default = "never")]
+    pub vxlan_mode: EncapMode,
     /// Nodes split over two subnets behind the router; encapsulation only between subnets.
     pub cross_subnet: bool,
     pub datastore: DatastoreKind,
@@ -81,7 +89,8 @@ impl Default for LabSpec {
             name: DEFAULT_NAME.into(),
             nodes: 3,
             pods: 2,
-            encap: Encap::Ipip,
+            ipip_mode: EncapMode::Always,
+            vxlan_mode: EncapMode::Never,
             cross_subnet: false,
             datastore: DatastoreKind::Sqlite,
             block_size: crate::plan::BLOCK_SIZE,
@@ -113,6 +122,26 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 impl LabSpec {
+    /// The encapsulation, as `--encap` names it.
+    pub fn encap(&self) -> &'static str {
+        if self.vxlan_mode.enabled() {
+            "vxlan"
+        } else if self.ipip_mode.enabled() {
+            "ipip"
+        } else {
+            "none"
+        }
+    }
+
+    /// The pods' MTU: the underlay's 1500 less the encapsulation's overhead.
+    pub fn pod_mtu(&self) -> u32 {
+        match self.encap() {
+            "vxlan" => 1450,
+            "ipip" => 1480,
+            _ => 1500,
+        }
+    }
+
     /// Checks every option before anything is made.
     pub fn validate(&self) -> Result<()> {
         validate_name(&self.name)?;
@@ -128,7 +157,12 @@ impl LabSpec {
                 self.pods
             )));
         }
-        if self.cross_subnet && self.encap == Encap::None {
+        if self.ipip_mode.enabled() && self.vxlan_mode.enabled() {
+            return Err(Error::Invalid(
+                "the lab's pool cannot enable both IPIP and VXLAN (Calico refuses such a pool)".into(),
+            ));
+        }
+        if self.cross_subnet && self.encap() == "none" {
             return Err(Error::Invalid(
                 "--cross-subnet needs an encapsulation (ipip or vxlan): without one, nodes in \
                  different subnets cannot reach each other's pods through the router"
@@ -155,7 +189,12 @@ mod tests {
     #[test]
     fn default_is_the_seed() {
         let s = LabSpec::default();
-        assert_eq!((s.nodes, s.pods, s.encap), (3, 2, Encap::Ipip));
+        assert_eq!((s.nodes, s.pods, s.encap()), (3, 2, "ipip"));
+        assert_eq!(s.pod_mtu(), 1480);
+        assert_eq!(
+            encap_modes("vxlan", true).unwrap(),
+            (EncapMode::Never, EncapMode::CrossSubnet)
+        );
         s.validate().unwrap();
     }
 
@@ -200,7 +239,7 @@ mod tests {
             (
                 LabSpec {
                     cross_subnet: true,
-                    encap: Encap::None,
+                    ipip_mode: EncapMode::Never,
                     ..Default::default()
                 },
                 "--cross-subnet",
@@ -210,8 +249,7 @@ mod tests {
             assert!(e.contains(needle), "{e}");
         }
         assert!(
-            "gre"
-                .parse::<Encap>()
+            encap_modes("gre", false)
                 .unwrap_err()
                 .to_string()
                 .contains("--encap gre")

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use brindle_lab::netns;
 use brindle_lab::progress::Quiet;
-use brindle_lab::{Encap, Lab, LabSpec};
+use brindle_lab::{Lab, LabSpec, encap_modes};
 use brindle_testkit::{TempDir, names, require};
 
 /// Tears the lab down on drop, whatever happened.
@@ -25,12 +25,14 @@ impl Drop for Guard<'_> {
 }
 
 fn spec(name: &str, cross_subnet: bool) -> LabSpec {
+    let (ipip_mode, vxlan_mode) = encap_modes("ipip", cross_subnet).unwrap();
     LabSpec {
         name: name.into(),
         nodes: 3,
         pods: 1,
         cross_subnet,
-        encap: Encap::Ipip,
+        ipip_mode,
+        vxlan_mode,
         topology_only: true,
         ..Default::default()
     }

@@ -21,11 +21,12 @@ pub enum Kind {
     NetworkSet,
     GlobalNetworkSet,
     Tier,
+    KubeControllersConfiguration,
 }
 
 impl Kind {
     /// Every kind, in the order calicoctl registers them.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::IPPool,
         Kind::BGPConfiguration,
         Kind::BGPPeer,
@@ -41,6 +42,7 @@ impl Kind {
         Kind::NetworkSet,
         Kind::GlobalNetworkSet,
         Kind::Tier,
+        Kind::KubeControllersConfiguration,
     ];
 
     /// The kind as written in `kind:` (`IPPool`).
@@ -61,6 +63,7 @@ impl Kind {
             Kind::NetworkSet => "NetworkSet",
             Kind::GlobalNetworkSet => "GlobalNetworkSet",
             Kind::Tier => "Tier",
+            Kind::KubeControllersConfiguration => "KubeControllersConfiguration",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Kind::NetworkSet => "NetworkSetList",
             Kind::GlobalNetworkSet => "GlobalNetworkSetList",
             Kind::Tier => "TierList",
+            Kind::KubeControllersConfiguration => "KubeControllersConfigurationList",
         }
     }
 
@@ -103,6 +107,7 @@ impl Kind {
             Kind::NetworkSet => "networksets",
             Kind::GlobalNetworkSet => "globalnetworksets",
             Kind::Tier => "tiers",
+            Kind::KubeControllersConfiguration => "kubecontrollersconfigurations",
         }
     }
 
@@ -159,6 +164,11 @@ impl Kind {
             Kind::NetworkSet => &["networkset", "networksets", "netsets"],
             Kind::GlobalNetworkSet => &["globalnetworkset", "globalnetworksets", "gnetsets"],
             Kind::Tier => &["tier", "tiers"],
+            Kind::KubeControllersConfiguration => &[
+                "kubecontrollersconfiguration",
+                "kubecontrollersconfigurations",
+                "kcc",
+            ],
         }
     }
 

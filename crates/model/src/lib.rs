@@ -11,6 +11,8 @@
 //!   field names, order and omission follow Calico's Go types; unknown fields are rejected.
 //! - [`gofloat`]: Go's JSON form of a float64 (a policy's or tier's `order`).
 //! - [`numorstring`], [`duration`]: Calico's number-or-string scalars and Go durations.
+//! - [`lenient`]: decoding that drops (and names) fields this version does not know, for
+//!   long-running readers of the datastore; the CLI stays strict.
 //! - [`ipam`]: the IPAM backend objects (AllocationBlock, BlockAffinity, IPAMHandle,
 //!   IPAMConfig) with Calico's exact etcd JSON.
 //! - [`k8s`]: Kubernetes NetworkPolicy, Namespace, ServiceAccount and Pod inputs and the
@@ -22,7 +24,8 @@
 //! - [`validate`]: Calico's validation rules and messages; every error names kind, name, field.
 //! - [`selector`]: Calico's label selector language (parse, evaluate, canonical text).
 //! - [`load`]: manifests (single or multi-document YAML, JSON, lists, `…List` kinds), Calico
-//!   resources and, as [`Document`]s, the Kubernetes objects of [`k8s`].
+//!   resources and, as [`Document`]s, the Kubernetes objects of [`k8s`]; read a document at a
+//!   time within [`Limits`] (depth, document size, stream length).
 //! - [`error`]: the error types.
 //!
 //! No RFCs are implemented here; the reference is Calico's own API (`api/pkg/apis/projectcalico/v3`,
@@ -36,6 +39,7 @@ pub mod ipam;
 pub mod k8s;
 pub mod keys;
 pub mod kind;
+pub mod lenient;
 pub mod load;
 pub mod meta;
 pub mod numorstring;
@@ -48,7 +52,9 @@ pub use defaults::apply_defaults;
 pub use error::{FieldError, KeyError, LoadError, SelectorError, ValidationError};
 pub use keys::Key;
 pub use kind::Kind;
-pub use load::{Document, load_bytes, load_documents_bytes, load_documents_str, load_str};
+pub use load::{
+    Document, Limits, Loader, load_bytes, load_documents_bytes, load_documents_str, load_reader, load_str,
+};
 pub use meta::{API_VERSION, ListMeta, ObjectMeta};
 pub use resources::{CalicoResource, List, Resource, ResourceList};
 pub use selector::Selector;

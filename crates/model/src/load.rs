@@ -7,11 +7,26 @@
 //! (`networking.k8s.io/v1 NetworkPolicy`, `v1 Namespace`, `v1 ServiceAccount`, `v1 Pod`, their
 //! `…List` kinds and `v1 List`) as [`Document`]s; [`load_str`] takes Calico resources only.
 //!
+//! Input is bounded ([`Limits`]): a stream is read one document at a time ([`Loader`], an
+//! iterator: `validate` of a long stream holds one document, never all), a document larger than
+//! the size limit is refused without reading the rest of it, nesting deeper than the depth limit
+//! is refused before the YAML parser sees it (`depth`: its cost grows with depth × size), and a
+//! stream longer than the document limit is refused when the limit is passed. Each refusal
+//! names the limit.
+//!
 //! Each document is read twice: once untyped to learn its kind(s), then straight into the typed
 //! structs through a [`DeserializeSeed`], so a type error or an unknown field is reported with its
 //! line in the file. Errors carry the source name, the 1-based document index and the line.
+//!
+//! Module map: this file (limits, the loader, parsing one document), `split` (cutting the
+//! stream into documents while reading it), `depth` (flow nesting of a YAML document, bounded
+//! before parsing).
+
+mod depth;
+mod split;
 
 use std::fmt;
+use std::io::BufRead;
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
@@ -22,8 +37,8 @@ use crate::kind::Kind;
 use crate::meta::API_VERSION;
 use crate::resources::{
     BGPConfiguration, BGPFilter, BGPPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
-    GlobalNetworkSet, IPAMConfiguration, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier,
-    WorkloadEndpoint,
+    GlobalNetworkSet, IPAMConfiguration, IPPool, KubeControllersConfiguration, NetworkPolicy, NetworkSet,
+    Node, Profile, Tier, WorkloadEndpoint,
 };
 use crate::resources::{CalicoResource, List, Resource, for_kind};
 
@@ -80,52 +95,220 @@ struct Shape {
     list: bool,
 }
 
-/// Loads every Calico resource of a manifest, in order. `source_name` names the input in
-/// errors (a file name, or `<stdin>`). Kubernetes objects are refused (see
-/// [`load_documents_str`]).
-pub fn load_str(source_name: &str, text: &str) -> Result<Vec<Resource>, LoadError> {
-    load_any(source_name, text, false).map(|docs| {
-        docs.into_iter()
-            .filter_map(|d| match d {
-                Document::Calico(r) => Some(r),
-                _ => None, // refused while loading
-            })
-            .collect()
-    })
+/// How large and deep a manifest may be. Every limit is checked while reading, before the
+/// parser sees what is over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Nesting of mappings and sequences, flow (`{…}`, `[…]`) and block alike.
+    pub max_depth: usize,
+    /// Bytes of one document (one `---` section, or one top-level JSON value).
+    pub max_document_bytes: usize,
+    /// Documents in one stream (empty ones included).
+    pub max_documents: usize,
 }
 
-/// Loads every document of a manifest, Calico resources and Kubernetes objects, in order.
-pub fn load_documents_str(source_name: &str, text: &str) -> Result<Vec<Document>, LoadError> {
-    load_any(source_name, text, true)
-}
+/// Nesting depth: Calico's resources nest about 8 deep; serde's own parsers stop at 128.
+pub const MAX_DEPTH: usize = 64;
+/// Document size: etcd refuses requests over 1.5 MiB, so a larger resource could never be
+/// stored; the margin is for `…List` documents of many resources.
+pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+/// Stream length. Streams are read a document at a time, so this bounds time, not memory.
+pub const MAX_DOCUMENTS: usize = 1_000_000;
 
-fn load_any(source_name: &str, text: &str, k8s: bool) -> Result<Vec<Document>, LoadError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let first = text.trim_start().chars().next();
-    if matches!(first, Some('{') | Some('[')) {
-        load_json(source_name, text, k8s)
-    } else {
-        load_yaml(source_name, text, k8s)
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_document_bytes: MAX_DOCUMENT_BYTES,
+            max_documents: MAX_DOCUMENTS,
+        }
     }
 }
 
-fn utf8<'a>(source_name: &str, bytes: &'a [u8]) -> Result<&'a str, LoadError> {
-    std::str::from_utf8(bytes).map_err(|e| LoadError {
-        source_name: source_name.to_string(),
-        document: 1,
-        line: None,
-        message: format!("not UTF-8 text: {e}"),
-    })
+/// Reads a manifest stream document by document: each item is the objects of one document
+/// (several for a list), in order; empty documents are skipped. After an error, the iterator
+/// ends.
+pub struct Loader<R> {
+    source_name: String,
+    /// Kubernetes objects are read too (else refused).
+    k8s: bool,
+    splitter: split::Splitter<R>,
+    limits: Limits,
+    /// Documents started (1-based index of the last one).
+    document: usize,
+    chunks: usize,
+    failed: bool,
+}
+
+impl<R> Loader<R> {
+    fn error(&self, document: usize, line: Option<usize>, message: String) -> LoadError {
+        LoadError {
+            source_name: self.source_name.clone(),
+            document,
+            line,
+            message,
+        }
+    }
+}
+
+impl<R: BufRead> Loader<R> {
+    /// A loader of Calico resources (Kubernetes objects are refused). `source_name` names the
+    /// input in errors (a file name, or `<stdin>`).
+    pub fn new(source_name: &str, reader: R, limits: Limits) -> Loader<R> {
+        Loader::with_kubernetes(source_name, reader, limits, false)
+    }
+
+    /// A loader of Calico resources and the Kubernetes objects of [`Document`].
+    pub fn documents(source_name: &str, reader: R, limits: Limits) -> Loader<R> {
+        Loader::with_kubernetes(source_name, reader, limits, true)
+    }
+
+    fn with_kubernetes(source_name: &str, reader: R, limits: Limits, k8s: bool) -> Loader<R> {
+        Loader {
+            k8s,
+            source_name: source_name.to_string(),
+            splitter: split::Splitter::new(reader, limits),
+            limits,
+            document: 0,
+            chunks: 0,
+            failed: false,
+        }
+    }
+
+    fn load_chunk(&mut self, chunk: &split::Chunk) -> Result<Vec<Document>, LoadError> {
+        match self.splitter.format() {
+            Some(split::Format::Json) => {
+                self.document += 1;
+                load_json(chunk, self.k8s).map_err(|(line, m)| self.error(self.document, line, m))
+            }
+            _ => {
+                if let Err((offset, m)) = check_flow_depth(&chunk.text, self.limits.max_depth) {
+                    let line = chunk.first_line + chunk.text[..offset].matches('\n').count() + 1;
+                    return Err(self.error(self.document + 1, Some(line), m));
+                }
+                let (rs, docs) = load_yaml(self, chunk);
+                self.document += docs;
+                rs
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Loader<R> {
+    type Item = Result<Vec<Document>, LoadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            let chunk = match self.splitter.next_chunk()? {
+                Ok(c) => c,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(self.error(self.document + 1, e.line, e.message)));
+                }
+            };
+            self.chunks += 1;
+            if self.chunks > self.limits.max_documents {
+                self.failed = true;
+                let line = Some(chunk.first_line + 1);
+                return Some(Err(self.error(
+                    self.document + 1,
+                    line,
+                    format!(
+                        "the stream has more than the limit of {} documents",
+                        self.limits.max_documents
+                    ),
+                )));
+            }
+            match self.load_chunk(&chunk) {
+                Ok(rs) if rs.is_empty() => continue,
+                Ok(rs) => return Some(Ok(rs)),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Calico resources only (a Calico loader refuses everything else while loading).
+fn calico(docs: Vec<Document>) -> Vec<Resource> {
+    docs.into_iter()
+        .filter_map(|d| match d {
+            Document::Calico(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Loads every Calico resource of a stream, in order, within `limits`; Kubernetes objects are
+/// refused.
+pub fn load_reader(
+    source_name: &str,
+    reader: impl BufRead,
+    limits: Limits,
+) -> Result<Vec<Resource>, LoadError> {
+    let mut out = Vec::new();
+    for docs in Loader::new(source_name, reader, limits) {
+        out.extend(calico(docs?));
+    }
+    Ok(out)
+}
+
+/// Loads every Calico resource of a manifest, in order, within the default [`Limits`].
+/// `source_name` names the input in errors (a file name, or `<stdin>`). Kubernetes objects are
+/// refused (see [`load_documents_str`]).
+pub fn load_str(source_name: &str, text: &str) -> Result<Vec<Resource>, LoadError> {
+    load_reader(source_name, text.as_bytes(), Limits::default())
 }
 
 /// Like [`load_str`] for raw bytes (which must be UTF-8).
 pub fn load_bytes(source_name: &str, bytes: &[u8]) -> Result<Vec<Resource>, LoadError> {
-    load_str(source_name, utf8(source_name, bytes)?)
+    load_reader(source_name, bytes, Limits::default())
+}
+
+/// Loads every document of a manifest, Calico resources and Kubernetes objects, in order,
+/// within the default [`Limits`].
+pub fn load_documents_str(source_name: &str, text: &str) -> Result<Vec<Document>, LoadError> {
+    load_documents_bytes(source_name, text.as_bytes())
 }
 
 /// Like [`load_documents_str`] for raw bytes (which must be UTF-8).
 pub fn load_documents_bytes(source_name: &str, bytes: &[u8]) -> Result<Vec<Document>, LoadError> {
-    load_documents_str(source_name, utf8(source_name, bytes)?)
+    let mut out = Vec::new();
+    for docs in Loader::documents(source_name, bytes, Limits::default()) {
+        out.extend(docs?);
+    }
+    Ok(out)
+}
+
+/// The flow nesting of a YAML document within `limit`, or where it passes it and why.
+fn check_flow_depth(text: &str, limit: usize) -> Result<(), (usize, String)> {
+    match depth::yaml_flow_depth(text.as_bytes(), limit) {
+        depth::Flow::Within { .. } => Ok(()),
+        depth::Flow::TooDeep { offset, .. } => Err((offset, too_deep(limit))),
+        depth::Flow::TooComplex { .. } => Err((
+            0,
+            format!(
+                "too many brackets to check the nesting limit of {limit} levels within the \
+                 scanning budget (brackets outside flow collections each start a check)"
+            ),
+        )),
+    }
+}
+
+fn too_deep(limit: usize) -> String {
+    format!("nesting is deeper than the limit of {limit} levels")
+}
+
+/// Nesting of a parsed value (a scalar is 0, `{a: 1}` is 1).
+fn value_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(value_depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(value_depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Calico's wording for an unknown field (`calicoctl`'s `massageError`), instead of serde's
@@ -364,39 +547,57 @@ impl<'de> DeserializeSeed<'de> for &Doc {
     }
 }
 
-fn load_yaml(source: &str, text: &str, k8s: bool) -> Result<Vec<Document>, LoadError> {
-    let err = |document: usize, line: Option<usize>, message: String| LoadError {
-        source_name: source.to_string(),
-        document,
-        line,
-        message,
+/// The objects of one YAML chunk (usually one document) and how many documents it held.
+fn load_yaml<R>(loader: &Loader<R>, chunk: &split::Chunk) -> (Result<Vec<Document>, LoadError>, usize) {
+    let base = loader.document;
+    let limit = loader.limits.max_depth;
+    let line_of = |e: &serde_norway::Error| e.location().map(|l| chunk.first_line + l.line());
+    let message = |e: &serde_norway::Error| {
+        let m = strip_location(&e.to_string());
+        if m.contains("recursion limit exceeded") {
+            too_deep(limit)
+        } else {
+            m
+        }
     };
     // Pass 1: the untyped value of every document.
     let mut docs: Vec<Option<(Doc, Value)>> = Vec::new();
-    for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let v = serde::Deserialize::deserialize(de).map_err(|e: serde_norway::Error| {
-            err(
+    for (i, de) in serde_norway::Deserializer::from_str(&chunk.text).enumerate() {
+        let n = base + i + 1;
+        let v: Value = match serde::Deserialize::deserialize(de) {
+            Ok(v) => v,
+            Err(e) => return (Err(loader.error(n, line_of(&e), message(&e))), i + 1),
+        };
+        if value_depth(&v) > limit {
+            return (
+                Err(loader.error(n, Some(chunk.first_line + 1), too_deep(limit))),
                 i + 1,
-                e.location().map(|l| l.line()),
-                strip_location(&e.to_string()),
-            )
-        })?;
-        let shapes = shapes(&v, k8s).map_err(|m| err(i + 1, None, m))?;
+            );
+        }
+        let shapes = match shapes(&v, loader.k8s) {
+            Ok(s) => s,
+            Err(m) => return (Err(loader.error(n, None, m)), i + 1),
+        };
         docs.push(shapes.map(|(shapes, form)| (Doc { shapes, form }, v)));
     }
     // Pass 2: typed, with line numbers.
     let mut out = Vec::new();
-    for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+    for (i, de) in serde_norway::Deserializer::from_str(&chunk.text).enumerate() {
         let Some(Some((doc, v))) = docs.get(i) else {
             continue;
         };
-        let rs = doc.deserialize(de).map_err(|e: serde_norway::Error| {
-            let msg = massage(strip_location(&e.to_string()));
-            err(i + 1, e.location().map(|l| l.line()), with_name(v, msg))
-        })?;
-        out.extend(rs);
+        match doc.deserialize(de) {
+            Ok(rs) => out.extend(rs),
+            Err(e) => {
+                let msg = massage(message(&e));
+                return (
+                    Err(loader.error(base + i + 1, line_of(&e), with_name(v, msg))),
+                    docs.len(),
+                );
+            }
+        }
     }
-    Ok(out)
+    (Ok(out), docs.len())
 }
 
 fn with_name(v: &Value, msg: String) -> String {
@@ -414,38 +615,19 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-fn load_json(source: &str, text: &str, k8s: bool) -> Result<Vec<Document>, LoadError> {
-    let err = |document: usize, line: Option<usize>, message: String| LoadError {
-        source_name: source.to_string(),
-        document,
-        line,
-        message,
+/// The objects of one top-level JSON value; errors as (1-based line, message).
+fn load_json(chunk: &split::Chunk, k8s: bool) -> Result<Vec<Document>, (Option<usize>, String)> {
+    let base = chunk.first_line;
+    let v: Value = serde_json::from_str(&chunk.text).map_err(|e| (Some(base + e.line()), e.to_string()))?;
+    let Some((shapes, form)) = shapes(&v, k8s).map_err(|m| (None, m))? else {
+        return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    let mut start = 0;
-    let mut index = 0;
-    loop {
-        let item = stream.next();
-        let end = stream.byte_offset();
-        let Some(item) = item else { break };
-        index += 1;
-        let v = item.map_err(|e| err(index, Some(e.line()), e.to_string()))?;
-        let slice = &text[start..end];
-        let line_base = text[..start].matches('\n').count();
-        start = end;
-        let Some((shapes, form)) = shapes(&v, k8s).map_err(|m| err(index, None, m))? else {
-            continue;
-        };
-        let doc = Doc { shapes, form };
-        let mut de = serde_json::Deserializer::from_str(slice);
-        let rs = (&doc).deserialize(&mut de).map_err(|e| {
-            let msg = massage(strip_location(&e.to_string()));
-            err(index, Some(line_base + e.line()), with_name(&v, msg))
-        })?;
-        out.extend(rs);
-    }
-    Ok(out)
+    let doc = Doc { shapes, form };
+    let mut de = serde_json::Deserializer::from_str(&chunk.text);
+    (&doc).deserialize(&mut de).map_err(|e| {
+        let msg = massage(strip_location(&e.to_string()));
+        (Some(base + e.line()), with_name(&v, msg))
+    })
 }
 
 #[cfg(test)]

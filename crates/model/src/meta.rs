@@ -173,21 +173,25 @@ impl<'de> Deserialize<'de> for ApiVersion {
     }
 }
 
-/// Formats seconds since the Unix epoch as RFC 3339 in UTC, the way Kubernetes writes
-/// `metav1.Time` (`2024-05-01T10:00:00Z`, second precision).
-pub fn rfc3339_utc(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`). The one civil-date conversion Brindle's timestamps use.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 in UTC, the way Kubernetes writes
+/// `metav1.Time` (`2024-05-01T10:00:00Z`, second precision).
+pub fn rfc3339_utc(unix_secs: i64) -> String {
+    let (year, month, day) = civil_from_days(unix_secs.div_euclid(86_400));
+    let secs = unix_secs.rem_euclid(86_400);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,
@@ -234,5 +238,7 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(1_714_557_600), "2024-05-01T10:00:00Z");
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
     }
 }

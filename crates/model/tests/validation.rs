@@ -356,3 +356,18 @@ fn node_felix_wep_rules() {
     let e = error_of(&wep("  node: node1\n"));
     assert!(e.contains("WorkloadEndpoint.Spec.InterfaceName"), "{e}");
 }
+
+/// Kubernetes' 256 KiB limit on an object's annotations (keys and values summed).
+#[test]
+fn annotations_are_limited_to_256_kib_in_all() {
+    let mut r = pool("p", "  cidr: 10.1.0.0/16\n");
+    let m = r.metadata_mut();
+    m.annotations.insert("a".into(), "x".repeat(200 * 1024));
+    m.annotations.insert("b".into(), "y".repeat(56 * 1024 - 2));
+    assert_ok(&r);
+    r.metadata_mut().annotations.insert("c".into(), "z".into());
+    assert_eq!(
+        error_of(&r),
+        "IPPool(p): error with field IPPool.Metadata.Annotations (size) = '262146' (total size of annotations is too large: the limit is 262144 bytes (256 KiB))"
+    );
+}

@@ -23,6 +23,38 @@ pub enum Error {
     /// A named object (usually a link) does not exist.
     #[error("{op}: {what} not found")]
     NotFound { op: String, what: String },
+    /// An nf_tables transaction was refused as a whole (nothing of it was applied); each
+    /// refused message is named.
+    #[error("{op}: {}", refusals_text(refused))]
+    Transaction { op: String, refused: Vec<Refusal> },
+}
+
+/// One message of an nf_tables transaction that the kernel refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the message did, e.g. `add rule inet brindle filter-cali-tw-x: ip saddr @s accept`.
+    pub what: String,
+    pub errno: i32,
+    /// The kernel's extended-ack message, or the attribute it pointed at.
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, strerror(self.errno))?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
+    }
+}
+
+fn refusals_text(r: &[Refusal]) -> String {
+    match r {
+        [] => "refused".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first}; and {} more refused", rest.len()),
+    }
 }
 
 impl Error {
@@ -38,6 +70,7 @@ impl Error {
         match self {
             Error::Kernel { errno, .. } => Some(*errno),
             Error::Io { source, .. } => source.raw_os_error(),
+            Error::Transaction { refused, .. } => refused.first().map(|r| r.errno),
             _ => None,
         }
     }
@@ -67,7 +100,8 @@ impl Error {
             Error::Kernel { op, .. }
             | Error::Io { op, .. }
             | Error::Decode { op, .. }
-            | Error::NotFound { op, .. } => op,
+            | Error::NotFound { op, .. }
+            | Error::Transaction { op, .. } => op,
         }
     }
 }

@@ -336,11 +336,11 @@ fn open_socket() -> Result<Socket> {
 }
 
 /// A raw netlink message inside a receive buffer.
-struct Frame<'a> {
-    kind: u16,
+pub(crate) struct Frame<'a> {
+    pub(crate) kind: u16,
     flags: u16,
     seq: u32,
-    bytes: &'a [u8],
+    pub(crate) bytes: &'a [u8],
 }
 
 impl Frame<'_> {
@@ -378,7 +378,7 @@ impl Frame<'_> {
                 off += align4(len);
             }
         }
-        Some((-code, detail))
+        Some((code.saturating_neg(), detail))
     }
 }
 
@@ -386,7 +386,7 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn frames(mut buf: &[u8]) -> impl Iterator<Item = Frame<'_>> {
+pub(crate) fn frames(mut buf: &[u8]) -> impl Iterator<Item = Frame<'_>> {
     std::iter::from_fn(move || {
         let nb = NetlinkBuffer::new_checked(buf).ok()?;
         let len = nb.length() as usize;

@@ -1,5 +1,6 @@
-//! Synchronous, typed rtnetlink for Brindle: one socket per network namespace, no tokio, no
-//! process spawning (the CNI plugin wires a pod with a handful of requests on one socket).
+//! Synchronous, typed rtnetlink and nf_tables for Brindle: one socket per network namespace, no
+//! tokio, no process spawning (the CNI plugin wires a pod with a handful of requests on one
+//! socket; the dataplane programs its nftables tables without an `nft` process per change).
 //!
 //! Module map:
 //! - [`handle`] — [`Handle`], the socket of one namespace: requests with ACK, dumps, batches with a
@@ -15,11 +16,13 @@
 //!   metric) and [`Handle::apply_routes`] batches.
 //! - [`neigh`] — permanent neighbours and bridge FDB entries (`self permanent dst`).
 //! - [`tc`] — clsact qdisc and direct-action BPF classifiers.
+//! - [`nftables`] — nf_tables: transactions, rules from expressions, sets and verdict maps,
+//!   the ruleset generation, dumps of one table, change notifications.
 //! - [`sysctl`] — `/proc/sys` of a handle's namespace.
 //! - [`error`] — [`Error`], naming the operation and the object.
 //!
 //! Kernel interfaces: rtnetlink (`rtnetlink(7)`, RFC 3549 for the netlink model), `NETLINK_EXT_ACK`
-//! error messages.
+//! error messages, nf_tables (`linux/netfilter/nf_tables.h`).
 
 pub mod addr;
 pub mod error;
@@ -28,15 +31,16 @@ pub mod link;
 pub mod monitor;
 pub mod neigh;
 pub mod netns;
+pub mod nftables;
 pub mod route;
 pub mod sysctl;
 pub mod tc;
 
 pub use addr::Address;
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_string, parse_mac};
-pub use monitor::Monitor;
+pub use monitor::{Change, Monitor};
 pub use neigh::Neighbour;
 pub use netns::NetnsFd;
 pub use route::{IP6_DEFAULT_METRIC, Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};

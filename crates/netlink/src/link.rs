@@ -108,7 +108,7 @@ pub struct LinkChange {
     pub mac: Option<Mac>,
 }
 
-fn parse_link(m: &LinkMessage) -> Link {
+pub(crate) fn parse_link(m: &LinkMessage) -> Link {
     let mut l = Link {
         index: m.header.index,
         name: String::new(),

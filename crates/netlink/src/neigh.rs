@@ -35,7 +35,7 @@ fn family(ip: IpAddr) -> AddressFamily {
     }
 }
 
-fn parse(m: &NeighbourMessage) -> Neighbour {
+pub(crate) fn parse(m: &NeighbourMessage) -> Neighbour {
     let mut n = Neighbour {
         index: m.header.ifindex,
         ip: None,

@@ -99,6 +99,20 @@ impl NetnsFd {
         })
     }
 
+    /// Makes `cmd`'s child enter this namespace between fork and exec (the child is a new
+    /// process: no thread of ours changes namespace). The child keeps the mount namespace, so
+    /// `/sys`, bpffs and cgroups stay the host's, unlike `ip netns exec`.
+    pub fn enter_on_exec(self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and only calls setns(2),
+        // which is async-signal-safe; it owns the descriptor, so it stays open until then.
+        unsafe {
+            cmd.pre_exec(move || {
+                setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+            });
+        }
+    }
+
     /// Duplicates the handle.
     pub fn try_clone(&self) -> Result<NetnsFd> {
         Ok(NetnsFd {

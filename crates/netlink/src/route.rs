@@ -270,7 +270,7 @@ fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn parse_route(m: &RouteMessage) -> Option<Route> {
+pub(crate) fn parse_route(m: &RouteMessage) -> Option<Route> {
     let h = &m.header;
     let v6 = match h.address_family {
         AddressFamily::Inet => false,

@@ -339,3 +339,52 @@ fn ipip_is_reported_unsupported_or_works() {
     assert!(e.is_not_found());
     assert_eq!(e.to_string(), "get link nosuch0: device nosuch0 not found");
 }
+
+#[test]
+fn monitor_decodes_route_link_and_neighbour_changes() {
+    let (_f, node, mut h) = node();
+    let mut m = brindle_netlink::Monitor::open(h.netns()).unwrap();
+    let eth0 = h.require_link("eth0").unwrap().index;
+    let r = Route::via(net("10.233.87.0/24"), ip("172.20.42.81"), eth0).with_protocol(proto::BIRD);
+    h.add_route(&r).unwrap();
+    h.delete_route(&r).unwrap();
+    h.replace_neighbour(eth0, "eth0", ip("172.20.42.99"), [0xee; 6])
+        .unwrap();
+    node.ip(&["link", "add", "mon7a", "type", "veth", "peer", "name", "mon7b"]);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let has =
+        |seen: &[brindle_netlink::Change], f: &dyn Fn(&brindle_netlink::Change) -> bool| seen.iter().any(f);
+    use brindle_netlink::Change;
+    while std::time::Instant::now() < deadline
+        && !(has(
+            &seen,
+            &|c| matches!(c, Change::Link { deleted: false, link } if link.name == "mon7a"),
+        ) && has(
+            &seen,
+            &|c| matches!(c, Change::Route { deleted: true, route } if *route == r),
+        ))
+    {
+        m.changes(std::time::Duration::from_millis(200), &mut seen);
+    }
+    assert!(
+        has(
+            &seen,
+            &|c| matches!(c, Change::Route { deleted: false, route } if *route == r)
+        ),
+        "{seen:?}"
+    );
+    assert!(has(
+        &seen,
+        &|c| matches!(c, Change::Route { deleted: true, route } if *route == r)
+    ));
+    assert!(has(
+        &seen,
+        &|c| matches!(c, Change::Neighbour { deleted: false, neighbour }
+        if neighbour.permanent && neighbour.ip == Some(ip("172.20.42.99")) && neighbour.mac == Some([0xee; 6]))
+    ));
+    assert!(has(
+        &seen,
+        &|c| matches!(c, Change::Link { deleted: false, link } if link.name == "mon7a")
+    ));
+}

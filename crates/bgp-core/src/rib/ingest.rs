@@ -72,6 +72,10 @@ impl Rib {
         st: &mut UpdateStats,
     ) {
         let id = self.attrs.intern(attrs);
+        // The UPDATE holds its own reference while it is applied: withdrawing what the peer
+        // sent before for a prefix may drop the last other reference to this very set (the
+        // same attributes sent again, now filtered), which would free the slot under us.
+        self.attrs.incref(id);
         let import = self.import_check(peer);
         for n in nlri {
             if looped {
@@ -89,7 +93,7 @@ impl Rib {
                 st.announced += 1;
             }
         }
-        self.attrs.release_if_unused(id);
+        self.attrs.decref(id);
     }
 
     /// Loop checks: our AS in the path more often than the peer may send it (RFC 4271 §9.1.2,

@@ -8,10 +8,12 @@
 //! table (best routes, snapshots, change queues) in `view`; UPDATEs and local origination in
 //! `ingest`; import filtering (BGPFilter) and the
 //! routes it rejected (the rest of the Adj-RIB-In, kept so a filter change is applied without
-//! asking the peer again) in `import`.
+//! asking the peer again) in `import`; the reflector loop check run again after a cluster id
+//! change in `loops`.
 
 mod import;
 mod ingest;
+mod loops;
 mod stale;
 mod view;
 

@@ -59,6 +59,27 @@ pub fn peer(rib: &mut Rib, addr: [u8; 4], id: [u8; 4], asn: u32) -> PeerId {
     ))
 }
 
+/// Peer `172.20.42.<last>`.
+pub fn addr(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(172, 20, 42, last))
+}
+
+/// Export towards `172.20.42.<last>` in AS `asn` from this node (AS 64512, next hop [`ME`]).
+pub fn target(last: u8, asn: u32, rr_client: bool) -> ExportTarget {
+    ExportTarget {
+        peer_addr: addr(last),
+        local_as: 64512,
+        remote_as: asn,
+        next_hop_v4: Some(ME),
+        next_hop_v6: None,
+        next_hop_v6_link_local: None,
+        families: vec![Family::IPV4_UNICAST],
+        rr_client,
+        next_hop: NextHopMode::Auto,
+        filters: Default::default(),
+    }
+}
+
 pub fn best_peer(rib: &Rib, p: &str) -> Option<IpAddr> {
     rib.best(net(p)).map(|b| b.peer)
 }

@@ -14,6 +14,9 @@ use brindle_testkit::{Daemon, Netns, TempDir, require};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Brindle,
+    /// Another build of `brindle-bgp-testd` (`BRINDLE_RACE_BASELINE`, e.g. from the commit
+    /// before a change), raced in the same run for a before/after comparison.
+    BrindleBase,
     Bird,
     Frr,
     Gobgp,
@@ -23,6 +26,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Brindle => "brindle",
+            Kind::BrindleBase => "brindle-base",
             Kind::Bird => "bird2",
             Kind::Frr => "frr",
             Kind::Gobgp => "gobgp",
@@ -32,6 +36,7 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "brindle" => Kind::Brindle,
+            "brindle-base" => Kind::BrindleBase,
             "bird" | "bird2" => Kind::Bird,
             "frr" => Kind::Frr,
             "gobgp" => Kind::Gobgp,
@@ -63,7 +68,15 @@ impl Running {
     pub fn start(kind: Kind, ns: &Netns, peers: &[Ipv4Addr]) -> Running {
         let dir = TempDir::new(kind.name());
         let (main, zebra) = match kind {
-            Kind::Brindle => (brindle(ns, &dir, peers), None),
+            Kind::Brindle => (
+                brindle(ns, &dir, peers, env!("CARGO_BIN_EXE_brindle-bgp-testd")),
+                None,
+            ),
+            Kind::BrindleBase => {
+                let exe = std::env::var("BRINDLE_RACE_BASELINE")
+                    .expect("brindle-base needs BRINDLE_RACE_BASELINE=<path of another brindle-bgp-testd>");
+                (brindle(ns, &dir, peers, &exe), None)
+            }
             Kind::Bird => (bird(ns, &dir, peers), None),
             Kind::Frr => {
                 let (b, z) = frr(ns, &dir, peers);
@@ -137,7 +150,7 @@ impl Running {
     /// Peers the daemon has configured (ready when all are).
     fn configured(&self) -> usize {
         match self.kind {
-            Kind::Brindle => self.ctl("status").lines().count(),
+            Kind::Brindle | Kind::BrindleBase => self.ctl("status").lines().count(),
             Kind::Bird => {
                 let o = self.birdc(&["show", "protocols"]);
                 o.lines().filter(|l| l.contains(" BGP ")).count()
@@ -151,7 +164,7 @@ impl Running {
     pub fn count(&self) -> usize {
         let num = |s: &str| s.trim().parse().unwrap_or(0);
         match self.kind {
-            Kind::Brindle => num(&self.ctl("count")),
+            Kind::Brindle | Kind::BrindleBase => num(&self.ctl("count")),
             Kind::Bird => {
                 // "N of M routes for K networks in table master4"
                 let o = self.birdc(&["show", "route", "where", "source", "=", "RTS_BGP", "count"]);
@@ -199,8 +212,8 @@ fn frr_peers(json: &str) -> (usize, usize) {
     (peers.len(), rcvd)
 }
 
-fn brindle(ns: &Netns, dir: &TempDir, peers: &[Ipv4Addr]) -> Daemon {
-    let mut c = ns.cmd(env!("CARGO_BIN_EXE_brindle-bgp-testd"));
+fn brindle(ns: &Netns, dir: &TempDir, peers: &[Ipv4Addr], exe: &str) -> Daemon {
+    let mut c = ns.cmd(exe);
     c.args([
         "--router-id",
         ME,

@@ -17,8 +17,10 @@
 //!
 //! `cargo bench -p brindle-bgp-speaker --bench race` (root). Environment:
 //! `BRINDLE_RACE` (default `recv,single,mesh500,mesh1000`), `BRINDLE_RACE_DAEMONS` (default
-//! `brindle,bird,frr,gobgp`), `BRINDLE_RACE_REPS` (default 1), `BRINDLE_RACE_PREFIXES`
-//! (default 1000000), `BRINDLE_RACE_SINGLE` (default 100000).
+//! `brindle,bird,frr,gobgp`; `brindle-base` races the `brindle-bgp-testd` at
+//! `BRINDLE_RACE_BASELINE`, another build, for a before/after in one run), `BRINDLE_RACE_REPS`
+//! (default 1), `BRINDLE_RACE_PREFIXES` (default 1000000), `BRINDLE_RACE_SINGLE` (default
+//! 100000).
 
 mod daemons;
 mod generator;
@@ -198,7 +200,7 @@ fn mib(kib: u64) -> f64 {
 fn print(title: &str, rows: &[Row], per_route: Option<usize>) {
     println!("\n{title} (load average {:.1})", loadavg());
     println!(
-        "  {:<8} {:>9} {:>8} {:>10} {:>10} {:>9} {:>10}  note",
+        "  {:<12} {:>9} {:>8} {:>10} {:>10} {:>9} {:>10}  note",
         "daemon", "time", "CPU", "RSS idle", "RSS after", "B/route", "×Brindle"
     );
     let base = rows.iter().find(|r| r.kind == Kind::Brindle).and_then(|r| r.secs);
@@ -218,7 +220,7 @@ fn print(title: &str, rows: &[Row], per_route: Option<usize>) {
             .map(|z| format!(" (+ zebra {:.1} MiB)", mib(z)))
             .unwrap_or_default();
         println!(
-            "  {:<8} {:>9} {:>7.2}s {:>6.1} MiB {:>6.1} MiB {:>9} {:>10}  {}{}",
+            "  {:<12} {:>9} {:>7.2}s {:>6.1} MiB {:>6.1} MiB {:>9} {:>10}  {}{}",
             r.kind.name(),
             r.secs.map_or("DNF".into(), |s| format!("{s:.3} s")),
             r.cpu,

@@ -132,6 +132,7 @@ impl Core {
                     }
                     self.report_settled();
                 }
+                Due::RefusedSummary => self.summarize_refused(now),
                 Due::Helper(addr, epoch) => {
                     let Some(p) = self.peers.get_mut(&addr).filter(|p| p.epoch == epoch) else {
                         continue;

@@ -5,9 +5,12 @@
 //! - this file: the actor loop, the peer set, status;
 //! - `routes`: UPDATE ingest, route events, export to peers, End-of-RIB;
 //! - `graceful`: graceful restart in both roles (stale routes of restarting peers, our own
-//!   restart's deferral) and the timers they need.
+//!   restart's deferral) and the timers they need;
+//! - `reconfig`: new settings and peers applied in place (export policy, cluster id, per-peer
+//!   options), re-exporting only what changed.
 
 mod graceful;
+mod reconfig;
 mod routes;
 
 use std::cmp::Reverse;
@@ -28,10 +31,17 @@ use crate::config::{Originated, PeerConfig, SpeakerConfig};
 use crate::error::Error;
 use crate::md5;
 use crate::peer::{PeerCmd, PeerEvent, PeerTask, Snapshot};
+use crate::refused::Refused;
 use crate::status::{PeerStatus, RouteEvent, RouteSubscription};
 
 pub(crate) enum CoreMsg {
     SetPeers(Vec<PeerConfig>, oneshot::Sender<Result<(), Error>>),
+    // Boxed: every message in the channel pays for the largest variant.
+    Reconfigure(
+        Box<SpeakerConfig>,
+        Vec<PeerConfig>,
+        oneshot::Sender<Result<(), Error>>,
+    ),
     SetOriginated(Vec<Originated>, oneshot::Sender<()>),
     Subscribe(oneshot::Sender<RouteSubscription>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
@@ -79,6 +89,8 @@ pub(crate) struct Listener {
 enum Due {
     Helper(IpAddr, u64),
     Deferral,
+    /// Sum up the connections refused since the last summary.
+    RefusedSummary,
 }
 
 pub(crate) struct Core {
@@ -98,6 +110,7 @@ pub(crate) struct Core {
     deferral: Deferral<IpAddr>,
     converged: watch::Sender<bool>,
     timers: BinaryHeap<Reverse<(Instant, Due)>>,
+    refused: Refused,
 }
 
 /// IPv4-mapped IPv6 addresses (from a dual-stack accept) are IPv4 peers.
@@ -136,6 +149,7 @@ impl Core {
             deferral,
             converged,
             timers: BinaryHeap::new(),
+            refused: Refused::default(),
         };
         if let Some(t) = core.deferral.deadline() {
             core.timers.push(Reverse((t, Due::Deferral)));
@@ -166,6 +180,9 @@ impl Core {
                 CoreMsg::SetPeers(list, reply) => {
                     let _ = reply.send(self.set_peers(list));
                 }
+                CoreMsg::Reconfigure(cfg, list, reply) => {
+                    let _ = reply.send(self.reconfigure(*cfg, list));
+                }
                 CoreMsg::SetOriginated(list, reply) => {
                     self.set_originated(list);
                     let _ = reply.send(());
@@ -181,7 +198,8 @@ impl Core {
                         let _ = p.cmd.send(PeerCmd::Accepted(stream));
                     }
                     None => {
-                        tracing::warn!(%from, "bgp connection from an unknown address closed");
+                        drop(stream);
+                        self.refuse(from);
                     }
                 },
                 CoreMsg::Peer { addr, epoch, event } => self.on_peer(addr, epoch, event),
@@ -193,8 +211,11 @@ impl Core {
                             PeerCmd::Stop(cease_sub::ADMINISTRATIVE_SHUTDOWN)
                         });
                     }
-                    for l in &self.listeners {
+                    // The listening sockets are closed when their tasks are dropped: wait for
+                    // that, so a speaker started next (a restart) can bind the same port.
+                    for l in std::mem::take(&mut self.listeners) {
                         l.task.abort();
+                        let _ = l.task.await;
                     }
                     let _ = reply.send(());
                     return;
@@ -214,31 +235,31 @@ impl Core {
         Ok(())
     }
 
-    /// Validates the whole list, sets listener MD5 keys (rolled back on failure), then stops
-    /// removed and changed peers and starts new ones. Unchanged peers are not touched.
+    /// Applies a new peer list: see [`crate::SpeakerHandle::set_peers`].
     fn set_peers(&mut self, list: Vec<PeerConfig>) -> Result<(), Error> {
-        let mut seen = BTreeSet::new();
-        for p in &list {
-            p.validate_with(&self.cfg)?;
-            if !seen.insert(p.address) {
-                return Err(Error::InvalidPeer {
-                    peer: p.address,
-                    what: "configured twice".into(),
-                });
-            }
+        if self.apply_peers(list)? {
+            self.resync_all();
         }
-        let changed: Vec<&PeerConfig> = list
-            .iter()
-            .filter(|p| self.peers.get(&p.address).is_none_or(|e| e.cfg.restart_needed(p)))
-            .collect();
-        // Only the filters changed: applied in place (the session stays up).
-        let refiltered: Vec<&PeerConfig> = list
+        Ok(())
+    }
+
+    /// Validates the whole list, sets listener MD5 keys (rolled back on failure), then stops
+    /// removed and changed peers, starts new ones and updates in place the ones whose change a
+    /// session takes live ([`PeerConfig::differs_only_live`]). Unchanged peers are not touched.
+    /// Returns whether a live change was made (what peers are sent must then be redone).
+    fn apply_peers(&mut self, list: Vec<PeerConfig>) -> Result<bool, Error> {
+        check_peer_list(&list, &self.cfg)?;
+        let live: Vec<&PeerConfig> = list
             .iter()
             .filter(|p| {
                 self.peers
                     .get(&p.address)
-                    .is_some_and(|e| e.cfg != **p && !e.cfg.restart_needed(p))
+                    .is_some_and(|e| e.cfg.differs_only_live(p))
             })
+            .collect();
+        let changed: Vec<&PeerConfig> = list
+            .iter()
+            .filter(|p| self.peers.get(&p.address).is_none_or(|e| e.cfg.restart_needed(p)))
             .collect();
         let mut done = Vec::new();
         for p in &changed {
@@ -287,15 +308,45 @@ impl Core {
                 },
             );
         }
-        for p in refiltered {
-            self.set_filters(p.address, p.filters.clone());
+        let live_changed = !live.is_empty();
+        for p in live {
+            self.update_live(p);
         }
         if self.deferral.set_peers(list.iter().map(|p| p.address)) {
             self.on_converged();
         }
         self.report_settled();
         self.propagate();
-        Ok(())
+        Ok(live_changed)
+    }
+
+    /// A connection from an address that is no peer was closed: logged if it starts a burst,
+    /// else counted for the burst's summary (see `refused`).
+    fn refuse(&mut self, from: SocketAddr) {
+        if let Some(due) = self.refused.refuse(from, Instant::now()) {
+            tracing::warn!(%from, "bgp connection from an address that is no peer refused \
+                (further ones are summed up every {} s)", crate::refused::SUMMARY_INTERVAL.as_secs());
+            self.timers.push(Reverse((due, Due::RefusedSummary)));
+        }
+    }
+
+    /// The refused-connection summary is due.
+    fn summarize_refused(&mut self, now: Instant) {
+        let (summary, next) = self.refused.summary(now);
+        if let Some(s) = summary {
+            tracing::warn!(
+                count = s.count,
+                distinct_sources = s.sources,
+                distinct_sources_capped = s.sources_capped,
+                first = %s.first,
+                last = %s.last,
+                over_s = s.span.as_secs_f64(),
+                "bgp connections from addresses that are no peer refused"
+            );
+        }
+        if let Some(t) = next {
+            self.timers.push(Reverse((t, Due::RefusedSummary)));
+        }
     }
 
     /// Stops a peer and drops its routes (also stale ones: it is gone or changed).
@@ -332,6 +383,21 @@ impl Core {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
+}
+
+/// Every peer valid against `cfg`, none twice.
+fn check_peer_list(list: &[PeerConfig], cfg: &SpeakerConfig) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for p in list {
+        p.validate_with(cfg)?;
+        if !seen.insert(p.address) {
+            return Err(Error::InvalidPeer {
+                peer: p.address,
+                what: "configured twice".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn sleep_until(t: Option<Instant>) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use brindle_bgp_core::{
     BgpFilter, ExportTarget, Exporter, LocalRoute, PeerId, PeerInfo, RouteChange, export,
 };
-use brindle_bgp_wire::{Message, OutMessage, UpdateMsg, header};
+use brindle_bgp_wire::{OutMessage, UpdateMsg};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
@@ -66,24 +66,19 @@ impl Core {
         match event {
             PeerEvent::Established { local, negotiated } => self.on_established(addr, local, negotiated),
             PeerEvent::Down { graceful } => self.on_down(addr, graceful),
-            PeerEvent::Updates(bytes, ctx) => {
+            PeerEvent::Updates(batch) => {
                 let Some(id) = self.peers.get(&addr).and_then(|p| p.rib_id) else {
                     return;
                 };
-                let mut pos = 0;
-                while pos < bytes.len() {
-                    let Ok(Some(len)) = header::frame_len(&bytes[pos..], ctx.max_len) else {
-                        break;
-                    };
-                    if let Ok(Message::Update(u)) = Message::decode(&bytes[pos..pos + len], &ctx) {
-                        match u.end_of_rib() {
-                            Some(family) => self.on_end_of_rib(addr, family),
-                            None => {
-                                self.rib.apply_update(id, &u);
-                            }
+                // Decoded once, by the peer task: walked here without framing or decoding.
+                for d in batch.updates {
+                    let u = d.attach(&batch.buf);
+                    match u.end_of_rib() {
+                        Some(family) => self.on_end_of_rib(addr, family),
+                        None => {
+                            self.rib.apply_update(id, &u);
                         }
                     }
-                    pos += len;
                 }
                 self.propagate();
             }
@@ -186,7 +181,7 @@ impl Core {
     }
 
     /// Sends `addr` its whole Adj-RIB-Out (what is missing from what was sent).
-    fn sync_full(&mut self, addr: IpAddr) {
+    pub(super) fn sync_full(&mut self, addr: IpAddr) {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };

@@ -182,6 +182,11 @@ impl BrindleNode {
         self.rt.block_on(self.handle.set_peers(peers))
     }
 
+    /// `SpeakerHandle::reconfigure`: new settings and peers applied in place.
+    pub fn reconfigure(&self, cfg: SpeakerConfig, peers: Vec<PeerConfig>) -> Result<(), Error> {
+        self.rt.block_on(self.handle.reconfigure(cfg, peers))
+    }
+
     pub fn originate(&self, prefixes: &[&str]) {
         self.rt
             .block_on(

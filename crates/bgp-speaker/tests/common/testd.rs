@@ -261,6 +261,8 @@ impl RestartCase<'_> {
             missing, 0,
             "{kept} missing from the peer's kernel in {missing} of {samples} samples"
         );
-        assert!(samples > 100, "only {samples} kernel samples");
+        // Enough samples to have watched the whole restart (each is an `ip route` run, slower
+        // on a loaded machine; the restart spans seconds).
+        assert!(samples > 30, "only {samples} kernel samples");
     }
 }

@@ -32,6 +32,14 @@ pub fn before_delete(
     let current = match client.get(kind, namespace, name) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(()),
+        // A stored row that does not decode is deleted by name: a Node's dependents are found
+        // by its name all the same; a pool's CIDR is unknown, so its affinities stay (the
+        // IPAM garbage collector releases them once their blocks are empty).
+        Err(ResourceError::Corrupt(..)) if kind == Kind::Node => {
+            let ipam = Ipam::new(client.store().clone());
+            return delete_node_dependents(&ipam, name);
+        }
+        Err(ResourceError::Corrupt(..)) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     };
     if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
@@ -39,7 +47,7 @@ pub fn before_delete(
     }
     let ipam = Ipam::new(client.store().clone());
     match current {
-        Resource::Node(_) => delete_node_dependents(client, &ipam, name),
+        Resource::Node(_) => delete_node_dependents(&ipam, name),
         Resource::IPPool(mut pool) => {
             if !pool.spec.disabled {
                 pool.spec.disabled = true;
@@ -60,37 +68,8 @@ pub fn before_delete(
     }
 }
 
-fn delete_node_dependents(client: &Client, ipam: &Ipam, node: &str) -> Result<(), String> {
-    ipam.release_node(node)
-        .map_err(|e| format!("releasing the addresses of node {node}: {e}"))?;
-    let gone = |r: Result<Resource, ResourceError>| match r {
-        Ok(_) | Err(ResourceError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    };
-    let (weps, _) = client
-        .list(Kind::WorkloadEndpoint, None)
-        .map_err(|e| e.to_string())?;
-    for w in weps {
-        if let Resource::WorkloadEndpoint(w) = w
-            && w.spec.node == node
-        {
-            gone(client.delete(
-                Kind::WorkloadEndpoint,
-                &w.metadata.namespace,
-                &w.metadata.name,
-                "",
-            ))?;
-        }
-    }
-    let (peers, _) = client.list(Kind::BGPPeer, None).map_err(|e| e.to_string())?;
-    for p in peers {
-        if let Resource::BGPPeer(p) = p
-            && p.spec.node == node
-        {
-            gone(client.delete(Kind::BGPPeer, "", &p.metadata.name, ""))?;
-        }
-    }
-    let per_node = format!("node.{node}");
-    gone(client.delete(Kind::FelixConfiguration, "", &per_node, ""))?;
-    gone(client.delete(Kind::BGPConfiguration, "", &per_node, ""))
+fn delete_node_dependents(ipam: &Ipam, node: &str) -> Result<(), String> {
+    ipam.clean_up_after_node(node)
+        .map(drop)
+        .map_err(|e| format!("cleaning up after node {node}: {e}"))
 }

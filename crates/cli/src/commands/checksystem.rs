@@ -9,7 +9,6 @@
 //! exit status is 1 when a check failed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -180,7 +179,7 @@ fn probe_in_private_netns() -> Probe {
         name: "brindlechk1",
         vni: 4096,
         port: 4789,
-        local: std::net::Ipv4Addr::LOCALHOST,
+        local: std::net::Ipv4Addr::LOCALHOST.into(),
         dev: None,
         learning: false,
         mac: None,
@@ -207,64 +206,62 @@ fn probe_in_private_netns() -> Probe {
     }
 }
 
-/// The `nft` binary, and NAT outgoing's rule shapes (masquerade, conntrack state) loaded in
-/// the probe's namespace. Called on the probe thread: `nft` inherits its namespace.
+/// nf_tables over netlink, and Brindle's own tables loaded in the probe's namespace the way
+/// the agent writes them (NAT outgoing's masquerade, the tunnel guards, the reverse-path check,
+/// conntrack and the dispatch maps of workload policy). Called on the probe thread.
 fn nftables() -> (Check, Check) {
-    let nft = match brindle_dataplane::nat::Nft::find(None, None) {
-        Ok(n) => n.bin().to_path_buf(),
-        Err(e) => {
-            return (
-                check(Status::Fail, "nftables", e.to_string()),
-                check(Status::Fail, "nat and conntrack", "not tried without nft"),
-            );
-        }
-    };
-    let version = Command::new(&nft)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let rules = "table ip brindle_check {\n\
-                 chain post {\n type nat hook postrouting priority srcnat; policy accept;\n\
-                 ct state established,related accept\n\
-                 ip saddr 10.0.0.0/8 ip daddr != 10.0.0.0/8 masquerade\n }\n}\n";
-    let run = Command::new(&nft)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write as _;
-            if let Some(mut i) = c.stdin.take() {
-                i.write_all(rules.as_bytes())?;
-            }
-            c.wait_with_output()
-        });
-    let nat = match run {
-        Ok(o) if o.status.success() => check(
-            Status::Ok,
-            "nat and conntrack",
-            "NAT outgoing's rules load (masquerade, ct state)",
-        ),
-        Ok(o) => check(
-            Status::Fail,
-            "nat and conntrack",
-            format!(
-                "nft refused NAT outgoing's rules: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
+    use brindle_dataplane::policy::{HostFirewall, NatPools, TunnelGuards};
+    use brindle_dataplane::{PolicyConfig, PolicyDataplane};
+    let tried = (|| -> std::result::Result<usize, (bool, String)> {
+        let ns = brindle_netlink::NetnsFd::current().map_err(|e| (false, e.to_string()))?;
+        let cfg = PolicyConfig {
+            enabled: true,
+            ..PolicyConfig::default()
+        };
+        let mut pd = PolicyDataplane::open(&ns, cfg).map_err(|e| (false, e.to_string()))?;
+        pd.writer().map_err(|e| (false, e.to_string()))?;
+        let pool: ipnet::IpNet = "10.0.0.0/8".parse().expect("a CIDR");
+        pd.set_host(&HostFirewall {
+            nat_v4: NatPools {
+                masq: vec![pool],
+                all: vec![pool],
+            },
+            tunl0: true,
+            guards: TunnelGuards {
+                ipip: true,
+                vxlan_port: Some(4789),
+            },
+            peer_nodes: vec!["192.0.2.1".parse().expect("an address")],
+            ..HostFirewall::default()
+        })
+        .map_err(|e| (true, e.to_string()))?;
+        let w = pd
+            .resync(brindle_policy::ir::State::default())
+            .map_err(|e| (true, e.to_string()))?;
+        Ok(w.changes.chains_created)
+    })();
+    match tried {
+        Ok(chains) => (
+            check(Status::Ok, "nftables", "nf_tables over netlink"),
+            check(
+                Status::Ok,
+                "nat and conntrack",
+                format!("Brindle's tables load ({chains} chains: masquerade, ct state, fib, verdict maps)"),
             ),
         ),
-        Err(e) => check(
-            Status::Fail,
-            "nat and conntrack",
-            format!("run {}: {e}", nft.display()),
+        Err((false, e)) => (
+            check(Status::Fail, "nftables", format!("no nf_tables: {e}")),
+            check(Status::Fail, "nat and conntrack", "not tried without nf_tables"),
         ),
-    };
-    (
-        check(Status::Ok, "nftables", format!("{} ({version})", nft.display())),
-        nat,
-    )
+        Err((true, e)) => (
+            check(Status::Ok, "nftables", "nf_tables over netlink"),
+            check(
+                Status::Fail,
+                "nat and conntrack",
+                format!("the kernel refused Brindle's tables: {e}"),
+            ),
+        ),
+    }
 }
 
 /// The BPF tunl0: the programs pass this kernel's verifier (and IFB exists for tunl0).

@@ -88,16 +88,27 @@ pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
     if let Some(kind) = list_kind {
         let ns = namespace_for(kind, "", &a.ns)?;
         let ns = (kind.namespaced() && !ns.is_empty()).then_some(ns);
-        let (mut items, rev) = client
+        let mut listed = client
             .list(kind, ns.as_deref())
             .map_err(|e| anyhow!("failed to get resources: {e}"))?;
+        // Rows that do not decode are left out of the output and named on stderr, and the
+        // command fails (calicoctl's exit code for a partial result); `delete` removes them.
+        for bad in &listed.undecodable {
+            errors.push(format!(
+                "{}: {} (delete it with: delete {} {})",
+                bad.identifier,
+                bad.error,
+                kind.name(),
+                name_of(&bad.identifier)
+            ));
+        }
         if kind == Kind::Tier {
-            sort_tiers(&mut items);
+            sort_tiers(&mut listed.items);
         }
         found.push(Found::List(ResourceList {
             kind,
-            resource_version: rev.to_string(),
-            items,
+            resource_version: listed.revision.to_string(),
+            items: listed.items,
         }));
     }
     for n in &selection.items {
@@ -122,6 +133,18 @@ pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
         Ok(())
     } else {
         Err(anyhow!(errors.join("\n")))
+    }
+}
+
+/// The name (with `-n NAMESPACE` for a namespaced one) in `Kind(name)` / `Kind(ns/name)`.
+fn name_of(identifier: &str) -> String {
+    let inner = identifier
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(identifier);
+    match inner.split_once('/') {
+        Some((ns, name)) => format!("{name} -n {ns}"),
+        None => inner.to_string(),
     }
 }
 

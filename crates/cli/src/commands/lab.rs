@@ -5,7 +5,7 @@ use std::os::unix::process::CommandExt;
 use anyhow::{Context, Result};
 use brindle_lab::progress::Stderr;
 use brindle_lab::spec::DEFAULT_NAME;
-use brindle_lab::{DatastoreKind, Encap, Lab, LabSpec};
+use brindle_lab::{DatastoreKind, Lab, LabSpec, encap_modes};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -122,11 +122,13 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
 }
 
 fn up(a: &UpArgs) -> Result<()> {
+    let (ipip_mode, vxlan_mode) = encap_modes(&a.encap, a.cross_subnet)?;
     let spec = LabSpec {
         name: a.name.name.clone(),
         nodes: a.nodes,
         pods: a.pods,
-        encap: a.encap.parse::<Encap>()?,
+        ipip_mode,
+        vxlan_mode,
         cross_subnet: a.cross_subnet,
         datastore: a.datastore.parse::<DatastoreKind>()?,
         block_size: a.block_size,
@@ -184,10 +186,10 @@ pub fn seed_outputs(lab: &Lab) -> String {
 /// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses.
 pub fn status(lab: &Lab) -> String {
     let mut out = format!(
-        "lab {}: {} nodes, encap {:?}{}, datastore {:?}\n\nNODE                 ADDRESS            AGENT          PEERS UP   READY\n",
+        "lab {}: {} nodes, encap {}{}, datastore {:?}\n\nNODE                 ADDRESS            AGENT          PEERS UP   READY\n",
         lab.name(),
         lab.plan().nodes.len(),
-        lab.state().spec.encap,
+        lab.state().spec.encap(),
         if lab.state().spec.cross_subnet {
             " cross-subnet"
         } else {

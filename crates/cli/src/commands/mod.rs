@@ -16,11 +16,11 @@ pub mod patch;
 pub mod version;
 pub mod write;
 
-use std::io::Read as _;
+use std::io::{BufRead, BufReader};
 
 use anyhow::{Result, anyhow, bail};
 use brindle_model::k8s::network_policy_to_calico;
-use brindle_model::{Document, Kind, Resource, load_documents_str};
+use brindle_model::{Document, Kind, Limits, Loader, Resource};
 
 use crate::args::NamespaceArgs;
 
@@ -35,6 +35,10 @@ pub fn single_kind(resources: &[Resource]) -> Option<Kind> {
     resources.iter().all(|r| r.kind() == first).then_some(first)
 }
 
+/// The most resources a command holds to check them all before writing any (`apply`, `create`,
+/// `replace`, `delete -f`, `get -f`). `validate` streams and has only the loader's limits.
+pub const MAX_HELD_RESOURCES: usize = 100_000;
+
 /// A resource named by a file: a Calico resource, or the Calico NetworkPolicy
 /// (`knp.default.<name>`) Calico's controllers keep for a Kubernetes NetworkPolicy.
 #[derive(Debug, Clone)]
@@ -45,49 +49,85 @@ pub struct FileResource {
     pub from_kubernetes: bool,
 }
 
-/// Reads `-f FILE` (`-` for stdin): every document, unchanged.
-pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
-    let (name, text) = if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| anyhow!("failed to execute command: reading stdin: {e}"))?;
-        ("<stdin>".to_string(), s)
-    } else {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow!("failed to execute command: open {path}: {e}"))?;
-        (path.to_string(), text)
-    };
-    load_documents_str(&name, &text).map_err(|e| anyhow!("failed to execute command: {e}"))
+/// Opens `-f FILE` (`-` for stdin) for reading a document at a time.
+fn open_input(path: &str) -> Result<(String, Box<dyn BufRead>)> {
+    if path == "-" {
+        return Ok(("<stdin>".to_string(), Box::new(std::io::stdin().lock())));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| anyhow!("failed to execute command: open {path}: {e}"))?;
+    Ok((path.to_string(), Box::new(BufReader::new(file))))
 }
 
-/// Reads `-f FILE` (`-` for stdin) and applies the namespace rules to every resource.
-/// Kubernetes NetworkPolicies are checked as the API server would and converted; Namespaces,
-/// ServiceAccounts and Pods are refused (`brindle lab apply` takes them).
+/// Calls `f` with every document of `-f FILE` (`-` for stdin), unchanged and in order, reading
+/// one document at a time within the loader's [`Limits`].
+pub fn for_each_document(path: &str, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
+    let (name, reader) = open_input(path)?;
+    for doc in Loader::documents(&name, reader, Limits::default()) {
+        for d in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
+            f(d)?;
+        }
+    }
+    Ok(())
+}
+
+fn too_many(path: &str) -> anyhow::Error {
+    anyhow!(
+        "failed to execute command: {path}: more than the limit of {MAX_HELD_RESOURCES} resources to check before writing (split the input)"
+    )
+}
+
+/// Reads `-f FILE` (`-` for stdin): every document, unchanged (at most
+/// [`MAX_HELD_RESOURCES`]).
+pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
+    let mut out = Vec::new();
+    for_each_document(path, |d| {
+        if out.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
+        }
+        out.push(d);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// One document as a resource to write: namespace rules applied; a Kubernetes NetworkPolicy
+/// checked as the API server would and converted; Namespaces, ServiceAccounts and Pods refused
+/// (`brindle lab apply` takes them).
+fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
+    let (mut resource, from_kubernetes) = match doc {
+        Document::Calico(r) => (r, false),
+        Document::NetworkPolicy(mut np) => {
+            np.metadata.namespace = namespace_for(Kind::NetworkPolicy, &np.metadata.namespace, ns)?;
+            let p = network_policy_to_calico(&np).map_err(|e| anyhow!("{e}"))?;
+            (Resource::NetworkPolicy(p), true)
+        }
+        other => bail!(
+            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
+            other.identifier(),
+            other.kind_name()
+        ),
+    };
+    let kind = resource.kind();
+    let current = resource.metadata().namespace.clone();
+    resource.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
+    Ok(FileResource {
+        resource,
+        from_kubernetes,
+    })
+}
+
+/// Reads `-f FILE` (`-` for stdin) as resources to write (see `file_resource`), at most
+/// [`MAX_HELD_RESOURCES`].
 pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<FileResource>> {
     let mut out = Vec::new();
-    for doc in load_documents_file(path)? {
-        let (mut resource, from_kubernetes) = match doc {
-            Document::Calico(r) => (r, false),
-            Document::NetworkPolicy(mut np) => {
-                np.metadata.namespace = namespace_for(Kind::NetworkPolicy, &np.metadata.namespace, ns)?;
-                let p = network_policy_to_calico(&np).map_err(|e| anyhow!("{e}"))?;
-                (Resource::NetworkPolicy(p), true)
-            }
-            other => bail!(
-                "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
-                other.identifier(),
-                other.kind_name()
-            ),
-        };
-        let kind = resource.kind();
-        let current = resource.metadata().namespace.clone();
-        resource.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
-        out.push(FileResource {
-            resource,
-            from_kubernetes,
-        });
-    }
+    for_each_document(path, |d| {
+        if out.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
+        }
+        out.push(file_resource(d, ns)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 

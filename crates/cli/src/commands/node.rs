@@ -1,6 +1,6 @@
 //! `brindle node run` (the agent), `brindle node status` and `brindle node checksystem`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use brindle_agent::config::AgentConfig;
 use brindle_agent::status;
 use clap::{Args, Subcommand};
@@ -58,7 +58,8 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     }
 }
 
-fn init_logging(level: Option<&str>) {
+/// Logs to stderr at `level` (Felix's names), or as `BRINDLE_LOG` says.
+pub fn init_logging(level: Option<&str>) {
     let level = match level.map(str::to_ascii_lowercase).as_deref() {
         Some("debug") => "debug",
         Some("warning") | Some("warn") => "warn",
@@ -94,8 +95,8 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
     // command reads them.
     let ds_cfg = crate::connect::config(ds)?;
     tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
-    let ds = brindle_datastore::open(&ds_cfg).context("open the datastore")?;
-    brindle_agent::run::run(cfg, ds)?;
+    // The agent opens the datastore itself: while it cannot, it runs not ready and retries.
+    brindle_agent::run::run(cfg, ds_cfg)?;
     Ok(())
 }
 

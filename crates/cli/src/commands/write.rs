@@ -12,9 +12,7 @@ use anyhow::{Result, anyhow};
 use brindle_model::resources::IPPool;
 use brindle_model::{Document, Kind, Resource, validate, validate_ippool_create};
 
-use super::{
-    FileResource, Selection, go_list, load_documents_file, load_file, refuse_kubernetes_policy, single_kind,
-};
+use super::{FileResource, Selection, go_list, load_file, refuse_kubernetes_policy, single_kind};
 use crate::args::{CreateArgs, DeleteArgs, FileArgs};
 use crate::client::{Client, ResourceError};
 
@@ -58,7 +56,7 @@ fn precheck(client: &Client, action: Action, files: &[FileResource]) -> Result<V
     let stored: Vec<IPPool> = if needs_pools {
         client
             .list(Kind::IPPool, None)?
-            .0
+            .items
             .into_iter()
             .filter_map(|r| match r {
                 Resource::IPPool(p) => Some(p),
@@ -183,42 +181,58 @@ pub fn replace(client: &Client, a: &FileArgs) -> Result<()> {
     write(client, Action::Replace, a, false)
 }
 
-/// `validate -f`: load and validate only (no datastore needed). Kubernetes objects are checked
-/// as the API server would (and NetworkPolicies converted and checked as Calico policies).
+/// How many validation errors `validate` reports; a stream of many bad documents is still read
+/// to its end (within the loader's limits), and the rest are counted.
+const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// `validate -f`: load and validate only (no datastore needed), one document at a time, so a
+/// long stream is checked in the memory of one document. Kubernetes objects are checked as the
+/// API server would (and NetworkPolicies converted and checked as Calico policies).
 pub fn validate_file(a: &FileArgs) -> Result<()> {
     use brindle_model::k8s::{network_policy_to_calico, workload};
-    let docs = load_documents_file(&a.filename)?;
-    let mut errors = Vec::new();
-    let mut kinds: Vec<&'static str> = Vec::new();
-    for d in &docs {
-        kinds.push(d.kind_name());
+    let mut errors: Vec<String> = Vec::new();
+    let mut more_errors = 0usize;
+    let (mut count, mut kind, mut mixed) = (0usize, None, false);
+    super::for_each_document(&a.filename, |d| {
+        count += 1;
+        match kind {
+            None => kind = Some(d.kind_name()),
+            Some(k) if k != d.kind_name() => mixed = true,
+            Some(_) => {}
+        }
         let checked = match d {
-            Document::Calico(r) => {
-                let mut r = r.clone();
+            Document::Calico(mut r) => {
                 let ns = r.metadata().namespace.clone();
                 let ns = super::namespace_for(r.kind(), &ns, &a.ns)?;
                 r.metadata_mut().namespace = ns;
                 validate(&r).map_err(|e| e.to_string())
             }
-            Document::NetworkPolicy(np) => network_policy_to_calico(np)
+            Document::NetworkPolicy(np) => network_policy_to_calico(&np)
                 .map_err(|e| e.to_string())
                 .and_then(|p| validate(&Resource::NetworkPolicy(p)).map_err(|e| e.to_string())),
-            Document::Namespace(n) => workload::validate_namespace(n).map_err(|e| e.to_string()),
-            Document::ServiceAccount(s) => workload::validate_service_account(s).map_err(|e| e.to_string()),
-            Document::Pod(p) => workload::validate_pod(p).map_err(|e| e.to_string()),
+            Document::Namespace(n) => workload::validate_namespace(&n).map_err(|e| e.to_string()),
+            Document::ServiceAccount(s) => workload::validate_service_account(&s).map_err(|e| e.to_string()),
+            Document::Pod(p) => workload::validate_pod(&p).map_err(|e| e.to_string()),
         };
         if let Err(e) = checked {
-            errors.push(e);
+            if errors.len() < MAX_REPORTED_ERRORS {
+                errors.push(e);
+            } else {
+                more_errors += 1;
+            }
         }
-    }
-    kinds.dedup();
+        Ok(())
+    })?;
     if errors.is_empty() {
-        match kinds.as_slice() {
-            [k] => println!("Successfully validated {} '{k}' resource(s)", docs.len()),
-            _ => println!("Successfully validated {} resource(s)", docs.len()),
+        match kind.filter(|_| !mixed) {
+            Some(k) => println!("Successfully validated {count} '{k}' resource(s)"),
+            None => println!("Successfully validated {count} resource(s)"),
         }
         Ok(())
     } else {
+        if more_errors > 0 {
+            errors.push(format!("and {more_errors} more invalid resources"));
+        }
         Err(anyhow!("hit error(s): {}", go_list(&errors)))
     }
 }

@@ -4,6 +4,7 @@
 
 mod check;
 mod configure;
+mod gc;
 mod release;
 mod show;
 
@@ -29,16 +30,23 @@ pub enum IpamCommand {
     Release(release::ReleaseArgs),
     /// Change the IPAM configuration.
     Configure(configure::ConfigureArgs),
+    /// Run the IPAM garbage collector in the foreground (node agents run it too, one at a time
+    /// under a lease; this takes part in the same lease), until SIGTERM or SIGINT.
+    Gc(gc::GcArgs),
 }
 
 /// Runs one `ipam` command.
 pub fn run(ds: &DatastoreArgs, a: &IpamArgs) -> Result<()> {
     let ipam = Ipam::new(crate::connect::open(ds)?.store().clone());
+    if let IpamCommand::Gc(g) = &a.command {
+        return gc::run(&ipam, g);
+    }
     let out = match &a.command {
         IpamCommand::Show(s) => show::show(&ipam, s)?,
         IpamCommand::Check(c) => check::check(&ipam, c)?,
         IpamCommand::Release(r) => release::release(&ipam, r)?,
         IpamCommand::Configure(c) => configure::configure(&ipam, c)?,
+        IpamCommand::Gc(_) => unreachable!("run above"),
     };
     print!("{out}");
     Ok(())

@@ -8,6 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod packets;
+pub mod policy;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use brindle_dataplane::{
@@ -433,11 +436,8 @@ impl Cluster {
         dp
     }
 
-    pub fn config(&self, i: usize) -> DataplaneConfig {
-        DataplaneConfig {
-            nft_netns: Some(self.nodes[i].ns.path()),
-            ..Default::default()
-        }
+    pub fn config(&self, _i: usize) -> DataplaneConfig {
+        DataplaneConfig::default()
     }
 
     /// Starts every node's dataplane.
@@ -544,4 +544,25 @@ pub fn count_on_fabric<'a>(fabric: &'a Netns, rule: &str) -> impl Fn() -> u64 + 
             .and_then(|s| s.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// The median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Gbit/s received, from `iperf3 -J` output.
+pub fn iperf_gbps(json: &str) -> f64 {
+    let tail = json
+        .split("\"sum_received\"")
+        .nth(1)
+        .expect("iperf3 JSON has sum_received");
+    let v: f64 = tail
+        .split("\"bits_per_second\":")
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .expect("bits_per_second");
+    v / 1e9
 }

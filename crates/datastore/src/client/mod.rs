@@ -18,20 +18,21 @@
 //! [`watch`] (typed resource watches).
 
 pub mod json;
+mod pools;
 pub mod watch;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use brindle_model::keys::{resource_key, resource_prefix};
-use brindle_model::resources::{BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, IPPool, Profile, Tier, identifier};
+use brindle_model::meta::ObjectMeta;
+use brindle_model::resources::{BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, Profile, Tier, identifier};
 use brindle_model::stored::{from_stored, to_stored};
-use brindle_model::{
-    Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_create, validate_ippool_update,
-};
+use brindle_model::{Kind, Resource, ValidationError, apply_defaults, validate, validate_ippool_update};
 
 use crate::{Datastore, Revision};
 pub use json::Versioned;
+pub use pools::POOL_GUARD_KEY;
 pub use watch::{ResourceEvent, ResourceWatch};
 
 /// What a resource operation can fail with, worded as Calico words it.
@@ -79,10 +80,32 @@ impl ResourceError {
 
 pub type Result<T> = std::result::Result<T, ResourceError>;
 
+/// A stored row whose value does not decode as the kind its key names (damaged, or written by
+/// something else). Listings leave it out and name it here; [`Client::delete`] removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub key: String,
+    /// `Kind(name)` or `Kind(namespace/name)`, from the key.
+    pub identifier: String,
+    /// Why it does not decode ([`ResourceError::Corrupt`]'s text).
+    pub error: String,
+}
+
+/// What [`Client::list`] found: the resources that decode, sorted by key, the store revision of
+/// the listing (watch from `revision + 1` to follow it), and each row that does not decode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceListing {
+    pub items: Vec<Resource>,
+    pub revision: Revision,
+    pub undecodable: Vec<Undecodable>,
+}
+
 /// The typed client. Cheap to clone (it shares the store).
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Datastore>,
+    /// Reads drop fields this version does not know ([`Client::lenient`]).
+    lenient: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -122,6 +145,15 @@ pub(crate) fn decode(kind: Kind, key: &str, value: &[u8], revision: Revision) ->
     Ok(r)
 }
 
+/// `Kind(name)` (or `Kind(namespace/name)`) of a resource key, for naming a row that does not
+/// decode; the key itself when it is not a resource key.
+fn identifier_of(kind: Kind, key: &str) -> String {
+    match brindle_model::keys::Key::parse(key) {
+        Ok(brindle_model::keys::Key::Resource { namespace, name, .. }) => identifier(kind, &namespace, &name),
+        _ => key.to_string(),
+    }
+}
+
 /// The stored form: the resource without `resourceVersion`, as Calico stores it
 /// ([`brindle_model::stored`]).
 fn encode(r: &Resource) -> Vec<u8> {
@@ -145,7 +177,27 @@ fn is_default_allow(kind: Kind, name: &str) -> bool {
 
 impl Client {
     pub fn new(store: Arc<dyn Datastore>) -> Client {
-        Client { store }
+        Client {
+            store,
+            lenient: false,
+        }
+    }
+
+    /// A client whose reads drop the fields this version does not know
+    /// ([`brindle_model::lenient`]) instead of failing on them: for the agent, which must keep
+    /// working with objects a newer Calico wrote. Writes of what it read lose those fields.
+    pub fn lenient(store: Arc<dyn Datastore>) -> Client {
+        Client { store, lenient: true }
+    }
+
+    fn decode(&self, kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Resource> {
+        if !self.lenient {
+            return decode(kind, key, value, revision);
+        }
+        let mut r = Resource::from_json_lenient(kind, value, &mut |_| {})
+            .map_err(|e| ResourceError::Corrupt(key.to_string(), kind, e.to_string()))?;
+        r.metadata_mut().resource_version = revision.to_string();
+        Ok(r)
     }
 
     pub fn store(&self) -> &Arc<dyn Datastore> {
@@ -159,7 +211,7 @@ impl Client {
         }
         let key = resource_key(kind, namespace, name);
         match self.store.get(&key)? {
-            Some(kv) => decode(kind, &key, &kv.value, kv.revision).map(Some),
+            Some(kv) => self.decode(kind, &key, &kv.value, kv.revision).map(Some),
             None => Ok(None),
         }
     }
@@ -170,21 +222,35 @@ impl Client {
             .ok_or_else(|| ResourceError::NotFound(identifier(kind, namespace, name)))
     }
 
-    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, and the
-    /// store revision of the listing (watch from `revision + 1` to follow it). Profiles end
-    /// with the built-in `projectcalico-default-allow`, as Calico's etcd backend lists it.
-    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<Resource>, Revision)> {
+    /// Every resource of a kind (in one namespace, or all with `None`), sorted by key, with the
+    /// store revision of the listing (watch from `revision + 1` to follow it). Profiles end with
+    /// the built-in `projectcalico-default-allow`, as Calico's etcd backend lists it. One row
+    /// that does not decode does not fail the listing: it is named in
+    /// [`ResourceListing::undecodable`].
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<ResourceListing> {
         let listing = self.store.list(&resource_prefix(kind, namespace))?;
-        let mut items = listing
-            .items
-            .iter()
-            .filter(|kv| !(kind == Kind::Profile && kv.key == resource_key(kind, "", DEFAULT_ALLOW_PROFILE)))
-            .map(|kv| decode(kind, &kv.key, &kv.value, kv.revision))
-            .collect::<Result<Vec<_>>>()?;
-        if kind == Kind::Profile {
-            items.push(default_allow_profile());
+        let mut out = ResourceListing {
+            items: Vec::with_capacity(listing.items.len() + 1),
+            revision: listing.revision,
+            undecodable: Vec::new(),
+        };
+        for kv in &listing.items {
+            if kind == Kind::Profile && kv.key == resource_key(kind, "", DEFAULT_ALLOW_PROFILE) {
+                continue;
+            }
+            match self.decode(kind, &kv.key, &kv.value, kv.revision) {
+                Ok(r) => out.items.push(r),
+                Err(e) => out.undecodable.push(Undecodable {
+                    key: kv.key.clone(),
+                    identifier: identifier_of(kind, &kv.key),
+                    error: e.to_string(),
+                }),
+            }
         }
-        Ok((items, listing.revision))
+        if kind == Kind::Profile {
+            out.items.push(default_allow_profile());
+        }
+        Ok(out)
     }
 
     /// Creates the built-in tiers that are missing (`kube-admin`, `default`, `kube-baseline`),
@@ -219,7 +285,7 @@ impl Client {
             });
         }
         let in_tier = |kind: Kind| -> Result<bool> {
-            Ok(self.list(kind, None)?.0.iter().any(|r| match r {
+            Ok(self.list(kind, None)?.items.iter().any(|r| match r {
                 Resource::NetworkPolicy(p) => p.spec.tier_or_default() == name,
                 Resource::GlobalNetworkPolicy(p) => p.spec.tier_or_default() == name,
                 _ => false,
@@ -246,17 +312,6 @@ impl Client {
         Ok(())
     }
 
-    fn pools(&self) -> Result<Vec<IPPool>> {
-        let (items, _) = self.list(Kind::IPPool, None)?;
-        Ok(items
-            .into_iter()
-            .filter_map(|r| match r {
-                Resource::IPPool(p) => Some(p),
-                _ => None,
-            })
-            .collect())
-    }
-
     /// Creates a resource: validation (and, for pools, the overlap check), defaults, `uid` and
     /// `creationTimestamp`. Returns the stored resource with its `resourceVersion`.
     pub fn create(&self, r: &Resource) -> Result<Resource> {
@@ -270,13 +325,11 @@ impl Client {
     }
 
     /// [`Client::create`] without the read-only rule: for Brindle's own writers of
-    /// ClusterInformation (the agent at start-up), which users may not create.
+    /// ClusterInformation (the agent at start-up), which users may not create. A pool is
+    /// checked against the stored pools and written in one atomic step ([`pools`]).
     pub fn create_unchecked(&self, r: &Resource) -> Result<Resource> {
         self.refuse_default_allow("create", r.kind(), r.name())?;
         validate(r)?;
-        if let Resource::IPPool(p) = r {
-            validate_ippool_create(p, &self.pools()?)?;
-        }
         self.check_policy_tier(r)?;
         let mut r = r.clone();
         apply_defaults(&mut r);
@@ -285,13 +338,19 @@ impl Client {
         m.creation_timestamp = Some(now_rfc3339());
         m.resource_version.clear();
         let key = resource_key(r.kind(), &r.metadata().namespace, r.name());
-        match self.store.create(&key, &encode(&r)) {
+        let written = match &r {
+            Resource::IPPool(p) => pools::create(&*self.store, p, &key, &encode(&r)),
+            _ => self.store.create(&key, &encode(&r)).map_err(ResourceError::from),
+        };
+        match written {
             Ok(rev) => {
                 r.metadata_mut().resource_version = rev.to_string();
                 Ok(r)
             }
-            Err(e) if e.is_conflict() => Err(ResourceError::AlreadyExists(r.identifier())),
-            Err(e) => Err(e.into()),
+            Err(e) if e.is_conflict() && !matches!(r, Resource::IPPool(_)) => {
+                Err(ResourceError::AlreadyExists(r.identifier()))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -334,14 +393,23 @@ impl Client {
         apply_defaults(&mut out);
         let expected = parse_revision(&current.metadata().resource_version).unwrap_or_default();
         let key = resource_key(kind, &ns, &name);
-        match self.store.update(&key, &encode(&out), expected) {
+        let written = if kind == Kind::IPPool {
+            pools::write_at(&*self.store, &name, &key, Some(&encode(&out)), expected)?
+        } else {
+            match self.store.update(&key, &encode(&out), expected) {
+                Ok(rev) => Ok(rev),
+                Err(e) if e.is_not_found() => Err(None),
+                Err(e) if e.is_conflict() => Err(Some(0)),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match written {
             Ok(rev) => {
                 out.metadata_mut().resource_version = rev.to_string();
                 Ok(out)
             }
-            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(out.identifier())),
-            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(out.identifier())),
-            Err(e) => Err(e.into()),
+            Err(None) => Err(ResourceError::NotFound(out.identifier())),
+            Err(Some(_)) => Err(ResourceError::Conflict(out.identifier())),
         }
     }
 
@@ -377,19 +445,45 @@ impl Client {
         if kind == Kind::Tier {
             self.check_tier_delete(name)?;
         }
-        let current = self.must_get(kind, namespace, name)?;
+        let key = resource_key(kind, namespace, name);
+        let Some(kv) = self.store.get(&key)? else {
+            return Err(ResourceError::NotFound(identifier(kind, namespace, name)));
+        };
+        let current = match decode(kind, &key, &kv.value, kv.revision) {
+            Ok(r) => r,
+            // A row that does not decode is still deleted by name; what is returned of it is its
+            // name and revision.
+            Err(ResourceError::Corrupt(..)) => {
+                let mut meta = if kind.namespaced() {
+                    ObjectMeta::namespaced(namespace, name)
+                } else {
+                    ObjectMeta::named(name)
+                };
+                meta.resource_version = kv.revision.to_string();
+                Resource::with_metadata(kind, meta)
+            }
+            Err(e) => return Err(e),
+        };
         if !resource_version.is_empty() && resource_version != current.metadata().resource_version {
             return Err(ResourceError::OutOfDate {
                 given: resource_version.to_string(),
                 latest: current.metadata().resource_version.clone(),
             });
         }
-        let expected = parse_revision(&current.metadata().resource_version);
-        match self.store.delete(&resource_key(kind, namespace, name), expected) {
-            Ok(_) => Ok(current),
-            Err(e) if e.is_not_found() => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
-            Err(e) if e.is_conflict() => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
-            Err(e) => Err(e.into()),
+        let expected = Some(kv.revision);
+        let deleted = match (kind, expected) {
+            (Kind::IPPool, Some(rev)) => pools::write_at(&*self.store, name, &key, None, rev)?.map(drop),
+            _ => match self.store.delete(&key, expected) {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Err(None),
+                Err(e) if e.is_conflict() => Err(Some(0)),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        match deleted {
+            Ok(()) => Ok(current),
+            Err(None) => Err(ResourceError::NotFound(identifier(kind, namespace, name))),
+            Err(Some(_)) => Err(ResourceError::Conflict(identifier(kind, namespace, name))),
         }
     }
 }

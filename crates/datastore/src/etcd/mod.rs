@@ -21,6 +21,7 @@ use etcd_client::{
 
 use crate::config::EtcdConfig;
 use crate::store::prefix_end;
+use crate::txn::{Compare as TxnCompare, Op, Read, ReadResult, Snapshot, TxnOutcome};
 use crate::{Datastore, Error, KeyValue, Listing, Result, Revision, Watch};
 use worker::{Worker, is_compacted, map_error};
 
@@ -60,7 +61,7 @@ impl EtcdStore {
     }
 
     /// Runs a one-key transaction on the client thread.
-    fn txn(&self, op: &'static str, key: &str, txn: Txn) -> Result<TxnResponse> {
+    fn txn_one(&self, op: &'static str, key: &str, txn: Txn) -> Result<TxnResponse> {
         let (store, k) = (self.worker.store.clone(), key.to_string());
         self.worker.call(op, Some(key), move |mut c| async move {
             c.txn(txn).await.map_err(|e| map_error(&store, op, Some(&k), e))
@@ -106,14 +107,35 @@ enum ListFail {
     Other(Error),
 }
 
-async fn list_at(store: &str, c: &mut Client, prefix: &str) -> std::result::Result<Listing, ListFail> {
+/// The range `[start, end)` etcd lists for `prefix`.
+fn prefix_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
     let end = prefix_end(prefix.as_bytes()).unwrap_or_else(|| vec![0]);
     // etcd refuses an empty key; "\0" is the smallest key there is.
-    let mut start = if prefix.is_empty() {
+    let start = if prefix.is_empty() {
         vec![0]
     } else {
         prefix.as_bytes().to_vec()
     };
+    (start, end)
+}
+
+fn to_kv(store: &str, kv: &EtcdKv) -> Result<KeyValue> {
+    Ok(KeyValue {
+        key: key_string(store, kv.key())?,
+        value: kv.value().to_vec(),
+        revision: kv.mod_revision(),
+    })
+}
+
+/// The key after `kv`'s in byte order: where the next page starts.
+fn after(kv: &EtcdKv) -> Vec<u8> {
+    let mut next = kv.key().to_vec();
+    next.push(0);
+    next
+}
+
+async fn list_at(store: &str, c: &mut Client, prefix: &str) -> std::result::Result<Listing, ListFail> {
+    let (mut start, end) = prefix_range(prefix);
     let mut listing = Listing::default();
     loop {
         let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
@@ -131,20 +153,90 @@ async fn list_at(store: &str, c: &mut Client, prefix: &str) -> std::result::Resu
             listing.revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         }
         for kv in resp.kvs() {
-            listing.items.push(KeyValue {
-                key: key_string(store, kv.key()).map_err(ListFail::Other)?,
-                value: kv.value().to_vec(),
-                revision: kv.mod_revision(),
-            });
+            listing.items.push(to_kv(store, kv).map_err(ListFail::Other)?);
         }
         match (resp.more(), resp.kvs().last()) {
-            (true, Some(last)) => {
-                start = last.key().to_vec();
-                start.push(0);
-            }
+            (true, Some(last)) => start = after(last),
             _ => return Ok(listing),
         }
     }
+}
+
+/// The etcd condition for one of ours: revision 0 is "does not exist" (`version == 0`).
+fn condition(c: &TxnCompare) -> Compare {
+    if c.revision == 0 {
+        Compare::version(c.key.as_str(), CompareOp::Equal, 0)
+    } else {
+        Compare::mod_revision(c.key.as_str(), CompareOp::Equal, c.revision)
+    }
+}
+
+fn operation(op: &Op) -> TxnOp {
+    match op {
+        Op::Put { key, value } => TxnOp::put(key.as_str(), value.as_slice(), None),
+        Op::Delete { key } => TxnOp::delete(key.as_str(), None),
+    }
+}
+
+/// Every read as one transaction of range requests (one round trip). A listing longer than a
+/// page goes on with plain paged reads at the transaction's revision.
+async fn read_all(store: &str, c: &mut Client, reads: &[Read]) -> Result<Snapshot> {
+    let ops: Vec<TxnOp> = reads
+        .iter()
+        .map(|r| match r {
+            Read::Get(key) => TxnOp::get(key.as_str(), None),
+            Read::List(prefix) => {
+                let (start, end) = prefix_range(prefix);
+                TxnOp::get(start, Some(GetOptions::new().with_range(end).with_limit(PAGE)))
+            }
+        })
+        .collect();
+    let resp = c
+        .txn(Txn::new().and_then(ops))
+        .await
+        .map_err(|e| map_error(store, "read", None, e))?;
+    let revision = revision_of(&resp);
+    let mut results = Vec::with_capacity(reads.len());
+    for (read, answer) in reads.iter().zip(resp.op_responses()) {
+        let TxnOpResponse::Get(g) = answer else {
+            return Err(Error::Backend {
+                store: store.into(),
+                op: "read",
+                key: None,
+                detail: "etcd answered a range request with another kind of response".into(),
+            });
+        };
+        let mut items = g
+            .kvs()
+            .iter()
+            .map(|kv| to_kv(store, kv))
+            .collect::<Result<Vec<_>>>()?;
+        match read {
+            Read::Get(_) => results.push(ReadResult::Get(items.pop())),
+            Read::List(prefix) => {
+                let (_, end) = prefix_range(prefix);
+                let mut more = g.more();
+                let mut start = g.kvs().last().map(after);
+                while let (true, Some(from)) = (more, start.take()) {
+                    let options = GetOptions::new()
+                        .with_range(end.clone())
+                        .with_limit(PAGE)
+                        .with_revision(revision);
+                    let page = c
+                        .get(from, Some(options))
+                        .await
+                        .map_err(|e| map_error(store, "read", Some(prefix), e))?;
+                    for kv in page.kvs() {
+                        items.push(to_kv(store, kv)?);
+                    }
+                    more = page.more();
+                    start = page.kvs().last().map(after);
+                }
+                results.push(ReadResult::List(items));
+            }
+        }
+    }
+    Ok(Snapshot { results, revision })
 }
 
 impl Datastore for EtcdStore {
@@ -194,7 +286,7 @@ impl Datastore for EtcdStore {
         let txn = Txn::new()
             .when([Compare::version(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value, None)]);
-        let resp = self.txn("create", key, txn)?;
+        let resp = self.txn_one("create", key, txn)?;
         if resp.succeeded() {
             Ok(revision_of(&resp))
         } else {
@@ -213,7 +305,7 @@ impl Datastore for EtcdStore {
             ])
             .and_then([TxnOp::put(key, value, None)])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn("update", key, txn)?;
+        let resp = self.txn_one("update", key, txn)?;
         if resp.succeeded() {
             return Ok(revision_of(&resp));
         }
@@ -237,7 +329,7 @@ impl Datastore for EtcdStore {
             .when(compares)
             .and_then([TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn("delete", key, txn)?;
+        let resp = self.txn_one("delete", key, txn)?;
         if resp.succeeded() {
             return Ok(revision_of(&resp));
         }
@@ -254,5 +346,50 @@ impl Datastore for EtcdStore {
 
     fn watch(&self, prefix: &str, from: Revision) -> Result<Watch> {
         watch::start(&self.worker, prefix, from.max(0))
+    }
+
+    fn read(&self, reads: &[Read]) -> Result<Snapshot> {
+        let (store, reads) = (self.store(), reads.to_vec());
+        self.worker.call("read", None, move |mut c| async move {
+            read_all(&store, &mut c, &reads).await
+        })
+    }
+
+    fn txn(&self, compares: &[TxnCompare], ops: &[Op]) -> Result<TxnOutcome> {
+        let key = compares
+            .first()
+            .map(|c| c.key.as_str())
+            .or(ops.first().map(Op::key));
+        let txn = Txn::new()
+            .when(compares.iter().map(condition).collect::<Vec<_>>())
+            .and_then(ops.iter().map(operation).collect::<Vec<_>>())
+            .or_else(
+                compares
+                    .iter()
+                    .map(|c| TxnOp::get(c.key.as_str(), None))
+                    .collect::<Vec<_>>(),
+            );
+        let (store, k) = (self.store(), key.unwrap_or_default().to_string());
+        let resp = self.worker.call("txn", key, move |mut c| async move {
+            c.txn(txn)
+                .await
+                .map_err(|e| map_error(&store, "txn", Some(&k), e))
+        })?;
+        if resp.succeeded() {
+            return Ok(TxnOutcome::Committed(revision_of(&resp)));
+        }
+        // The `else` branch read each compared key, in order, from the same snapshot.
+        let found = compares
+            .iter()
+            .zip(resp.op_responses())
+            .map(|(c, r)| {
+                let rev = match r {
+                    TxnOpResponse::Get(g) => g.kvs().first().map(EtcdKv::mod_revision).unwrap_or(0),
+                    _ => 0,
+                };
+                TxnCompare::new(c.key.clone(), rev)
+            })
+            .collect();
+        Ok(TxnOutcome::Failed(found))
     }
 }

@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::config::SqliteConfig;
 use crate::store::prefix_end;
+use crate::txn::{Compare, Decision, Op, Read, ReadResult, Snapshot, TxnOutcome};
 use crate::{Datastore, Error, EventKind, KeyValue, Listing, Result, Revision, Watch};
 use busy::Failure;
 use changes::Changes;
@@ -65,7 +66,7 @@ impl SqliteStore {
     /// Drops the change history before `revision`: a watch from an older revision then gets
     /// [`Error::Compacted`]. Like etcd's compaction; normally automatic (`retain_events`).
     pub fn compact(&self, revision: Revision) -> Result<()> {
-        self.write("compact", None, |tx| {
+        self.write_tx("compact", None, |tx| {
             let (current, _) = meta(tx)?;
             if revision > current {
                 return Err(Failure::Store(Error::Backend {
@@ -88,11 +89,11 @@ impl SqliteStore {
 
     /// Runs `f` in an immediate (write-locked) transaction, retrying on lock contention, and
     /// wakes local watchers after the commit. `f` returning an error rolls everything back.
-    fn write<T>(
+    fn write_tx<T>(
         &self,
         op: &'static str,
         key: Option<&str>,
-        f: impl Fn(&Transaction<'_>) -> std::result::Result<T, Failure>,
+        f: impl FnMut(&Transaction<'_>) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let out = self.transact(TransactionBehavior::Immediate, op, key, f)?;
         self.changes.notify();
@@ -100,11 +101,11 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).
-    fn read<T>(
+    fn read_tx<T>(
         &self,
         op: &'static str,
         key: Option<&str>,
-        f: impl Fn(&Transaction<'_>) -> std::result::Result<T, Failure>,
+        f: impl FnMut(&Transaction<'_>) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         self.transact(TransactionBehavior::Deferred, op, key, f)
     }
@@ -114,7 +115,7 @@ impl SqliteStore {
         behavior: TransactionBehavior,
         op: &'static str,
         key: Option<&str>,
-        f: impl Fn(&Transaction<'_>) -> std::result::Result<T, Failure>,
+        mut f: impl FnMut(&Transaction<'_>) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let mut conn = self.lock();
         busy::retry(
@@ -157,6 +158,84 @@ impl SqliteStore {
         tx.prepare_cached("SELECT mod_revision FROM kv WHERE key = ?1")?
             .query_row([key.as_bytes()], |r| r.get(0))
             .optional()
+    }
+
+    /// One key as stored, in `tx`.
+    fn get_in(&self, tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<KeyValue>> {
+        let row: Option<(Vec<u8>, Revision)> = tx
+            .prepare_cached("SELECT value, mod_revision FROM kv WHERE key = ?1")?
+            .query_row([key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.map(|(value, revision)| KeyValue {
+            key: key.into(),
+            value,
+            revision,
+        }))
+    }
+
+    /// Every key under `prefix`, in key order, in `tx`.
+    fn list_in(&self, tx: &Transaction<'_>, prefix: &str) -> std::result::Result<Vec<KeyValue>, Failure> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut stmt = tx.prepare_cached(
+            "SELECT key, value, mod_revision FROM kv
+             WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![prefix.as_bytes(), end], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (k, value, revision) = row?;
+            items.push(KeyValue {
+                key: text(&self.describe, k)?,
+                value,
+                revision,
+            });
+        }
+        Ok(items)
+    }
+
+    /// Several reads in `tx` (one snapshot).
+    fn read_in(&self, tx: &Transaction<'_>, reads: &[Read]) -> std::result::Result<Snapshot, Failure> {
+        let (revision, _) = meta(tx)?;
+        let mut results = Vec::with_capacity(reads.len());
+        for r in reads {
+            results.push(match r {
+                Read::Get(key) => ReadResult::Get(self.get_in(tx, key)?),
+                Read::List(prefix) => ReadResult::List(self.list_in(tx, prefix)?),
+            });
+        }
+        Ok(Snapshot { results, revision })
+    }
+
+    /// Makes the writes of a transaction in `tx`; returns the store revision after them.
+    fn apply_ops(&self, tx: &Transaction<'_>, ops: &[Op]) -> rusqlite::Result<Revision> {
+        let mut last = None;
+        for op in ops {
+            match op {
+                Op::Put { key, value } => {
+                    let rev = self.record(tx, key, PUT, Some(value))?;
+                    tx.prepare_cached(
+                        "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)
+                         ON CONFLICT (key) DO UPDATE SET value = ?2, mod_revision = ?3",
+                    )?
+                    .execute(params![key.as_bytes(), value, rev])?;
+                    last = Some(rev);
+                }
+                Op::Delete { key } => {
+                    if self.current(tx, key)?.is_some() {
+                        let rev = self.record(tx, key, DELETE, None)?;
+                        tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+                            .execute([key.as_bytes()])?;
+                        last = Some(rev);
+                    }
+                }
+            }
+        }
+        match last {
+            Some(rev) => Ok(rev),
+            None => Ok(meta(tx)?.0),
+        }
     }
 
     fn not_found(&self, key: &str) -> Failure {
@@ -212,45 +291,19 @@ impl Datastore for SqliteStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        self.read("get", Some(key), |tx| {
-            let row: Option<(Vec<u8>, Revision)> = tx
-                .prepare_cached("SELECT value, mod_revision FROM kv WHERE key = ?1")?
-                .query_row([key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            Ok(row.map(|(value, revision)| KeyValue {
-                key: key.into(),
-                value,
-                revision,
-            }))
-        })
+        self.read_tx("get", Some(key), |tx| Ok(self.get_in(tx, key)?))
     }
 
     fn list(&self, prefix: &str) -> Result<Listing> {
-        let end = prefix_end(prefix.as_bytes());
-        self.read("list", Some(prefix), |tx| {
+        self.read_tx("list", Some(prefix), |tx| {
             let (revision, _) = meta(tx)?;
-            let mut stmt = tx.prepare_cached(
-                "SELECT key, value, mod_revision FROM kv
-                 WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
-            )?;
-            let rows = stmt.query_map(params![prefix.as_bytes(), end], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            let mut items = Vec::new();
-            for row in rows {
-                let (k, value, revision) = row?;
-                items.push(KeyValue {
-                    key: text(&self.describe, k)?,
-                    value,
-                    revision,
-                });
-            }
+            let items = self.list_in(tx, prefix)?;
             Ok(Listing { items, revision })
         })
     }
 
     fn create(&self, key: &str, value: &[u8]) -> Result<Revision> {
-        self.write("create", Some(key), |tx| {
+        self.write_tx("create", Some(key), |tx| {
             if self.current(tx, key)?.is_some() {
                 return Err(Failure::Store(Error::AlreadyExists {
                     store: self.describe.clone(),
@@ -267,7 +320,7 @@ impl Datastore for SqliteStore {
     }
 
     fn update(&self, key: &str, value: &[u8], expected: Revision) -> Result<Revision> {
-        self.write("update", Some(key), |tx| {
+        self.write_tx("update", Some(key), |tx| {
             match self.current(tx, key)? {
                 None => return Err(self.not_found(key)),
                 Some(actual) if actual != expected => return Err(self.conflict(key, expected, actual)),
@@ -281,7 +334,7 @@ impl Datastore for SqliteStore {
     }
 
     fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Revision> {
-        self.write("delete", Some(key), |tx| {
+        self.write_tx("delete", Some(key), |tx| {
             match (self.current(tx, key)?, expected) {
                 (None, _) => return Err(self.not_found(key)),
                 (Some(actual), Some(expected)) if actual != expected => {
@@ -298,7 +351,7 @@ impl Datastore for SqliteStore {
 
     fn watch(&self, prefix: &str, from: Revision) -> Result<Watch> {
         let from = if from <= 0 {
-            self.read("watch", Some(prefix), |tx| Ok(meta(tx)?.0 + 1))?
+            self.read_tx("watch", Some(prefix), |tx| Ok(meta(tx)?.0 + 1))?
         } else {
             from
         };
@@ -314,6 +367,56 @@ impl Datastore for SqliteStore {
             from,
             self.changes.clone(),
         ))
+    }
+
+    fn read(&self, reads: &[Read]) -> Result<Snapshot> {
+        self.read_tx("read", None, |tx| self.read_in(tx, reads))
+    }
+
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome> {
+        let key = compares
+            .first()
+            .map(|c| c.key.as_str())
+            .or(ops.first().map(Op::key));
+        self.write_tx("txn", key, |tx| self.txn_in(tx, compares, ops))
+    }
+
+    /// One write transaction: reads, decision and writes see no other writer in between, so
+    /// there is nothing to retry (`attempts` is for the optimistic backends).
+    fn read_modify_write(
+        &self,
+        reads: &[Read],
+        _attempts: usize,
+        decide: &mut dyn FnMut(&Snapshot) -> Decision,
+    ) -> Result<Option<Revision>> {
+        self.write_tx("read-modify-write", None, |tx| {
+            let snapshot = self.read_in(tx, reads)?;
+            match decide(&snapshot) {
+                None => Ok(None),
+                Some(ops) => Ok(Some(self.apply_ops(tx, &ops)?)),
+            }
+        })
+    }
+}
+
+impl SqliteStore {
+    fn txn_in(
+        &self,
+        tx: &Transaction<'_>,
+        compares: &[Compare],
+        ops: &[Op],
+    ) -> std::result::Result<TxnOutcome, Failure> {
+        let mut found = Vec::with_capacity(compares.len());
+        for c in compares {
+            found.push(Compare::new(
+                c.key.clone(),
+                self.current(tx, &c.key)?.unwrap_or(0),
+            ));
+        }
+        if found.iter().zip(compares).any(|(f, c)| f.revision != c.revision) {
+            return Ok(TxnOutcome::Failed(found));
+        }
+        Ok(TxnOutcome::Committed(self.apply_ops(tx, ops)?))
     }
 }
 

@@ -47,9 +47,10 @@ pub fn create_stores_calicos_json_and_versions_by_revision(f: &mut Fixture) {
 
     let got = c.must_get(Kind::IPPool, "", "default-ipv4-ippool").unwrap();
     assert_eq!(got, created);
-    let (items, rev) = c.list(Kind::IPPool, None).unwrap();
-    assert_eq!(items, std::slice::from_ref(&created));
-    assert!(rev >= raw.revision);
+    let listed = c.list(Kind::IPPool, None).unwrap();
+    assert_eq!(listed.items, std::slice::from_ref(&created));
+    assert!(listed.revision >= raw.revision);
+    assert!(listed.undecodable.is_empty());
     match c.create(&pool("10.66.0.0/16")).unwrap_err() {
         e @ ResourceError::AlreadyExists(_) => assert_eq!(
             e.to_string(),
@@ -57,6 +58,36 @@ pub fn create_stores_calicos_json_and_versions_by_revision(f: &mut Fixture) {
         ),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
+}
+
+/// A value a newer Calico wrote (fields this version does not know): the strict client
+/// refuses it naming the field, the lenient one (the agent's) reads it without them.
+pub fn lenient_reads_drop_unknown_fields(f: &mut Fixture) {
+    let newer =
+        br#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"default-ipv4-ippool"},
+        "spec":{"cidr":"10.65.0.0/16","ipipMode":"Always","someNewerSetting":true}}"#;
+    f.store().create(POOL_KEY, newer).unwrap();
+    let err = client(f)
+        .get(Kind::IPPool, "", "default-ipv4-ippool")
+        .unwrap_err();
+    assert!(err.to_string().contains("someNewerSetting"), "{err}");
+    let c = Client::lenient(f.second_client());
+    let Some(Resource::IPPool(p)) = c.get(Kind::IPPool, "", "default-ipv4-ippool").unwrap() else {
+        panic!("no pool");
+    };
+    assert_eq!(p.spec.cidr, "10.65.0.0/16");
+    assert!(!p.metadata.resource_version.is_empty());
+    let listing = c.list(Kind::IPPool, None).unwrap();
+    assert_eq!(listing.items.len(), 1);
+    assert!(listing.undecodable.is_empty(), "{:?}", listing.undecodable);
+    // The strict client lists it as a row it cannot decode, naming the field.
+    let strict = client(f).list(Kind::IPPool, None).unwrap();
+    assert!(strict.items.is_empty());
+    assert!(
+        strict.undecodable[0].error.contains("someNewerSetting"),
+        "{:?}",
+        strict.undecodable
+    );
 }
 
 /// Update keeps uid and creation time, and compare-and-swaps on the given resourceVersion.
@@ -136,7 +167,7 @@ pub fn apply_creates_then_replaces(f: &mut Fixture) {
 /// A typed watch decodes puts and names deletes.
 pub fn typed_watch_follows_a_kind(f: &mut Fixture) {
     let c = client(f);
-    let (_, rev) = c.list(Kind::IPPool, None).unwrap();
+    let rev = c.list(Kind::IPPool, None).unwrap().revision;
     let w = c.watch(Kind::IPPool, None, rev + 1).unwrap();
     let created = c.create(&pool("10.65.0.0/16")).unwrap();
     f.store()
@@ -219,6 +250,49 @@ pub fn json_objects_with_revisions(f: &mut Fixture) {
     );
 }
 
+/// One row that does not decode (here: not JSON, and JSON of the wrong shape) fails neither a
+/// listing of its kind nor the other rows: it is named, and deleting it by name removes it.
+pub fn an_undecodable_row_stays_local(f: &mut Fixture) {
+    let c = client(f);
+    let good = c.create(&pool("10.65.0.0/16")).unwrap();
+    let bad_key = "/calico/resources/v3/projectcalico.org/ippools/damaged";
+    f.store().create(bad_key, b"\x00not json").unwrap();
+    let wrong = "/calico/resources/v3/projectcalico.org/ippools/wrong-shape";
+    f.store()
+        .create(wrong, br#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"wrong-shape"},"spec":{"cidr":12}}"#)
+        .unwrap();
+    let listed = c.list(Kind::IPPool, None).unwrap();
+    assert_eq!(listed.items, std::slice::from_ref(&good));
+    let named: Vec<(&str, &str)> = listed
+        .undecodable
+        .iter()
+        .map(|u| (u.key.as_str(), u.identifier.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [(bad_key, "IPPool(damaged)"), (wrong, "IPPool(wrong-shape)")]
+    );
+    assert!(
+        listed.undecodable[0].error.contains(bad_key),
+        "{:?}",
+        listed.undecodable[0]
+    );
+    assert!(
+        listed.undecodable[1]
+            .error
+            .contains("stored value is not a valid IPPool")
+    );
+
+    // Getting it by name says what is wrong; deleting it by name works.
+    let e = c.get(Kind::IPPool, "", "damaged").unwrap_err();
+    assert!(matches!(e, ResourceError::Corrupt(..)), "{e:?}");
+    let deleted = c.delete(Kind::IPPool, "", "damaged", "").unwrap();
+    assert_eq!(deleted.identifier(), "IPPool(damaged)");
+    c.delete(Kind::IPPool, "", "wrong-shape", "").unwrap();
+    let listed = c.list(Kind::IPPool, None).unwrap();
+    assert_eq!((listed.items, listed.undecodable), (vec![good], vec![]));
+}
+
 fn policy(yaml_spec: &str) -> Resource {
     let yaml = format!(
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: allow-web\n  namespace: prod\nspec:\n{yaml_spec}"
@@ -238,7 +312,7 @@ pub fn policies_tiers_and_the_builtin_profile(f: &mut Fixture) {
     );
     c.ensure_builtin_tiers().unwrap();
     c.ensure_builtin_tiers().unwrap();
-    let (tiers, _) = c.list(Kind::Tier, None).unwrap();
+    let tiers = c.list(Kind::Tier, None).unwrap().items;
     let tiers: Vec<String> = tiers
         .iter()
         .map(|t| serde_json::to_string(&t.to_value()["spec"]).unwrap())
@@ -304,7 +378,7 @@ pub fn policies_tiers_and_the_builtin_profile(f: &mut Fixture) {
         .unwrap();
     c.delete(Kind::Tier, "", "security", "").unwrap();
 
-    let (profiles, _) = c.list(Kind::Profile, None).unwrap();
+    let profiles = c.list(Kind::Profile, None).unwrap().items;
     let names: Vec<&str> = profiles.iter().map(Resource::name).collect();
     assert_eq!(names, ["projectcalico-default-allow"]);
     let p = c

@@ -9,6 +9,7 @@ mod etcd_tls;
 mod failures;
 mod fixture;
 mod sqlite_file;
+mod txn;
 mod watch;
 
 /// Instantiates each `module::test(&mut Fixture)` once per backend.
@@ -50,6 +51,14 @@ on_both_backends!(
     client::apply_creates_then_replaces,
     client::typed_watch_follows_a_kind,
     client::json_objects_with_revisions,
+    client::lenient_reads_drop_unknown_fields,
+    client::an_undecodable_row_stays_local,
+    txn::read_sees_one_snapshot,
+    txn::read_lists_past_a_page,
+    txn::txn_writes_all_or_nothing,
+    txn::read_modify_write_decides_on_what_it_read,
+    txn::racing_read_modify_writes_lose_nothing,
+    txn::a_guard_key_makes_a_prefix_check_exclusive,
     client::policies_tiers_and_the_builtin_profile,
 );
 

@@ -11,6 +11,8 @@
 //!   the deps.md anchor measured; path from `BRINDLE_DATASTORE_PATH`.
 //! - `writer <count> <interval-us> <prefix>`: creates `count` keys under `prefix`, each holding
 //!   the wall-clock time of the write in nanoseconds, one every `interval-us`; prints `done`.
+//! - `create-pool <name> <cidr>`: creates IPPool `name` through the typed client (its overlap
+//!   check); prints `created` or `refused: <error>`.
 //!
 //! Each worker opens the store, prints `ready`, and starts when the driver creates the go file
 //! (`BRINDLE_DS_GO`), so all start together and opening is not timed.
@@ -111,6 +113,16 @@ fn work(role: &str) -> Result<(), String> {
             }
             println!("done");
         }
+        ["create-pool", name, cidr] => {
+            let text = format!(
+                "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {name}}}\nspec: {{cidr: {cidr}}}\n"
+            );
+            let pool = brindle_model::load_str("pool", &text).map_err(|e| e.to_string())?;
+            match brindle_datastore::Client::new(store).create(&pool[0]) {
+                Ok(_) => println!("created"),
+                Err(e) => println!("refused: {e}"),
+            }
+        }
         _ => return Err(format!("unknown role {role:?}")),
     }
     Ok(())
@@ -172,8 +184,8 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` workers of `role` on the store selected by `env`, and waits until each has
-    /// opened it.
+    /// Starts `n` workers of `role` (`{i}` in it replaced by each worker's index) on the store
+    /// selected by `env`, and waits until each has opened it.
     pub fn spawn(n: usize, role: &str, env: &[(&str, String)]) -> Workers {
         let dir = TempDir::new("dsw");
         let go = dir.join("go");
@@ -184,7 +196,7 @@ impl Workers {
             for var in STORE_VARS {
                 cmd.env_remove(var);
             }
-            cmd.env(ROLE, role)
+            cmd.env(ROLE, role.replace("{i}", &i.to_string()))
                 .env(GO, &go)
                 .envs(env.iter().map(|(k, v)| (k, v)));
             daemons.push(Daemon::spawn(

@@ -199,3 +199,125 @@ fn bytes_must_be_utf8() {
     let e = load_bytes("f", &[0xff, 0xfe]).unwrap_err();
     assert!(e.message.starts_with("not UTF-8 text"), "{e}");
 }
+
+/// An endless source of bytes: `head` once, then `body` repeated; counts what was read.
+struct Endless {
+    head: Vec<u8>,
+    body: Vec<u8>,
+    pos: usize,
+    read: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let b = if self.pos < self.head.len() {
+                self.head[self.pos]
+            } else {
+                self.body[(self.pos - self.head.len()) % self.body.len()]
+            };
+            buf[n] = b;
+            n += 1;
+            self.pos += 1;
+        }
+        self.read.set(self.read.get() + n);
+        Ok(n)
+    }
+}
+
+fn endless(head: &str, body: &str) -> (std::io::BufReader<Endless>, std::rc::Rc<std::cell::Cell<usize>>) {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let src = Endless {
+        head: head.as_bytes().to_vec(),
+        body: body.as_bytes().to_vec(),
+        pos: 0,
+        read: read.clone(),
+    };
+    (std::io::BufReader::new(src), read)
+}
+
+#[test]
+fn deep_flow_nesting_is_refused_before_parsing() {
+    let text = format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec: {}{}\n",
+        "{a: ".repeat(100_000),
+        "}".repeat(100_000)
+    );
+    let e = load_err(&text);
+    assert_eq!(
+        e.to_string(),
+        "test.yaml: document 1, line 5: nesting is deeper than the limit of 64 levels"
+    );
+    // JSON, counted exactly while reading.
+    let json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let e = load_err(&json);
+    assert_eq!(e.message, "nesting is deeper than the limit of 64 levels");
+}
+
+#[test]
+fn deep_block_nesting_is_refused() {
+    let mut text =
+        String::from("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n");
+    for i in 0..70 {
+        text.push_str(&format!("{}a:\n", "  ".repeat(i + 1)));
+    }
+    let e = load_err(&text);
+    assert_eq!(e.message, "nesting is deeper than the limit of 64 levels", "{e}");
+    // Past serde's own recursion limit (128), the same words.
+    let mut text = String::from("x:\n");
+    for i in 0..200 {
+        text.push_str(&format!("{}a:\n", " ".repeat(i + 1)));
+    }
+    assert_eq!(
+        load_err(&text).message,
+        "nesting is deeper than the limit of 64 levels"
+    );
+}
+
+/// A document that never ends (a pipe) is refused once it passes the size limit, having read
+/// little more than the limit.
+#[test]
+fn an_endless_document_is_refused_at_the_size_limit() {
+    let (reader, read) = endless(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\n  annotations:\n    a: ",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    );
+    let e = load_reader("<stdin>", reader, Limits::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<stdin>: document 1, line 6: document is larger than the limit of 4194304 bytes (split it, or load the rest separately)"
+    );
+    assert!(
+        read.get() <= MAX_DOCUMENT_BYTES + 64 * 1024,
+        "read {} bytes",
+        read.get()
+    );
+    // The same as one endless line, and in JSON.
+    let (reader, read) = endless("{\"a\": \"", "yyyyyyyy");
+    let e = load_reader("<stdin>", reader, Limits::default()).unwrap_err();
+    assert!(e.message.contains("larger than the limit"), "{e}");
+    assert!(read.get() <= MAX_DOCUMENT_BYTES + 64 * 1024);
+}
+
+/// Documents come one at a time from an endless stream; the stream is refused past the limit.
+#[test]
+fn streams_are_read_lazily_and_bounded_in_length() {
+    let doc = "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1}\n";
+    let (reader, read) = endless("", doc);
+    let mut loader = Loader::new("<stdin>", reader, Limits::default());
+    for _ in 0..10 {
+        assert_eq!(loader.next().unwrap().unwrap()[0].kind_name(), "BGPPeer");
+    }
+    assert!(read.get() < 64 * 1024, "read ahead {} bytes", read.get());
+    let (reader, _) = endless("", doc);
+    let limits = Limits {
+        max_documents: 1000,
+        ..Limits::default()
+    };
+    let all: Vec<_> = Loader::new("<stdin>", reader, limits).collect();
+    assert_eq!(all.len(), 1001);
+    let e = all.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.document, 1001);
+    assert_eq!(e.message, "the stream has more than the limit of 1000 documents");
+}

@@ -12,6 +12,7 @@ pub mod clusterinfo;
 pub mod felixconfig;
 pub mod ipamconfig;
 pub mod ippool;
+pub mod kubecontrollersconfig;
 pub mod networkpolicy;
 pub mod networkset;
 pub mod node;
@@ -36,6 +37,7 @@ pub use clusterinfo::*;
 pub use felixconfig::*;
 pub use ipamconfig::*;
 pub use ippool::*;
+pub use kubecontrollersconfig::*;
 pub use networkpolicy::*;
 pub use networkset::*;
 pub use node::*;
@@ -117,6 +119,7 @@ pub enum Resource {
     NetworkSet(NetworkSet),
     GlobalNetworkSet(GlobalNetworkSet),
     Tier(Tier),
+    KubeControllersConfiguration(KubeControllersConfiguration),
 }
 
 /// Runs `$body` with `$r` bound to the inner value of any [`Resource`] variant.
@@ -132,6 +135,7 @@ macro_rules! each_resource {
             Resource::WorkloadEndpoint($r) => $body,
             Resource::ClusterInformation($r) => $body,
             Resource::IPAMConfiguration($r) => $body,
+            Resource::KubeControllersConfiguration($r) => $body,
             Resource::Profile($r) => $body,
             Resource::NetworkPolicy($r) => $body,
             Resource::GlobalNetworkPolicy($r) => $body,
@@ -207,6 +211,10 @@ macro_rules! for_kind {
                 type $T = Tier;
                 $body
             }
+            Kind::KubeControllersConfiguration => {
+                type $T = KubeControllersConfiguration;
+                $body
+            }
         }
     };
 }
@@ -237,10 +245,26 @@ impl Resource {
         identifier(self.kind(), &self.metadata().namespace, &self.metadata().name)
     }
 
+    /// A resource of `kind` with `metadata` and an empty spec: what is known of a stored row
+    /// whose value does not decode (its key gives the name), e.g. to report its deletion.
+    pub fn with_metadata(kind: Kind, metadata: ObjectMeta) -> Resource {
+        for_kind!(kind, T => T { metadata, ..Default::default() }.into_resource())
+    }
+
     /// Reads a resource of a known kind from JSON (as stored in the datastore), rejecting
     /// unknown fields.
     pub fn from_json(kind: Kind, json: &[u8]) -> Result<Resource, serde_json::Error> {
         for_kind!(kind, T => serde_json::from_slice::<T>(json).map(CalicoResource::into_resource))
+    }
+
+    /// Reads a resource of a known kind from JSON, dropping fields this version does not know
+    /// (each one named to `unknown`; see [`crate::lenient`]).
+    pub fn from_json_lenient(
+        kind: Kind,
+        json: &[u8],
+        unknown: &mut dyn FnMut(&str),
+    ) -> Result<Resource, serde_json::Error> {
+        for_kind!(kind, T => crate::lenient::from_slice::<T>(json, unknown).map(CalicoResource::into_resource))
     }
 
     /// Reads a resource of a known kind from a JSON value.

@@ -81,6 +81,18 @@ pub struct WorkloadEndpointSpec {
     pub qos_controls: Option<QosControls>,
 }
 
+impl WorkloadEndpointSpec {
+    /// `ipNetworks` that parse (`10.233.94.1/32`; a bare address as a host prefix), both
+    /// families, in order.
+    pub fn ip_nets(&self) -> impl Iterator<Item = ipnet::IpNet> + '_ {
+        self.ip_networks.iter().filter_map(|s| {
+            s.parse()
+                .ok()
+                .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+    }
+}
+
 /// A 1:1 NAT mapping on the endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

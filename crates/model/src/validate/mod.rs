@@ -138,6 +138,7 @@ pub fn validate(r: &Resource) -> Result<(), ValidationError> {
         Resource::NetworkSet(s) => policy::check_network_set(&mut c, &s.metadata, &s.spec.nets),
         Resource::GlobalNetworkSet(s) => policy::check_network_set(&mut c, &s.metadata, &s.spec.nets),
         Resource::Tier(t) => policy::check_tier(&mut c, &t.metadata, &t.spec),
+        Resource::KubeControllersConfiguration(k) => others::check_kube_controllers(&mut c, k),
     }
     each_resource!(r, x => c.finish(&x.metadata))
 }
@@ -230,7 +231,21 @@ fn check_metadata(c: &mut Checker, m: &ObjectMeta) {
             c.bad("Metadata.Annotations", k, "invalid annotation key");
         }
     }
+    let total: usize = m.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_ANNOTATIONS_BYTES {
+        c.bad(
+            "Metadata.Annotations (size)",
+            total,
+            format!(
+                "total size of annotations is too large: the limit is {MAX_ANNOTATIONS_BYTES} bytes (256 KiB)"
+            ),
+        );
+    }
 }
+
+/// Kubernetes' limit on the annotations of one object (`TotalAnnotationSizeLimitB`): keys and
+/// values, summed.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Parses Calico's `IP`, `IP:port` or `[IPv6]:port` peer address form.
 pub fn parse_ip_port(s: &str) -> Option<(IpAddr, Option<u16>)> {

@@ -276,3 +276,24 @@ pub(super) fn check_ipam_config(c: &mut Checker, s: &IPAMConfigurationSpec) {
         );
     }
 }
+
+/// KubeControllersConfiguration: only `default` exists (Calico's rule); durations not negative.
+pub(super) fn check_kube_controllers(c: &mut Checker, k: &crate::resources::KubeControllersConfiguration) {
+    if !k.metadata.name.is_empty() && k.metadata.name != "default" {
+        c.bad(
+            "Metadata.Name",
+            &k.metadata.name,
+            "KubeControllersConfiguration must be named default",
+        );
+    }
+    if let Some(node) = &k.spec.controllers.node {
+        for (field, d) in [
+            ("Spec.Controllers.Node.LeakGracePeriod", node.leak_grace_period),
+            ("Spec.Controllers.Node.ReconcilerPeriod", node.reconciler_period),
+        ] {
+            if let Some(d) = d.filter(|d| d.0 < 0) {
+                c.bad(field, d, "must not be negative");
+            }
+        }
+    }
+}

@@ -86,6 +86,39 @@ fn dual_stack_routes_sysctls_pings_resync_repair_and_restart() {
     let remote = c.nodes[2].pods[0].ip6.unwrap().to_string();
     assert!(common::ping(&n0.ns, &remote), "node 0 -> {remote}");
 
+    // NAT66 (`natOutgoing` on the IPv6 pool, in `ip6 brindle`): the external host sees the
+    // node's IPv6 address, never the pod's, and answers.
+    let node6 = n0.ip6.unwrap().addr().to_string();
+    c.ext.run("nft", &["add", "table", "ip6", "seen"]);
+    c.ext.run(
+        "nft",
+        &["add chain ip6 seen input { type filter hook input priority 0; }"],
+    );
+    c.ext.run(
+        "nft",
+        &[&format!(
+            "add rule ip6 seen input ip6 saddr {node6} icmpv6 type echo-request counter"
+        )],
+    );
+    c.ext.run(
+        "nft",
+        &[&format!(
+            "add rule ip6 seen input ip6 saddr {} counter",
+            common::POOL6
+        )],
+    );
+    assert!(
+        common::ping(&n0.pods[0].ns, "2001:db8::1"),
+        "pod cannot reach the external IPv6 host"
+    );
+    let seen = c.ext.run("nft", &["list", "table", "ip6", "seen"]);
+    let counts: Vec<u64> = seen
+        .split("packets ")
+        .skip(1)
+        .map(|s| s.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(counts[0] > 0 && counts[1] == 0, "external saw: {seen}");
+
     // A resync of an unchanged kernel plans nothing (IPv6 routes compare in the kernel's form).
     let r = dps[0].apply(&c.desired(0), Cluster::opts());
     assert!(r.errors.is_empty(), "{:?}", r.errors);

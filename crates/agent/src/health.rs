@@ -1,7 +1,8 @@
-//! Liveness and readiness with calico-node's semantics (calico.md §8.1): Felix's part (the
-//! dataplane is programmed) and BIRD's (`-bird-ready`): with no peers, ready; within the
-//! threshold after startup (the nodename file's mtime) every peer must be Established and no
-//! graceful restart may be in progress; after that, one Established peer is enough.
+//! Liveness and readiness with calico-node's semantics (its `-felix-ready`/`-bird-ready` probes,
+//! Calico's `node/pkg/health/health.go`): Felix's part (the dataplane is programmed) and BIRD's
+//! (`-bird-ready`): with no peers, ready; within the threshold after startup (the nodename file's
+//! mtime) every peer must be Established and no graceful restart may be in progress; after that,
+//! one Established peer is enough.
 
 use crate::status::BgpStatus;
 

@@ -3,7 +3,7 @@
 //! plugin saves a fork/exec; any other IPAM plugin (`host-local`, …) is executed from
 //! `CNI_PATH` with the same environment and stdin (CNI spec §4, delegation).
 //!
-//! Brindle IPAM follows Calico's IPAM plugin (calico.md §4.3 step 3, §4.4): handle
+//! Brindle IPAM follows Calico's IPAM plugin (`cni-plugin/pkg/ipamplugin/ipam_plugin.go`): handle
 //! `<network>.<containerID>`, attributes `node`, `timestamp` (and `pod`, `namespace` for
 //! pods), the result's addresses carry their block's prefix length, one route per address
 //! (to its block);

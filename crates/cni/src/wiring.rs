@@ -1,8 +1,9 @@
-//! The pod's network, over netlink (calico.md §4.3 step 5, `DoNetworking`): a veth pair whose
-//! pod end is created directly in the pod's namespace (moving it afterwards would cost an RCU
-//! barrier per pod, perf.md A2 rows 19–20), the host end `cali…` with MAC `ee:ee:ee:ee:ee:ee`,
-//! proxy ARP and `proxy_delay=0`, the pod end with `/32` addresses and routes through the
-//! link-local gateway `169.254.1.1`, and `<ip>/32 dev cali… scope link` on the host.
+//! The pod's network, over netlink (Calico's `DoNetworking`,
+//! `cni-plugin/pkg/dataplane/linux/dataplane_linux.go`): a veth pair whose pod end is created
+//! directly in the pod's namespace (moving it afterwards would cost an RCU barrier per pod:
+//! projectcalico/calico#7705, aws/amazon-vpc-cni-k8s#3764), the host end `cali…` with MAC
+//! `ee:ee:ee:ee:ee:ee`, proxy ARP and `proxy_delay=0`, the pod end with `/32` addresses and routes
+//! through the link-local gateway `169.254.1.1`, and `<ip>/32 dev cali… scope link` on the host.
 //!
 //! Each step is a function so ADD can roll back exactly what was done: deleting the host end
 //! removes the pair, the pod's addresses and routes, and the host routes through it.
@@ -14,7 +15,7 @@ use ipnet::IpNet;
 
 use crate::error::CniError;
 
-/// The host end's MAC (calico.md §4.3 step 5.3): the pod ARPs for 169.254.1.1 and proxy ARP
+/// The host end's MAC (Calico's `DoNetworking`): the pod ARPs for 169.254.1.1 and proxy ARP
 /// answers with this address; IPv6 link-local becomes `fe80::ecee:eeff:feee:eeee`.
 pub const HOST_MAC: Mac = [0xee; 6];
 /// The pod's IPv4 gateway, never assigned anywhere (answered by proxy ARP).

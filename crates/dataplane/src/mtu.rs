@@ -1,6 +1,7 @@
-//! MTUs as Felix computes them (calico.md §5.4): the host MTU is the smallest MTU of the *up*
-//! links whose name matches the default `mtuIfacePattern` (1460 when none matches); each
-//! encapsulation subtracts its overhead, and pods get the smallest enabled one.
+//! MTUs as Felix computes them (Felix's `dataplane/linux/int_dataplane.go`, `determinePodMTU`; user
+//! docs: <https://docs.tigera.io/calico/latest/networking/configuring/mtu>): the host MTU is the
+//! smallest MTU of the *up* links whose name matches the default `mtuIfacePattern` (1460 when none
+//! matches); each encapsulation subtracts its overhead, and pods get the smallest enabled one.
 
 use brindle_netlink::Link;
 

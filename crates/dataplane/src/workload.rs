@@ -3,11 +3,11 @@
 //! pod `/32` route, node-wide forwarding, and Felix's permanent ARP entries for workloads (IPv4
 //! only, as Felix: IPv6 neighbours are resolved by NDP).
 //!
-//! How a pod's IPv6 default route works (calico.md §4.3): the host end has MAC
-//! `ee:ee:ee:ee:ee:ee`, so its link-local address is `fe80::ecee:eeff:feee:eeee`, the pod's
-//! gateway; the host answers the pod's neighbour solicitations for it as for any address of its
-//! own (no proxy entry is needed), and routes the pod's `/128` through the `cali` interface.
-//! `proxy_ndp=1` is set as Felix sets it.
+//! How a pod's IPv6 default route works (Calico's CNI plugin, `dataplane_linux.go`): the host
+//! end has MAC `ee:ee:ee:ee:ee:ee`, so its link-local address is `fe80::ecee:eeff:feee:eeee`,
+//! the pod's gateway; the host answers the pod's neighbour solicitations for it as for any
+//! address of its own (no proxy entry is needed), and routes the pod's `/128` through the `cali`
+//! interface. `proxy_ndp=1` is set as Felix sets it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;

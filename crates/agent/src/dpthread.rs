@@ -40,6 +40,8 @@ pub struct DpReport {
     pub apply_seconds_total: f64,
     /// A fatal startup error (the kernel cannot do what the pools demand).
     pub fatal: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::DataplaneMetrics,
 }
 
 /// Kernel notifications the monitor judged, live (for `/metrics`).
@@ -166,6 +168,7 @@ fn run(
     let t0 = Instant::now();
     let mut dp = match Dataplane::start(handle, cfg, &input.desired) {
         Ok((dp, r)) => {
+            rep.metrics.record(&r, t0.elapsed(), dp.status().bpf);
             rep.started = true;
             rep.ipip = r.ipip.map(|p| p.to_string());
             rep.errors = r.errors;
@@ -229,6 +232,7 @@ fn run(
             tracing::warn!(error = %e, "dataplane");
         }
         rep.ipip = r.ipip.map(|p| p.to_string()).or(rep.ipip.take());
+        rep.metrics.record(&r, t.elapsed(), dp.status().bpf);
         rep.errors = r.errors;
         record(&mut rep, &input, t.elapsed());
     }

@@ -25,15 +25,19 @@
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
-//! - [`server`]: the control socket and the health/metrics HTTP listener.
+//! - [`server`]: the control socket and the CNI plugin's report socket; [`server::Query`].
+//! - [`http`]: the health and metrics HTTP server (hyper; timeouts and limits).
 //! - [`health`]: readiness with calico-node's bird-ready semantics.
-//! - [`metrics`]: the Prometheus exposition.
+//! - [`metrics`]: the Prometheus exposition (Felix's, kube-controllers' and the BIRD exporter's
+//!   names).
+//! - [`view`]: the picture of the cluster (`/view`, `brindle lab view`).
 //! - [`error`]: the error type.
 //! - [`limits`]: the open-files limit the agent raises for itself.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
 //! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
-//! Prometheus text exposition format 0.0.4 for `/metrics`.
+//! HTTP/1.1 (RFC 9112) for the health and metrics server; Prometheus text exposition format
+//! 0.0.4 for `/metrics`.
 
 pub mod autodetect;
 pub mod bgp;
@@ -48,6 +52,7 @@ pub mod ctl;
 pub mod dpthread;
 pub mod error;
 pub mod health;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod nodename;
@@ -60,5 +65,6 @@ pub mod server;
 pub mod startup;
 pub mod status;
 pub mod syncer;
+pub mod view;
 
 pub use error::{Error, Result};

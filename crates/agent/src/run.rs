@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brindle_dataplane::{DataplaneConfig, DesiredState};
-use brindle_datastore::{Datastore, DatastoreConfig};
+use brindle_datastore::Datastore;
 use brindle_model::resources::{FelixConfigurationSpec, IPPool, Node, WorkloadEndpoint};
 use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
@@ -31,14 +31,17 @@ use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
-use crate::startup::{self, Progress, Ready};
+use crate::startup::{self, DatastoreChoice, Progress, Ready};
 use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 use crate::syncer;
 
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
-/// network namespace. The datastore is opened from `ds_cfg`; while it cannot be, or startup
-/// cannot read or write it, the agent runs not ready and retries (see the module docs).
-pub fn run(cfg: AgentConfig, ds_cfg: DatastoreConfig) -> Result<()> {
+/// network namespace. The datastore is opened from `ds_cfg` (a [`brindle_datastore::DatastoreConfig`], or a
+/// [`DatastoreChoice`] that also says where its settings came from, for the errors); while it
+/// cannot be, or startup cannot read or write it, the agent runs not ready and retries (see the
+/// module docs).
+pub fn run(cfg: AgentConfig, ds_cfg: impl Into<DatastoreChoice>) -> Result<()> {
+    let ds_cfg = ds_cfg.into();
     match crate::limits::raise_nofile_limit() {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
@@ -142,7 +145,7 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 
 async fn main_loop(
     cfg: AgentConfig,
-    ds_cfg: DatastoreConfig,
+    ds_cfg: DatastoreChoice,
     node: String,
     first: std::result::Result<Ready, String>,
     kept: bool,
@@ -155,14 +158,13 @@ async fn main_loop(
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let ctl_task = tokio::spawn(server::serve_ctl(ctl, query_tx.clone()));
     let mut http_tasks = Vec::new();
-    let mut bound = Vec::new();
-    for addr in [cfg.felix.health, cfg.felix.metrics].into_iter().flatten() {
-        if bound.contains(&addr) {
-            continue;
-        }
-        bound.push(addr);
-        let l = server::bind_http(addr).await?;
-        http_tasks.push(tokio::spawn(server::serve_http(l, query_tx.clone())));
+    for (l, routes) in crate::http::bind(cfg.felix.health, cfg.felix.metrics).await? {
+        http_tasks.push(tokio::spawn(crate::http::serve(
+            l,
+            routes,
+            query_tx.clone(),
+            crate::http::Limits::default(),
+        )));
     }
     drop(query_tx);
 
@@ -351,6 +353,7 @@ impl Loop {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_else(unix_now);
         self.datastore_error = None;
+        self.counters.sync_state = crate::metrics::SyncState::ResyncInProgress;
         self.ds = Some(ready.ds.clone());
         if self.ipam_gc.is_none() {
             self.ipam_gc = start_ipam_gc(&ready.ds, &s.node);
@@ -364,6 +367,7 @@ impl Loop {
         self.counters.datastore_updates += batch.events;
         if let Some(items) = batch.snapshot {
             self.counters.resyncs += 1;
+            self.counters.sync_state = crate::metrics::SyncState::InSync;
             self.cache.clear();
             for (k, v) in items {
                 self.cache.apply(&k, Some(&v));
@@ -376,6 +380,7 @@ impl Loop {
         match batch.unavailable {
             Some(Some(e)) => {
                 tracing::warn!(error = %e, "datastore unavailable");
+                self.counters.sync_state = crate::metrics::SyncState::WaitForDatastore;
                 self.datastore_error = Some(e);
             }
             Some(None) => self.datastore_error = None,
@@ -421,8 +426,7 @@ impl Loop {
             .vxlan_port
             .or_else(|| felix_u32(|c| c.vxlan_port).and_then(|p| u16::try_from(p).ok()));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
-        self.counters.calc_runs += 1;
-        self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
+        self.counters.calc_done(t.elapsed().as_secs_f64());
         self.counters.nodes = self.cache.count::<Node>();
         self.counters.workloads_cluster = self.cache.count::<WorkloadEndpoint>();
         if let Some(n) = self.cache.node(&self.node) {
@@ -545,10 +549,7 @@ impl Loop {
 
     fn on_tick(&mut self) {
         self.update_pruning();
-        let rep = self.dp_report.borrow().clone();
-        self.counters.dp_applies = rep.applies;
-        self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
-        self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
+        self.counters.dataplane = self.dp_report.borrow().metrics.clone();
         self.counters.kernel_echoes = self.kernel.echoes.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.kernel_repairs = self.kernel.repairs.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.datastore_available = self.datastore_error.is_none();
@@ -609,18 +610,24 @@ impl Loop {
                 });
             }
             Query::Metrics(tx) => {
-                let counters = self.counters.clone();
-                tokio::spawn(async move {
-                    let st = complete_status(base, speaker, started).await;
-                    let _ = tx.send(crate::metrics::render(&st, &counters));
-                });
+                let input = crate::metrics::scrape::Input {
+                    status: base,
+                    speaker,
+                    started,
+                    counters: self.counters.clone(),
+                    ds: self.ds.clone(),
+                };
+                tokio::spawn(crate::metrics::scrape::answer(input, tx));
+            }
+            Query::View(tx) => {
+                tokio::spawn(crate::view::answer(self.ds.clone(), base, speaker, started, tx));
             }
         }
     }
 }
 
 /// Adds the speaker's state and peers and the readiness verdict to a status.
-async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
+pub(crate) async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
     if let Some(b) = st.bgp.as_mut() {
         b.speaker_down = speaker.down();
         b.speaker_start_failures = speaker.start_failures;

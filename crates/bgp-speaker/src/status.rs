@@ -28,6 +28,10 @@ pub struct PeerStatus {
     pub routes_stale: usize,
     /// Routes the peer sent that its import filters (BGPFilter) rejected (BIRD's "filtered").
     pub routes_filtered: usize,
+    /// Routes announced to the peer (its Adj-RIB-Out; BIRD's `Routes: … N exported`).
+    pub routes_exported: usize,
+    /// Times an Established session with the peer went down since it was configured.
+    pub flaps: u64,
 }
 
 /// A best route learned from a peer.

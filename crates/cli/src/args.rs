@@ -21,32 +21,35 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Datastore selection. Flags win over the config file, which wins over the environment
+/// Datastore selection. Flags win over the connection file, which wins over the environment
 /// (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`,
 /// `BRINDLE_DATASTORE_TYPE`, `BRINDLE_DATASTORE_PATH`).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Datastore options (every command)")]
 pub struct DatastoreArgs {
-    /// Datastore type: sqlite (default) or etcdv3.
-    #[arg(long, global = true, value_name = "TYPE")]
+    /// Datastore type [env: BRINDLE_DATASTORE_TYPE, DATASTORE_TYPE] [default: sqlite, or
+    /// etcdv3 when etcd endpoints are set]
+    #[arg(long, global = true, value_name = "TYPE", value_parser = ["sqlite", "etcdv3"])]
     pub datastore_type: Option<String>,
-    /// SQLite database file (default /var/lib/brindle/brindle.db).
+    /// SQLite database file [env: BRINDLE_DATASTORE_PATH] [default: /var/lib/brindle/brindle.db]
     #[arg(long, global = true, value_name = "PATH")]
     pub datastore_path: Option<PathBuf>,
-    /// Comma-separated etcd endpoints (http[s]://host:port).
+    /// Comma-separated etcd endpoints, http[s]://host:port [env: ETCD_ENDPOINTS]
     #[arg(long, global = true, value_name = "URLS")]
     pub etcd_endpoints: Option<String>,
-    /// CA certificate (PEM) for etcd TLS.
+    /// CA certificate (PEM) for etcd TLS [env: ETCD_CA_CERT_FILE]
     #[arg(long, global = true, value_name = "FILE")]
     pub etcd_cafile: Option<PathBuf>,
-    /// Client certificate (PEM) for etcd TLS.
+    /// Client certificate (PEM) for etcd TLS [env: ETCD_CERT_FILE]
     #[arg(long, global = true, value_name = "FILE")]
     pub etcd_certfile: Option<PathBuf>,
-    /// Client key (PEM) for etcd TLS.
+    /// Client key (PEM) for etcd TLS [env: ETCD_KEY_FILE]
     #[arg(long, global = true, value_name = "FILE")]
     pub etcd_keyfile: Option<PathBuf>,
-    /// calicoctl connection file (CalicoAPIConfig); used when it exists.
-    #[arg(short = 'c', long, global = true, value_name = "CONFIG", default_value = DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
+    /// calicoctl's connection file (kind CalicoAPIConfig) [env: BRINDLE_CONFIG] [default:
+    /// /etc/calico/calicoctl.cfg, when it exists]
+    #[arg(short = 'c', long, global = true, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,7 +36,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ipam(a) => ipam::run(&cli.datastore, a),
         Command::InstallCni(a) => commands::install_cni::install_cni(a),
         cmd => {
-            let client = connect::open(&cli.datastore)?;
+            // Only the commands that add resources may start a new store; the others need one.
+            let access = match cmd {
+                Command::Apply(_) | Command::Create(_) => connect::Access::ReadWrite,
+                _ => connect::Access::ReadOnly,
+            };
+            let client = connect::open(&cli.datastore, access)?;
             match cmd {
                 Command::Get(a) => get::get(&client, a),
                 Command::Apply(a) => write::apply(&client, a),

@@ -375,7 +375,7 @@ fn sessions(lab: &TestLab, node: &str) -> Vec<(String, i64, bool)> {
 }
 
 fn metric(lab: &TestLab, node: &str, name: &str) -> u64 {
-    let m = lab.stdout(node, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+    let m = lab.stdout(node, &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
     let prefix = format!("{name}{{node=\"{node}\"}} ");
     m.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -35,8 +35,8 @@ pub struct Context {
 impl Context {
     /// Opens the configured datastore.
     pub fn datastore(&self) -> Result<Arc<dyn Datastore>, CniError> {
-        let cfg = crate::store::config(&self.conf, self.env)?;
-        crate::store::open(&cfg)
+        let (cfg, origin) = crate::store::config(&self.conf, self.env)?;
+        crate::store::open(&cfg, &origin)
     }
 
     /// Opens `CNI_NETNS`. A missing namespace is code 3 (the container is gone); the plugin's

@@ -134,8 +134,18 @@ pub fn run(role: Role, env: EnvFn, stdin: Vec<u8>) -> Outcome {
         Err(e) => return fail(version_hint(&stdin), e),
     };
     crate::log::init(
-        conf.log_level.as_deref(),
-        conf.log_file_path.as_deref(),
+        &crate::log::LogSettings {
+            level: conf.log_level.as_deref(),
+            file: conf.log_file_path.as_deref(),
+            format: conf.log_format.as_deref(),
+            max_size_mb: conf.log_file_max_size,
+            max_count: conf.log_file_max_count,
+            max_age_days: conf.log_file_max_age,
+        },
+        match role {
+            Role::Plugin => "cni-plugin",
+            Role::Ipam => "ipam-plugin",
+        },
         &inv.container_id,
     );
     let version = match conf.version() {

@@ -141,6 +141,17 @@ pub struct NetConf {
     pub log_level: Option<String>,
     #[serde(default)]
     pub log_file_path: Option<PathBuf>,
+    /// Calico's log rotation: the file's cap in MB (default 100), rotated files kept (default
+    /// 10) and their age limit in days (default 30).
+    #[serde(default)]
+    pub log_file_max_size: Option<u64>,
+    #[serde(default)]
+    pub log_file_max_count: Option<usize>,
+    #[serde(default)]
+    pub log_file_max_age: Option<u64>,
+    /// Brindle: `text` (Calico's layout, default) or `json`.
+    #[serde(default)]
+    pub log_format: Option<String>,
     #[serde(default)]
     pub container_settings: ContainerSettings,
     #[serde(default)]

@@ -20,6 +20,7 @@ use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::policy::{HostFirewall, NatPools, PolicyConfig, PolicyDataplane, TunnelGuards};
 use crate::routes::{self, Devices, Ownership, RouteReport};
 use crate::state::DesiredState;
+use crate::stats::NftRun;
 use crate::{vxlan, workload};
 
 /// Static settings.
@@ -56,6 +57,8 @@ pub struct ApplyOptions {
 pub struct Report {
     pub ipip: Option<IpipPath>,
     pub routes: RouteReport,
+    /// The nf_tables transaction this apply made on Brindle's tables, if it wrote anything.
+    pub nft: Option<NftRun>,
     /// Every problem, naming its object.
     pub errors: Vec<String>,
 }
@@ -359,8 +362,12 @@ impl Dataplane {
         // Brindle's nftables tables: NAT outgoing, tunnel guards, anti-spoofing (and, through
         // `policy()`, workload policy). A full resync also checks them against the kernel.
         let host = self.host_firewall(desired);
-        if let Err(e) = self.policy.set_host(&host) {
-            r.errors.push(format!("nftables: {e}"));
+        match self.policy.set_host(&host) {
+            Ok(w) => r.nft = NftRun::of_write(&w, self.policy.wanted(), true),
+            Err(e) => {
+                r.nft = Some(NftRun::failed());
+                r.errors.push(format!("nftables: {e}"));
+            }
         }
         if opts.full
             && let Err(e) = self.policy.check(false)

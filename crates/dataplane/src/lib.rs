@@ -19,6 +19,7 @@
 //!   Brindle's tables `ip brindle` / `ip6 brindle`, one transaction per change, reconciled.
 //! - [`firewall`] — the tables as values, the pure plan between two of them, the writer that
 //!   commits plans over netlink and repairs what others changed.
+//! - [`stats`] — what an apply did, counted for the agent's metrics ([`stats::NftRun`]).
 //! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
 //!   shared with the CNI plugin.
 //! - [`error`] — [`Error`].
@@ -37,6 +38,7 @@ pub mod mtu;
 pub mod policy;
 pub mod routes;
 pub mod state;
+pub mod stats;
 pub mod vxlan;
 pub mod workload;
 

@@ -261,6 +261,8 @@ pub struct RouteReport {
     pub replaced: usize,
     pub deleted: usize,
     pub unchanged: usize,
+    /// How long reading the main table took (Felix's `felix_route_table_list_seconds`).
+    pub list_seconds: f64,
     /// Problems naming the route: missing devices, refused routes, conflicts.
     pub errors: Vec<String>,
 }
@@ -272,7 +274,9 @@ pub fn reconcile(
     ownership: &Ownership,
     prune: bool,
 ) -> Result<RouteReport, brindle_netlink::Error> {
+    let t0 = std::time::Instant::now();
     let actual = h.routes(Some(TABLE_MAIN))?;
+    let list_seconds = t0.elapsed().as_secs_f64();
     let names = h.link_names()?;
     let name_of = |i: u32| names.get(&i).cloned();
     let owned = |r: &Route| ownership.owns(r, &name_of);
@@ -281,6 +285,7 @@ pub fn reconcile(
         unchanged: desired.len().saturating_sub(
             p.ops.iter().filter(|o| matches!(o, RouteOp::Replace(_))).count() + p.conflicts.len(),
         ),
+        list_seconds,
         ..Default::default()
     };
     for c in &p.conflicts {

@@ -55,6 +55,7 @@ pub fn invoke(
 ) -> Result<String> {
     let what = format!("CNI {command} of pod {} on {}", pod.name, pod.node);
     let mut cmd = Command::new(exe);
+    crate::env::isolate(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", &pod.container_id)

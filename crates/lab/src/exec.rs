@@ -30,6 +30,7 @@ impl Lab {
             return Err(Error::Invalid("lab exec: no command given after --".into()));
         };
         let mut cmd = Command::new(program);
+        crate::env::isolate(&mut cmd);
         cmd.args(args).envs(self.node_env(node));
         enter_netns(&mut cmd, &netns)?;
         Ok(cmd)

@@ -56,6 +56,11 @@ impl Lab {
                 });
             }
         }
+        // Labs made before the connection file existed get it now.
+        if !state.spec.topology_only && !dir.connection_file().exists() && dir.dir.exists() {
+            env::write_connection_file(&dir, &plan, state.spec.datastore)
+                .map_err(|e| Error::io(dir.connection_file(), e))?;
+        }
         Ok(Lab { dir, state, plan })
     }
 
@@ -169,6 +174,8 @@ impl Lab {
             let d = self.dir.node_dir(&n.name);
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        env::write_connection_file(&self.dir, &self.plan, spec.datastore)
+            .map_err(|e| Error::io(self.dir.connection_file(), e))?;
         if spec.topology_only {
             self.state.complete = true;
             return self.state.save(&self.dir);

@@ -131,6 +131,7 @@ pub fn spawn_detached(
         .map_err(|e| Error::io(log, e))?;
     let err = out.try_clone().map_err(|e| Error::io(log, e))?;
     let mut cmd = Command::new(program);
+    crate::env::isolate(&mut cmd);
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -40,6 +40,10 @@ impl LabDir {
     pub fn sqlite(&self) -> PathBuf {
         self.dir.join("brindle.db")
     }
+    /// The lab's calicoctl connection file (`BRINDLE_CONFIG` of every lab process).
+    pub fn connection_file(&self) -> PathBuf {
+        self.dir.join("calicoctl.cfg")
+    }
     pub fn etcd_dir(&self) -> PathBuf {
         self.dir.join("etcd")
     }

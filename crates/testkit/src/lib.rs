@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
+//! - [`chromium`]: pages loaded in headless Chromium (DOM and screenshot).
 //! - [`names`]: unique names for namespaces, links and directories.
 //! - [`require`]: loud preconditions (root, commands on PATH).
 //! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
@@ -21,6 +22,7 @@
 //! - [`port`]: free loopback ports.
 
 pub mod alloc;
+pub mod chromium;
 pub mod etcd;
 pub mod names;
 pub mod netns;

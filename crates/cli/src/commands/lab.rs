@@ -1,4 +1,4 @@
-//! `brindle lab up|down|status|exec|ping|restart`: the seed's cluster on this machine.
+//! `brindle lab up|down|status|exec|ping|restart|view`: the seed's cluster on this machine.
 
 use std::os::unix::process::CommandExt;
 
@@ -23,6 +23,18 @@ pub enum LabCommand {
     Ping(NameArg),
     /// Restart a node's agent (`--kill`: SIGKILL it first, as a crash would).
     Restart(RestartArgs),
+    /// The picture of the lab (nodes, BGP sessions, blocks and pods) as one HTML file that
+    /// needs nothing else: `brindle lab view -o lab.html`, then open it in a browser.
+    View(ViewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// The file to write (replaced whole); without it, the page goes to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -118,7 +130,50 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             eprintln!("agent of {} restarted", a.node);
             Ok(())
         }
+        LabCommand::View(a) => view(a),
     }
+}
+
+/// `lab view`: the datastore's state (read from inside the first node) and every agent's own
+/// answer (a node whose agent does not answer is drawn as such), through the agent's
+/// `view::collect`, embedded in the page.
+fn view(a: &ViewArgs) -> Result<()> {
+    let lab = Lab::open(&a.name.name)?;
+    let statuses: std::collections::BTreeMap<String, Option<brindle_agent::status::AgentStatus>> = lab
+        .plan()
+        .nodes
+        .iter()
+        .map(|n| {
+            let st = brindle_agent::ctl::query_status(&lab.dir().ctl_socket(&n.name)).ok();
+            (n.name.clone(), st)
+        })
+        .collect();
+    let title = format!("lab {}", lab.name());
+    let now = brindle_agent::status::unix_now();
+    let state = lab.with_datastore("read the lab's state", |ds| {
+        brindle_agent::view::collect(&ds, &title, &statuses, now)
+    })?;
+    let html = brindle_agent::view::page(Some(&state));
+    match &a.output {
+        None => print!("{html}"),
+        Some(path) => {
+            // Written beside the target then renamed: a reader never sees half a page.
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, &html).with_context(|| format!("write {}", tmp.display()))?;
+            if let Err(e) = std::fs::rename(&tmp, path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e).with_context(|| format!("write {}", path.display()));
+            }
+            eprintln!(
+                "{}: lab {} ({} nodes, {} sessions) drawn",
+                path.display(),
+                lab.name(),
+                state.nodes.len(),
+                state.sessions.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn up(a: &UpArgs) -> Result<()> {

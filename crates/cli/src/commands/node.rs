@@ -58,23 +58,20 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     }
 }
 
-/// Logs to stderr at `level` (Felix's names), or as `BRINDLE_LOG` says.
-pub fn init_logging(level: Option<&str>) {
-    let level = match level.map(str::to_ascii_lowercase).as_deref() {
-        Some("debug") => "debug",
-        Some("warning") | Some("warn") => "warn",
-        Some("error") | Some("fatal") | Some("panic") => "error",
-        Some("none") => "off",
-        _ => "info",
+/// The agent's log on stderr: Felix's `FELIX_LOGSEVERITYSCREEN` (Calico's level names, default
+/// Info) and `BRINDLE_LOG_FORMAT` (`text`, Calico's layout, or `json`); `BRINDLE_LOG` takes a
+/// `tracing` filter directive for finer control.
+pub fn init_logging(severity: Option<&str>) -> Result<()> {
+    let level = match severity {
+        Some(s) => brindle_log::Level::parse("FELIX_LOGSEVERITYSCREEN", s)?,
+        None => brindle_log::Level::Info,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BRINDLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let format = match std::env::var("BRINDLE_LOG_FORMAT") {
+        Ok(f) => brindle_log::Format::parse("BRINDLE_LOG_FORMAT", &f)?,
+        Err(_) => brindle_log::Format::Text,
+    };
+    brindle_log::subscriber::init(level, format, "agent", std::io::stderr);
+    Ok(())
 }
 
 fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
@@ -90,13 +87,20 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
         }
     };
     let cfg = AgentConfig::from_env(|k| flag(k).or_else(|| std::env::var(k).ok()))?;
-    init_logging(cfg.felix.log_severity.as_deref());
+    init_logging(cfg.felix.log_severity.as_deref())?;
     // The global datastore flags, the calicoctl config file and the environment, as every
     // command reads them.
-    let ds_cfg = crate::connect::config(ds)?;
-    tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
-    // The agent opens the datastore itself: while it cannot, it runs not ready and retries.
-    brindle_agent::run::run(cfg, ds_cfg)?;
+    let (ds_cfg, origin) = crate::connect::config(ds)?;
+    let sqlite = matches!(ds_cfg, brindle_datastore::DatastoreConfig::Sqlite(_));
+    tracing::info!(datastore = %ds_cfg.describe(), origin = %origin.explain(sqlite),
+        version = env!("CARGO_PKG_VERSION"), "brindle node starting");
+    // The agent opens the datastore itself: while it cannot, it runs not ready and retries
+    // (each failure naming the store and where its settings came from).
+    let store = brindle_agent::startup::DatastoreChoice {
+        config: ds_cfg,
+        origin: Some(origin),
+    };
+    brindle_agent::run::run(cfg, store)?;
     Ok(())
 }
 

@@ -197,6 +197,11 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         .collect();
     workloads.sort_by_key(|w| w.ip);
     workloads.dedup_by_key(|w| w.ip);
+    let spoofing_ifaces = cache
+        .all::<WorkloadEndpoint>()
+        .filter(|w| w.spec.node == me && !w.spec.allow_spoofed_source_prefixes.is_empty())
+        .map(|w| w.spec.interface_name.clone())
+        .collect();
     // Every other node with an address, and that address.
     let others: Vec<(&Node, Ipv4Addr)> = cache
         .all::<Node>()
@@ -252,6 +257,7 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
     let mut dp = DesiredState::new(NodeInfo::v4(me, my_net));
     dp.local_blocks = local_blocks.iter().copied().map(IpNet::V4).collect();
     dp.workloads = workloads;
+    dp.spoofing_ifaces = spoofing_ifaces;
     dp.peer_nodes = others.iter().map(|(_, ip)| *ip).collect();
     let owner_ip = |node: &str| cache.node(node).and_then(node_ip);
     let mut remote: Vec<RemoteBlock> = Vec::new();

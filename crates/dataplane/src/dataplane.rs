@@ -101,7 +101,8 @@ pub struct Dataplane {
     tunl0: Option<Tunl0>,
     /// The one writer of Brindle's nftables tables.
     policy: PolicyDataplane,
-    configured_ifaces: HashSet<u32>,
+    /// Workload interfaces configured, with whether spoofing was allowed.
+    configured_ifaces: HashSet<(u32, bool)>,
     last_errors: Vec<String>,
     expected: std::sync::Arc<Expected>,
 }
@@ -324,10 +325,11 @@ impl Dataplane {
             self.configured_ifaces.clear();
         }
         for w in &desired.workloads {
+            let spoof = desired.spoofing_ifaces.contains(&w.iface);
             if let Some(&i) = devs.by_name.get(&w.iface)
-                && !self.configured_ifaces.contains(&i)
+                && !self.configured_ifaces.contains(&(i, spoof))
             {
-                let res = workload::configure_workload_iface(&self.h, &w.iface).and_then(|()| {
+                let res = workload::configure_workload_iface_for(&self.h, &w.iface, spoof).and_then(|()| {
                     if v6 {
                         workload::configure_workload_iface_v6(&self.h, &w.iface)
                     } else {
@@ -336,7 +338,8 @@ impl Dataplane {
                 });
                 match res {
                     Ok(()) => {
-                        self.configured_ifaces.insert(i);
+                        self.configured_ifaces.retain(|(j, _)| *j != i);
+                        self.configured_ifaces.insert((i, spoof));
                     }
                     Err(e) => r.errors.push(e.to_string()),
                 }

@@ -204,12 +204,16 @@ pub struct DesiredState {
     pub nat: NatOutgoing,
     /// Every other node's address: IPIP is accepted only from these (Felix's all-hosts set).
     pub peer_nodes: Vec<Ipv4Addr>,
+    /// Workload interfaces whose endpoint has `allowSpoofedSourcePrefixes` (kernel
+    /// `rp_filter` off there; see `workload::configure_workload_iface_for`).
+    pub spoofing_ifaces: std::collections::BTreeSet<String>,
 }
 
 impl DesiredState {
     /// A state with nothing but the node.
     pub fn new(node: NodeInfo) -> DesiredState {
         DesiredState {
+            spoofing_ifaces: Default::default(),
             node,
             local_blocks: Vec::new(),
             remote_blocks: Vec::new(),

@@ -36,9 +36,22 @@ pub fn workload_sysctls(iface: &str, default_rp_filter: &str) -> Vec<(String, St
 /// Applies [`workload_sysctls`] to `iface` in the handle's namespace, plus `accept_ra=0` when
 /// IPv6 is enabled (failure there is not an error, as in Calico).
 pub fn configure_workload_iface(h: &Handle, iface: &str) -> Result<(), Error> {
-    let rp = h
-        .sysctl("net.ipv4.conf.default.rp_filter")
-        .unwrap_or_else(|_| "1".into());
+    configure_workload_iface_for(h, iface, false)
+}
+
+/// [`configure_workload_iface`] for an endpoint that may or may not send from other source
+/// addresses (`allowSpoofedSourcePrefixes`): with spoofing allowed the kernel's own reverse
+/// path filter is off on the interface (`rp_filter=0`, as Felix does), since it would drop
+/// what the endpoint may send; the nftables RPF check, which skips exactly the allowed
+/// prefixes, still drops every other spoofed source. The effective kernel value is the
+/// maximum of `all` and the interface's.
+pub fn configure_workload_iface_for(h: &Handle, iface: &str, allow_spoofing: bool) -> Result<(), Error> {
+    let rp = if allow_spoofing {
+        "0".to_string()
+    } else {
+        h.sysctl("net.ipv4.conf.default.rp_filter")
+            .unwrap_or_else(|_| "1".into())
+    };
     let pairs = workload_sysctls(iface, &rp);
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     h.set_sysctls(&refs)?;

@@ -1,7 +1,7 @@
 //! The calculation (pure): the syncer's [`Cache`], this node's name and the routes BGP has
 //! learned → what BGP should do (peers, prefixes to originate) and what the kernel should hold
 //! (brindle-dataplane's [`DesiredState`]). Calico splits this over confd (BIRD config) and
-//! Felix; the rules are theirs (calico.md §5).
+//! Felix; the rules are theirs (docs/CALICO.md §1 and §3).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

@@ -1,4 +1,4 @@
-//! The agent's configuration, from flags and Calico's environment (calico.md §2.1, §2.5, §7.2),
+//! The agent's configuration, from flags and Calico's environment (docs/CALICO.md §2, §5, §6),
 //! parsed purely (`env` is a closure) so every rule is a unit test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -33,7 +33,7 @@ pub enum IpSetting<A, N> {
 pub type Ip4Setting = IpSetting<Ipv4Addr, u8>;
 pub type Ip6Setting = IpSetting<std::net::Ipv6Addr, u8>;
 
-/// `IP_AUTODETECTION_METHOD` (calico.md §7.2).
+/// `IP_AUTODETECTION_METHOD` (docs/CALICO.md §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutodetectMethod {
     FirstFound,

@@ -8,7 +8,7 @@ use brindle_bgp_core::{BestRoute, BgpState, PeerType, ProtoState};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
-/// One peer as BIRD's `show protocols` shows it (calico.md §1.2).
+/// One peer as BIRD's `show protocols` shows it (docs/CALICO.md §1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
     /// BIRD protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.

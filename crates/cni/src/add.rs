@@ -1,4 +1,4 @@
-//! ADD (calico.md §4.3): readiness, address, veth, host and pod configuration, host route,
+//! ADD (docs/CALICO.md §7): readiness, address, veth, host and pod configuration, host route,
 //! WorkloadEndpoint, result. Every step that changes something is recorded in [`Progress`];
 //! any later failure (including one injected by `BRINDLE_CNI_FAIL_AT`) undoes them all, in
 //! reverse order, before the error is reported: nothing is left half-done.

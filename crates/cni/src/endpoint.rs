@@ -1,4 +1,4 @@
-//! The datastore side of an attachment: the WorkloadEndpoint (calico.md §2.7, §4.3 step 6) and
+//! The datastore side of an attachment: the WorkloadEndpoint (docs/CALICO.md §6 and §7) and
 //! the Profile it refers to, through the datastore's typed client (Calico's client semantics:
 //! validation, defaults, `uid` and `creationTimestamp` on create, compare-and-swap on the
 //! resource version), so `calicoctl`-style tools and the agent see what Calico's CNI plugin

@@ -1,4 +1,4 @@
-//! Brindle's CNI plugin and IPAM plugin: Calico-compatible pod wiring (calico.md §4), CNI
+//! Brindle's CNI plugin and IPAM plugin: Calico-compatible pod wiring (docs/CALICO.md §7), CNI
 //! specification 0.3.x / 0.4.0 / 1.0.0 / 1.1.0 (containernetworking/cni `SPEC.md`).
 //!
 //! Module map:

@@ -1,5 +1,5 @@
 //! The network configuration a runtime streams on stdin: the CNI fields, Calico's plugin fields
-//! (calico.md §4.2) where they make sense for Brindle, and Brindle's own (`datastore_path`).
+//! (docs/CALICO.md §7) where they make sense for Brindle, and Brindle's own (`datastore_path`).
 //! Unknown fields are tolerated (runtimes add their own; Calico's Go decoder ignores them).
 //! Decoding errors are code 6 and name the field (`ipam.assign_ipv4: …`); semantic errors are
 //! code 7, or code 2 for a field Brindle does not support (naming key and value, as the spec

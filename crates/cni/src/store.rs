@@ -14,7 +14,7 @@ use crate::netconf::NetConf;
 /// How messages name the network configuration a setting came from.
 const NETCONF: &str = "the CNI network configuration";
 
-/// Calico's refusal text when `datastoreReady` is false (calico.md §2.7).
+/// Calico's refusal text when `datastoreReady` is false (docs/CALICO.md §6).
 pub const NOT_READY: &str = "Calico is currently not ready to process requests";
 
 /// Maps a datastore failure to a CNI error: unreachable or busy stores are transient (code

@@ -1,5 +1,5 @@
-//! Brindle's dataplane: makes the kernel hold what Calico's node would (calico.md §5–6), driven
-//! by a desired state and reconciled against what the kernel really holds.
+//! Brindle's dataplane: makes the kernel hold what Calico's node would (docs/CALICO.md §3 and §5),
+//! driven by a desired state and reconciled against what the kernel really holds.
 //!
 //! Module map:
 //! - [`state`] — [`DesiredState`] (local blocks, remote blocks, workloads, tunnels, NAT pools,
@@ -20,8 +20,9 @@
 //! - [`firewall`] — the tables as values, the pure plan between two of them, the writer that
 //!   commits plans over netlink and repairs what others changed.
 //! - [`stats`] — what an apply did, counted for the agent's metrics ([`stats::NftRun`]).
-//! - [`workload`] — host-side workload interface sysctls, the `/32` route, static ARP entries;
-//!   shared with the CNI plugin.
+//! - [`workload`] — IPv6 workload interface sysctls, node forwarding sysctls, static ARP
+//!   entries (the IPv4 interface sysctls and the pod `/32` route are `brindle_netlink::workload`,
+//!   shared with the CNI plugin).
 //! - [`error`] — [`Error`].
 //!
 //! Standards followed: IPIP encapsulation (RFC 2003), VXLAN over IPv4 and IPv6 (RFC 7348), ECN on

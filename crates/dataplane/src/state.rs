@@ -23,7 +23,7 @@ pub enum RouteEncap {
 
 impl RouteEncap {
     /// The encapsulation of a route to `next_hop` for a block of a pool with these modes, seen
-    /// from a node in `my_subnet` (BIRD's `bgp_next_hop ~ network_v4` check, calico.md §5.3;
+    /// from a node in `my_subnet` (BIRD's `bgp_next_hop ~ network_v4` check, docs/CALICO.md §3;
     /// `None`, or a subnet of the other family: the next hop is not on this node's subnet).
     /// VXLAN wins when a pool (wrongly) enables both, as Felix then programs the route. IPv6
     /// blocks are never IPIP (Calico refuses IPIP on IPv6 pools and BIRD6 installs them plainly).
@@ -155,7 +155,7 @@ impl VxlanConfig {
     }
 }
 
-/// NAT outgoing (calico.md §6): masquerade from `masq` pools to anything outside `all` pools,
+/// NAT outgoing (docs/CALICO.md §5): masquerade from `masq` pools to anything outside `all` pools,
 /// per family (IPv4 in `ip brindle`, NAT66 in `ip6 brindle`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NatOutgoing {

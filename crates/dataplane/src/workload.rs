@@ -1,7 +1,8 @@
-//! The workload side, shared by the CNI plugin and the agent: host-side sysctls of a `cali*`
-//! interface (calico.md §4.3 step 6, Felix's `configureProcSysForInterface`, IPv4 and IPv6), the
-//! pod `/32` route, node-wide forwarding, and Felix's permanent ARP entries for workloads (IPv4
-//! only, as Felix: IPv6 neighbours are resolved by NDP).
+//! The agent's side of a workload's host interface: the IPv6 sysctls of a `cali*` interface
+//! (Felix's `configureProcSysForInterface`; docs/CALICO.md §7), node-wide forwarding (IPv4 and
+//! IPv6), and Felix's permanent ARP entries for workloads (IPv4 only, as Felix: IPv6 neighbours
+//! are resolved by NDP). The IPv4 interface sysctls and the pod `/32` route, which the CNI plugin
+//! needs too, live in `brindle_netlink::workload`.
 //!
 //! How a pod's IPv6 default route works (Calico's CNI plugin, `dataplane_linux.go`): the host
 //! end has MAC `ee:ee:ee:ee:ee:ee`, so its link-local address is `fe80::ecee:eeff:feee:eeee`,

@@ -1,10 +1,10 @@
 //! The kernel-ipip path, which this machine's kernel cannot run (no ipip module): Debian's stock
-//! kernel boots under qemu (TCG, never KVM here: qemu-kernel.md) from an initramfs holding
-//! busybox, the ipip/veth modules and this very test binary; inside, the ignored test
-//! `vm_payload_kernel_ipip` uses Brindle's code to set up two nodes with kernel tunl0 and pods,
-//! and pings pod to pod through kernel IPIP, then enforces a workload policy on the second node
-//! and checks it filters pod-to-pod traffic through the tunnel. The result comes back as a
-//! serial marker line.
+//! kernel boots under qemu (TCG, never KVM here: this machine's `/dev/kvm` is a paravirtual KVM
+//! that cannot boot an ordinary kernel) from an initramfs holding busybox, the ipip/veth modules
+//! and this very test binary; inside, the ignored test `vm_payload_kernel_ipip` uses Brindle's code
+//! to set up two nodes with kernel tunl0 and pods, and pings pod to pod through kernel IPIP, then
+//! enforces a workload policy on the second node and checks it filters pod-to-pod traffic through
+//! the tunnel. The result comes back as a serial marker line.
 //!
 //! The kernel and modules come from `.ci/deps` (cached in /opt/brindle-ci/kernel).
 //! `BRINDLE_QEMU_ACCEL=kvm` switches to KVM on hosts where it works.

@@ -1,5 +1,5 @@
 //! `brindle ipam …`: calicoctl's `ipam show`, `ipam check`, `ipam release` and
-//! `ipam configure`, with calicoctl's output (calico.md §1.4–1.6). The work is done by
+//! `ipam configure`, with calicoctl's output (docs/CALICO.md §2). The work is done by
 //! `brindle-ipam`; this module parses flags and prints.
 
 mod check;

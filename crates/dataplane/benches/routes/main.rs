@@ -2,13 +2,13 @@
 //! interleaved in one namespace of our own on this machine, IPv4 then IPv6.
 //!
 //! IPv4 (N × /24 via a gateway):
-//! - raw netlink: /work/shared/tools/bgp-anchors/nl_routes.py (512 RTM_NEWROUTE per sendmsg, one
-//!   ACK at the end) — the method `kernel_install.py netlink` runs;
-//! - `ip -batch` (one request + ACK per route) — `kernel_install.py ipbatch`;
-//! - BIRD 2 static routes exported by its kernel protocol — `kernel_install.py birdstatic`.
+//! - raw netlink from Python (512 RTM_NEWROUTE per sendmsg, one ACK at the end): the anchors'
+//!   script, which is not part of the repository; its path is `BRINDLE_BENCH_NL_ROUTES`;
+//! - `ip -batch` (one request + ACK per route);
+//! - BIRD 2 static routes exported by its kernel protocol.
 //!
-//! (kernel_install.py itself hard-codes the namespace `perf-b`; the shared machine rules want
-//! unique names, so the same methods run here in a unique namespace.)
+//! (The anchors were first measured in a fixed namespace; the shared machine rules want unique
+//! names, so the same methods run here in a unique namespace.)
 //!
 //! - raw netlink in-process ([`raw`]: the same method, no Python), for the comparison with IPv6.
 //!
@@ -18,7 +18,8 @@
 //! Brindle is measured twice: the whole reconcile (dump the table, plan, batched apply) and the
 //! batched apply alone. Goal: reconcile ≤ 1.2 × raw netlink, in both families.
 //!
-//! `cargo bench -p brindle-dataplane --bench routes [-- N ROUNDS [4|6]]`
+//! `cargo bench -p brindle-dataplane --bench routes [-- N ROUNDS [4|6]]`, with
+//! `BRINDLE_BENCH_NL_ROUTES` set unless only IPv6 runs.
 
 mod raw;
 
@@ -31,7 +32,12 @@ use brindle_netlink::{Handle, Route, RouteOp, proto};
 use brindle_testkit::{Netns, TempDir};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-const ANCHORS: &str = "/work/shared/tools/bgp-anchors";
+/// The raw-netlink anchor script (`--n N --gw GW --dev DEV`, prints JSON with `total_s`).
+fn nl_routes_script() -> String {
+    std::env::var("BRINDLE_BENCH_NL_ROUTES").unwrap_or_else(|_| {
+        panic!("BRINDLE_BENCH_NL_ROUTES is not set: give the path of the raw-netlink anchor script")
+    })
+}
 
 fn prefix(i: usize) -> Ipv4Net {
     let p = (11u32 << 24) + ((i as u32) << 8);
@@ -90,6 +96,8 @@ fn main() {
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let family = args.get(2).map(String::as_str).unwrap_or("both");
+    // Checked before any namespace is made; the IPv4 run needs the anchor script.
+    let script = (family != "6").then(nl_routes_script);
     let a = Netns::new("dpba");
     let b = Netns::new("dpbb");
     a.veth("bva", &b, "bvb");
@@ -101,7 +109,7 @@ fn main() {
     b.ip(&["link", "set", "bvb", "up"]);
     let mut h = Handle::open_named(b.name()).unwrap();
     let dev = h.require_link("bvb").unwrap().index;
-    let v4 = (family != "6").then(|| bench_v4(&b, &mut h, dev, n, rounds));
+    let v4 = script.map(|s| bench_v4(&b, &mut h, dev, n, rounds, &s));
     if family != "4" {
         bench_v6(&b, &mut h, dev, n, rounds, v4);
     }
@@ -170,7 +178,7 @@ fn brindle_round(
 }
 
 /// The IPv4 rounds; returns the median reconcile time.
-fn bench_v4(b: &Netns, h: &mut Handle, dev: u32, n: usize, rounds: usize) -> f64 {
+fn bench_v4(b: &Netns, h: &mut Handle, dev: u32, n: usize, rounds: usize, script: &str) -> f64 {
     let gw = IpAddr::V4("10.99.0.1".parse().unwrap());
     let desired: Vec<Route> = (0..n)
         .map(|i| Route::via(IpNet::V4(prefix(i)), gw, dev).with_protocol(proto::BIRD))
@@ -215,15 +223,7 @@ fn bench_v4(b: &Netns, h: &mut Handle, dev: u32, n: usize, rounds: usize) -> f64
         // Raw netlink anchor (Python, time spent in the kernel calls as it reports it).
         let out = b
             .cmd("python3")
-            .args([
-                &format!("{ANCHORS}/nl_routes.py"),
-                "--n",
-                &n.to_string(),
-                "--gw",
-                "10.99.0.1",
-                "--dev",
-                "bvb",
-            ])
+            .args([script, "--n", &n.to_string(), "--gw", "10.99.0.1", "--dev", "bvb"])
             .output()
             .unwrap();
         let j = String::from_utf8_lossy(&out.stdout).to_string();
@@ -232,7 +232,12 @@ fn bench_v4(b: &Netns, h: &mut Handle, dev: u32, n: usize, rounds: usize) -> f64
             .nth(1)
             .and_then(|s| s.split(',').next())
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("nl_routes.py: {j} {}", String::from_utf8_lossy(&out.stderr)));
+            .unwrap_or_else(|| {
+                panic!(
+                    "raw-netlink anchor script: {j} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
         t_py.push(total);
         assert_eq!(count(b), n);
         flush(b);
@@ -312,7 +317,7 @@ fn bench_v4(b: &Netns, h: &mut Handle, dev: u32, n: usize, rounds: usize) -> f64
         "  brindle apply_routes (batch only)   {app:.3}   ratio to raw netlink {:.2}",
         app / py
     );
-    println!("  raw netlink (nl_routes.py)          {py:.3}");
+    println!("  raw netlink (Python script)         {py:.3}");
     let raw = median(&mut t_raw);
     println!(
         "  raw netlink (in-process)            {raw:.3}   reconcile / it {:.2}",

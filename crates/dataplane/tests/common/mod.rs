@@ -1,10 +1,11 @@
-//! A small cluster in network namespaces (lab.md §1): a fabric namespace with bridges, node
-//! namespaces with eth0 on a bridge, pods on `cali*` veths made the way the CNI plugin makes them
-//! (through brindle-netlink), an "external" namespace, and for CrossSubnet a router between two
-//! subnets. The test plays the agent: it builds each node's DesiredState and runs its Dataplane.
-//! With IPv6 ([`Families`]), nodes also get an IPv6 underlay address (fd00:20::8x/64, the far
-//! node fd00:21::1x/64 behind the router), a `/122` block of [`POOL6`], and pods a `/128` and
-//! the default route through `fe80::ecee:eeff:feee:eeee`, as Calico's CNI wires them.
+//! A small cluster in network namespaces (the shape of `brindle lab`, README): a fabric namespace
+//! with bridges, node namespaces with eth0 on a bridge, pods on `cali*` veths made the way the CNI
+//! plugin makes them (through brindle-netlink), an "external" namespace, and for CrossSubnet a
+//! router between two subnets. The test plays the agent: it builds each node's DesiredState and
+//! runs its Dataplane. With IPv6 ([`Families`]), nodes also get an IPv6 underlay address
+//! (fd00:20::8x/64, the far node fd00:21::1x/64 behind the router), a `/122` block of [`POOL6`],
+//! and pods a `/128` and the default route through `fe80::ecee:eeff:feee:eeee`, as Calico's CNI
+//! wires them.
 
 #![allow(dead_code)]
 

@@ -92,6 +92,8 @@ pub enum Output {
     Wide,
     Yaml,
     Json,
+    /// `kind/name` lines (kubectl's `-o name`).
+    Name,
     CustomColumns(String),
 }
 
@@ -101,10 +103,11 @@ fn parse_output(s: &str) -> Result<Output, String> {
         "wide" => Ok(Output::Wide),
         "yaml" => Ok(Output::Yaml),
         "json" => Ok(Output::Json),
+        "name" => Ok(Output::Name),
         _ => match s.strip_prefix("custom-columns=") {
             Some(cols) if !cols.is_empty() => Ok(Output::CustomColumns(cols.to_string())),
             _ => Err(format!(
-                "unrecognized output format '{s}' (one of: ps, wide, yaml, json, custom-columns=A,B)"
+                "unrecognized output format '{s}' (one of: ps, wide, yaml, json, name, custom-columns=A,B)"
             )),
         },
     }
@@ -117,12 +120,19 @@ pub struct GetArgs {
     pub kind: Option<String>,
     /// Names to get (all when none).
     pub names: Vec<String>,
-    /// File (or - for stdin) naming the resources to get.
+    /// File (or - for stdin, or a directory of .yaml/.yml/.json files) naming the resources to
+    /// get.
     #[arg(short, long, conflicts_with = "kind")]
     pub filename: Option<String>,
-    /// Output format: ps, wide, yaml, json, custom-columns=A,B.
+    /// With -f DIR: also the files in its subdirectories.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Output format: ps, wide, yaml, json, name, custom-columns=A,B.
     #[arg(short, long, default_value = "ps", value_parser = parse_output)]
     pub output: Output,
+    /// Print nothing when there are no results (not even the table's headings).
+    #[arg(long)]
+    pub skip_empty: bool,
     #[command(flatten)]
     pub ns: NamespaceArgs,
     /// Strip uid, resourceVersion and creation time (with a name).
@@ -142,9 +152,12 @@ pub struct NamespaceArgs {
 
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// File to read, or - for stdin.
+    /// File to read, - for stdin, or a directory (its .yaml, .yml and .json files, sorted).
     #[arg(short, long, required = true)]
     pub filename: String,
+    /// With -f DIR: also the files in its subdirectories.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
     #[command(flatten)]
     pub ns: NamespaceArgs,
 }
@@ -165,9 +178,13 @@ pub struct DeleteArgs {
     pub kind: Option<String>,
     /// Names to delete.
     pub names: Vec<String>,
-    /// File (or - for stdin) naming the resources to delete.
+    /// File (or - for stdin, or a directory of .yaml/.yml/.json files) naming the resources to
+    /// delete.
     #[arg(short, long, conflicts_with = "kind")]
     pub filename: Option<String>,
+    /// With -f DIR: also the files in its subdirectories.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
     /// Do not fail on resources that do not exist.
     #[arg(long)]
     pub skip_not_exists: bool,

@@ -124,7 +124,7 @@ fn report(action: Action, kind: Option<Kind>, total: usize, handled: usize, erro
 }
 
 fn write(client: &Client, action: Action, file: &FileArgs, skip_exists: bool) -> Result<()> {
-    let files = load_file(&file.filename, &file.ns)?;
+    let files = load_file(&file.filename, file.recursive, &file.ns)?;
     let resources: Vec<Resource> = files.iter().map(|f| f.resource.clone()).collect();
     let kind = single_kind(&resources);
     if resources.is_empty() {
@@ -193,7 +193,7 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
     let mut errors: Vec<String> = Vec::new();
     let mut more_errors = 0usize;
     let (mut count, mut kind, mut mixed) = (0usize, None, false);
-    super::for_each_document(&a.filename, |d| {
+    super::for_each_document(&a.filename, a.recursive, |d| {
         count += 1;
         match kind {
             None => kind = Some(d.kind_name()),
@@ -238,8 +238,9 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
 }
 
 pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
+    super::recursive_needs_file(a.recursive, &a.filename)?;
     let sel = match &a.filename {
-        Some(f) => Selection::from_resources(load_file(f, &a.ns)?),
+        Some(f) => Selection::from_resources(load_file(f, a.recursive, &a.ns)?),
         None => Selection::from_args(a.kind.as_deref().unwrap_or(""), &a.names, &a.ns, true)?,
     };
     if sel.items.is_empty() {

@@ -83,6 +83,47 @@ pub enum Command {
     Ipam(crate::ipam::IpamArgs),
     /// Install the CNI plugin and its network configuration (Calico's install-cni).
     InstallCni(crate::commands::install_cni::InstallCniArgs),
+    /// Print a shell completion script (bash, zsh, fish), e.g. `brindle completion bash >
+    /// /etc/bash_completion.d/brindle`.
+    Completion(crate::commands::completion::CompletionArgs),
+    /// Write the man pages (brindle.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    GenerateMan(crate::commands::completion::GenerateManArgs),
+}
+
+/// A resource kind argument: any spelling (`IPPools`, `ipp`; checked by the command, which
+/// names the kinds it takes), with the kinds' names as the possible values that `--help` and the
+/// shell completions offer.
+#[derive(Debug, Clone, Copy)]
+pub struct KindParser;
+
+fn kind_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        brindle_model::Kind::ALL
+            .iter()
+            .map(|k| &*k.name().to_ascii_lowercase().leak())
+            .collect()
+    })
+}
+
+impl clap::builder::TypedValueParser for KindParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            kind_names().iter().map(|n| clap::builder::PossibleValue::new(*n)),
+        ))
+    }
 }
 
 /// `-o` formats.
@@ -115,8 +156,8 @@ fn parse_output(s: &str) -> Result<Output, String> {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Resource kind (ippool, bgppeer, node, …) when not using -f.
-    #[arg(required_unless_present = "filename")]
+    /// Resource kind (ippool, bgppeer, node, …; case-insensitive, plurals too) when not using -f.
+    #[arg(required_unless_present = "filename", value_parser = KindParser)]
     pub kind: Option<String>,
     /// Names to get (all when none).
     pub names: Vec<String>,
@@ -173,8 +214,8 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Resource kind when not using -f.
-    #[arg(required_unless_present = "filename")]
+    /// Resource kind (case-insensitive, plurals too) when not using -f.
+    #[arg(required_unless_present = "filename", value_parser = KindParser)]
     pub kind: Option<String>,
     /// Names to delete.
     pub names: Vec<String>,
@@ -194,6 +235,8 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct PatchArgs {
+    /// Resource kind (case-insensitive, plurals too).
+    #[arg(value_parser = KindParser)]
     pub kind: String,
     pub name: String,
     /// The patch (JSON or YAML object).
@@ -220,6 +263,7 @@ const LABEL_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 pub struct LabelArgs {
     /// Resource kind (workloadendpoint, node, networkpolicy, …); case-insensitive, plurals too.
+    #[arg(value_parser = KindParser)]
     pub kind: String,
     /// Resource name.
     pub name: String,

@@ -7,6 +7,7 @@
 
 pub mod cascade;
 pub mod checksystem;
+pub mod completion;
 pub mod get;
 pub mod install_cni;
 pub mod lab;

@@ -55,16 +55,22 @@ pub struct DatastoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Get resources by kind and name, or from a file.
+    #[command(after_help = GET_EXAMPLES)]
     Get(GetArgs),
     /// Create resources, or replace them if they exist.
+    #[command(after_help = APPLY_EXAMPLES)]
     Apply(FileArgs),
     /// Create resources.
+    #[command(after_help = CREATE_EXAMPLES)]
     Create(CreateArgs),
     /// Replace existing resources.
+    #[command(after_help = REPLACE_EXAMPLES)]
     Replace(FileArgs),
     /// Delete resources by kind and name, or from a file.
+    #[command(after_help = DELETE_EXAMPLES)]
     Delete(DeleteArgs),
     /// Patch a resource in place (JSON merge patch).
+    #[command(after_help = PATCH_EXAMPLES)]
     Patch(PatchArgs),
     /// Add, change or remove a label of a resource.
     #[command(after_help = LABEL_EXAMPLES)]
@@ -248,6 +254,57 @@ pub struct PatchArgs {
     #[command(flatten)]
     pub ns: NamespaceArgs,
 }
+
+const GET_EXAMPLES: &str = "Examples:
+  # List the IP pools, with every column
+  brindle get ippool -o wide
+
+  # One pool as YAML, without uid, resourceVersion and creation time
+  brindle get ippool default-pool -o yaml --export
+
+  # The policies of every namespace, as kind/name lines
+  brindle get networkpolicy -A -o name
+
+  # The resources named in the manifests of a directory (and its subdirectories)
+  brindle get -f ./manifests -R
+
+  # Print nothing (not even headings) when there are no BGP peers
+  brindle get bgppeer --skip-empty";
+
+const APPLY_EXAMPLES: &str = "Examples:
+  # Create or replace the resources of a file
+  brindle apply -f pool.yaml
+
+  # Every .yaml, .yml and .json file of a directory, sorted, subdirectories too
+  brindle apply -f ./manifests -R
+
+  # From stdin
+  cat pool.yaml | brindle apply -f -";
+
+const CREATE_EXAMPLES: &str = "Examples:
+  # Create the resources of a file; fail on those that exist
+  brindle create -f pool.yaml
+
+  # Create what is missing, leave what exists
+  brindle create -f ./manifests --skip-exists";
+
+const REPLACE_EXAMPLES: &str = "Examples:
+  # Replace existing resources (a resourceVersion in the file must be the current one)
+  brindle replace -f pool.yaml";
+
+const DELETE_EXAMPLES: &str = "Examples:
+  # Delete a pool by name (its blocks and addresses are released)
+  brindle delete ippool default-pool
+
+  # Delete the resources of a directory's manifests; missing ones are not an error
+  brindle delete -f ./manifests -R --skip-not-exists";
+
+const PATCH_EXAMPLES: &str = "Examples:
+  # Disable a pool
+  brindle patch ippool default-pool -p '{\"spec\":{\"disabled\":true}}'
+
+  # The same in YAML: turn NAT outgoing on
+  brindle patch ippool default-pool -p 'spec: {natOutgoing: true}'";
 
 const LABEL_EXAMPLES: &str = "Examples:
   # Label a workload endpoint

@@ -70,3 +70,25 @@ fn man_pages_render() {
     let help = env.run(&["--help"]).ok();
     assert!(!help.stdout.contains("generate-man") && help.stdout.contains("completion"));
 }
+
+#[test]
+fn help_of_the_main_verbs_has_examples_and_possible_values() {
+    let env = Env::sqlite();
+    for verb in ["get", "apply", "create", "replace", "delete", "patch", "label"] {
+        let r = env.run(&[verb, "--help"]).ok();
+        assert!(r.stdout.contains("Examples:\n"), "{verb} --help: {}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("brindle {verb} ")),
+            "{verb} --help: {}",
+            r.stdout
+        );
+    }
+    let r = env.run(&["get", "--help"]).ok();
+    assert!(
+        r.stdout
+            .contains("[possible values: ippool, bgpconfiguration, bgppeer"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("name, custom-columns"), "{}", r.stdout);
+}

@@ -13,6 +13,8 @@
 //!   (coalesce per key; latest desired state wins).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
+//! - [`policy`]: network policy: the cache's policy kinds → `brindle_policy`'s calculation →
+//!   deltas for the dataplane thread; Felix's policy settings.
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
 //! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
 //! - [`ctl`]: the control socket protocol and its client.
@@ -59,6 +61,7 @@ pub mod nodename;
 pub mod peering;
 #[cfg(test)]
 mod peering_tests;
+pub mod policy;
 pub mod routeq;
 pub mod run;
 pub mod server;

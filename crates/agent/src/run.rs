@@ -29,6 +29,7 @@ use crate::config::{AgentConfig, Backend};
 use crate::dpthread::{self, DpInput, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
+use crate::policy::{self, PolicyFeed};
 use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
 use crate::startup::{self, DatastoreChoice, Progress, Ready};
@@ -131,6 +132,10 @@ struct Loop {
     pools_seen: Vec<String>,
     counters: Counters,
     ipv4: Option<Ipv4Net>,
+    /// Network policy's calculation ([`crate::policy`]).
+    policy: PolicyFeed,
+    /// A full listing came since the calculation was last rebuilt.
+    policy_rebuild: bool,
     /// The IPAM garbage collector, started with the datastore.
     ipam_gc: Option<brindle_ipam::gc::GcHandle>,
 }
@@ -176,7 +181,11 @@ async fn main_loop(
     let dp_thread = dpthread::spawn(
         DataplaneConfig {
             iface_prefixes: cfg.felix.interface_prefixes.clone(),
-            ..Default::default()
+            policy: brindle_dataplane::PolicyConfig {
+                enabled: cfg.felix.policy_enabled,
+                ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+                ..Default::default()
+            },
         },
         dp_tx.clone(),
         rep_tx,
@@ -208,6 +217,7 @@ async fn main_loop(
         vxlan_port: cfg.felix.vxlan_port,
         routes_from_datastore,
     };
+    let policy = PolicyFeed::new(&node);
     let mut lp = Loop {
         started_at: unix_now(),
         cfg,
@@ -234,6 +244,8 @@ async fn main_loop(
         pools_seen: Vec::new(),
         counters: Counters::default(),
         ipv4: None,
+        policy,
+        policy_rebuild: false,
         ipam_gc: None,
     };
     let mut syncer = None;
@@ -373,9 +385,14 @@ impl Loop {
                 self.cache.apply(&k, Some(&v));
             }
             self.in_sync = true;
+            self.policy_rebuild = true;
         }
         for (k, v) in batch.updates {
-            self.cache.apply(&k, v.as_deref());
+            if let Some(key) = self.cache.apply(&k, v.as_deref())
+                && !self.policy_rebuild
+            {
+                self.policy.changed(&self.cache, &key);
+            }
         }
         match batch.unavailable {
             Some(Some(e)) => {
@@ -388,10 +405,37 @@ impl Loop {
         }
     }
 
+    /// The policy calculation's news for the dataplane thread: after a full listing the whole
+    /// state (the calculation rebuilt from the cache), otherwise the delta since the last flush.
+    fn push_policy(&mut self) {
+        if !self.in_sync {
+            return;
+        }
+        let settings = policy::settings(&self.cfg.felix, &self.cache, &self.node);
+        if std::mem::take(&mut self.policy_rebuild) {
+            let t = Instant::now();
+            self.policy.rebuild(&self.cache, settings);
+            let _ = self.policy.flush();
+            self.dp_tx.policy_resync(self.policy.state());
+            tracing::info!(took = ?t.elapsed(), "policy calculation rebuilt from a full listing");
+        } else {
+            self.policy.set_settings(settings);
+            let delta = self.policy.flush();
+            if !delta.is_empty() {
+                let feed = &self.policy;
+                self.dp_tx.policy_delta(delta, || feed.state());
+            }
+        }
+        let st = self.policy.stats();
+        self.counters.policy_active_policies = st.active_policies;
+        self.counters.policy_rejected = self.policy.rejected.len();
+    }
+
     fn recompute(&mut self) {
         if !self.in_sync {
             return;
         }
+        self.push_policy();
         let t = Instant::now();
         let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
         // Felix's precedence: environment, then the node's FelixConfiguration, then `default`
@@ -549,7 +593,13 @@ impl Loop {
 
     fn on_tick(&mut self) {
         self.update_pruning();
-        self.counters.dataplane = self.dp_report.borrow().metrics.clone();
+        let rep = self.dp_report.borrow().clone();
+        self.counters.dataplane = rep.metrics;
+        self.counters.policy_applies = rep.policy_applies;
+        self.counters.policy_resyncs = rep.policy_resyncs;
+        self.counters.policy_seconds_total = rep.policy_seconds_total;
+        self.counters.policy_last_seconds = rep.policy_last_seconds;
+        self.counters.policy_repairs = rep.policy_repairs;
         self.counters.kernel_echoes = self.kernel.echoes.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.kernel_repairs = self.kernel.repairs.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.datastore_available = self.datastore_error.is_none();
@@ -578,6 +628,9 @@ impl Loop {
         if let Some(f) = &rep.fatal {
             errors.insert(0, f.clone());
         }
+        if let Some(e) = &rep.policy_error {
+            errors.push(format!("policy: {e}"));
+        }
         AgentStatus {
             node: self.node.clone(),
             version: startup::calico_version(),
@@ -592,7 +645,8 @@ impl Loop {
                 last_errors: errors,
             },
             live: rep.fatal.is_none(),
-            ready: rep.started && rep.fatal.is_none(),
+            // Felix is ready once its dataplane is in sync, policy included.
+            ready: rep.started && rep.fatal.is_none() && rep.policy_ready,
             ready_detail: String::new(),
             datastore_error: self.datastore_error.clone(),
         }

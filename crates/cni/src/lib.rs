@@ -10,6 +10,7 @@
 //!   host-wide IPAM lock.
 //! - [`wiring`]: the veth pair, addresses, routes and sysctls, step by step (netlink).
 //! - [`endpoint`]: the WorkloadEndpoint and Profile in the datastore.
+//! - [`pod`]: the stored Kubernetes Pod an ADD is for, so the endpoint is complete at once.
 //! - [`store`]: which datastore, and the ClusterInformation readiness gate.
 //! - [`error`]: the CNI error result and its well-known codes.
 //! - [`version`]: supported versions, version checks, the VERSION result.
@@ -47,6 +48,7 @@ pub mod ipam_plugin;
 pub mod log;
 pub mod netconf;
 pub mod node;
+pub mod pod;
 pub mod report;
 pub mod result;
 pub mod status;

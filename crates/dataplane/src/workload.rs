@@ -1,9 +1,16 @@
 //! The workload side, shared by the CNI plugin and the agent: host-side sysctls of a `cali*`
-//! interface (calico.md §4.3 step 6, Felix's `configureProcSysForInterface`), the pod `/32` route,
-//! node-wide forwarding, and Felix's permanent ARP entries for workloads.
+//! interface (calico.md §4.3 step 6, Felix's `configureProcSysForInterface`, IPv4 and IPv6), the
+//! pod `/32` route, node-wide forwarding, and Felix's permanent ARP entries for workloads (IPv4
+//! only, as Felix: IPv6 neighbours are resolved by NDP).
+//!
+//! How a pod's IPv6 default route works (Calico's CNI plugin, `dataplane_linux.go`): the host
+//! end has MAC `ee:ee:ee:ee:ee:ee`, so its link-local address is `fe80::ecee:eeff:feee:eeee`,
+//! the pod's gateway; the host answers the pod's neighbour solicitations for it as for any
+//! address of its own (no proxy entry is needed), and routes the pod's `/128` through the `cali`
+//! interface. `proxy_ndp=1` is set as Felix sets it.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use brindle_netlink::{Handle, Route, scope};
 use ipnet::{IpNet, Ipv4Net};
@@ -29,9 +36,22 @@ pub fn workload_sysctls(iface: &str, default_rp_filter: &str) -> Vec<(String, St
 /// Applies [`workload_sysctls`] to `iface` in the handle's namespace, plus `accept_ra=0` when
 /// IPv6 is enabled (failure there is not an error, as in Calico).
 pub fn configure_workload_iface(h: &Handle, iface: &str) -> Result<(), Error> {
-    let rp = h
-        .sysctl("net.ipv4.conf.default.rp_filter")
-        .unwrap_or_else(|_| "1".into());
+    configure_workload_iface_for(h, iface, false)
+}
+
+/// [`configure_workload_iface`] for an endpoint that may or may not send from other source
+/// addresses (`allowSpoofedSourcePrefixes`): with spoofing allowed the kernel's own reverse
+/// path filter is off on the interface (`rp_filter=0`, as Felix does), since it would drop
+/// what the endpoint may send; the nftables RPF check, which skips exactly the allowed
+/// prefixes, still drops every other spoofed source. The effective kernel value is the
+/// maximum of `all` and the interface's.
+pub fn configure_workload_iface_for(h: &Handle, iface: &str, allow_spoofing: bool) -> Result<(), Error> {
+    let rp = if allow_spoofing {
+        "0".to_string()
+    } else {
+        h.sysctl("net.ipv4.conf.default.rp_filter")
+            .unwrap_or_else(|_| "1".into())
+    };
     let pairs = workload_sysctls(iface, &rp);
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     h.set_sysctls(&refs)?;
@@ -41,9 +61,33 @@ pub fn configure_workload_iface(h: &Handle, iface: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The IPv6 sysctls Felix's IPv6 endpoint manager sets on a workload's host interface
+/// (`accept_ra=0` is set for both families by [`configure_workload_iface`]).
+pub fn workload_sysctls_v6(iface: &str) -> Vec<(String, String)> {
+    vec![
+        (format!("net/ipv6/conf/{iface}/proxy_ndp"), "1".into()),
+        (format!("net/ipv6/conf/{iface}/forwarding"), "1".into()),
+    ]
+}
+
+/// Applies [`workload_sysctls_v6`] to `iface` (a node that routes IPv6).
+pub fn configure_workload_iface_v6(h: &Handle, iface: &str) -> Result<(), Error> {
+    let pairs = workload_sysctls_v6(iface);
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    h.set_sysctls(&refs)?;
+    Ok(())
+}
+
 /// Node-wide: `net.ipv4.ip_forward=1`.
 pub fn configure_node(h: &Handle) -> Result<(), Error> {
     h.set_sysctls(&[("net.ipv4.ip_forward", "1")])?;
+    Ok(())
+}
+
+/// Node-wide for a node that routes IPv6: `net.ipv6.conf.all.forwarding=1` (Felix, when
+/// IPv6 is enabled).
+pub fn configure_node_v6(h: &Handle) -> Result<(), Error> {
+    h.set_sysctls(&[("net.ipv6.conf.all.forwarding", "1")])?;
     Ok(())
 }
 
@@ -93,15 +137,15 @@ pub fn reconcile_workload_arp(
         Err(e) => return vec![e.to_string()],
     };
     let mut want = HashSet::new();
-    for w in workloads {
+    for w in workloads.iter().filter(|w| w.ip.is_ipv4()) {
         let (Some(mac), Some(&index)) = (w.mac, links.get(&w.iface)) else {
             continue;
         };
-        want.insert((index, IpAddr::V4(w.ip)));
+        want.insert((index, w.ip));
         let present = existing
             .iter()
-            .any(|n| n.index == index && n.ip == Some(IpAddr::V4(w.ip)) && n.mac == Some(mac) && n.permanent);
-        if !present && let Err(e) = h.replace_neighbour(index, &w.iface, IpAddr::V4(w.ip), mac) {
+            .any(|n| n.index == index && n.ip == Some(w.ip) && n.mac == Some(mac) && n.permanent);
+        if !present && let Err(e) = h.replace_neighbour(index, &w.iface, w.ip, mac) {
             errors.push(e.to_string());
         }
     }
@@ -131,5 +175,19 @@ mod tests {
         assert!(s.contains(&("net/ipv4/neigh/cali36dac03ac5d/proxy_delay".into(), "0".into())));
         assert!(s.contains(&("net/ipv4/conf/cali36dac03ac5d/rp_filter".into(), "2".into())));
         assert_eq!(s.len(), 5);
+        let s6 = super::workload_sysctls_v6("cali36dac03ac5d");
+        assert_eq!(
+            s6,
+            vec![
+                (
+                    "net/ipv6/conf/cali36dac03ac5d/proxy_ndp".to_string(),
+                    "1".to_string()
+                ),
+                (
+                    "net/ipv6/conf/cali36dac03ac5d/forwarding".to_string(),
+                    "1".to_string()
+                ),
+            ]
+        );
     }
 }

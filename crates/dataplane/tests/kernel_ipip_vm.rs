@@ -241,7 +241,7 @@ fn pod(node: &mut Handle, iface: &str, ip: Ipv4Addr) -> (NetnsFd, Workload) {
     (
         ns,
         Workload {
-            ip,
+            ip: ip.into(),
             iface: iface.into(),
             mac,
         },
@@ -257,15 +257,11 @@ fn desired(
     w: Workload,
 ) -> DesiredState {
     let block: Ipv4Net = block.parse().unwrap();
-    let mut d = DesiredState::new(NodeInfo {
-        name: name.into(),
-        ip: me,
-        subnet: "172.20.40.0/22".parse().unwrap(),
-    });
-    d.local_blocks = vec![block];
+    let mut d = DesiredState::new(NodeInfo::v4(name, Ipv4Net::new(me, 22).unwrap()));
+    d.local_blocks = vec![block.into()];
     d.remote_blocks = vec![RemoteBlock {
         dst: peer_block.parse().unwrap(),
-        node_ip: peer,
+        node_ip: peer.into(),
         ipip: EncapMode::Always,
         vxlan: EncapMode::Never,
     }];

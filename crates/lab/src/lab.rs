@@ -47,9 +47,10 @@ impl Lab {
         let mut plan = Plan::new(&state.spec);
         // Pods added after `lab up` (Lab::add_pod) are in the state, not in the spec's plan.
         for p in &state.pods {
-            if plan.pod(&p.name).is_none() {
+            if plan.pod(&format!("{}/{}", p.namespace, p.name)).is_none() {
                 plan.pods.push(crate::plan::PodPlan {
                     name: p.name.clone(),
+                    namespace: p.namespace.clone(),
                     node: p.node.clone(),
                     netns: p.netns.clone(),
                     container_id: p.container_id.clone(),
@@ -193,12 +194,15 @@ impl Lab {
             self.start_agent_process(&n)?;
         }
         self.wait_agents(Duration::from_secs(30 + spec.nodes as u64 / 2))?;
+        // As the API server would hold them: namespace `default` and the pods' objects.
+        self.store_seed_objects()?;
         if spec.pods > 0 {
             progress.step(&format!(
                 "creating {} pods through the CNI plugin",
                 self.plan.pods.len()
             ));
             self.create_pods()?;
+            self.sync_seed_endpoints()?;
         }
         progress.step("waiting for every route and every BGP session");
         self.wait_converged(Duration::from_secs(60 + spec.nodes as u64))?;
@@ -219,10 +223,29 @@ impl Lab {
         )
     }
 
-    fn node(&self, name: &str) -> Result<&NodePlan> {
-        self.plan
-            .node(name)
-            .ok_or_else(|| Error::Invalid(format!("lab {}: no node {name}", self.name())))
+    /// A node by name; the error lists the lab's nodes.
+    pub fn node(&self, name: &str) -> Result<&NodePlan> {
+        self.plan.node(name).ok_or_else(|| {
+            let nodes: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+            Error::Invalid(format!(
+                "lab {}: no node {name} (nodes: {})",
+                self.name(),
+                nodes.join(", ")
+            ))
+        })
+    }
+
+    pub(crate) fn state_mut(&mut self) -> &mut LabState {
+        &mut self.state
+    }
+
+    pub(crate) fn plan_mut(&mut self) -> &mut Plan {
+        &mut self.plan
+    }
+
+    /// Writes the state file.
+    pub(crate) fn save(&self) -> Result<()> {
+        self.state.save(&self.dir)
     }
 
     /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), created through the typed
@@ -405,47 +428,7 @@ impl Lab {
         }
     }
 
-    /// Adds one more pod to `node` through the CNI plugin (as a runtime scheduling a pod would)
-    /// and records it. Returns its record (with its address).
-    pub fn add_pod(&mut self, node: &str) -> Result<crate::state::PodRecord> {
-        let n = self.node(node)?.clone();
-        let j = (0..)
-            .find(|j| {
-                let name = crate::plan::pod_name(node, *j);
-                self.state.pod(&name).is_none()
-            })
-            .expect("a free index");
-        let name = crate::plan::pod_name(node, j);
-        let pod = crate::plan::PodPlan {
-            netns: format!("{}-{name}", self.state.spec.name),
-            container_id: crate::plan::container_id(&self.state.spec.name, &name),
-            node: node.to_string(),
-            name,
-        };
-        self.state.namespaces.push(pod.netns.clone());
-        self.state.save(&self.dir)?;
-        netns::add(&pod.netns)?;
-        let mut h = Handle::open_named(&pod.netns)?;
-        let lo = h.require_link("lo")?;
-        h.set_link(
-            lo.index,
-            "lo",
-            &brindle_netlink::LinkChange {
-                up: Some(true),
-                ..Default::default()
-            },
-        )?;
-        let env = self.node_env(&n);
-        let conf = cni::netconf(&env, &n.name, self.pod_mtu(), &self.dir.cni_log());
-        let out = cni::invoke(&self.state.exe, "ADD", &pod, &n.netns, &env, &conf)?;
-        let rec = cni::record(&pod, &out);
-        self.state.pods.push(rec.clone());
-        self.plan.pods.push(pod);
-        self.state.save(&self.dir)?;
-        Ok(rec)
-    }
-
-    fn pod_mtu(&self) -> u32 {
+    pub(crate) fn pod_mtu(&self) -> u32 {
         self.state.spec.pod_mtu()
     }
 

@@ -43,5 +43,5 @@ pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_str
 pub use monitor::{Change, Monitor};
 pub use neigh::Neighbour;
 pub use netns::NetnsFd;
-pub use route::{Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
+pub use route::{IP6_DEFAULT_METRIC, Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
 pub use tc::{BpfAttach, BpfFilter, TcHook};

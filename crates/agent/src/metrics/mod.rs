@@ -74,6 +74,16 @@ pub struct Counters {
     pub cni: CniLatencies,
     /// The dataplane thread's figures, copied on each tick.
     pub dataplane: DataplaneMetrics,
+    /// Network policy: active policies in the calculation, objects it refused, and the
+    /// dataplane's nftables transactions (resyncs included), their time, and repairs of the
+    /// tables after someone else changed them.
+    pub policy_active_policies: usize,
+    pub policy_rejected: usize,
+    pub policy_applies: u64,
+    pub policy_resyncs: u64,
+    pub policy_seconds_total: f64,
+    pub policy_last_seconds: f64,
+    pub policy_repairs: u64,
     /// The IPAM garbage collector, when it runs in this agent (its figures are read per scrape).
     pub ipam_gc: Option<std::sync::Arc<brindle_ipam::gc::GcMetrics>>,
 }
@@ -164,6 +174,41 @@ impl Snapshot {
             &[(Vec::new(), &c.calc)],
         )?;
         c.dataplane.write(f)?;
+        f.one(
+            "felix_active_local_policies",
+            "Number of policies that apply to an endpoint on this host.",
+            c.policy_active_policies as f64,
+        )?;
+        f.one(
+            "brindle_policy_rejected_objects",
+            "Policy objects the calculation refused (the agent's log names them).",
+            c.policy_rejected as f64,
+        )?;
+        f.counter(
+            "felix_nft_transactions",
+            "nftables transactions for policy (one per change, and full resyncs).",
+            &[(Vec::new(), c.policy_applies as f64)],
+        )?;
+        f.counter(
+            "felix_nft_transaction_seconds",
+            "Seconds spent in policy nftables transactions.",
+            &[(Vec::new(), c.policy_seconds_total)],
+        )?;
+        f.counter(
+            "brindle_policy_resyncs",
+            "Full policy resyncs (the tables read back and made to match).",
+            &[(Vec::new(), c.policy_resyncs as f64)],
+        )?;
+        f.one(
+            "brindle_policy_last_transaction_seconds",
+            "Duration of the last policy nftables transaction.",
+            c.policy_last_seconds,
+        )?;
+        f.counter(
+            "brindle_policy_repairs",
+            "Repairs of Brindle's nftables tables after someone else changed them.",
+            &[(Vec::new(), c.policy_repairs as f64)],
+        )?;
         f.counter(
             "brindle_datastore_updates",
             "Datastore changes seen by the syncer.",

@@ -179,7 +179,7 @@ fn probe_in_private_netns() -> Probe {
         name: "brindlechk1",
         vni: 4096,
         port: 4789,
-        local: std::net::Ipv4Addr::LOCALHOST,
+        local: std::net::Ipv4Addr::LOCALHOST.into(),
         dev: None,
         learning: false,
         mac: None,

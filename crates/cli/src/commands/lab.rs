@@ -1,4 +1,5 @@
-//! `brindle lab up|down|status|exec|ping|restart|view`: the seed's cluster on this machine.
+//! `brindle lab up|down|status|exec|ping|restart|view|apply|delete|probe`: the seed's cluster on
+//! this machine, its picture, and Kubernetes objects and policies in it.
 
 use std::os::unix::process::CommandExt;
 
@@ -26,6 +27,17 @@ pub enum LabCommand {
     /// The picture of the lab (nodes, BGP sessions, blocks and pods) as one HTML file that
     /// needs nothing else: `brindle lab view -o lab.html`, then open it in a browser.
     View(ViewArgs),
+    /// Apply Kubernetes Namespaces, ServiceAccounts and Pods (pods made through the CNI
+    /// plugin) and anything `brindle apply` takes, in the lab.
+    Apply(LabFileArgs),
+    /// Delete what a file names from the lab (pods through the CNI plugin's DEL).
+    Delete(LabFileArgs),
+    /// Connect every pod to every pod on ports and protocols and print what is reachable, as
+    /// the Kubernetes network-policy tests' truth tables.
+    Probe(super::lab_probe::ProbeArgs),
+    /// The listener `lab probe` runs in each pod.
+    #[command(hide = true)]
+    Serve(super::lab_probe::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +47,15 @@ pub struct ViewArgs {
     /// The file to write (replaced whole); without it, the page goes to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabFileArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// File to read, or - for stdin.
+    #[arg(short, long, required = true)]
+    pub filename: String,
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +96,7 @@ pub struct UpArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub name: NameArg,
-    /// A node (bgp-master1) or a pod (pod-bgp-master1-1).
+    /// A node (bgp-master1) or a pod (NAMESPACE/POD, or POD when its name is unique).
     pub target: String,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
@@ -121,6 +142,10 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             }
             Ok(())
         }
+        LabCommand::Apply(a) => super::lab_apply::apply(&a.name.name, &a.filename),
+        LabCommand::Delete(a) => super::lab_apply::delete(&a.name.name, &a.filename),
+        LabCommand::Probe(a) => super::lab_probe::probe(a),
+        LabCommand::Serve(a) => super::lab_probe::serve(a),
         LabCommand::Restart(a) => {
             let mut lab = Lab::open(&a.name.name)?;
             if a.kill {
@@ -282,10 +307,18 @@ pub fn status(lab: &Lab) -> String {
             ready
         ));
     }
-    out.push_str("\nPOD                       NODE                 IP               INTERFACE\n");
-    for p in &lab.state().pods {
+    let mut pods: Vec<&brindle_lab::state::PodRecord> = lab.state().pods.iter().collect();
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let w = pods.iter().map(|p| p.name.len()).max().unwrap_or(0).max(25);
+    let nw = pods.iter().map(|p| p.namespace.len()).max().unwrap_or(0).max(9);
+    out.push_str(&format!(
+        "\n{:<nw$} {:<w$} {:<20} {:<16} INTERFACE\n",
+        "NAMESPACE", "POD", "NODE", "IP"
+    ));
+    for p in pods {
         out.push_str(&format!(
-            "{:<25} {:<20} {:<16} {}\n",
+            "{:<nw$} {:<w$} {:<20} {:<16} {}\n",
+            p.namespace,
             p.name,
             p.node,
             p.ip.as_deref().unwrap_or("-"),

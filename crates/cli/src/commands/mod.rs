@@ -11,6 +11,8 @@ pub mod completion;
 pub mod get;
 pub mod install_cni;
 pub mod lab;
+pub mod lab_apply;
+pub mod lab_probe;
 pub mod label;
 pub mod node;
 pub mod patch;
@@ -152,6 +154,22 @@ pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
 /// checked as the API server would and converted; Namespaces, ServiceAccounts and Pods refused
 /// (`brindle lab apply` takes them).
 fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
+    match resource_or_lab_object(doc, ns)? {
+        Ok(r) => Ok(r),
+        Err(other) => bail!(
+            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
+            other.identifier(),
+            other.kind_name()
+        ),
+    }
+}
+
+/// One document as a resource to write (as [`file_resource`]), or, for a Kubernetes
+/// Namespace, ServiceAccount or Pod, the document as it is (only a lab takes those).
+pub fn resource_or_lab_object(
+    doc: Document,
+    ns: &NamespaceArgs,
+) -> Result<std::result::Result<FileResource, Document>> {
     let (mut resource, from_kubernetes) = match doc {
         Document::Calico(r) => (r, false),
         Document::NetworkPolicy(mut np) => {
@@ -159,19 +177,15 @@ fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
             let p = network_policy_to_calico(&np).map_err(|e| anyhow!("{e}"))?;
             (Resource::NetworkPolicy(p), true)
         }
-        other => bail!(
-            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
-            other.identifier(),
-            other.kind_name()
-        ),
+        other => return Ok(Err(other)),
     };
     let kind = resource.kind();
     let current = resource.metadata().namespace.clone();
     resource.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
-    Ok(FileResource {
+    Ok(Ok(FileResource {
         resource,
         from_kubernetes,
-    })
+    }))
 }
 
 /// Reads `-f FILE` (`-` for stdin, a directory's files with `-R` for its subdirectories) as
@@ -186,6 +200,25 @@ pub fn load_file(path: &str, recursive: bool, ns: &NamespaceArgs) -> Result<Vec<
         Ok(())
     })?;
     Ok(out)
+}
+
+/// What `lab apply`/`lab delete` read from `-f FILE`: the resources `apply`/`delete` take
+/// (as [`load_file`]) and the Kubernetes Namespaces, ServiceAccounts and Pods, as they are
+/// (at most [`MAX_HELD_RESOURCES`] in all).
+pub fn load_lab_file(path: &str, ns: &NamespaceArgs) -> Result<(Vec<FileResource>, Vec<Document>)> {
+    let mut out = Vec::new();
+    let mut others = Vec::new();
+    for_each_document(path, false, |d| {
+        if out.len() + others.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
+        }
+        match resource_or_lab_object(d, ns)? {
+            Ok(r) => out.push(r),
+            Err(other) => others.push(other),
+        }
+        Ok(())
+    })?;
+    Ok((out, others))
 }
 
 /// calicoctl's `handleNamespace`: the namespace a resource ends up with, or why the

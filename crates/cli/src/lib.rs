@@ -35,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => write::validate_file(a),
         Command::Ipam(a) => ipam::run(&cli.datastore, a),
         Command::InstallCni(a) => commands::install_cni::install_cni(a),
+        Command::Completion(a) => commands::completion::completion(a),
+        Command::GenerateMan(a) => commands::completion::generate_man(a),
         cmd => {
             // Only the commands that add resources may start a new store; the others need one.
             let access = match cmd {
@@ -55,7 +57,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 | Command::Node(_)
                 | Command::Lab(_)
                 | Command::Ipam(_)
-                | Command::InstallCni(_) => {
+                | Command::InstallCni(_)
+                | Command::Completion(_)
+                | Command::GenerateMan(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -124,7 +124,7 @@ fn report(action: Action, kind: Option<Kind>, total: usize, handled: usize, erro
 }
 
 fn write(client: &Client, action: Action, file: &FileArgs, skip_exists: bool) -> Result<()> {
-    let files = load_file(&file.filename, &file.ns)?;
+    let files = load_file(&file.filename, file.recursive, &file.ns)?;
     write_resources(client, action, &files, skip_exists)
 }
 
@@ -209,7 +209,7 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
     let mut errors: Vec<String> = Vec::new();
     let mut more_errors = 0usize;
     let (mut count, mut kind, mut mixed) = (0usize, None, false);
-    super::for_each_document(&a.filename, |d| {
+    super::for_each_document(&a.filename, a.recursive, |d| {
         count += 1;
         match kind {
             None => kind = Some(d.kind_name()),
@@ -254,8 +254,9 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
 }
 
 pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
+    super::recursive_needs_file(a.recursive, &a.filename)?;
     let sel = match &a.filename {
-        Some(f) => Selection::from_resources(load_file(f, &a.ns)?),
+        Some(f) => Selection::from_resources(load_file(f, a.recursive, &a.ns)?),
         None => Selection::from_args(a.kind.as_deref().unwrap_or(""), &a.names, &a.ns, true)?,
     };
     delete_selection(client, &sel, a.skip_not_exists)

@@ -35,7 +35,11 @@ fn datastore_args(lab: &Lab) -> Vec<String> {
             lab.dir.join("brindle.db").display().to_string(),
         ],
     };
-    args.extend(["--config".into(), lab.dir.join("none.cfg").display().to_string()]);
+    // A connection file of its own that selects nothing: the host's calicoctl.cfg is never read
+    // (a named file must exist).
+    let cfg = lab.dir.join("none.cfg");
+    std::fs::write(&cfg, "kind: CalicoAPIConfig\nspec: {}\n").expect("write none.cfg");
+    args.extend(["--config".into(), cfg.display().to_string()]);
     args
 }
 

@@ -178,7 +178,11 @@ fn soak() -> bool {
     }
     let change_secs = start.elapsed().as_secs_f64();
     std::thread::sleep(tail);
+    let ping_secs = t0.elapsed().as_secs_f64();
     let results: Vec<_> = pingers.into_iter().map(Pinger::stop).collect();
+    // A ping that sent far fewer than the run's length allows stalled: its zero is no proof.
+    let expected = (ping_secs / pings::INTERVAL.as_secs_f64()) as u64;
+    let stalled: Vec<&pings::PingResult> = results.iter().filter(|r| r.sent * 10 < expected * 9).collect();
     let rss_end = observe::agent_rss(&lab);
     let (since1, counters1, down1) = observe::mesh_sessions(&lab);
     let flaps = observe::flapped(&since0, &since1);
@@ -313,7 +317,14 @@ fn soak() -> bool {
         println!("{}", matrix.render());
     }
 
+    if !stalled.is_empty() {
+        println!(
+            "{} pings sent fewer than 90% of the {expected} the run allows: stalled",
+            stalled.len()
+        );
+    }
     let pass = lost_total == 0
+        && stalled.is_empty()
         && flaps.is_empty()
         && not_established.is_empty()
         && down1.is_empty()

@@ -19,6 +19,8 @@ pub struct Pinger {
     to_ip: String,
     started: Instant,
     child: Option<Child>,
+    /// Reads stdout while ping runs: a full pipe (64 KiB, ~1000 replies) would stall it.
+    reader: Option<std::thread::JoinHandle<String>>,
 }
 
 /// What one `ping` saw.
@@ -48,30 +50,30 @@ impl Pinger {
             .collect();
         let mut cmd = lab.command(from, &argv).expect("ping command in pod");
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        let child = cmd.spawn().expect("spawn ping");
-        Pinger {
-            from: from.into(),
-            to: to.into(),
-            to_ip: to_ip.into(),
-            started: Instant::now(),
-            child: Some(child),
-        }
-    }
-
-    /// Stops the ping (SIGINT: it prints its summary) and counts its replies.
-    pub fn stop(mut self) -> PingResult {
-        let mut child = self.child.take().expect("running");
-        // Read while it runs: 3000 reply lines outgrow a pipe buffer.
+        let mut child = cmd.spawn().expect("spawn ping");
         let mut out = child.stdout.take().expect("piped");
         let reader = std::thread::spawn(move || {
             let mut s = String::new();
             let _ = out.read_to_string(&mut s);
             s
         });
+        Pinger {
+            from: from.into(),
+            to: to.into(),
+            to_ip: to_ip.into(),
+            started: Instant::now(),
+            child: Some(child),
+            reader: Some(reader),
+        }
+    }
+
+    /// Stops the ping (SIGINT: it prints its summary) and counts its replies.
+    pub fn stop(mut self) -> PingResult {
+        let mut child = self.child.take().expect("running");
         // SAFETY: kill(2) on the pid of our own child, which has not been waited for.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let _ = child.wait();
-        let text = reader.join().expect("ping reader");
+        let text = self.reader.take().expect("reader").join().expect("ping reader");
         let (sent, lost) = parse(&text);
         PingResult {
             from: self.from.clone(),

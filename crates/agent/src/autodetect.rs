@@ -1,6 +1,8 @@
-//! The node's BGP address: `IP` given or autodetected with `IP_AUTODETECTION_METHOD`
-//! (calico.md §7.2). The choice is pure over a list of interfaces and their addresses; the
-//! list and `can-reach`'s kernel route choice come from the node's namespace.
+//! The node's BGP address: `IP` given or autodetected with `IP_AUTODETECTION_METHOD`, as
+//! calico-node's startup does (Calico's `node/pkg/lifecycle/startup/autodetection/`; user docs:
+//! <https://docs.tigera.io/calico/latest/networking/ipam/ip-autodetection>). The choice is pure
+//! over a list of interfaces and their addresses; the list and `can-reach`'s kernel route
+//! choice come from the node's namespace.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 

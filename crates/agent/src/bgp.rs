@@ -10,7 +10,7 @@ use brindle_bgp_speaker::{ExportPolicy, PeerConfig, PeerType, SpeakerConfig};
 
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
 use crate::peering::SecretRef;
-use crate::status::{PeerStatus, collapse_spaces};
+use brindle_ctl::status::{PeerStatus, collapse_spaces};
 
 pub use crate::routeq::RouteMsg;
 

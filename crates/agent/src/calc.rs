@@ -1,7 +1,7 @@
 //! The calculation (pure): the syncer's [`Cache`], this node's name and the routes BGP has
 //! learned → what BGP should do (peers, prefixes to originate) and what the kernel should hold
 //! (brindle-dataplane's [`DesiredState`]). Calico splits this over confd (BIRD config) and
-//! Felix; the rules are theirs (calico.md §5).
+//! Felix; the rules are theirs (docs/CALICO.md §1 and §3).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -189,7 +189,7 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         .flat_map(|w| {
             let mac = brindle_netlink::parse_mac(&w.spec.mac);
             v4_addrs(w).map(move |ip| Workload {
-                ip,
+                ip: ip.into(),
                 iface: w.spec.interface_name.clone(),
                 mac,
             })
@@ -197,6 +197,11 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         .collect();
     workloads.sort_by_key(|w| w.ip);
     workloads.dedup_by_key(|w| w.ip);
+    let spoofing_ifaces = cache
+        .all::<WorkloadEndpoint>()
+        .filter(|w| w.spec.node == me && !w.spec.allow_spoofed_source_prefixes.is_empty())
+        .map(|w| w.spec.interface_name.clone())
+        .collect();
     // Every other node with an address, and that address.
     let others: Vec<(&Node, Ipv4Addr)> = cache
         .all::<Node>()
@@ -223,8 +228,9 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         let exported = |net: Ipv4Net| pool_of(&pools, net).is_some_and(|p| !p.disable_bgp_export);
         let mut originate: Vec<Ipv4Net> = local_blocks.iter().copied().filter(|b| exported(*b)).collect();
         for w in &workloads {
-            let net = Ipv4Net::from(w.ip);
-            let borrowed = !local_blocks.iter().any(|b| b.contains(&w.ip));
+            let std::net::IpAddr::V4(ip) = w.ip else { continue };
+            let net = Ipv4Net::from(ip);
+            let borrowed = !local_blocks.iter().any(|b| b.contains(&ip));
             if borrowed && exported(net) {
                 originate.push(net);
             }
@@ -248,21 +254,18 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         }
     });
 
-    let mut dp = DesiredState::new(NodeInfo {
-        name: me.to_string(),
-        ip: my_ip,
-        subnet: my_net.trunc(),
-    });
-    dp.local_blocks = local_blocks.clone();
+    let mut dp = DesiredState::new(NodeInfo::v4(me, my_net));
+    dp.local_blocks = local_blocks.iter().copied().map(IpNet::V4).collect();
     dp.workloads = workloads;
+    dp.spoofing_ifaces = spoofing_ifaces;
     dp.peer_nodes = others.iter().map(|(_, ip)| *ip).collect();
     let owner_ip = |node: &str| cache.node(node).and_then(node_ip);
     let mut remote: Vec<RemoteBlock> = Vec::new();
     let mut push = |dst: Ipv4Net, node_ip: Ipv4Addr, p: &Pool| {
-        if node_ip != my_ip && !remote.iter().any(|r| r.dst == dst) {
+        if node_ip != my_ip && !remote.iter().any(|r| r.dst == IpNet::V4(dst)) {
             remote.push(RemoteBlock {
-                dst,
-                node_ip,
+                dst: IpNet::V4(dst),
+                node_ip: node_ip.into(),
                 ipip: p.ipip,
                 vxlan: p.vxlan,
             });
@@ -337,8 +340,8 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
             .iter()
             .filter_map(|(o, ip)| {
                 Some(RemoteVtep {
-                    node_ip: *ip,
-                    vtep_ip: o.vxlan_tunnel_addr()?,
+                    node_ip: (*ip).into(),
+                    vtep_ip: o.vxlan_tunnel_addr()?.into(),
                     mac: mac_of(o),
                 })
             })
@@ -358,12 +361,12 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(Ipv4Net, Ipv4Addr)], s: &Cal
         dp.vxlan = Some(v);
     }
     dp.nat = NatOutgoing {
-        masq_pools: pools
+        masq: pools
             .iter()
             .filter(|p| p.nat_outgoing && !p.disabled)
-            .map(|p| p.cidr)
+            .map(|p| IpNet::V4(p.cidr))
             .collect(),
-        all_pools: pools.iter().map(|p| p.cidr).collect(),
+        all: pools.iter().map(|p| IpNet::V4(p.cidr)).collect(),
     };
     Desired {
         bgp,
@@ -378,7 +381,7 @@ pub fn pod_mtu(dp: &DesiredState, host_mtu: u32) -> u32 {
     if let Some(i) = &dp.ipip {
         m = m.min(i.mtu);
     }
-    if let Some(v) = &dp.vxlan {
+    for v in [&dp.vxlan, &dp.vxlan_v6].into_iter().flatten() {
         m = m.min(v.mtu);
     }
     m

@@ -42,7 +42,9 @@ fn render(d: &Desired) -> String {
         out += "bgp off\n";
     }
     if let Some(dp) = &d.dataplane {
-        out += &format!("node {} {} subnet {}\n", dp.node.name, dp.node.ip, dp.node.subnet);
+        if let Some(net) = dp.node.ipv4 {
+            out += &format!("node {} {} subnet {}\n", dp.node.name, net.addr(), net.trunc());
+        }
         for b in &dp.local_blocks {
             out += &format!("  blackhole {b}\n");
         }
@@ -66,7 +68,8 @@ fn render(d: &Desired) -> String {
                 v.remotes.len()
             );
         }
-        out += &format!("  nat masq {:?} all {:?}\n", dp.nat.masq_pools, dp.nat.all_pools);
+        let (masq, all) = dp.nat.v4();
+        out += &format!("  nat masq {masq:?} all {all:?}\n");
         out += &format!("  peer nodes {:?}\n", dp.peer_nodes);
     }
     out

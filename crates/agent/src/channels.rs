@@ -7,7 +7,11 @@
 //!   datastore's size, whatever the rate of changes; the main loop takes the whole batch at once.
 //! - [`Mailbox`], main loop → dataplane thread: the **latest desired state wins** (one slot),
 //!   plus two flags (kernel changed behind our back, stop). One state is all the dataplane
-//!   needs: an older one is obsolete the moment a newer one exists.
+//!   needs: an older one is obsolete the moment a newer one exists. Policy work rides along
+//!   ([`PolicyWork`]): the calculation's deltas queue in order (each is one nftables
+//!   transaction), at most [`MAX_QUEUED_DELTAS`] of them; past that, or once a full state is
+//!   queued, they are folded into one full state (a resync), so the queue stays bounded
+//!   however fast policy changes.
 //!
 //! (The BGP driver's route channel is the BGP driver's, see [`crate::bgp`].)
 
@@ -16,7 +20,39 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use brindle_policy::ir::{Delta, State};
 use tokio::sync::Notify;
+
+/// Deltas queued for the dataplane thread before they are folded into a full state.
+pub const MAX_QUEUED_DELTAS: usize = 64;
+
+/// Policy work for the dataplane thread (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyWork {
+    /// The calculation's full state: the tables are read back and made to match.
+    Resync(Box<State>),
+    /// Deltas since what the thread last took, in order.
+    Deltas(Vec<Delta>),
+}
+
+impl PolicyWork {
+    /// `self` followed by `later`, as one piece of work.
+    pub fn then(self, later: PolicyWork) -> PolicyWork {
+        match (self, later) {
+            (_, PolicyWork::Resync(s)) => PolicyWork::Resync(s),
+            (PolicyWork::Resync(mut s), PolicyWork::Deltas(ds)) => {
+                for d in &ds {
+                    s.apply(d);
+                }
+                PolicyWork::Resync(s)
+            }
+            (PolicyWork::Deltas(mut a), PolicyWork::Deltas(b)) => {
+                a.extend(b);
+                PolicyWork::Deltas(a)
+            }
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data is plain values, consistent after any panic in a holder.
@@ -110,6 +146,10 @@ pub struct Mail<T> {
     pub latest: Option<T>,
     /// The kernel changed in a way the last apply did not cause.
     pub kernel_changed: bool,
+    /// Brindle's nftables tables were changed by someone else.
+    pub nft_changed: bool,
+    /// Policy work queued since the receiver last looked.
+    pub policy: Option<PolicyWork>,
     pub stop: bool,
 }
 
@@ -118,6 +158,8 @@ impl<T> Default for Mail<T> {
         Mail {
             latest: None,
             kernel_changed: false,
+            nft_changed: false,
+            policy: None,
             stop: false,
         }
     }
@@ -125,7 +167,11 @@ impl<T> Default for Mail<T> {
 
 impl<T> Mail<T> {
     fn is_empty(&self) -> bool {
-        self.latest.is_none() && !self.kernel_changed && !self.stop
+        self.latest.is_none()
+            && !self.kernel_changed
+            && !self.nft_changed
+            && self.policy.is_none()
+            && !self.stop
     }
 }
 
@@ -159,6 +205,36 @@ impl<T> Mailbox<T> {
     /// Something changed in the kernel that needs a repair.
     pub fn kernel_changed(&self) {
         self.post(|m| m.kernel_changed = true);
+    }
+
+    /// Brindle's nftables tables changed behind the agent's back.
+    pub fn nft_changed(&self) {
+        self.post(|m| m.nft_changed = true);
+    }
+
+    /// The calculation's full state (supersedes queued deltas).
+    pub fn policy_resync(&self, state: State) {
+        self.post(|m| m.policy = Some(PolicyWork::Resync(Box::new(state))));
+    }
+
+    /// One delta of the calculation, queued after those not yet taken (applied to a queued
+    /// full state); `state` (the calculation's full state, which includes the delta) is asked
+    /// for only when the queue is full.
+    pub fn policy_delta(&self, delta: Delta, state: impl FnOnce() -> State) {
+        self.post(|m| {
+            m.policy = Some(match m.policy.take() {
+                None => PolicyWork::Deltas(vec![delta]),
+                Some(PolicyWork::Deltas(mut ds)) if ds.len() < MAX_QUEUED_DELTAS => {
+                    ds.push(delta);
+                    PolicyWork::Deltas(ds)
+                }
+                Some(PolicyWork::Resync(mut s)) => {
+                    s.apply(&delta);
+                    PolicyWork::Resync(s)
+                }
+                Some(PolicyWork::Deltas(_)) => PolicyWork::Resync(Box::new(state())),
+            })
+        });
     }
 
     pub fn stop(&self) {
@@ -261,5 +337,40 @@ mod tests {
         assert!(t0.elapsed() >= Duration::from_millis(20));
         m.stop();
         assert!(m.wait_until(None).stop);
+    }
+
+    fn delta(n: usize) -> Delta {
+        Delta {
+            profiles_removed: vec![format!("p{n}")],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn policy_deltas_queue_in_order_then_fold_into_a_resync() {
+        let m: Mailbox<()> = Mailbox::default();
+        let never = || -> State { panic!("the state is not needed yet") };
+        m.policy_delta(delta(1), never);
+        m.policy_delta(delta(2), never);
+        let got = m.wait_until(None);
+        assert_eq!(got.policy, Some(PolicyWork::Deltas(vec![delta(1), delta(2)])));
+        for i in 0..MAX_QUEUED_DELTAS {
+            m.policy_delta(delta(i), never);
+        }
+        let mut asked = 0;
+        m.policy_delta(delta(99), || {
+            asked += 1;
+            State::default()
+        });
+        assert_eq!(asked, 1, "a full queue folds into the full state");
+        m.policy_delta(delta(100), never);
+        assert_eq!(asked, 1, "a queued full state takes later deltas in place");
+        let got = m.wait_until(None);
+        assert!(matches!(got.policy, Some(PolicyWork::Resync(_))));
+        m.policy_resync(State::default());
+        m.policy_delta(delta(1), State::default);
+        assert!(matches!(m.wait_until(None).policy, Some(PolicyWork::Resync(_))));
+        let w = PolicyWork::Deltas(vec![delta(1)]).then(PolicyWork::Deltas(vec![delta(2)]));
+        assert_eq!(w, PolicyWork::Deltas(vec![delta(1), delta(2)]));
     }
 }

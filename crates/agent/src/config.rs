@@ -1,4 +1,4 @@
-//! The agent's configuration, from flags and Calico's environment (calico.md §2.1, §2.5, §7.2),
+//! The agent's configuration, from flags and Calico's environment (docs/CALICO.md §2, §5, §6),
 //! parsed purely (`env` is a closure) so every rule is a unit test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -33,7 +33,7 @@ pub enum IpSetting<A, N> {
 pub type Ip4Setting = IpSetting<Ipv4Addr, u8>;
 pub type Ip6Setting = IpSetting<std::net::Ipv6Addr, u8>;
 
-/// `IP_AUTODETECTION_METHOD` (calico.md §7.2).
+/// `IP_AUTODETECTION_METHOD` (docs/CALICO.md §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutodetectMethod {
     FirstFound,
@@ -146,6 +146,16 @@ pub struct FelixEnv {
     /// flapping session never withdraws working routes. `Disabled`: BGP routes only (BIRD's
     /// behaviour up to v3.32). Unset: the FelixConfiguration resources decide (default on).
     pub program_cluster_routes: Option<bool>,
+    /// `FELIX_DEFAULTENDPOINTTOHOSTACTION` (`Drop`, `Return`, `Accept`).
+    pub default_endpoint_to_host_action: Option<String>,
+    /// `FELIX_LOGPREFIX`.
+    pub log_prefix: Option<String>,
+    /// `FELIX_ALLOWVXLANPACKETSFROMWORKLOADS`, `FELIX_ALLOWIPIPPACKETSFROMWORKLOADS`.
+    pub allow_vxlan_packets_from_workloads: Option<bool>,
+    pub allow_ipip_packets_from_workloads: Option<bool>,
+    /// `FELIX_POLICYENABLED` (Brindle's switch; on unless set false): enforce network policy
+    /// in the agent's nftables tables.
+    pub policy_enabled: bool,
 }
 
 /// Everything the agent was told.
@@ -376,7 +386,36 @@ impl AgentConfig {
                 )));
             }
         };
+        let flag = |var: &str| -> Result<Option<bool>> {
+            match env(var)
+                .as_deref()
+                .map(|v| v.trim().to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("") => Ok(None),
+                Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+                Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+                Some(other) => Err(Error::Config(format!("{var}={other}: expected true or false"))),
+            }
+        };
+        let default_endpoint_to_host_action = match env("FELIX_DEFAULTENDPOINTTOHOSTACTION") {
+            None => None,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" => None,
+                "drop" | "return" | "accept" => Some(v.trim().to_string()),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "FELIX_DEFAULTENDPOINTTOHOSTACTION={v}: expected Drop, Return or Accept"
+                    )));
+                }
+            },
+        };
         let felix = FelixEnv {
+            default_endpoint_to_host_action,
+            log_prefix: env("FELIX_LOGPREFIX").filter(|v| !v.is_empty()),
+            allow_vxlan_packets_from_workloads: flag("FELIX_ALLOWVXLANPACKETSFROMWORKLOADS")?,
+            allow_ipip_packets_from_workloads: flag("FELIX_ALLOWIPIPPACKETSFROMWORKLOADS")?,
+            policy_enabled: flag("FELIX_POLICYENABLED")?.unwrap_or(true),
             program_cluster_routes,
             ipip_mtu: num("FELIX_IPINIPMTU")?,
             vxlan_mtu: num("FELIX_VXLANMTU")?,

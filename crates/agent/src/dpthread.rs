@@ -7,6 +7,13 @@
 //! disagree with what the last apply left ([`Expected`]): the echoes of the thread's own writes
 //! are recognised and ignored, so a change is reconciled once, not twice. The monitor waits
 //! while an apply runs, so it judges every echo against the state that apply produced.
+//!
+//! Network policy: the calculation's work ([`PolicyWork`]) arrives in the same mailbox. A full
+//! state is handed to `PolicyDataplane::resync` (the tables are read back and whatever differs
+//! is changed, in one transaction: a restarted agent replaces the previous agent's rules
+//! atomically, never leaving a window without them), each delta to `PolicyDataplane::apply`
+//! (one transaction each). An nf_tables monitor thread reports changes to Brindle's tables
+//! by anyone else, and the thread puts them back (`PolicyDataplane::check`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,7 +24,7 @@ use brindle_dataplane::{ApplyOptions, Dataplane, DataplaneConfig, DesiredState};
 use brindle_netlink::{Handle, Monitor};
 use tokio::sync::watch;
 
-use crate::channels::Mailbox;
+use crate::channels::{Mailbox, PolicyWork};
 
 /// A new desired state, and whether stale routes may be pruned yet (not while a restarted agent
 /// is still re-learning its routes, so nothing working is flushed).
@@ -40,6 +47,19 @@ pub struct DpReport {
     pub apply_seconds_total: f64,
     /// A fatal startup error (the kernel cannot do what the pools demand).
     pub fatal: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::DataplaneMetrics,
+    /// Policy is enforced from the calculation's full state (or policy is off).
+    pub policy_ready: bool,
+    /// Policy transactions (resyncs and deltas) and the time they took.
+    pub policy_applies: u64,
+    pub policy_resyncs: u64,
+    pub policy_seconds_total: f64,
+    pub policy_last_seconds: f64,
+    /// Repairs of Brindle's tables after someone else changed them.
+    pub policy_repairs: u64,
+    /// The last policy error (cleared by the next success).
+    pub policy_error: Option<String>,
 }
 
 /// Kernel notifications the monitor judged, live (for `/metrics`).
@@ -138,11 +158,13 @@ fn run(
 ) {
     let mut rep = DpReport::default();
     // Wait for the first desired state, then start the reconcilers with it.
+    let mut policy: Option<PolicyWork> = None;
     let mut input = loop {
         let m = mailbox.wait_until(None);
         if m.stop {
             return;
         }
+        policy = queue(policy, m.policy);
         if let Some(i) = m.latest {
             break i;
         }
@@ -166,6 +188,7 @@ fn run(
     let t0 = Instant::now();
     let mut dp = match Dataplane::start(handle, cfg, &input.desired) {
         Ok((dp, r)) => {
+            rep.metrics.record(&r, t0.elapsed(), dp.status().bpf);
             rep.started = true;
             rep.ipip = r.ipip.map(|p| p.to_string());
             rep.errors = r.errors;
@@ -190,6 +213,28 @@ fn run(
         let _ = report.send(rep.clone());
     };
     record(&mut rep, &input, t0.elapsed());
+    rep.policy_ready = !dp.policy().config().enabled;
+    if let Some(w) = policy.take() {
+        apply_policy(&mut dp, w, &mut rep, &report);
+    }
+    match dp.policy().monitor() {
+        Ok(mut m) => {
+            let (mailbox, echo) = (mailbox.clone(), echo.clone());
+            let spawned = std::thread::Builder::new()
+                .name("nft-monitor".into())
+                .spawn(move || {
+                    while !echo.stop.load(Ordering::Relaxed) {
+                        if m.wait(Duration::from_secs(1)) {
+                            mailbox.nft_changed();
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no nftables monitor thread: repairs wait for the periodic resync");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "no nftables monitor: repairs wait for the periodic resync"),
+    }
     match dp.monitor() {
         Ok(m) => {
             let (mailbox, echo) = (mailbox.clone(), echo.clone());
@@ -207,6 +252,23 @@ fn run(
         let m = mailbox.wait_until(Some(next_full));
         if m.stop {
             return;
+        }
+        if let Some(w) = m.policy {
+            apply_policy(&mut dp, w, &mut rep, &report);
+        }
+        if m.nft_changed {
+            match dp.policy().check(true) {
+                Ok(w) if !w.changes.is_empty() => {
+                    rep.policy_repairs += 1;
+                    tracing::info!(took = ?w.took, "nftables: rules changed behind the agent put back");
+                    let _ = report.send(rep.clone());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "nftables: repair failed"),
+            }
+        }
+        if m.latest.is_none() && !m.kernel_changed && Instant::now() < next_full {
+            continue; // policy work only
         }
         let full = m.latest.is_none() && !m.kernel_changed;
         if let Some(i) = m.latest {
@@ -229,9 +291,67 @@ fn run(
             tracing::warn!(error = %e, "dataplane");
         }
         rep.ipip = r.ipip.map(|p| p.to_string()).or(rep.ipip.take());
+        rep.metrics.record(&r, t.elapsed(), dp.status().bpf);
         rep.errors = r.errors;
         record(&mut rep, &input, t.elapsed());
     }
+}
+
+/// `later` queued after `earlier`.
+fn queue(earlier: Option<PolicyWork>, later: Option<PolicyWork>) -> Option<PolicyWork> {
+    match (earlier, later) {
+        (Some(a), Some(b)) => Some(a.then(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Applies policy work: a full state as one resync transaction, each delta as one
+/// transaction. After a failed delta the next work is a resync from the state the dataplane
+/// mirrors (the kernel is read back and repaired).
+fn apply_policy(dp: &mut Dataplane, work: PolicyWork, rep: &mut DpReport, report: &watch::Sender<DpReport>) {
+    let mut outcome = |r: Result<brindle_dataplane::firewall::Written, brindle_dataplane::Error>,
+                       what: &str| match r {
+        Ok(w) => {
+            rep.policy_applies += 1;
+            rep.policy_last_seconds = w.took.as_secs_f64();
+            rep.policy_seconds_total += w.took.as_secs_f64();
+            rep.policy_error = None;
+            if let Some(refused) = &w.refused {
+                tracing::warn!(refused = %refused, "nftables: a transaction was refused; repaired from a read-back");
+            }
+            tracing::debug!(what, took = ?w.took, "nftables: policy applied");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(what, error = %e, "nftables: policy not applied");
+            rep.policy_error = Some(format!("{what}: {e}"));
+            false
+        }
+    };
+    match work {
+        PolicyWork::Resync(state) => {
+            rep.policy_resyncs += 1;
+            let r = dp.policy().resync(*state);
+            outcome(r, "resync");
+        }
+        PolicyWork::Deltas(ds) => {
+            for d in &ds {
+                if d.is_empty() {
+                    continue;
+                }
+                let r = dp.policy().apply(d);
+                if !outcome(r, "delta") {
+                    // The mirror took the delta; a resync from it repairs what was not written.
+                    if let Some(state) = dp.policy().state().cloned() {
+                        let r = dp.policy().resync(state);
+                        outcome(r, "resync after a failed delta");
+                    }
+                }
+            }
+        }
+    }
+    rep.policy_ready = dp.policy().ready() || !dp.policy().config().enabled;
+    let _ = report.send(rep.clone());
 }
 
 /// Stops the kernel monitor when dropped (the dataplane thread ending).

@@ -1,9 +1,10 @@
-//! Liveness and readiness with calico-node's semantics (calico.md §8.1): Felix's part (the
-//! dataplane is programmed) and BIRD's (`-bird-ready`): with no peers, ready; within the
-//! threshold after startup (the nodename file's mtime) every peer must be Established and no
-//! graceful restart may be in progress; after that, one Established peer is enough.
+//! Liveness and readiness with calico-node's semantics (its `-felix-ready`/`-bird-ready` probes,
+//! Calico's `node/pkg/health/health.go`): Felix's part (the dataplane is programmed) and BIRD's
+//! (`-bird-ready`): with no peers, ready; within the threshold after startup (the nodename file's
+//! mtime) every peer must be Established and no graceful restart may be in progress; after that,
+//! one Established peer is enough.
 
-use crate::status::BgpStatus;
+use brindle_ctl::status::BgpStatus;
 
 /// calico-node's `-threshold-time` default.
 pub const THRESHOLD_SECS: i64 = 30;
@@ -70,7 +71,7 @@ pub fn readiness(dataplane_ready: bool, bgp: Option<&BgpStatus>, started: i64, n
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::PeerStatus;
+    use brindle_ctl::status::PeerStatus;
 
     fn peer(addr: &str, up: bool) -> PeerStatus {
         PeerStatus {

@@ -13,9 +13,9 @@
 //!   (coalesce per key; latest desired state wins).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
+//! - [`policy`]: network policy: the cache's policy kinds → `brindle_policy`'s calculation →
+//!   deltas for the dataplane thread; Felix's policy settings.
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
-//! - [`status`]: [`status::AgentStatus`], what `node status` shows; BIRD's time format.
-//! - [`ctl`]: the control socket protocol and its client.
 //! - [`bgp`]: the speaker's configuration from the desired state (speaker and peer settings,
 //!   passwords from `BRINDLE_SECRETS_DIR`) and its peer status in `node status` terms.
 //! - [`bgpthread`]: the BGP thread (its own runtime): the speaker and its driver, which applies
@@ -25,15 +25,21 @@
 //! - [`syncer`]: the datastore list+watch thread.
 //! - [`dpthread`]: the dataplane thread (netlink owner, latest-wins applies, periodic resync).
 //! - [`run`]: [`run::run`], startup then the main loop; clean shutdown on SIGTERM.
-//! - [`server`]: the control socket and the health/metrics HTTP listener.
+//! - [`server`]: the control socket (its protocol and the status it answers are
+//!   `brindle-ctl`'s, shared with the clients) and the CNI plugin's report socket;
+//!   [`server::Query`].
+//! - [`http`]: the health and metrics HTTP server (hyper; timeouts and limits).
 //! - [`health`]: readiness with calico-node's bird-ready semantics.
-//! - [`metrics`]: the Prometheus exposition.
+//! - [`metrics`]: the Prometheus exposition (Felix's, kube-controllers' and the BIRD exporter's
+//!   names).
+//! - [`view`]: the picture of the cluster (`/view`, `brindle lab view`).
 //! - [`error`]: the error type.
 //! - [`limits`]: the open-files limit the agent raises for itself.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
 //! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
-//! Prometheus text exposition format 0.0.4 for `/metrics`.
+//! HTTP/1.1 (RFC 9112) for the health and metrics server; Prometheus text exposition format
+//! 0.0.4 for `/metrics`.
 
 pub mod autodetect;
 pub mod bgp;
@@ -44,21 +50,22 @@ pub mod calc;
 mod calc_tests;
 pub mod channels;
 pub mod config;
-pub mod ctl;
 pub mod dpthread;
 pub mod error;
 pub mod health;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod nodename;
 pub mod peering;
 #[cfg(test)]
 mod peering_tests;
+pub mod policy;
 pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;
-pub mod status;
 pub mod syncer;
+pub mod view;
 
 pub use error::{Error, Result};

@@ -1,5 +1,6 @@
-//! The node's name (calico.md §7.2): `NODENAME` > the nodename file > `HOSTNAME` (lower-cased) >
-//! the kernel's hostname (lower-cased).
+//! The node's name, chosen as calico-node's startup does (Calico's
+//! `node/pkg/lifecycle/utils/utils.go`): `NODENAME` > the nodename file > `HOSTNAME`
+//! (lower-cased) > the kernel's hostname (lower-cased).
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! confd's peering rules (pure): which BGP sessions node `me` has and every session's options,
-//! from the Nodes, BGPPeers and BGPConfigurations in the cache (calico.md §2.2–2.4 and the
-//! bird.cfg section). confd does this in two steps, and so do we:
+//! from the Nodes, BGPPeers and BGPConfigurations in the cache (Calico's resource reference for
+//! BGPConfiguration, BGPPeer and Node; confd's `pkg/backends/calico/client.go` and
+//! `bird.cfg.template`). confd does this in two steps, and so do we:
 //!
 //! 1. BGPPeers become "v1 peerings" (`updatePeersV1`): global ones first (no `node`, no
 //!    `nodeSelector`), then node-specific ones (skipped where a global peering to the same

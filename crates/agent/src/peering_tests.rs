@@ -1,6 +1,7 @@
-//! One test per confd rule (calico.md §2.2–2.4, bird.cfg): route reflection through selectors,
-//! mesh exclusion, reverse peerings, passive, next hop, per-session options, listen ports,
-//! service advertisement, export policy, and the speaker's peer list with passwords from files.
+//! One test per confd rule (confd's `pkg/backends/calico/client.go`, `bird.cfg.template`; Calico's
+//! BGPConfiguration, BGPPeer and Node resources): route reflection through selectors, mesh
+//! exclusion, reverse peerings, passive, next hop, per-session options, listen ports, service
+//! advertisement, export policy, and the speaker's peer list with passwords from files.
 
 use std::net::IpAddr;
 

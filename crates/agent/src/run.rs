@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brindle_dataplane::{DataplaneConfig, DesiredState};
-use brindle_datastore::{Datastore, DatastoreConfig};
+use brindle_datastore::Datastore;
 use brindle_model::resources::{FelixConfigurationSpec, IPPool, Node, WorkloadEndpoint};
 use ipnet::Ipv4Net;
 use tokio::sync::{mpsc, watch};
@@ -29,16 +29,20 @@ use crate::config::{AgentConfig, Backend};
 use crate::dpthread::{self, DpInput, DpReport};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
+use crate::policy::{self, PolicyFeed};
 use crate::routeq;
 use crate::server::{self, CtlGuard, Query};
-use crate::startup::{self, Progress, Ready};
-use crate::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
+use crate::startup::{self, DatastoreChoice, Progress, Ready};
 use crate::syncer;
+use brindle_ctl::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 
 /// Runs the agent until SIGTERM/SIGINT. Call it on the main thread of a process in the node's
-/// network namespace. The datastore is opened from `ds_cfg`; while it cannot be, or startup
-/// cannot read or write it, the agent runs not ready and retries (see the module docs).
-pub fn run(cfg: AgentConfig, ds_cfg: DatastoreConfig) -> Result<()> {
+/// network namespace. The datastore is opened from `ds_cfg` (a [`brindle_datastore::DatastoreConfig`], or a
+/// [`DatastoreChoice`] that also says where its settings came from, for the errors); while it
+/// cannot be, or startup cannot read or write it, the agent runs not ready and retries (see the
+/// module docs).
+pub fn run(cfg: AgentConfig, ds_cfg: impl Into<DatastoreChoice>) -> Result<()> {
+    let ds_cfg = ds_cfg.into();
     match crate::limits::raise_nofile_limit() {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
@@ -128,6 +132,10 @@ struct Loop {
     pools_seen: Vec<String>,
     counters: Counters,
     ipv4: Option<Ipv4Net>,
+    /// Network policy's calculation ([`crate::policy`]).
+    policy: PolicyFeed,
+    /// A full listing came since the calculation was last rebuilt.
+    policy_rebuild: bool,
     /// The IPAM garbage collector, started with the datastore.
     ipam_gc: Option<brindle_ipam::gc::GcHandle>,
 }
@@ -142,7 +150,7 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 
 async fn main_loop(
     cfg: AgentConfig,
-    ds_cfg: DatastoreConfig,
+    ds_cfg: DatastoreChoice,
     node: String,
     first: std::result::Result<Ready, String>,
     kept: bool,
@@ -155,14 +163,13 @@ async fn main_loop(
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let ctl_task = tokio::spawn(server::serve_ctl(ctl, query_tx.clone()));
     let mut http_tasks = Vec::new();
-    let mut bound = Vec::new();
-    for addr in [cfg.felix.health, cfg.felix.metrics].into_iter().flatten() {
-        if bound.contains(&addr) {
-            continue;
-        }
-        bound.push(addr);
-        let l = server::bind_http(addr).await?;
-        http_tasks.push(tokio::spawn(server::serve_http(l, query_tx.clone())));
+    for (l, routes) in crate::http::bind(cfg.felix.health, cfg.felix.metrics).await? {
+        http_tasks.push(tokio::spawn(crate::http::serve(
+            l,
+            routes,
+            query_tx.clone(),
+            crate::http::Limits::default(),
+        )));
     }
     drop(query_tx);
 
@@ -174,7 +181,11 @@ async fn main_loop(
     let dp_thread = dpthread::spawn(
         DataplaneConfig {
             iface_prefixes: cfg.felix.interface_prefixes.clone(),
-            ..Default::default()
+            policy: brindle_dataplane::PolicyConfig {
+                enabled: cfg.felix.policy_enabled,
+                ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+                ..Default::default()
+            },
         },
         dp_tx.clone(),
         rep_tx,
@@ -206,6 +217,7 @@ async fn main_loop(
         vxlan_port: cfg.felix.vxlan_port,
         routes_from_datastore,
     };
+    let policy = PolicyFeed::new(&node);
     let mut lp = Loop {
         started_at: unix_now(),
         cfg,
@@ -232,6 +244,8 @@ async fn main_loop(
         pools_seen: Vec::new(),
         counters: Counters::default(),
         ipv4: None,
+        policy,
+        policy_rebuild: false,
         ipam_gc: None,
     };
     let mut syncer = None;
@@ -293,7 +307,7 @@ async fn main_loop(
             }
             r = cni_reports.recv(&mut report_buf) => {
                 if let Ok(n) = r
-                    && let Some(rep) = brindle_cni::report::Report::decode(&report_buf[..n])
+                    && let Some(rep) = brindle_ctl::report::Report::decode(&report_buf[..n])
                 {
                     lp.counters.cni.observe(&rep);
                 }
@@ -351,6 +365,7 @@ impl Loop {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_else(unix_now);
         self.datastore_error = None;
+        self.counters.sync_state = crate::metrics::SyncState::ResyncInProgress;
         self.ds = Some(ready.ds.clone());
         if self.ipam_gc.is_none() {
             self.ipam_gc = start_ipam_gc(&ready.ds, &s.node);
@@ -364,18 +379,25 @@ impl Loop {
         self.counters.datastore_updates += batch.events;
         if let Some(items) = batch.snapshot {
             self.counters.resyncs += 1;
+            self.counters.sync_state = crate::metrics::SyncState::InSync;
             self.cache.clear();
             for (k, v) in items {
                 self.cache.apply(&k, Some(&v));
             }
             self.in_sync = true;
+            self.policy_rebuild = true;
         }
         for (k, v) in batch.updates {
-            self.cache.apply(&k, v.as_deref());
+            if let Some(key) = self.cache.apply(&k, v.as_deref())
+                && !self.policy_rebuild
+            {
+                self.policy.changed(&self.cache, &key);
+            }
         }
         match batch.unavailable {
             Some(Some(e)) => {
                 tracing::warn!(error = %e, "datastore unavailable");
+                self.counters.sync_state = crate::metrics::SyncState::WaitForDatastore;
                 self.datastore_error = Some(e);
             }
             Some(None) => self.datastore_error = None,
@@ -383,10 +405,37 @@ impl Loop {
         }
     }
 
+    /// The policy calculation's news for the dataplane thread: after a full listing the whole
+    /// state (the calculation rebuilt from the cache), otherwise the delta since the last flush.
+    fn push_policy(&mut self) {
+        if !self.in_sync {
+            return;
+        }
+        let settings = policy::settings(&self.cfg.felix, &self.cache, &self.node);
+        if std::mem::take(&mut self.policy_rebuild) {
+            let t = Instant::now();
+            self.policy.rebuild(&self.cache, settings);
+            let _ = self.policy.flush();
+            self.dp_tx.policy_resync(self.policy.state());
+            tracing::info!(took = ?t.elapsed(), "policy calculation rebuilt from a full listing");
+        } else {
+            self.policy.set_settings(settings);
+            let delta = self.policy.flush();
+            if !delta.is_empty() {
+                let feed = &self.policy;
+                self.dp_tx.policy_delta(delta, || feed.state());
+            }
+        }
+        let st = self.policy.stats();
+        self.counters.policy_active_policies = st.active_policies;
+        self.counters.policy_rejected = self.policy.rejected.len();
+    }
+
     fn recompute(&mut self) {
         if !self.in_sync {
             return;
         }
+        self.push_policy();
         let t = Instant::now();
         let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
         // Felix's precedence: environment, then the node's FelixConfiguration, then `default`
@@ -421,8 +470,7 @@ impl Loop {
             .vxlan_port
             .or_else(|| felix_u32(|c| c.vxlan_port).and_then(|p| u16::try_from(p).ok()));
         let d = calc::compute(&self.cache, &self.node, &learned, &self.settings);
-        self.counters.calc_runs += 1;
-        self.counters.calc_seconds_total += t.elapsed().as_secs_f64();
+        self.counters.calc_done(t.elapsed().as_secs_f64());
         self.counters.nodes = self.cache.count::<Node>();
         self.counters.workloads_cluster = self.cache.count::<WorkloadEndpoint>();
         if let Some(n) = self.cache.node(&self.node) {
@@ -546,9 +594,12 @@ impl Loop {
     fn on_tick(&mut self) {
         self.update_pruning();
         let rep = self.dp_report.borrow().clone();
-        self.counters.dp_applies = rep.applies;
-        self.counters.dp_apply_seconds_total = rep.apply_seconds_total;
-        self.counters.dp_last_apply_seconds = rep.last_apply.as_secs_f64();
+        self.counters.dataplane = rep.metrics;
+        self.counters.policy_applies = rep.policy_applies;
+        self.counters.policy_resyncs = rep.policy_resyncs;
+        self.counters.policy_seconds_total = rep.policy_seconds_total;
+        self.counters.policy_last_seconds = rep.policy_last_seconds;
+        self.counters.policy_repairs = rep.policy_repairs;
         self.counters.kernel_echoes = self.kernel.echoes.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.kernel_repairs = self.kernel.repairs.load(std::sync::atomic::Ordering::Relaxed);
         self.counters.datastore_available = self.datastore_error.is_none();
@@ -577,6 +628,9 @@ impl Loop {
         if let Some(f) = &rep.fatal {
             errors.insert(0, f.clone());
         }
+        if let Some(e) = &rep.policy_error {
+            errors.push(format!("policy: {e}"));
+        }
         AgentStatus {
             node: self.node.clone(),
             version: startup::calico_version(),
@@ -591,7 +645,8 @@ impl Loop {
                 last_errors: errors,
             },
             live: rep.fatal.is_none(),
-            ready: rep.started && rep.fatal.is_none(),
+            // Felix is ready once its dataplane is in sync, policy included.
+            ready: rep.started && rep.fatal.is_none() && rep.policy_ready,
             ready_detail: String::new(),
             datastore_error: self.datastore_error.clone(),
         }
@@ -609,18 +664,24 @@ impl Loop {
                 });
             }
             Query::Metrics(tx) => {
-                let counters = self.counters.clone();
-                tokio::spawn(async move {
-                    let st = complete_status(base, speaker, started).await;
-                    let _ = tx.send(crate::metrics::render(&st, &counters));
-                });
+                let input = crate::metrics::scrape::Input {
+                    status: base,
+                    speaker,
+                    started,
+                    counters: self.counters.clone(),
+                    ds: self.ds.clone(),
+                };
+                tokio::spawn(crate::metrics::scrape::answer(input, tx));
+            }
+            Query::View(tx) => {
+                tokio::spawn(crate::view::answer(self.ds.clone(), base, speaker, started, tx));
             }
         }
     }
 }
 
 /// Adds the speaker's state and peers and the readiness verdict to a status.
-async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
+pub(crate) async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
     if let Some(b) = st.bgp.as_mut() {
         b.speaker_down = speaker.down();
         b.speaker_start_failures = speaker.start_failures;

@@ -1,23 +1,25 @@
-//! The agent's two listeners: the control socket (`node status`) and a small HTTP server for
-//! `/liveness`, `/readiness` (Calico's probe semantics, calico.md §8) and `/metrics`
-//! (Prometheus text format 0.0.4). Both ask the agent's main loop through [`Query`].
+//! The agent's local sockets: the control socket (`node status`) and the socket the CNI plugin
+//! reports its calls on. The control socket and the HTTP server ([`crate::http`]) ask the
+//! agent's main loop through [`Query`].
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ctl::{Request, Response};
 use crate::error::{Error, Result};
-use crate::status::AgentStatus;
+use brindle_ctl::control::{Request, Response};
+use brindle_ctl::status::AgentStatus;
 
 /// A question to the main loop.
 #[derive(Debug)]
 pub enum Query {
     Status(oneshot::Sender<AgentStatus>),
+    /// The `/metrics` exposition text.
     Metrics(oneshot::Sender<String>),
+    /// The cluster picture's state (`/view.json`), or why it could not be read.
+    View(oneshot::Sender<std::result::Result<crate::view::ClusterView, String>>),
 }
 
 async fn ask<T>(tx: &mpsc::Sender<Query>, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> Option<T> {
@@ -82,86 +84,12 @@ impl Drop for CtlGuard {
     }
 }
 
-/// Binds the socket the CNI plugin reports its calls' latencies on (`brindle_cni::report`),
+/// Binds the socket the CNI plugin reports its calls' latencies on (`brindle_ctl::report`),
 /// next to the control socket. Called after [`bind_ctl`], which refused if another agent owns
 /// the directory, so a file already there is a dead agent's and is replaced.
 pub fn bind_cni_reports(ctl: &Path) -> Result<(tokio::net::UnixDatagram, PathBuf)> {
-    let path = brindle_cni::report::socket_for(ctl);
+    let path = brindle_ctl::report::socket_for(ctl);
     let _ = std::fs::remove_file(&path);
     let s = tokio::net::UnixDatagram::bind(&path).map_err(|e| Error::io(path.display(), e))?;
     Ok((s, path))
-}
-
-/// Binds the health/metrics listener.
-pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Startup(format!("health/metrics listener {addr}: {e}")))
-}
-
-/// Calico's probe answers: 200 with the detail when fine, 503 otherwise; `/metrics` in
-/// Prometheus text format.
-pub async fn serve_http(listener: TcpListener, tx: mpsc::Sender<Query>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let (r, mut w) = stream.into_split();
-            let mut r = BufReader::new(r);
-            let mut first = String::new();
-            if r.read_line(&mut first).await.is_err() {
-                return;
-            }
-            // Drain the headers (to the blank line), bounded.
-            for _ in 0..100 {
-                let mut h = String::new();
-                match r.read_line(&mut h).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) if h.trim().is_empty() => break,
-                    Ok(_) => {}
-                }
-            }
-            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let (code, ctype, body) = match path.as_str() {
-                "/liveness" | "/readiness" => match ask(&tx, Query::Status).await {
-                    Some(st) => {
-                        let (ok, detail) = if path == "/liveness" {
-                            (
-                                st.live,
-                                if st.live {
-                                    "live".to_string()
-                                } else {
-                                    "not live".to_string()
-                                },
-                            )
-                        } else if st.ready {
-                            (true, "ready".to_string())
-                        } else {
-                            (false, st.ready_detail.clone())
-                        };
-                        (if ok { 200 } else { 503 }, "text/plain", format!("{detail}\n"))
-                    }
-                    None => (503, "text/plain", "shutting down\n".to_string()),
-                },
-                "/metrics" => match ask(&tx, Query::Metrics).await {
-                    Some(m) => (200, "text/plain; version=0.0.4", m),
-                    None => (503, "text/plain", "shutting down\n".to_string()),
-                },
-                _ => (404, "text/plain", "not found\n".to_string()),
-            };
-            let reason = match code {
-                200 => "OK",
-                404 => "Not Found",
-                _ => "Service Unavailable",
-            };
-            let resp = format!(
-                "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = w.write_all(resp.as_bytes()).await;
-            let _ = w.shutdown().await;
-        });
-    }
 }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brindle_datastore::{Client, Datastore, DatastoreConfig, ResourceError, retry_on_conflict};
+use brindle_datastore::{Client, Datastore, DatastoreConfig, Origin, ResourceError, retry_on_conflict};
 use brindle_ipam::Ipam;
 use brindle_ipam::tunnel::TunnelKind;
 use brindle_model::numorstring::AsNumber;
@@ -281,17 +281,45 @@ impl std::fmt::Debug for Ready {
     }
 }
 
+/// The datastore the agent opens, and where its settings came from (flags, calicoctl's file,
+/// the environment) when the caller knows: a failure to open it then says why that store was
+/// chosen (`… (path from environment variable BRINDLE_DATASTORE_PATH)`).
+#[derive(Debug, Clone)]
+pub struct DatastoreChoice {
+    pub config: DatastoreConfig,
+    pub origin: Option<Origin>,
+}
+
+impl From<DatastoreConfig> for DatastoreChoice {
+    fn from(config: DatastoreConfig) -> DatastoreChoice {
+        DatastoreChoice { config, origin: None }
+    }
+}
+
+impl DatastoreChoice {
+    /// Opens the store; the error names it and, when known, its settings' origin.
+    fn open(&self) -> Result<Arc<dyn Datastore>> {
+        brindle_datastore::open(&self.config).map_err(|e| match &self.origin {
+            Some(o) => {
+                let sqlite = matches!(self.config, DatastoreConfig::Sqlite(_));
+                ds_err("open", format!("{e} ({})", o.explain(sqlite)))
+            }
+            None => ds_err("open", e),
+        })
+    }
+}
+
 /// Opens the datastore (when `ds` holds none yet) and runs startup once.
 pub fn attempt(
     cfg: &AgentConfig,
-    ds_cfg: &DatastoreConfig,
+    ds_cfg: &DatastoreChoice,
     ds: &mut Option<Arc<dyn Datastore>>,
     name: &str,
 ) -> Result<Ready> {
     let store = match ds {
         Some(s) => s.clone(),
         None => {
-            let s = brindle_datastore::open(ds_cfg).map_err(|e| ds_err("open", e))?;
+            let s = ds_cfg.open()?;
             *ds = Some(s.clone());
             s
         }
@@ -337,7 +365,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::fro
 /// when `tx`'s receiver is gone.
 pub fn spawn_retries(
     cfg: AgentConfig,
-    ds_cfg: DatastoreConfig,
+    ds_cfg: DatastoreChoice,
     name: String,
     tx: tokio::sync::mpsc::Sender<Progress>,
 ) -> std::thread::JoinHandle<()> {

@@ -1,7 +1,8 @@
 //! RIB ingest: 1M IPv4 /24s in packed UPDATEs (≈1013 per 4096-byte message, one attribute set:
-//! the shape of perf.md B2's `bgp_blast.py`), decoded and applied to the RIB, changes drained
+//! the shape the BIRD anchor was measured with), decoded and applied to the RIB, changes drained
 //! as the speaker does. Prints ns/prefix, heap bytes per route (counting allocator) and the RSS
-//! growth per route, next to BIRD 2's anchor (0.25–0.30 s, 94 B/route on this machine).
+//! growth per route, next to BIRD 2's anchor (BIRD 2.0.12 measured on this project's 2-core
+//! machine: 0.25–0.30 s, 94 B/route; see docs/BENCHMARKS.md).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -42,8 +43,8 @@ fn stream() -> Vec<u8> {
     p.finish()
 }
 
-/// perf.md B2's second shape: 100k UPDATEs of one prefix each, every one with its own MED (100k
-/// distinct attribute sets).
+/// The BIRD anchor's second shape: 100k UPDATEs of one prefix each, every one with its own MED
+/// (100k distinct attribute sets).
 fn single_stream(n: u32) -> Vec<u8> {
     let c = ctx();
     let mut out = Vec::new();
@@ -110,7 +111,7 @@ fn bench(c: &mut Criterion) {
     println!(
         "rib_ingest: 1M /24 (988 packed UPDATEs) into the RIB in {secs:.3} s = {:.0} ns/prefix; \
          heap {:.1} B/route, RSS growth {:.1} B/route \
-         (BIRD 2.0.12 here: 0.25-0.30 s, 94 B/route; BIRD 1.6.8: 0.32 s, 123 B/route; perf.md B2)",
+         (BIRD 2.0.12 on this machine: 0.25-0.30 s, 94 B/route; BIRD 1.6.8: 0.32 s, 123 B/route)",
         secs * 1e9 / f64::from(N),
         heap as f64 / f64::from(N),
         rss as f64 * 1024.0 / f64::from(N),
@@ -126,7 +127,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(rib.attr_sets(), 100_001);
     println!(
         "rib_ingest: 100k single-prefix UPDATEs, distinct MEDs, in {secs:.3} s; heap {:.0} B/route \
-         (BIRD 2.0.12 here: 0.15 s, 366 B/route; perf.md B2)",
+         (BIRD 2.0.12 on this machine: 0.15 s, 366 B/route)",
         heap as f64 / 100_000.0,
     );
     drop(black_box(rib));

@@ -1,13 +1,13 @@
-//! Per-peer session configuration, with Calico's defaults (calico.md §5.2: BIRD template
-//! `connect delay time 2; connect retry time 5; error wait time 5,30; graceful restart`).
+//! Per-peer session configuration, with Calico's defaults (confd's `bird.cfg.template`, BIRD
+//! template `connect delay time 2; connect retry time 5; error wait time 5,30; graceful restart`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use brindle_bgp_wire::Family;
 
-/// Where a peer comes from, as Calico names BIRD protocols: `Mesh_<ip>`, `Global_<ip>`,
-/// `Node_<ip>` (calico.md §1.2, §5.2).
+/// Where a peer comes from, as Calico names BIRD protocols: `Mesh_<ip>`, `Global_<ip>`, `Node_<ip>`
+/// (confd's `bird.cfg.template`; calicoctl's `commands/node/status.go` maps them to peer types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PeerType {
     Mesh,
@@ -48,9 +48,9 @@ impl PeerType {
     }
 }
 
-/// Calico's mesh rule (calico.md §5.2): this node is `passive on` towards a peer whose address
-/// is greater than its own **as a string** (Go string comparison), so "172.20.42.9" >
-/// "172.20.42.81" and the node with the lexically greater address initiates.
+/// Calico's mesh rule (confd's `bird.cfg.template` / `bgp_processor.go`): this node is `passive on`
+/// towards a peer whose address is greater than its own **as a string** (Go string comparison), so
+/// "172.20.42.9" > "172.20.42.81" and the node with the lexically greater address initiates.
 pub fn mesh_passive(my_ip: &str, peer_ip: &str) -> bool {
     peer_ip > my_ip
 }

@@ -1,5 +1,6 @@
 //! Export policy and Adj-RIB-Out (RFC 4271 §9.1.3, §9.2; RFC 4456 §6 route reflection) with
-//! Calico's rules (calico.md §5.2):
+//! Calico's rules (confd's `bird.cfg.template`, `bird_ipam.cfg.template`,
+//! `bird_aggr.cfg.template`):
 //! - a node announces what it originates (its blocks, borrowed /32s, service prefixes) to
 //!   every peer, with itself as next hop;
 //! - iBGP-learned routes never go to iBGP peers (RFC 4271 §9.2), unless this node is a route

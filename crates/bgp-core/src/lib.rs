@@ -30,6 +30,8 @@
 //!
 //! Nothing here reads a clock, opens a socket or spawns a task: the speaker drives it.
 
+#![forbid(unsafe_code)]
+
 mod attr_store;
 pub mod communities;
 pub mod config;

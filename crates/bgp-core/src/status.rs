@@ -1,6 +1,7 @@
-//! Per-peer status as BIRD shows it in `show protocols` (calico.md §1.2): protocol state
-//! (`down`/`start`/`up`), the time of its last change, and the info text (`bgp_get_status`):
-//! `"%-14s%s%s"` of the session state description, the last error's class and message.
+//! Per-peer status as BIRD shows it in `show protocols` (what calicoctl's `commands/node/status.go`
+//! parses): protocol state (`down`/`start`/`up`), the time of its last change, and the info text
+//! (`bgp_get_status`): `"%-14s%s%s"` of the session state description, the last error's class and
+//! message.
 
 use std::fmt;
 
@@ -104,7 +105,7 @@ pub fn info_text(proto: ProtoState, state: BgpState, passive_idle: bool, err: Op
     format!("{dsc:<14}{err}").trim_end().to_string()
 }
 
-/// BIRD's `since` column (calico.md §1.2, "iso short" time format): `HH:MM:SS` when the change
+/// BIRD's `since` column (BIRD's `timeformat protocol`, "iso short"): `HH:MM:SS` when the change
 /// was less than 20 hours before `now`, else `YYYY-MM-DD`. Rendered in UTC, as BIRD in a
 /// calico-node container prints it.
 pub fn format_since(since: std::time::SystemTime, now: std::time::SystemTime) -> String {

@@ -543,7 +543,7 @@ fn collision_detection() {
 
 #[test]
 fn calico_mesh_rule_and_names() {
-    // calico.md §5.2: passive when the peer's address is greater as a string.
+    // confd's `bird.cfg.template`: passive when the peer's address is greater as a string.
     assert!(!mesh_passive("172.20.42.9", "172.20.42.81"));
     assert!(mesh_passive("172.20.42.81", "172.20.42.9"));
     assert!(mesh_passive("172.20.42.80", "172.20.42.81"));

@@ -1,11 +1,11 @@
-//! End-to-end receive race, perf.md B2's shape: one iBGP peer sends N distinct /24s packed
+//! End-to-end receive race, the BIRD anchor's shape: one iBGP peer sends N distinct /24s packed
 //! ≈1013 per 4096-byte UPDATE with one attribute set, in one write once Established; the time is
-//! Established → the speaker's RIB holds all N (counter polled every 2 ms, as perf.md's counter
-//! rows), and memory is the RSS growth 1 s later. Runs in two namespaces of its own (root).
+//! Established → the speaker's RIB holds all N (counter polled every 2 ms, the anchors' counter
+//! method), and memory is the RSS growth 1 s later. Runs in two namespaces of its own (root).
 //!
 //! `cargo bench -p brindle-bgp-speaker --bench recv` (N from BRINDLE_BENCH_PREFIXES, default
-//! 1,000,000). Compare with `recv_bench.py bird 1000000 --quiet-only` from
-//! shared/tools/bgp-anchors run in the same session.
+//! 1,000,000). Compare with BIRD in the same session: the `race` bench of this crate runs
+//! BIRD 2, FRR and GoBGP side by side (docs/BENCHMARKS.md).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -151,7 +151,7 @@ fn main() {
     println!(
         "speaker_recv: {n} /24 packed, Established -> all in the RIB in {secs:.3} s \
          ({:.0} ns/prefix, {:.2} M prefixes/s), CPU {cpu:.2} s; RSS +{:.1} MiB = {:.1} B/route \
-         (perf.md B2, 1M: BIRD 2.0.12 0.25-0.30 s / 94 B/route, BIRD 1.6.8 0.32 s / 123, \
+         (this machine, 1M: BIRD 2.0.12 0.25-0.30 s / 94 B/route, BIRD 1.6.8 0.32 s / 123, \
          FRR 2.2-2.7 s / 566, GoBGP 9-16 s / 1560)",
         secs * 1e9 / f64::from(n),
         f64::from(n) / secs / 1e6,

@@ -14,8 +14,9 @@ use crate::error::Error;
 
 /// BGP's port (RFC 4271 §8.2.1).
 pub const BGP_PORT: u16 = 179;
-/// Accept backlog: BIRD's 8 makes a 1000-node mesh take ~110 s to come up (perf.md B6); FRR
-/// and GoBGP use 4096.
+/// Accept backlog: BIRD's 8 makes a 1000-node mesh take ~110 s to come up (BIRD 2.0.12, 1000
+/// peers connecting at once, measured on this project's 2-core machine: the accept queue
+/// overflows and the clients back off); FRR and GoBGP use 4096.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +131,7 @@ impl SpeakerConfig {
     }
 }
 
-/// BIRD's timers; Calico's values by default (calico.md §5.2).
+/// BIRD's timers; Calico's values by default (confd's `bird.cfg.template`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerTimers {
     pub connect_delay: Duration,
@@ -227,7 +228,7 @@ impl PeerConfig {
     }
 
     /// A node-to-node mesh peer as Calico configures it: passive when the peer's address is
-    /// greater than ours as a string (calico.md §5.2).
+    /// greater than ours as a string (confd's `bird.cfg.template`).
     pub fn mesh(my_address: IpAddr, peer: IpAddr, asn: u32) -> PeerConfig {
         PeerConfig {
             passive: mesh_passive(&my_address.to_string(), &peer.to_string()),

@@ -8,7 +8,7 @@ use brindle_bgp_core::{BestRoute, BgpState, PeerType, ProtoState};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
-/// One peer as BIRD's `show protocols` shows it (calico.md §1.2).
+/// One peer as BIRD's `show protocols` shows it (docs/CALICO.md §1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
     /// BIRD protocol name: `Mesh_172_20_42_81`, `Global_…`, `Node_…`.
@@ -28,6 +28,10 @@ pub struct PeerStatus {
     pub routes_stale: usize,
     /// Routes the peer sent that its import filters (BGPFilter) rejected (BIRD's "filtered").
     pub routes_filtered: usize,
+    /// Routes announced to the peer (its Adj-RIB-Out; BIRD's `Routes: … N exported`).
+    pub routes_exported: usize,
+    /// Times an Established session with the peer went down since it was configured.
+    pub flaps: u64,
 }
 
 /// A best route learned from a peer.

@@ -140,7 +140,7 @@ fn listener_has_a_large_backlog() {
     let fab = Fabric::new(1);
     let _node = BrindleNode::start(&fab.nodes[0], Fabric::addr(0));
     let ss = fab.nodes[0].run("ss", &["-ltnH", "sport = :179"]);
-    // For a listening socket, Send-Q is the backlog (BIRD's is 8, perf.md B6).
+    // For a listening socket, Send-Q is the backlog (BIRD's is 8: `ss -ltn` on BIRD 2.0.12).
     let q: Vec<&str> = ss.split_whitespace().collect();
     assert_eq!(q.get(2), Some(&"4096"), "{ss}");
 }

@@ -1,6 +1,6 @@
-//! UPDATE decode speed: 1M IPv4 /24s packed ≈1013 per 4096-byte UPDATE with one attribute set
-//! (the shape of perf.md B2 and `bgp_blast.py`). Prints ns/prefix; the RIB ingest half of the
-//! race with BIRD is in brindle-bgp-core's `rib_ingest` bench.
+//! UPDATE decode speed: 1M IPv4 /24s packed ≈1013 per 4096-byte UPDATE with one attribute set (the
+//! shape the BIRD receive anchor was measured with, docs/BENCHMARKS.md). Prints ns/prefix; the RIB
+//! ingest half of the race with BIRD is in brindle-bgp-core's `rib_ingest` bench.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -62,7 +62,7 @@ fn bench(c: &mut Criterion) {
     }
     let per = t.elapsed().as_secs_f64() / reps as f64;
     println!(
-        "update_decode: {} bytes, 1M /24 decoded in {:.4} s = {:.1} ns/prefix (BIRD 2 ingests 1M into its RIB in 0.25-0.30 s, perf.md B2)",
+        "update_decode: {} bytes, 1M /24 decoded in {:.4} s = {:.1} ns/prefix (BIRD 2.0.12 ingests 1M into its RIB in 0.25-0.30 s on this machine)",
         bytes.len(),
         per,
         per * 1e9 / N as f64

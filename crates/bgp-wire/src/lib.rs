@@ -25,6 +25,8 @@
 //! Decoding never allocates per prefix: an UPDATE is checked once, then its prefixes are walked
 //! over the message bytes.
 
+#![forbid(unsafe_code)]
+
 pub mod aspath;
 pub mod attrs;
 pub mod capability;

@@ -3,7 +3,8 @@
 //! a time and 4 in parallel:
 //! - Brindle: the `brindle` binary with Brindle IPAM on a SQLite datastore;
 //! - reference: Debian's `bridge` + `host-local` (containernetworking-plugins, /usr/lib/cni);
-//! - naive: the perf.md B7 anchor, a pod wired by 10 `ip`/`sysctl` commands (18.8 ms/pod there).
+//! - naive: a pod wired by 10 `ip`/`sysctl` commands (18.8 ms/pod p50 when first measured on
+//!   this machine; Calico's own `DoNetworking` is ≈ 15 ms, projectcalico/calico#7705).
 //!
 //! Brindle runs twice: with the store held open and no agent (as before), then with the node's
 //! agent (`brindle node run`) running in the node namespace and watching the store, as on a
@@ -134,7 +135,7 @@ impl Wirer for Plugin {
     }
 }
 
-/// perf.md B7: the pod wired by 10 iproute2/sysctl commands.
+/// The naive anchor: the pod wired by 10 iproute2/sysctl commands.
 struct Naive {
     node: File,
 }

@@ -6,7 +6,8 @@
 //!   bgp-master1 and bgp-node2, each node staying under maxBlocksPerHost). Goal: p99 < 100 ms.
 //! - `scale [NODES]`: `lab up` of NODES nodes × 2 pods until every node routes to every block
 //!   and every BGP session is Established (goal: 100 nodes < 60 s on 2 cores), then the agents'
-//!   RSS (goals: < 30 MiB at 3 nodes, < 60 MiB at 100; calico-node: 250–560 MiB, perf.md A27).
+//!   RSS (goals: < 30 MiB at 3 nodes, < 60 MiB at 100; calico-node: 250–560 MiB as reported in
+//!   projectcalico/calico issues #2703, #3820, #4129).
 //!
 //! `cargo bench -p brindle --bench lab [-- convergence 60 | scale 100]` (both by default).
 
@@ -172,7 +173,7 @@ fn convergence(pods: usize) {
         let n = v.len();
         println!("{what:<46} {n:>6} {:>9.1} {:>9.1}", pct(v, 0.5), pct(v, 0.99));
     }
-    println!("goal: p99 < 100 ms; naive 10-command CNI ADD alone: 18.8 ms p50 (perf.md B7)");
+    println!("goal: p99 < 100 ms; naive 10-command CNI ADD alone: 18.8 ms p50 on this machine");
     print_rss("3 nodes", rss, 30.0);
 }
 
@@ -206,7 +207,7 @@ fn scale(nodes: usize) {
     let sessions: usize = lab.plan().nodes.len() * (lab.plan().nodes.len() - 1);
     println!("\n== {nodes}-node lab up, fully converged ==");
     println!(
-        "lab up (namespaces, agents, {} pods through CNI, every route and all {sessions} BGP session ends up): {:.1} s (goal < 60 s at 100 nodes; Calico 800-node mesh BGP init ~240 s, perf.md A17)",
+        "lab up (namespaces, agents, {} pods through CNI, every route and all {sessions} BGP session ends up): {:.1} s (goal < 60 s at 100 nodes; Calico 800-node mesh BGP init ~240 s, projectcalico/calico#9976)",
         lab.state().pods.len(),
         took.as_secs_f64()
     );

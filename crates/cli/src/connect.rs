@@ -1,15 +1,30 @@
-//! Choosing and opening the datastore: flags, then calicoctl's connection file
-//! (`/etc/calico/calicoctl.cfg`, `kind: CalicoAPIConfig`, used when it exists), then the
-//! environment (resolved by `brindle_datastore::DatastoreConfig::resolve`).
+//! Choosing and opening the datastore: flags, then calicoctl's connection file (`--config`,
+//! `BRINDLE_CONFIG`, or `/etc/calico/calicoctl.cfg` when it exists; `kind: CalicoAPIConfig`),
+//! then the environment (resolved by `brindle_datastore::DatastoreConfig::resolve_with_origin`).
+//! Every setting keeps where it came from, and every error about the store says it. Read-only
+//! commands open with [`Access::ReadOnly`]: a missing SQLite file is an error naming the path
+//! and its origin, never a new empty database.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
-use brindle_datastore::{DatastoreConfig, Overrides};
+use anyhow::{Context as _, Result, anyhow, bail};
+use brindle_datastore::{DatastoreConfig, Origin, Overrides, Setting, Source};
 use serde_json::Value;
 
-use crate::args::DatastoreArgs;
+use crate::args::{DEFAULT_CONFIG_PATH, DatastoreArgs};
 use crate::client::Client;
+
+/// The variable naming the connection file when `--config` is not given.
+pub const CONFIG_ENV: &str = "BRINDLE_CONFIG";
+
+/// Whether a command may create the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `get`, `ipam show`, … : the store must exist.
+    ReadOnly,
+    /// Commands that write create an SQLite file that is not there yet.
+    ReadWrite,
+}
 
 /// Parses a `CalicoAPIConfig` document (YAML or JSON). `datastorePath` is Brindle's addition
 /// for the SQLite file.
@@ -26,50 +41,86 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<Overrides> {
         spec.get(k)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .map(|v| Setting::new(v, Source::file(path.display(), &format!("spec.{k}"))))
     };
+    let p = |k: &str| s(k).map(|v| Setting::new(PathBuf::from(v.value), v.source));
     Ok(Overrides {
         datastore_type: s("datastoreType"),
-        sqlite_path: s("datastorePath").map(PathBuf::from),
+        sqlite_path: p("datastorePath"),
         etcd_endpoints: s("etcdEndpoints"),
-        etcd_ca_file: s("etcdCACertFile").map(PathBuf::from),
-        etcd_cert_file: s("etcdCertFile").map(PathBuf::from),
-        etcd_key_file: s("etcdKeyFile").map(PathBuf::from),
+        etcd_ca_file: p("etcdCACertFile"),
+        etcd_cert_file: p("etcdCertFile"),
+        etcd_key_file: p("etcdKeyFile"),
         etcd_username: s("etcdUsername"),
         etcd_password: s("etcdPassword"),
     })
 }
 
-/// The explicit settings: flags first, the connection file (if it exists) second.
-pub fn overrides(args: &DatastoreArgs) -> Result<Overrides> {
-    let file = match std::fs::read_to_string(&args.config) {
-        Ok(text) => parse_config_file(&args.config, &text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Overrides::default(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", args.config.display())),
+/// The connection file to read and where its name came from; `None` for the default path
+/// when it does not exist (calicoctl then uses the environment alone).
+fn config_file(args: &DatastoreArgs, env: &dyn Fn(&str) -> Option<String>) -> Option<(PathBuf, Source)> {
+    if let Some(p) = &args.config {
+        return Some((p.clone(), Source::flag("--config")));
+    }
+    if let Some(p) = env(CONFIG_ENV).filter(|p| !p.trim().is_empty()) {
+        return Some((PathBuf::from(p), Source::env(CONFIG_ENV)));
+    }
+    let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+    default.exists().then_some((default, Source::Default))
+}
+
+/// The explicit settings: flags first, the connection file second.
+pub fn overrides(args: &DatastoreArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Overrides> {
+    let file = match config_file(args, env) {
+        None => Overrides::default(),
+        Some((path, source)) => match std::fs::read_to_string(&path) {
+            Ok(text) => parse_config_file(&path, &text)?,
+            // A named file must be there; the default one is optional.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && source == Source::Default => {
+                Overrides::default()
+            }
+            Err(e) => bail!(
+                "datastore connection file {} (from {source}): {e}",
+                path.display()
+            ),
+        },
     };
+    let flag = |v: &Option<String>, name: &str| v.clone().map(|v| Setting::new(v, Source::flag(name)));
+    let flag_path = |v: &Option<PathBuf>, name: &str| v.clone().map(|v| Setting::new(v, Source::flag(name)));
     Ok(Overrides {
-        datastore_type: args.datastore_type.clone().or(file.datastore_type),
-        sqlite_path: args.datastore_path.clone().or(file.sqlite_path),
-        etcd_endpoints: args.etcd_endpoints.clone().or(file.etcd_endpoints),
-        etcd_ca_file: args.etcd_cafile.clone().or(file.etcd_ca_file),
-        etcd_cert_file: args.etcd_certfile.clone().or(file.etcd_cert_file),
-        etcd_key_file: args.etcd_keyfile.clone().or(file.etcd_key_file),
+        datastore_type: flag(&args.datastore_type, "--datastore-type").or(file.datastore_type),
+        sqlite_path: flag_path(&args.datastore_path, "--datastore-path").or(file.sqlite_path),
+        etcd_endpoints: flag(&args.etcd_endpoints, "--etcd-endpoints").or(file.etcd_endpoints),
+        etcd_ca_file: flag_path(&args.etcd_cafile, "--etcd-cafile").or(file.etcd_ca_file),
+        etcd_cert_file: flag_path(&args.etcd_certfile, "--etcd-certfile").or(file.etcd_cert_file),
+        etcd_key_file: flag_path(&args.etcd_keyfile, "--etcd-keyfile").or(file.etcd_key_file),
         etcd_username: file.etcd_username,
         etcd_password: file.etcd_password,
     })
 }
 
-/// The datastore configuration from flags, file and environment.
-pub fn config(args: &DatastoreArgs) -> Result<DatastoreConfig> {
-    let over = overrides(args)?;
-    Ok(DatastoreConfig::resolve(&over, |name| std::env::var(name).ok())?)
+/// The datastore configuration from flags, file and environment, and where it came from.
+pub fn config(args: &DatastoreArgs) -> Result<(DatastoreConfig, Origin)> {
+    let env = |name: &str| std::env::var(name).ok();
+    let over = overrides(args, &env)?;
+    Ok(DatastoreConfig::resolve_with_origin(&over, env)?)
+}
+
+/// Opens `cfg`; a failure names the store and where its settings came from.
+pub fn open_config(cfg: DatastoreConfig, origin: &Origin, access: Access) -> Result<Client> {
+    let sqlite = matches!(cfg, DatastoreConfig::Sqlite(_));
+    let cfg = match access {
+        Access::ReadOnly => cfg.existing_only(),
+        Access::ReadWrite => cfg,
+    };
+    let store = brindle_datastore::open(&cfg).map_err(|e| anyhow!("{e} ({})", origin.explain(sqlite)))?;
+    Ok(Client::new(store))
 }
 
 /// Opens the configured datastore.
-pub fn open(args: &DatastoreArgs) -> Result<Client> {
-    let cfg = config(args)?;
-    let store = brindle_datastore::open(&cfg)?;
-    Ok(Client::new(store))
+pub fn open(args: &DatastoreArgs, access: Access) -> Result<Client> {
+    let (cfg, origin) = config(args)?;
+    open_config(cfg, &origin, access)
 }
 
 #[cfg(test)]
@@ -80,12 +131,12 @@ mod tests {
     fn calicoctl_cfg() {
         let text = "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: https://10.0.0.1:2379,https://10.0.0.2:2379\n  etcdCACertFile: /etc/ca.pem\n  etcdCertFile: /etc/c.pem\n  etcdKeyFile: /etc/k.pem\n";
         let f = parse_config_file(Path::new("c.cfg"), text).unwrap();
-        assert_eq!(f.datastore_type.as_deref(), Some("etcdv3"));
+        assert_eq!(f.datastore_type.unwrap().value, "etcdv3");
         assert_eq!(
-            f.etcd_endpoints.as_deref(),
-            Some("https://10.0.0.1:2379,https://10.0.0.2:2379")
+            f.etcd_endpoints.unwrap().value,
+            "https://10.0.0.1:2379,https://10.0.0.2:2379"
         );
-        assert_eq!(f.etcd_key_file, Some(PathBuf::from("/etc/k.pem")));
+        assert_eq!(f.etcd_key_file.unwrap().value, PathBuf::from("/etc/k.pem"));
         let e = parse_config_file(Path::new("c.cfg"), "kind: IPPool\n").unwrap_err();
         assert!(e.to_string().contains("expected CalicoAPIConfig"), "{e}");
     }
@@ -102,18 +153,30 @@ mod tests {
         .unwrap();
         let args = DatastoreArgs {
             datastore_type: Some("sqlite".into()),
-            config: path.clone(),
+            config: Some(path.clone()),
             ..DatastoreArgs::default()
         };
-        let o = overrides(&args).unwrap();
-        assert_eq!(o.datastore_type.as_deref(), Some("sqlite"));
-        assert_eq!(o.etcd_endpoints.as_deref(), Some("http://127.0.0.1:1"));
+        let no_env = |_: &str| None;
+        let o = overrides(&args, &no_env).unwrap();
+        assert_eq!(o.datastore_type.unwrap().source, Source::flag("--datastore-type"));
+        let e = o.etcd_endpoints.unwrap();
+        assert_eq!(e.value, "http://127.0.0.1:1");
+        assert_eq!(
+            e.source.to_string(),
+            format!("spec.etcdEndpoints in {}", path.display())
+        );
+        // BRINDLE_CONFIG names the file when --config does not.
+        let env_cfg = |k: &str| (k == CONFIG_ENV).then(|| path.display().to_string());
+        let o = overrides(&DatastoreArgs::default(), &env_cfg).unwrap();
+        assert_eq!(o.etcd_endpoints.unwrap().value, "http://127.0.0.1:1");
         std::fs::remove_file(&path).unwrap();
         std::fs::remove_dir(&dir).unwrap();
+        // A file named by flag or variable must exist.
         let missing = DatastoreArgs {
-            config: dir.join("nope.cfg"),
+            config: Some(dir.join("nope.cfg")),
             ..DatastoreArgs::default()
         };
-        assert_eq!(overrides(&missing).unwrap(), Overrides::default());
+        let e = overrides(&missing, &no_env).unwrap_err().to_string();
+        assert!(e.contains("nope.cfg (from flag --config)"), "{e}");
     }
 }

@@ -35,8 +35,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => write::validate_file(a),
         Command::Ipam(a) => ipam::run(&cli.datastore, a),
         Command::InstallCni(a) => commands::install_cni::install_cni(a),
+        Command::Completion(a) => commands::completion::completion(a),
+        Command::GenerateMan(a) => commands::completion::generate_man(a),
         cmd => {
-            let client = connect::open(&cli.datastore)?;
+            // Only the commands that add resources may start a new store; the others need one.
+            let access = match cmd {
+                Command::Apply(_) | Command::Create(_) => connect::Access::ReadWrite,
+                _ => connect::Access::ReadOnly,
+            };
+            let client = connect::open(&cli.datastore, access)?;
             match cmd {
                 Command::Get(a) => get::get(&client, a),
                 Command::Apply(a) => write::apply(&client, a),
@@ -50,7 +57,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 | Command::Node(_)
                 | Command::Lab(_)
                 | Command::Ipam(_)
-                | Command::InstallCni(_) => {
+                | Command::InstallCni(_)
+                | Command::Completion(_)
+                | Command::GenerateMan(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brindle_agent::status::AgentStatus;
+use brindle_ctl::status::AgentStatus;
 use brindle_testkit::{Daemon, Etcd, Netns, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_brindle");
@@ -52,7 +52,7 @@ impl Node {
     }
 
     fn status(&self) -> Option<AgentStatus> {
-        brindle_agent::ctl::query_status(&self.ctl()).ok()
+        brindle_ctl::control::query_status(&self.ctl()).ok()
     }
 
     /// Waits for a status that satisfies `ok`; panics with the last one and the log.
@@ -114,6 +114,22 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `/metrics` on Felix's metrics port, from inside the namespace.
+    fn metrics(&self) -> String {
+        let out = self
+            .ns
+            .cmd("curl")
+            .args(["-sf", "http://127.0.0.1:9091/metrics"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn assert_metric(&self, line: &str) {
+        let m = self.metrics();
+        assert!(m.lines().any(|l| l == line), "missing `{line}` in:\n{m}");
+    }
+
     /// While the datastore is unusable: running, not ready with the datastore's error, in
     /// every place a user looks, and the kernel's routes untouched.
     fn assert_waiting(&self, agent: &mut Daemon, needle: &str) {
@@ -134,6 +150,10 @@ impl Node {
             self.node_status()
         );
         assert_eq!(self.readiness(), "503");
+        self.assert_metric("brindle_datastore_available 0");
+        // Felix's "waiting for the datastore".
+        self.assert_metric("felix_resync_state 1");
+        self.assert_metric("brindle_ready 0");
         // Still retrying a few seconds later, routes kept.
         std::thread::sleep(Duration::from_secs(3));
         assert!(agent.is_running(), "{}", agent.log());
@@ -150,6 +170,8 @@ impl Node {
         assert_eq!(st.datastore_error, None);
         assert_eq!(st.ipv4_address.as_deref(), Some("172.31.7.2/24"));
         assert_eq!(self.readiness(), "200");
+        self.assert_metric("brindle_datastore_available 1");
+        self.assert_metric("felix_resync_state 3");
         let out = self
             .ns
             .cmd(BIN)
@@ -211,9 +233,10 @@ fn agent_started_on_a_locked_sqlite_file_converges_when_it_is_released() {
     let node = Node::new("dss");
     let db = node.dir.join("brindle.db");
     let ds = [("BRINDLE_DATASTORE_PATH", db.display().to_string())];
-    // A Brindle datastore (made by the CLI), then another process holding its write lock.
+    // A Brindle datastore (made by a CLI command that writes: reads never create one), then
+    // another process holding its write lock.
     let out = Command::new(BIN)
-        .args(["get", "nodes"])
+        .args(["ipam", "configure", "--strictaffinity=false"])
         .envs(ds.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
@@ -239,5 +262,22 @@ fn agent_started_on_a_locked_sqlite_file_converges_when_it_is_released() {
     node.assert_waiting(&mut agent, "brindle.db");
     drop(lock);
     node.assert_converged(&mut agent, &ds);
+    agent.kill();
+}
+
+#[test]
+fn a_store_the_agent_cannot_open_is_named_with_its_origin() {
+    let node = Node::new("dso");
+    // Under a regular file: the agent cannot create the store (and retries).
+    let file = node.dir.join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let db = file.join("brindle.db");
+    let ds = [("BRINDLE_DATASTORE_PATH", db.display().to_string())];
+    let mut agent = node.agent(&ds);
+    node.assert_waiting(
+        &mut agent,
+        "(path from environment variable BRINDLE_DATASTORE_PATH)",
+    );
+    assert!(!db.exists());
     agent.kill();
 }

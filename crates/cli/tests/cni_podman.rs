@@ -1,10 +1,10 @@
-//! A real runtime: podman 4.3 (Debian) with its CNI backend and runc runs containers on a
-//! Brindle network (lab.md §8). Podman runs inside the test's node namespace (entered with
-//! `nsenter --net`, never `ip netns exec`, which remounts /sys under runc), with a private
-//! containers.conf, private storage (`--root`/`--runroot`, vfs), a private CNI config
-//! directory and plugin directory (a `brindle` link to the built binary), and an image made
-//! locally from busybox-static with `podman import`. Every name is unique; everything is
-//! removed by name afterwards.
+//! A real runtime: podman 4.3 (Debian) with its CNI backend and runc runs containers on a Brindle
+//! network (Debian's podman defaults to the CNI backend when netavark is not installed). Podman
+//! runs inside the test's node namespace (entered with `nsenter --net`, never `ip netns exec`,
+//! which remounts /sys under runc), with a private containers.conf, private storage
+//! (`--root`/`--runroot`, vfs), a private CNI config directory and plugin directory (a `brindle`
+//! link to the built binary), and an image made locally from busybox-static with `podman import`.
+//! Every name is unique; everything is removed by name afterwards.
 
 mod cni_support;
 

@@ -6,6 +6,11 @@ mod support;
 use brindle_testkit::Etcd;
 use support::{Env, SEED_POOL};
 
+/// An empty connection file of the test's own (the host's calicoctl.cfg is never read).
+fn empty_cfg(env: &Env) -> String {
+    env.write("empty.cfg", "kind: CalicoAPIConfig\nspec: {}\n")
+}
+
 fn etcd_env(etcd: &Etcd) -> Env {
     let mut env = Env::sqlite();
     env.extra_args = vec![
@@ -14,7 +19,7 @@ fn etcd_env(etcd: &Etcd) -> Env {
         "--etcd-endpoints".into(),
         etcd.endpoint().to_string(),
         "--config".into(),
-        env.dir.join("none.cfg").display().to_string(),
+        empty_cfg(&env),
     ];
     env
 }
@@ -80,10 +85,15 @@ fn unreachable_etcd_is_a_clear_error() {
         "--etcd-endpoints".into(),
         "http://127.0.0.1:1".into(),
         "--config".into(),
-        "/nonexistent.cfg".into(),
+        empty_cfg(&env),
     ];
     let r = env.run(&["get", "ippool"]).fails();
     assert!(r.stderr.contains("127.0.0.1:1"), "{r:?}");
+    // The message says where the endpoints came from.
+    assert!(
+        r.stderr.contains("(endpoints from flag --etcd-endpoints"),
+        "{r:?}"
+    );
 }
 
 /// As `resources::an_undecodable_row_is_reported_and_deletable`, on etcd.

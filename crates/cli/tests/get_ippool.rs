@@ -174,7 +174,7 @@ fn json_is_go_marshal_indent_without_trailing_newline() {
 
 #[test]
 fn empty_kind_prints_only_the_header() {
-    let env = Env::sqlite();
+    let env = seeded();
     let r = env.run(&["get", "bgppeer"]).ok();
     assert_eq!(r.stdout, "NAME   PEERIP   NODE   ASN   \n\n");
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use brindle_agent::status::AgentStatus;
+use brindle_ctl::status::AgentStatus;
 use brindle_testkit::{Daemon, TempDir, require};
 use lab_support::{TestLab, wait_for};
 
@@ -21,7 +21,7 @@ const RR1: &str = "bgp-node1";
 const RR2: &str = "bgp-node2";
 
 fn status(lab: &TestLab, node: &str) -> Option<AgentStatus> {
-    brindle_agent::ctl::query_status(&lab.lab().dir().ctl_socket(node)).ok()
+    brindle_ctl::control::query_status(&lab.lab().dir().ctl_socket(node)).ok()
 }
 
 /// The node's IPv4 peers that are Established.
@@ -375,7 +375,7 @@ fn sessions(lab: &TestLab, node: &str) -> Vec<(String, i64, bool)> {
 }
 
 fn metric(lab: &TestLab, node: &str, name: &str) -> u64 {
-    let m = lab.stdout(node, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+    let m = lab.stdout(node, &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
     let prefix = format!("{name}{{node=\"{node}\"}} ");
     m.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -499,10 +499,16 @@ fn pools_change_without_flaps_and_a_taken_port_is_retried() {
             && out.contains("retrying"),
         "{out}"
     );
-    assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_running"), 0);
+    // The metrics server reuses a scrape for up to 1 s (many scrapers at once cost one), so
+    // the text may lag the status by that much.
+    wait_for(
+        "the metrics to say the speaker is down",
+        Duration::from_secs(5),
+        || metric(&lab, NODE, "brindle_bgp_speaker_running") == 0,
+    );
     assert!(metric(&lab, NODE, "brindle_bgp_speaker_start_failures_total") >= 3);
 
-    // The port is freed: the speaker is up within 5 s, and the mesh comes back on the new port.
+    // The port is freed: the speaker is up within 5 s (the wait allows 5 s), and the mesh comes back on the new port.
     drop(holder);
     let freed = std::time::Instant::now();
     wait_for("the speaker to start", Duration::from_secs(5), || {
@@ -520,7 +526,11 @@ fn pools_change_without_flaps_and_a_taken_port_is_retried() {
     wait_for("readiness", Duration::from_secs(10), || {
         status(&lab, NODE).is_some_and(|s| s.ready)
     });
-    assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_running"), 1);
+    wait_for(
+        "the metrics to say the speaker runs",
+        Duration::from_secs(5),
+        || metric(&lab, NODE, "brindle_bgp_speaker_running") == 1,
+    );
     assert_eq!(metric(&lab, NODE, "brindle_bgp_speaker_restarts_total"), 1);
     lab.ping_all();
 }

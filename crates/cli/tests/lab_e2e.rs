@@ -131,7 +131,7 @@ fn seed_cluster_ipip_always() {
     let dst = victim.split_whitespace().next().unwrap().to_string();
     let ns = l.plan().node("bgp-master1").unwrap().netns.clone();
     let kernel = |kind: &str| -> u64 {
-        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+        let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
         let line = format!("brindle_kernel_notifications_total{{kind=\"{kind}\"}} ");
         m.lines()
             .find_map(|l| l.strip_prefix(line.as_str()))
@@ -160,19 +160,10 @@ fn seed_cluster_ipip_always() {
     // NAT outgoing: a pod reaches the "internet" behind the router, which has no pod routes.
     let out = lab.exec(&pods[0].name, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(out.status.success(), "pod → 192.0.2.1 (NAT outgoing) failed");
-    // Prometheus metrics and readiness from inside the node.
-    let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
-    assert!(
-        m.contains("brindle_bgp_sessions{node=\"bgp-master1\",state=\"up\"} 2"),
-        "{m}"
-    );
-    // The plugin reported its two ADDs on this node (the lab made them as a runtime does).
-    assert!(
-        m.contains(
-            "brindle_cni_call_seconds_count{node=\"bgp-master1\",plugin=\"brindle\",command=\"ADD\",result=\"ok\"} 2"
-        ),
-        "{m}"
-    );
+    // Prometheus metrics (Felix's, kube-controllers' IPAM and the BIRD exporter's names) from
+    // inside the node, on Felix's metrics port.
+    let m = lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
+    check_seed_metrics(&m);
     assert_eq!(
         lab.stdout("bgp-master1", &["curl", "-sf", "http://127.0.0.1:9099/readiness"]),
         "ready\n"
@@ -182,15 +173,188 @@ fn seed_cluster_ipip_always() {
     let leaders: usize = ["bgp-master1", "bgp-node1", "bgp-node2"]
         .iter()
         .map(|n| {
-            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9099/metrics"]);
+            let m = lab.stdout(n, &["curl", "-sf", "http://127.0.0.1:9091/metrics"]);
+            // Untyped: a counter under kube-controllers' name, without `_total`.
             assert!(
-                m.contains("# TYPE ipam_allocations_gc_reclamations counter"),
+                m.contains("# TYPE ipam_allocations_gc_reclamations untyped"),
                 "{m}"
             );
             usize::from(m.lines().any(|l| l == "brindle_ipam_gc_leader 1"))
         })
         .sum();
     assert_eq!(leaders, 1, "IPAM GC leaders among the agents");
+    check_lab_view(&lab, &pods);
+}
+
+/// `brindle lab view -o FILE` on the live seed lab, drawn by headless Chromium: every node
+/// with its agent ready, both ends of the three mesh sessions up, one block per node, every
+/// pod where the lab put it. The screenshot stays in `target/tmp/lab_view/seed.png`.
+fn check_lab_view(lab: &TestLab, pods: &[brindle_lab::state::PodRecord]) {
+    let dir = brindle_testkit::TempDir::new("labview");
+    let file = dir.join("lab.html");
+    let out = Command::new(BIN)
+        .args(["lab", "view", "--name", &lab.name, "-o"])
+        .arg(&file)
+        .env("BRINDLE_LAB_ROOT", lab.root.path())
+        .output()
+        .expect("run brindle lab view");
+    assert!(
+        out.status.success(),
+        "lab view: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab_view");
+    std::fs::create_dir_all(&shots).unwrap();
+    let url = format!("file://{}", file.display());
+    let dom = brindle_testkit::chromium::dom_and_screenshot(&url, &shots.join("seed.png"));
+    let has = |needle: &str| assert!(dom.contains(needle), "missing {needle:?} in:\n{dom}");
+    let count = |needle: &str| dom.matches(needle).count();
+    has(&format!("Brindle: lab {}", lab.name));
+    has(">snapshot<");
+    has("3 nodes, 6 of 6 session ends up, 3 blocks, 6 pods");
+    assert_eq!(count("<g class=\"node ready\""), 3, "ready nodes:\n{dom}");
+    assert_eq!(count("class=\"session up\""), 6, "session lines:\n{dom}");
+    assert_eq!(count("class=\"session down\""), 0, "{dom}");
+    let l = lab.lab();
+    for n in &l.plan().nodes {
+        has(&format!("<article class=\"card\" data-node=\"{}\"", n.name));
+        // Both ends of each session towards this node.
+        let peer = format!(
+            "data-peer=\"{}\" data-peer-node=\"{}\" data-state=\"up\"",
+            n.addr.addr(),
+            n.name
+        );
+        assert_eq!(count(&peer), 2, "sessions towards {}:\n{dom}", n.name);
+    }
+    for (node, blocks) in l.blocks_by_node().unwrap() {
+        for b in blocks {
+            // Drawn in the topology and listed in the node's card.
+            assert_eq!(count(&format!("data-cidr=\"{b}\"")), 2, "{node}'s {b}:\n{dom}");
+        }
+    }
+    for p in pods {
+        let ip = p.ip.as_deref().expect("pod address");
+        assert_eq!(count(&format!("data-ip=\"{ip}\"")), 2, "{}:\n{dom}", p.name);
+    }
+}
+
+/// Every series family `/metrics` promises, with its labels, on the seed lab's first node once
+/// its two pods and both mesh sessions exist.
+fn check_seed_metrics(m: &str) {
+    let has = |line: &str| assert!(m.lines().any(|l| l == line), "missing `{line}` in:\n{m}");
+    let family = |name: &str| {
+        assert!(
+            m.lines().any(|l| l.starts_with(name) && !l.starts_with('#')),
+            "no `{name}` series in:\n{m}"
+        )
+    };
+    has("felix_active_local_endpoints 2");
+    has("felix_cluster_num_hosts 3");
+    for name in [
+        "felix_cluster_num_workload_endpoints ",
+        "felix_resync_state ",
+        "felix_resyncs_started ",
+        "felix_int_dataplane_failures ",
+        "felix_int_dataplane_apply_time_seconds_count ",
+        "felix_calc_graph_update_time_seconds_count ",
+        "felix_route_table_list_seconds_count ",
+        "felix_nft_calls ",
+        "felix_nftables_lines_executed{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_nft_chains{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_nft_rules{ip_version=\"4\",table=\"brindle\"} ",
+        "felix_ipsets_calico{ip_version=\"4\"} ",
+        "felix_ipsets_total ",
+        // The seed lab's tunl0 is Brindle's BPF one on a kernel without ipip.
+        "brindle_bpf_ipip_packets_total{program=\"encap\",result=\"forwarded\"} ",
+        "brindle_bpf_ipip_packets_total{program=\"decap\",result=\"denied\"} ",
+        "brindle_ipam_gc_leader ",
+        "brindle_ipam_gc_passes_total ",
+        "ipam_allocations_in_use{ippool=\"default-pool\",node=\"bgp-master1\"} ",
+        "ipam_blocks{ippool=\"default-pool\",node=\"bgp-master1\"} ",
+        "ipam_allocations_borrowed{",
+        "ipam_allocations_gc_candidates{",
+        "ipam_allocations_gc_reclamations{",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+        "brindle_build_info{",
+    ] {
+        family(name);
+    }
+    has("ipam_ippool_size{ippool=\"default-pool\"} 16384");
+    for ip in ["172.20.42.81", "172.20.42.82"] {
+        let peer = format!(
+            "name=\"Mesh_{}\",proto=\"BGP\",ip_version=\"4\",peer_ip=\"{ip}\",peer_type=\"NodeMesh\"",
+            ip.replace('.', "_")
+        );
+        has(&format!("bird_protocol_up{{{peer}}} 1"));
+        has(&format!("bird_protocol_prefix_import_count{{{peer}}} 1"));
+        has(&format!(
+            "brindle_bgp_session_state{{{peer},state=\"Established\"}} 1"
+        ));
+        for name in [
+            "bird_protocol_uptime",
+            "bird_protocol_prefix_export_count",
+            "bird_protocol_prefix_filter_count",
+            "brindle_bgp_session_flaps_total",
+        ] {
+            family(&format!("{name}{{{peer}}} "));
+        }
+    }
+    // The plugin reported its two ADDs on this node (the lab made them as a runtime does).
+    has("brindle_cni_call_seconds_count{plugin=\"brindle\",command=\"ADD\",result=\"ok\"} 2");
+}
+
+#[test]
+fn the_lab_ignores_the_callers_datastore_settings() {
+    // A shell pointed at a real cluster: a calicoctl.cfg naming an etcd (nothing listens on
+    // port 1), Brindle's and Calico's datastore variables.
+    let hostile = brindle_testkit::TempDir::new("hostile");
+    let cfg = hostile.join("calicoctl.cfg");
+    std::fs::write(
+        &cfg,
+        "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  \
+         datastoreType: etcdv3\n  etcdEndpoints: http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    let db = hostile.join("hostile.db");
+    let env = [
+        ("BRINDLE_CONFIG", cfg.display().to_string()),
+        ("BRINDLE_DATASTORE_TYPE", "sqlite".to_string()),
+        ("BRINDLE_DATASTORE_PATH", db.display().to_string()),
+        ("DATASTORE_TYPE", "etcdv3".to_string()),
+        ("ETCD_ENDPOINTS", "http://127.0.0.1:1".to_string()),
+    ];
+    let lab = TestLab::up_env("eh", &[], &env);
+    let exec = |argv: &[&str]| {
+        Command::new(BIN)
+            .args(["lab", "exec", "--name", &lab.name, "bgp-master1", "--"])
+            .args(argv)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("BRINDLE_LAB_ROOT", lab.root.path())
+            .output()
+            .unwrap()
+    };
+    wait_for(
+        "bgp-master1 ready on the lab's datastore",
+        Duration::from_secs(20),
+        || {
+            let o = exec(&["curl", "-sf", "http://127.0.0.1:9099/readiness"]);
+            o.status.success() && o.stdout == b"ready\n"
+        },
+    );
+    let o = exec(&["brindle", "get", "nodes"]);
+    let nodes = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "get nodes: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for n in ["bgp-master1", "bgp-node1", "bgp-node2"] {
+        assert!(nodes.contains(n), "{n} missing from the lab's store:\n{nodes}");
+    }
+    assert!(!db.exists(), "a lab process opened the caller's {}", db.display());
 }
 
 #[test]

@@ -116,9 +116,19 @@ fn create_exists_and_skip_exists() {
     );
 }
 
+/// A store with one unrelated pool in it (read commands never create a store).
+fn store_with_other_pool() -> Env {
+    let env = Env::sqlite();
+    let other = SEED_POOL
+        .replace("default-pool", "other-pool")
+        .replace("10.233.64.0/18", "10.9.0.0/16");
+    env.run(&["apply", "-f", &env.write("other.yaml", &other)]).ok();
+    env
+}
+
 #[test]
 fn get_and_delete_missing() {
-    let env = Env::sqlite();
+    let env = store_with_other_pool();
     let r = env.run(&["get", "ippool", "nope"]).fails();
     assert_eq!(
         r.stderr,
@@ -207,7 +217,7 @@ fn apply_twice_replace_patch_delete() {
 
 #[test]
 fn replace_of_missing_and_stale_versions() {
-    let env = Env::sqlite();
+    let env = store_with_other_pool();
     let r = env
         .run(&["replace", "-f", &env.write("p.yaml", SEED_POOL)])
         .fails();
@@ -225,7 +235,9 @@ fn replace_of_missing_and_stale_versions() {
         .fails();
     assert!(
         r.stderr
-            .contains("resource version '999' is out of date (latest: 2)"),
+            // Revisions: the other pool and the pools' guard key (1, 2), then the guard again
+            // and default-pool (3, 4): every pool write rewrites the guard in its transaction.
+            .contains("resource version '999' is out of date (latest: 4)"),
         "{r:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! ADD (calico.md §4.3): readiness, address, veth, host and pod configuration, host route,
+//! ADD (docs/CALICO.md §7): readiness, address, veth, host and pod configuration, host route,
 //! WorkloadEndpoint, result. Every step that changes something is recorded in [`Progress`];
 //! any later failure (including one injected by `BRINDLE_CNI_FAIL_AT`) undoes them all, in
 //! reverse order, before the error is reported: nothing is left half-done.
@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use brindle_datastore::Client;
+use brindle_model::resources::WorkloadEndpoint;
 use std::time::Instant;
 
 use brindle_netlink::{Handle, NetnsFd};
@@ -65,6 +66,8 @@ struct Attachment<'a> {
     alloc: &'a Allocator,
     req: &'a Request<'a>,
     client: &'a Client,
+    /// What the stored Pod says the endpoint is ([`crate::pod`]).
+    template: Option<&'a WorkloadEndpoint>,
     netns: &'a NetnsFd,
     mtu: Option<u32>,
 }
@@ -93,6 +96,8 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
     let ds = ctx.datastore()?;
     let client = Client::new(ds.clone());
     crate::store::require_ready(&client)?;
+    // Read (and checked) before anything changes: a Pod that cannot be used fails the ADD.
+    let template = crate::pod::endpoint_template(&client, &ctx.inv.args, &node)?;
     progress.steps.done(Step::Datastore)?;
 
     let alloc = Allocator::new(&ctx.conf, &ctx.inv, Some(ds))?;
@@ -108,6 +113,7 @@ pub fn add(ctx: &Context) -> Result<CniResult, CniError> {
         alloc: &alloc,
         req: &req,
         client: &client,
+        template: template.as_ref(),
         netns: &netns,
         mtu,
     };
@@ -149,10 +155,14 @@ fn wire(
     wiring::add_host_routes(host, &veth, &addrs)?;
     progress.steps.done(Step::HostRoute)?;
 
-    endpoint::ensure_profile(a.client, a.id, &ctx.conf.name)?;
+    match a.template {
+        Some(t) => crate::pod::ensure_profiles(a.client, t)?,
+        None => endpoint::ensure_profile(a.client, a.id, &ctx.conf.name)?,
+    }
     let wep = endpoint::build(
         a.id,
         &ctx.conf.name,
+        a.template,
         &veth.host_name,
         &veth.pod_mac_string(),
         &addrs,

@@ -3,7 +3,7 @@
 //! plugin saves a fork/exec; any other IPAM plugin (`host-local`, …) is executed from
 //! `CNI_PATH` with the same environment and stdin (CNI spec §4, delegation).
 //!
-//! Brindle IPAM follows Calico's IPAM plugin (calico.md §4.3 step 3, §4.4): handle
+//! Brindle IPAM follows Calico's IPAM plugin (`cni-plugin/pkg/ipamplugin/ipam_plugin.go`): handle
 //! `<network>.<containerID>`, attributes `node`, `timestamp` (and `pod`, `namespace` for
 //! pods), the result's addresses carry their block's prefix length, one route per address
 //! (to its block);
@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
@@ -66,19 +65,15 @@ impl HostLock {
                 return HostLock { _file: None };
             }
         };
-        // SAFETY: flock on a file descriptor we own; it blocks until the lock is ours.
+        // flock(2), exclusive: blocks until the lock is ours (a signal interrupts it: retry).
         loop {
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return HostLock { _file: Some(file) };
-            }
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                crate::log::warn(&format!(
-                    "IPAM lock {} not taken: {}",
-                    path.display(),
-                    std::io::Error::last_os_error()
-                ));
-                return HostLock { _file: None };
+            match file.lock() {
+                Ok(()) => return HostLock { _file: Some(file) },
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    crate::log::warn(&format!("IPAM lock {} not taken: {e}", path.display()));
+                    return HostLock { _file: None };
+                }
             }
         }
     }

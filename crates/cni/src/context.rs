@@ -35,8 +35,8 @@ pub struct Context {
 impl Context {
     /// Opens the configured datastore.
     pub fn datastore(&self) -> Result<Arc<dyn Datastore>, CniError> {
-        let cfg = crate::store::config(&self.conf, self.env)?;
-        crate::store::open(&cfg)
+        let (cfg, origin) = crate::store::config(&self.conf, self.env)?;
+        crate::store::open(&cfg, &origin)
     }
 
     /// Opens `CNI_NETNS`. A missing namespace is code 3 (the container is gone); the plugin's
@@ -80,14 +80,8 @@ impl Context {
     }
 }
 
-/// `NSFS_MAGIC`: the filesystem of namespace files (`/proc/PID/ns/net`, `/run/netns/*`).
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
+/// The file is on nsfs (`NSFS_MAGIC`), the filesystem of namespace files (`/proc/PID/ns/net`,
+/// `/run/netns/*`).
 fn is_nsfs(ns: &NetnsFd) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: fstatfs fills the buffer for a valid descriptor we own.
-    let rc = unsafe { libc::fstatfs(ns.as_raw_fd(), st.as_mut_ptr()) };
-    // SAFETY: fstatfs succeeded, so the struct is initialised.
-    rc == 0 && unsafe { st.assume_init() }.f_type == NSFS_MAGIC
+    nix::sys::statfs::fstatfs(ns).is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
 }

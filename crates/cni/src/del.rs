@@ -1,8 +1,8 @@
-//! DEL (calico.md §4.4): release the addresses (the handle and Calico's legacy handle), delete
-//! the WorkloadEndpoint if it is this container's, delete the pod's interface inside its
-//! namespace. Idempotent: a missing namespace, interface, endpoint or allocation is success.
-//! Every step is tried even if an earlier one failed; the first error is returned (the runtime
-//! retries DEL).
+//! DEL, as Calico's plugin does it (`CmdDelK8s` in `cni-plugin/pkg/k8s/k8s.go`): release the
+//! addresses (the handle and Calico's legacy handle), delete the WorkloadEndpoint if it is this
+//! container's, delete the pod's interface inside its namespace. Idempotent: a missing namespace,
+//! interface, endpoint or allocation is success. Every step is tried even if an earlier one failed;
+//! the first error is returned (the runtime retries DEL).
 
 use crate::alloc::{Allocator, Request};
 use crate::context::Context;

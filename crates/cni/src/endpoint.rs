@@ -1,4 +1,4 @@
-//! The datastore side of an attachment: the WorkloadEndpoint (calico.md §2.7, §4.3 step 6) and
+//! The datastore side of an attachment: the WorkloadEndpoint (docs/CALICO.md §6 and §7) and
 //! the Profile it refers to, through the datastore's typed client (Calico's client semantics:
 //! validation, defaults, `uid` and `creationTimestamp` on create, compare-and-swap on the
 //! resource version), so `calicoctl`-style tools and the agent see what Calico's CNI plugin
@@ -49,14 +49,30 @@ pub fn profiles(id: &Identity, network: &str) -> Vec<String> {
     }
 }
 
-/// The endpoint for a wired attachment.
+/// The endpoint for a wired attachment: `template` (what the stored Pod says, see
+/// [`crate::pod`]) completed with what the ADD made, or without a Pod the endpoint Calico's
+/// plugin writes for a bare pod or CNI workload.
 pub fn build(
     id: &Identity,
     network: &str,
+    template: Option<&WorkloadEndpoint>,
     host_veth: &str,
     pod_mac: &str,
     ips: &[IpAddr],
 ) -> WorkloadEndpoint {
+    let ip_networks = ips.iter().map(|a| host_net(*a).to_string()).collect();
+    if let Some(t) = template {
+        let mut wep = t.clone();
+        // The template is named for `eth0`; the runtime's interface name decides.
+        wep.metadata.name = id.endpoint_name();
+        let s = &mut wep.spec;
+        s.endpoint = id.endpoint.clone();
+        s.container_id = id.container_id.clone();
+        s.ip_networks = ip_networks;
+        s.interface_name = host_veth.into();
+        s.mac = pod_mac.into();
+        return wep;
+    }
     let mut meta = ObjectMeta::namespaced(&id.namespace, id.endpoint_name());
     meta.labels = BTreeMap::from([
         ("projectcalico.org/namespace".to_string(), id.namespace.clone()),
@@ -75,7 +91,7 @@ pub fn build(
         container_id: id.container_id.clone(),
         pod: id.pod.clone().unwrap_or_default(),
         endpoint: id.endpoint.clone(),
-        ip_networks: ips.iter().map(|a| host_net(*a).to_string()).collect(),
+        ip_networks,
         profiles: profiles(id, network),
         interface_name: host_veth.into(),
         mac: pod_mac.into(),
@@ -189,12 +205,12 @@ pub fn delete_if_owned(client: &Client, id: &Identity) -> Result<bool, CniError>
 /// The profile an endpoint of `id` refers to, created when missing: for CNI workloads the
 /// network's profile (egress allowed, ingress from `has(<network>)`, label `<network>` applied,
 /// as Calico's plugin creates it); for pods `kns.<namespace>` (allow all, as Calico's
-/// kube-controllers creates it, which Brindle has no equivalent of). Profiles are network-wide
+/// kube-controllers derives it from a namespace without labels). Profiles are network-wide
 /// configuration, shared by every endpoint: a rolled-back ADD leaves them.
 pub fn ensure_profile(client: &Client, id: &Identity, network: &str) -> Result<(), CniError> {
-    let (name, spec) = match id.orchestrator {
-        Orchestrator::Cni => (
-            network.to_string(),
+    let profile = match id.orchestrator {
+        Orchestrator::Cni => Profile::new(
+            ObjectMeta::named(network),
             ProfileSpec {
                 ingress: vec![Rule {
                     source: EntityRule {
@@ -207,30 +223,12 @@ pub fn ensure_profile(client: &Client, id: &Identity, network: &str) -> Result<(
                 labels_to_apply: BTreeMap::from([(network.to_string(), String::new())]),
             },
         ),
-        Orchestrator::K8s => (
-            format!("kns.{}", id.namespace),
-            ProfileSpec {
-                ingress: vec![Rule::default()],
-                egress: vec![Rule::default()],
-                labels_to_apply: BTreeMap::from([(
-                    "pcns.projectcalico.org/name".to_string(),
-                    id.namespace.clone(),
-                )]),
-            },
-        ),
+        Orchestrator::K8s => brindle_model::k8s::namespace_to_profile(&brindle_model::k8s::Namespace {
+            metadata: ObjectMeta::named(&id.namespace),
+            ..Default::default()
+        }),
     };
-    let what = format!("create Profile {name}");
-    if client
-        .get(Kind::Profile, "", &name)
-        .map_err(|e| resource_error(&what, e))?
-        .is_some()
-    {
-        return Ok(());
-    }
-    match client.create(&Resource::Profile(Profile::new(ObjectMeta::named(&name), spec))) {
-        Ok(_) | Err(ResourceError::AlreadyExists(_)) => Ok(()),
-        Err(e) => Err(resource_error(&what, e)),
-    }
+    crate::pod::create_if_missing(client, profile)
 }
 
 #[cfg(test)]
@@ -249,6 +247,7 @@ mod tests {
         let wep = build(
             &id,
             "k8s-pod-network",
+            None,
             "cali36dac03ac5d",
             "6e:1f:00:00:00:01",
             &["10.233.94.1".parse().unwrap()],

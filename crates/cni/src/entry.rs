@@ -13,8 +13,8 @@ use crate::fault::Faults;
 use crate::invocation::{Command, Invocation};
 use crate::netconf::NetConf;
 use crate::node::HostFiles;
-use crate::report;
 use crate::version::{self, SUPPORTED, Version};
+use brindle_ctl::report;
 
 /// Which plugin this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +59,7 @@ pub fn main(argv: &[std::ffi::OsString]) -> i32 {
     } else {
         let mut stdin = Vec::new();
         // VERSION's input (`{"cniVersion": …}`) is optional: do not wait on a terminal for it.
-        // SAFETY: isatty on fd 0 has no preconditions.
-        let interactive = unsafe { libc::isatty(0) } == 1;
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
         let command = process_env("CNI_COMMAND").unwrap_or_default();
         let read = if command.is_empty() || (command == "VERSION" && interactive) {
             Ok(())
@@ -134,8 +133,18 @@ pub fn run(role: Role, env: EnvFn, stdin: Vec<u8>) -> Outcome {
         Err(e) => return fail(version_hint(&stdin), e),
     };
     crate::log::init(
-        conf.log_level.as_deref(),
-        conf.log_file_path.as_deref(),
+        &crate::log::LogSettings {
+            level: conf.log_level.as_deref(),
+            file: conf.log_file_path.as_deref(),
+            format: conf.log_format.as_deref(),
+            max_size_mb: conf.log_file_max_size,
+            max_count: conf.log_file_max_count,
+            max_age_days: conf.log_file_max_age,
+        },
+        match role {
+            Role::Plugin => "cni-plugin",
+            Role::Ipam => "ipam-plugin",
+        },
         &inv.container_id,
     );
     let version = match conf.version() {

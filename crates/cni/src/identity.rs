@@ -1,4 +1,6 @@
-//! Who an attachment is for, and the names derived from it (calico.md §2.7, §4.3 step 4):
+//! Who an attachment is for, and the names derived from it (Calico's
+//! `libcalico-go/lib/names/workloadendpoint.go` and
+//! `libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go`):
 //! the orchestrator (`k8s` when a pod name is given, `cni` otherwise), the host-side veth name,
 //! the WorkloadEndpoint name, and the IPAM handles.
 

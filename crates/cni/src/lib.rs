@@ -1,4 +1,4 @@
-//! Brindle's CNI plugin and IPAM plugin: Calico-compatible pod wiring (calico.md §4), CNI
+//! Brindle's CNI plugin and IPAM plugin: Calico-compatible pod wiring (docs/CALICO.md §7), CNI
 //! specification 0.3.x / 0.4.0 / 1.0.0 / 1.1.0 (containernetworking/cni `SPEC.md`).
 //!
 //! Module map:
@@ -10,6 +10,7 @@
 //!   host-wide IPAM lock.
 //! - [`wiring`]: the veth pair, addresses, routes and sysctls, step by step (netlink).
 //! - [`endpoint`]: the WorkloadEndpoint and Profile in the datastore.
+//! - [`pod`]: the stored Kubernetes Pod an ADD is for, so the endpoint is complete at once.
 //! - [`store`]: which datastore, and the ClusterInformation readiness gate.
 //! - [`error`]: the CNI error result and its well-known codes.
 //! - [`version`]: supported versions, version checks, the VERSION result.
@@ -21,7 +22,7 @@
 //! - [`node`]: the node name and MTU the agent leaves in files.
 //! - [`fault`]: the `BRINDLE_CNI_FAIL_AT` test hook for rollback tests.
 //! - [`log`]: the plugin's log file and stderr.
-//! - [`report`]: each call's latency, sent to the node agent for its `/metrics`.
+//! - each call's latency goes to the node agent for its `/metrics` (`brindle_ctl::report`).
 //! - [`install`]: `brindle install-cni` (Calico's install-cni): the plugin binaries, the etcd
 //!   TLS assets and the network configuration rendered from a template, installed atomically
 //!   and idempotently, recorded for `--uninstall`.
@@ -47,7 +48,7 @@ pub mod ipam_plugin;
 pub mod log;
 pub mod netconf;
 pub mod node;
-pub mod report;
+pub mod pod;
 pub mod result;
 pub mod status;
 pub mod store;

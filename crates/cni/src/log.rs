@@ -1,125 +1,130 @@
 //! The plugin's log: each line to the log file (`log_file_path`, default
-//! `/var/log/brindle/cni/cni.log`) at `log_level` and above, and warnings and errors also to
-//! stderr, which runtimes keep with the call (Calico logs to both the same way). Logging never
-//! fails the call: a log file that cannot be written is skipped.
+//! `/var/log/brindle/cni/cni.log`, capped and rotated as `log_file_max_size`, `log_file_max_count`
+//! and `log_file_max_age` say) at `log_level` and above, and warnings and errors also to stderr,
+//! which runtimes keep with the call (Calico logs to both the same way). The line format is the
+//! agent's (`brindle_log`): Calico's layout, or JSON with `log_format: json`. Logging never fails
+//! the call: a log file that cannot be written is skipped.
 
-use std::fs::File;
-use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use brindle_log::{Format, Level, Line, RotatingFile, RotationPolicy};
 
 /// Brindle's default CNI log file (Calico's is `/var/log/calico/cni/cni.log`).
 pub const DEFAULT_LOG_FILE: &str = "/var/log/brindle/cni/cni.log";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    /// Calico's `log_level` values (logrus names); unknown values mean `info`.
-    pub fn parse(s: &str) -> Level {
-        match s.to_ascii_lowercase().as_str() {
-            "debug" | "trace" => Level::Debug,
-            "warn" | "warning" => Level::Warn,
-            "error" | "fatal" | "panic" => Level::Error,
-            _ => Level::Info,
-        }
-    }
-
-    fn tag(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARNING",
-            Level::Error => "ERROR",
-        }
-    }
+/// How the plugin logs, from the network configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings<'a> {
+    pub level: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    pub format: Option<&'a str>,
+    pub max_size_mb: Option<u64>,
+    pub max_count: Option<usize>,
+    pub max_age_days: Option<u64>,
 }
 
 struct Logger {
     level: Level,
-    file: Option<Mutex<File>>,
-    /// `ContainerID=…` (or nothing), appended to every line.
-    context: String,
+    format: Format,
+    file: Option<RotatingFile>,
+    component: &'static str,
+    /// `ContainerID`, as Calico's plugin adds to every line.
+    fields: Vec<(&'static str, String)>,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Sets the log up for this process (first call wins).
-pub fn init(level: Option<&str>, file: Option<&Path>, container_id: &str) {
-    let level = level.map(Level::parse).unwrap_or(Level::Info);
-    let path = file.unwrap_or(Path::new(DEFAULT_LOG_FILE));
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+impl LogSettings<'_> {
+    fn policy(&self) -> RotationPolicy {
+        let d = RotationPolicy::default();
+        RotationPolicy {
+            max_bytes: self.max_size_mb.map_or(d.max_bytes, |mb| mb.max(1) * 1024 * 1024),
+            max_files: self.max_count.unwrap_or(d.max_files),
+            max_age: match self.max_age_days {
+                None => d.max_age,
+                Some(0) => None,
+                Some(days) => Some(Duration::from_secs(days * 86_400)),
+            },
+        }
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok()
-        .map(Mutex::new);
-    let context = if container_id.is_empty() {
-        String::new()
+}
+
+/// Sets the log up for this process (first call wins). Calico's plugin treats an unknown
+/// `log_level` as `info`; so does this one.
+pub fn init(s: &LogSettings<'_>, component: &'static str, container_id: &str) {
+    let level = s
+        .level
+        .and_then(|l| Level::parse("log_level", l).ok())
+        .unwrap_or(Level::Info);
+    let format = s
+        .format
+        .and_then(|f| Format::parse("log_format", f).ok())
+        .unwrap_or_default();
+    let path = s.file.unwrap_or(Path::new(DEFAULT_LOG_FILE));
+    let file = RotatingFile::open(path, s.policy()).ok();
+    let fields = if container_id.is_empty() {
+        Vec::new()
     } else {
-        format!(" ContainerID=\"{container_id}\"")
+        vec![("ContainerID", container_id.to_string())]
     };
-    let _ = LOGGER.set(Logger { level, file, context });
+    let _ = LOGGER.set(Logger {
+        level,
+        format,
+        file,
+        component,
+        fields,
+    });
 }
 
-fn stamp() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let rfc = brindle_model::meta::rfc3339_utc(d.as_secs() as i64);
-    format!(
-        "{}.{:03}",
-        rfc.trim_end_matches('Z').replacen('T', " ", 1),
-        d.subsec_millis()
-    )
-}
-
+#[track_caller]
 fn write(level: Level, msg: &str) {
     let Some(l) = LOGGER.get() else {
-        if level >= Level::Warn {
+        if level >= Level::Warning {
             eprintln!("brindle: {msg}");
         }
         return;
     };
-    if level >= Level::Warn {
+    if level >= Level::Warning {
         eprintln!("brindle: {msg}");
     }
     if level < l.level {
         return;
     }
+    let at = std::panic::Location::caller();
+    let file = at.file().rsplit('/').next().unwrap_or(at.file());
     if let Some(f) = &l.file {
-        let line = format!(
-            "{} [{}][{}] {msg}{}\n",
-            stamp(),
-            level.tag(),
-            std::process::id(),
-            l.context
-        );
-        if let Ok(mut f) = f.lock() {
-            let _ = f.write_all(line.as_bytes());
-        }
+        let line = Line {
+            time: SystemTime::now(),
+            level,
+            pid: std::process::id(),
+            component: l.component,
+            file,
+            line: at.line(),
+            message: msg,
+            fields: &l.fields,
+        };
+        let _ = f.write_line(&line.render(l.format));
     }
 }
 
+#[track_caller]
 pub fn debug(msg: &str) {
     write(Level::Debug, msg);
 }
 
+#[track_caller]
 pub fn info(msg: &str) {
     write(Level::Info, msg);
 }
 
+#[track_caller]
 pub fn warn(msg: &str) {
-    write(Level::Warn, msg);
+    write(Level::Warning, msg);
 }
 
+#[track_caller]
 pub fn error(msg: &str) {
     write(Level::Error, msg);
 }

@@ -1,5 +1,5 @@
 //! The network configuration a runtime streams on stdin: the CNI fields, Calico's plugin fields
-//! (calico.md §4.2) where they make sense for Brindle, and Brindle's own (`datastore_path`).
+//! (docs/CALICO.md §7) where they make sense for Brindle, and Brindle's own (`datastore_path`).
 //! Unknown fields are tolerated (runtimes add their own; Calico's Go decoder ignores them).
 //! Decoding errors are code 6 and name the field (`ipam.assign_ipv4: …`); semantic errors are
 //! code 7, or code 2 for a field Brindle does not support (naming key and value, as the spec
@@ -141,6 +141,17 @@ pub struct NetConf {
     pub log_level: Option<String>,
     #[serde(default)]
     pub log_file_path: Option<PathBuf>,
+    /// Calico's log rotation: the file's cap in MB (default 100), rotated files kept (default
+    /// 10) and their age limit in days (default 30).
+    #[serde(default)]
+    pub log_file_max_size: Option<u64>,
+    #[serde(default)]
+    pub log_file_max_count: Option<usize>,
+    #[serde(default)]
+    pub log_file_max_age: Option<u64>,
+    /// Brindle: `text` (Calico's layout, default) or `json`.
+    #[serde(default)]
+    pub log_format: Option<String>,
     #[serde(default)]
     pub container_settings: ContainerSettings,
     #[serde(default)]

@@ -1,7 +1,7 @@
-//! What the node agent tells the plugin through files (calico.md §4.2): the node name and the
-//! MTU. Brindle's agent writes them under its state directory (`/var/lib/brindle`, or
-//! `$BRINDLE_STATE_DIR`); Calico's files under `/var/lib/calico` are read as a fallback so a
-//! node migrated from Calico keeps working.
+//! What the node agent tells the plugin through files (Calico's `nodename_file` and `mtu` settings,
+//! `cni-plugin/pkg/types/types.go`): the node name and the MTU. Brindle's agent writes them under
+//! its state directory (`/var/lib/brindle`, or `$BRINDLE_STATE_DIR`); Calico's files under
+//! `/var/lib/calico` are read as a fallback so a node migrated from Calico keeps working.
 
 use std::path::{Path, PathBuf};
 

@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 
-use brindle_datastore::{Client, Datastore, DatastoreConfig, Overrides};
+use brindle_datastore::{Client, Datastore, DatastoreConfig, Origin, Overrides, Setting, Source};
 use brindle_model::{Kind, Resource};
 
 use crate::error::{CniError, code};
 use crate::netconf::NetConf;
 
-/// Calico's refusal text when `datastoreReady` is false (calico.md §2.7).
+/// How messages name the network configuration a setting came from.
+const NETCONF: &str = "the CNI network configuration";
+
+/// Calico's refusal text when `datastoreReady` is false (docs/CALICO.md §6).
 pub const NOT_READY: &str = "Calico is currently not ready to process requests";
 
 /// Maps a datastore failure to a CNI error: unreachable or busy stores are transient (code
@@ -25,28 +28,49 @@ pub fn ds_error(e: brindle_datastore::Error) -> CniError {
     }
 }
 
-/// The datastore configuration for `conf`, reading the environment through `env`.
-pub fn config(conf: &NetConf, env: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig, CniError> {
+/// The datastore configuration for `conf`, reading the environment through `env`, and where it
+/// came from.
+pub fn config(
+    conf: &NetConf,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(DatastoreConfig, Origin), CniError> {
     // An empty string means "not set", as in Calico's Go decoding: its manifests render
     // `"etcd_key_file": ""` when etcd has no TLS.
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-    let path = |v: &Option<std::path::PathBuf>| v.clone().filter(|p| !p.as_os_str().is_empty());
-    let overrides = Overrides {
-        datastore_type: text(&conf.datastore_type),
-        sqlite_path: path(&conf.datastore_path),
-        etcd_endpoints: text(&conf.etcd_endpoints),
-        etcd_ca_file: path(&conf.etcd_ca_cert_file),
-        etcd_cert_file: path(&conf.etcd_cert_file),
-        etcd_key_file: path(&conf.etcd_key_file),
-        etcd_username: text(&conf.etcd_username),
-        etcd_password: text(&conf.etcd_password),
+    let from = |key: &str| Source::file(NETCONF, key);
+    let s = |v: &Option<String>, key: &str| {
+        v.clone()
+            .filter(|s| !s.trim().is_empty())
+            .map(|v| Setting::new(v, from(key)))
     };
-    DatastoreConfig::resolve(&overrides, env).map_err(ds_error)
+    let p = |v: &Option<std::path::PathBuf>, key: &str| {
+        v.clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|v| Setting::new(v, from(key)))
+    };
+    let overrides = Overrides {
+        datastore_type: s(&conf.datastore_type, "datastore_type"),
+        sqlite_path: p(&conf.datastore_path, "datastore_path"),
+        etcd_endpoints: s(&conf.etcd_endpoints, "etcd_endpoints"),
+        etcd_ca_file: p(&conf.etcd_ca_cert_file, "etcd_ca_cert_file"),
+        etcd_cert_file: p(&conf.etcd_cert_file, "etcd_cert_file"),
+        etcd_key_file: p(&conf.etcd_key_file, "etcd_key_file"),
+        etcd_username: s(&conf.etcd_username, "etcd_username"),
+        etcd_password: s(&conf.etcd_password, "etcd_password"),
+    };
+    DatastoreConfig::resolve_with_origin(&overrides, env).map_err(ds_error)
 }
 
-/// Opens the datastore.
-pub fn open(cfg: &DatastoreConfig) -> Result<Arc<dyn Datastore>, CniError> {
-    brindle_datastore::open(cfg).map_err(ds_error)
+/// Opens the datastore; a failure says where its settings came from.
+pub fn open(cfg: &DatastoreConfig, origin: &Origin) -> Result<Arc<dyn Datastore>, CniError> {
+    brindle_datastore::open(cfg).map_err(|e| {
+        let mut err = ds_error(e);
+        err.msg = format!(
+            "{} ({})",
+            err.msg,
+            origin.explain(matches!(cfg, DatastoreConfig::Sqlite(_)))
+        );
+        err
+    })
 }
 
 /// ClusterInformation `default` must exist with `datastoreReady: true`; otherwise the
@@ -82,7 +106,7 @@ mod tests {
                  "etcd_ca_cert_file":"","datastore_path":""}"#,
         )
         .unwrap();
-        let cfg = config(&conf, |_| None).unwrap();
+        let (cfg, _) = config(&conf, |_| None).unwrap();
         assert_eq!(cfg.describe(), "sqlite:/var/lib/brindle/brindle.db");
         let conf = NetConf::decode(
             br#"{"cniVersion":"1.0.0","name":"n","type":"calico","etcd_endpoints":"http://10.0.0.1:2379",
@@ -90,7 +114,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config(&conf, |_| None).unwrap().describe(),
+            config(&conf, |_| None).unwrap().0.describe(),
             "etcdv3:http://10.0.0.1:2379"
         );
     }

@@ -1,8 +1,9 @@
-//! The pod's network, over netlink (calico.md §4.3 step 5, `DoNetworking`): a veth pair whose
-//! pod end is created directly in the pod's namespace (moving it afterwards would cost an RCU
-//! barrier per pod, perf.md A2 rows 19–20), the host end `cali…` with MAC `ee:ee:ee:ee:ee:ee`,
-//! proxy ARP and `proxy_delay=0`, the pod end with `/32` addresses and routes through the
-//! link-local gateway `169.254.1.1`, and `<ip>/32 dev cali… scope link` on the host.
+//! The pod's network, over netlink (Calico's `DoNetworking`,
+//! `cni-plugin/pkg/dataplane/linux/dataplane_linux.go`): a veth pair whose pod end is created
+//! directly in the pod's namespace (moving it afterwards would cost an RCU barrier per pod:
+//! projectcalico/calico#7705, aws/amazon-vpc-cni-k8s#3764), the host end `cali…` with MAC
+//! `ee:ee:ee:ee:ee:ee`, proxy ARP and `proxy_delay=0`, the pod end with `/32` addresses and routes
+//! through the link-local gateway `169.254.1.1`, and `<ip>/32 dev cali… scope link` on the host.
 //!
 //! Each step is a function so ADD can roll back exactly what was done: deleting the host end
 //! removes the pair, the pod's addresses and routes, and the host routes through it.
@@ -14,7 +15,7 @@ use ipnet::IpNet;
 
 use crate::error::CniError;
 
-/// The host end's MAC (calico.md §4.3 step 5.3): the pod ARPs for 169.254.1.1 and proxy ARP
+/// The host end's MAC (Calico's `DoNetworking`): the pod ARPs for 169.254.1.1 and proxy ARP
 /// answers with this address; IPv6 link-local becomes `fe80::ecee:eeff:feee:eeee`.
 pub const HOST_MAC: Mac = [0xee; 6];
 /// The pod's IPv4 gateway, never assigned anywhere (answered by proxy ARP).
@@ -102,7 +103,7 @@ pub fn create_veth(
 /// Step `host-config`: Calico's sysctls on the host end (proxy ARP, `proxy_delay=0`,
 /// forwarding, `route_localnet`; IPv6: no DAD, proxy NDP, forwarding).
 pub fn configure_host(host: &Handle, veth: &Veth, v6: bool) -> Result<(), CniError> {
-    brindle_dataplane::workload::configure_workload_iface(host, &veth.host_name)
+    brindle_netlink::workload::configure_workload_iface(host, &veth.host_name)
         .map_err(|e| CniError::internal(format!("configure host interface {}: {e}", veth.host_name)))?;
     if v6 {
         let n = &veth.host_name;
@@ -194,7 +195,7 @@ pub fn add_host_routes(host: &mut Handle, veth: &Veth, addrs: &[IpAddr]) -> Resu
     for a in addrs {
         match a {
             IpAddr::V4(v4) => {
-                brindle_dataplane::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
+                brindle_netlink::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
                     .map_err(netlink)?;
             }
             IpAddr::V6(_) => add_route_v6(host, *a, veth)?,

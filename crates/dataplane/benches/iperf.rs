@@ -1,6 +1,9 @@
 //! iperf3 TCP pod-to-pod across two nodes: IPIP (whatever path this kernel gets: bpf-ipip here)
-//! vs no encapsulation vs VXLAN, interleaved round by round. Goal: IPIP ≥ 0.85 × no
-//! encapsulation and ≥ VXLAN. Pod MTUs as Calico: 1480 (IPIP), 1500 (none), 1450 (VXLAN).
+//! vs no encapsulation vs VXLAN, and IPv6 without encapsulation and over `vxlan-v6.calico` on
+//! the same dual-stack clusters, interleaved round by round. Goals: IPIP ≥ 0.85 × no
+//! encapsulation and ≥ VXLAN; IPv6 without encapsulation ≥ 0.95 × IPv4. Pod MTUs as Calico:
+//! 1480 (IPIP), 1500 (none), 1430 (dual-stack VXLAN: the IPv6 device's host − 70 is the
+//! smallest, and a pod has one MTU for both families).
 //!
 //! `cargo bench -p brindle-dataplane --bench iperf [-- ROUNDS SECONDS]`
 
@@ -25,6 +28,7 @@ fn main() {
                 ipip: EncapMode::Always,
                 vxlan: EncapMode::Never,
             },
+            common::V4,
         ),
         (
             "none",
@@ -32,6 +36,7 @@ fn main() {
                 ipip: EncapMode::Never,
                 vxlan: EncapMode::Never,
             },
+            common::DUAL,
         ),
         (
             "vxlan",
@@ -39,46 +44,56 @@ fn main() {
                 ipip: EncapMode::Never,
                 vxlan: EncapMode::Always,
             },
+            common::DUAL,
         ),
     ];
     let dir = TempDir::new("dp-iperf");
-    let mut setups = Vec::new();
-    for (name, m) in modes {
-        let mut c = Cluster::new(2, false, m);
+    // One cluster per mode (dual stack where Calico allows IPv6), one iperf3 server (both
+    // families) per cluster; every (mode, family) is a run.
+    let mut clusters = Vec::new();
+    let mut runs: Vec<(String, usize, String, Vec<f64>)> = Vec::new();
+    for (name, m, families) in modes {
+        let mut c = Cluster::with_families(2, false, m, families);
         c.add_pod(0);
         c.add_pod(1);
         let dps = c.start_all();
-        let path = dps[0].status().ipip.map(|p| p.to_string()).unwrap_or_default();
+        let path = dps[0]
+            .status()
+            .ipip
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         let server = {
             let mut cmd = c.nodes[1].pods[0].ns.cmd("iperf3");
             cmd.args(["-s"]);
             Daemon::spawn(&format!("iperf3-{name}"), cmd, &dir.join(&format!("{name}.log")))
         };
-        assert!(
-            common::ping(&c.nodes[0].pods[0].ns, &c.nodes[1].pods[0].ip.to_string()),
-            "{name}: no connectivity"
-        );
-        setups.push((name, path, c, dps, server, Vec::new()));
+        for dst in c.nodes[1].pods[0].addrs() {
+            assert!(
+                common::ping(&c.nodes[0].pods[0].ns, &dst.to_string()),
+                "{name}: no connectivity to {dst}"
+            );
+            let family = if dst.is_ipv4() { "v4" } else { "v6" };
+            runs.push((
+                format!("{name} {family}{path}"),
+                clusters.len(),
+                dst.to_string(),
+                Vec::new(),
+            ));
+        }
+        clusters.push((c, dps, server));
     }
     std::thread::sleep(Duration::from_millis(300));
     for r in 0..rounds {
-        for (name, _, c, _, _, results) in setups.iter_mut() {
+        for (label, ci, dst, results) in runs.iter_mut() {
+            let c = &clusters[*ci].0;
             let out = c.nodes[0].pods[0]
                 .ns
                 .cmd("iperf3")
-                .args([
-                    "-c",
-                    &c.nodes[1].pods[0].ip.to_string(),
-                    "-t",
-                    &secs.to_string(),
-                    "-O",
-                    "1",
-                    "-J",
-                ])
+                .args(["-c", dst, "-t", &secs.to_string(), "-O", "1", "-J"])
                 .output()
                 .unwrap();
             let g = gbps(&String::from_utf8_lossy(&out.stdout));
-            eprintln!("round {r} {name}: {g:.2} Gbit/s");
+            eprintln!("round {r} {label}: {g:.2} Gbit/s");
             results.push(g);
         }
     }
@@ -86,22 +101,25 @@ fn main() {
         "iperf3 TCP pod → pod across nodes, {rounds} interleaved rounds of {secs} s, Gbit/s (min / median / max):"
     );
     let mut med = std::collections::HashMap::new();
-    for (name, path, _, _, _, results) in setups.iter_mut() {
+    for (label, _, _, results) in runs.iter_mut() {
         let (lo, hi) = (
             results.iter().cloned().fold(f64::MAX, f64::min),
             results.iter().cloned().fold(0.0, f64::max),
         );
         let m = median(results);
-        med.insert(*name, m);
-        println!("  {name:<6} {lo:6.2} / {m:6.2} / {hi:6.2}  {path}");
+        let key: String = label.split(" (").next().unwrap().to_string();
+        med.insert(key, m);
+        println!("  {label:<24} {lo:6.2} / {m:6.2} / {hi:6.2}");
     }
-    let (ipip, none, vxlan) = (med["ipip"], med["none"], med["vxlan"]);
+    let (ipip, none, vxlan) = (med["ipip v4"], med["none v4"], med["vxlan v4"]);
+    let (none6, vxlan6) = (med["none v6"], med["vxlan v6"]);
     println!("  ipip / none  = {:.2} (goal ≥ 0.85)", ipip / none);
     println!("  ipip / vxlan = {:.2} (goal ≥ 1.00)", ipip / vxlan);
     println!("  vxlan / none = {:.2}", vxlan / none);
-    // Servers die before their namespaces (drop order of the tuple fields is fine: the cluster
-    // owns the namespaces, the Daemon is dropped explicitly first).
-    for (_, _, _, _, server, _) in setups.iter_mut() {
+    println!("  none v6 / none v4   = {:.2} (goal ≥ 0.95)", none6 / none);
+    println!("  vxlan v6 / vxlan v4 = {:.2}", vxlan6 / vxlan);
+    // Servers die before their namespaces (the cluster owns the namespaces).
+    for (_, _, server) in clusters.iter_mut() {
         server.kill();
     }
 }

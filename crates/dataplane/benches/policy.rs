@@ -120,30 +120,6 @@ fn synthetic(calc: &mut PolicyCalculator, nodes: &[&str], real: &[RealPod]) {
     calc.upsert_policy(allow).unwrap();
 }
 
-fn flat_ruleset() -> (String, String) {
-    let mut ipt = String::from("*filter\n");
-    let mut nft = String::from("table ip flat {\n");
-    for c in 0..NAMESPACES * POLICIES {
-        ipt.push_str(&format!(":cali-pi-{c} - [0:0]\n"));
-    }
-    for c in 0..NAMESPACES * POLICIES {
-        nft.push_str(&format!("\tchain cali-pi-{c} {{\n"));
-        for r in 0..RULES {
-            let n = c * RULES + r;
-            let src = Ipv4Addr::new(10, 200 + (n >> 16) as u8, (n >> 8) as u8, n as u8);
-            let port = 1000 + n % 20000;
-            ipt.push_str(&format!(
-                "-A cali-pi-{c} -s {src}/32 -p tcp -m tcp --dport {port} -j ACCEPT\n"
-            ));
-            nft.push_str(&format!("\t\tip saddr {src} tcp dport {port} accept\n"));
-        }
-        nft.push_str("\t}\n");
-    }
-    ipt.push_str("COMMIT\n");
-    nft.push_str("}\n");
-    (ipt, nft)
-}
-
 /// CPU seconds (user, system) of this process, or of its waited-for children.
 fn cpu_split(children: bool) -> (f64, f64) {
     // SAFETY: getrusage fills the struct it is given.
@@ -264,7 +240,7 @@ fn main() {
         state.sets.len(),
         calc_s * 1e3
     );
-    let (ipt, nft) = flat_ruleset();
+    let (ipt, nft) = brindle_testkit::anchors::flat_ruleset(NAMESPACES * POLICIES, RULES);
     let (mut ours, mut ipts, mut nfts) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ours_cpu, mut ipts_cpu, mut nfts_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut kept = None;

@@ -7,6 +7,9 @@
 //! [`Monitor`]: brindle_netlink::Monitor
 
 use std::collections::HashSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use brindle_netlink::Handle;
 
@@ -17,6 +20,7 @@ use crate::ipip::{IpipPath, Tunl0, Underlay};
 use crate::policy::{HostFirewall, NatPools, PolicyConfig, PolicyDataplane, TunnelGuards};
 use crate::routes::{self, Devices, Ownership, RouteReport};
 use crate::state::DesiredState;
+use crate::stats::NftRun;
 use crate::{vxlan, workload};
 
 /// Static settings.
@@ -53,6 +57,8 @@ pub struct ApplyOptions {
 pub struct Report {
     pub ipip: Option<IpipPath>,
     pub routes: RouteReport,
+    /// The nf_tables transaction this apply made on Brindle's tables, if it wrote anything.
+    pub nft: Option<NftRun>,
     /// Every problem, naming its object.
     pub errors: Vec<String>,
 }
@@ -66,6 +72,27 @@ pub struct Status {
     pub last_errors: Vec<String>,
 }
 
+/// The links holding the node's addresses, per family.
+#[derive(Debug, Clone, Default)]
+struct Underlays {
+    v4: Option<Underlay>,
+    v6: Option<vxlan::Parent>,
+}
+
+impl Underlays {
+    /// The parent of the VXLAN device of a family.
+    fn parent(&self, v6: bool) -> Option<vxlan::Parent> {
+        if v6 {
+            self.v6
+        } else {
+            self.v4.as_ref().map(|u| vxlan::Parent {
+                index: u.index,
+                local: IpAddr::V4(u.node_ip),
+            })
+        }
+    }
+}
+
 /// The node's dataplane.
 pub struct Dataplane {
     h: Handle,
@@ -74,7 +101,8 @@ pub struct Dataplane {
     tunl0: Option<Tunl0>,
     /// The one writer of Brindle's nftables tables.
     policy: PolicyDataplane,
-    configured_ifaces: HashSet<u32>,
+    /// Workload interfaces configured, with whether spoofing was allowed.
+    configured_ifaces: HashSet<(u32, bool)>,
     last_errors: Vec<String>,
     expected: std::sync::Arc<Expected>,
 }
@@ -109,14 +137,23 @@ impl Dataplane {
         };
         let underlay = dp.underlay(desired)?;
         if let Some(ip) = &desired.ipip {
-            let t = Tunl0::ensure(&mut dp.h, ip, &underlay, &desired.peer_nodes, None)
+            let u = underlay.v4.as_ref().ok_or_else(|| {
+                Error::Unsupported("pools use IPIP but the node has no IPv4 address".into())
+            })?;
+            let t = Tunl0::ensure(&mut dp.h, ip, u, &desired.peer_nodes, None)
                 .map_err(|e| Error::Unsupported(format!("pools use IPIP but tunl0 cannot be set up: {e}")))?;
             tracing::info!(path = %t.path, "IPIP tunl0 ready");
             dp.tunl0 = Some(t);
         }
-        if let Some(v) = &desired.vxlan {
-            vxlan::ensure(&mut dp.h, v, &underlay).map_err(|e| {
-                Error::Unsupported(format!("pools use VXLAN but vxlan.calico cannot be set up: {e}"))
+        for cfg in [&desired.vxlan, &desired.vxlan_v6].into_iter().flatten() {
+            let name = vxlan::device_name(cfg);
+            let parent = underlay.parent(cfg.is_v6()).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "pools use VXLAN but {name} has no node address of its family to send from"
+                ))
+            })?;
+            vxlan::ensure(&mut dp.h, cfg, parent).map_err(|e| {
+                Error::Unsupported(format!("pools use VXLAN but {name} cannot be set up: {e}"))
             })?;
         }
         let report = dp.apply(
@@ -156,13 +193,19 @@ impl Dataplane {
 
     /// The host part of the tables for `desired`.
     fn host_firewall(&self, desired: &DesiredState) -> HostFirewall {
+        let (v4_masq, v4_all) = desired.nat.v4();
+        let (v6_masq, v6_all) = desired.nat.v6();
         HostFirewall {
             iface_prefixes: self.cfg.iface_prefixes.clone(),
             nat_v4: NatPools {
-                masq: desired.nat.masq_pools.iter().map(|n| (*n).into()).collect(),
-                all: desired.nat.all_pools.iter().map(|n| (*n).into()).collect(),
+                masq: v4_masq.into_iter().map(IpNet::V4).collect(),
+                all: v4_all.into_iter().map(IpNet::V4).collect(),
             },
-            nat_v6: None,
+            // NAT66: `ip6 brindle` gets its NAT chains once an IPv6 pool exists.
+            nat_v6: (!v6_all.is_empty()).then(|| NatPools {
+                masq: v6_masq.into_iter().map(IpNet::V6).collect(),
+                all: v6_all.into_iter().map(IpNet::V6).collect(),
+            }),
             tunl0: desired.ipip.is_some(),
             guards: TunnelGuards {
                 ipip: desired.ipip.is_some(),
@@ -172,38 +215,63 @@ impl Dataplane {
         }
     }
 
-    fn underlay(&mut self, desired: &DesiredState) -> Result<Underlay, Error> {
-        let ip = desired.node.ip;
-        let addr = self
-            .h
-            .addresses(None)?
-            .into_iter()
-            .find(|a| a.net.addr() == std::net::IpAddr::V4(ip))
-            .ok_or_else(|| Error::Conflict(format!("no interface holds the node address {ip}")))?;
-        let link = self
-            .h
-            .link_by_index(addr.index)?
-            .ok_or_else(|| Error::Conflict(format!("interface of node address {ip} vanished")))?;
-        Ok(Underlay {
-            index: link.index,
-            name: link.name,
-            node_ip: ip,
-        })
+    /// The links holding the node's addresses. A node address no interface holds is an error.
+    fn underlay(&mut self, desired: &DesiredState) -> Result<Underlays, Error> {
+        let addrs = self.h.addresses(None)?;
+        let mut find = |ip: IpAddr| -> Result<(u32, String), Error> {
+            let addr = addrs
+                .iter()
+                .find(|a| a.net.addr() == ip)
+                .ok_or_else(|| Error::Conflict(format!("no interface holds the node address {ip}")))?;
+            let link = self
+                .h
+                .link_by_index(addr.index)?
+                .ok_or_else(|| Error::Conflict(format!("interface of node address {ip} vanished")))?;
+            Ok((link.index, link.name))
+        };
+        let mut u = Underlays::default();
+        if let Some(net) = desired.node.ipv4 {
+            let (index, name) = find(IpAddr::V4(net.addr()))?;
+            u.v4 = Some(Underlay {
+                index,
+                name,
+                node_ip: net.addr(),
+            });
+        }
+        if let Some(net) = desired.node.ipv6 {
+            let (index, _) = find(IpAddr::V6(net.addr()))?;
+            u.v6 = Some(vxlan::Parent {
+                index,
+                local: IpAddr::V6(net.addr()),
+            });
+        }
+        if u.v4.is_none() && u.v6.is_none() {
+            return Err(Error::Conflict(format!(
+                "node {} has neither an IPv4 nor an IPv6 address",
+                desired.node.name
+            )));
+        }
+        Ok(u)
     }
 
     /// Makes the kernel match `desired`. Every problem is in the report (and logged).
     pub fn apply(&mut self, desired: &DesiredState, opts: ApplyOptions) -> Report {
         let mut r = Report::default();
+        let v6 = desired.ipv6_enabled();
         if let Err(e) = workload::configure_node(&self.h) {
             r.errors.push(e.to_string());
         }
-        let underlay = match self.underlay(desired) {
-            Ok(u) => Some(u),
+        if v6 && let Err(e) = workload::configure_node_v6(&self.h) {
+            r.errors.push(e.to_string());
+        }
+        let underlays = match self.underlay(desired) {
+            Ok(u) => u,
             Err(e) => {
                 r.errors.push(e.to_string());
-                None
+                Underlays::default()
             }
         };
+        let underlay = underlays.v4.clone();
         // Tunnels.
         match (&desired.ipip, &underlay) {
             (Some(cfg), Some(u)) => {
@@ -223,17 +291,20 @@ impl Dataplane {
                 self.tunl0 = None;
             }
         }
-        match (&desired.vxlan, &underlay) {
-            (Some(cfg), Some(u)) => match vxlan::ensure(&mut self.h, cfg, u) {
-                Ok(p) => r.errors.extend(p),
-                Err(e) => r.errors.push(format!("{}: {e}", routes::VXLAN_DEV)),
-            },
-            (Some(_), None) => r
-                .errors
-                .push(format!("{}: no underlay interface", routes::VXLAN_DEV)),
-            (None, _) => {
-                if let Err(e) = vxlan::remove(&mut self.h) {
-                    r.errors.push(format!("remove {}: {e}", routes::VXLAN_DEV));
+        for (cfg, name, family_v6) in [
+            (&desired.vxlan, routes::VXLAN_DEV, false),
+            (&desired.vxlan_v6, routes::VXLAN_V6_DEV, true),
+        ] {
+            match (cfg, underlays.parent(family_v6)) {
+                (Some(cfg), Some(parent)) => match vxlan::ensure(&mut self.h, cfg, parent) {
+                    Ok(p) => r.errors.extend(p),
+                    Err(e) => r.errors.push(format!("{name}: {e}")),
+                },
+                (Some(_), None) => r.errors.push(format!("{name}: no underlay interface")),
+                (None, _) => {
+                    if let Err(e) = vxlan::remove(&mut self.h, name) {
+                        r.errors.push(format!("remove {name}: {e}"));
+                    }
                 }
             }
         }
@@ -248,17 +319,29 @@ impl Dataplane {
         let devs = Devices {
             by_name: links.iter().map(|l| (l.name.clone(), l.index)).collect(),
             underlay: underlay.as_ref().map(|u| u.index),
+            underlay_v6: underlays.v6.map(|p| p.index),
         };
         if opts.full {
             self.configured_ifaces.clear();
         }
         for w in &desired.workloads {
+            let spoof = desired.spoofing_ifaces.contains(&w.iface);
             if let Some(&i) = devs.by_name.get(&w.iface)
-                && !self.configured_ifaces.contains(&i)
+                && !self.configured_ifaces.contains(&(i, spoof))
             {
-                match workload::configure_workload_iface(&self.h, &w.iface) {
+                let res = brindle_netlink::workload::configure_workload_iface_for(&self.h, &w.iface, spoof)
+                    .map_err(crate::error::Error::from)
+                    .and_then(|()| {
+                        if v6 {
+                            workload::configure_workload_iface_v6(&self.h, &w.iface)
+                        } else {
+                            Ok(())
+                        }
+                    });
+                match res {
                     Ok(()) => {
-                        self.configured_ifaces.insert(i);
+                        self.configured_ifaces.retain(|(j, _)| *j != i);
+                        self.configured_ifaces.insert((i, spoof));
                     }
                     Err(e) => r.errors.push(e.to_string()),
                 }
@@ -284,8 +367,12 @@ impl Dataplane {
         // Brindle's nftables tables: NAT outgoing, tunnel guards, anti-spoofing (and, through
         // `policy()`, workload policy). A full resync also checks them against the kernel.
         let host = self.host_firewall(desired);
-        if let Err(e) = self.policy.set_host(&host) {
-            r.errors.push(format!("nftables: {e}"));
+        match self.policy.set_host(&host) {
+            Ok(w) => r.nft = NftRun::of_write(&w, self.policy.wanted(), true),
+            Err(e) => {
+                r.nft = Some(NftRun::failed());
+                r.errors.push(format!("nftables: {e}"));
+            }
         }
         if opts.full
             && let Err(e) = self.policy.check(false)

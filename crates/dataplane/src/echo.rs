@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use brindle_netlink::{Change, Mac, Route};
 use ipnet::IpNet;
 
-use crate::routes::{FastMap, TUNL0, VXLAN_DEV, same};
+use crate::routes::{FastMap, TUNL0, VXLAN_DEV, VXLAN_V6_DEV, same};
 use crate::state::DesiredState;
 
 /// What the last apply left in the kernel, as far as notifications can disagree with it.
@@ -38,7 +38,7 @@ pub struct Expected {
     oifs: HashSet<u32>,
     /// Interfaces wanted routes need that did not exist.
     missing: HashSet<String>,
-    /// tunl0 and vxlan.calico, by index when they exist.
+    /// tunl0, vxlan.calico and vxlan-v6.calico, by index when they exist.
     tunnels: HashSet<u32>,
     /// Permanent neighbour and FDB entries kept: (link, address) → MAC.
     neighbours: HashMap<(u32, IpAddr), Mac>,
@@ -51,7 +51,7 @@ impl Expected {
         let mut e = Expected {
             oifs: routes.iter().filter_map(|r| r.oif).collect(),
             routes: routes.iter().map(|r| (r.key(), r.clone())).collect(),
-            tunnels: [TUNL0, VXLAN_DEV]
+            tunnels: [TUNL0, VXLAN_DEV, VXLAN_V6_DEV]
                 .iter()
                 .filter_map(|n| devices.get(*n).copied())
                 .collect(),
@@ -59,25 +59,30 @@ impl Expected {
         };
         for w in &desired.workloads {
             match (devices.get(&w.iface), w.mac) {
-                (Some(&i), Some(mac)) => {
-                    e.neighbours.insert((i, IpAddr::V4(w.ip)), mac);
+                // Static ARP entries only: IPv6 workloads get no static neighbour.
+                (Some(&i), Some(mac)) if w.ip.is_ipv4() => {
+                    e.neighbours.insert((i, w.ip), mac);
                 }
+                (Some(_), Some(_)) => {}
                 (Some(_), None) => {}
                 (None, _) => {
                     e.missing.insert(w.iface.clone());
                 }
             }
         }
-        if let (Some(v), Some(&i)) = (&desired.vxlan, devices.get(VXLAN_DEV)) {
-            for r in &v.remotes {
-                e.neighbours.insert((i, IpAddr::V4(r.vtep_ip)), r.mac);
-                e.neighbours.insert((i, IpAddr::V4(r.node_ip)), r.mac);
+        for (cfg, dev) in [(&desired.vxlan, VXLAN_DEV), (&desired.vxlan_v6, VXLAN_V6_DEV)] {
+            if let (Some(v), Some(&i)) = (cfg, devices.get(dev)) {
+                for r in &v.remotes {
+                    e.neighbours.insert((i, r.vtep_ip), r.mac);
+                    e.neighbours.insert((i, r.node_ip), r.mac);
+                }
             }
         }
-        for dev in [TUNL0, VXLAN_DEV] {
+        for dev in [TUNL0, VXLAN_DEV, VXLAN_V6_DEV] {
             let wanted = match dev {
                 TUNL0 => desired.ipip.is_some(),
-                _ => desired.vxlan.is_some(),
+                VXLAN_DEV => desired.vxlan.is_some(),
+                _ => desired.vxlan_v6.is_some(),
             };
             if wanted && !devices.contains_key(dev) {
                 e.missing.insert(dev.to_string());
@@ -142,11 +147,7 @@ mod tests {
     }
 
     fn setup() -> (Expected, Route, Route) {
-        let mut d = DesiredState::new(NodeInfo {
-            name: "n1".into(),
-            ip: "172.20.42.80".parse().unwrap(),
-            subnet: "172.20.40.0/22".parse().unwrap(),
-        });
+        let mut d = DesiredState::new(NodeInfo::v4("n1", "172.20.42.80/22".parse().unwrap()));
         d.workloads = vec![
             Workload {
                 ip: "10.233.94.1".parse().unwrap(),

@@ -1,6 +1,7 @@
-//! MTUs as Felix computes them (calico.md §5.4): the host MTU is the smallest MTU of the *up*
-//! links whose name matches the default `mtuIfacePattern` (1460 when none matches); each
-//! encapsulation subtracts its overhead, and pods get the smallest enabled one.
+//! MTUs as Felix computes them (Felix's `dataplane/linux/int_dataplane.go`, `determinePodMTU`; user
+//! docs: <https://docs.tigera.io/calico/latest/networking/configuring/mtu>): the host MTU is the
+//! smallest MTU of the *up* links whose name matches the default `mtuIfacePattern` (1460 when none
+//! matches); each encapsulation subtracts its overhead, and pods get the smallest enabled one.
 
 use brindle_netlink::Link;
 
@@ -8,6 +9,8 @@ use brindle_netlink::Link;
 pub const IPIP_OVERHEAD: u32 = 20;
 /// Outer IPv4 + UDP + VXLAN + inner Ethernet.
 pub const VXLAN_OVERHEAD: u32 = 50;
+/// Outer IPv6 + UDP + VXLAN + inner Ethernet (Felix's `vxlanMTUV6` default: host − 70).
+pub const VXLAN_V6_OVERHEAD: u32 = 70;
 /// Felix's fallback when no interface matches.
 pub const DEFAULT_HOST_MTU: u32 = 1460;
 
@@ -29,14 +32,18 @@ pub fn host_mtu(links: &[Link]) -> u32 {
         .unwrap_or(DEFAULT_HOST_MTU)
 }
 
-/// The pod MTU: the smallest of the enabled encapsulations, else the host MTU.
-pub fn pod_mtu(host: u32, ipip: bool, vxlan: bool) -> u32 {
+/// The pod MTU: the smallest of the enabled encapsulations (IPIP, VXLAN, VXLAN over IPv6),
+/// else the host MTU.
+pub fn pod_mtu(host: u32, ipip: bool, vxlan: bool, vxlan_v6: bool) -> u32 {
     let mut m = host;
     if ipip {
         m = m.min(host - IPIP_OVERHEAD);
     }
     if vxlan {
         m = m.min(host - VXLAN_OVERHEAD);
+    }
+    if vxlan_v6 {
+        m = m.min(host - VXLAN_V6_OVERHEAD);
     }
     m
 }
@@ -74,9 +81,11 @@ mod tests {
         ];
         assert_eq!(host_mtu(&links), 1500);
         assert_eq!(host_mtu(&[link("lo", 65536, true)]), 1460);
-        assert_eq!(pod_mtu(1500, true, false), 1480);
-        assert_eq!(pod_mtu(1500, false, true), 1450);
-        assert_eq!(pod_mtu(1500, true, true), 1450);
-        assert_eq!(pod_mtu(1500, false, false), 1500);
+        assert_eq!(pod_mtu(1500, true, false, false), 1480);
+        assert_eq!(pod_mtu(1500, false, true, false), 1450);
+        assert_eq!(pod_mtu(1500, true, true, false), 1450);
+        assert_eq!(pod_mtu(1500, false, false, false), 1500);
+        assert_eq!(pod_mtu(1500, false, true, true), 1430);
+        assert_eq!(pod_mtu(1500, false, false, true), 1430);
     }
 }

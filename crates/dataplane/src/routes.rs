@@ -1,29 +1,46 @@
 //! The route reconciler: desired routes in, the minimal add/replace/delete batch out.
 //!
 //! It owns only its routes, in the main table: `proto bird` (block routes and blackholes),
-//! `proto 80` (Felix-style vxlan routes) and boot-protocol host routes on workload interfaces
-//! (`cali*`). Every other route is foreign and never touched, even when it occupies a key Brindle
-//! wants (that is reported as a conflict, like BIRD's `Netlink: File exists`). A restarted agent
-//! adopts what it finds: identical routes are left in place, so nothing is flushed.
+//! `proto 80` (Felix-style vxlan routes) and boot-protocol host routes (`/32`, `/128`) on
+//! workload interfaces (`cali*`), in both families. Every other route is foreign and never
+//! touched, even when it occupies a key Brindle wants (that is reported as a conflict, like
+//! BIRD's `Netlink: File exists`); the kernel's own IPv6 routes on `cali*` (`fe80::/64 proto
+//! kernel`, the local table) are foreign too. A restarted agent adopts what it finds: identical
+//! routes are left in place, so nothing is flushed.
+//!
+//! Desired routes are built in the kernel's form ([`Route::normalized`]): IPv6 routes carry
+//! metric 1024 and no scope, as `ip -6 route` shows Calico's (`fd00::1 dev cali… metric 1024`),
+//! so a resync of an unchanged table plans nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use brindle_netlink::{Handle, Route, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
-use crate::state::{DesiredState, RouteEncap};
+use crate::state::{DesiredState, EncapMode, RouteEncap, VxlanConfig};
 
 /// Device names the computation needs (`None`: the device does not exist now).
 #[derive(Debug, Clone, Default)]
 pub struct Devices {
     pub by_name: HashMap<String, u32>,
-    /// The link holding the node's address.
+    /// The link holding the node's IPv4 address.
     pub underlay: Option<u32>,
+    /// The link holding the node's IPv6 address.
+    pub underlay_v6: Option<u32>,
 }
 
 pub const TUNL0: &str = "tunl0";
 pub const VXLAN_DEV: &str = "vxlan.calico";
+/// Felix's VXLAN-over-IPv6 device.
+pub const VXLAN_V6_DEV: &str = "vxlan-v6.calico";
+
+/// The VTEP address of each remote node (by node address) of one VXLAN device.
+fn vteps(cfg: &Option<VxlanConfig>) -> HashMap<IpAddr, IpAddr> {
+    cfg.iter()
+        .flat_map(|v| v.remotes.iter().map(|r| (r.node_ip, r.vtep_ip)))
+        .collect()
+}
 
 /// Computes the routes `state` asks for. Routes whose device is missing are left out and
 /// reported (retried at the next resync, when the device may exist).
@@ -31,29 +48,37 @@ pub fn desired_routes(state: &DesiredState, devs: &Devices) -> (Vec<Route>, Vec<
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for b in &state.local_blocks {
-        out.push(Route::blackhole(IpNet::V4(*b)).with_protocol(proto::BIRD));
+        out.push(Route::blackhole(*b).with_protocol(proto::BIRD).normalized());
     }
-    let vteps: HashMap<_, _> = state
-        .vxlan
-        .iter()
-        .flat_map(|v| v.remotes.iter().map(|r| (r.node_ip, r.vtep_ip)))
-        .collect();
+    let vteps4 = vteps(&state.vxlan);
+    let vteps6 = vteps(&state.vxlan_v6);
     for rb in &state.remote_blocks {
-        let dst = IpNet::V4(rb.dst);
-        let encap = RouteEncap::decide(rb.ipip, rb.vxlan, state.node.subnet, rb.node_ip);
-        let felix = rb.vxlan != crate::state::EncapMode::Never;
+        let dst = rb.dst;
+        let v6 = rb.node_ip.is_ipv6();
+        let (underlay, vxlan_dev, vteps) = if v6 {
+            (devs.underlay_v6, VXLAN_V6_DEV, &vteps6)
+        } else {
+            (devs.underlay, VXLAN_DEV, &vteps4)
+        };
+        let encap = RouteEncap::decide(rb.ipip, rb.vxlan, state.node.net_for(rb.node_ip), rb.node_ip);
+        let felix = rb.vxlan != EncapMode::Never;
         let protocol = if felix { proto::FELIX } else { proto::BIRD };
         match encap {
-            RouteEncap::Direct => match devs.underlay {
-                Some(dev) => out.push(Route::via(dst, IpAddr::V4(rb.node_ip), dev).with_protocol(protocol)),
+            RouteEncap::Direct => match underlay {
+                Some(dev) => out.push(
+                    Route::via(dst, rb.node_ip, dev)
+                        .with_protocol(protocol)
+                        .normalized(),
+                ),
                 None => problems.push(format!(
-                    "route {dst} via {}: no interface holds the node address {}",
-                    rb.node_ip, state.node.ip
+                    "route {dst} via {}: no interface holds the node's IPv{} address",
+                    rb.node_ip,
+                    if v6 { 6 } else { 4 }
                 )),
             },
             RouteEncap::Ipip => match devs.by_name.get(TUNL0) {
                 Some(&dev) => out.push(
-                    Route::via(dst, IpAddr::V4(rb.node_ip), dev)
+                    Route::via(dst, rb.node_ip, dev)
                         .with_protocol(proto::BIRD)
                         .with_onlink(true),
                 ),
@@ -62,26 +87,27 @@ pub fn desired_routes(state: &DesiredState, devs: &Devices) -> (Vec<Route>, Vec<
                     rb.node_ip
                 )),
             },
-            RouteEncap::Vxlan => match (devs.by_name.get(VXLAN_DEV), vteps.get(&rb.node_ip)) {
+            RouteEncap::Vxlan => match (devs.by_name.get(vxlan_dev), vteps.get(&rb.node_ip)) {
                 (Some(&dev), Some(vtep)) => out.push(
-                    Route::via(dst, IpAddr::V4(*vtep), dev)
+                    Route::via(dst, *vtep, dev)
                         .with_protocol(proto::FELIX)
-                        .with_onlink(true),
+                        .with_onlink(true)
+                        .normalized(),
                 ),
                 (None, _) => {
-                    problems.push(format!("route {dst} dev {VXLAN_DEV}: device {VXLAN_DEV} missing"))
+                    problems.push(format!("route {dst} dev {vxlan_dev}: device {vxlan_dev} missing"))
                 }
                 (_, None) => problems.push(format!(
-                    "route {dst} dev {VXLAN_DEV}: node {} has no VTEP",
+                    "route {dst} dev {vxlan_dev}: node {} has no VTEP",
                     rb.node_ip
                 )),
             },
         }
     }
     for w in &state.workloads {
-        let dst = IpNet::V4(Ipv4Net::new(w.ip, 32).expect("/32"));
+        let dst = IpNet::from(w.ip);
         match devs.by_name.get(&w.iface) {
-            Some(&dev) => out.push(Route::dev(dst, dev, scope::LINK)),
+            Some(&dev) => out.push(Route::dev(dst, dev, scope::LINK).normalized()),
             None => problems.push(format!(
                 "route {} dev {}: device {} missing",
                 w.ip, w.iface, w.iface
@@ -169,11 +195,12 @@ pub struct Plan {
     pub conflicts: Vec<Route>,
 }
 
-/// The fields that make two routes with the same key the same route.
+/// The fields that make two routes with the same key the same route. A blackhole has no device,
+/// though the kernel reports IPv6 ones on `lo`.
 pub(crate) fn same(a: &Route, b: &Route) -> bool {
     a.kind == b.kind
         && a.gateway == b.gateway
-        && a.oif == b.oif
+        && (a.oif == b.oif || a.kind == RouteKind::Blackhole)
         && a.onlink == b.onlink
         && a.protocol == b.protocol
         && a.scope == b.scope
@@ -234,6 +261,8 @@ pub struct RouteReport {
     pub replaced: usize,
     pub deleted: usize,
     pub unchanged: usize,
+    /// How long reading the main table took (Felix's `felix_route_table_list_seconds`).
+    pub list_seconds: f64,
     /// Problems naming the route: missing devices, refused routes, conflicts.
     pub errors: Vec<String>,
 }
@@ -245,7 +274,9 @@ pub fn reconcile(
     ownership: &Ownership,
     prune: bool,
 ) -> Result<RouteReport, brindle_netlink::Error> {
+    let t0 = std::time::Instant::now();
     let actual = h.routes(Some(TABLE_MAIN))?;
+    let list_seconds = t0.elapsed().as_secs_f64();
     let names = h.link_names()?;
     let name_of = |i: u32| names.get(&i).cloned();
     let owned = |r: &Route| ownership.owns(r, &name_of);
@@ -254,6 +285,7 @@ pub fn reconcile(
         unchanged: desired.len().saturating_sub(
             p.ops.iter().filter(|o| matches!(o, RouteOp::Replace(_))).count() + p.conflicts.len(),
         ),
+        list_seconds,
         ..Default::default()
     };
     for c in &p.conflicts {

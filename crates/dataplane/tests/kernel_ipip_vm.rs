@@ -1,10 +1,10 @@
 //! The kernel-ipip path, which this machine's kernel cannot run (no ipip module): Debian's stock
-//! kernel boots under qemu (TCG, never KVM here: qemu-kernel.md) from an initramfs holding
-//! busybox, the ipip/veth modules and this very test binary; inside, the ignored test
-//! `vm_payload_kernel_ipip` uses Brindle's code to set up two nodes with kernel tunl0 and pods,
-//! and pings pod to pod through kernel IPIP, then enforces a workload policy on the second node
-//! and checks it filters pod-to-pod traffic through the tunnel. The result comes back as a
-//! serial marker line.
+//! kernel boots under qemu (TCG, never KVM here: this machine's `/dev/kvm` is a paravirtual KVM
+//! that cannot boot an ordinary kernel) from an initramfs holding busybox, the ipip/veth modules
+//! and this very test binary; inside, the ignored test `vm_payload_kernel_ipip` uses Brindle's code
+//! to set up two nodes with kernel tunl0 and pods, and pings pod to pod through kernel IPIP, then
+//! enforces a workload policy on the second node and checks it filters pod-to-pod traffic through
+//! the tunnel. The result comes back as a serial marker line.
 //!
 //! The kernel and modules come from `.ci/deps` (cached in /opt/brindle-ci/kernel).
 //! `BRINDLE_QEMU_ACCEL=kvm` switches to KVM on hosts where it works.
@@ -224,7 +224,7 @@ fn pod(node: &mut Handle, iface: &str, ip: Ipv4Addr) -> (NetnsFd, Workload) {
         ..Default::default()
     })
     .unwrap();
-    brindle_dataplane::workload::configure_workload_iface(node, iface).unwrap();
+    brindle_netlink::workload::configure_workload_iface(node, iface).unwrap();
     let mut h = Handle::open(&ns).unwrap();
     up(&mut h, "lo");
     let eth0 = up(&mut h, "eth0");
@@ -241,7 +241,7 @@ fn pod(node: &mut Handle, iface: &str, ip: Ipv4Addr) -> (NetnsFd, Workload) {
     (
         ns,
         Workload {
-            ip,
+            ip: ip.into(),
             iface: iface.into(),
             mac,
         },
@@ -257,15 +257,11 @@ fn desired(
     w: Workload,
 ) -> DesiredState {
     let block: Ipv4Net = block.parse().unwrap();
-    let mut d = DesiredState::new(NodeInfo {
-        name: name.into(),
-        ip: me,
-        subnet: "172.20.40.0/22".parse().unwrap(),
-    });
-    d.local_blocks = vec![block];
+    let mut d = DesiredState::new(NodeInfo::v4(name, Ipv4Net::new(me, 22).unwrap()));
+    d.local_blocks = vec![block.into()];
     d.remote_blocks = vec![RemoteBlock {
         dst: peer_block.parse().unwrap(),
-        node_ip: peer,
+        node_ip: peer.into(),
         ipip: EncapMode::Always,
         vxlan: EncapMode::Never,
     }];

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use brindle_dataplane::{ApplyOptions, Dataplane, workload};
+use brindle_dataplane::{ApplyOptions, Dataplane};
 use brindle_netlink::{Handle, Monitor, NetnsFd};
 use common::{Cluster, lines};
 
@@ -213,13 +213,13 @@ fn cni_workload_route_helper() {
     let mut h = Handle::open_named(ns.name()).unwrap();
     let p = &c.nodes[1].pods[0];
     let idx = h.require_link(&p.iface).unwrap().index;
-    workload::add_workload_route(&mut h, p.ip, idx, &p.iface).unwrap();
+    brindle_netlink::workload::add_workload_route(&mut h, p.ip, idx, &p.iface).unwrap();
     // Idempotent on the same interface.
-    workload::add_workload_route(&mut h, p.ip, idx, &p.iface).unwrap();
+    brindle_netlink::workload::add_workload_route(&mut h, p.ip, idx, &p.iface).unwrap();
     assert!(lines(&ns.ip(&["route"])).contains(&format!("{} dev {} scope link", p.ip, p.iface)));
     // On another interface: Calico's error.
     let eth0 = h.require_link("eth0").unwrap().index;
-    let e = workload::add_workload_route(&mut h, p.ip, eth0, "eth0").unwrap_err();
+    let e = brindle_netlink::workload::add_workload_route(&mut h, p.ip, eth0, "eth0").unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(

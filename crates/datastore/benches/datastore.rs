@@ -6,9 +6,9 @@
 //! Run: `cargo bench -p brindle-datastore` (needs `etcd` on PATH; starts its own on free
 //! ports). Prints one table.
 //!
-//! Anchors (`shared/reference/deps.md`, same machine, an earlier run): bare SQLite, 4 processes
-//! × 500 CAS increments: ≈ 40k commits/s with synchronous=NORMAL, ≈ 4.7k with FULL; etcd 3.4:
-//! 1000 sequential puts in ≈ 518 ms.
+//! Anchors (measured on this project's 2-core machine in an earlier run, outside Brindle; current
+//! figures in docs/BENCHMARKS.md): bare SQLite, 4 processes × 500 CAS increments: ≈ 40k commits/s
+//! with synchronous=NORMAL, ≈ 4.7k with FULL; etcd 3.4: 1000 sequential puts in ≈ 518 ms.
 
 #[path = "../tests/support/workers.rs"]
 mod workers;

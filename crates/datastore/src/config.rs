@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::origin::{Origin, Setting, Source};
 use crate::{Datastore, Error, Result};
 
 /// Where the embedded store lives unless told otherwise.
@@ -54,6 +55,9 @@ pub struct SqliteConfig {
     /// check per interval per process, whatever the number of watches); changes made by
     /// another process reach watchers within about this long.
     pub watch_poll_interval: Duration,
+    /// Create the file (and its directory) when missing. Off for read-only commands, so a
+    /// mistyped path is an error instead of a new empty database.
+    pub create: bool,
 }
 
 impl SqliteConfig {
@@ -64,6 +68,7 @@ impl SqliteConfig {
             retain_events: 10_000,
             busy_timeout: Duration::from_secs(10),
             watch_poll_interval: Duration::from_millis(5),
+            create: true,
         }
     }
 }
@@ -112,19 +117,20 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Values given explicitly (the CLI's flags); each wins over the environment.
+/// Values given explicitly (the CLI's flags and connection file, the CNI network
+/// configuration), each with where it came from; each wins over the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// `sqlite`, `etcdv3` (or `kubernetes`, which is refused).
-    pub datastore_type: Option<String>,
-    pub sqlite_path: Option<PathBuf>,
+    pub datastore_type: Option<Setting<String>>,
+    pub sqlite_path: Option<Setting<PathBuf>>,
     /// Comma-separated, like `ETCD_ENDPOINTS`.
-    pub etcd_endpoints: Option<String>,
-    pub etcd_ca_file: Option<PathBuf>,
-    pub etcd_cert_file: Option<PathBuf>,
-    pub etcd_key_file: Option<PathBuf>,
-    pub etcd_username: Option<String>,
-    pub etcd_password: Option<String>,
+    pub etcd_endpoints: Option<Setting<String>>,
+    pub etcd_ca_file: Option<Setting<PathBuf>>,
+    pub etcd_cert_file: Option<Setting<PathBuf>>,
+    pub etcd_key_file: Option<Setting<PathBuf>>,
+    pub etcd_username: Option<Setting<String>>,
+    pub etcd_password: Option<Setting<String>>,
 }
 
 /// The store name used in configuration errors (no store has been chosen yet).
@@ -153,36 +159,51 @@ impl DatastoreConfig {
         Self::resolve(&Overrides::default(), |name| std::env::var(name).ok())
     }
 
-    /// The configuration from `overrides` (flags), then the environment as read by `env`
-    /// (empty values count as unset), then defaults. Without any type given, setting etcd
-    /// endpoints selects etcd (calicoctl's default type is etcdv3); otherwise SQLite.
+    /// [`DatastoreConfig::resolve_with_origin`] without the origin.
     pub fn resolve(overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig> {
-        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let endpoints = overrides
-            .etcd_endpoints
-            .clone()
-            .map(|v| ("the etcd endpoints option", v))
-            .or_else(|| env("ETCD_ENDPOINTS").map(|v| ("ETCD_ENDPOINTS", v)));
+        Self::resolve_with_origin(overrides, env).map(|(c, _)| c)
+    }
+
+    /// The configuration from `overrides`, then the environment as read by `env` (empty values
+    /// count as unset), then defaults, and where its type and location came from. Without any
+    /// type given, setting etcd endpoints selects etcd (calicoctl's default type is etcdv3);
+    /// otherwise SQLite. Errors quote the bad value with its origin.
+    pub fn resolve_with_origin(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(DatastoreConfig, Origin)> {
+        let env = |name: &str| -> Option<Setting<String>> {
+            env(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Setting::new(v, Source::env(name)))
+        };
+        let env_path = |name: &str| -> Option<Setting<PathBuf>> {
+            env(name).map(|s| Setting::new(PathBuf::from(s.value), s.source))
+        };
+        let endpoints = overrides.etcd_endpoints.clone().or_else(|| env("ETCD_ENDPOINTS"));
         let kind = overrides
             .datastore_type
             .clone()
-            .map(|v| ("the datastore type option", v))
-            .or_else(|| env("BRINDLE_DATASTORE_TYPE").map(|v| ("BRINDLE_DATASTORE_TYPE", v)))
-            .or_else(|| env("DATASTORE_TYPE").map(|v| ("DATASTORE_TYPE", v)));
-        let etcd = match &kind {
-            None => endpoints.is_some(),
-            Some((source, value)) => match value.trim() {
-                "sqlite" => false,
-                "etcdv3" => true,
+            .or_else(|| env("BRINDLE_DATASTORE_TYPE"))
+            .or_else(|| env("DATASTORE_TYPE"));
+        let (etcd, kind_source) = match &kind {
+            None => (
+                endpoints.is_some(),
+                endpoints.as_ref().map_or(Source::Default, |e| e.source.clone()),
+            ),
+            Some(k) => match k.value.trim() {
+                "sqlite" => (false, k.source.clone()),
+                "etcdv3" => (true, k.source.clone()),
                 "kubernetes" => {
                     return Err(config_error(format!(
-                        "{source}=kubernetes: the kubernetes datastore is not supported by Brindle; \
-                         use etcdv3 or sqlite"
+                        "{}: the kubernetes datastore is not supported by Brindle; use etcdv3 or sqlite",
+                        k.source.quote(&k.value)
                     )));
                 }
-                other => {
+                _ => {
                     return Err(config_error(format!(
-                        "{source}={other}: unknown datastore type (expected sqlite or etcdv3)"
+                        "{}: unknown datastore type (expected sqlite or etcdv3)",
+                        k.source.quote(&k.value)
                     )));
                 }
             },
@@ -191,11 +212,16 @@ impl DatastoreConfig {
             let path = overrides
                 .sqlite_path
                 .clone()
-                .or_else(|| env("BRINDLE_DATASTORE_PATH").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_SQLITE_PATH));
-            return Ok(DatastoreConfig::sqlite(path));
+                .or_else(|| env_path("BRINDLE_DATASTORE_PATH"))
+                .unwrap_or_else(|| Setting::new(PathBuf::from(DEFAULT_SQLITE_PATH), Source::Default));
+            let origin = Origin {
+                kind: kind_source,
+                location: path.source,
+            };
+            return Ok((DatastoreConfig::sqlite(path.value), origin));
         }
-        let (source, list) = endpoints.unwrap_or(("the default endpoint", DEFAULT_ETCD_ENDPOINT.into()));
+        let endpoints = endpoints.unwrap_or_else(|| Setting::new(DEFAULT_ETCD_ENDPOINT, Source::Default));
+        let list = &endpoints.value;
         let parsed: Vec<String> = list
             .split(',')
             .map(str::trim)
@@ -203,36 +229,69 @@ impl DatastoreConfig {
             .map(str::to_string)
             .collect();
         if parsed.is_empty() {
-            return Err(config_error(format!("{source}={list}: no endpoint given")));
+            return Err(config_error(format!(
+                "{}: no endpoint given",
+                endpoints.source.quote(list)
+            )));
         }
         if let Some(bad) = parsed
             .iter()
             .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
         {
             return Err(config_error(format!(
-                "{source}: endpoint {bad} must start with http:// or https://"
+                "{}: endpoint {bad} must start with http:// or https://",
+                endpoints.source.quote(list)
             )));
         }
-        let path = |over: &Option<PathBuf>, name: &str| over.clone().or_else(|| env(name).map(PathBuf::from));
+        let path = |over: &Option<Setting<PathBuf>>, name: &str| over.clone().or_else(|| env_path(name));
         let mut cfg = EtcdConfig::new(parsed);
-        cfg.ca_file = path(&overrides.etcd_ca_file, "ETCD_CA_CERT_FILE");
-        cfg.cert_file = path(&overrides.etcd_cert_file, "ETCD_CERT_FILE");
-        cfg.key_file = path(&overrides.etcd_key_file, "ETCD_KEY_FILE");
-        cfg.username = overrides.etcd_username.clone().or_else(|| env("ETCD_USERNAME"));
-        cfg.password = overrides
-            .etcd_password
+        let cert = path(&overrides.etcd_cert_file, "ETCD_CERT_FILE");
+        let key = path(&overrides.etcd_key_file, "ETCD_KEY_FILE");
+        cfg.ca_file = path(&overrides.etcd_ca_file, "ETCD_CA_CERT_FILE").map(|s| s.value);
+        match (&cert, &key) {
+            (Some(c), None) => {
+                return Err(config_error(format!(
+                    "a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE: the certificate comes from {}, no key is set",
+                    c.source
+                )));
+            }
+            (None, Some(k)) => {
+                return Err(config_error(format!(
+                    "a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE: the key comes from {}, no certificate is set",
+                    k.source
+                )));
+            }
+            _ => {}
+        }
+        cfg.cert_file = cert.map(|s| s.value);
+        cfg.key_file = key.map(|s| s.value);
+        cfg.username = overrides
+            .etcd_username
             .clone()
-            .or_else(|| env("ETCD_PASSWORD"))
-            .map(Secret);
-        if cfg.cert_file.is_some() != cfg.key_file.is_some() {
-            return Err(config_error(
-                "a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE".into(),
-            ));
+            .or_else(|| env("ETCD_USERNAME"))
+            .map(|s| s.value);
+        let password = overrides.etcd_password.clone().or_else(|| env("ETCD_PASSWORD"));
+        if let (Some(p), None) = (&password, &cfg.username) {
+            return Err(config_error(format!(
+                "ETCD_PASSWORD is set without ETCD_USERNAME (the password comes from {})",
+                p.source
+            )));
         }
-        if cfg.password.is_some() && cfg.username.is_none() {
-            return Err(config_error("ETCD_PASSWORD is set without ETCD_USERNAME".into()));
+        cfg.password = password.map(|s| Secret(s.value));
+        let origin = Origin {
+            kind: kind_source,
+            location: endpoints.source,
+        };
+        Ok((DatastoreConfig::Etcd(cfg), origin))
+    }
+
+    /// The same store, opened without creating anything: a missing SQLite file is an error
+    /// (read-only commands use this; etcd is never created by a client anyway).
+    pub fn existing_only(mut self) -> DatastoreConfig {
+        if let DatastoreConfig::Sqlite(c) = &mut self {
+            c.create = false;
         }
-        Ok(DatastoreConfig::Etcd(cfg))
+        self
     }
 
     /// The store as [`Datastore::describe`] names it: `sqlite:<path>` or `etcdv3:<endpoints>`.
@@ -245,7 +304,7 @@ impl DatastoreConfig {
 }
 
 /// Opens the configured store. For SQLite this creates the file (and its directory) if missing
-/// and checks it is a Brindle database; for etcd it connects and checks the cluster answers
+/// (unless [`SqliteConfig::create`] is off) and checks it is a Brindle database; for etcd it connects and checks the cluster answers
 /// within the connect timeout.
 pub fn open(config: &DatastoreConfig) -> Result<Arc<dyn Datastore>> {
     Ok(match config {
@@ -315,8 +374,8 @@ mod tests {
             DatastoreConfig::Sqlite(_)
         ));
         let over = Overrides {
-            datastore_type: Some("etcdv3".into()),
-            etcd_endpoints: Some("http://flag:2379".into()),
+            datastore_type: Some(Setting::new("etcdv3", Source::flag("--datastore-type"))),
+            etcd_endpoints: Some(Setting::new("http://flag:2379", Source::flag("--etcd-endpoints"))),
             ..Default::default()
         };
         assert_eq!(
@@ -324,12 +383,25 @@ mod tests {
             DatastoreConfig::etcd(["http://flag:2379"])
         );
         let over = Overrides {
-            sqlite_path: Some("/flag.db".into()),
+            sqlite_path: Some(Setting::new("/flag.db", Source::flag("--datastore-path"))),
+            ..Default::default()
+        };
+        let (cfg, origin) = DatastoreConfig::resolve_with_origin(&over, |k| {
+            (k == "BRINDLE_DATASTORE_PATH").then(|| "/env.db".to_string())
+        })
+        .unwrap();
+        assert_eq!(cfg, DatastoreConfig::sqlite("/flag.db"));
+        assert_eq!(origin.explain(true), "path from flag --datastore-path");
+        let over = Overrides {
+            datastore_type: Some(Setting::new(
+                "redis",
+                Source::file("/etc/calico/calicoctl.cfg", "spec.datastoreType"),
+            )),
             ..Default::default()
         };
         assert_eq!(
-            resolve(&over, &[("BRINDLE_DATASTORE_PATH", "/env.db")]).unwrap(),
-            DatastoreConfig::sqlite("/flag.db")
+            resolve(&over, &[]).unwrap_err().to_string(),
+            "datastore configuration: spec.datastoreType=redis in /etc/calico/calicoctl.cfg: unknown datastore type (expected sqlite or etcdv3)"
         );
     }
 

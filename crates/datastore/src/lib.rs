@@ -12,6 +12,7 @@
 //! - [`Error`] (`error`): what can go wrong, always naming the store and the key.
 //! - `config`: [`DatastoreConfig`] from flags ([`Overrides`]) and environment (Calico's and
 //!   Brindle's names), and [`open`], which returns the chosen backend.
+//! - [`origin`]: where each setting came from ([`origin::Source`]), for messages.
 //! - [`SqliteStore`] (`sqlite`): the embedded default, one file shared by every process on the
 //!   host (WAL, immediate transactions, busy retry, an event log for watches).
 //! - [`EtcdStore`] (`etcd`): etcd v3 through a client thread (the trait is synchronous, the
@@ -38,6 +39,7 @@ pub mod client;
 mod config;
 mod error;
 mod etcd;
+pub mod origin;
 mod retry;
 mod sqlite;
 mod store;
@@ -50,6 +52,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use etcd::EtcdStore;
+pub use origin::{Origin, Setting, Source};
 pub use retry::{IsConflict, retry_on_conflict};
 pub use sqlite::SqliteStore;
 pub use store::{Datastore, EventKind, KeyValue, Listing, Revision, Watch, WatchEvent};

@@ -9,9 +9,10 @@
 //! The seed's pool (10.233.64.0/18 in /24 blocks); every node has its tunnel address first, as
 //! after agent start-up. A fresh store per scenario.
 //!
-//! Anchors (perf.md A2): Calico 3.26 on Kubernetes, 1000 pods on 10 nodes Running in 322 s
-//! (row 23, whole pod start-up, not IPAM alone); Calico's own test bar, one AutoAssign < 1 s
-//! (row 24). Goals (issue 3): < 1 s on SQLite, < 3 s on etcd; ≤ 1 ms per allocation.
+//! Anchors: Calico 3.26 on Kubernetes, 1000 pods on 10 nodes Running in 322 s (Spiderpool's
+//! published IPAM comparison, `docs/concepts/ipam-performance.md`; whole pod start-up, not IPAM
+//! alone); Calico's own test bar, one AutoAssign < 1 s (`libcalico-go/lib/ipam/ipam_test.go`).
+//! Goals (issue 3): < 1 s on SQLite, < 3 s on etcd; ≤ 1 ms per allocation.
 //!
 //! `cargo bench -p brindle-ipam --bench allocate`
 

@@ -1,8 +1,7 @@
-//! `ipam check`: cross-checks the IPAM data against what uses addresses (WorkloadEndpoints and
-//! Node tunnel addresses), as calicoctl's `ipam/check.go` does, plus two Brindle checks
-//! (blocks affine to deleted nodes; blocks that are internally inconsistent). The text is
-//! calicoctl's, line for line (calico.md §1.5); the JSON report has calicoctl's keys so
-//! `ipam release --from-report` can act on it.
+//! `ipam check`: cross-checks the IPAM data against what uses addresses (WorkloadEndpoints and Node
+//! tunnel addresses), as calicoctl's `ipam/check.go` does, plus two Brindle checks (blocks affine
+//! to deleted nodes; blocks that are internally inconsistent). The text is calicoctl's, line for
+//! line; the JSON report has calicoctl's keys so `ipam release --from-report` can act on it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

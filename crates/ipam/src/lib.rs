@@ -1,4 +1,5 @@
-//! Calico's block-affinity IPAM over the Brindle datastore (facts: calico.md §2.6, §3).
+//! Calico's block-affinity IPAM over the Brindle datastore (Calico's `libcalico-go/lib/ipam/`;
+//! the objects in `libcalico-go/lib/backend/model/`: block, block affinity, handle, config).
 //!
 //! A pool is cut into blocks; a node claims blocks (an *affinity*, two-phase: pending →
 //! confirmed) and hands out addresses from them in order; a *handle* (one per workload)
@@ -30,6 +31,8 @@
 //! - [`gc`]: automatic garbage collection (kube-controllers' IPAM controller), run by one agent
 //!   at a time under a lease: leaked addresses, unneeded empty blocks, deleted nodes.
 //! - [`error`]: what can go wrong, naming the object.
+
+#![forbid(unsafe_code)]
 
 #[cfg(test)]
 mod alloc_tests;

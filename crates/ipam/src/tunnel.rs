@@ -1,8 +1,8 @@
-//! A node's tunnel address (calico-node's `allocate-tunnel-addrs`, calico.md §3.4): tunl0 and
-//! vxlan.calico get an address from the node's own block, owned by the handle
-//! `ipip-tunnel-addr-<node>` / `vxlan-tunnel-addr-<node>`, and recorded on the Node. Because
-//! the agent does this at startup, before any pod, it is the first allocation of the node's
-//! first block: `<block>.0`.
+//! A node's tunnel address (calico-node's `allocate-tunnel-addrs`,
+//! `node/pkg/allocateip/allocateip.go`): tunl0 and vxlan.calico get an address from the node's own
+//! block, owned by the handle `ipip-tunnel-addr-<node>` / `vxlan-tunnel-addr-<node>`, and recorded
+//! on the Node. Because the agent does this at startup, before any pod, it is the first allocation
+//! of the node's first block: `<block>.0`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
-use crate::plan::{POD_NAMESPACE, PodPlan};
+use crate::plan::PodPlan;
 use crate::proc::enter_netns;
 use crate::state::PodRecord;
 
@@ -53,8 +53,25 @@ pub fn invoke(
     env: &[(String, String)],
     conf: &serde_json::Value,
 ) -> Result<String> {
-    let what = format!("CNI {command} of pod {} on {}", pod.name, pod.node);
+    invoke_with(exe, command, pod, node_netns, env, conf, "")
+}
+
+/// [`invoke`] with extra `CNI_ARGS` (`;IP=…`, as Calico's plugin honours).
+pub fn invoke_with(
+    exe: &Path,
+    command: &str,
+    pod: &PodPlan,
+    node_netns: &str,
+    env: &[(String, String)],
+    conf: &serde_json::Value,
+    extra_args: &str,
+) -> Result<String> {
+    let what = format!(
+        "CNI {command} of pod {}/{} on {}",
+        pod.namespace, pod.name, pod.node
+    );
     let mut cmd = Command::new(exe);
+    crate::env::isolate(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", &pod.container_id)
@@ -67,9 +84,9 @@ pub fn invoke(
         .env(
             "CNI_ARGS",
             format!(
-                "IgnoreUnknown=1;K8S_POD_NAMESPACE={POD_NAMESPACE};K8S_POD_NAME={};\
-                 K8S_POD_INFRA_CONTAINER_ID={}",
-                pod.name, pod.container_id
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE={};K8S_POD_NAME={};\
+                 K8S_POD_INFRA_CONTAINER_ID={}{extra_args}",
+                pod.namespace, pod.name, pod.container_id
             ),
         )
         .stdin(Stdio::piped())
@@ -111,11 +128,14 @@ pub fn record(pod: &PodPlan, result: &str) -> PodRecord {
     });
     PodRecord {
         name: pod.name.clone(),
+        namespace: pod.namespace.clone(),
+        labels: Default::default(),
         node: pod.node.clone(),
         netns: pod.netns.clone(),
         container_id: pod.container_id.clone(),
         ip,
         host_if,
+        listening: Vec::new(),
     }
 }
 
@@ -127,6 +147,7 @@ mod tests {
     fn result_gives_address_and_host_interface() {
         let pod = PodPlan {
             name: "p".into(),
+            namespace: "default".into(),
             node: "n".into(),
             netns: "x-p".into(),
             container_id: "c".into(),

@@ -29,8 +29,7 @@ pub struct Lab {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 impl Lab {
@@ -47,14 +46,20 @@ impl Lab {
         let mut plan = Plan::new(&state.spec);
         // Pods added after `lab up` (Lab::add_pod) are in the state, not in the spec's plan.
         for p in &state.pods {
-            if plan.pod(&p.name).is_none() {
+            if plan.pod(&format!("{}/{}", p.namespace, p.name)).is_none() {
                 plan.pods.push(crate::plan::PodPlan {
                     name: p.name.clone(),
+                    namespace: p.namespace.clone(),
                     node: p.node.clone(),
                     netns: p.netns.clone(),
                     container_id: p.container_id.clone(),
                 });
             }
+        }
+        // Labs made before the connection file existed get it now.
+        if !state.spec.topology_only && !dir.connection_file().exists() && dir.dir.exists() {
+            env::write_connection_file(&dir, &plan, state.spec.datastore)
+                .map_err(|e| Error::io(dir.connection_file(), e))?;
         }
         Ok(Lab { dir, state, plan })
     }
@@ -169,6 +174,8 @@ impl Lab {
             let d = self.dir.node_dir(&n.name);
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        env::write_connection_file(&self.dir, &self.plan, spec.datastore)
+            .map_err(|e| Error::io(self.dir.connection_file(), e))?;
         if spec.topology_only {
             self.state.complete = true;
             return self.state.save(&self.dir);
@@ -186,12 +193,15 @@ impl Lab {
             self.start_agent_process(&n)?;
         }
         self.wait_agents(Duration::from_secs(30 + spec.nodes as u64 / 2))?;
+        // As the API server would hold them: namespace `default` and the pods' objects.
+        self.store_seed_objects()?;
         if spec.pods > 0 {
             progress.step(&format!(
                 "creating {} pods through the CNI plugin",
                 self.plan.pods.len()
             ));
             self.create_pods()?;
+            self.sync_seed_endpoints()?;
         }
         progress.step("waiting for every route and every BGP session");
         self.wait_converged(Duration::from_secs(60 + spec.nodes as u64))?;
@@ -212,10 +222,29 @@ impl Lab {
         )
     }
 
-    fn node(&self, name: &str) -> Result<&NodePlan> {
-        self.plan
-            .node(name)
-            .ok_or_else(|| Error::Invalid(format!("lab {}: no node {name}", self.name())))
+    /// A node by name; the error lists the lab's nodes.
+    pub fn node(&self, name: &str) -> Result<&NodePlan> {
+        self.plan.node(name).ok_or_else(|| {
+            let nodes: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+            Error::Invalid(format!(
+                "lab {}: no node {name} (nodes: {})",
+                self.name(),
+                nodes.join(", ")
+            ))
+        })
+    }
+
+    pub(crate) fn state_mut(&mut self) -> &mut LabState {
+        &mut self.state
+    }
+
+    pub(crate) fn plan_mut(&mut self) -> &mut Plan {
+        &mut self.plan
+    }
+
+    /// Writes the state file.
+    pub(crate) fn save(&self) -> Result<()> {
+        self.state.save(&self.dir)
     }
 
     /// The pool of the seed (`ipipMode`/`vxlanMode` from `--encap`), created through the typed
@@ -398,47 +427,7 @@ impl Lab {
         }
     }
 
-    /// Adds one more pod to `node` through the CNI plugin (as a runtime scheduling a pod would)
-    /// and records it. Returns its record (with its address).
-    pub fn add_pod(&mut self, node: &str) -> Result<crate::state::PodRecord> {
-        let n = self.node(node)?.clone();
-        let j = (0..)
-            .find(|j| {
-                let name = crate::plan::pod_name(node, *j);
-                self.state.pod(&name).is_none()
-            })
-            .expect("a free index");
-        let name = crate::plan::pod_name(node, j);
-        let pod = crate::plan::PodPlan {
-            netns: format!("{}-{name}", self.state.spec.name),
-            container_id: crate::plan::container_id(&self.state.spec.name, &name),
-            node: node.to_string(),
-            name,
-        };
-        self.state.namespaces.push(pod.netns.clone());
-        self.state.save(&self.dir)?;
-        netns::add(&pod.netns)?;
-        let mut h = Handle::open_named(&pod.netns)?;
-        let lo = h.require_link("lo")?;
-        h.set_link(
-            lo.index,
-            "lo",
-            &brindle_netlink::LinkChange {
-                up: Some(true),
-                ..Default::default()
-            },
-        )?;
-        let env = self.node_env(&n);
-        let conf = cni::netconf(&env, &n.name, self.pod_mtu(), &self.dir.cni_log());
-        let out = cni::invoke(&self.state.exe, "ADD", &pod, &n.netns, &env, &conf)?;
-        let rec = cni::record(&pod, &out);
-        self.state.pods.push(rec.clone());
-        self.plan.pods.push(pod);
-        self.state.save(&self.dir)?;
-        Ok(rec)
-    }
-
-    fn pod_mtu(&self) -> u32 {
+    pub(crate) fn pod_mtu(&self) -> u32 {
         self.state.spec.pod_mtu()
     }
 
@@ -502,7 +491,7 @@ impl Lab {
     pub fn sessions_down(&self) -> Vec<(String, Vec<String>)> {
         let mut v = Vec::new();
         for n in &self.plan.nodes {
-            match brindle_agent::ctl::query_status(&self.dir.ctl_socket(&n.name)) {
+            match brindle_ctl::control::query_status(&self.dir.ctl_socket(&n.name)) {
                 Ok(st) => {
                     let down: Vec<String> = st
                         .bgp

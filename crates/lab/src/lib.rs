@@ -18,7 +18,12 @@
 //! - [`env`]: the environment of a node's processes (datastore, node name, control socket).
 //! - [`cni`]: pods through the CNI plugin, as a runtime makes them.
 //! - [`lab`]: [`Lab`]: up (with rollback), open, agents, convergence, down.
+//! - [`k8s`]: the lab as Kubernetes' API server, kubelet and Calico's controllers for `lab
+//!   apply`/`lab delete` (Namespaces, ServiceAccounts, Pods).
+//! - [`pods`]: pods added and removed after `lab up` (the seed's kind and Kubernetes pods).
 //! - [`exec`], [`ping`]: commands inside a node or pod; the all-pairs ping matrix.
+//! - [`probe`]: `lab probe`, every pod to every pod on ports and protocols, as truth tables;
+//!   [`serve`]: the listener it runs in each pod; [`podfilter`]: the pods `--from`/`--to` pick.
 //! - [`down`]: teardown of exactly what the state file lists.
 //! - [`progress`]: progress lines.
 //! - [`error`]: the error type, [`Error`].
@@ -29,12 +34,17 @@ pub mod env;
 pub mod error;
 pub mod etcd;
 pub mod exec;
+pub mod k8s;
 pub mod lab;
 pub mod netns;
 pub mod ping;
 pub mod plan;
+pub mod podfilter;
+pub mod pods;
+pub mod probe;
 pub mod proc;
 pub mod progress;
+pub mod serve;
 pub mod spec;
 pub mod state;
 pub mod topology;

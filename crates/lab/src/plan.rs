@@ -56,6 +56,8 @@ pub struct NodePlan {
 pub struct PodPlan {
     /// Kubernetes pod name.
     pub name: String,
+    /// Kubernetes namespace (`default` for the seed's pods).
+    pub namespace: String,
     pub node: String,
     pub netns: String,
     /// The runtime's container ID (64 hex characters, derived from the lab and pod names).
@@ -162,6 +164,7 @@ impl Plan {
                     let name = pod_name(&n.name, j);
                     PodPlan {
                         netns: format!("{p}-{name}"),
+                        namespace: POD_NAMESPACE.to_string(),
                         container_id: container_id(p, &name),
                         node: n.name.clone(),
                         name,
@@ -197,9 +200,36 @@ impl Plan {
         self.nodes.iter().find(|n| n.name == name)
     }
 
-    pub fn pod(&self, name: &str) -> Option<&PodPlan> {
-        self.pods.iter().find(|p| p.name == name)
+    /// A pod by `NAMESPACE/NAME`, or by its name alone when only one namespace has it.
+    pub fn pod(&self, target: &str) -> Option<&PodPlan> {
+        match target.split_once('/') {
+            Some((ns, name)) => self.pods.iter().find(|p| p.namespace == ns && p.name == name),
+            None => {
+                let mut found = self.pods.iter().filter(|p| p.name == target);
+                let first = found.next()?;
+                found.next().is_none().then_some(first)
+            }
+        }
     }
+}
+
+/// The network namespace of Kubernetes pod `namespace/name` in lab `lab`: `<lab>-<ns>.<pod>`
+/// (a namespace name has no dot, so this never meets a node's or a seed pod's name), shortened
+/// with a hash when longer than a file name may be.
+pub fn k8s_pod_netns(lab: &str, namespace: &str, name: &str) -> String {
+    let full = format!("{lab}-{namespace}.{name}");
+    if full.len() <= 200 {
+        return full;
+    }
+    let hash = &container_id(lab, &format!("{namespace}/{name}"))[..12];
+    let keep: String = full.chars().take(180).collect();
+    format!("{keep}-{hash}")
+}
+
+/// The container ID of Kubernetes pod `namespace/name` (the seed's pods keep [`container_id`]
+/// of their name alone).
+pub fn k8s_container_id(lab: &str, namespace: &str, name: &str) -> String {
+    container_id(lab, &format!("{namespace}/{name}"))
 }
 
 #[cfg(test)]

@@ -61,18 +61,21 @@ impl ProcRecord {
         if !self.is_alive() {
             return false;
         }
-        // SAFETY: kill(2) with a PID we just verified (start time + argv[0]) to be our daemon.
-        unsafe { libc::kill(self.pid, sig) == 0 }
+        // A PID just verified (start time + argv[0]) to be our daemon.
+        let Ok(sig) = nix::sys::signal::Signal::try_from(sig) else {
+            return false;
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), sig).is_ok()
     }
 
     /// Reaps the process if it is our child (a no-op otherwise), so it does not linger as a
     /// zombie in a long-lived caller such as a test.
     fn reap(&self) {
-        let mut status = 0;
-        // SAFETY: waitpid with WNOHANG on a PID; fails harmlessly with ECHILD if not our child.
-        unsafe {
-            libc::waitpid(self.pid, &mut status, libc::WNOHANG);
-        }
+        // Fails harmlessly with ECHILD if it is not our child.
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(self.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
     }
 
     /// Sends SIGKILL now (verified), and reaps it if it is our child.
@@ -131,6 +134,7 @@ pub fn spawn_detached(
         .map_err(|e| Error::io(log, e))?;
     let err = out.try_clone().map_err(|e| Error::io(log, e))?;
     let mut cmd = Command::new(program);
+    crate::env::isolate(&mut cmd);
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

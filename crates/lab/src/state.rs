@@ -2,6 +2,7 @@
 //! before each object is made (namespaces) or right after (processes), so `lab down` removes
 //! exactly that, also after `lab up` or an agent crashed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,10 @@ impl LabDir {
     pub fn sqlite(&self) -> PathBuf {
         self.dir.join("brindle.db")
     }
+    /// The lab's calicoctl connection file (`BRINDLE_CONFIG` of every lab process).
+    pub fn connection_file(&self) -> PathBuf {
+        self.dir.join("calicoctl.cfg")
+    }
     pub fn etcd_dir(&self) -> PathBuf {
         self.dir.join("etcd")
     }
@@ -67,6 +72,12 @@ impl LabDir {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
     pub name: String,
+    /// Kubernetes namespace (`default` for the seed's pods and labs made before namespaces).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The labels of its WorkloadEndpoint (the pod's own and Calico's), for selectors over pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     pub node: String,
     pub netns: String,
     pub container_id: String,
@@ -74,6 +85,9 @@ pub struct PodRecord {
     pub ip: Option<String>,
     /// The host-side veth (`cali…`).
     pub host_if: Option<String>,
+    /// What its `lab probe` listener serves (`tcp/80`, `udp/81`), if one was started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listening: Vec<String>,
 }
 
 /// What a lab is and what was made for it.
@@ -150,9 +164,26 @@ impl LabState {
         self.processes.iter().find(|p| p.role == role)
     }
 
-    pub fn pod(&self, name: &str) -> Option<&PodRecord> {
-        self.pods.iter().find(|p| p.name == name)
+    /// A pod by `NAMESPACE/NAME`, or by its name alone when only one namespace has it.
+    pub fn pod(&self, target: &str) -> Option<&PodRecord> {
+        match target.split_once('/') {
+            Some((ns, name)) => self.pods.iter().find(|p| p.namespace == ns && p.name == name),
+            None => {
+                let mut found = self.pods.iter().filter(|p| p.name == target);
+                let first = found.next()?;
+                found.next().is_none().then_some(first)
+            }
+        }
     }
+}
+
+fn default_namespace() -> String {
+    crate::plan::POD_NAMESPACE.to_string()
+}
+
+/// The role name of the listener `lab probe` runs in pod `namespace/name`.
+pub fn serve_role(namespace: &str, name: &str) -> String {
+    format!("serve {namespace}/{name}")
 }
 
 /// The role name of a node's agent in [`LabState::processes`].

@@ -51,7 +51,8 @@ pub fn build(plan: &Plan) -> Result<()> {
         ));
     }
     ip_batch(&plan.fabric, &fabric)?;
-    // Bridged frames would otherwise go through the fabric namespace's netfilter (lab.md).
+    // Bridged frames would otherwise go through the fabric namespace's netfilter: with
+    // br_netfilter built in, every new namespace starts with bridge-nf-call-iptables=1.
     set_sysctls(
         &plan.fabric,
         &[

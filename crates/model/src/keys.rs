@@ -165,6 +165,49 @@ pub fn handle_key(handle_id: &str) -> String {
     format!("{HANDLE_PREFIX}{handle_id}")
 }
 
+/// Prefix of the Kubernetes objects Brindle plays the API server for (Brindle's own keys, not
+/// Calico's; the format is in [`crate::k8s::stored`]).
+pub const K8S_PREFIX: &str = "/brindle/k8s/v1/";
+
+/// The key of stored Kubernetes pod `name` in `namespace` (the lab writes it before the CNI
+/// ADD; the plugin reads it to write a complete WorkloadEndpoint).
+pub fn k8s_pod_key(namespace: &str, name: &str) -> String {
+    format!("{K8S_PREFIX}pods/{namespace}/{name}")
+}
+
+/// Prefix of the stored pods of `namespace` (`""`: of every namespace).
+pub fn k8s_pods_prefix(namespace: &str) -> String {
+    k8s_namespaced_prefix("pods", namespace)
+}
+
+/// The key of stored Kubernetes namespace `name`.
+pub fn k8s_namespace_key(name: &str) -> String {
+    format!("{K8S_PREFIX}namespaces/{name}")
+}
+
+/// Prefix of every stored namespace.
+pub fn k8s_namespaces_prefix() -> String {
+    format!("{K8S_PREFIX}namespaces/")
+}
+
+/// The key of stored Kubernetes service account `name` in `namespace`.
+pub fn k8s_service_account_key(namespace: &str, name: &str) -> String {
+    format!("{K8S_PREFIX}serviceaccounts/{namespace}/{name}")
+}
+
+/// Prefix of the stored service accounts of `namespace` (`""`: of every namespace).
+pub fn k8s_service_accounts_prefix(namespace: &str) -> String {
+    k8s_namespaced_prefix("serviceaccounts", namespace)
+}
+
+fn k8s_namespaced_prefix(plural: &str, namespace: &str) -> String {
+    if namespace.is_empty() {
+        format!("{K8S_PREFIX}{plural}/")
+    } else {
+        format!("{K8S_PREFIX}{plural}/{namespace}/")
+    }
+}
+
 impl Key {
     /// The datastore key string.
     pub fn path(&self) -> String {

@@ -29,7 +29,10 @@
 //! - [`error`]: the error types.
 //!
 //! No RFCs are implemented here; the reference is Calico's own API (`api/pkg/apis/projectcalico/v3`,
-//! `libcalico-go`), as summarised in the project's `calico.md`.
+//! `libcalico-go`) and its resource reference
+//! (<https://docs.tigera.io/calico/latest/reference/resources/overview>).
+
+#![forbid(unsafe_code)]
 
 pub mod defaults;
 pub mod duration;

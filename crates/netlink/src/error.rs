@@ -27,6 +27,10 @@ pub enum Error {
     /// refused message is named.
     #[error("{op}: {}", refusals_text(refused))]
     Transaction { op: String, refused: Vec<Refusal> },
+    /// An object exists in a form the caller must not overwrite (a workload's route on another
+    /// interface), the message naming both.
+    #[error("{detail}")]
+    Conflict { op: String, detail: String },
 }
 
 /// One message of an nf_tables transaction that the kernel refused.
@@ -101,7 +105,8 @@ impl Error {
             | Error::Io { op, .. }
             | Error::Decode { op, .. }
             | Error::NotFound { op, .. }
-            | Error::Transaction { op, .. } => op,
+            | Error::Transaction { op, .. }
+            | Error::Conflict { op, .. } => op,
         }
     }
 }

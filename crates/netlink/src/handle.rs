@@ -19,7 +19,8 @@ const NLM_F_ACK_TLVS: u16 = 0x200;
 const NLM_F_CAPPED: u16 = 0x100;
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Bytes of requests per `sendmsg` in a batch. The kernel processes a write synchronously inside
-/// `sendmsg`, so bigger writes only save system calls (perf.md B4 used 512 routes ≈ 32 KiB).
+/// `sendmsg`, so bigger writes only save system calls (the raw-netlink anchor of docs/BENCHMARKS.md
+/// writes 512 routes ≈ 32 KiB per call).
 const BATCH_BYTES: usize = 60 * 1024;
 const RECV_BUF: usize = 256 * 1024;
 

@@ -19,6 +19,8 @@
 //! - [`nftables`] — nf_tables: transactions, rules from expressions, sets and verdict maps,
 //!   the ruleset generation, dumps of one table, change notifications.
 //! - [`sysctl`] — `/proc/sys` of a handle's namespace.
+//! - [`workload`] — the host side of a workload interface (Calico's sysctls, the pod's `/32`
+//!   route), shared by the CNI plugin and the agent's dataplane.
 //! - [`error`] — [`Error`], naming the operation and the object.
 //!
 //! Kernel interfaces: rtnetlink (`rtnetlink(7)`, RFC 3549 for the netlink model), `NETLINK_EXT_ACK`
@@ -35,6 +37,7 @@ pub mod nftables;
 pub mod route;
 pub mod sysctl;
 pub mod tc;
+pub mod workload;
 
 pub use addr::Address;
 pub use error::{Error, Refusal, Result};
@@ -43,5 +46,5 @@ pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_str
 pub use monitor::{Change, Monitor};
 pub use neigh::Neighbour;
 pub use netns::NetnsFd;
-pub use route::{Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
+pub use route::{IP6_DEFAULT_METRIC, Route, RouteBatchError, RouteKind, RouteOp, TABLE_MAIN, proto, scope};
 pub use tc::{BpfAttach, BpfFilter, TcHook};

@@ -1,7 +1,7 @@
 //! Links: look-up, creation (veth with the peer made directly in another namespace, ifb, vxlan,
 //! ipip), state, MTU, MAC, deletion.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
@@ -63,7 +63,8 @@ pub struct Link {
 pub struct VxlanInfo {
     pub vni: u32,
     pub port: u16,
-    pub local: Option<Ipv4Addr>,
+    /// `IFLA_VXLAN_LOCAL` or `IFLA_VXLAN_LOCAL6`: the outer source (VXLAN over IPv4 or IPv6).
+    pub local: Option<IpAddr>,
     pub dev: Option<u32>,
     pub learning: bool,
 }
@@ -85,13 +86,14 @@ pub struct VethSpec<'a> {
 }
 
 /// A vxlan device to create (`ip link add NAME address MAC type vxlan id VNI dstport PORT dev DEV
-/// local LOCAL nolearning`).
+/// local LOCAL nolearning`). An IPv6 `local` makes a VXLAN-over-IPv6 device (Calico's
+/// `vxlan-v6.calico`).
 #[derive(Debug, Clone)]
 pub struct VxlanSpec<'a> {
     pub name: &'a str,
     pub vni: u32,
     pub port: u16,
-    pub local: Ipv4Addr,
+    pub local: IpAddr,
     pub dev: Option<u32>,
     pub learning: bool,
     pub mac: Option<Mac>,
@@ -151,7 +153,8 @@ fn parse_vxlan(attrs: &[InfoVxlan]) -> VxlanInfo {
         match a {
             InfoVxlan::Id(id) => v.vni = *id,
             InfoVxlan::Port(p) => v.port = *p,
-            InfoVxlan::Local(ip) => v.local = Some(*ip),
+            InfoVxlan::Local(ip) => v.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) => v.local = Some(IpAddr::V6(*ip)),
             InfoVxlan::Link(dev) => v.dev = Some(*dev),
             InfoVxlan::Learning(l) => v.learning = *l,
             _ => {}
@@ -281,7 +284,10 @@ impl Handle {
         let mut data = vec![
             InfoVxlan::Id(spec.vni),
             InfoVxlan::Port(spec.port),
-            InfoVxlan::Local(spec.local),
+            match spec.local {
+                IpAddr::V4(ip) => InfoVxlan::Local(ip),
+                IpAddr::V6(ip) => InfoVxlan::Local6(ip),
+            },
             InfoVxlan::Learning(spec.learning),
         ];
         if let Some(dev) = spec.dev {

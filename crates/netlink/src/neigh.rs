@@ -46,9 +46,14 @@ pub(crate) fn parse(m: &NeighbourMessage) -> Neighbour {
         match a {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => n.ip = Some(IpAddr::V4(*v)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => n.ip = Some(IpAddr::V6(*v)),
-            // FDB entries (AF_BRIDGE) carry the VTEP address undecoded.
-            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) if b.len() == 4 => {
-                n.ip = Some(IpAddr::from([b[0], b[1], b[2], b[3]]))
+            // FDB entries (AF_BRIDGE) carry the VTEP address undecoded: 4 bytes for VXLAN over
+            // IPv4, 16 over IPv6.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                if let Ok(v4) = <[u8; 4]>::try_from(b.as_slice()) {
+                    n.ip = Some(IpAddr::from(v4));
+                } else if let Ok(v6) = <[u8; 16]>::try_from(b.as_slice()) {
+                    n.ip = Some(IpAddr::from(v6));
+                }
             }
             NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
                 let mut mac = [0; 6];

@@ -278,6 +278,57 @@ fn vxlan_neighbours_fdb_and_sysctls() {
 }
 
 #[test]
+fn vxlan_over_ipv6_neighbours_and_fdb() {
+    let (_f, node, mut h) = node();
+    node.ip(&["-6", "addr", "add", "fd00:20::80/64", "dev", "eth0", "nodad"]);
+    let eth0 = h.require_link("eth0").unwrap();
+    let mac = [0x66, 0xb9, 0xcf, 0xe5, 0x8a, 0x05];
+    h.add_vxlan(&VxlanSpec {
+        name: "vxlan-v6.calico",
+        vni: 4096,
+        port: 4789,
+        local: ip("fd00:20::80"),
+        dev: Some(eth0.index),
+        learning: false,
+        mac: Some(mac),
+        mtu: Some(1430),
+    })
+    .unwrap();
+    let vx = h.require_link("vxlan-v6.calico").unwrap();
+    let info = vx.vxlan.clone().unwrap();
+    assert_eq!(info.local, Some(ip("fd00:20::80")));
+    assert_eq!((info.vni, info.port, info.dev), (4096, 4789, Some(eth0.index)));
+    let shown = node.ip(&["-d", "link", "show", "vxlan-v6.calico"]);
+    assert!(shown.contains("local fd00:20::80"), "{shown}");
+    let remote = [0x66, 0xee, 0, 0, 0, 2];
+    h.replace_neighbour(vx.index, "vxlan-v6.calico", ip("fd00:10:233::40"), remote)
+        .unwrap();
+    h.replace_fdb(vx.index, "vxlan-v6.calico", remote, ip("fd00:20::81"))
+        .unwrap();
+    assert!(
+        h.neighbours(Some(vx.index))
+            .unwrap()
+            .iter()
+            .any(|n| n.ip == Some(ip("fd00:10:233::40")) && n.mac == Some(remote) && n.permanent)
+    );
+    // The FDB entry's IPv6 destination is decoded (16 bytes).
+    let f = h.fdb(vx.index).unwrap();
+    assert!(
+        f.iter()
+            .any(|e| e.mac == Some(remote) && e.ip == Some(ip("fd00:20::81"))),
+        "{f:?}"
+    );
+    let fdb = node.run("bridge", &["fdb", "show", "dev", "vxlan-v6.calico"]);
+    assert!(
+        fdb.contains("66:ee:00:00:00:02 dst fd00:20::81 self permanent"),
+        "{fdb}"
+    );
+    h.delete_fdb(vx.index, "vxlan-v6.calico", remote, Some(ip("fd00:20::81")))
+        .unwrap();
+    assert!(h.fdb(vx.index).unwrap().iter().all(|e| e.mac != Some(remote)));
+}
+
+#[test]
 fn ipip_is_reported_unsupported_or_works() {
     let (_f, _node, mut h) = node();
     match h.add_ipip("brtun0", None) {

@@ -6,7 +6,10 @@
 //! name. A test that cannot run (not root, a package missing) fails loudly with what to install.
 //!
 //! Module map:
+//! - [`anchors`]: the flat rule sets the policy benchmarks compare with (`iptables-restore`,
+//!   `nft -f`).
 //! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
+//! - [`chromium`]: pages loaded in headless Chromium (DOM and screenshot).
 //! - [`names`]: unique names for namespaces, links and directories.
 //! - [`require`]: loud preconditions (root, commands on PATH).
 //! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
@@ -21,6 +24,8 @@
 //! - [`port`]: free loopback ports.
 
 pub mod alloc;
+pub mod anchors;
+pub mod chromium;
 pub mod etcd;
 pub mod names;
 pub mod netns;

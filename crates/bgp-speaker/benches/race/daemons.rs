@@ -1,5 +1,5 @@
 //! The receivers under test, each started fresh in the receiver namespace with the
-//! configuration perf.md's scripts use (`recv_bench.py`, `mesh_bench.py`): Brindle
+//! configuration the BIRD/FRR/GoBGP anchors were measured with (docs/BENCHMARKS.md): Brindle
 //! (`brindle-bgp-testd`), BIRD 2, FRR (zebra + bgpd `-n`) and GoBGP, every peer passive iBGP
 //! AS 64512, hold 180 s, nothing exported.
 

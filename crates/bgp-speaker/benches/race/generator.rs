@@ -1,12 +1,12 @@
-//! Route generators written in Rust, so the generator is never what a run measures (perf.md's
-//! Python generators bound FRR and GoBGP at ~1k sessions/s). Both build every message before
-//! connecting.
+//! Route generators written in Rust, so the generator is never what a run measures (the Python
+//! generators the first anchors were measured with bound FRR and GoBGP at ~1k sessions/s). Both
+//! build every message before connecting.
 //!
-//! - [`recv`]: one iBGP peer that sends N /24s in one write once Established (perf.md B2):
+//! - [`recv`]: one iBGP peer that sends N /24s in one write once Established (the receive race):
 //!   packed ≈1013 per 4096-byte UPDATE with one attribute set, or one per UPDATE with its own
 //!   MED.
 //! - [`mesh`]: P iBGP peers connecting at once from P source addresses, each announcing one
-//!   /26 with itself as next hop, then End-of-RIB (perf.md B6, Calico's mesh shape).
+//!   /26 with itself as next hop, then End-of-RIB (Calico's full-mesh shape).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};

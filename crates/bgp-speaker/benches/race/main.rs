@@ -1,6 +1,7 @@
 //! The BGP race, side by side in one run: Brindle (`brindle-bgp-testd`, one thread) against
 //! BIRD 2, FRR and GoBGP from Debian, each started fresh as the receiver in a namespace of its
-//! own and fed by the same Rust generator from another (perf.md B2 and B6 shapes):
+//! own and fed by the same Rust generator from another (the receive and full-mesh shapes of
+//! docs/BENCHMARKS.md):
 //!
 //! - `recv`: 1M /24 in packed UPDATEs (≈1013 per message, one attribute set), Established →
 //!   all in the RIB;
@@ -8,12 +9,12 @@
 //! - `mesh500`, `mesh1000`: P peers connecting at once, one /26 each, generator start → all P
 //!   routes in the RIB.
 //!
-//! Times for `recv`/`single` use perf.md's CPU-quiet method (the daemon used ≤ 20 ms CPU in
-//! the next second; its counter verified afterwards), so no CLI polling disturbs the run
-//! (`BRINDLE_RACE_METHOD=count` polls the route counter every 2 ms instead);
-//! mesh runs poll the daemon's route counter every 100 ms, as `mesh_bench.py`. Memory is RSS
-//! 1 s after completion (growth per route for the receive runs). Every time is also printed
-//! as a ratio to Brindle's in the same run.
+//! Times for `recv`/`single` use the anchors' CPU-quiet method (the daemon used ≤ 20 ms CPU in the
+//! next second; its counter verified afterwards), so no CLI polling disturbs the run
+//! (`BRINDLE_RACE_METHOD=count` polls the route counter every 2 ms instead); mesh runs poll the
+//! daemon's route counter every 100 ms, as the mesh anchors were taken. Memory is RSS 1 s after
+//! completion (growth per route for the receive runs). Every time is also printed as a ratio to
+//! Brindle's in the same run.
 //!
 //! `cargo bench -p brindle-bgp-speaker --bench race` (root). Environment:
 //! `BRINDLE_RACE` (default `recv,single,mesh500,mesh1000`), `BRINDLE_RACE_DAEMONS` (default
@@ -105,7 +106,7 @@ fn recv_run(lab: &Lab, kind: Kind, bytes: &[u8], n: usize) -> Row {
     let mut quiet = QuietWatch::new(d.pid());
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut done = None;
-    // perf.md's counter rows: poll the daemon's route counter instead (disturbs GoBGP).
+    // Counter method: poll the daemon's route counter instead (disturbs GoBGP).
     let counter = std::env::var("BRINDLE_RACE_METHOD").is_ok_and(|m| m == "count");
     while Instant::now() < deadline {
         if counter {

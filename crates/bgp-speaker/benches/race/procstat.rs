@@ -1,5 +1,6 @@
-//! What /proc says about a daemon: resident memory and CPU time of all its threads, as
-//! perf.md's `recv_bench.py` reads them; and machine-wide busy time for the noise column.
+//! What /proc says about a daemon: resident memory and CPU time of all its threads, as the anchors'
+//! receiver runs read them (VmRSS, per-thread schedstat); and machine-wide busy time for the noise
+//! column.
 
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,8 @@ pub fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// perf.md's "CPU-quiet" completion: the daemon's CPU is sampled while it works; it is done at
-/// the first sample from which it used at most `quiet` CPU over the following `window`.
+/// "CPU-quiet" completion, the anchors' method: the daemon's CPU is sampled while it works; it is
+/// done at the first sample from which it used at most `quiet` CPU over the following `window`.
 pub struct QuietWatch {
     pid: u32,
     samples: Vec<(Instant, Duration)>,

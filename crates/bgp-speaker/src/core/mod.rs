@@ -76,6 +76,8 @@ struct PeerEntry {
     helper: Helper,
     /// End-of-RIB went out on this session.
     eor_sent: bool,
+    /// Times an Established session with this peer went down (the exporter's flap count).
+    flaps: u64,
 }
 
 pub(crate) struct Listener {
@@ -305,6 +307,7 @@ impl Core {
                     negotiated: None,
                     helper: Helper::new(),
                     eor_sent: false,
+                    flaps: 0,
                 },
             );
         }
@@ -377,6 +380,8 @@ impl Core {
                     routes_imported: p.rib_id.map_or(0, |id| self.rib.peer_route_count(id)),
                     routes_stale: p.rib_id.map_or(0, |id| self.rib.peer_stale_count(id)),
                     routes_filtered: p.rib_id.map_or(0, |id| self.rib.peer_filtered_count(id)),
+                    routes_exported: p.out.sent().len(),
+                    flaps: p.flaps,
                 }
             })
             .collect();

@@ -154,6 +154,9 @@ impl Core {
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };
+        if p.target.is_some() {
+            p.flaps += 1;
+        }
         p.target = None;
         p.out.reset();
         tracing::info!(peer = %addr, graceful, "bgp session down");

@@ -18,7 +18,7 @@ pub fn mesh_sessions(lab: &Lab) -> (Sessions, Counters, Vec<String>) {
     let mut counters = Counters::new();
     let mut down = Vec::new();
     for n in &lab.plan().nodes {
-        let st = match brindle_agent::ctl::query_status(&lab.dir().ctl_socket(&n.name)) {
+        let st = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
             Ok(st) => st,
             Err(e) => {
                 down.push(format!("{}: status: {e}", n.name));

@@ -80,8 +80,7 @@ pub fn checksystem(a: &CheckArgs) -> Result<()> {
 }
 
 fn run_checks(a: &CheckArgs) -> Vec<Check> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return vec![check(
             Status::Fail,
             "privileges",
@@ -179,7 +178,7 @@ fn probe_in_private_netns() -> Probe {
         name: "brindlechk1",
         vni: 4096,
         port: 4789,
-        local: std::net::Ipv4Addr::LOCALHOST,
+        local: std::net::Ipv4Addr::LOCALHOST.into(),
         dev: None,
         learning: false,
         mac: None,

@@ -74,10 +74,11 @@ fn sort_tiers(items: &mut [Resource]) {
 }
 
 pub fn get(client: &Client, a: &GetArgs) -> Result<()> {
+    super::recursive_needs_file(a.recursive, &a.filename)?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let (selection, list_kind) = match (&a.filename, &a.kind) {
-        (Some(f), _) => (Selection::from_resources(load_file(f, &a.ns)?), None),
+        (Some(f), _) => (Selection::from_resources(load_file(f, a.recursive, &a.ns)?), None),
         (None, Some(k)) if a.names.is_empty() => {
             let kind = parse_kind(k)?;
             (Selection { items: Vec::new() }, Some(kind))
@@ -149,7 +150,19 @@ fn name_of(identifier: &str) -> String {
 }
 
 fn print(client: &Client, a: &GetArgs, found: &[Found]) -> Result<()> {
+    // calicoctl's --skip-empty: no headings or empty list when nothing was found.
+    if a.skip_empty && found.iter().all(|f| f.items().is_empty()) {
+        return Ok(());
+    }
     match &a.output {
+        Output::Name => {
+            let mut text = String::new();
+            for r in found.iter().flat_map(Found::items) {
+                let kind = r.kind().name().to_ascii_lowercase();
+                text.push_str(&format!("{kind}/{}\n", r.metadata().name));
+            }
+            print!("{text}");
+        }
         Output::Yaml | Output::Json => {
             if found.is_empty() {
                 return Ok(());

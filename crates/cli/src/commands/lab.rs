@@ -1,4 +1,5 @@
-//! `brindle lab up|down|status|exec|ping|restart`: the seed's cluster on this machine.
+//! `brindle lab up|down|status|exec|ping|restart|view|apply|delete|probe`: the seed's cluster on
+//! this machine, its picture, and Kubernetes objects and policies in it.
 
 use std::os::unix::process::CommandExt;
 
@@ -23,6 +24,38 @@ pub enum LabCommand {
     Ping(NameArg),
     /// Restart a node's agent (`--kill`: SIGKILL it first, as a crash would).
     Restart(RestartArgs),
+    /// The picture of the lab (nodes, BGP sessions, blocks and pods) as one HTML file that
+    /// needs nothing else: `brindle lab view -o lab.html`, then open it in a browser.
+    View(ViewArgs),
+    /// Apply Kubernetes Namespaces, ServiceAccounts and Pods (pods made through the CNI
+    /// plugin) and anything `brindle apply` takes, in the lab.
+    Apply(LabFileArgs),
+    /// Delete what a file names from the lab (pods through the CNI plugin's DEL).
+    Delete(LabFileArgs),
+    /// Connect every pod to every pod on ports and protocols and print what is reachable, as
+    /// the Kubernetes network-policy tests' truth tables.
+    Probe(super::lab_probe::ProbeArgs),
+    /// The listener `lab probe` runs in each pod.
+    #[command(hide = true)]
+    Serve(super::lab_probe::ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// The file to write (replaced whole); without it, the page goes to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabFileArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// File to read, or - for stdin.
+    #[arg(short, long, required = true)]
+    pub filename: String,
 }
 
 #[derive(Debug, Args)]
@@ -63,7 +96,7 @@ pub struct UpArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub name: NameArg,
-    /// A node (bgp-master1) or a pod (pod-bgp-master1-1).
+    /// A node (bgp-master1) or a pod (NAMESPACE/POD, or POD when its name is unique).
     pub target: String,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true)]
@@ -109,6 +142,10 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             }
             Ok(())
         }
+        LabCommand::Apply(a) => super::lab_apply::apply(&a.name.name, &a.filename),
+        LabCommand::Delete(a) => super::lab_apply::delete(&a.name.name, &a.filename),
+        LabCommand::Probe(a) => super::lab_probe::probe(a),
+        LabCommand::Serve(a) => super::lab_probe::serve(a),
         LabCommand::Restart(a) => {
             let mut lab = Lab::open(&a.name.name)?;
             if a.kill {
@@ -118,7 +155,50 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             eprintln!("agent of {} restarted", a.node);
             Ok(())
         }
+        LabCommand::View(a) => view(a),
     }
+}
+
+/// `lab view`: the datastore's state (read from inside the first node) and every agent's own
+/// answer (a node whose agent does not answer is drawn as such), through the agent's
+/// `view::collect`, embedded in the page.
+fn view(a: &ViewArgs) -> Result<()> {
+    let lab = Lab::open(&a.name.name)?;
+    let statuses: std::collections::BTreeMap<String, Option<brindle_ctl::status::AgentStatus>> = lab
+        .plan()
+        .nodes
+        .iter()
+        .map(|n| {
+            let st = brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)).ok();
+            (n.name.clone(), st)
+        })
+        .collect();
+    let title = format!("lab {}", lab.name());
+    let now = brindle_ctl::status::unix_now();
+    let state = lab.with_datastore("read the lab's state", |ds| {
+        brindle_agent::view::collect(&ds, &title, &statuses, now)
+    })?;
+    let html = brindle_agent::view::page(Some(&state));
+    match &a.output {
+        None => print!("{html}"),
+        Some(path) => {
+            // Written beside the target then renamed: a reader never sees half a page.
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, &html).with_context(|| format!("write {}", tmp.display()))?;
+            if let Err(e) = std::fs::rename(&tmp, path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e).with_context(|| format!("write {}", path.display()));
+            }
+            eprintln!(
+                "{}: lab {} ({} nodes, {} sessions) drawn",
+                path.display(),
+                lab.name(),
+                state.nodes.len(),
+                state.sessions.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn up(a: &UpArgs) -> Result<()> {
@@ -204,7 +284,7 @@ pub fn status(lab: &Lab) -> String {
             Some(_) => "dead".into(),
             None => "-".into(),
         };
-        let (peers, ready) = match brindle_agent::ctl::query_status(&lab.dir().ctl_socket(&n.name)) {
+        let (peers, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
             Ok(st) => {
                 let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
                 (
@@ -227,10 +307,18 @@ pub fn status(lab: &Lab) -> String {
             ready
         ));
     }
-    out.push_str("\nPOD                       NODE                 IP               INTERFACE\n");
-    for p in &lab.state().pods {
+    let mut pods: Vec<&brindle_lab::state::PodRecord> = lab.state().pods.iter().collect();
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let w = pods.iter().map(|p| p.name.len()).max().unwrap_or(0).max(25);
+    let nw = pods.iter().map(|p| p.namespace.len()).max().unwrap_or(0).max(9);
+    out.push_str(&format!(
+        "\n{:<nw$} {:<w$} {:<20} {:<16} INTERFACE\n",
+        "NAMESPACE", "POD", "NODE", "IP"
+    ));
+    for p in pods {
         out.push_str(&format!(
-            "{:<25} {:<20} {:<16} {}\n",
+            "{:<nw$} {:<w$} {:<20} {:<16} {}\n",
+            p.namespace,
             p.name,
             p.node,
             p.ip.as_deref().unwrap_or("-"),

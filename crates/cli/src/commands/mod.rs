@@ -7,9 +7,12 @@
 
 pub mod cascade;
 pub mod checksystem;
+pub mod completion;
 pub mod get;
 pub mod install_cni;
 pub mod lab;
+pub mod lab_apply;
+pub mod lab_probe;
 pub mod label;
 pub mod node;
 pub mod patch;
@@ -59,13 +62,69 @@ fn open_input(path: &str) -> Result<(String, Box<dyn BufRead>)> {
     Ok((path.to_string(), Box::new(BufReader::new(file))))
 }
 
-/// Calls `f` with every document of `-f FILE` (`-` for stdin), unchanged and in order, reading
-/// one document at a time within the loader's [`Limits`].
-pub fn for_each_document(path: &str, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
-    let (name, reader) = open_input(path)?;
-    for doc in Loader::documents(&name, reader, Limits::default()) {
-        for d in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
-            f(d)?;
+/// `-R` only means something with `-f DIR`.
+pub fn recursive_needs_file(recursive: bool, filename: &Option<String>) -> Result<()> {
+    if recursive && filename.is_none() {
+        bail!("-R/--recursive needs -f/--filename DIR");
+    }
+    Ok(())
+}
+
+/// The files `-f PATH` reads: PATH itself (or `-`), or for a directory its `.yaml`, `.yml` and
+/// `.json` files sorted by path, with `recursive` (`-R`) those of its subdirectories too
+/// (calicoctl's `-f DIR` and `-R`). A directory without such files is an error.
+pub fn input_files(path: &str, recursive: bool) -> Result<Vec<String>> {
+    let p = std::path::Path::new(path);
+    if path == "-" || !p.is_dir() {
+        return Ok(vec![path.to_string()]);
+    }
+    let mut out = Vec::new();
+    collect_dir(p, recursive, &mut out)?;
+    if out.is_empty() {
+        bail!("failed to execute command: {path}: no .yaml, .yml or .json files in the directory");
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn collect_dir(dir: &std::path::Path, recursive: bool, out: &mut Vec<String>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow!("failed to execute command: read directory {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| anyhow!("failed to execute command: read directory {}: {e}", dir.display()))?;
+        let path = entry.path();
+        if path.is_dir() {
+            if recursive {
+                collect_dir(&path, recursive, out)?;
+            }
+            continue;
+        }
+        let manifest = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if manifest {
+            out.push(path.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` with every document of `-f FILE` (`-` for stdin, or a directory's files, see
+/// [`input_files`]), unchanged and in order, reading one document at a time within the loader's
+/// [`Limits`].
+pub fn for_each_document(
+    path: &str,
+    recursive: bool,
+    mut f: impl FnMut(Document) -> Result<()>,
+) -> Result<()> {
+    for file in input_files(path, recursive)? {
+        let (name, reader) = open_input(&file)?;
+        for doc in Loader::documents(&name, reader, Limits::default()) {
+            for d in doc.map_err(|e| anyhow!("failed to execute command: {e}"))? {
+                f(d)?;
+            }
         }
     }
     Ok(())
@@ -81,7 +140,7 @@ fn too_many(path: &str) -> anyhow::Error {
 /// [`MAX_HELD_RESOURCES`]).
 pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
     let mut out = Vec::new();
-    for_each_document(path, |d| {
+    for_each_document(path, false, |d| {
         if out.len() == MAX_HELD_RESOURCES {
             return Err(too_many(path));
         }
@@ -95,6 +154,22 @@ pub fn load_documents_file(path: &str) -> Result<Vec<Document>> {
 /// checked as the API server would and converted; Namespaces, ServiceAccounts and Pods refused
 /// (`brindle lab apply` takes them).
 fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
+    match resource_or_lab_object(doc, ns)? {
+        Ok(r) => Ok(r),
+        Err(other) => bail!(
+            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
+            other.identifier(),
+            other.kind_name()
+        ),
+    }
+}
+
+/// One document as a resource to write (as [`file_resource`]), or, for a Kubernetes
+/// Namespace, ServiceAccount or Pod, the document as it is (only a lab takes those).
+pub fn resource_or_lab_object(
+    doc: Document,
+    ns: &NamespaceArgs,
+) -> Result<std::result::Result<FileResource, Document>> {
     let (mut resource, from_kubernetes) = match doc {
         Document::Calico(r) => (r, false),
         Document::NetworkPolicy(mut np) => {
@@ -102,26 +177,22 @@ fn file_resource(doc: Document, ns: &NamespaceArgs) -> Result<FileResource> {
             let p = network_policy_to_calico(&np).map_err(|e| anyhow!("{e}"))?;
             (Resource::NetworkPolicy(p), true)
         }
-        other => bail!(
-            "{}: Kubernetes {} objects go to a lab (`brindle lab apply --name LAB -f FILE`); this command takes Calico resources and Kubernetes NetworkPolicies",
-            other.identifier(),
-            other.kind_name()
-        ),
+        other => return Ok(Err(other)),
     };
     let kind = resource.kind();
     let current = resource.metadata().namespace.clone();
     resource.metadata_mut().namespace = namespace_for(kind, &current, ns)?;
-    Ok(FileResource {
+    Ok(Ok(FileResource {
         resource,
         from_kubernetes,
-    })
+    }))
 }
 
-/// Reads `-f FILE` (`-` for stdin) as resources to write (see `file_resource`), at most
-/// [`MAX_HELD_RESOURCES`].
-pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<FileResource>> {
+/// Reads `-f FILE` (`-` for stdin, a directory's files with `-R` for its subdirectories) as
+/// resources to write (see `file_resource`), at most [`MAX_HELD_RESOURCES`].
+pub fn load_file(path: &str, recursive: bool, ns: &NamespaceArgs) -> Result<Vec<FileResource>> {
     let mut out = Vec::new();
-    for_each_document(path, |d| {
+    for_each_document(path, recursive, |d| {
         if out.len() == MAX_HELD_RESOURCES {
             return Err(too_many(path));
         }
@@ -129,6 +200,25 @@ pub fn load_file(path: &str, ns: &NamespaceArgs) -> Result<Vec<FileResource>> {
         Ok(())
     })?;
     Ok(out)
+}
+
+/// What `lab apply`/`lab delete` read from `-f FILE`: the resources `apply`/`delete` take
+/// (as [`load_file`]) and the Kubernetes Namespaces, ServiceAccounts and Pods, as they are
+/// (at most [`MAX_HELD_RESOURCES`] in all).
+pub fn load_lab_file(path: &str, ns: &NamespaceArgs) -> Result<(Vec<FileResource>, Vec<Document>)> {
+    let mut out = Vec::new();
+    let mut others = Vec::new();
+    for_each_document(path, false, |d| {
+        if out.len() + others.len() == MAX_HELD_RESOURCES {
+            return Err(too_many(path));
+        }
+        match resource_or_lab_object(d, ns)? {
+            Ok(r) => out.push(r),
+            Err(other) => others.push(other),
+        }
+        Ok(())
+    })?;
+    Ok((out, others))
 }
 
 /// calicoctl's `handleNamespace`: the namespace a resource ends up with, or why the

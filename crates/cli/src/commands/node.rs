@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use brindle_agent::config::AgentConfig;
-use brindle_agent::status;
+use brindle_ctl::status;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -58,23 +58,20 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
     }
 }
 
-/// Logs to stderr at `level` (Felix's names), or as `BRINDLE_LOG` says.
-pub fn init_logging(level: Option<&str>) {
-    let level = match level.map(str::to_ascii_lowercase).as_deref() {
-        Some("debug") => "debug",
-        Some("warning") | Some("warn") => "warn",
-        Some("error") | Some("fatal") | Some("panic") => "error",
-        Some("none") => "off",
-        _ => "info",
+/// The agent's log on stderr: Felix's `FELIX_LOGSEVERITYSCREEN` (Calico's level names, default
+/// Info) and `BRINDLE_LOG_FORMAT` (`text`, Calico's layout, or `json`); `BRINDLE_LOG` takes a
+/// `tracing` filter directive for finer control.
+pub fn init_logging(severity: Option<&str>) -> Result<()> {
+    let level = match severity {
+        Some(s) => brindle_log::Level::parse("FELIX_LOGSEVERITYSCREEN", s)?,
+        None => brindle_log::Level::Info,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BRINDLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let format = match std::env::var("BRINDLE_LOG_FORMAT") {
+        Ok(f) => brindle_log::Format::parse("BRINDLE_LOG_FORMAT", &f)?,
+        Err(_) => brindle_log::Format::Text,
+    };
+    brindle_log::subscriber::init(level, format, "agent", std::io::stderr);
+    Ok(())
 }
 
 fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
@@ -90,20 +87,26 @@ fn run(a: &RunArgs, ds: &crate::args::DatastoreArgs) -> Result<()> {
         }
     };
     let cfg = AgentConfig::from_env(|k| flag(k).or_else(|| std::env::var(k).ok()))?;
-    init_logging(cfg.felix.log_severity.as_deref());
+    init_logging(cfg.felix.log_severity.as_deref())?;
     // The global datastore flags, the calicoctl config file and the environment, as every
     // command reads them.
-    let ds_cfg = crate::connect::config(ds)?;
-    tracing::info!(datastore = ?ds_cfg, version = env!("CARGO_PKG_VERSION"), "brindle node starting");
-    // The agent opens the datastore itself: while it cannot, it runs not ready and retries.
-    brindle_agent::run::run(cfg, ds_cfg)?;
+    let (ds_cfg, origin) = crate::connect::config(ds)?;
+    let sqlite = matches!(ds_cfg, brindle_datastore::DatastoreConfig::Sqlite(_));
+    tracing::info!(datastore = %ds_cfg.describe(), origin = %origin.explain(sqlite),
+        version = env!("CARGO_PKG_VERSION"), "brindle node starting");
+    // The agent opens the datastore itself: while it cannot, it runs not ready and retries
+    // (each failure naming the store and where its settings came from).
+    let store = brindle_agent::startup::DatastoreChoice {
+        config: ds_cfg,
+        origin: Some(origin),
+    };
+    brindle_agent::run::run(cfg, store)?;
     Ok(())
 }
 
 fn status_cmd(a: &StatusArgs) -> Result<()> {
     // calicoctl: root only, message on stdout.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         // calicoctl prints this one on stdout.
         println!("Need super user privileges: Operation not permitted");
         std::process::exit(1);
@@ -112,7 +115,7 @@ fn status_cmd(a: &StatusArgs) -> Result<()> {
         .ctl_socket
         .clone()
         .unwrap_or_else(|| PathBuf::from(brindle_agent::config::DEFAULT_CTL_SOCKET));
-    let st = match brindle_agent::ctl::query_status(&path) {
+    let st = match brindle_ctl::control::query_status(&path) {
         Ok(st) => st,
         // calicoctl's error, printed on stderr with exit status 1 by main.
         Err(_) => anyhow::bail!("Calico process is not running."),

@@ -18,7 +18,7 @@ pub fn version(ds: &DatastoreArgs, a: &VersionArgs) -> Result<()> {
     if a.client {
         return Ok(());
     }
-    let client = match crate::connect::open(ds) {
+    let client = match crate::connect::open(ds, crate::connect::Access::ReadOnly) {
         Ok(c) => c,
         Err(e) => {
             println!("Unable to detect installed Calico version");

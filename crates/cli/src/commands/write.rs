@@ -124,14 +124,30 @@ fn report(action: Action, kind: Option<Kind>, total: usize, handled: usize, erro
 }
 
 fn write(client: &Client, action: Action, file: &FileArgs, skip_exists: bool) -> Result<()> {
-    let files = load_file(&file.filename, &file.ns)?;
+    let files = load_file(&file.filename, file.recursive, &file.ns)?;
+    write_resources(client, action, &files, skip_exists)
+}
+
+/// Why `apply` of `files` would fail, before anything is written (the lab checks its
+/// Kubernetes objects and these together).
+pub fn check_resources(client: &Client, files: &[FileResource]) -> Result<Vec<String>> {
+    precheck(client, Action::Apply, files)
+}
+
+/// `apply` of resources already read (the lab's `lab apply` hands its Calico resources and
+/// NetworkPolicies here).
+pub fn apply_resources(client: &Client, files: &[FileResource]) -> Result<()> {
+    write_resources(client, Action::Apply, files, false)
+}
+
+fn write_resources(client: &Client, action: Action, files: &[FileResource], skip_exists: bool) -> Result<()> {
     let resources: Vec<Resource> = files.iter().map(|f| f.resource.clone()).collect();
     let kind = single_kind(&resources);
     if resources.is_empty() {
         println!("No resources specified");
         return Ok(());
     }
-    let errors = precheck(client, action, &files)?;
+    let errors = precheck(client, action, files)?;
     if !errors.is_empty() {
         return report(action, kind, resources.len(), 0, &errors);
     }
@@ -193,7 +209,7 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
     let mut errors: Vec<String> = Vec::new();
     let mut more_errors = 0usize;
     let (mut count, mut kind, mut mixed) = (0usize, None, false);
-    super::for_each_document(&a.filename, |d| {
+    super::for_each_document(&a.filename, a.recursive, |d| {
         count += 1;
         match kind {
             None => kind = Some(d.kind_name()),
@@ -238,10 +254,16 @@ pub fn validate_file(a: &FileArgs) -> Result<()> {
 }
 
 pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
+    super::recursive_needs_file(a.recursive, &a.filename)?;
     let sel = match &a.filename {
-        Some(f) => Selection::from_resources(load_file(f, &a.ns)?),
+        Some(f) => Selection::from_resources(load_file(f, a.recursive, &a.ns)?),
         None => Selection::from_args(a.kind.as_deref().unwrap_or(""), &a.names, &a.ns, true)?,
     };
+    delete_selection(client, &sel, a.skip_not_exists)
+}
+
+/// `delete` of resources already named (also the lab's `lab delete`).
+pub fn delete_selection(client: &Client, sel: &Selection, skip_not_exists: bool) -> Result<()> {
     if sel.items.is_empty() {
         println!("No resources specified");
         return Ok(());
@@ -263,7 +285,7 @@ pub fn delete(client: &Client, a: &DeleteArgs) -> Result<()> {
         }
         match client.delete(*k, ns, name, rv) {
             Ok(_) => handled += 1,
-            Err(ResourceError::NotFound(_)) if a.skip_not_exists => handled += 1,
+            Err(ResourceError::NotFound(_)) if skip_not_exists => handled += 1,
             Err(e) => errors.push(e.to_string()),
         }
     }

@@ -16,7 +16,7 @@ pub struct GcArgs {
 }
 
 pub fn run(ipam: &Ipam, a: &GcArgs) -> Result<()> {
-    crate::commands::node::init_logging(None);
+    crate::commands::node::init_logging(None)?;
     let name = match &a.identity {
         Some(n) => n.clone(),
         None => nix::unistd::gethostname()

@@ -1,5 +1,5 @@
 //! `brindle ipam …`: calicoctl's `ipam show`, `ipam check`, `ipam release` and
-//! `ipam configure`, with calicoctl's output (calico.md §1.4–1.6). The work is done by
+//! `ipam configure`, with calicoctl's output (docs/CALICO.md §2). The work is done by
 //! `brindle-ipam`; this module parses flags and prints.
 
 mod check;
@@ -37,7 +37,11 @@ pub enum IpamCommand {
 
 /// Runs one `ipam` command.
 pub fn run(ds: &DatastoreArgs, a: &IpamArgs) -> Result<()> {
-    let ipam = Ipam::new(crate::connect::open(ds)?.store().clone());
+    let access = match a.command {
+        IpamCommand::Configure(_) | IpamCommand::Gc(_) => crate::connect::Access::ReadWrite,
+        _ => crate::connect::Access::ReadOnly,
+    };
+    let ipam = Ipam::new(crate::connect::open(ds, access)?.store().clone());
     if let IpamCommand::Gc(g) = &a.command {
         return gc::run(&ipam, g);
     }

@@ -20,6 +20,11 @@ pub struct TestLab {
 
 impl TestLab {
     pub fn up(prefix: &str, args: &[&str]) -> TestLab {
+        TestLab::up_env(prefix, args, &[])
+    }
+
+    /// [`TestLab::up`] from a caller whose environment also holds `env`.
+    pub fn up_env(prefix: &str, args: &[&str], env: &[(&str, String)]) -> TestLab {
         require::root();
         let root = TempDir::new("labs");
         let name = names::unique(prefix);
@@ -27,6 +32,7 @@ impl TestLab {
         let out = Command::new(BIN)
             .args(["lab", "up", "--name", &lab.name])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("BRINDLE_LAB_ROOT", lab.root.path())
             .output()
             .expect("run brindle lab up");

@@ -53,6 +53,10 @@ impl Env {
     pub fn sqlite() -> Env {
         let dir = TempDir::new("brindle-cli");
         let db = dir.join("brindle.db");
+        // A connection file of its own that selects nothing: the host's calicoctl.cfg is
+        // never read.
+        let cfg = dir.join("calicoctl.cfg");
+        std::fs::write(&cfg, "kind: CalicoAPIConfig\nspec: {}\n").expect("write calicoctl.cfg");
         Env {
             binary: PathBuf::from(env!("CARGO_BIN_EXE_brindle")),
             extra_args: vec![
@@ -61,7 +65,7 @@ impl Env {
                 "--datastore-path".into(),
                 db.display().to_string(),
                 "--config".into(),
-                dir.join("no-calicoctl.cfg").display().to_string(),
+                cfg.display().to_string(),
             ],
             dir,
         }
@@ -91,14 +95,21 @@ impl Env {
     }
 
     pub fn run_with(&self, binary: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_env(binary, args, stdin, &[])
+    }
+
+    /// Runs with `vars` added to a clean datastore environment.
+    pub fn run_env(&self, binary: &Path, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(binary);
         cmd.args(args)
             .args(&self.extra_args)
+            .env_remove("BRINDLE_CONFIG")
             .env_remove("CNI_COMMAND")
             .env_remove("DATASTORE_TYPE")
             .env_remove("ETCD_ENDPOINTS")
             .env_remove("BRINDLE_DATASTORE_TYPE")
             .env_remove("BRINDLE_DATASTORE_PATH")
+            .envs(vars.iter().copied())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {

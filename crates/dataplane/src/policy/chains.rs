@@ -459,7 +459,7 @@ pub fn endpoint(e: &ir::Endpoint, d: Direction, f: IpFamily, known: &dyn Known) 
     Chain::new(ChainSpec::regular(endpoint_chain(e, d)), rules)
 }
 
-/// NAT outgoing pools of one family (calico.md's NAT rule, Felix's set names).
+/// NAT outgoing pools of one family (docs/CALICO.md §5's NAT outgoing rule, Felix's set names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NatPools {
     /// Pools with `natOutgoing: true`.

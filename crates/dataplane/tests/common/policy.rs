@@ -117,7 +117,7 @@ pub fn workload_endpoint(
     ns: &str,
     name: &str,
     labels: &BTreeMap<String, String>,
-    ip: std::net::Ipv4Addr,
+    ip: impl Into<std::net::IpAddr>,
     iface: &str,
 ) -> WorkloadEndpoint {
     workload_endpoint_with_ports(node, ns, name, labels, ip, iface, &[])
@@ -129,10 +129,11 @@ pub fn workload_endpoint_with_ports(
     ns: &str,
     name: &str,
     labels: &BTreeMap<String, String>,
-    ip: std::net::Ipv4Addr,
+    ip: impl Into<std::net::IpAddr>,
     iface: &str,
     ports: &[(String, String, u16)],
 ) -> WorkloadEndpoint {
+    let ip = ipnet::IpNet::from(ip.into());
     let mut labels = labels.clone();
     labels.insert("projectcalico.org/namespace".into(), ns.into());
     labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
@@ -145,7 +146,7 @@ pub fn workload_endpoint_with_ports(
             node: node.into(),
             pod: name.into(),
             endpoint: "eth0".into(),
-            ip_networks: vec![format!("{ip}/32")],
+            ip_networks: vec![ip.to_string()],
             profiles: vec![format!("kns.{ns}")],
             interface_name: iface.into(),
             ports: ports

@@ -47,6 +47,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `config.path`.
     pub fn open(config: &SqliteConfig) -> Result<SqliteStore> {
         let describe = format!("sqlite:{}", config.path.display());
+        if !config.create && !config.path.is_file() {
+            return Err(Error::Config {
+                store: describe,
+                detail: if config.path.exists() {
+                    "not a database file".into()
+                } else {
+                    "no such database file (this command reads and never creates one)".into()
+                },
+            });
+        }
         schema::ensure_file(&describe, &config.path)?;
         let mut conn = schema::connect(&describe, config)?;
         schema::init(&describe, &mut conn, config.busy_timeout)?;

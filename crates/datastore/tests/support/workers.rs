@@ -8,7 +8,7 @@
 //!   (re-read and retry on conflict); prints `done conflicts=<n>` and `latency_us=<a,b,…>` (each
 //!   increment, retries included).
 //! - `raw-sqlite-cas <count>`: the same on a bare SQLite table (no Brindle code), the shape
-//!   the deps.md anchor measured; path from `BRINDLE_DATASTORE_PATH`.
+//!   the bare-SQLite anchor measured; path from `BRINDLE_DATASTORE_PATH`.
 //! - `writer <count> <interval-us> <prefix>`: creates `count` keys under `prefix`, each holding
 //!   the wall-clock time of the write in nanoseconds, one every `interval-us`; prints `done`.
 //! - `create-pool <name> <cidr>`: creates IPPool `name` through the typed client (its overlap
@@ -138,7 +138,7 @@ fn wait_for_go() -> Result<(), String> {
     Ok(())
 }
 
-/// The bare SQLite loop the deps.md anchor measured (no Brindle code): WAL, a counter row with
+/// The bare SQLite loop the anchor measured (no Brindle code): WAL, a counter row with
 /// its own revision, read then `BEGIN IMMEDIATE; UPDATE … WHERE rev = ?`.
 pub fn raw_sqlite(path: &str, full: bool) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;

@@ -2,7 +2,8 @@
 //! first block for a node as Calico does.
 //!
 //! Calico starts a node's block search at `initialIndex.Rand(rand.New(rand.NewSource(seed)),
-//! numBlocks)` with `seed` = FNV-32 of the hostname (calico.md §3.2). Reproducing that exactly
+//! numBlocks)` with `seed` = FNV-32 of the hostname (`randomBlockGenerator` and `determineSeed`
+//! in Calico's `libcalico-go/lib/ipam/ipam_block_reader_writer.go`). Reproducing that exactly
 //! means a node named like one in a Calico cluster claims the same block: the seed article's
 //! `bgp-master1` claims 10.233.94.0/24 of 10.233.64.0/18, as shown there.
 //!

@@ -10,11 +10,14 @@
 //!   `conversion.go`), with the API server's validation and defaults first.
 //! - [`workload`]: Namespace → `kns.<ns>` Profile, ServiceAccount → `ksa.<ns>.<sa>` Profile,
 //!   Pod → WorkloadEndpoint labels, profiles, ports and service account.
+//! - [`stored`]: where the objects Brindle plays the API server for are kept in the datastore
+//!   (the lab writes them; the CNI plugin reads a pod's during ADD), and their format.
 //! - [`invalid`]: errors worded as Kubernetes words them.
 
 pub mod invalid;
 pub mod meta;
 pub mod netpol;
+pub mod stored;
 pub mod types;
 pub mod workload;
 

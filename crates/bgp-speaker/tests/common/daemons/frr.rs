@@ -44,7 +44,8 @@ router bgp 64512
         let dir = TempDir::new("frr");
         write(&dir.join("zebra.conf"), "hostname brindle-test-zebra\n");
         write(&dir.join("bgpd.conf"), bgpd_conf);
-        // FRR drops to the frr user and refuses `-u root` (lab.md §6).
+        // FRR drops to the frr user and refuses `-u root` (FRR 8.4 aborts: "privs_init: user(root)
+        // is not part of vty group specified(frrvty)").
         let chown = Command::new("chown")
             .args(["-R", "frr:frr"])
             .arg(dir.path())

@@ -1,6 +1,6 @@
 //! What the agent reports about itself over its control socket: BGP peers as BIRD's `show
-//! protocols` would show them (calico.md §1.2), dataplane and readiness. Shared by the agent,
-//! `brindle node status` and `brindle lab status`.
+//! protocols` would show them (as calicoctl's `commands/node/status.go` reads them), dataplane and
+//! readiness. Shared by the agent, `brindle node status` and `brindle lab status`.
 
 use serde::{Deserialize, Serialize};
 
@@ -80,8 +80,9 @@ pub struct AgentStatus {
     pub datastore_error: Option<String>,
 }
 
-/// BIRD's "iso short" time format (calico.md §1.2): `HH:MM:SS` when the change was less than
-/// 20 hours ago, `YYYY-MM-DD` otherwise, in the local time given by `utc_offset` seconds.
+/// BIRD's "iso short" time format (BIRD's `timeformat protocol`; `calicoctl node status` copies
+/// its `since` column): `HH:MM:SS` when the change was less than 20 hours ago, `YYYY-MM-DD`
+/// otherwise, in the local time given by `utc_offset` seconds.
 pub fn format_since(since: i64, now: i64, utc_offset: i64) -> String {
     let local = since + utc_offset;
     let days = local.div_euclid(86_400);
@@ -121,9 +122,10 @@ pub fn collapse_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `calicoctl node status` (calico.md §1.2), byte for byte, given the agent's status and a box
-/// table renderer (tablewriter's layout: headers title-cased and centred, 30-column wrap).
-/// The agent plays both calico-felix and BIRD: without BGP it prints BIRD's "not running" line.
+/// `calicoctl node status` (calicoctl's `commands/node/status.go`), byte for byte, given the
+/// agent's status and a box table renderer (tablewriter's layout: headers title-cased and centred,
+/// 30-column wrap). The agent plays both calico-felix and BIRD: without BGP it prints BIRD's "not
+/// running" line.
 pub fn render_node_status(
     st: &AgentStatus,
     now: i64,

@@ -1,0 +1,431 @@
+//! The suite's lab, its model of pods, the expected truth tables and the runner of a case.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use brindle_lab::probe::{PodFilter, ProbeOptions, Protocol};
+use brindle_model::Kind;
+
+use crate::lab_support::{BIN, TestLab};
+
+pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
+pub const PODS: [&str; 3] = ["a", "b", "c"];
+const NODES: [&str; 3] = ["bgp-master1", "bgp-node1", "bgp-node2"];
+/// How long a case's expectation may take to hold after its policies are applied (the agents
+/// see and program them), and how long one attempt waits for an answer.
+const SETTLE: Duration = Duration::from_secs(8);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// Every pod of the model, `x/a` … `z/c`, in table order.
+pub fn pod_ids() -> Vec<String> {
+    NAMESPACES
+        .iter()
+        .flat_map(|ns| PODS.iter().map(move |p| format!("{ns}/{p}")))
+        .collect()
+}
+
+/// The model: the namespaces (with `ns=<name>`; the API server adds
+/// `kubernetes.io/metadata.name`), service account `y/api` (for the Calico cases' service
+/// account selectors; pod y/b runs as it), and a pod per namespace and name with a container
+/// per port and protocol, as the e2e framework makes them, each on a node so that every pair
+/// of namespaces crosses nodes somewhere.
+pub fn model_yaml() -> String {
+    let mut y = String::new();
+    for ns in NAMESPACES {
+        let _ = writeln!(
+            y,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{ns: {ns}}}\n---"
+        );
+    }
+    y.push_str("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: y}\n---\n");
+    for (i, ns) in NAMESPACES.iter().enumerate() {
+        for (j, p) in PODS.iter().enumerate() {
+            let _ = writeln!(
+                y,
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {p}\n  namespace: {ns}\n  labels: {{pod: {p}}}\nspec:\n  nodeName: {}\n  serviceAccountName: {}\n  containers:",
+                NODES[(i + j) % 3],
+                if (*ns, *p) == ("y", "b") { "api" } else { "default" }
+            );
+            for port in [80, 81] {
+                for proto in ["TCP", "UDP", "SCTP"] {
+                    let l = proto.to_lowercase();
+                    let _ = writeln!(
+                        y,
+                        "  - name: cont-{port}-{l}\n    ports:\n    - {{name: serve-{port}-{l}, containerPort: {port}, protocol: {proto}}}"
+                    );
+                }
+            }
+            y.push_str("---\n");
+        }
+    }
+    y
+}
+
+/// A peer of a truth table; `None` is a wildcard.
+#[derive(Clone, Copy)]
+pub struct Peer<'a> {
+    pub ns: Option<&'a str>,
+    pub pod: Option<&'a str>,
+}
+
+impl<'a> Peer<'a> {
+    pub const ANY: Peer<'static> = Peer { ns: None, pod: None };
+
+    pub fn ns(ns: &'a str) -> Peer<'a> {
+        Peer {
+            ns: Some(ns),
+            pod: None,
+        }
+    }
+
+    /// `ns/pod`.
+    pub fn pod(id: &'a str) -> Peer<'a> {
+        let (ns, pod) = id.split_once('/').expect("ns/pod");
+        Peer {
+            ns: Some(ns),
+            pod: Some(pod),
+        }
+    }
+
+    fn matches(&self, id: &str) -> bool {
+        let (ns, pod) = id.split_once('/').expect("ns/pod");
+        self.ns.is_none_or(|n| n == ns) && self.pod.is_none_or(|p| p == pod)
+    }
+}
+
+/// An expected truth table (upstream's `reachability.go`): every pair reachable until told
+/// otherwise; a pod to itself is not probed.
+#[derive(Clone)]
+pub struct Reach {
+    pods: Vec<String>,
+    cells: Vec<Vec<bool>>,
+}
+
+impl Default for Reach {
+    fn default() -> Self {
+        let pods = pod_ids();
+        let n = pods.len();
+        Reach {
+            pods,
+            cells: vec![vec![true; n]; n],
+        }
+    }
+}
+
+impl Reach {
+    pub fn peer(mut self, from: Peer<'_>, to: Peer<'_>, allowed: bool) -> Self {
+        for i in 0..self.pods.len() {
+            for j in 0..self.pods.len() {
+                if from.matches(&self.pods[i]) && to.matches(&self.pods[j]) {
+                    self.cells[i][j] = allowed;
+                }
+            }
+        }
+        self
+    }
+
+    pub fn cell(self, from: &str, to: &str, allowed: bool) -> Self {
+        self.peer(Peer::pod(from), Peer::pod(to), allowed)
+    }
+
+    /// The column of `pod`: everything to it.
+    pub fn ingress(self, pod: &str, allowed: bool) -> Self {
+        self.peer(Peer::ANY, Peer::pod(pod), allowed)
+    }
+
+    /// The row of `pod`: everything from it.
+    pub fn egress(self, pod: &str, allowed: bool) -> Self {
+        self.peer(Peer::pod(pod), Peer::ANY, allowed)
+    }
+}
+
+/// A truth table as upstream prints it (`.` reachable, `X` not, `#` a pod to itself).
+fn table(pods: &[String], cells: &[Vec<Option<bool>>]) -> String {
+    let mut s = String::from("-  ");
+    for p in pods {
+        let _ = write!(s, " {p}");
+    }
+    s.push('\n');
+    for (i, p) in pods.iter().enumerate() {
+        s.push_str(p);
+        for c in &cells[i] {
+            let _ = write!(
+                s,
+                "   {}",
+                match c {
+                    None => "#",
+                    Some(true) => ".",
+                    Some(false) => "X",
+                }
+            );
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// A case's own check.
+pub type CheckFn = dyn Fn(&Suite) -> Result<(), String>;
+/// What makes a case's steps (once the lab is up).
+pub type StepsFn = dyn Fn(&Suite) -> Vec<Step>;
+
+/// One step of a case.
+pub enum Step {
+    /// `brindle lab apply -f -` of these documents.
+    Apply(String),
+    /// `brindle lab delete -f -` of these documents.
+    Delete(String),
+    /// Probe every pair over a protocol and port and compare with the table.
+    Expect(Protocol, u16, Reach),
+    /// A check of its own (ICMP, outside addresses, logs).
+    Check(Box<CheckFn>),
+}
+
+/// Shorthands for the cases.
+pub fn tcp(port: u16, r: Reach) -> Step {
+    Step::Expect(Protocol::Tcp, port, r)
+}
+
+pub fn udp(port: u16, r: Reach) -> Step {
+    Step::Expect(Protocol::Udp, port, r)
+}
+
+/// A Kubernetes NetworkPolicy from its `metadata`/`spec` YAML.
+pub fn netpol(yaml: &str) -> Step {
+    Step::Apply(format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n{yaml}"
+    ))
+}
+
+/// A case: a name and its steps (made once the lab is up: some need the pods' addresses).
+pub struct Case {
+    pub name: &'static str,
+    pub steps: Box<StepsFn>,
+}
+
+impl Case {
+    pub fn new(name: &'static str, steps: impl Fn(&Suite) -> Vec<Step> + 'static) -> Case {
+        Case {
+            name,
+            steps: Box::new(steps),
+        }
+    }
+}
+
+/// The lab with the model applied and every pod listening.
+pub struct Suite {
+    pub lab: TestLab,
+    /// Kinds and names present after the model was applied (kept by [`Suite::reset`]).
+    baseline: Vec<(Kind, String, String)>,
+}
+
+const RESET_KINDS: [Kind; 5] = [
+    Kind::NetworkPolicy,
+    Kind::GlobalNetworkPolicy,
+    Kind::NetworkSet,
+    Kind::GlobalNetworkSet,
+    Kind::Tier,
+];
+
+impl Suite {
+    pub fn up() -> Suite {
+        let lab = TestLab::up("np", &["--pods", "0"]);
+        let suite = Suite {
+            lab,
+            baseline: Vec::new(),
+        };
+        suite.lab_file("apply", &model_yaml()).expect("apply the model");
+        let baseline = suite.present().expect("list the baseline");
+        let suite = Suite { baseline, ..suite };
+        // Starts the listeners (80/81, TCP and UDP) and checks the lab before any policy.
+        let all = suite.probe(Protocol::Tcp, 80).expect("first probe");
+        let want = Reach::default();
+        assert!(
+            compare(&want, &all).is_none(),
+            "before any policy, every pod reaches every pod:\n{}",
+            table(&want.pods, &all)
+        );
+        suite
+    }
+
+    /// The address of pod `ns/name`.
+    pub fn ip(&self, id: &str) -> IpAddr {
+        let l = self.lab.lab();
+        let p = l.state().pod(id).unwrap_or_else(|| panic!("no pod {id}"));
+        p.ip.as_deref()
+            .expect("pod has an address")
+            .parse()
+            .expect("an address")
+    }
+
+    /// `brindle lab apply|delete -f -` with `yaml` on stdin.
+    pub fn lab_file(&self, verb: &str, yaml: &str) -> Result<String, String> {
+        let mut c = Command::new(BIN)
+            .args(["lab", verb, "--name", &self.lab.name, "-f", "-"])
+            .env("BRINDLE_LAB_ROOT", self.lab.root.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        c.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        let o = c.wait_with_output().map_err(|e| e.to_string())?;
+        if o.status.success() {
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err(format!(
+                "lab {verb} failed:\n{yaml}\n{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        }
+    }
+
+    /// What of [`RESET_KINDS`] the datastore holds, in that order.
+    fn present(&self) -> Result<Vec<(Kind, String, String)>, String> {
+        let c = self.lab.lab().client().map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for kind in RESET_KINDS {
+            for r in c.list(kind, None).map_err(|e| e.to_string())?.items {
+                let m = r.metadata();
+                out.push((kind, m.namespace.clone(), m.name.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes what a case added (policies, sets, tiers; pods outside the model) and applies
+    /// the model again (labels a case changed go back).
+    pub fn reset(&self) -> Result<(), String> {
+        let c = self.lab.lab().client().map_err(|e| e.to_string())?;
+        // Policies before the sets and tiers they use.
+        for item in self.present()?.iter().filter(|i| !self.baseline.contains(i)) {
+            let (kind, ns, name) = item;
+            c.delete(*kind, ns, name, "")
+                .map_err(|e| format!("delete {kind} {ns}/{name}: {e}"))?;
+        }
+        let model = pod_ids();
+        let extra: Vec<String> = self
+            .lab
+            .lab()
+            .state()
+            .pods
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .filter(|id| !model.contains(id))
+            .collect();
+        for id in extra {
+            let (ns, name) = id.split_once('/').unwrap();
+            self.lab_file(
+                "delete",
+                &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\n"),
+            )?;
+        }
+        self.lab_file("apply", &model_yaml()).map(drop)
+    }
+
+    /// One probe of every model pod to every other over `protocol`/`port`: `Some(reachable)`
+    /// per cell, `None` on the diagonal.
+    pub fn probe(&self, protocol: Protocol, port: u16) -> Result<Vec<Vec<Option<bool>>>, String> {
+        let mut lab = self.lab.lab();
+        let filter = PodFilter::parse("projectcalico.org/namespace in {'x', 'y', 'z'}").unwrap();
+        let p = lab
+            .probe(&ProbeOptions {
+                ports: vec![80, 81],
+                protocols: vec![Protocol::Tcp, Protocol::Udp],
+                from: Some(filter.clone()),
+                to: Some(filter),
+                timeout: PROBE_TIMEOUT,
+            })
+            .map_err(|e| e.to_string())?;
+        let ids = pod_ids();
+        let mut cells = vec![vec![None; ids.len()]; ids.len()];
+        for (i, f) in ids.iter().enumerate() {
+            for (j, t) in ids.iter().enumerate() {
+                if i != j {
+                    cells[i][j] = Some(
+                        p.reachable(protocol, port, f, t)
+                            .ok_or_else(|| format!("no probe {f} -> {t}"))?,
+                    );
+                }
+            }
+        }
+        Ok(cells)
+    }
+
+    /// Probes until the table matches (the policy has reached every agent) or [`SETTLE`]
+    /// passes; the error shows both tables.
+    pub fn expect(&self, protocol: Protocol, port: u16, want: &Reach) -> Result<(), String> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let got = self.probe(protocol, port)?;
+            match compare(want, &got) {
+                None => return Ok(()),
+                Some(wrong) if Instant::now() >= deadline => {
+                    let expected: Vec<Vec<Option<bool>>> = want
+                        .cells
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            r.iter()
+                                .enumerate()
+                                .map(|(j, c)| (i != j).then_some(*c))
+                                .collect()
+                        })
+                        .collect();
+                    let shown: Vec<&str> = wrong.iter().take(6).map(String::as_str).collect();
+                    return Err(format!(
+                        "{protocol}/{port}: {} cells wrong ({}{})\nexpected:\n{}observed:\n{}",
+                        wrong.len(),
+                        shown.join(", "),
+                        if wrong.len() > shown.len() { ", …" } else { "" },
+                        table(&want.pods, &expected),
+                        table(&want.pods, &got)
+                    ));
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    /// Runs a case's steps; the first failed step ends it.
+    pub fn run(&self, case: &Case) -> Result<(), String> {
+        for (i, step) in (case.steps)(self).iter().enumerate() {
+            match step {
+                Step::Apply(y) => self.lab_file("apply", y).map(drop),
+                Step::Delete(y) => self.lab_file("delete", y).map(drop),
+                Step::Expect(proto, port, r) => self.expect(*proto, *port, r),
+                Step::Check(f) => f(self),
+            }
+            .map_err(|e| format!("step {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+}
+
+/// The cells that differ, as `from -> to (expected)`; `None` when none do.
+fn compare(want: &Reach, got: &[Vec<Option<bool>>]) -> Option<Vec<String>> {
+    let mut wrong = Vec::new();
+    for (i, row) in got.iter().enumerate() {
+        for (j, c) in row.iter().enumerate() {
+            if let Some(c) = c
+                && *c != want.cells[i][j]
+            {
+                wrong.push(format!(
+                    "{} -> {} {}",
+                    want.pods[i],
+                    want.pods[j],
+                    if want.cells[i][j] {
+                        "should connect"
+                    } else {
+                        "should not"
+                    }
+                ));
+            }
+        }
+    }
+    (!wrong.is_empty()).then_some(wrong)
+}

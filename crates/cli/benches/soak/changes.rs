@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use brindle_lab::Lab;
-use brindle_lab::plan::{PodPlan, container_id};
+use brindle_lab::plan::{POD_NAMESPACE, PodPlan, container_id};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -227,6 +227,7 @@ impl<'a> World<'a> {
             let plan = PodPlan {
                 netns: format!("{}-{name}", self.lab.name()),
                 container_id: container_id(self.lab.name(), &name),
+                namespace: POD_NAMESPACE.to_string(),
                 node,
                 name,
             };

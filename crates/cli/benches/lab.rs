@@ -47,23 +47,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// VmRSS of a process in KiB.
-fn rss_kib(pid: i32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn agent_rss(lab: &Lab) -> Vec<f64> {
     lab.state()
         .processes
         .iter()
         .filter(|p| p.role.starts_with("agent ") && p.is_alive())
-        .filter_map(|p| rss_kib(p.pid))
+        .map(|p| brindle_testkit::process::rss_kib(p.pid as u32))
         .map(|k| k as f64 / 1024.0)
         .collect()
 }

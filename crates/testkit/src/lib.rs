@@ -11,6 +11,8 @@
 //! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
 //! - [`chromium`]: pages loaded in headless Chromium (DOM and screenshot).
 //! - [`names`]: unique names for namespaces, links and directories.
+//! - [`netpol`]: the Kubernetes network-policy e2e model (pods x/a … z/c) and its expected
+//!   truth tables, shared by the policy evaluator's tests and the lab's netpol suite.
 //! - [`require`]: loud preconditions (root, commands on PATH).
 //! - [`netns`]: [`Netns`], a named network namespace removed on drop; veth plumbing; running
 //!   commands inside it (via `nsenter`, which keeps the mount namespace, unlike `ip netns exec`).
@@ -29,6 +31,7 @@ pub mod chromium;
 pub mod etcd;
 pub mod names;
 pub mod netns;
+pub mod netpol;
 pub mod pki;
 pub mod port;
 pub mod privilege;

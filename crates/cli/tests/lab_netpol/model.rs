@@ -1,6 +1,5 @@
 //! The suite's lab, its model of pods, the expected truth tables and the runner of a case.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -11,160 +10,37 @@ use brindle_model::Kind;
 
 use crate::lab_support::{BIN, TestLab};
 
-pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
-pub const PODS: [&str; 3] = ["a", "b", "c"];
+use brindle_testkit::netpol::{NAMESPACES, PODS, namespace_yaml, pod_ids, pod_yaml};
+pub use brindle_testkit::netpol::{Peer, Reach};
+
 const NODES: [&str; 3] = ["bgp-master1", "bgp-node1", "bgp-node2"];
 /// How long a case's expectation may take to hold after its policies are applied (the agents
 /// see and program them), and how long one attempt waits for an answer.
 const SETTLE: Duration = Duration::from_secs(8);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
 
-/// Every pod of the model, `x/a` … `z/c`, in table order.
-pub fn pod_ids() -> Vec<String> {
-    NAMESPACES
-        .iter()
-        .flat_map(|ns| PODS.iter().map(move |p| format!("{ns}/{p}")))
-        .collect()
-}
-
-/// The model: the namespaces (with `ns=<name>`; the API server adds
-/// `kubernetes.io/metadata.name`), service account `y/api` (for the Calico cases' service
-/// account selectors; pod y/b runs as it), and a pod per namespace and name with a container
-/// per port and protocol, as the e2e framework makes them, each on a node so that every pair
-/// of namespaces crosses nodes somewhere.
+/// The model (`brindle_testkit::netpol`) as the lab applies it: service account `y/api` (for
+/// the Calico cases' service account selectors; pod y/b runs as it), and each pod on a node so
+/// that every pair of namespaces crosses nodes somewhere.
 pub fn model_yaml() -> String {
     let mut y = String::new();
     for ns in NAMESPACES {
-        let _ = writeln!(
-            y,
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{ns: {ns}}}\n---"
-        );
+        y.push_str(&namespace_yaml(ns, ""));
+        y.push_str("---\n");
     }
     y.push_str("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: y}\n---\n");
     for (i, ns) in NAMESPACES.iter().enumerate() {
         for (j, p) in PODS.iter().enumerate() {
-            let _ = writeln!(
-                y,
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {p}\n  namespace: {ns}\n  labels: {{pod: {p}}}\nspec:\n  nodeName: {}\n  serviceAccountName: {}\n  containers:",
-                NODES[(i + j) % 3],
-                if (*ns, *p) == ("y", "b") { "api" } else { "default" }
-            );
-            for port in [80, 81] {
-                for proto in ["TCP", "UDP", "SCTP"] {
-                    let l = proto.to_lowercase();
-                    let _ = writeln!(
-                        y,
-                        "  - name: cont-{port}-{l}\n    ports:\n    - {{name: serve-{port}-{l}, containerPort: {port}, protocol: {proto}}}"
-                    );
-                }
-            }
+            let sa = if (*ns, *p) == ("y", "b") { "api" } else { "default" };
+            y.push_str(&pod_yaml(
+                &format!("{ns}/{p}"),
+                "",
+                &format!("  nodeName: {}\n  serviceAccountName: {sa}\n", NODES[(i + j) % 3]),
+            ));
             y.push_str("---\n");
         }
     }
     y
-}
-
-/// A peer of a truth table; `None` is a wildcard.
-#[derive(Clone, Copy)]
-pub struct Peer<'a> {
-    pub ns: Option<&'a str>,
-    pub pod: Option<&'a str>,
-}
-
-impl<'a> Peer<'a> {
-    pub const ANY: Peer<'static> = Peer { ns: None, pod: None };
-
-    pub fn ns(ns: &'a str) -> Peer<'a> {
-        Peer {
-            ns: Some(ns),
-            pod: None,
-        }
-    }
-
-    /// `ns/pod`.
-    pub fn pod(id: &'a str) -> Peer<'a> {
-        let (ns, pod) = id.split_once('/').expect("ns/pod");
-        Peer {
-            ns: Some(ns),
-            pod: Some(pod),
-        }
-    }
-
-    fn matches(&self, id: &str) -> bool {
-        let (ns, pod) = id.split_once('/').expect("ns/pod");
-        self.ns.is_none_or(|n| n == ns) && self.pod.is_none_or(|p| p == pod)
-    }
-}
-
-/// An expected truth table (upstream's `reachability.go`): every pair reachable until told
-/// otherwise; a pod to itself is not probed.
-#[derive(Clone)]
-pub struct Reach {
-    pods: Vec<String>,
-    cells: Vec<Vec<bool>>,
-}
-
-impl Default for Reach {
-    fn default() -> Self {
-        let pods = pod_ids();
-        let n = pods.len();
-        Reach {
-            pods,
-            cells: vec![vec![true; n]; n],
-        }
-    }
-}
-
-impl Reach {
-    pub fn peer(mut self, from: Peer<'_>, to: Peer<'_>, allowed: bool) -> Self {
-        for i in 0..self.pods.len() {
-            for j in 0..self.pods.len() {
-                if from.matches(&self.pods[i]) && to.matches(&self.pods[j]) {
-                    self.cells[i][j] = allowed;
-                }
-            }
-        }
-        self
-    }
-
-    pub fn cell(self, from: &str, to: &str, allowed: bool) -> Self {
-        self.peer(Peer::pod(from), Peer::pod(to), allowed)
-    }
-
-    /// The column of `pod`: everything to it.
-    pub fn ingress(self, pod: &str, allowed: bool) -> Self {
-        self.peer(Peer::ANY, Peer::pod(pod), allowed)
-    }
-
-    /// The row of `pod`: everything from it.
-    pub fn egress(self, pod: &str, allowed: bool) -> Self {
-        self.peer(Peer::pod(pod), Peer::ANY, allowed)
-    }
-}
-
-/// A truth table as upstream prints it (`.` reachable, `X` not, `#` a pod to itself).
-fn table(pods: &[String], cells: &[Vec<Option<bool>>]) -> String {
-    let mut s = String::from("-  ");
-    for p in pods {
-        let _ = write!(s, " {p}");
-    }
-    s.push('\n');
-    for (i, p) in pods.iter().enumerate() {
-        s.push_str(p);
-        for c in &cells[i] {
-            let _ = write!(
-                s,
-                "   {}",
-                match c {
-                    None => "#",
-                    Some(true) => ".",
-                    Some(false) => "X",
-                }
-            );
-        }
-        s.push('\n');
-    }
-    s
 }
 
 /// A case's own check.
@@ -244,9 +120,9 @@ impl Suite {
         let all = suite.probe(Protocol::Tcp, 80).expect("first probe");
         let want = Reach::default();
         assert!(
-            compare(&want, &all).is_none(),
+            want.compare(&all).is_none(),
             "before any policy, every pod reaches every pod:\n{}",
-            table(&want.pods, &all)
+            want.table(&all)
         );
         suite
     }
@@ -362,28 +238,17 @@ impl Suite {
         let deadline = Instant::now() + SETTLE;
         loop {
             let got = self.probe(protocol, port)?;
-            match compare(want, &got) {
+            match want.compare(&got) {
                 None => return Ok(()),
                 Some(wrong) if Instant::now() >= deadline => {
-                    let expected: Vec<Vec<Option<bool>>> = want
-                        .cells
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| {
-                            r.iter()
-                                .enumerate()
-                                .map(|(j, c)| (i != j).then_some(*c))
-                                .collect()
-                        })
-                        .collect();
                     let shown: Vec<&str> = wrong.iter().take(6).map(String::as_str).collect();
                     return Err(format!(
                         "{protocol}/{port}: {} cells wrong ({}{})\nexpected:\n{}observed:\n{}",
                         wrong.len(),
                         shown.join(", "),
                         if wrong.len() > shown.len() { ", …" } else { "" },
-                        table(&want.pods, &expected),
-                        table(&want.pods, &got)
+                        want.table(&want.cells()),
+                        want.table(&got)
                     ));
                 }
                 Some(_) => std::thread::sleep(Duration::from_millis(200)),
@@ -404,28 +269,4 @@ impl Suite {
         }
         Ok(())
     }
-}
-
-/// The cells that differ, as `from -> to (expected)`; `None` when none do.
-fn compare(want: &Reach, got: &[Vec<Option<bool>>]) -> Option<Vec<String>> {
-    let mut wrong = Vec::new();
-    for (i, row) in got.iter().enumerate() {
-        for (j, c) in row.iter().enumerate() {
-            if let Some(c) = c
-                && *c != want.cells[i][j]
-            {
-                wrong.push(format!(
-                    "{} -> {} {}",
-                    want.pods[i],
-                    want.pods[j],
-                    if want.cells[i][j] {
-                        "should connect"
-                    } else {
-                        "should not"
-                    }
-                ));
-            }
-        }
-    }
-    (!wrong.is_empty()).then_some(wrong)
 }

@@ -1,7 +1,7 @@
 //! Egress, updates and deletions, IP blocks, protocols and port ranges.
 
 use crate::support::netpol::{
-    Peer, Reachability, delete_netpol, k8s_pod, model, namespace, netpol, pod_by_name, validate,
+    Peer, Reach, delete_netpol, k8s_pod, model, namespace, netpol, pod_by_name, validate,
 };
 
 #[test]
@@ -17,9 +17,8 @@ spec:
   - ports:
     - {port: serve-80-tcp}",
     );
-    validate(&c, "egress named port 80", "tcp", 80, &Reachability::default());
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("x"), Peer::ANY, false);
+    validate(&c, "egress named port 80", "tcp", 80, &Reach::default());
+    let r = Reach::default().peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "egress named port: 81 closed", "tcp", 81, &r);
 }
 
@@ -37,12 +36,11 @@ spec:
         )
     };
     netpol(&mut c, &named("serve-81-tcp"));
-    let mut closed = Reachability::default();
-    closed.expect_peer(Peer::ANY, Peer::ns("x"), false);
-    validate(&c, "before update: 81 open", "tcp", 81, &Reachability::default());
+    let closed = Reach::default().peer(Peer::ANY, Peer::ns("x"), false);
+    validate(&c, "before update: 81 open", "tcp", 81, &Reach::default());
     validate(&c, "before update: 80 closed", "tcp", 80, &closed);
     netpol(&mut c, &named("serve-80-tcp"));
-    validate(&c, "after update: 80 open", "tcp", 80, &Reachability::default());
+    validate(&c, "after update: 80 open", "tcp", 80, &Reach::default());
     validate(&c, "after update: 81 closed", "tcp", 81, &closed);
 }
 
@@ -58,11 +56,10 @@ spec:
   - from:
     - namespaceSelector: {matchLabels: {ns2: updated}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    let mut r = Reach::default().ingress("x/a", false);
     validate(&c, "before namespace label", "tcp", 80, &r);
     namespace(&mut c, "y", "    ns2: updated\n");
-    r.expect_peer(Peer::ns("y"), Peer::pod("x/a"), true);
+    r = r.peer(Peer::ns("y"), Peer::pod("x/a"), true);
     validate(&c, "after namespace label", "tcp", 80, &r);
 }
 
@@ -78,11 +75,10 @@ spec:
   - from:
     - podSelector: {matchLabels: {podname: updated}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    let mut r = Reach::default().ingress("x/a", false);
     validate(&c, "before pod label", "tcp", 80, &r);
     k8s_pod(&mut c, "x/b", "    podname: updated\n");
-    r.expect("x/b", "x/a", true);
+    r = r.cell("x/b", "x/a", true);
     validate(&c, "after pod label", "tcp", 80, &r);
 }
 
@@ -98,9 +94,10 @@ spec:
   - from:
     - podSelector: {}",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("y"), Peer::ns("x"), false)
-        .expect_peer(Peer::ns("z"), Peer::ns("x"), false);
+    let r =
+        Reach::default()
+            .peer(Peer::ns("y"), Peer::ns("x"), false)
+            .peer(Peer::ns("z"), Peer::ns("x"), false);
     validate(&c, "deny from other namespaces", "tcp", 80, &r);
 }
 
@@ -114,10 +111,9 @@ spec:
   podSelector: {matchLabels: {target: isolated}}
   policyTypes: [Ingress]",
     );
-    validate(&c, "nothing isolated yet", "tcp", 80, &Reachability::default());
+    validate(&c, "nothing isolated yet", "tcp", 80, &Reach::default());
     k8s_pod(&mut c, "x/a", "    target: isolated\n");
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    let r = Reach::default().ingress("x/a", false);
     validate(&c, "x/a isolated", "tcp", 80, &r);
 }
 
@@ -131,16 +127,14 @@ spec:
   podSelector: {matchLabels: {pod: a}}
   policyTypes: [Egress]",
     );
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false);
+    let r = Reach::default().egress("x/a", false);
     validate(&c, "deny egress x/a", "tcp", 80, &r);
     delete_netpol(&mut c, "x", "deny-egress-a");
     netpol(
         &mut c,
         "metadata: {name: deny-egress-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("x"), Peer::ANY, false);
+    let r = Reach::default().peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "deny egress from namespace x", "tcp", 80, &r);
 }
 
@@ -160,11 +154,11 @@ spec:
   - to:
     - podSelector: {matchLabels: {pod: b}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false)
-        .expect_all_egress("x/a", false)
-        .expect("x/b", "x/a", true)
-        .expect("x/a", "x/b", true);
+    let r = Reach::default()
+        .ingress("x/a", false)
+        .egress("x/a", false)
+        .cell("x/b", "x/a", true)
+        .cell("x/a", "x/b", true);
     validate(&c, "ingress and egress", "tcp", 80, &r);
 }
 
@@ -183,7 +177,7 @@ spec:
   - to:
     - podSelector: {matchLabels: {pod: b}}",
     );
-    validate(&c, "egress rules ignored", "tcp", 80, &Reachability::default());
+    validate(&c, "egress rules ignored", "tcp", 80, &Reach::default());
 }
 
 #[test]
@@ -209,10 +203,10 @@ spec:
     - namespaceSelector: {matchLabels: {ns: x}}
       podSelector: {matchLabels: {pod: a}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false)
-        .expect_peer(Peer::pod("x/a"), Peer::ns("y"), true)
-        .expect_peer(Peer::ANY, Peer::ns("z"), false);
+    let r = Reach::default()
+        .egress("x/a", false)
+        .peer(Peer::pod("x/a"), Peer::ns("y"), true)
+        .peer(Peer::ANY, Peer::ns("z"), false);
     validate(&c, "client-side egress deny", "tcp", 80, &r);
 }
 
@@ -230,8 +224,7 @@ spec:
     - namespaceSelector: {matchLabels: {ns: y}}
       podSelector: {matchLabels: {pod: a}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false).expect("x/a", "y/a", true);
+    let r = Reach::default().egress("x/a", false).cell("x/a", "y/a", true);
     validate(&c, "egress to y/a", "tcp", 80, &r);
 }
 
@@ -247,10 +240,9 @@ spec:
   - ports:
     - {protocol: TCP}",
     );
-    validate(&c, "tcp any port: 80", "tcp", 80, &Reachability::default());
-    validate(&c, "tcp any port: 81", "tcp", 81, &Reachability::default());
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    validate(&c, "tcp any port: 80", "tcp", 80, &Reach::default());
+    validate(&c, "tcp any port: 81", "tcp", 81, &Reach::default());
+    let r = Reach::default().ingress("x/a", false);
     validate(&c, "tcp any port: udp closed", "udp", 80, &r);
 }
 
@@ -266,20 +258,13 @@ spec:
   - ports:
     - {port: 80}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    let r = Reach::default().ingress("x/a", false);
     validate(&c, "only 80: 81 closed", "tcp", 81, &r);
     netpol(
         &mut c,
         "metadata: {name: allow-all-a, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - {}",
     );
-    validate(
-        &c,
-        "allow-all added: 81 open",
-        "tcp",
-        81,
-        &Reachability::default(),
-    );
+    validate(&c, "allow-all added: 81 open", "tcp", 81, &Reach::default());
 
     let mut c = model();
     netpol(
@@ -292,20 +277,13 @@ spec:
   - ports:
     - {port: 80}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false);
+    let r = Reach::default().egress("x/a", false);
     validate(&c, "egress only 80: 81 closed", "tcp", 81, &r);
     netpol(
         &mut c,
         "metadata: {name: egress-all-a, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Egress]\n  egress:\n  - {}",
     );
-    validate(
-        &c,
-        "egress allow-all: 81 open",
-        "tcp",
-        81,
-        &Reachability::default(),
-    );
+    validate(&c, "egress allow-all: 81 open", "tcp", 81, &Reach::default());
 }
 
 #[test]
@@ -315,12 +293,12 @@ fn policies_stop_after_deletion() {
         &mut c,
         "metadata: {name: deny-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ANY, Peer::ns("x"), false)
-        .expect_peer(Peer::ns("x"), Peer::ANY, false);
+    let r = Reach::default()
+        .peer(Peer::ANY, Peer::ns("x"), false)
+        .peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "deny-all", "tcp", 80, &r);
     delete_netpol(&mut c, "x", "deny-all");
-    validate(&c, "deleted", "tcp", 80, &Reachability::default());
+    validate(&c, "deleted", "tcp", 80, &Reach::default());
 }
 
 #[test]
@@ -339,8 +317,7 @@ spec:
     };
     let mut c = model();
     netpol(&mut c, &egress_to("to-x-b", &format!("{{cidr: {xb}/32}}")));
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false).expect("x/a", "x/b", true);
+    let r = Reach::default().egress("x/a", false).cell("x/a", "x/b", true);
     validate(&c, "egress to a /32", "tcp", 80, &r);
 
     // The /16 around every pod, except x/b.
@@ -349,12 +326,11 @@ spec:
         &mut c,
         &egress_to("except-x-b", &format!("{{cidr: 10.1.0.0/16, except: [{xb}/32]}}")),
     );
-    let mut r = Reachability::default();
-    r.expect("x/a", "x/b", false);
+    let r = Reach::default().cell("x/a", "x/b", false);
     validate(&c, "except", "tcp", 80, &r);
     // An overlapping allow in a second policy wins: except only stops that rule matching.
     netpol(&mut c, &egress_to("allow-x-b", &format!("{{cidr: {xb}/32}}")));
-    validate(&c, "except overridden", "tcp", 80, &Reachability::default());
+    validate(&c, "except overridden", "tcp", 80, &Reach::default());
 }
 
 #[test]
@@ -370,14 +346,13 @@ spec:
   - to:
     - podSelector: {matchLabels: {pod: b}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_egress("x/a", false).expect("x/a", "x/b", true);
+    let mut r = Reach::default().egress("x/a", false).cell("x/a", "x/b", true);
     validate(&c, "egress allowed to x/b", "tcp", 80, &r);
     netpol(
         &mut c,
         "metadata: {name: b-deny-ingress, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]",
     );
-    r.expect_all_ingress("x/b", false);
+    r = r.ingress("x/b", false);
     validate(&c, "x/b ingress denied", "tcp", 80, &r);
 }
 
@@ -396,10 +371,9 @@ spec:
     - {{protocol: {proto}, port: 81}}"
             ),
         );
-        let mut r = Reachability::default();
-        r.expect_all_ingress("x/a", false);
+        let r = Reach::default().ingress("x/a", false);
         validate(&c, &format!("{proto} 81 only: tcp closed"), "tcp", 81, &r);
-        let open = Reachability::default();
+        let open = Reach::default();
         validate(
             &c,
             &format!("{proto} 81 only: open"),
@@ -422,9 +396,8 @@ spec:
   - ports:
     - {protocol: TCP, port: 80, endPort: 81}",
     );
-    validate(&c, "endPort 80..81: 80", "tcp", 80, &Reachability::default());
-    validate(&c, "endPort 80..81: 81", "tcp", 81, &Reachability::default());
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    validate(&c, "endPort 80..81: 80", "tcp", 80, &Reach::default());
+    validate(&c, "endPort 80..81: 81", "tcp", 81, &Reach::default());
+    let r = Reach::default().ingress("x/a", false);
     validate(&c, "endPort: udp closed", "udp", 80, &r);
 }

@@ -1,6 +1,6 @@
 //! Ingress: pod and namespace selectors, ports, named ports, allow-all.
 
-use crate::support::netpol::{Peer, Reachability, model, netpol, validate};
+use crate::support::netpol::{Peer, Reach, model, netpol, validate};
 
 #[test]
 fn default_deny_ingress() {
@@ -9,8 +9,7 @@ fn default_deny_ingress() {
         &mut c,
         "metadata: {name: deny-ingress, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ANY, Peer::ns("x"), false);
+    let r = Reach::default().peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "default-deny-ingress", "tcp", 80, &r);
     validate(&c, "default-deny-ingress", "udp", 81, &r);
 }
@@ -22,9 +21,9 @@ fn default_deny_all() {
         &mut c,
         "metadata: {name: deny-all, namespace: x}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ANY, Peer::ns("x"), false)
-        .expect_peer(Peer::ns("x"), Peer::ANY, false);
+    let r = Reach::default()
+        .peer(Peer::ANY, Peer::ns("x"), false)
+        .peer(Peer::ns("x"), Peer::ANY, false);
     validate(&c, "default-deny-all", "tcp", 80, &r);
 }
 
@@ -40,8 +39,7 @@ spec:
   - from:
     - podSelector: {matchLabels: {pod: b}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false).expect("x/b", "x/a", true);
+    let r = Reach::default().ingress("x/a", false).cell("x/b", "x/a", true);
     validate(&c, "podSelector", "tcp", 80, &r);
 }
 
@@ -60,9 +58,9 @@ spec:
   ingress:
   - {}",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ANY, Peer::ns("x"), false)
-        .expect_all_ingress("x/a", true);
+    let r = Reach::default()
+        .peer(Peer::ANY, Peer::ns("x"), false)
+        .ingress("x/a", true);
     validate(&c, "allow ingress for a target", "tcp", 80, &r);
 }
 
@@ -78,7 +76,7 @@ spec:
   - from:
     - namespaceSelector: {}",
     );
-    validate(&c, "namespaceSelector {}", "tcp", 80, &Reachability::default());
+    validate(&c, "namespaceSelector {}", "tcp", 80, &Reach::default());
 }
 
 #[test]
@@ -93,9 +91,9 @@ spec:
   - from:
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
-        .expect_peer(Peer::ns("z"), Peer::pod("x/a"), false);
+    let r = Reach::default()
+        .peer(Peer::ns("x"), Peer::pod("x/a"), false)
+        .peer(Peer::ns("z"), Peer::pod("x/a"), false);
     validate(&c, "namespaceSelector", "tcp", 80, &r);
 }
 
@@ -111,8 +109,7 @@ spec:
   - from:
     - podSelector: {matchExpressions: [{key: pod, operator: In, values: [b]}]}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false).expect("x/b", "x/a", true);
+    let r = Reach::default().ingress("x/a", false).cell("x/b", "x/a", true);
     validate(&c, "podSelector matchExpressions", "tcp", 80, &r);
 }
 
@@ -128,9 +125,9 @@ spec:
   - from:
     - namespaceSelector: {matchExpressions: [{key: ns, operator: In, values: [y]}]}",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
-        .expect_peer(Peer::ns("z"), Peer::pod("x/a"), false);
+    let r = Reach::default()
+        .peer(Peer::ns("x"), Peer::pod("x/a"), false)
+        .peer(Peer::ns("z"), Peer::pod("x/a"), false);
     validate(&c, "namespaceSelector matchExpressions", "tcp", 80, &r);
 }
 
@@ -147,8 +144,7 @@ spec:
     - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
     - podSelector: {matchLabels: {pod: b}}",
     );
-    let mut r = Reachability::default();
-    r.expect("x/c", "x/a", false);
+    let r = Reach::default().cell("x/c", "x/a", false);
     validate(&c, "pod OR ns", "tcp", 80, &r);
 }
 
@@ -165,10 +161,10 @@ spec:
     - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
       podSelector: {matchExpressions: [{key: pod, operator: In, values: [b]}]}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false)
-        .expect("y/b", "x/a", true)
-        .expect("z/b", "x/a", true);
+    let r = Reach::default()
+        .ingress("x/a", false)
+        .cell("y/b", "x/a", true)
+        .cell("z/b", "x/a", true);
     validate(&c, "pod AND ns", "tcp", 80, &r);
 }
 
@@ -185,10 +181,9 @@ spec:
     - namespaceSelector: {matchExpressions: [{key: ns, operator: NotIn, values: [x]}]}
       podSelector: {matchExpressions: [{key: pod, operator: In, values: [b, c]}]}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false);
+    let mut r = Reach::default().ingress("x/a", false);
     for from in ["y/b", "y/c", "z/b", "z/c"] {
-        r.expect(from, "x/a", true);
+        r = r.cell(from, "x/a", true);
     }
     validate(&c, "multiple pod and ns selectors", "tcp", 80, &r);
 }
@@ -206,10 +201,10 @@ spec:
     - podSelector: {matchLabels: {pod: b}}
     - podSelector: {matchLabels: {pod: c}}",
     );
-    let mut r = Reachability::default();
-    r.expect_all_ingress("x/a", false)
-        .expect("x/b", "x/a", true)
-        .expect("x/c", "x/a", true);
+    let r = Reach::default()
+        .ingress("x/a", false)
+        .cell("x/b", "x/a", true)
+        .cell("x/c", "x/a", true);
     validate(&c, "any podSelector", "tcp", 80, &r);
 }
 
@@ -231,8 +226,7 @@ spec:
     - {{protocol: {proto}, port: 80}}"
             ),
         );
-        let mut r = Reachability::default();
-        r.expect_all_ingress("x/a", false).expect("y/a", "x/a", true);
+        let r = Reach::default().ingress("x/a", false).cell("y/a", "x/a", true);
         validate(&c, "pod in another namespace", &proto.to_lowercase(), 80, &r);
     }
 }
@@ -255,13 +249,11 @@ spec:
         };
         let mut c = model();
         netpol(&mut c, &allow(81));
-        let mut from_y = Reachability::default();
-        from_y
-            .expect_peer(Peer::ns("x"), Peer::pod("x/a"), false)
-            .expect_peer(Peer::ns("z"), Peer::pod("x/a"), false);
+        let from_y = Reach::default()
+            .peer(Peer::ns("x"), Peer::pod("x/a"), false)
+            .peer(Peer::ns("z"), Peer::pod("x/a"), false);
         validate(&c, "port 81 from y", &p, 81, &from_y);
-        let mut closed = Reachability::default();
-        closed.expect_all_ingress("x/a", false);
+        let closed = Reach::default().ingress("x/a", false);
         validate(&c, "port 80 closed", &p, 80, &closed);
         // A second policy on the same pods opens 80 too.
         netpol(&mut c, &allow(80));
@@ -277,7 +269,7 @@ fn allow_all_policy() {
         &mut c,
         "metadata: {name: allow-all, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n  - {}",
     );
-    validate(&c, "allow-all", "tcp", 80, &Reachability::default());
+    validate(&c, "allow-all", "tcp", 80, &Reach::default());
 }
 
 #[test]
@@ -292,9 +284,8 @@ spec:
   - ports:
     - {port: serve-81-tcp}",
     );
-    validate(&c, "named port 81", "tcp", 81, &Reachability::default());
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ANY, Peer::ns("x"), false);
+    validate(&c, "named port 81", "tcp", 81, &Reach::default());
+    let r = Reach::default().peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "named port: 80 closed", "tcp", 80, &r);
     validate(&c, "named port: udp 81 closed", "udp", 81, &r);
 }
@@ -313,11 +304,11 @@ spec:
     ports:
     - {port: serve-80-tcp, protocol: TCP}",
     );
-    let mut r = Reachability::default();
-    r.expect_peer(Peer::ns("x"), Peer::ns("x"), false)
-        .expect_peer(Peer::ns("z"), Peer::ns("x"), false);
+    let r =
+        Reach::default()
+            .peer(Peer::ns("x"), Peer::ns("x"), false)
+            .peer(Peer::ns("z"), Peer::ns("x"), false);
     validate(&c, "named port from y", "tcp", 80, &r);
-    let mut r81 = Reachability::default();
-    r81.expect_peer(Peer::ANY, Peer::ns("x"), false);
+    let r81 = Reach::default().peer(Peer::ANY, Peer::ns("x"), false);
     validate(&c, "named port from y: 81 closed", "tcp", 81, &r81);
 }

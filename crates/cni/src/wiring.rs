@@ -188,50 +188,15 @@ pub fn configure_pod(
     Ok(())
 }
 
-/// Step `host-route`: `<ip>/32 dev cali… scope link` (boot protocol, as Calico's CNI). An
-/// identical route is accepted (the agent may have added it first); the same destination on
-/// another interface is an error naming both.
+/// Step `host-route`: `<ip>/32 dev cali… scope link` (IPv6 `/128`; boot protocol, as Calico's
+/// CNI). An identical route is accepted (the agent may have added it first); the same
+/// destination on another interface is an error naming both.
 pub fn add_host_routes(host: &mut Handle, veth: &Veth, addrs: &[IpAddr]) -> Result<(), CniError> {
     for a in addrs {
-        match a {
-            IpAddr::V4(v4) => {
-                brindle_netlink::workload::add_workload_route(host, *v4, veth.host_index, &veth.host_name)
-                    .map_err(netlink)?;
-            }
-            IpAddr::V6(_) => add_route_v6(host, *a, veth)?,
-        }
+        brindle_netlink::workload::add_workload_route(host, *a, veth.host_index, &veth.host_name)
+            .map_err(netlink)?;
     }
     Ok(())
-}
-
-fn add_route_v6(host: &mut Handle, a: IpAddr, veth: &Veth) -> Result<(), CniError> {
-    let want = Route::dev(host_net(a), veth.host_index, scope::LINK);
-    match host.add_route(&want) {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_exists() => {
-            let existing = host.routes(Some(brindle_netlink::TABLE_MAIN)).map_err(netlink)?;
-            // IPv6 routes get metric 1024 from the kernel when none is given.
-            match existing
-                .iter()
-                .find(|r| r.dst == want.dst && r.table == want.table)
-            {
-                Some(r) if r.oif == Some(veth.host_index) => Ok(()),
-                Some(r) => {
-                    let other = r
-                        .oif
-                        .and_then(|i| host.link_by_index(i).ok().flatten())
-                        .map(|l| l.name)
-                        .unwrap_or_else(|| "another device".into());
-                    Err(CniError::internal(format!(
-                        "route {} already exists for an interface other than '{}': {other}",
-                        want.dst, veth.host_name
-                    )))
-                }
-                None => Err(netlink(e)),
-            }
-        }
-        Err(e) => Err(netlink(e)),
-    }
 }
 
 /// Rollback: deletes the host end (and with it the pod end and the host routes through it).

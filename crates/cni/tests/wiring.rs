@@ -131,3 +131,38 @@ fn stale_host_ends_are_replaced_and_pod_name_clashes_refused() {
         !wiring::remove_pod_interface(std::path::Path::new("/run/netns/brindle-no-such-ns"), "eth0").unwrap()
     );
 }
+
+#[test]
+fn dual_stack_host_routes_take_one_path() {
+    let l = lab();
+    let (mut host, mut pod) = handles(&l);
+    let addrs: [IpAddr; 2] = ["10.233.94.2".parse().unwrap(), "fd00:10:233::2".parse().unwrap()];
+    let v = wiring::create_veth(&mut host, &mut pod, "cali1d2b3c4e5f6", "eth0", None).unwrap();
+    wiring::configure_host(&host, &v, true).unwrap();
+    wiring::add_host_routes(&mut host, &v, &addrs).unwrap();
+    let v4 = l.node.ip(&["route", "show", "dev", "cali1d2b3c4e5f6"]);
+    // `linkdown`: the pod end is not configured here.
+    assert!(v4.starts_with("10.233.94.2 scope link"), "{v4}");
+    let v6 = l.node.ip(&["-6", "route", "show", "fd00:10:233::2"]);
+    assert!(v6.contains("fd00:10:233::2 dev cali1d2b3c4e5f6"), "{v6}");
+
+    // Both families: the same routes again are accepted (the kernel gave the IPv6 one metric
+    // 1024), on another interface refused by name.
+    wiring::add_host_routes(&mut host, &v, &addrs).unwrap();
+    let pod2 = Netns::new("cwp");
+    let mut pod2_h = Handle::open(&NetnsFd::named(pod2.name()).unwrap()).unwrap();
+    let v2 = wiring::create_veth(&mut host, &mut pod2_h, "cali6f5e4d3c2b1", "eth0", None).unwrap();
+    wiring::configure_host(&host, &v2, true).unwrap();
+    for a in addrs {
+        let e = wiring::add_host_routes(&mut host, &v2, &[a]).unwrap_err();
+        assert!(
+            e.msg.contains(&format!(
+                "{a}/{} already exists for an interface other than 'cali6f5e4d3c2b1': cali1d2b3c4e5f6",
+                if a.is_ipv4() { 32 } else { 128 }
+            )),
+            "{e}"
+        );
+    }
+    wiring::remove_veth(&mut host, "cali6f5e4d3c2b1");
+    wiring::remove_veth(&mut host, "cali1d2b3c4e5f6");
+}

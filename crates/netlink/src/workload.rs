@@ -2,11 +2,11 @@
 //! dataplane (at every resync), so neither needs the other: the sysctls Calico sets on a `cali*`
 //! interface (Felix's `configureProcSysForInterface` in `dataplane/linux/endpoint_mgr.go`; the
 //! CNI plugin's `configureContainerSysctls`/`SetupRoutes` in `linux_dataplane.go`) and the
-//! pod's `/32` route.
+//! pod's `/32` (IPv6 `/128`) route.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
@@ -54,21 +54,27 @@ pub fn configure_workload_iface_for(h: &Handle, iface: &str, allow_spoofing: boo
     Ok(())
 }
 
-/// Adds `<ip> dev <iface> scope link` (boot protocol, as Calico's CNI plugin). An identical route
-/// is accepted (the agent may have added it first); one for the same IP on another interface is
-/// [`Error::Conflict`], naming both, in the CNI plugin's words.
-pub fn add_workload_route(h: &mut Handle, ip: Ipv4Addr, index: u32, iface: &str) -> Result<()> {
-    let dst = IpNet::V4(Ipv4Net::new(ip, 32).expect("/32"));
+/// Adds `<ip>/32 dev <iface> scope link` (IPv6: `<ip>/128`; boot protocol, as Calico's CNI
+/// plugin). An identical route is accepted (the agent may have added it first); one for the same
+/// address on another interface is [`Error::Conflict`], naming both, in the CNI plugin's words.
+pub fn add_workload_route(h: &mut Handle, ip: impl Into<IpAddr>, index: u32, iface: &str) -> Result<()> {
+    let ip = ip.into();
+    let dst = IpNet::from(ip);
     let want = Route::dev(dst, index, scope::LINK);
     match h.add_route(&want) {
         Ok(()) => Ok(()),
         Err(e) if e.is_exists() => {
-            let existing = h
+            // Matched on table and destination, not the metric: the kernel gives an IPv6 route
+            // metric 1024 when none is asked for.
+            let same: Vec<Route> = h
                 .routes(Some(TABLE_MAIN))?
                 .into_iter()
-                .find(|r| r.key() == want.key());
-            match existing {
-                Some(r) if r.oif == Some(index) => Ok(()),
+                .filter(|r| r.table == want.table && r.dst == dst)
+                .collect();
+            if same.iter().any(|r| r.oif == Some(index)) {
+                return Ok(());
+            }
+            match same.first() {
                 Some(r) => {
                     let other = r
                         .oif
@@ -76,9 +82,9 @@ pub fn add_workload_route(h: &mut Handle, ip: Ipv4Addr, index: u32, iface: &str)
                         .map(|l| l.name)
                         .unwrap_or_else(|| "another device".into());
                     Err(Error::Conflict {
-                        op: format!("add route {ip}/32 dev {iface}"),
+                        op: format!("add route {dst} dev {iface}"),
                         detail: format!(
-                            "route {ip}/32 already exists for an interface other than '{iface}': {other}"
+                            "route {dst} already exists for an interface other than '{iface}': {other}"
                         ),
                     })
                 }

@@ -1,8 +1,8 @@
 //! Egress, updates and deletions, IP blocks, protocols and port ranges.
 
-use crate::support::netpol::{
-    Peer, Reach, delete_netpol, k8s_pod, model, namespace, netpol, pod_by_name, validate,
-};
+use brindle_testkit::netpol::{Peer, Reach};
+
+use crate::support::netpol::{delete_netpol, k8s_pod, model, namespace, netpol, pod_by_name, validate};
 
 #[test]
 fn egress_on_one_named_port() {

@@ -1,6 +1,8 @@
 //! Ingress: pod and namespace selectors, ports, named ports, allow-all.
 
-use crate::support::netpol::{Peer, Reach, model, netpol, validate};
+use brindle_testkit::netpol::{Peer, Reach};
+
+use crate::support::netpol::{model, netpol, validate};
 
 #[test]
 fn default_deny_ingress() {

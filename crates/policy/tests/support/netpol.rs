@@ -9,8 +9,7 @@ use brindle_model::load::{Document, load_documents_str};
 use brindle_model::resources::WorkloadEndpoint;
 use brindle_model::{Kind, Resource};
 use brindle_policy::eval;
-use brindle_testkit::netpol::{NAMESPACES, PODS as POD_NAMES, namespace_yaml, pod_yaml, position};
-pub use brindle_testkit::netpol::{Peer, Reach};
+use brindle_testkit::netpol::{NAMESPACES, PODS as POD_NAMES, Reach, namespace_yaml, pod_yaml, position};
 
 use super::{Cluster, Pod};
 

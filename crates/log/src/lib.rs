@@ -15,6 +15,8 @@
 //!   (`cni.log` → `cni.log.1` …), safe with several processes appending at once.
 //! - [`subscriber`]: the `tracing` subscriber that writes [`Line`]s (the agent's logging).
 
+#![forbid(unsafe_code)]
+
 pub mod level;
 pub mod line;
 pub mod rotate;

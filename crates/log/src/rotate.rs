@@ -10,7 +10,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -61,24 +60,22 @@ fn rotated(path: &Path, n: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// An exclusive `flock` held until drop.
+/// An exclusive lock on the directory (`flock(2)`, through std) held until drop.
 struct DirLock(File);
 
 impl DirLock {
     fn take(dir: &Path) -> std::io::Result<DirLock> {
         let f = File::open(dir)?;
-        // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // Blocks until the lock is ours.
+        f.lock()?;
         Ok(DirLock(f))
     }
 }
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        // SAFETY: unlocking a descriptor we own (closing it would too).
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        // Closing the descriptor would release it too.
+        let _ = self.0.unlock();
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use nix::sys::resource::{Resource, getrlimit};
+use nix::unistd::SysconfVar;
+
 use super::encode::Families;
 
 /// What `/proc` says about this process.
@@ -25,16 +28,19 @@ fn stat_fields(stat: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+fn sysconf(var: SysconfVar, fallback: f64) -> f64 {
+    match nix::unistd::sysconf(var) {
+        Ok(Some(v)) if v > 0 => v as f64,
+        _ => fallback,
+    }
+}
+
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    sysconf(SysconfVar::CLK_TCK, 100.0)
 }
 
 fn page_size() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as f64 } else { 4096.0 }
+    sysconf(SysconfVar::PAGE_SIZE, 4096.0)
 }
 
 /// Seconds since the epoch the machine booted (`btime` of `/proc/stat`).
@@ -67,13 +73,8 @@ impl ProcessStats {
         p.open_fds = std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count() as f64)
             .unwrap_or(0.0);
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit fills the struct we own.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-            p.max_fds = lim.rlim_cur as f64;
+        if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            p.max_fds = soft as f64;
         }
         p
     }

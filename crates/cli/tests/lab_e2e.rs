@@ -365,6 +365,8 @@ fn check_node_view(lab: &TestLab, pods: &[brindle_lab::state::PodRecord]) {
     for n in &l.plan().nodes {
         has(&format!("<article class=\"card\" data-node=\"{}\"", n.name));
     }
+    // The other two nodes: drawn, their agents not asked (the page's script holds the words too).
+    assert_eq!(count("/22 · agent not asked"), 2, "{dom}");
     for (node, blocks) in l.blocks_by_node().unwrap() {
         for b in blocks {
             assert_eq!(count(&format!("data-cidr=\"{b}\"")), 2, "{node}'s {b}:\n{dom}");

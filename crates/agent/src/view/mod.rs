@@ -50,6 +50,9 @@ pub struct NodeEntry {
     pub asn: String,
     /// `None`: no agent was asked, or it did not answer.
     pub agent: Option<AgentEntry>,
+    /// Its agent was not asked (`node view` asks its own node's agent only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_asked: bool,
     pub blocks: Vec<BlockEntry>,
 }
 
@@ -177,6 +180,7 @@ pub fn collect(
             address: bgp.ipv4_address.clone(),
             asn: bgp.as_number.map(|a| a.to_string()).unwrap_or_default(),
             agent,
+            not_asked: !statuses.contains_key(&n.metadata.name),
             blocks: Vec::new(),
         });
     }
@@ -234,6 +238,7 @@ pub fn collect(
                     address: String::new(),
                     asn: String::new(),
                     agent: None,
+                    not_asked: false,
                     blocks: vec![entry],
                 });
             }

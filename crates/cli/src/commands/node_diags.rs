@@ -13,7 +13,8 @@
 //! - `agent/` — the agent's `/metrics` and `/readiness`.
 //! - `datastore/` — this node's Node, its WorkloadEndpoints and IPAM blocks, the IP pools, BGP
 //!   configuration, peers and filters, as YAML.
-//! - `logs/` — the files under `--log-dir` and the CNI plugin's log file.
+//! - `logs/` — the files under `--log-dir`, the CNI plugin's log file and, on a host run by
+//!   systemd, the journal of `brindle-node.service`.
 //! - `config/` — the environment that matters, the CNI network configuration and the
 //!   calicoctl connection file, with secrets redacted ([`super::diags_redact`]).
 
@@ -554,6 +555,12 @@ fn logs(b: &mut Bundle, a: &DiagsArgs) {
         let rel = f.strip_prefix(&a.log_dir).unwrap_or(f);
         b.collect_quiet(&format!("logs/{}", rel.display()), || {
             std::fs::read(f).with_context(|| format!("read {}", f.display()))
+        });
+    }
+    // The systemd unit (deploy/systemd) logs to the journal, as calico-node.service does.
+    if Path::new("/run/systemd/system").exists() {
+        b.collect("journal for brindle-node.service", "logs/journal-brindle-node.txt", || {
+            run("journalctl", &["-u", "brindle-node.service", "--no-pager", "-n", "20000"])
         });
     }
     let cni_logs: Vec<PathBuf> = cni_log_files(&a.cni_net_dir)

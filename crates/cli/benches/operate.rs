@@ -101,8 +101,8 @@ fn tick_ms() -> f64 {
     1000.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// One `GET path` on a fresh connection, as Prometheus scrapes; the body's length.
-fn get(addr: SocketAddr, path: &str) -> usize {
+/// One `GET path` on a fresh connection, as Prometheus scrapes; the body.
+fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connect");
     write!(
         s,
@@ -117,7 +117,7 @@ fn get(addr: SocketAddr, path: &str) -> usize {
         String::from_utf8_lossy(&raw[..raw.len().min(200)])
     );
     let head = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
-    raw.len() - head - 4
+    raw.split_off(head + 4)
 }
 
 struct Run {
@@ -151,19 +151,12 @@ fn scrape(nodes: usize, n: usize) {
     let netns = brindle_netlink::NetnsFd::named(&ns).expect("node namespace");
     let (idle, scrapes, ready, size, series) = netns
         .run(|| {
-            let body = {
-                let mut s = TcpStream::connect(metrics).expect("connect");
-                write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-                let mut raw = String::new();
-                s.read_to_string(&mut raw).unwrap();
-                raw
-            };
+            let body = String::from_utf8(get(metrics, "/metrics")).expect("utf-8");
             let series = body
                 .lines()
                 .filter(|l| !l.starts_with('#') && !l.is_empty())
-                .count()
-                - 1;
-            let size = get(metrics, "/metrics");
+                .count();
+            let size = body.len();
             // Interleaved rounds so background work (route refresh, keepalives) falls on each side.
             let rounds = 5;
             let (mut idle, mut scrapes, mut ready) = (Vec::new(), Vec::new(), Vec::new());

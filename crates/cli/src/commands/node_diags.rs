@@ -559,9 +559,16 @@ fn logs(b: &mut Bundle, a: &DiagsArgs) {
     }
     // The systemd unit (deploy/systemd) logs to the journal, as calico-node.service does.
     if Path::new("/run/systemd/system").exists() {
-        b.collect("journal for brindle-node.service", "logs/journal-brindle-node.txt", || {
-            run("journalctl", &["-u", "brindle-node.service", "--no-pager", "-n", "20000"])
-        });
+        b.collect(
+            "journal for brindle-node.service",
+            "logs/journal-brindle-node.txt",
+            || {
+                run(
+                    "journalctl",
+                    &["-u", "brindle-node.service", "--no-pager", "-n", "20000"],
+                )
+            },
+        );
     }
     let cni_logs: Vec<PathBuf> = cni_log_files(&a.cni_net_dir)
         .into_iter()

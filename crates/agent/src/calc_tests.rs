@@ -22,10 +22,14 @@ fn load(case: &str) -> Cache {
 fn render(d: &Desired) -> String {
     let mut out = String::new();
     if let Some(b) = &d.bgp {
-        out += &format!(
-            "bgp router-id {} as {} source {}\n",
-            b.router_id, b.local_as, b.local_addr
-        );
+        out += &format!("bgp router-id {} as {}", b.router_id, b.local_as);
+        if let Some(a) = b.node_v4 {
+            out += &format!(" source {a}");
+        }
+        if let Some(a) = b.node_v6 {
+            out += &format!(" source6 {a}");
+        }
+        out += "\n";
         for p in &b.peers {
             out += &format!(
                 "  peer {} as {} {}{}\n",
@@ -91,9 +95,11 @@ pub(crate) fn settings() -> CalcSettings {
         host_mtu: 1500,
         ipip_mtu: None,
         vxlan_mtu: None,
+        vxlan_mtu_v6: None,
         vxlan_vni: None,
         vxlan_port: None,
         routes_from_datastore: false,
+        router_id: None,
     }
 }
 

@@ -564,4 +564,44 @@ mod tests {
         .to_string();
         assert!(e.contains("both VXLAN and IPIP"), "{e}");
     }
+
+    #[test]
+    fn ipv6_settings() {
+        // v6-only, as the lab starts a `--ip-family 6` node.
+        let c = cfg(&[
+            ("IP", "none"),
+            ("IP6", "fd00:20::80/64"),
+            ("NO_DEFAULT_POOLS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.ip, IpSetting::None);
+        assert_eq!(c.ip6, IpSetting::Addr("fd00:20::80".parse().unwrap(), Some(64)));
+        assert!(c.default_pool.is_none() && c.default_pool_v6.is_none());
+        let c = cfg(&[
+            ("IP6", "autodetect"),
+            ("IP6_AUTODETECTION_METHOD", "cidr=fd00:20::/64"),
+            ("CALICO_ROUTER_ID", "hash"),
+            ("FELIX_VXLANMTUV6", "1400"),
+        ])
+        .unwrap();
+        assert_eq!(c.ip6, IpSetting::Autodetect);
+        assert!(matches!(c.ip6_method, AutodetectMethod::Cidr(_)));
+        assert_eq!(c.router_id, Some(RouterId::Hash));
+        assert_eq!(c.felix.vxlan_mtu_v6, Some(1400));
+        assert_eq!(c.default_pool_v6.unwrap().metadata.name, "default-ipv6-ippool");
+        assert_eq!(cfg(&[]).unwrap().ip6, IpSetting::None, "unset IP6: no IPv6");
+        assert_eq!(
+            cfg(&[("CALICO_ROUTER_ID", "10.0.0.9")]).unwrap().router_id,
+            Some(RouterId::Addr("10.0.0.9".parse().unwrap()))
+        );
+        for (k, v) in [
+            ("IP6", "10.0.0.1"),
+            ("IP6_AUTODETECTION_METHOD", "magic"),
+            ("CALICO_ROUTER_ID", "fd00::1"),
+            ("CALICO_IPV6POOL_BLOCK_SIZE", "64"),
+        ] {
+            let e = cfg(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}={v}: {e}");
+        }
+    }
 }

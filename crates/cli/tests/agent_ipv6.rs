@@ -1,0 +1,382 @@
+//! Dual stack end to end with two real agents (`brindle node run`) in two node namespaces on a
+//! shared bridge with an IPv4 and an IPv6 underlay, sharing one datastore: each node registers
+//! its IPv6 address (`IP6`), the agents mesh over both families (two sessions per pair, as
+//! Calico's `bird` and `bird6`), `brindle node status` shows both tables Established, each
+//! node holds its v6 block as `blackhole … proto bird` and the other's via the other's IPv6
+//! address (never a tunnel), pods attached by the real CNI plugin get an address of each
+//! family and reach each other over both, and a `kill -9` of one agent under a ping6 stream
+//! loses nothing (the kernel keeps forwarding; the restarted agent takes over).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use brindle_ctl::status::AgentStatus;
+use brindle_testkit::{Daemon, Netns, TempDir};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_brindle");
+const POOL4: &str = "10.244.0.0/16";
+const POOL6: &str = "fd00:10:244::/64";
+
+/// The hub holding the bridge both nodes' uplinks are ports of.
+struct Hub {
+    ns: Netns,
+}
+
+impl Hub {
+    fn new() -> Hub {
+        let ns = Netns::new("v6h");
+        ns.ip(&["link", "add", "br0", "type", "bridge"]);
+        ns.ip(&["link", "set", "br0", "up"]);
+        ns.ip(&["addr", "add", "172.31.6.1/24", "dev", "br0"]);
+        ns.ip(&["-6", "addr", "add", "fd00:31:6::1/64", "dev", "br0", "nodad"]);
+        Hub { ns }
+    }
+}
+
+/// One node: its namespace (uplink `eth0` on the hub's bridge), its agent's files.
+struct Node {
+    name: String,
+    v4: String,
+    v6: String,
+    ns: Netns,
+    dir: PathBuf,
+}
+
+impl Node {
+    fn new(hub: &Hub, dir: &TempDir, name: &str, last: u8) -> Node {
+        let ns = Netns::new("v6n");
+        let port = format!("p{last}");
+        ns.veth("eth0", &hub.ns, &port);
+        hub.ns.ip(&["link", "set", &port, "master", "br0", "up"]);
+        let v4 = format!("172.31.6.{last}");
+        let v6 = format!("fd00:31:6::{last}");
+        ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        ns.ip(&["-6", "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        // A default route, as a node has: proxy ARP answers pods only for destinations
+        // routed through another interface.
+        ns.ip(&["route", "add", "default", "via", "172.31.6.1", "dev", "eth0"]);
+        ns.ip(&[
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "fd00:31:6::1",
+            "dev",
+            "eth0",
+        ]);
+        ns.sysctl("net.ipv4.ip_forward", "1");
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        Node {
+            name: name.to_string(),
+            v4,
+            v6,
+            ns,
+            dir: d,
+        }
+    }
+
+    fn ctl(&self) -> PathBuf {
+        self.dir.join("brindle.ctl")
+    }
+
+    fn agent(&self, db: &std::path::Path, n: u32) -> Daemon {
+        let mut cmd = self.ns.cmd(BIN);
+        cmd.args(["node", "run"])
+            .env("NODENAME", &self.name)
+            .env("IP", format!("{}/24", self.v4))
+            .env("IP6", format!("{}/64", self.v6))
+            .env("NO_DEFAULT_POOLS", "true")
+            .env("BRINDLE_DATASTORE_TYPE", "sqlite")
+            .env("BRINDLE_DATASTORE_PATH", db)
+            .env("BRINDLE_STATE_DIR", self.dir.join("state"))
+            .env("BRINDLE_CTL_SOCKET", self.ctl())
+            .env("BRINDLE_IPAM_GC", "false")
+            .env("BRINDLE_LOG", "info");
+        Daemon::spawn("agent", cmd, &self.dir.join(format!("agent-{n}.log")))
+    }
+
+    /// The log of the node's `n`th agent.
+    fn log(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("agent-{n}.log"))).unwrap_or_default()
+    }
+
+    fn status(&self) -> Option<AgentStatus> {
+        brindle_ctl::control::query_status(&self.ctl()).ok()
+    }
+
+    /// `ip [-6] route show proto bird` in the node.
+    fn bird_routes(&self, v6: bool) -> String {
+        let fam = if v6 { "-6" } else { "-4" };
+        self.ns.ip(&[fam, "route", "show", "proto", "bird"])
+    }
+
+    /// `brindle node status` as a user runs it on the node.
+    fn node_status(&self) -> String {
+        let out = self
+            .ns
+            .cmd(BIN)
+            .args(["node", "status"])
+            .env("BRINDLE_CTL_SOCKET", self.ctl())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "node status: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Waits until `ok` holds, panicking with `why()` after `timeout`.
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, why: impl Fn() -> String) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what} not within {timeout:?}:\n{}", why());
+}
+
+fn put(ds: &dyn brindle_datastore::Datastore, key: &str, v: Value) {
+    let bytes = serde_json::to_vec(&v).unwrap();
+    match ds.get(key).unwrap() {
+        Some(cur) => ds.update(key, &bytes, cur.revision).map(|_| ()),
+        None => ds.create(key, &bytes).map(|_| ()),
+    }
+    .unwrap();
+}
+
+fn pool(name: &str, cidr: &str, block: u32) -> (String, Value) {
+    (
+        format!("/calico/resources/v3/projectcalico.org/ippools/{name}"),
+        json!({"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":name},
+               "spec":{"cidr":cidr,"blockSize":block,"ipipMode":"Never","vxlanMode":"Never",
+                       "natOutgoing":false,"nodeSelector":"all()"}}),
+    )
+}
+
+/// A pod on `node`, attached by the CNI plugin with an address of each family.
+struct Pod {
+    ns: Netns,
+    v4: String,
+    v6: String,
+}
+
+fn add_pod(node: &Node, db: &std::path::Path, n: u32) -> Pod {
+    let ns = Netns::new("v6p");
+    let conf = json!({
+        "cniVersion": "1.0.0",
+        "name": "k8s-pod-network",
+        "type": "brindle",
+        "datastore_type": "sqlite",
+        "datastore_path": db,
+        "nodename": node.name,
+        "log_level": "debug",
+        "log_file_path": node.dir.join("cni.log"),
+        "ipam_lock_file": node.dir.join("ipam.lock"),
+        "ipam": {"type": "brindle-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}
+    });
+    let id = format!("{:08x}{n:04x}{}", std::process::id(), "b".repeat(52));
+    let netns = ns.path().display().to_string();
+    let mut child = node
+        .ns
+        .cmd(BIN)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("BRINDLE_STATE_DIR", node.dir.join("state"))
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", id.as_str()),
+            ("CNI_NETNS", netns.as_str()),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_ARGS", "IgnoreUnknown=1"),
+            ("CNI_PATH", "/usr/lib/cni"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(conf.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "CNI ADD on {}: {out:?}", node.name);
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let addr = |v6: bool| {
+        result["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["address"].as_str())
+            .find(|a| a.contains(':') == v6)
+            .unwrap_or_else(|| panic!("no IPv{} address in {result}", if v6 { 6 } else { 4 }))
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (v4, v6) = (addr(false), addr(true));
+    // The plugin's pod side: /128 and a v6 default route via the host end's link-local.
+    let a6 = ns.ip(&["-6", "addr", "show", "dev", "eth0"]);
+    assert!(a6.contains(&format!("{v6}/128")), "pod v6 address: {a6}");
+    let r6 = ns.ip(&["-6", "route", "show", "default"]);
+    assert!(
+        r6.contains("via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "pod v6 default route: {r6}"
+    );
+    Pod { ns, v4, v6 }
+}
+
+/// Both tables of `node status` have a row for `peer` (the other node's address of each
+/// family) that is Established, as calicoctl prints them.
+fn both_established(text: &str, peer4: &str, peer6: &str) -> bool {
+    let (v4, v6) = match text.split_once("IPv6 BGP status") {
+        Some(x) => x,
+        None => return false,
+    };
+    let row = |t: &str, ip: &str| {
+        t.lines().any(|l| {
+            l.contains(&format!("| {ip} "))
+                && l.contains("| node-to-node mesh |")
+                && l.contains("| up ")
+                && l.contains("Established")
+        })
+    };
+    v4.contains("IPv4 BGP status") && row(v4, peer4) && row(v6, peer6) && !v6.contains("No IPv6 peers found.")
+}
+
+#[test]
+fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
+    let dir = TempDir::new("v6a");
+    let db = dir.join("brindle.db");
+    let ds =
+        brindle_datastore::open(&brindle_datastore::DatastoreConfig::sqlite(&db)).expect("open datastore");
+    // The pools, as the lab writes them (NO_DEFAULT_POOLS=true).
+    for (k, v) in [pool("pool4", POOL4, 26), pool("pool6", POOL6, 122)] {
+        put(ds.as_ref(), &k, v);
+    }
+    let hub = Hub::new();
+    let n1 = Node::new(&hub, &dir, "v6-node1", 11);
+    let n2 = Node::new(&hub, &dir, "v6-node2", 12);
+    let mut a1 = n1.agent(&db, 1);
+    let mut a2 = n2.agent(&db, 1);
+
+    // Both families' sessions Established on both nodes, in `node status`.
+    for (me, other, a) in [(&n1, &n2, &mut a1), (&n2, &n1, &mut a2)] {
+        wait_for(
+            &format!("{}: both sessions Established", me.name),
+            Duration::from_secs(60),
+            || {
+                assert!(a.is_running(), "agent {} exited:\n{}", me.name, a.log());
+                me.status().is_some() && both_established(&me.node_status(), &other.v4, &other.v6)
+            },
+            || format!("{}\n{}", me.node_status(), me.log(1)),
+        );
+    }
+    let st = n1.status().unwrap();
+    assert_eq!(st.ipv6_address.as_deref(), Some("fd00:31:6::11/64"));
+    let node1 = ds
+        .get("/calico/resources/v3/projectcalico.org/nodes/v6-node1")
+        .unwrap()
+        .unwrap();
+    let node1: Value = serde_json::from_slice(&node1.value).unwrap();
+    assert_eq!(node1["spec"]["bgp"]["ipv6Address"], "fd00:31:6::11/64", "{node1}");
+
+    // A pod on each node (its blocks are claimed by the plugin), both families.
+    let p1 = add_pod(&n1, &db, 1);
+    let p2 = add_pod(&n2, &db, 2);
+    for (me, other) in [(&n1, &n2), (&n2, &n1)] {
+        wait_for(
+            &format!(
+                "{}: v6 blackhole and the other's v6 block via its v6 address",
+                me.name
+            ),
+            Duration::from_secs(30),
+            || {
+                let r = me.bird_routes(true);
+                r.contains("blackhole fd00:10:244:")
+                    && r.lines().any(|l| {
+                        l.starts_with("fd00:10:244:")
+                            && l.contains("/122")
+                            && l.contains(&format!("via {} dev eth0", other.v6))
+                    })
+            },
+            || format!("{}\n{}", me.bird_routes(true), me.bird_routes(false)),
+        );
+        wait_for(
+            &format!("{}: v4 block of the other node", me.name),
+            Duration::from_secs(30),
+            || {
+                me.bird_routes(false)
+                    .lines()
+                    .any(|l| l.starts_with("10.244.") && l.contains(&format!("via {} dev eth0", other.v4)))
+            },
+            || me.bird_routes(false),
+        );
+    }
+    let r6 = n1.bird_routes(true);
+    assert!(
+        !r6.contains("tunl0") && !r6.contains("vxlan"),
+        "never a tunnel for v6: {r6}"
+    );
+    assert!(
+        n1.ns.ip(&["-6", "route", "show", &p1.v6]).contains("dev cali"),
+        "/128 workload route on n1: {}",
+        n1.ns.ip(&["-6", "route", "show", "table", "main"])
+    );
+
+    // Pod to pod over both families.
+    assert!(p1.ns.reach(&p2.v6), "ping6 {} → {}", p1.v6, p2.v6);
+    assert!(p2.ns.reach(&p1.v6), "ping6 {} → {}", p2.v6, p1.v6);
+    assert!(p1.ns.reach(&p2.v4), "ping {} → {}", p1.v4, p2.v4);
+    assert!(p2.ns.reach(&p1.v4), "ping {} → {}", p2.v4, p1.v4);
+
+    // kill -9 of node1's agent under a ping6 stream, then a new agent: nothing lost.
+    let stream = p1
+        .ns
+        .cmd("ping")
+        .args(["-6", "-i", "0.02", "-c", "600", "-W", "1", &p2.v6])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    a1.signal(libc::SIGKILL);
+    a1.wait(Duration::from_secs(10));
+    let mut a1 = n1.agent(&db, 2);
+    wait_for(
+        "node1's new agent: both sessions Established again",
+        Duration::from_secs(60),
+        || {
+            assert!(a1.is_running(), "agent exited:\n{}", a1.log());
+            n1.status().is_some() && both_established(&n1.node_status(), &n2.v4, &n2.v6)
+        },
+        || format!("{}\n{}", n1.node_status(), n1.log(2)),
+    );
+    let out = stream.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        summary.contains("600 packets transmitted, 600 received"),
+        "ping6 across kill -9: {summary}\n{}",
+        a1.log()
+    );
+    eprintln!("ping6 across kill -9 and restart: {summary}");
+    // The restart left the routes as they were.
+    assert!(p1.ns.reach(&p2.v6));
+    a1.terminate(Duration::from_secs(10));
+    a2.terminate(Duration::from_secs(10));
+}

@@ -359,7 +359,7 @@ impl Loop {
     fn start(&mut self, ready: Ready) -> std::thread::JoinHandle<()> {
         let s = ready.started;
         tracing::info!(node = %s.node, ipv4 = ?s.ipv4, ipv6 = ?s.ipv6, ipip_tunnel = ?s.ipip_tunnel,
-            vxlan_tunnel = ?s.vxlan_tunnel, "startup complete");
+            vxlan_tunnel = ?s.vxlan_tunnel, vxlan_v6_tunnel = ?s.vxlan_v6_tunnel, "startup complete");
         self.settings.host_mtu = ready.host_mtu;
         self.ipv4 = s.ipv4;
         self.ipv6 = s.ipv6;
@@ -564,6 +564,7 @@ impl Loop {
             for kind in [
                 brindle_ipam::tunnel::TunnelKind::Ipip,
                 brindle_ipam::tunnel::TunnelKind::Vxlan,
+                brindle_ipam::tunnel::TunnelKind::VxlanV6,
             ] {
                 if let Err(e) = ipam.ensure_tunnel_address(&node, kind) {
                     tracing::warn!(error = %e, ?kind, "tunnel address");

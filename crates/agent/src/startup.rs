@@ -96,6 +96,7 @@ pub struct Started {
     pub ipv6: Option<Ipv6Net>,
     pub ipip_tunnel: Option<IpAddr>,
     pub vxlan_tunnel: Option<IpAddr>,
+    pub vxlan_v6_tunnel: Option<IpAddr>,
 }
 
 /// The node's name (`NODENAME`, the nodename file, `HOSTNAME`, the hostname).
@@ -181,6 +182,7 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
     };
     let ipip_tunnel = tunnel(TunnelKind::Ipip, "tunl0")?;
     let vxlan_tunnel = tunnel(TunnelKind::Vxlan, "vxlan.calico")?;
+    let vxlan_v6_tunnel = tunnel(TunnelKind::VxlanV6, "vxlan-v6.calico")?;
     // Last, as calico-node: the nodename file says startup is complete (bird-ready uses its mtime).
     nodename::write_file(&cfg.nodename_file(), name)?;
     Ok(Started {
@@ -189,6 +191,7 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
         ipv6,
         ipip_tunnel,
         vxlan_tunnel,
+        vxlan_v6_tunnel,
     })
 }
 

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use brindle_bgp_speaker::{ExportPolicy, PeerConfig, PeerType, SpeakerConfig};
+use brindle_bgp_speaker::{ExportPolicy, Originated, PeerConfig, PeerType, SpeakerConfig};
 
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
 use crate::peering::SecretRef;
@@ -96,6 +96,18 @@ pub fn speaker_config(d: &DesiredBgp, port: u16) -> SpeakerConfig {
 /// left out and logged, so one bad BGPPeer does not hold up the others. `default_port` is the
 /// port of peers whose own `listenPort` is not set (179, or `BRINDLE_BGP_PORT`): not this
 /// node's listen port, which may differ.
+/// What the speaker originates: each prefix with the communities of the prefix
+/// advertisements that contain it.
+pub fn originated(d: &DesiredBgp) -> Vec<Originated> {
+    d.originate
+        .iter()
+        .map(|p| Originated {
+            communities: d.advertisements.for_prefix(p),
+            ..Originated::plain(*p)
+        })
+        .collect()
+}
+
 pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec<PeerConfig> {
     let spk = speaker_config(d, default_port);
     d.peers
@@ -123,6 +135,7 @@ pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec
             c.next_hop = p.next_hop;
             c.ttl_security = p.ttl_security;
             c.allow_local_as = p.allow_local_as;
+            c.filters = p.filters.clone().into();
             let from = p
                 .source
                 .as_deref()

@@ -15,9 +15,9 @@
 use std::time::Duration;
 
 use brindle_bgp_speaker::{
-    Error as SpeakerError, PeerConfig, RouteEvent, RouteSubscription, Speaker, SpeakerConfig, SpeakerHandle,
+    Error as SpeakerError, Originated, PeerConfig, RouteEvent, RouteSubscription, Speaker, SpeakerConfig,
+    SpeakerHandle,
 };
-use ipnet::IpNet;
 use tokio::sync::{oneshot, watch};
 
 use crate::bgp::{self, SECRETS_RECHECK, Secrets};
@@ -196,7 +196,7 @@ impl Driver {
         // A peer whose node sets no listenPort listens on the standard port, whatever ours is.
         let peer_port = self.cfg.port_override.unwrap_or(brindle_bgp_speaker::BGP_PORT);
         let peers = bgp::peer_configs(want, peer_port, &self.cfg.secrets);
-        let originate: Vec<IpNet> = want.originate.clone();
+        let originate = bgp::originated(want);
         if let Some(r) = self.running.as_mut() {
             match in_place(r, &self.state, &cfg, &peers, &originate).await {
                 InPlace::Done => return,
@@ -239,7 +239,7 @@ impl Driver {
         }
     }
 
-    async fn start(&mut self, cfg: SpeakerConfig, peers: Vec<PeerConfig>, originate: Vec<IpNet>) {
+    async fn start(&mut self, cfg: SpeakerConfig, peers: Vec<PeerConfig>, originate: Vec<Originated>) {
         let restarting = self.cfg.restarting;
         let started = Speaker::start(SpeakerConfig {
             restarting,
@@ -289,7 +289,7 @@ impl Driver {
         if let Err(e) = h.set_peers(peers.clone()).await {
             tracing::error!(error = %e, "BGP peers refused");
         }
-        if let Err(e) = h.set_originated(originate).await {
+        if let Err(e) = h.set_originated_routes(originate).await {
             tracing::error!(error = %e, "BGP originate");
         }
         self.state.send_modify(|s| {
@@ -322,7 +322,7 @@ async fn in_place(
     state: &watch::Sender<SpeakerState>,
     cfg: &SpeakerConfig,
     peers: &[PeerConfig],
-    originate: &[IpNet],
+    originate: &[Originated],
 ) -> InPlace {
     if let Some(what) = r.cfg.fixed_difference(cfg) {
         let cease = (r.cfg.router_id, r.cfg.local_as) != (cfg.router_id, cfg.local_as);
@@ -339,7 +339,7 @@ async fn in_place(
             Err(e) => tracing::error!(error = %e, "BGP configuration refused: the last one stays"),
         }
     }
-    match r.handle.set_originated(originate.to_vec()).await {
+    match r.handle.set_originated_routes(originate.to_vec()).await {
         Err(SpeakerError::Stopped) => InPlace::Stopped,
         Err(e) => {
             tracing::error!(error = %e, "BGP originate");

@@ -6,10 +6,11 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use brindle_bgp_speaker::PrefixAdvertisements;
 use brindle_dataplane::{
     DesiredState, IpipConfig, NatOutgoing, NodeInfo, RemoteBlock, RemoteVtep, VxlanConfig, Workload,
 };
-use brindle_model::resources::{EncapMode, IPPool, Node, WorkloadEndpoint};
+use brindle_model::resources::{BGPConfiguration, EncapMode, IPPool, Node, WorkloadEndpoint};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::cache::Cache;
@@ -41,6 +42,9 @@ pub struct DesiredBgp {
     /// and the service CIDRs (the static routes confd adds for BGPConfiguration's service
     /// IPs), both families.
     pub originate: Vec<IpNet>,
+    /// `prefixAdvertisements` in effect on this node (`node.<name>` BGPConfiguration's, else
+    /// the global one's): the communities its prefixes are announced with.
+    pub advertisements: PrefixAdvertisements,
 }
 
 /// Settings of the calculation that do not come from the datastore.
@@ -300,6 +304,12 @@ pub fn compute(cache: &Cache, me: &str, learned: &[(IpNet, IpAddr)], s: &CalcSet
                 .collect(),
             peers,
             originate,
+            advertisements: PrefixAdvertisements::effective(
+                global,
+                cache
+                    .get::<BGPConfiguration>(&format!("node.{me}"))
+                    .map(|c| &c.spec),
+            ),
         }
     });
 

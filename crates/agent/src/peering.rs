@@ -35,9 +35,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use brindle_bgp_speaker::NextHopMode;
+use brindle_bgp_speaker::{BgpFilter, NextHopMode};
 use brindle_model::duration::GoDuration;
-use brindle_model::resources::{BGPPeer, BgpPassword, Node, ReversePeering, SourceAddress};
+use brindle_model::resources::{BGPFilter, BGPPeer, BgpPassword, Node, ReversePeering, SourceAddress};
 
 use crate::cache::Cache;
 
@@ -172,6 +172,8 @@ pub struct DesiredPeer {
     pub allow_local_as: u8,
     /// `ttl security on; multihop N` (GTSM, RFC 5082).
     pub ttl_security: Option<u8>,
+    /// The BGPPeer's `filters` that exist and read, in order (confd's `if exists`).
+    pub filters: Vec<BgpFilter>,
 }
 
 /// A peering before it is bound to this node (confd's v1 `BGPPeer`).
@@ -310,6 +312,20 @@ impl<'a> Ctx<'a> {
 
 type Key = (IpAddr, Option<u16>);
 
+/// A BGPPeer's `filters` as confd renders them: each existing BGPFilter in turn; a missing
+/// or unreadable one is left out and logged.
+fn filters_of(cache: &Cache, p: &BGPPeer) -> Vec<BgpFilter> {
+    let mut out = Vec::new();
+    for n in &p.spec.filters {
+        match cache.get::<BGPFilter>(n).map(BgpFilter::from_resource) {
+            Some(Ok(f)) => out.push(f),
+            Some(Err(e)) => tracing::warn!(bgppeer = %name(p), error = %e, "BGPFilter left out"),
+            None => tracing::warn!(bgppeer = %name(p), filter = %n, "BGPFilter does not exist: left out"),
+        }
+    }
+    out
+}
+
 /// The sessions of node `me` (with addresses `my_v4`, `my_v6`, AS `my_as`): those of each
 /// family the node has an address of, as Calico's `bird` and `bird6` each render theirs
 /// between the nodes' addresses of their family. Sorted by address, IPv4 first.
@@ -387,6 +403,7 @@ fn peers_of_family(cache: &Cache, me: &Node, my_ip: IpAddr, my_as: u32, global_a
                     keepalive: None,
                     allow_local_as: 0,
                     ttl_security: None,
+                    filters: Vec::new(),
                 },
             );
         }
@@ -483,6 +500,7 @@ fn peers_of_family(cache: &Cache, me: &Node, my_ip: IpAddr, my_as: u32, global_a
                 keepalive: whole_secs(p.spec.keepalive_time),
                 allow_local_as: v.allow_local_as,
                 ttl_security: p.spec.ttl_security.filter(|h| *h > 0),
+                filters: filters_of(cache, p),
             },
         );
     }

@@ -582,3 +582,71 @@ fn ipv6_mesh_bind_mode_and_v6_only_nodes() {
     let listen: Vec<String> = spk.listen.iter().map(|a| a.to_string()).collect();
     assert_eq!(listen, ["10.0.0.1:179", "[fd00::1]:179"]);
 }
+
+/// `BGPPeer.filters` reach the session (existing ones, in order; a missing one left out), and
+/// `prefixAdvertisements` put their communities on the originated blocks of either family
+/// (the node's own BGPConfiguration wins over the global one).
+#[test]
+fn filters_and_communities_reach_the_speaker() {
+    let mut objs = vec![
+        node46("n1", "10.0.0.1", "fd00::1", json!({}), json!({})),
+        pool("p4", "10.244.0.0/16", json!({})),
+        pool("p6", "fd00:244::/64", json!({"ipipMode": "Never"})),
+        (
+            "/calico/ipam/v2/host/n1/ipv4/block/10.244.1.0-26".into(),
+            json!({"state": "confirmed", "deleted": false}),
+        ),
+        (
+            "/calico/ipam/v2/host/n1/ipv6/block/fd00:244::-122".into(),
+            json!({"state": "confirmed", "deleted": false}),
+        ),
+        (
+            format!("{RES}/bgpfilters/no-ten"),
+            json!({"kind": "BGPFilter", "metadata": {"name": "no-ten"},
+                   "spec": {"exportV4": [{"action": "Reject", "matchOperator": "In", "cidr": "10.0.0.0/8"}],
+                            "importV6": [{"action": "Accept", "matchOperator": "Equal", "cidr": "fd00:99::/64"}]}}),
+        ),
+        peer(
+            "tor6",
+            json!({"peerIP": "fd00::fe", "asNumber": 65001, "filters": ["missing", "no-ten"]}),
+        ),
+        bgpconfig(
+            "default",
+            json!({"communities": [{"name": "pods", "value": "65001:100"}],
+                   "prefixAdvertisements": [{"cidr": "10.244.0.0/16", "communities": ["pods"]},
+                                            {"cidr": "fd00:244::/64", "communities": ["65001:600", "64512:1:2"]}]}),
+        ),
+    ];
+    let b = bgp(&cache(objs.clone()), "n1");
+    let tor6 = get(&b, "fd00::fe");
+    let names: Vec<&str> = tor6.filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["no-ten"]);
+    let cfgs = peer_configs(&b, 179, &Secrets::new("/nonexistent"));
+    let tor6 = cfgs.iter().find(|p| p.address.to_string() == "fd00::fe").unwrap();
+    assert_eq!(tor6.filters.len(), 1);
+    assert_eq!(tor6.filters[0].import_v6.len(), 1);
+    let shown = |b: &DesiredBgp| -> Vec<String> {
+        crate::bgp::originated(b)
+            .iter()
+            .map(|o| {
+                let c: Vec<String> = o.communities.iter().map(|c| c.to_string()).collect();
+                format!("{} [{}]", o.prefix, c.join(" "))
+            })
+            .collect()
+    };
+    assert_eq!(
+        shown(&b),
+        [
+            "10.244.1.0/26 [65001:100]",
+            "fd00:244::/122 [65001:600 64512:1:2]"
+        ]
+    );
+    objs.push(bgpconfig(
+        "node.n1",
+        json!({"prefixAdvertisements": [{"cidr": "fd00:244::/122", "communities": ["65001:7"]}]}),
+    ));
+    assert_eq!(
+        shown(&bgp(&cache(objs), "n1")),
+        ["10.244.1.0/26 []", "fd00:244::/122 [65001:7]"]
+    );
+}

@@ -5,7 +5,8 @@
 //! node holds its v6 block as `blackhole … proto bird` and the other's via the other's IPv6
 //! address (never a tunnel), pods attached by the real CNI plugin get an address of each
 //! family and reach each other over both, and a `kill -9` of one agent under a ping6 stream
-//! loses nothing (the kernel keeps forwarding; the restarted agent takes over).
+//! loses nothing (the kernel keeps forwarding; the restarted agent takes over). A third,
+//! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,6 +39,8 @@ impl Hub {
 /// One node: its namespace (uplink `eth0` on the hub's bridge), its agent's files.
 struct Node {
     name: String,
+    /// IPv6 only (`IP=none`): no IPv4 address on the node.
+    v6_only: bool,
     v4: String,
     v6: String,
     ns: Netns,
@@ -45,19 +48,23 @@ struct Node {
 }
 
 impl Node {
-    fn new(hub: &Hub, dir: &TempDir, name: &str, last: u8) -> Node {
+    fn new(hub: &Hub, dir: &TempDir, name: &str, last: u8, v6_only: bool) -> Node {
         let ns = Netns::new("v6n");
         let port = format!("p{last}");
         ns.veth("eth0", &hub.ns, &port);
         hub.ns.ip(&["link", "set", &port, "master", "br0", "up"]);
         let v4 = format!("172.31.6.{last}");
         let v6 = format!("fd00:31:6::{last}");
-        ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        if !v6_only {
+            ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        }
         ns.ip(&["-6", "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
         ns.ip(&["link", "set", "eth0", "up"]);
         // A default route, as a node has: proxy ARP answers pods only for destinations
         // routed through another interface.
-        ns.ip(&["route", "add", "default", "via", "172.31.6.1", "dev", "eth0"]);
+        if !v6_only {
+            ns.ip(&["route", "add", "default", "via", "172.31.6.1", "dev", "eth0"]);
+        }
         ns.ip(&[
             "-6",
             "route",
@@ -73,6 +80,7 @@ impl Node {
         std::fs::create_dir_all(&d).unwrap();
         Node {
             name: name.to_string(),
+            v6_only,
             v4,
             v6,
             ns,
@@ -88,7 +96,14 @@ impl Node {
         let mut cmd = self.ns.cmd(BIN);
         cmd.args(["node", "run"])
             .env("NODENAME", &self.name)
-            .env("IP", format!("{}/24", self.v4))
+            .env(
+                "IP",
+                if self.v6_only {
+                    "none".to_string()
+                } else {
+                    format!("{}/24", self.v4)
+                },
+            )
             .env("IP6", format!("{}/64", self.v6))
             .env("NO_DEFAULT_POOLS", "true")
             .env("BRINDLE_DATASTORE_TYPE", "sqlite")
@@ -178,7 +193,7 @@ fn add_pod(node: &Node, db: &std::path::Path, n: u32) -> Pod {
         "log_level": "debug",
         "log_file_path": node.dir.join("cni.log"),
         "ipam_lock_file": node.dir.join("ipam.lock"),
-        "ipam": {"type": "brindle-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}
+        "ipam": {"type": "brindle-ipam", "assign_ipv4": (!node.v6_only).to_string(), "assign_ipv6": "true"}
     });
     let id = format!("{:08x}{n:04x}{}", std::process::id(), "b".repeat(52));
     let netns = ns.path().display().to_string();
@@ -224,7 +239,8 @@ fn add_pod(node: &Node, db: &std::path::Path, n: u32) -> Pod {
             .unwrap()
             .to_string()
     };
-    let (v4, v6) = (addr(false), addr(true));
+    let v4 = if node.v6_only { String::new() } else { addr(false) };
+    let v6 = addr(true);
     // The plugin's pod side: /128 and a v6 default route via the host end's link-local.
     let a6 = ns.ip(&["-6", "addr", "show", "dev", "eth0"]);
     assert!(a6.contains(&format!("{v6}/128")), "pod v6 address: {a6}");
@@ -255,7 +271,7 @@ fn both_established(text: &str, peer4: &str, peer6: &str) -> bool {
 }
 
 #[test]
-fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
+fn dual_stack_and_v6_only_agents_mesh_route_and_survive_kill_9() {
     let dir = TempDir::new("v6a");
     let db = dir.join("brindle.db");
     let ds =
@@ -265,10 +281,13 @@ fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
         put(ds.as_ref(), &k, v);
     }
     let hub = Hub::new();
-    let n1 = Node::new(&hub, &dir, "v6-node1", 11);
-    let n2 = Node::new(&hub, &dir, "v6-node2", 12);
+    let n1 = Node::new(&hub, &dir, "v6-node1", 11, false);
+    let n2 = Node::new(&hub, &dir, "v6-node2", 12, false);
+    // An IPv6-only node (`IP=none`): in the v6 mesh only, router id from its name's hash.
+    let n3 = Node::new(&hub, &dir, "v6-node3", 13, true);
     let mut a1 = n1.agent(&db, 1);
     let mut a2 = n2.agent(&db, 1);
+    let mut a3 = n3.agent(&db, 1);
 
     // Both families' sessions Established on both nodes, in `node status`.
     for (me, other, a) in [(&n1, &n2, &mut a1), (&n2, &n1, &mut a2)] {
@@ -282,6 +301,20 @@ fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
             || format!("{}\n{}", me.node_status(), me.log(1)),
         );
     }
+    wait_for(
+        "v6-node3 (IPv6 only): v6 sessions Established, no IPv4 peers",
+        Duration::from_secs(60),
+        || {
+            assert!(a3.is_running(), "agent v6-node3 exited:\n{}", a3.log());
+            let t = n3.node_status();
+            let rows = t
+                .lines()
+                .filter(|l| l.contains("| node-to-node mesh |") && l.contains("Established"))
+                .count();
+            t.contains("No IPv4 peers found.") && rows == 2
+        },
+        || format!("{}\n{}", n3.node_status(), n3.log(1)),
+    );
     let st = n1.status().unwrap();
     assert_eq!(st.ipv6_address.as_deref(), Some("fd00:31:6::11/64"));
     let node1 = ds
@@ -294,6 +327,7 @@ fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
     // A pod on each node (its blocks are claimed by the plugin), both families.
     let p1 = add_pod(&n1, &db, 1);
     let p2 = add_pod(&n2, &db, 2);
+    let p3 = add_pod(&n3, &db, 3);
     for (me, other) in [(&n1, &n2), (&n2, &n1)] {
         wait_for(
             &format!(
@@ -338,6 +372,12 @@ fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
     assert!(p1.ns.reach(&p2.v6), "ping6 {} → {}", p1.v6, p2.v6);
     assert!(p2.ns.reach(&p1.v6), "ping6 {} → {}", p2.v6, p1.v6);
     assert!(p1.ns.reach(&p2.v4), "ping {} → {}", p1.v4, p2.v4);
+    wait_for(
+        "v6-node3 reaches v6-node1's pod over IPv6",
+        Duration::from_secs(30),
+        || p3.ns.ping(&p1.v6) && p1.ns.ping(&p3.v6),
+        || format!("{}\n{}", n3.bird_routes(true), n1.bird_routes(true)),
+    );
     assert!(p2.ns.reach(&p1.v4), "ping {} → {}", p2.v4, p1.v4);
 
     // kill -9 of node1's agent under a ping6 stream, then a new agent: nothing lost.
@@ -379,4 +419,5 @@ fn dual_stack_two_agents_mesh_route_and_survive_kill_9() {
     assert!(p1.ns.reach(&p2.v6));
     a1.terminate(Duration::from_secs(10));
     a2.terminate(Duration::from_secs(10));
+    a3.terminate(Duration::from_secs(10));
 }

@@ -72,6 +72,8 @@ pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;
+#[cfg(test)]
+mod startup_tests;
 pub mod syncer;
 pub mod view;
 

@@ -209,7 +209,7 @@ pub fn resolve_v4(
             Some(n) => Ok(Some(n)),
             None if existing.is_some() => Ok(None),
             None => Err(Error::Startup(format!(
-                "failed to autodetect an IPv4 address (method {method:?}); set IP=A.B.C.D/N"
+                "failed to autodetect an IPv4 address (method {method:?}); set IP=A.B.C.D/N, or IP=none with IP6 for an IPv6-only node"
             ))),
         },
     }

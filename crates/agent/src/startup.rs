@@ -124,7 +124,15 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
         }
         _ => None,
     };
-    let detected = autodetect::resolve_v4(&cfg.ip, &cfg.ip_method, existing_v4, &ifaces, reach)?;
+    let detected = match autodetect::resolve_v4(&cfg.ip, &cfg.ip_method, existing_v4, &ifaces, reach) {
+        // `IP` left to autodetection on a node with only IPv6: an IPv6-only node, as if
+        // `IP=none` had been given (calico-node would stop; a v6-only host has nothing to find).
+        Err(Error::Startup(e)) if cfg.ip6 != IpSetting::None => {
+            tracing::warn!(node = %name, error = %e, "no IPv4 address: an IPv6-only node (IP=none says so)");
+            None
+        }
+        r => r?,
+    };
     let ipv4 = detected.or(existing_v4);
     let existing_v6 = existing.as_ref().and_then(Node::bgp_ipv6);
     let reach6 = match &cfg.ip6_method {

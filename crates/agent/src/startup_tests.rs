@@ -94,6 +94,20 @@ fn ipv6_registration_conflict_and_default_pool() {
         ("", "fd00:9::3/64")
     );
     assert_eq!(pools(&ds).len(), 2);
+    // `IP` left to autodetect, nothing found, IPv6 given: IPv6-only too.
+    let c = cfg(
+        &dir,
+        "n4",
+        &[
+            ("IP_AUTODETECTION_METHOD", "interface=nomatch.*"),
+            ("IP6", "fd00:9::4/64"),
+        ],
+    );
+    assert_eq!(startup::run(&c, &ds, "n4").unwrap().ipv4, None);
+    // Without IPv6 that stays an error.
+    let c = cfg(&dir, "n5", &[("IP_AUTODETECTION_METHOD", "interface=nomatch.*")]);
+    let e = startup::run(&c, &ds, "n5").unwrap_err().to_string();
+    assert!(e.contains("failed to autodetect an IPv4 address"), "{e}");
 
     // A node without IPv6 never creates the v6 pool.
     let dir2 = brindle_testkit::TempDir::new("start6");

@@ -13,8 +13,8 @@ mod v6_support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use brindle_testkit::TempDir;
+use serde_json::Value;
 use v6_support::{Hub, Node, POOL4, POOL6, add_pod, pool, put, wait_for};
 
 /// Both tables of `node status` have a row for `peer` (the other node's address of each

@@ -6,7 +6,9 @@
 //! address (never a tunnel), pods attached by the real CNI plugin get an address of each
 //! family and reach each other over both, and a `kill -9` of one agent under a ping6 stream
 //! loses nothing (the kernel keeps forwarding; the restarted agent takes over). A third,
-//! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6.
+//! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6,
+//! and BIRD 2 as an external router peers with node1 over IPv6 only (a node-specific BGPPeer
+//! with a password from a secret file), each side learning the other's prefixes.
 
 mod v6_support;
 
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use brindle_testkit::TempDir;
 use serde_json::Value;
-use v6_support::{Hub, Node, POOL4, POOL6, add_pod, pool, put, wait_for};
+use v6_support::{Bird6, Hub, Node, POOL4, POOL6, add_pod, pool, put, wait_for};
 
 /// Both tables of `node status` have a row for `peer` (the other node's address of each
 /// family) that is Established, as calicoctl prints them.
@@ -46,6 +48,18 @@ fn dual_stack_and_v6_only_agents_mesh_route_and_survive_kill_9() {
         put(ds.as_ref(), &k, v);
     }
     let hub = Hub::new();
+    // An external router over IPv6 only (eBGP, password), peering with node1 through a
+    // node-specific BGPPeer whose password is a secret file.
+    let bird = Bird6::start(&hub, &dir, "fd00:31:6::11", "s3cret-six");
+    std::fs::create_dir_all(dir.join("secrets/bgp")).unwrap();
+    std::fs::write(dir.join("secrets/bgp/tor6"), "s3cret-six\n").unwrap();
+    put(
+        ds.as_ref(),
+        "/calico/resources/v3/projectcalico.org/bgppeers/tor6",
+        serde_json::json!({"kind": "BGPPeer", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "tor6"},
+               "spec": {"node": "v6-node1", "peerIP": "fd00:31:6::1", "asNumber": 65001,
+                        "password": {"secretKeyRef": {"name": "bgp", "key": "tor6"}}}}),
+    );
     let n1 = Node::new(&hub, &dir, "v6-node1", 11, false);
     let n2 = Node::new(&hub, &dir, "v6-node2", 12, false);
     // An IPv6-only node (`IP=none`): in the v6 mesh only, router id from its name's hash.
@@ -125,6 +139,30 @@ fn dual_stack_and_v6_only_agents_mesh_route_and_survive_kill_9() {
             || me.bird_routes(false),
         );
     }
+    // The external v6 peer: Established with a password, node1's v6 block learned by BIRD,
+    // BIRD's prefix installed on node1 via BIRD's address.
+    wait_for(
+        "BIRD 2 over IPv6: session up, routes both ways",
+        Duration::from_secs(30),
+        || {
+            let st = n1.node_status();
+            st.lines().any(|l| {
+                l.contains("| fd00:31:6::1 ") && l.contains("| node specific ") && l.contains("Established")
+            }) && bird.birdc("show route").contains("fd00:10:244:")
+                && n1
+                    .bird_routes(true)
+                    .contains("2001:db8:99::/48 via fd00:31:6::1 dev eth0")
+        },
+        || {
+            format!(
+                "{}\n{}\n{}\n{}",
+                n1.node_status(),
+                bird.birdc("show protocols all tor6"),
+                bird.birdc("show route"),
+                n1.bird_routes(true)
+            )
+        },
+    );
     let r6 = n1.bird_routes(true);
     assert!(
         !r6.contains("tunl0") && !r6.contains("vxlan"),

@@ -107,6 +107,7 @@ impl Node {
             .env("BRINDLE_STATE_DIR", self.dir.join("state"))
             .env("BRINDLE_CTL_SOCKET", self.ctl())
             .env("BRINDLE_IPAM_GC", "false")
+            .env("BRINDLE_SECRETS_DIR", self.dir.parent().unwrap().join("secrets"))
             .env("BRINDLE_LOG", "info");
         Daemon::spawn("agent", cmd, &self.dir.join(format!("agent-{n}.log")))
     }
@@ -251,5 +252,52 @@ impl Pod {
             r6.contains("via fe80::ecee:eeff:feee:eeee dev eth0"),
             "pod v6 default route: {r6}"
         );
+    }
+}
+
+/// BIRD 2 in the hub as an external eBGP router (AS 65001) over IPv6 only, with a password,
+/// announcing `2001:db8:99::/48` to `neighbor` and importing what it sends.
+pub struct Bird6 {
+    ctl: PathBuf,
+    _daemon: Daemon,
+}
+
+impl Bird6 {
+    pub fn start(hub: &Hub, dir: &TempDir, neighbor: &str, password: &str) -> Bird6 {
+        let bird = brindle_testkit::require::command("bird", "bird2");
+        let conf = format!(
+            "router id 172.31.6.1;\nprotocol device {{ scan time 10; }}\n\
+             protocol static ext6 {{ ipv6; route 2001:db8:99::/48 blackhole; }}\n\
+             protocol bgp tor6 {{\n  local fd00:31:6::1 as 65001; neighbor {neighbor} as 64512;\n  \
+             password \"{password}\"; connect delay time 1; connect retry time 1; error wait time 1, 5;\n  \
+             ipv6 {{ import all; export where proto = \"ext6\"; next hop self; }};\n}}\n"
+        );
+        let conf_path = dir.join("bird6.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let ctl = dir.join("bird6.ctl");
+        let mut cmd = hub.ns.cmd(bird);
+        cmd.arg("-f").arg("-c").arg(&conf_path).arg("-s").arg(&ctl);
+        cmd.arg("-P").arg(dir.join("bird6.pid"));
+        let mut daemon = Daemon::spawn("bird2", cmd, &dir.join("bird6.log"));
+        daemon.wait_until("birdc answers", Duration::from_secs(10), || {
+            Bird6::show(&ctl, "show status").contains("Daemon is up")
+        });
+        Bird6 { ctl, _daemon: daemon }
+    }
+
+    fn show(ctl: &std::path::Path, what: &str) -> String {
+        let birdc = brindle_testkit::require::command("birdc", "bird2");
+        let out = std::process::Command::new(birdc)
+            .arg("-s")
+            .arg(ctl)
+            .args(what.split(' '))
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `birdc <what>` (words split on spaces).
+    pub fn birdc(&self, what: &str) -> String {
+        Bird6::show(&self.ctl, what)
     }
 }

@@ -8,7 +8,8 @@
 //! loses nothing (the kernel keeps forwarding; the restarted agent takes over). A third,
 //! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6,
 //! and BIRD 2 as an external router peers with node1 over IPv6 only (a node-specific BGPPeer
-//! with a password from a secret file), each side learning the other's prefixes.
+//! with a password from a secret file), each side learning the other's prefixes. Last, the v6
+//! pool turns to VXLAN (Always): v6 VTEP addresses, routes over `vxlan-v6.calico`, ping6 again.
 
 mod v6_support;
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use brindle_testkit::TempDir;
 use serde_json::Value;
-use v6_support::{Bird6, Hub, Node, POOL4, POOL6, add_pod, pool, put, wait_for};
+use v6_support::{Bird6, Hub, Node, POOL4, POOL6, add_pod, pool, pool_vxlan, put, wait_for};
 
 /// Both tables of `node status` have a row for `peer` (the other node's address of each
 /// family) that is Established, as calicoctl prints them.
@@ -38,7 +39,7 @@ fn both_established(text: &str, peer4: &str, peer6: &str) -> bool {
 }
 
 #[test]
-fn dual_stack_and_v6_only_agents_mesh_route_and_survive_kill_9() {
+fn dual_stack_agents_end_to_end() {
     let dir = TempDir::new("v6a");
     let db = dir.join("brindle.db");
     let ds =
@@ -223,6 +224,46 @@ fn dual_stack_and_v6_only_agents_mesh_route_and_survive_kill_9() {
     eprintln!("ping6 across kill -9 and restart: {summary}");
     // The restart left the routes as they were.
     assert!(p1.ns.reach(&p2.v6));
+
+    // VXLAN over IPv6: the v6 pool turns to vxlanMode Always; each node gets a v6 VTEP
+    // address from its block (spec.ipv6VXLANTunnelAddr), the other nodes' v6 blocks move to
+    // vxlan-v6.calico, and the pods still reach each other over IPv6.
+    let (k, v) = pool_vxlan("pool6", POOL6, 122, "Always");
+    put(ds.as_ref(), &k, v);
+    let vtep_of = |n: &str| -> Option<String> {
+        let kv = ds
+            .get(&format!("/calico/resources/v3/projectcalico.org/nodes/{n}"))
+            .unwrap()?;
+        let v: Value = serde_json::from_slice(&kv.value).unwrap();
+        v["spec"]["ipv6VXLANTunnelAddr"].as_str().map(str::to_string)
+    };
+    for (me, other) in [(&n1, &n2), (&n2, &n1), (&n3, &n1)] {
+        wait_for(
+            &format!(
+                "{}: v6 VTEP and the other's v6 block over vxlan-v6.calico",
+                me.name
+            ),
+            Duration::from_secs(30),
+            || {
+                let Some(vtep) = vtep_of(&other.name) else {
+                    return false;
+                };
+                me.ns.ip(&["-6", "route", "show"]).lines().any(|l| {
+                    l.starts_with("fd00:10:244:") && l.contains(&format!("via {vtep} dev vxlan-v6.calico"))
+                })
+            },
+            || {
+                format!(
+                    "{:?}\n{}",
+                    vtep_of(&other.name),
+                    me.ns.ip(&["-6", "route", "show"])
+                )
+            },
+        );
+    }
+    assert!(p1.ns.reach(&p2.v6), "ping6 over VXLAN v6 {} → {}", p1.v6, p2.v6);
+    assert!(p3.ns.reach(&p1.v6), "ping6 over VXLAN v6 {} → {}", p3.v6, p1.v6);
+    assert!(p1.ns.reach(&p2.v4), "IPv4 untouched by the v6 pool's VXLAN");
     a1.terminate(Duration::from_secs(10));
     a2.terminate(Duration::from_secs(10));
     a3.terminate(Duration::from_secs(10));

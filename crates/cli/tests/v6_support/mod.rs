@@ -162,11 +162,17 @@ pub fn put(ds: &dyn brindle_datastore::Datastore, key: &str, v: Value) {
     .unwrap();
 }
 
+/// A pool without encapsulation.
 pub fn pool(name: &str, cidr: &str, block: u32) -> (String, Value) {
+    pool_vxlan(name, cidr, block, "Never")
+}
+
+/// A pool with `vxlanMode` `vxlan` (no IPIP).
+pub fn pool_vxlan(name: &str, cidr: &str, block: u32, vxlan: &str) -> (String, Value) {
     (
         format!("/calico/resources/v3/projectcalico.org/ippools/{name}"),
         json!({"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":name},
-               "spec":{"cidr":cidr,"blockSize":block,"ipipMode":"Never","vxlanMode":"Never",
+               "spec":{"cidr":cidr,"blockSize":block,"ipipMode":"Never","vxlanMode":vxlan,
                        "natOutgoing":false,"nodeSelector":"all()"}}),
     )
 }

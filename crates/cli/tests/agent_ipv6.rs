@@ -9,7 +9,8 @@
 //! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6,
 //! and BIRD 2 as an external router peers with node1 over IPv6 only (a node-specific BGPPeer
 //! with a password from a secret file), each side learning the other's prefixes. Last, the v6
-//! pool turns to VXLAN (Always): v6 VTEP addresses, routes over `vxlan-v6.calico`, ping6 again.
+//! pool turns to VXLAN (Always): v6 VTEP addresses, routes over `vxlan-v6.calico`, ping6 again;
+//! and to natOutgoing: pods reach the hub, which has no route back to them, through NAT66.
 
 mod v6_support;
 
@@ -264,6 +265,22 @@ fn dual_stack_agents_end_to_end() {
     assert!(p1.ns.reach(&p2.v6), "ping6 over VXLAN v6 {} → {}", p1.v6, p2.v6);
     assert!(p3.ns.reach(&p1.v6), "ping6 over VXLAN v6 {} → {}", p3.v6, p1.v6);
     assert!(p1.ns.reach(&p2.v4), "IPv4 untouched by the v6 pool's VXLAN");
+
+    // NAT66: the hub has no route back to the pods, so a pod reaches the hub's IPv6 address
+    // only once natOutgoing on the v6 pool masquerades it behind the node's address.
+    assert!(
+        !p1.ns.ping("fd00:31:6::1"),
+        "the hub answered a pod without NAT66"
+    );
+    let (k, mut v) = pool_vxlan("pool6", POOL6, 122, "Always");
+    v["spec"]["natOutgoing"] = Value::Bool(true);
+    put(ds.as_ref(), &k, v);
+    wait_for(
+        "a pod reaches the hub over IPv6 through NAT66",
+        Duration::from_secs(30),
+        || p1.ns.ping("fd00:31:6::1") && p3.ns.ping("fd00:31:6::1"),
+        || n1.ns.run("nft", &["list", "table", "ip6", "brindle"]),
+    );
     a1.terminate(Duration::from_secs(10));
     a2.terminate(Duration::from_secs(10));
     a3.terminate(Duration::from_secs(10));

@@ -8,7 +8,8 @@
 //! loses nothing (the kernel keeps forwarding; the restarted agent takes over). A third,
 //! IPv6-only node (`IP=none`) joins the v6 mesh only and its pod reaches the others over IPv6,
 //! and BIRD 2 as an external router peers with node1 over IPv6 only (a node-specific BGPPeer
-//! with a password from a secret file), each side learning the other's prefixes. Last, the v6
+//! with a password from a secret file), each side learning the other's prefixes, one of BIRD's
+//! routes with a next hop off node1's subnet installed through recursive resolution. Last, the v6
 //! pool turns to VXLAN (Always): v6 VTEP addresses, routes over `vxlan-v6.calico`, ping6 again;
 //! and to natOutgoing: pods reach the hub, which has no route back to them, through NAT66.
 
@@ -154,6 +155,11 @@ fn dual_stack_agents_end_to_end() {
                 && n1
                     .bird_routes(true)
                     .contains("2001:db8:99::/48 via fd00:31:6::1 dev eth0")
+                // A next hop off node1's subnet (2001:db8:99::7), resolved recursively
+                // through the learned 2001:db8:99::/48 (BIRD's `gateway recursive`).
+                && n1
+                    .bird_routes(true)
+                    .contains("2001:db8:77::/48 via fd00:31:6::1 dev eth0")
         },
         || {
             format!(

@@ -273,10 +273,12 @@ impl Bird6 {
         let bird = brindle_testkit::require::command("bird", "bird2");
         let conf = format!(
             "router id 172.31.6.1;\nprotocol device {{ scan time 10; }}\n\
-             protocol static ext6 {{ ipv6; route 2001:db8:99::/48 blackhole; }}\n\
+             protocol static ext6 {{ ipv6; route 2001:db8:99::/48 blackhole; route 2001:db8:77::/48 blackhole; }}\n\
+             filter out6 {{ if proto != \"ext6\" then reject; \
+             if net = 2001:db8:77::/48 then bgp_next_hop = 2001:db8:99::7; accept; }}\n\
              protocol bgp tor6 {{\n  local fd00:31:6::1 as 65001; neighbor {neighbor} as 64512;\n  \
              password \"{password}\"; connect delay time 1; connect retry time 1; error wait time 1, 5;\n  \
-             ipv6 {{ import all; export where proto = \"ext6\"; next hop self; }};\n}}\n"
+             ipv6 {{ import all; export filter out6; }};\n}}\n"
         );
         let conf_path = dir.join("bird6.conf");
         std::fs::write(&conf_path, conf).unwrap();

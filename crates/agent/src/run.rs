@@ -559,13 +559,18 @@ impl Loop {
         }
         let Some(ds) = self.ds.clone() else { return };
         let node = self.node.clone();
+        // The families the node has an address of (as at startup).
+        use brindle_ipam::tunnel::TunnelKind;
+        let mut kinds = Vec::new();
+        if self.ipv4.is_some() || self.ipv6.is_none() {
+            kinds.extend([TunnelKind::Ipip, TunnelKind::Vxlan]);
+        }
+        if self.ipv6.is_some() {
+            kinds.push(TunnelKind::VxlanV6);
+        }
         tokio::task::spawn_blocking(move || {
             let ipam = brindle_ipam::Ipam::new(ds);
-            for kind in [
-                brindle_ipam::tunnel::TunnelKind::Ipip,
-                brindle_ipam::tunnel::TunnelKind::Vxlan,
-                brindle_ipam::tunnel::TunnelKind::VxlanV6,
-            ] {
+            for kind in kinds {
                 if let Err(e) = ipam.ensure_tunnel_address(&node, kind) {
                     tracing::warn!(error = %e, ?kind, "tunnel address");
                 }

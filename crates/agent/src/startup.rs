@@ -188,9 +188,21 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
             e => Error::Startup(format!("tunnel address of {name} ({dev}): {e}")),
         })
     };
-    let ipip_tunnel = tunnel(TunnelKind::Ipip, "tunl0")?;
-    let vxlan_tunnel = tunnel(TunnelKind::Vxlan, "vxlan.calico")?;
-    let vxlan_v6_tunnel = tunnel(TunnelKind::VxlanV6, "vxlan-v6.calico")?;
+    // A tunnel address only for a family the node has an address of: an IPv6-only node has
+    // no tunl0 nor vxlan.calico to give one to, an IPv4-only node no vxlan-v6.calico.
+    let v6_only = ipv4.is_none() && ipv6.is_some();
+    let (ipip_tunnel, vxlan_tunnel) = if v6_only {
+        (None, None)
+    } else {
+        (
+            tunnel(TunnelKind::Ipip, "tunl0")?,
+            tunnel(TunnelKind::Vxlan, "vxlan.calico")?,
+        )
+    };
+    let vxlan_v6_tunnel = match ipv6 {
+        Some(_) => tunnel(TunnelKind::VxlanV6, "vxlan-v6.calico")?,
+        None => None,
+    };
     // Last, as calico-node: the nodename file says startup is complete (bird-ready uses its mtime).
     nodename::write_file(&cfg.nodename_file(), name)?;
     Ok(Started {

@@ -88,6 +88,11 @@ fn ipv6_registration_conflict_and_default_pool() {
     );
     let s = startup::run(&c, &ds, "n3").unwrap();
     assert_eq!(s.ipv4, None);
+    assert_eq!(
+        (s.ipip_tunnel, s.vxlan_tunnel),
+        (None, None),
+        "no v4 tunnels on a v6-only node"
+    );
     let bgp = node(&ds, "n3").spec.bgp.unwrap();
     assert_eq!(
         (bgp.ipv4_address.as_str(), bgp.ipv6_address.as_str()),

@@ -8,6 +8,7 @@
 pub mod cascade;
 pub mod checksystem;
 pub mod completion;
+pub mod diags_network;
 pub mod diags_redact;
 pub mod get;
 pub mod install_cni;

@@ -344,49 +344,6 @@ fn policy_is_enforced_repaired_and_kept_across_a_restart() {
     b.kill();
 }
 
-/// Holds the write lock of a SQLite file through the `sqlite3` shell until dropped (the
-/// agent's startup waits for it: a datastore it cannot use yet).
-struct Locker(std::process::Child);
-
-impl Locker {
-    fn hold(path: &std::path::Path) -> Locker {
-        let bin = brindle_testkit::require::command("sqlite3", "sqlite3");
-        let mut child = std::process::Command::new(&bin)
-            .arg(path)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.as_mut().unwrap();
-        stdin.write_all(b"BEGIN EXCLUSIVE;\n").unwrap();
-        stdin.flush().unwrap();
-        // The shell has the lock once another writer gives up on it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::process::Command::new(&bin)
-            .args([
-                "-cmd",
-                ".timeout 1",
-                &path.display().to_string(),
-                "BEGIN IMMEDIATE; ROLLBACK;",
-            ])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-        {
-            assert!(Instant::now() < deadline, "sqlite3 did not take the lock");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Locker(child)
-    }
-}
-
-impl Drop for Locker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_first_start_fails_closed_before_the_datastore_is_read() {
     let lab = Lab::new();
@@ -414,7 +371,7 @@ fn a_first_start_fails_closed_before_the_datastore_is_read() {
     assert!(connects(&other, &server), "no agent yet: the pods are open");
 
     // The agent's first start, with its datastore locked: it cannot read anything yet.
-    let lock = Locker::hold(&lab.dir.join("brindle.db"));
+    let lock = brindle_testkit::SqliteLock::hold(&lab.dir.join("brindle.db"));
     let mut a = agent(&lab, 1);
     let t = Instant::now();
     while !tables().contains("table ip brindle") {

@@ -159,8 +159,11 @@ pub fn collect(
     for r in &nodes {
         let Resource::Node(n) = r else { continue };
         let bgp = n.spec.bgp.clone().unwrap_or_default();
-        if let Some(ip) = bgp.ipv4_address.split('/').next().and_then(|a| a.parse().ok()) {
-            by_addr.insert(ip, n.metadata.name.clone());
+        // Both families' addresses name the node (a dual-stack pair has a session of each).
+        for a in [&bgp.ipv4_address, &bgp.ipv6_address] {
+            if let Some(ip) = a.split('/').next().and_then(|a| a.parse().ok()) {
+                by_addr.insert(ip, n.metadata.name.clone());
+            }
         }
         let agent = statuses
             .get(&n.metadata.name)
@@ -174,7 +177,12 @@ pub fn collect(
             });
         out.nodes.push(NodeEntry {
             name: n.metadata.name.clone(),
-            address: bgp.ipv4_address.clone(),
+            // The IPv4 address, or an IPv6-only node's IPv6 one.
+            address: if bgp.ipv4_address.is_empty() {
+                bgp.ipv6_address.clone()
+            } else {
+                bgp.ipv4_address.clone()
+            },
             asn: bgp.as_number.map(|a| a.to_string()).unwrap_or_default(),
             agent,
             blocks: Vec::new(),

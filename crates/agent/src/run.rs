@@ -47,6 +47,7 @@ pub fn run(cfg: AgentConfig, ds_cfg: impl Into<DatastoreChoice>) -> Result<()> {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
+    policy::fail_closed_at_start(&cfg);
     let name = startup::node_name(&cfg)?;
     // The first attempt on this thread: a healthy start looks as it always did, and an error
     // that retrying cannot fix (an address another node has) stops the agent before it binds

@@ -8,8 +8,8 @@
 //! - [`Mailbox`], main loop → dataplane thread: the **latest desired state wins** (one slot),
 //!   plus two flags (kernel changed behind our back, stop). One state is all the dataplane
 //!   needs: an older one is obsolete the moment a newer one exists. Policy work rides along
-//!   ([`PolicyWork`]): the calculation's deltas queue in order (each is one nftables
-//!   transaction), at most [`MAX_QUEUED_DELTAS`] of them; past that, or once a full state is
+//!   ([`PolicyWork`]): the calculation's deltas queue in order (what is queued when
+//!   the thread looks is one nftables transaction), at most [`MAX_QUEUED_DELTAS`] of them; past that, or once a full state is
 //!   queued, they are folded into one full state (a resync), so the queue stays bounded
 //!   however fast policy changes.
 //!

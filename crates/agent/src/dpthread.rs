@@ -305,9 +305,9 @@ fn queue(earlier: Option<PolicyWork>, later: Option<PolicyWork>) -> Option<Polic
     }
 }
 
-/// Applies policy work: a full state as one resync transaction, each delta as one
-/// transaction. After a failed delta the next work is a resync from the state the dataplane
-/// mirrors (the kernel is read back and repaired).
+/// Applies policy work: a full state as one resync transaction, the deltas queued since the
+/// last look as one transaction. After a failed transaction the next work is a resync from the
+/// state the dataplane mirrors (the kernel is read back and repaired).
 fn apply_policy(dp: &mut Dataplane, work: PolicyWork, rep: &mut DpReport, report: &watch::Sender<DpReport>) {
     let mut outcome = |r: Result<brindle_dataplane::firewall::Written, brindle_dataplane::Error>,
                        what: &str| match r {
@@ -334,14 +334,14 @@ fn apply_policy(dp: &mut Dataplane, work: PolicyWork, rep: &mut DpReport, report
             let r = dp.policy().resync(*state);
             outcome(r, "resync");
         }
-        PolicyWork::Deltas(ds) => {
-            for d in &ds {
-                if d.is_empty() {
-                    continue;
-                }
-                let r = dp.policy().apply(d);
+        PolicyWork::Deltas(mut ds) => {
+            ds.retain(|d| !d.is_empty());
+            if !ds.is_empty() {
+                // Everything queued since the last look, in order, as one transaction.
+                let r = dp.policy().apply_all(&ds);
+                drop(ds);
                 if !outcome(r, "delta") {
-                    // The mirror took the delta; a resync from it repairs what was not written.
+                    // The mirror took the deltas; a resync from it repairs what was not written.
                     if let Some(state) = dp.policy().state().cloned() {
                         let r = dp.policy().resync(state);
                         outcome(r, "resync after a failed delta");
@@ -352,6 +352,20 @@ fn apply_policy(dp: &mut Dataplane, work: PolicyWork, rep: &mut DpReport, report
     }
     rep.policy_ready = dp.policy().ready() || !dp.policy().config().enabled;
     let _ = report.send(rep.clone());
+    release_free_heap();
+}
+
+/// Gives the pages malloc holds free back to the kernel. A resync or a burst of deltas
+/// allocates and frees tens of MiB on this thread (the rendered rules, the read-back of the
+/// tables, the transaction); glibc keeps what a thread's arena freed for later instead of
+/// returning it, which an agent's RSS would show for the rest of its life.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim(3) takes each arena's lock and only releases free memory; it has no
+    // preconditions and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Stops the kernel monitor when dropped (the dataplane thread ending).

@@ -161,6 +161,30 @@ fn each<T: Cached + Clone>(cache: &Cache, wrap: fn(T) -> Resource, mut f: impl F
     }
 }
 
+/// Fails closed from the agent's first instant: on a node without Brindle's tables (its first
+/// start), the base table is installed before anything is read from the datastore, so pods
+/// that already exist are dropped, not open, until the first resync swaps in their policy
+/// (`brindle_dataplane::policy::install_base`). A restart finds the previous tables and
+/// writes nothing here. Call it in the node's network namespace, first thing.
+pub fn fail_closed_at_start(cfg: &crate::config::AgentConfig) {
+    let policy = brindle_dataplane::PolicyConfig {
+        enabled: cfg.felix.policy_enabled,
+        ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+        ..Default::default()
+    };
+    let installed = brindle_netlink::NetnsFd::current()
+        .map_err(brindle_dataplane::Error::from)
+        .and_then(|ns| brindle_dataplane::policy::install_base(&ns, &policy));
+    match installed {
+        Ok(true) => tracing::info!(
+            "no Brindle tables yet: base installed, workloads dropped until policy is programmed"
+        ),
+        Ok(false) => {}
+        // The dataplane thread reports the same error when it starts (policy needs nf_tables).
+        Err(e) => tracing::warn!(error = %e, "cannot install the fail-closed base table"),
+    }
+}
+
 /// The policy settings for `node` by Felix's precedence (environment, `node.<name>`,
 /// `default`).
 pub fn settings(env: &FelixEnv, cache: &Cache, node: &str) -> Settings {

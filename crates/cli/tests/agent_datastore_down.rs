@@ -3,9 +3,8 @@
 //! converges once the datastore is back: etcd not started yet, then started; a SQLite file
 //! locked by another process, then released. Each agent runs in a namespace of its own.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use brindle_ctl::status::AgentStatus;
@@ -202,32 +201,6 @@ fn agent_started_against_a_stopped_etcd_converges_when_it_starts() {
     agent.kill();
 }
 
-/// Holds the write lock of a SQLite file through the `sqlite3` shell until dropped.
-struct Locker(std::process::Child);
-
-impl Locker {
-    fn hold(path: &Path) -> Locker {
-        let bin = brindle_testkit::require::command("sqlite3", "sqlite3");
-        let mut child = Command::new(bin)
-            .arg(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.as_mut().unwrap();
-        stdin.write_all(b"BEGIN EXCLUSIVE;\n").unwrap();
-        stdin.flush().unwrap();
-        Locker(child)
-    }
-}
-
-impl Drop for Locker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn agent_started_on_a_locked_sqlite_file_converges_when_it_is_released() {
     let node = Node::new("dss");
@@ -241,23 +214,7 @@ fn agent_started_on_a_locked_sqlite_file_converges_when_it_is_released() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lock = Locker::hold(&db);
-    // The shell has the lock once a reader gives up on it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Command::new("sqlite3")
-        .args([
-            "-cmd",
-            ".timeout 1",
-            &db.display().to_string(),
-            "BEGIN IMMEDIATE; ROLLBACK;",
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        assert!(Instant::now() < deadline, "sqlite3 did not take the lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let lock = brindle_testkit::SqliteLock::hold(&db);
     let mut agent = node.agent(&ds);
     node.assert_waiting(&mut agent, "brindle.db");
     drop(lock);

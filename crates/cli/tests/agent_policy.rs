@@ -4,6 +4,9 @@
 //! as the policies say, an interface the agent never programmed dropped, rules removed behind
 //! the agent's back put back, and a `kill -9` and restart of the agent that neither opens a
 //! window (a denied connection stays denied throughout) nor cuts an established connection.
+//! And a node's first start: pods that exist before the agent ever ran are dropped from the
+//! agent's first instant (the base table goes in before the datastore is read), never open
+//! while it waits for the datastore, and get their policy once it is read.
 
 mod cni_support;
 
@@ -143,11 +146,16 @@ impl Drop for Echo {
 
 /// A TCP connection from `from` to `to:PORT` is made and echoes (1 s to connect).
 fn connects(from: &TestPod, to: &TestPod) -> bool {
+    connects_within(from, to, Duration::from_secs(1))
+}
+
+/// A TCP connection from `from` to `to:PORT` is made within `timeout` and echoes.
+fn connects_within(from: &TestPod, to: &TestPod, timeout: Duration) -> bool {
     let addr: SocketAddr = format!("{}:{PORT}", to.ip).parse().unwrap();
     from.pod
         .ns
         .spawn_in(move || {
-            let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+            let Ok(mut c) = TcpStream::connect_timeout(&addr, timeout) else {
                 return false;
             };
             c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
@@ -334,4 +342,83 @@ fn policy_is_enforced_repaired_and_kept_across_a_restart() {
     expect(&other, &server, true, "policy deleted", &b);
     assert!(echo_on(&mut established));
     b.kill();
+}
+
+#[test]
+fn a_first_start_fails_closed_before_the_datastore_is_read() {
+    let lab = Lab::new();
+    lab.node.sysctl("net.ipv4.conf.default.rp_filter", "1");
+    // Pods made before any agent ran on this node, under a policy that denies `other`.
+    let client = pod(&lab, "client", json!({"app": "client"}));
+    let server = pod(&lab, "server", json!({"app": "server"}));
+    let other = pod(&lab, "other", json!({"app": "other"}));
+    let _echo = Echo::start(&server.pod.ns, PORT);
+    // The built-in tiers, as a cluster's first agent (on another node) made them.
+    Client::new(lab.ds.clone()).ensure_builtin_tiers().unwrap();
+    create(
+        &lab,
+        json!({"kind": "NetworkPolicy", "apiVersion": "projectcalico.org/v3",
+               "metadata": {"name": "allow-client", "namespace": "prod"},
+               "spec": {"selector": "app == 'server'", "types": ["Ingress"],
+                        "ingress": [{"action": "Allow", "protocol": "TCP",
+                                     "source": {"selector": "app == 'client'"}}]}}),
+    );
+    let tables = || lab.node.run("nft", &["list", "tables"]);
+    // A prober's attempt: a dropped SYN gives up after 100 ms.
+    let probe = |from: &TestPod, to: &TestPod| connects_within(from, to, Duration::from_millis(100));
+    assert!(!tables().contains("brindle"), "{}", tables());
+    // Nothing filters yet: the window this test closes.
+    assert!(connects(&other, &server), "no agent yet: the pods are open");
+
+    // The agent's first start, with its datastore locked: it cannot read anything yet.
+    let lock = brindle_testkit::SqliteLock::hold(&lab.dir.join("brindle.db"));
+    let mut a = agent(&lab, 1);
+    let t = Instant::now();
+    while !tables().contains("table ip brindle") {
+        assert!(a.is_running(), "agent exited:\n{}", a.log());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no base table while the datastore is unreadable:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // From then on the denied peer never gets an answer: while the agent waits for the
+    // datastore (everything dropped, the allowed client too), and once the policy is in.
+    let mut probes = 0;
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(2) {
+        assert!(
+            !probe(&other, &server),
+            "denied peer answered while the datastore is locked"
+        );
+        assert!(
+            !probe(&client, &server),
+            "unprogrammed pod answered while the datastore is locked"
+        );
+        probes += 1;
+    }
+    // Still waiting for the datastore (its startup blocked on the lock, or not ready).
+    let st = brindle_ctl::control::query_status(&ctl(&lab));
+    assert!(
+        st.as_ref().map(|s| !s.ready).unwrap_or(true),
+        "ready without its datastore: {st:?}"
+    );
+    drop(lock);
+    while brindle_ctl::control::query_status(&ctl(&lab))
+        .map(|s| !s.ready)
+        .unwrap_or(true)
+    {
+        assert!(a.is_running(), "agent exited:\n{}", a.log());
+        assert!(t.elapsed() < Duration::from_secs(60), "never ready:\n{}", a.log());
+        assert!(!probe(&other, &server), "denied peer answered before ready");
+        probes += 1;
+    }
+    wait_ready(&lab, &mut a);
+    expect(&client, &server, true, "policy programmed", &a);
+    for _ in 0..20 {
+        assert!(!probe(&other, &server), "denied peer answered after ready");
+    }
+    assert!(probes > 2, "the prober ran {probes} times");
+    a.kill();
 }

@@ -24,6 +24,7 @@
 //! - [`pki`]: [`Pki`], a throwaway CA with server and client certificates (openssl).
 //! - [`privilege`]: running code with an unprivileged user's file access (per thread).
 //! - [`port`]: free loopback ports.
+//! - [`sqlite_lock`]: [`SqliteLock`], another process holding a SQLite file's write lock.
 
 pub mod alloc;
 pub mod anchors;
@@ -37,10 +38,12 @@ pub mod port;
 pub mod privilege;
 pub mod process;
 pub mod require;
+pub mod sqlite_lock;
 pub mod tmp;
 
 pub use etcd::Etcd;
 pub use netns::Netns;
 pub use pki::Pki;
 pub use process::Daemon;
+pub use sqlite_lock::SqliteLock;
 pub use tmp::TempDir;

@@ -117,37 +117,35 @@ pub struct TableContent {
 }
 
 impl TableContent {
-    /// The table as a dump shows it.
-    pub fn from_dump(d: &TableDump) -> TableContent {
+    /// The table as a dump shows it (taken apart as it is read: the rules and elements move,
+    /// so a read-back never holds two copies of the table).
+    pub fn from_dump(d: TableDump) -> TableContent {
+        let TableDump {
+            chains,
+            rules,
+            sets,
+            mut elements,
+            ..
+        } = d;
         let mut t = TableContent::default();
-        for c in &d.chains {
+        let mut by_chain: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+        for r in rules {
+            by_chain.entry(r.chain).or_default().push(r.rule);
+        }
+        for c in chains {
             let hook = c.hook.as_ref().map(|(point, prio, kind, accept)| Hook {
                 kind: static_kind(kind),
                 point: *point,
                 priority: *prio,
                 accept: *accept,
             });
+            let rules = by_chain.remove(&c.name).unwrap_or_default();
             t.chains.insert(
                 c.name.clone(),
-                Arc::new(Chain::new(
-                    ChainSpec {
-                        name: c.name.clone(),
-                        hook,
-                    },
-                    Vec::new(),
-                )),
+                Arc::new(Chain::new(ChainSpec { name: c.name, hook }, rules)),
             );
         }
-        let mut rules: BTreeMap<&str, Vec<Rule>> = BTreeMap::new();
-        for r in &d.rules {
-            rules.entry(&r.chain).or_default().push(r.rule.clone());
-        }
-        for (chain, rs) in rules {
-            if let Some(c) = t.chains.get_mut(chain) {
-                Arc::make_mut(c).rules = rs;
-            }
-        }
-        for s in &d.sets {
+        for s in sets {
             let shape = SetShape {
                 key_type: s.key_type,
                 key_len: s.key_len,
@@ -163,14 +161,13 @@ impl TableContent {
                 comment: None,
             };
             let concat = s.flags & 0x80 != 0;
-            let elems = d.elements.get(&s.name).cloned().unwrap_or_default();
+            let elems = elements.remove(&s.name).unwrap_or_default();
             let items = if concat {
                 elems.into_iter().map(|e| vec![e]).collect()
             } else {
                 group(&spec, elems)
             };
-            t.sets
-                .insert(s.name.clone(), Arc::new(Set { spec, shape, items }));
+            t.sets.insert(s.name, Arc::new(Set { spec, shape, items }));
         }
         t
     }

@@ -190,7 +190,7 @@ impl TableWriter {
         let mut c = Content::new();
         for f in FAMILIES {
             if let Some(d) = self.nft.list_table(f, &self.table)? {
-                c.insert(f, TableContent::from_dump(&d));
+                c.insert(f, TableContent::from_dump(d));
             }
         }
         Ok(c)

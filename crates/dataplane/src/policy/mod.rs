@@ -175,6 +175,24 @@ impl PolicyDataplane {
     /// One delta of the calculation, as one transaction touching only what it affects. A
     /// delta before the first resync is an error (the state it changes is unknown).
     pub fn apply(&mut self, delta: &Delta) -> Result<Written, Error> {
+        self.apply_all(std::slice::from_ref(delta))
+    }
+
+    /// Deltas queued one after another, as one transaction: each is rendered in order, then
+    /// what they changed together is written at once (the kernel re-validates the table once
+    /// per transaction, so a burst of changes costs one validation, not one per delta).
+    pub fn apply_all(&mut self, deltas: &[Delta]) -> Result<Written, Error> {
+        for d in deltas {
+            self.stage(d)?;
+        }
+        if !self.cfg.enabled || !self.host_set {
+            return Ok(Written::default());
+        }
+        self.write()
+    }
+
+    /// Takes one delta into the mirrored state and the wanted content (nothing is written).
+    fn stage(&mut self, delta: &Delta) -> Result<(), Error> {
         let Some(state) = self.state.as_mut() else {
             return Err(Error::Conflict(
                 "policy delta before the first resync: the full state is needed first".into(),
@@ -213,7 +231,7 @@ impl PolicyDataplane {
         }
         state.apply(delta);
         if !cfg.enabled {
-            return Ok(Written::default());
+            return Ok(());
         }
         let state = &*state;
         for s in &delta.sets_added {
@@ -269,10 +287,7 @@ impl PolicyDataplane {
         if !delta.endpoints_updated.is_empty() || !gone.is_empty() || delta.settings.is_some() {
             render::host(d, cfg, &self.host, Some(state));
         }
-        if !self.host_set {
-            return Ok(Written::default());
-        }
-        self.write()
+        Ok(())
     }
 
     fn write(&mut self) -> Result<Written, Error> {
@@ -309,6 +324,28 @@ impl PolicyDataplane {
     pub fn wanted(&self) -> &crate::firewall::Content {
         &self.desired.content
     }
+}
+
+/// Fails closed from the agent's first instant on a node that has no Brindle tables yet (its
+/// first start): installs the base now, before the datastore is listed — the dispatch maps
+/// empty, so every `cali*` interface is dropped ("Unknown interface"), conntrack and the
+/// anti-spoofing chains in place, NAT outgoing with no pools. The first
+/// [`PolicyDataplane::resync`] then reads it back and swaps in the full state in one
+/// transaction. Where a table already exists (a restart) nothing is written: the previous
+/// agent's rules stay in force until that resync. Returns whether the base was installed.
+pub fn install_base(netns: &NetnsFd, cfg: &PolicyConfig) -> Result<bool, Error> {
+    if !cfg.enabled {
+        return Ok(false);
+    }
+    let mut w = TableWriter::open(netns, TABLE)?;
+    for f in crate::firewall::writer::FAMILIES {
+        if w.nft().has_table(f, TABLE)? {
+            return Ok(false);
+        }
+    }
+    let base = render::all(cfg, &HostFirewall::default(), Some(&State::default()));
+    w.sync(&base.content)?;
+    Ok(true)
 }
 
 /// The writer in `slot`, opened in `netns` first if need be.

@@ -52,9 +52,17 @@ pub struct NetworkPolicySpec {
         serialize_with = "crate::gofloat::serialize_opt_f64"
     )]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub egress: Vec<Rule>,
     /// The endpoints (of the policy's namespace) it applies to; empty selects all.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -100,9 +108,17 @@ pub struct GlobalNetworkPolicySpec {
         serialize_with = "crate::gofloat::serialize_opt_f64"
     )]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub egress: Vec<Rule>,
     /// The endpoints (of any namespace) it applies to; empty selects all.
     #[serde(default, skip_serializing_if = "String::is_empty")]

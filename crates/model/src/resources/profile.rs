@@ -47,9 +47,17 @@ impl Profile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProfileSpec {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::resources::policy_common::exact_rules"
+    )]
     pub egress: Vec<Rule>,
     /// Labels every endpoint naming this profile inherits (the endpoint's own label wins;
     /// between profiles, the first in its list wins).

@@ -407,6 +407,23 @@ impl Nft {
         Ok(out)
     }
 
+    /// Whether the table `family name` exists (one `NFT_MSG_GETTABLE`, nothing dumped).
+    pub fn has_table(&mut self, family: TableFamily, name: &str) -> Result<bool> {
+        let what = format!("get table {family} {name}");
+        match self.request(
+            NFT_MSG_GETTABLE,
+            family.code(),
+            false,
+            |w| w.put_str(NFTA_TABLE_NAME, name),
+            &what,
+            |_| Ok(()),
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Everything `family name` holds, or `None` when the table does not exist. Retried when
     /// the ruleset changes during the dump.
     pub fn list_table(&mut self, family: TableFamily, name: &str) -> Result<Option<TableDump>> {

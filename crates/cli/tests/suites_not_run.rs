@@ -6,7 +6,9 @@
 //! captured, so it shows in every `cargo test`.
 //!
 //! It fails when the manifests it reads do not say what it expects (a feature-gated suite
-//! whose file is missing, no `default-members`), so the list cannot go stale quietly.
+//! whose file is missing, no `default-members`) and when a suite that needs root (it calls
+//! `require::root`, makes a `Netns` or uses a lab/CNI/IPv6 support module) is not gated, so the
+//! list cannot go stale quietly, also in CI's root run.
 
 use std::path::Path;
 
@@ -26,6 +28,34 @@ fn main() {
             "suite {name}: {path} does not exist (crates/cli/Cargo.toml)"
         );
     }
+    let needs_root = [
+        "require::root",
+        "Netns",
+        "lab_support",
+        "cni_support",
+        "v6_support",
+    ];
+    let mut ungated = Vec::new();
+    for e in std::fs::read_dir(cli.join("tests"))
+        .expect("read tests/")
+        .flatten()
+    {
+        let p = e.path();
+        let main = if p.is_dir() { p.join("main.rs") } else { p.clone() };
+        if main.extension().is_none_or(|x| x != "rs") || !main.is_file() || main.ends_with(file!()) {
+            continue;
+        }
+        let rel = main.strip_prefix(cli).unwrap().to_string_lossy().into_owned();
+        if needs_root.iter().any(|n| read(&main).contains(n)) && !gated.iter().any(|(_, p)| *p == rel) {
+            ungated.push(rel);
+        }
+    }
+    ungated.sort();
+    assert!(
+        ungated.is_empty(),
+        "suites that need root without required-features = [\"root-tests\"] in crates/cli/Cargo.toml: {}",
+        ungated.join(", ")
+    );
     let defaults = default_members(&read(&root.join("Cargo.toml")));
     assert!(!defaults.is_empty(), "Cargo.toml has no default-members");
     let mut other_crates: Vec<String> = std::fs::read_dir(root.join("crates"))

@@ -29,7 +29,12 @@ fn relabel_pod(id: &str, labels: &str) -> Step {
         .split("---\n")
         .find(|d| d.contains("kind: Pod") && d.contains(&format!("name: {name}\n  namespace: {ns}\n")))
         .expect("model pod");
-    Step::Apply(doc.replace(&format!("labels: {{pod: {name}}}"), &format!("labels: {labels}")))
+    let model_labels = format!("  labels:\n    pod: {name}\n");
+    assert!(
+        doc.contains(&model_labels),
+        "model pod {id} has other labels:\n{doc}"
+    );
+    Step::Apply(doc.replace(&model_labels, &format!("  labels: {labels}\n")))
 }
 
 fn relabel_ns(ns: &str, labels: &str) -> Step {

@@ -46,7 +46,6 @@
 //! HTTP/1.1 (RFC 9112) for the health and metrics server; Prometheus text exposition format
 //! 0.0.4 for `/metrics`.
 
-
 pub mod autodetect;
 pub mod bgp;
 pub mod bgpthread;

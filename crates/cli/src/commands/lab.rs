@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use anyhow::{Context, Result};
 use brindle_lab::progress::Stderr;
 use brindle_lab::spec::DEFAULT_NAME;
+use brindle_lab::spec::IpFamily;
 use brindle_lab::{DatastoreKind, Lab, LabSpec, encap_modes};
 use clap::{Args, Subcommand};
 
@@ -84,9 +85,13 @@ pub struct UpArgs {
     /// sqlite | etcd (a real etcd in its own namespace).
     #[arg(long, default_value = "sqlite")]
     pub datastore: String,
-    /// The pool's blockSize (20–31).
+    /// The IPv4 pool's blockSize (20–31).
     #[arg(long, default_value_t = 24)]
     pub block_size: u8,
+    /// Address families of nodes and pods: 4 (the seed), 6 (IPv6 only) or dual (both, with an
+    /// IPv6 pool fd00:10:233::/112 next to the IPv4 one; IPv6 is never IPIP, as in Calico).
+    #[arg(long, default_value = "4", value_name = "4|6|dual")]
+    pub ip_family: String,
     /// Only the namespaces and links (no datastore, agents or pods).
     #[arg(long, hide = true)]
     pub topology_only: bool,
@@ -134,11 +139,23 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
         }
         LabCommand::Ping(a) => {
             let lab = Lab::open(&a.name)?;
-            let m = lab.ping_all()?;
-            print!("{}", m.render());
-            let failed = m.failures().len();
-            if failed > 0 {
-                anyhow::bail!("{failed} of {} pod pairs cannot reach each other", m.pairs());
+            let matrices = lab.ping_every_family()?;
+            let titled = matrices.len() > 1 || matrices.iter().any(|m| m.family == 6);
+            let mut failed = Vec::new();
+            for (i, m) in matrices.iter().enumerate() {
+                if titled {
+                    let tool = if m.family == 6 { "ping6" } else { "ping" };
+                    let sep = if i > 0 { "\n" } else { "" };
+                    println!("{sep}IPv{} ({tool})\n", m.family);
+                }
+                print!("{}", m.render());
+                let f = m.failures().len();
+                if f > 0 {
+                    failed.push(format!("{f} of {} IPv{} pod pairs", m.pairs(), m.family));
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!("{} cannot reach each other", failed.join(" and "));
             }
             Ok(())
         }
@@ -213,6 +230,7 @@ fn up(a: &UpArgs) -> Result<()> {
         datastore: a.datastore.parse::<DatastoreKind>()?,
         block_size: a.block_size,
         topology_only: a.topology_only,
+        ip_family: a.ip_family.parse::<IpFamily>()?,
     };
     let exe = std::env::current_exe().context("find the brindle binary")?;
     let lab = Lab::up(spec, &exe, &Stderr::default())?;
@@ -263,12 +281,20 @@ pub fn seed_outputs(lab: &Lab) -> String {
     out
 }
 
-/// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses.
+/// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses; with
+/// IPv6 (`--ip-family 6|dual`) each node's IPv6 address and IPv6 sessions, each pod's IPv6
+/// address, in columns of their own (an IPv4 lab's table is the seed's, unchanged).
 pub fn status(lab: &Lab) -> String {
+    let family = lab.state().spec.ip_family;
     let mut out = format!(
-        "lab {}: {} nodes, encap {}{}, datastore {:?}\n\nNODE                 ADDRESS            AGENT          PEERS UP   READY\n",
+        "lab {}: {} nodes, {}encap {}{}, datastore {:?}\n\n",
         lab.name(),
         lab.plan().nodes.len(),
+        match family {
+            IpFamily::V4 => "",
+            IpFamily::V6 => "IPv6 only, ",
+            IpFamily::Dual => "dual stack, ",
+        },
         lab.state().spec.encap(),
         if lab.state().spec.cross_subnet {
             " cross-subnet"
@@ -277,6 +303,25 @@ pub fn status(lab: &Lab) -> String {
         },
         lab.state().spec.datastore,
     );
+    let mut header = String::from("NODE                 ");
+    if family.has_v4() {
+        header.push_str("ADDRESS            ");
+    }
+    if family.has_v6() {
+        header.push_str("IPV6 ADDRESS              ");
+    }
+    header.push_str("AGENT          ");
+    if family.has_v4() {
+        header.push_str("PEERS UP   ");
+    }
+    if family.has_v6() {
+        header.push_str("V6 PEERS UP   ");
+    }
+    header.push_str("READY\n");
+    out.push_str(&header);
+    let count = |p: &[brindle_ctl::status::PeerStatus]| {
+        format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len())
+    };
     for n in &lab.plan().nodes {
         let rec = lab.state().process(&brindle_lab::state::agent_role(&n.name));
         let agent = match rec {
@@ -284,44 +329,72 @@ pub fn status(lab: &Lab) -> String {
             Some(_) => "dead".into(),
             None => "-".into(),
         };
-        let (peers, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
-            Ok(st) => {
-                let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
-                (
-                    format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len()),
-                    if st.ready {
-                        "yes".to_string()
-                    } else {
-                        format!("no ({})", st.ready_detail)
-                    },
-                )
-            }
-            Err(_) => ("-".into(), "no agent".into()),
-        };
-        out.push_str(&format!(
-            "{:<20} {:<18} {:<14} {:<10} {}\n",
-            n.name,
-            n.addr.to_string(),
-            agent,
-            peers,
-            ready
-        ));
+        let (peers, peers6, ready) =
+            match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
+                Ok(st) => {
+                    let v4 = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
+                    let v6 = st.bgp.as_ref().map(|b| b.peers_v6.as_slice()).unwrap_or(&[]);
+                    (
+                        count(v4),
+                        count(v6),
+                        if st.ready {
+                            "yes".to_string()
+                        } else {
+                            format!("no ({})", st.ready_detail)
+                        },
+                    )
+                }
+                Err(_) => ("-".into(), "-".into(), "no agent".into()),
+            };
+        let mut line = format!("{:<20} ", n.name);
+        if family.has_v4() {
+            line.push_str(&format!("{:<18} ", n.addr.to_string()));
+        }
+        if family.has_v6() {
+            line.push_str(&format!("{:<25} ", n.addr6.to_string()));
+        }
+        line.push_str(&format!("{agent:<14} "));
+        if family.has_v4() {
+            line.push_str(&format!("{peers:<10} "));
+        }
+        if family.has_v6() {
+            line.push_str(&format!("{peers6:<13} "));
+        }
+        line.push_str(&ready);
+        out.push_str(&line);
+        out.push('\n');
     }
     let mut pods: Vec<&brindle_lab::state::PodRecord> = lab.state().pods.iter().collect();
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let w = pods.iter().map(|p| p.name.len()).max().unwrap_or(0).max(25);
     let nw = pods.iter().map(|p| p.namespace.len()).max().unwrap_or(0).max(9);
+    let (ip_head, ip_w) = match family {
+        IpFamily::V4 => ("IP", 16),
+        IpFamily::V6 => ("IPV6", 24),
+        IpFamily::Dual => ("IP", 16),
+    };
+    let v6_col = family == IpFamily::Dual;
     out.push_str(&format!(
-        "\n{:<nw$} {:<w$} {:<20} {:<16} INTERFACE\n",
-        "NAMESPACE", "POD", "NODE", "IP"
+        "\n{:<nw$} {:<w$} {:<20} {:<ip_w$} {}INTERFACE\n",
+        "NAMESPACE",
+        "POD",
+        "NODE",
+        ip_head,
+        if v6_col { format!("{:<24} ", "IPV6") } else { String::new() }
     ));
     for p in pods {
+        let first = if family == IpFamily::V6 { p.ip6() } else { p.ip4().or(p.ip.as_deref()) };
         out.push_str(&format!(
-            "{:<nw$} {:<w$} {:<20} {:<16} {}\n",
+            "{:<nw$} {:<w$} {:<20} {:<ip_w$} {}{}\n",
             p.namespace,
             p.name,
             p.node,
-            p.ip.as_deref().unwrap_or("-"),
+            first.unwrap_or("-"),
+            if v6_col {
+                format!("{:<24} ", p.ip6().unwrap_or("-"))
+            } else {
+                String::new()
+            },
             p.host_if.as_deref().unwrap_or("-")
         ));
     }

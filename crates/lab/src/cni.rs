@@ -202,8 +202,20 @@ mod tests {
         let c = netconf(&[], "n", 1480, log);
         assert!(c["ipam"].get("assign_ipv6").is_none());
         let c = netconf_for(&[], "n", 1480, log, IpFamily::Dual);
-        assert_eq!((c["ipam"]["assign_ipv4"].as_str(), c["ipam"]["assign_ipv6"].as_str()), (Some("true"), Some("true")));
+        assert_eq!(
+            (
+                c["ipam"]["assign_ipv4"].as_str(),
+                c["ipam"]["assign_ipv6"].as_str()
+            ),
+            (Some("true"), Some("true"))
+        );
         let c = netconf_for(&[], "n", 1430, log, IpFamily::V6);
-        assert_eq!((c["ipam"]["assign_ipv4"].as_str(), c["ipam"]["assign_ipv6"].as_str()), (Some("false"), Some("true")));
+        assert_eq!(
+            (
+                c["ipam"]["assign_ipv4"].as_str(),
+                c["ipam"]["assign_ipv6"].as_str()
+            ),
+            (Some("false"), Some("true"))
+        );
     }
 }

@@ -301,7 +301,11 @@ mod tests {
         let addrs6: Vec<String> = plan.nodes.iter().map(|n| n.addr6.to_string()).collect();
         assert_eq!(
             addrs6,
-            ["fd00:172:20:40::42:80/64", "fd00:172:20:40::42:81/64", "fd00:172:20:40::42:82/64"]
+            [
+                "fd00:172:20:40::42:80/64",
+                "fd00:172:20:40::42:81/64",
+                "fd00:172:20:40::42:82/64"
+            ]
         );
         assert_eq!(plan.nodes[2].gateway6.to_string(), "fd00:172:20:40::42:1");
     }

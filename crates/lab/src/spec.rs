@@ -337,7 +337,10 @@ mod tests {
             ..Default::default()
         };
         let e = v6.validate().unwrap_err().to_string();
-        assert!(e.contains("--ip-family 6 --encap ipip") && e.contains("no IPIP for IPv6"), "{e}");
+        assert!(
+            e.contains("--ip-family 6 --encap ipip") && e.contains("no IPIP for IPv6"),
+            "{e}"
+        );
         let (ipip_mode, vxlan_mode) = encap_modes("vxlan", false).unwrap();
         LabSpec {
             ipip_mode,
@@ -361,7 +364,10 @@ mod tests {
         .validate()
         .unwrap_err()
         .to_string();
-        assert!(e.contains("--cross-subnet --ip-family dual needs --encap vxlan"), "{e}");
+        assert!(
+            e.contains("--cross-subnet --ip-family dual needs --encap vxlan"),
+            "{e}"
+        );
         let (ipip_mode, vxlan_mode) = encap_modes("vxlan", true).unwrap();
         let cs = LabSpec {
             cross_subnet: true,

@@ -118,7 +118,9 @@ pub fn build(plan: &Plan, family: IpFamily) -> Result<()> {
                 v.push(format!("neigh replace {ip} lladdr {mac} dev {dev} nud permanent"));
             }
             if family.has_v6() {
-                v.push(format!("neigh replace {ip6} lladdr {mac} dev {dev} nud permanent"));
+                v.push(format!(
+                    "neigh replace {ip6} lladdr {mac} dev {dev} nud permanent"
+                ));
             }
         }
         v

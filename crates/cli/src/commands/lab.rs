@@ -329,23 +329,23 @@ pub fn status(lab: &Lab) -> String {
             Some(_) => "dead".into(),
             None => "-".into(),
         };
-        let (peers, peers6, ready) =
-            match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
-                Ok(st) => {
-                    let v4 = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
-                    let v6 = st.bgp.as_ref().map(|b| b.peers_v6.as_slice()).unwrap_or(&[]);
-                    (
-                        count(v4),
-                        count(v6),
-                        if st.ready {
-                            "yes".to_string()
-                        } else {
-                            format!("no ({})", st.ready_detail)
-                        },
-                    )
-                }
-                Err(_) => ("-".into(), "-".into(), "no agent".into()),
-            };
+        let (peers, peers6, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name))
+        {
+            Ok(st) => {
+                let v4 = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
+                let v6 = st.bgp.as_ref().map(|b| b.peers_v6.as_slice()).unwrap_or(&[]);
+                (
+                    count(v4),
+                    count(v6),
+                    if st.ready {
+                        "yes".to_string()
+                    } else {
+                        format!("no ({})", st.ready_detail)
+                    },
+                )
+            }
+            Err(_) => ("-".into(), "-".into(), "no agent".into()),
+        };
         let mut line = format!("{:<20} ", n.name);
         if family.has_v4() {
             line.push_str(&format!("{:<18} ", n.addr.to_string()));
@@ -380,10 +380,18 @@ pub fn status(lab: &Lab) -> String {
         "POD",
         "NODE",
         ip_head,
-        if v6_col { format!("{:<24} ", "IPV6") } else { String::new() }
+        if v6_col {
+            format!("{:<24} ", "IPV6")
+        } else {
+            String::new()
+        }
     ));
     for p in pods {
-        let first = if family == IpFamily::V6 { p.ip6() } else { p.ip4().or(p.ip.as_deref()) };
+        let first = if family == IpFamily::V6 {
+            p.ip6()
+        } else {
+            p.ip4().or(p.ip.as_deref())
+        };
         out.push_str(&format!(
             "{:<nw$} {:<w$} {:<20} {:<ip_w$} {}{}\n",
             p.namespace,

@@ -297,7 +297,7 @@ impl Lab {
                 vxlan_mode: Some(spec.vxlan_mode_v6()),
                 ipip_mode: Some(brindle_model::resources::EncapMode::Never),
                 nat_outgoing: true,
-                block_size: u32::from(crate::plan::BLOCK_SIZE6),
+                block_size: u32::from(spec.block_size6),
                 node_selector: "all()".into(),
                 allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
                 ..IPPoolSpec::default()

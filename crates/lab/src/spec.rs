@@ -128,6 +128,10 @@ pub struct LabSpec {
     /// Address families of nodes and pods (labs recorded before it are IPv4).
     #[serde(default)]
     pub ip_family: IpFamily,
+    /// The IPv6 pool's `blockSize` (Calico's default 122; benchmarks use small blocks so nodes
+    /// claim blocks often).
+    #[serde(default = "default_block_size6")]
+    pub block_size6: u8,
 }
 
 impl Default for LabSpec {
@@ -143,12 +147,17 @@ impl Default for LabSpec {
             block_size: crate::plan::BLOCK_SIZE,
             topology_only: false,
             ip_family: IpFamily::V4,
+            block_size6: crate::plan::BLOCK_SIZE6,
         }
     }
 }
 
 fn default_block_size() -> u8 {
     crate::plan::BLOCK_SIZE
+}
+
+fn default_block_size6() -> u8 {
+    crate::plan::BLOCK_SIZE6
 }
 
 /// Checks a lab name: it prefixes namespace names and names a directory, so it is short and made
@@ -230,6 +239,14 @@ impl LabSpec {
             return Err(Error::Invalid(format!(
                 "--block-size {}: between 20 and 31 (a /32 block has no room for a pod after the tunnel address)",
                 self.block_size
+            )));
+        }
+        // Calico's range for IPv6 blocks (116–128); the lab's /112 pool and a /128 block leave
+        // no room for a pod after the tunnel address, as /32 for IPv4.
+        if self.ip_family.has_v6() && !(116..=127).contains(&self.block_size6) {
+            return Err(Error::Invalid(format!(
+                "IPv6 block size /{}: between 116 and 127",
+                self.block_size6
             )));
         }
         if self.ip_family == IpFamily::V6 && self.ipip_mode.enabled() {

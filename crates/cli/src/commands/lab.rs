@@ -231,6 +231,7 @@ fn up(a: &UpArgs) -> Result<()> {
         block_size: a.block_size,
         topology_only: a.topology_only,
         ip_family: a.ip_family.parse::<IpFamily>()?,
+        ..LabSpec::default()
     };
     let exe = std::env::current_exe().context("find the brindle binary")?;
     let lab = Lab::up(spec, &exe, &Stderr::default())?;

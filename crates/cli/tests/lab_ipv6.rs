@@ -353,6 +353,39 @@ fn assert_lab_status(lab: &TestLab, title: &str) {
     for p in &l.state().pods {
         assert!(text.contains(p.ip6().unwrap()), "{} missing:\n{text}", p.name);
     }
+    // The same as JSON.
+    let out = Command::new(BIN)
+        .args(["lab", "status", "--name", &lab.name, "-o", "json"])
+        .env("BRINDLE_LAB_ROOT", lab.root.path())
+        .output()
+        .expect("run brindle lab status -o json");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let family = l.state().spec.ip_family;
+    assert_eq!(v["ipFamily"], family.as_str());
+    let others = l.plan().nodes.len() - 1;
+    for (n, j) in l.plan().nodes.iter().zip(v["nodes"].as_array().unwrap()) {
+        assert_eq!(j["name"], n.name.as_str());
+        assert_eq!(j["ipv6Address"], n.addr6.to_string().as_str());
+        assert_eq!(j["peersV6"]["established"], others, "{j}");
+        assert_eq!(j["ready"], true, "{j}");
+        if family.has_v4() {
+            assert_eq!(j["ipv4Address"], n.addr.to_string().as_str());
+            assert_eq!(j["peersV4"]["established"], others, "{j}");
+        } else {
+            assert!(j["ipv4Address"].is_null(), "{j}");
+        }
+    }
+    for (p, j) in l.state().pods.iter().zip(v["pods"].as_array().unwrap()) {
+        let ips: Vec<&str> = j["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert_eq!(ips, p.addresses(), "{j}");
+        assert_eq!(ips.len(), if family.has_v4() { 2 } else { 1 }, "{j}");
+    }
 }
 
 #[test]

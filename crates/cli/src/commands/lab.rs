@@ -16,8 +16,8 @@ pub enum LabCommand {
     Up(UpArgs),
     /// Remove everything a lab made (by the names in its state file).
     Down(NameArg),
-    /// Nodes, BGP peers and pods of a lab.
-    Status(NameArg),
+    /// Nodes, BGP peers (per family) and pods of a lab (`-o json`: the same as one object).
+    Status(StatusArgs),
     /// Run a command inside a node's or a pod's namespace, with the node's environment
     /// (datastore, agent socket): `brindle lab exec bgp-master1 -- brindle node status`.
     Exec(ExecArgs),
@@ -48,6 +48,15 @@ pub struct ViewArgs {
     /// The file to write (replaced whole); without it, the page goes to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// table or json.
+    #[arg(short, long, default_value = "table")]
+    pub output: String,
 }
 
 #[derive(Debug, Args)]
@@ -128,7 +137,12 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             Ok(())
         }
         LabCommand::Status(a) => {
-            print!("{}", status(&Lab::open(&a.name)?));
+            let lab = Lab::open(&a.name.name)?;
+            match a.output.as_str() {
+                "table" => print!("{}", status(&lab)),
+                "json" => println!("{}", serde_json::to_string_pretty(&status_json(&lab))?),
+                other => anyhow::bail!("-o {other}: expected table or json"),
+            }
             Ok(())
         }
         LabCommand::Exec(a) => {
@@ -280,6 +294,62 @@ pub fn seed_outputs(lab: &Lab) -> String {
         }
     }
     out
+}
+
+/// `lab status -o json`: the lab's options, every node (addresses of both families, agent,
+/// sessions per family, readiness) and every pod (all its addresses, as Kubernetes' `podIPs`).
+pub fn status_json(lab: &Lab) -> serde_json::Value {
+    use serde_json::json;
+    let spec = &lab.state().spec;
+    let family = spec.ip_family;
+    let peers = |p: &[brindle_ctl::status::PeerStatus]| {
+        json!({
+            "established": p.iter().filter(|p| p.established).count(),
+            "total": p.len(),
+        })
+    };
+    let nodes: Vec<serde_json::Value> = lab
+        .plan()
+        .nodes
+        .iter()
+        .map(|n| {
+            let rec = lab.state().process(&brindle_lab::state::agent_role(&n.name));
+            let st = brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)).ok();
+            let bgp = st.as_ref().and_then(|s| s.bgp.as_ref());
+            json!({
+                "name": n.name,
+                "ipv4Address": family.has_v4().then(|| n.addr.to_string()),
+                "ipv6Address": family.has_v6().then(|| n.addr6.to_string()),
+                "agentPid": rec.filter(|r| r.is_alive()).map(|r| r.pid),
+                "peersV4": bgp.map(|b| peers(&b.peers_v4)),
+                "peersV6": bgp.map(|b| peers(&b.peers_v6)),
+                "ready": st.as_ref().is_some_and(|s| s.ready),
+            })
+        })
+        .collect();
+    let pods: Vec<serde_json::Value> = lab
+        .state()
+        .pods
+        .iter()
+        .map(|p| {
+            json!({
+                "namespace": p.namespace,
+                "name": p.name,
+                "node": p.node,
+                "ips": p.addresses(),
+                "interface": p.host_if,
+            })
+        })
+        .collect();
+    json!({
+        "name": lab.name(),
+        "ipFamily": family.as_str(),
+        "encap": spec.encap(),
+        "crossSubnet": spec.cross_subnet,
+        "datastore": spec.datastore,
+        "nodes": nodes,
+        "pods": pods,
+    })
 }
 
 /// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses; with

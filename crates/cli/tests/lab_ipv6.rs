@@ -463,9 +463,20 @@ fn dual_stack_ipip_lab() {
         "lab view: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The page embeds the lab's state (drawn by its script): every node, every IPv6 block and
+    // every pod's IPv6 address are in it.
     let html = std::fs::read_to_string(&file).unwrap();
     for n in NODES {
-        assert!(html.contains(&format!("data-node=\"{n}\"")), "{n} not drawn");
+        assert!(html.contains(&format!("\"{n}\"")), "{n} not in the page");
+    }
+    for (_, blocks) in l.blocks6_by_node().unwrap() {
+        for b in blocks {
+            assert!(html.contains(&b.addr().to_string()), "block {b} not in the page");
+        }
+    }
+    for p in &l.state().pods {
+        let ip6 = p.ip6().unwrap();
+        assert!(html.contains(&format!("\"{ip6}\"")), "{ip6} not in the page");
     }
     kill_and_restart_under_ping6(&lab);
     assert_mesh_established(&lab, true, true);

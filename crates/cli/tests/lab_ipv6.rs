@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use brindle_lab::plan::{EXTERNAL_ADDR, EXTERNAL_ADDR6, POOL6_CIDR};
 use brindle_lab::state::PodRecord;
-use lab_support::{BIN, TestLab, is_time, wait_for};
+use lab_support::{BIN, TestLab, is_time, ping_stream, wait_for};
 
 const NODES: [&str; 3] = ["bgp-master1", "bgp-node1", "bgp-node2"];
 
@@ -254,43 +254,6 @@ fn assert_nat_seen_from_outside(lab: &TestLab, pod: &PodRecord, ext: IpAddr) {
             Err(e) => panic!("{} → {ext}: nothing arrived at the router: {e}", pod.name),
         }
     }
-}
-
-/// Pings `ip` from `netns` every 10 ms for `count` packets; returns (sent, received).
-fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
-    let netns = netns.to_string();
-    let ip = ip.to_string();
-    std::thread::spawn(move || {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{netns}"))
-            .args([
-                "ping",
-                "-i",
-                "0.01",
-                "-W",
-                "1",
-                "-c",
-                &count.to_string(),
-                "-q",
-                &ip,
-            ])
-            .output()
-            .expect("ping");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or("");
-        let nums: Vec<u32> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        (
-            nums.first().copied().unwrap_or(0),
-            nums.get(1).copied().unwrap_or(0),
-        )
-    })
 }
 
 /// SIGKILL bgp-node2's agent and restart it under three ping6 streams (bgp-master1's pod to

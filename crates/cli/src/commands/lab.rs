@@ -265,15 +265,23 @@ fn up(a: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-/// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`.
+/// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`
+/// (and `ip -6 route` in a lab with IPv6).
 pub fn seed_outputs(lab: &Lab) -> String {
     let node = &lab.plan().nodes[0];
     let mut out = String::new();
-    for argv in [
+    let family = lab.state().spec.ip_family;
+    let mut commands = vec![
         vec!["brindle", "node", "status"],
         vec!["brindle", "get", "ippool", "-o", "wide"],
-        vec!["ip", "route"],
-    ] {
+    ];
+    if family.has_v4() {
+        commands.push(vec!["ip", "route"]);
+    }
+    if family.has_v6() {
+        commands.push(vec!["ip", "-6", "route"]);
+    }
+    for argv in commands {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let mut full = argv.clone();
         if full[0] == "brindle" {

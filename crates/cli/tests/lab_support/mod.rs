@@ -95,14 +95,17 @@ impl TestLab {
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
+    /// Every pod pings every pod, over each family of the lab.
     pub fn ping_all(&self) {
-        let m = self.lab().ping_all().expect("ping");
-        assert!(m.pairs() > 0);
-        assert!(
-            m.failures().is_empty(),
-            "pods cannot reach each other:\n{}",
-            m.render()
-        );
+        for m in self.lab().ping_every_family().expect("ping") {
+            assert!(m.pairs() > 0);
+            assert!(
+                m.failures().is_empty(),
+                "pods cannot reach each other over IPv{}:\n{}",
+                m.family,
+                m.render()
+            );
+        }
     }
 }
 

@@ -6,10 +6,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use regex::Regex;
 
-use crate::config::{AutodetectMethod, Ip4Setting, IpSetting};
+use crate::config::{AutodetectMethod, Ip4Setting, Ip6Setting, IpSetting};
 use crate::error::{Error, Result};
 
 /// Interfaces first-found never picks (Calico's `DEFAULT_INTERFACES_TO_EXCLUDE`).
@@ -67,21 +67,37 @@ fn global_v4(net: &IpNet) -> Option<Ipv4Net> {
     }
 }
 
-/// Picks an IPv4 address by `method` among `ifaces`. `reach` is the local address the kernel
-/// chose towards the `can-reach` destination.
-pub fn select_v4(
+fn global_v6(net: &IpNet) -> Option<Ipv6Net> {
+    match net {
+        IpNet::V6(n) => {
+            let a = n.addr();
+            // fe80::/10 link-local is never a node address (Calico skips it too).
+            let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+            let global = !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || link_local);
+            global.then_some(*n)
+        }
+        IpNet::V4(_) => None,
+    }
+}
+
+/// Picks an address of one family (`pick` keeps the usable ones) by `method` among
+/// `ifaces`. `reach` is the local address the kernel chose towards the `can-reach`
+/// destination.
+fn select<N: Copy + Into<IpNet>>(
     method: &AutodetectMethod,
     ifaces: &[Iface],
     reach: Option<IpAddr>,
-) -> Result<Option<Ipv4Net>> {
+    pick: fn(&IpNet) -> Option<N>,
+) -> Result<Option<N>> {
     let excluded = regexes(&EXCLUDED.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-    let first = |include: &dyn Fn(&str) -> bool| -> Option<Ipv4Net> {
+    let first = |include: &dyn Fn(&str) -> bool| -> Option<N> {
         ifaces
             .iter()
             .filter(|i| include(&i.name))
-            .flat_map(|i| i.addrs.iter().filter_map(global_v4))
+            .flat_map(|i| i.addrs.iter().filter_map(pick))
             .next()
     };
+    let all = || ifaces.iter().flat_map(|i| i.addrs.iter().filter_map(pick));
     Ok(match method {
         AutodetectMethod::FirstFound => first(&|n| !excluded.iter().any(|r| r.is_match(n))),
         AutodetectMethod::SkipInterface(list) => {
@@ -92,18 +108,35 @@ pub fn select_v4(
             let want = regexes(list)?;
             first(&|n| want.iter().any(|r| r.is_match(n)))
         }
-        AutodetectMethod::Cidr(nets) => ifaces
-            .iter()
-            .flat_map(|i| i.addrs.iter().filter_map(global_v4))
-            .find(|a| nets.iter().any(|n| n.contains(&IpAddr::V4(a.addr())))),
+        AutodetectMethod::Cidr(nets) => all().find(|a| {
+            let addr = (*a).into().addr();
+            nets.iter().any(|n| n.contains(&addr))
+        }),
         AutodetectMethod::CanReach(_) => match reach {
-            Some(IpAddr::V4(local)) => ifaces
-                .iter()
-                .flat_map(|i| i.addrs.iter().filter_map(global_v4))
-                .find(|a| a.addr() == local),
-            _ => None,
+            Some(local) => all().find(|a| (*a).into().addr() == local),
+            None => None,
         },
     })
+}
+
+/// Picks an IPv4 address by `method` among `ifaces`. `reach` is the local address the kernel
+/// chose towards the `can-reach` destination.
+pub fn select_v4(
+    method: &AutodetectMethod,
+    ifaces: &[Iface],
+    reach: Option<IpAddr>,
+) -> Result<Option<Ipv4Net>> {
+    select(method, ifaces, reach, global_v4)
+}
+
+/// Picks an IPv6 address (global or ULA, never link-local) by `method` among `ifaces`
+/// (`IP6_AUTODETECTION_METHOD`, the same methods as IPv4).
+pub fn select_v6(
+    method: &AutodetectMethod,
+    ifaces: &[Iface],
+    reach: Option<IpAddr>,
+) -> Result<Option<Ipv6Net>> {
+    select(method, ifaces, reach, global_v6)
 }
 
 /// The local address the kernel would use towards `dest` (`can-reach=`): a UDP "connection" to
@@ -176,7 +209,42 @@ pub fn resolve_v4(
             Some(n) => Ok(Some(n)),
             None if existing.is_some() => Ok(None),
             None => Err(Error::Startup(format!(
-                "failed to autodetect an IPv4 address (method {method:?}); set IP=A.B.C.D/N"
+                "failed to autodetect an IPv4 address (method {method:?}); set IP=A.B.C.D/N, or IP=none with IP6 for an IPv6-only node"
+            ))),
+        },
+    }
+}
+
+/// Resolves `IP6` into the address (with prefix) the Node gets: `None` for unset or `none`
+/// (no IPv6), an explicit address (prefix from the interface holding it, else /128), or
+/// `autodetect` with `IP6_AUTODETECTION_METHOD`. As for IPv4, autodetection that finds
+/// nothing keeps the Node's existing address.
+pub fn resolve_v6(
+    setting: &Ip6Setting,
+    method: &AutodetectMethod,
+    existing: Option<Ipv6Net>,
+    ifaces: &[Iface],
+    reach_addr: Option<IpAddr>,
+) -> Result<Option<Ipv6Net>> {
+    match setting {
+        IpSetting::None => Ok(None),
+        IpSetting::Addr(a, Some(p)) => Ipv6Net::new(*a, *p)
+            .map(Some)
+            .map_err(|_| Error::Config(format!("IP6={a}/{p}: bad prefix length"))),
+        IpSetting::Addr(a, None) => {
+            let p = ifaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().filter_map(global_v6))
+                .find(|n| n.addr() == *a)
+                .map(|n| n.prefix_len())
+                .unwrap_or(128);
+            Ok(Some(Ipv6Net::new(*a, p).expect("prefix ≤ 128")))
+        }
+        IpSetting::Autodetect => match select_v6(method, ifaces, reach_addr)? {
+            Some(n) => Ok(Some(n)),
+            None if existing.is_some() => Ok(existing),
+            None => Err(Error::Startup(format!(
+                "failed to autodetect an IPv6 address (method {method:?}); set IP6=ADDR/N"
             ))),
         },
     }
@@ -263,6 +331,71 @@ mod tests {
         assert_eq!(
             resolve_v4(&IpSetting::Autodetect, &none_found, existing, &ifs(), None).unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn ipv6_methods_pick_like_calico() {
+        let i = |n: &str, a: &[&str]| Iface {
+            name: n.into(),
+            addrs: a.iter().map(|s| s.parse().unwrap()).collect(),
+        };
+        let ifs = vec![
+            i("lo", &["127.0.0.1/8", "::1/128"]),
+            i("docker0", &["fd99::1/64"]),
+            i("eth0", &["fe80::1/64", "172.20.42.80/22", "fd00:20::80/64"]),
+            i("eth1", &["2001:db8:7::5/64"]),
+        ];
+        let sel6 = |m: &str, reach: Option<&str>| {
+            let m = AutodetectMethod::parse("IP6_AUTODETECTION_METHOD", m).unwrap();
+            select_v6(&m, &ifs, reach.map(|r| r.parse().unwrap()))
+                .unwrap()
+                .map(|n| n.to_string())
+        };
+        assert_eq!(sel6("first-found", None).as_deref(), Some("fd00:20::80/64"));
+        assert_eq!(
+            sel6("skip-interface=eth0", None).as_deref(),
+            Some("2001:db8:7::5/64")
+        );
+        assert_eq!(sel6("interface=eth1", None).as_deref(), Some("2001:db8:7::5/64"));
+        assert_eq!(
+            sel6("cidr=2001:db8::/32", None).as_deref(),
+            Some("2001:db8:7::5/64")
+        );
+        assert_eq!(
+            sel6("can-reach=fd00:20::1", Some("fd00:20::80")).as_deref(),
+            Some("fd00:20::80/64")
+        );
+        assert_eq!(sel6("interface=wlan.*", None), None);
+        let first = AutodetectMethod::FirstFound;
+        // Unset/none: no IPv6; explicit with and without prefix.
+        assert_eq!(
+            resolve_v6(&IpSetting::None, &first, None, &ifs, None).unwrap(),
+            None
+        );
+        let r = resolve_v6(
+            &IpSetting::Addr("fd00:20::80".parse().unwrap(), None),
+            &first,
+            None,
+            &ifs,
+            None,
+        );
+        assert_eq!(r.unwrap().unwrap().to_string(), "fd00:20::80/64");
+        let r = resolve_v6(
+            &IpSetting::Addr("fd00:30::1".parse().unwrap(), None),
+            &first,
+            None,
+            &ifs,
+            None,
+        );
+        assert_eq!(r.unwrap().unwrap().to_string(), "fd00:30::1/128");
+        let r = resolve_v6(&IpSetting::Autodetect, &first, None, &ifs, None);
+        assert_eq!(r.unwrap().unwrap().to_string(), "fd00:20::80/64");
+        let none_found = AutodetectMethod::Interface(vec!["wlan.*".into()]);
+        let e = resolve_v6(&IpSetting::Autodetect, &none_found, None, &ifs, None).unwrap_err();
+        assert!(
+            e.to_string().contains("failed to autodetect an IPv6 address"),
+            "{e}"
         );
     }
 }

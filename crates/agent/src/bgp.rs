@@ -3,10 +3,10 @@
 //! speaker's peer status in `node status` terms. The thread that runs the speaker and applies
 //! each desired state is [`crate::bgpthread`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use brindle_bgp_speaker::{ExportPolicy, PeerConfig, PeerType, SpeakerConfig};
+use brindle_bgp_speaker::{ExportPolicy, Originated, PeerConfig, PeerType, SpeakerConfig};
 
 use crate::calc::{DesiredBgp, DesiredPeer, PeerKind};
 use crate::peering::SecretRef;
@@ -71,8 +71,16 @@ pub const SECRETS_RECHECK: std::time::Duration = std::time::Duration::from_secs(
 /// (`SpeakerConfig::fixed_difference`).
 pub fn speaker_config(d: &DesiredBgp, port: u16) -> SpeakerConfig {
     let mut cfg = SpeakerConfig::new(d.router_id, d.local_as);
-    cfg.listen = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
-    cfg.node_v4 = Some(d.local_addr);
+    cfg.node_v4 = d.node_v4;
+    cfg.node_v6 = d.node_v6;
+    if d.bind_node_ip {
+        cfg.listen_on_node_addresses(port);
+    } else if d.node_v4.is_none() {
+        // IPv6-only: bird6's wildcard only.
+        cfg.listen = vec![SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))];
+    } else {
+        cfg.listen_on_wildcard(port);
+    }
     cfg.cluster_id = d.cluster_id;
     cfg.export = ExportPolicy {
         learned_to_ebgp: d.export_pools.clone(),
@@ -88,18 +96,34 @@ pub fn speaker_config(d: &DesiredBgp, port: u16) -> SpeakerConfig {
 /// left out and logged, so one bad BGPPeer does not hold up the others. `default_port` is the
 /// port of peers whose own `listenPort` is not set (179, or `BRINDLE_BGP_PORT`): not this
 /// node's listen port, which may differ.
+/// What the speaker originates: each prefix with the communities of the prefix
+/// advertisements that contain it.
+pub fn originated(d: &DesiredBgp) -> Vec<Originated> {
+    d.originate
+        .iter()
+        .map(|p| Originated {
+            communities: d.advertisements.for_prefix(p),
+            ..Originated::plain(*p)
+        })
+        .collect()
+}
+
 pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec<PeerConfig> {
     let spk = speaker_config(d, default_port);
     d.peers
         .iter()
-        .filter(|p| p.addr.is_ipv4())
         .filter_map(|p: &DesiredPeer| {
+            // The node's address of the session's family (calc renders no session without one).
+            let node_addr = match p.addr {
+                IpAddr::V4(_) => d.node_v4.map(IpAddr::V4),
+                IpAddr::V6(_) => d.node_v6.map(IpAddr::V6),
+            }?;
             let mut c = PeerConfig::new(p.addr, p.asn, peer_type(p.kind));
             c.passive = p.passive;
             c.port = p.port.unwrap_or(default_port);
             c.local_as = p.local_as;
             if p.use_node_ip {
-                c.source_address = Some(IpAddr::V4(d.local_addr));
+                c.source_address = Some(node_addr);
             } else {
                 c.use_node_ip = false;
             }
@@ -111,6 +135,7 @@ pub fn peer_configs(d: &DesiredBgp, default_port: u16, secrets: &Secrets) -> Vec
             c.next_hop = p.next_hop;
             c.ttl_security = p.ttl_security;
             c.allow_local_as = p.allow_local_as;
+            c.filters = p.filters.clone().into();
             let from = p
                 .source
                 .as_deref()

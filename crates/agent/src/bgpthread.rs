@@ -15,10 +15,9 @@
 use std::time::Duration;
 
 use brindle_bgp_speaker::{
-    Error as SpeakerError, PeerConfig, RouteEvent, RouteSubscription, Speaker, SpeakerConfig, SpeakerHandle,
+    Error as SpeakerError, Originated, PeerConfig, RouteEvent, RouteSubscription, Speaker, SpeakerConfig,
+    SpeakerHandle,
 };
-use ipnet::IpNet;
-use std::net::IpAddr;
 use tokio::sync::{oneshot, watch};
 
 use crate::bgp::{self, SECRETS_RECHECK, Secrets};
@@ -197,7 +196,7 @@ impl Driver {
         // A peer whose node sets no listenPort listens on the standard port, whatever ours is.
         let peer_port = self.cfg.port_override.unwrap_or(brindle_bgp_speaker::BGP_PORT);
         let peers = bgp::peer_configs(want, peer_port, &self.cfg.secrets);
-        let originate: Vec<IpNet> = want.originate.iter().map(|n| IpNet::V4(*n)).collect();
+        let originate = bgp::originated(want);
         if let Some(r) = self.running.as_mut() {
             match in_place(r, &self.state, &cfg, &peers, &originate).await {
                 InPlace::Done => return,
@@ -240,7 +239,7 @@ impl Driver {
         }
     }
 
-    async fn start(&mut self, cfg: SpeakerConfig, peers: Vec<PeerConfig>, originate: Vec<IpNet>) {
+    async fn start(&mut self, cfg: SpeakerConfig, peers: Vec<PeerConfig>, originate: Vec<Originated>) {
         let restarting = self.cfg.restarting;
         let started = Speaker::start(SpeakerConfig {
             restarting,
@@ -290,7 +289,7 @@ impl Driver {
         if let Err(e) = h.set_peers(peers.clone()).await {
             tracing::error!(error = %e, "BGP peers refused");
         }
-        if let Err(e) = h.set_originated(originate).await {
+        if let Err(e) = h.set_originated_routes(originate).await {
             tracing::error!(error = %e, "BGP originate");
         }
         self.state.send_modify(|s| {
@@ -323,7 +322,7 @@ async fn in_place(
     state: &watch::Sender<SpeakerState>,
     cfg: &SpeakerConfig,
     peers: &[PeerConfig],
-    originate: &[IpNet],
+    originate: &[Originated],
 ) -> InPlace {
     if let Some(what) = r.cfg.fixed_difference(cfg) {
         let cease = (r.cfg.router_id, r.cfg.local_as) != (cfg.router_id, cfg.local_as);
@@ -340,7 +339,7 @@ async fn in_place(
             Err(e) => tracing::error!(error = %e, "BGP configuration refused: the last one stays"),
         }
     }
-    match r.handle.set_originated(originate.to_vec()).await {
+    match r.handle.set_originated_routes(originate.to_vec()).await {
         Err(SpeakerError::Stopped) => InPlace::Stopped,
         Err(e) => {
             tracing::error!(error = %e, "BGP originate");
@@ -350,24 +349,15 @@ async fn in_place(
     }
 }
 
-/// Passes the speaker's best-route events on to the main loop (IPv4 only), and its initial
-/// convergence once every event of the converged table has gone before it.
+/// Passes the speaker's best-route events (both families) on to the main loop, and its
+/// initial convergence once every event of the converged table has gone before it.
 async fn forward(sub: RouteSubscription, mut converged: watch::Receiver<bool>, tx: RouteSender) {
-    let v4 = |p: IpNet, nh: IpAddr| match (p, nh) {
-        (IpNet::V4(p), IpAddr::V4(nh)) => Some((p, nh)),
-        _ => None,
-    };
     let msg = |ev: RouteEvent| match ev {
-        RouteEvent::Add(r) | RouteEvent::Replace(r) => {
-            v4(r.prefix, r.next_hop).map(|(p, nh)| RouteMsg::Add(p, nh))
-        }
-        RouteEvent::Withdraw(IpNet::V4(p)) => Some(RouteMsg::Withdraw(p)),
-        RouteEvent::Withdraw(_) => None,
+        RouteEvent::Add(r) | RouteEvent::Replace(r) => Some(RouteMsg::Add(r.prefix, r.next_hop)),
+        RouteEvent::Withdraw(p) => Some(RouteMsg::Withdraw(p)),
     };
     for r in sub.snapshot {
-        if let Some((p, nh)) = v4(r.prefix, r.next_hop)
-            && tx.send(RouteMsg::Add(p, nh)).is_err()
-        {
+        if tx.send(RouteMsg::Add(r.prefix, r.next_hop)).is_err() {
             return;
         }
     }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use brindle_model::ipam::{AffinityState, BlockAffinity};
 use brindle_model::keys::{AffinityType, IPAM_PREFIX, RESOURCE_PREFIX};
 use brindle_model::resources::{
-    BGPConfiguration, BGPPeer, CalicoResource, FelixConfiguration, FelixConfigurationSpec,
+    BGPConfiguration, BGPFilter, BGPPeer, CalicoResource, FelixConfiguration, FelixConfigurationSpec,
     GlobalNetworkPolicy, GlobalNetworkSet, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier,
     WorkloadEndpoint,
 };
@@ -97,6 +97,7 @@ cached_kinds! {
     IPPool => ip_pools,
     BGPConfiguration => bgp_configurations,
     BGPPeer => bgp_peers,
+    BGPFilter => bgp_filters,
     FelixConfiguration => felix_configurations,
     WorkloadEndpoint => workload_endpoints,
     Profile => profiles,

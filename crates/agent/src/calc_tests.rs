@@ -22,10 +22,14 @@ fn load(case: &str) -> Cache {
 fn render(d: &Desired) -> String {
     let mut out = String::new();
     if let Some(b) = &d.bgp {
-        out += &format!(
-            "bgp router-id {} as {} source {}\n",
-            b.router_id, b.local_as, b.local_addr
-        );
+        out += &format!("bgp router-id {} as {}", b.router_id, b.local_as);
+        if let Some(a) = b.node_v4 {
+            out += &format!(" source {a}");
+        }
+        if let Some(a) = b.node_v6 {
+            out += &format!(" source6 {a}");
+        }
+        out += "\n";
         for p in &b.peers {
             out += &format!(
                 "  peer {} as {} {}{}\n",
@@ -43,6 +47,9 @@ fn render(d: &Desired) -> String {
     }
     if let Some(dp) = &d.dataplane {
         if let Some(net) = dp.node.ipv4 {
+            out += &format!("node {} {} subnet {}\n", dp.node.name, net.addr(), net.trunc());
+        }
+        if let Some(net) = dp.node.ipv6 {
             out += &format!("node {} {} subnet {}\n", dp.node.name, net.addr(), net.trunc());
         }
         for b in &dp.local_blocks {
@@ -68,8 +75,23 @@ fn render(d: &Desired) -> String {
                 v.remotes.len()
             );
         }
+        if let Some(v) = &dp.vxlan_v6 {
+            out += &format!(
+                "  vxlan-v6.calico {} mtu {} remotes {:?}\n",
+                v.vtep_addr,
+                v.mtu,
+                v.remotes
+                    .iter()
+                    .map(|r| format!("{} at {}", r.vtep_ip, r.node_ip))
+                    .collect::<Vec<_>>()
+            );
+        }
         let (masq, all) = dp.nat.v4();
         out += &format!("  nat masq {masq:?} all {all:?}\n");
+        let (masq, all) = dp.nat.v6();
+        if !all.is_empty() {
+            out += &format!("  nat66 masq {masq:?} all {all:?}\n");
+        }
         out += &format!("  peer nodes {:?}\n", dp.peer_nodes);
     }
     out
@@ -91,9 +113,11 @@ pub(crate) fn settings() -> CalcSettings {
         host_mtu: 1500,
         ipip_mtu: None,
         vxlan_mtu: None,
+        vxlan_mtu_v6: None,
         vxlan_vni: None,
         vxlan_port: None,
         routes_from_datastore: false,
+        router_id: None,
     }
 }
 
@@ -187,4 +211,68 @@ fn bgp_peer_node_selector_uses_node_labels() {
     );
     assert!(has(&c, "bgp-master1"));
     assert!(!has(&c, "bgp-master2"));
+}
+
+/// Dual stack (Calico's two BIRDs): a v4 and a v6 session per node pair, v6 blocks as
+/// blackholes and advertised, /128 workloads, borrowed /128s advertised, v6 service CIDRs
+/// (single external addresses not), remote v6 blocks via the owner's v6 address (learned
+/// over BGP, never IPIP), NAT66; an IPv6-only node with the hash router id and v6 sessions
+/// only; v6 BGPPeers only on the v6 side.
+#[test]
+fn dual_stack_both_families() {
+    let c = load("dual");
+    let learned: Vec<(ipnet::IpNet, std::net::IpAddr)> = [
+        ("10.233.64.64/26", "172.20.42.81"),
+        ("fd00:10:244::40/122", "fd00:20::81"),
+        // Outside every pool, off-subnet next hop resolved through the ToR's route.
+        ("2001:db8:99::/48", "2001:db8:1::7"),
+        ("2001:db8:1::/64", "fd00:20::1"),
+        // A family mismatch is never installed.
+        ("fd00:10:244::80/122", "172.20.42.81"),
+    ]
+    .iter()
+    .map(|(p, n)| (p.parse().unwrap(), n.parse().unwrap()))
+    .collect();
+    golden("dual.n1", &render(&compute(&c, "n1", &learned, &settings())));
+    golden("dual.v6only", &render(&compute(&c, "v6only", &[], &settings())));
+    let d = compute(&c, "v6only", &[], &settings());
+    let b = d.bgp.unwrap();
+    assert_eq!(b.router_id, crate::calc::hash_router_id("v6only"));
+    assert!(b.peers.iter().all(|p| p.addr.is_ipv6()));
+    // CALICO_ROUTER_ID wins.
+    let s = CalcSettings {
+        router_id: Some(crate::config::RouterId::Addr("10.0.0.9".parse().unwrap())),
+        ..settings()
+    };
+    assert_eq!(
+        compute(&c, "n1", &[], &s).bgp.unwrap().router_id.to_string(),
+        "10.0.0.9"
+    );
+}
+
+/// VXLAN on the v6 pool: vxlan-v6.calico with the v6 tunnel addresses, routes from IPAM via
+/// the owner's v6 address, Always and CrossSubnet kept for the dataplane to decide against
+/// the v6 subnets.
+#[test]
+fn vxlan_v6_pools() {
+    let mut c = load("dual");
+    for mode in ["Always", "CrossSubnet"] {
+        c.apply(
+            "/calico/resources/v3/projectcalico.org/ippools/default-ipv6-ippool",
+            Some(format!(r#"{{"kind":"IPPool","metadata":{{"name":"default-ipv6-ippool"}},"spec":{{"cidr":"fd00:10:244::/64","blockSize":122,"vxlanMode":"{mode}","nodeSelector":"all()"}}}}"#).as_bytes()),
+        );
+        for (n, v4, v6, vtep) in [
+            ("n1", "172.20.42.80/24", "fd00:20::80/64", "fd00:10:244::3f"),
+            ("n2", "172.20.42.81/24", "fd00:20::81/64", "fd00:10:244::7f"),
+        ] {
+            c.apply(
+                &format!("/calico/resources/v3/projectcalico.org/nodes/{n}"),
+                Some(format!(r#"{{"kind":"Node","metadata":{{"name":"{n}"}},"spec":{{"bgp":{{"ipv4Address":"{v4}","ipv6Address":"{v6}"}},"ipv6VXLANTunnelAddr":"{vtep}"}}}}"#).as_bytes()),
+            );
+        }
+        golden(
+            &format!("dual.vxlan-{mode}.n1"),
+            &render(&compute(&c, "n1", &[], &settings())),
+        );
+    }
 }

@@ -4,8 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use brindle_model::ObjectMeta;
-use brindle_model::resources::{AllowedUse, EncapMode, IPPool, IPPoolSpec};
+use brindle_model::resources::IPPool;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
@@ -46,6 +45,35 @@ pub enum AutodetectMethod {
 impl std::str::FromStr for AutodetectMethod {
     type Err = Error;
     fn from_str(s: &str) -> Result<AutodetectMethod> {
+        AutodetectMethod::parse("IP_AUTODETECTION_METHOD", s)
+    }
+}
+
+/// `CALICO_ROUTER_ID`: the BGP router id (confd's template: an address, or `hash` of the
+/// node name; IPv6-only nodes need one since their router id cannot be their address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterId {
+    Addr(Ipv4Addr),
+    Hash,
+}
+
+impl RouterId {
+    fn parse(v: &str) -> Result<RouterId> {
+        match v.trim() {
+            "hash" => Ok(RouterId::Hash),
+            s => match s.parse::<Ipv4Addr>() {
+                Ok(a) if !a.is_unspecified() && !a.is_broadcast() => Ok(RouterId::Addr(a)),
+                _ => Err(Error::Config(format!(
+                    "CALICO_ROUTER_ID={s}: expected an IPv4 address or hash"
+                ))),
+            },
+        }
+    }
+}
+
+impl AutodetectMethod {
+    /// Parses the method of `var` (`IP_AUTODETECTION_METHOD` or `IP6_AUTODETECTION_METHOD`).
+    pub fn parse(var: &str, s: &str) -> Result<AutodetectMethod> {
         let s = s.trim();
         let list = |v: &str| -> Vec<String> {
             v.split(',')
@@ -54,7 +82,7 @@ impl std::str::FromStr for AutodetectMethod {
                 .map(str::to_string)
                 .collect()
         };
-        let bad = |why: &str| Error::Config(format!("IP_AUTODETECTION_METHOD={s}: {why}"));
+        let bad = |why: &str| Error::Config(format!("{var}={s}: {why}"));
         if s.is_empty() || s == "first-found" {
             return Ok(AutodetectMethod::FirstFound);
         }
@@ -95,19 +123,6 @@ impl std::str::FromStr for AutodetectMethod {
     }
 }
 
-/// `CALICO_IPV4POOL_IPIP` / `_VXLAN`: `off|never|always|crosssubnet|cross-subnet`, any case;
-/// empty means Never.
-fn encap_from_env(var: &str, v: Option<&str>) -> Result<EncapMode> {
-    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("off") | Some("never") => Ok(EncapMode::Never),
-        Some("always") => Ok(EncapMode::Always),
-        Some("crosssubnet") | Some("cross-subnet") => Ok(EncapMode::CrossSubnet),
-        Some(other) => Err(Error::Config(format!(
-            "{var}={other}: expected Always, CrossSubnet or Never"
-        ))),
-    }
-}
-
 /// `CALICO_NETWORKING_BACKEND`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -127,6 +142,8 @@ pub struct FelixEnv {
     pub ipip_mtu: Option<u32>,
     /// `FELIX_VXLANMTU` (0 = auto: host MTU − 50).
     pub vxlan_mtu: Option<u32>,
+    /// `FELIX_VXLANMTUV6` (0 = auto: host MTU − 70).
+    pub vxlan_mtu_v6: Option<u32>,
     pub vxlan_vni: Option<u32>,
     pub vxlan_port: Option<u16>,
     /// `FELIX_ROUTEREFRESHINTERVAL` in seconds (Felix default 90).
@@ -173,6 +190,12 @@ pub struct AgentConfig {
     pub as_number: Option<u32>,
     /// `None` with `NO_DEFAULT_POOLS=true`.
     pub default_pool: Option<IPPool>,
+    /// The `CALICO_IPV6POOL_*` pool (`None` with `NO_DEFAULT_POOLS=true`), created when the
+    /// node has an IPv6 address and no IPv6 pool exists. An empty `cidr` means
+    /// `CALICO_IPV6POOL_CIDR` was not set: a random ULA /48 is chosen at creation.
+    pub default_pool_v6: Option<IPPool>,
+    /// `CALICO_ROUTER_ID`: an IPv4 address or `hash`.
+    pub router_id: Option<RouterId>,
     pub backend: Backend,
     /// `CLUSTER_TYPE`, stored in ClusterInformation.
     pub cluster_type: String,
@@ -189,7 +212,7 @@ pub struct AgentConfig {
     pub secrets_dir: PathBuf,
 }
 
-fn parse_bool(var: &str, v: &str) -> Result<bool> {
+pub(crate) fn parse_bool(var: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
         "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
@@ -197,7 +220,7 @@ fn parse_bool(var: &str, v: &str) -> Result<bool> {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(var: &str, v: &str) -> Result<T> {
+pub(crate) fn parse_num<T: std::str::FromStr>(var: &str, v: &str) -> Result<T> {
     v.trim()
         .parse()
         .map_err(|_| Error::Config(format!("{var}={v}: not a valid number")))
@@ -281,59 +304,13 @@ impl AgentConfig {
             .map(|v| parse_bool("NO_DEFAULT_POOLS", &v))
             .transpose()?
             .unwrap_or(false);
-        let default_pool = if no_default_pools {
-            None
+        let (default_pool, default_pool_v6) = if no_default_pools {
+            (None, None)
         } else {
-            let cidr_s = env("CALICO_IPV4POOL_CIDR").unwrap_or_else(|| "192.168.0.0/16".into());
-            let cidr: Ipv4Net = cidr_s
-                .trim()
-                .parse()
-                .map_err(|_| Error::Config(format!("CALICO_IPV4POOL_CIDR={cidr_s}: not an IPv4 CIDR")))?;
-            if cidr.trunc() != cidr {
-                return Err(Error::Config(format!(
-                    "CALICO_IPV4POOL_CIDR={cidr_s}: not strictly masked (did you mean {}?)",
-                    cidr.trunc()
-                )));
-            }
-            let block_size: u8 = match env("CALICO_IPV4POOL_BLOCK_SIZE") {
-                Some(v) => parse_num("CALICO_IPV4POOL_BLOCK_SIZE", &v)?,
-                None => 26,
-            };
-            if !(20..=32).contains(&block_size) {
-                return Err(Error::Config(format!(
-                    "CALICO_IPV4POOL_BLOCK_SIZE={block_size}: must be between 20 and 32"
-                )));
-            }
-            if cidr.prefix_len() > block_size {
-                return Err(Error::Config(format!(
-                    "CALICO_IPV4POOL_CIDR={cidr}: smaller than one block of /{block_size}"
-                )));
-            }
-            let ipip = encap_from_env("CALICO_IPV4POOL_IPIP", env("CALICO_IPV4POOL_IPIP").as_deref())?;
-            let vxlan = encap_from_env("CALICO_IPV4POOL_VXLAN", env("CALICO_IPV4POOL_VXLAN").as_deref())?;
-            if ipip != EncapMode::Never && vxlan != EncapMode::Never {
-                return Err(Error::Config(
-                    "CALICO_IPV4POOL_IPIP and CALICO_IPV4POOL_VXLAN: cannot enable both VXLAN and IPIP on the same IPPool".into(),
-                ));
-            }
-            let nat_outgoing = env("CALICO_IPV4POOL_NAT_OUTGOING")
-                .map(|v| parse_bool("CALICO_IPV4POOL_NAT_OUTGOING", &v))
-                .transpose()?
-                .unwrap_or(true);
-            // As calico-node writes it (`startup.go`, `createIPPool`).
-            Some(IPPool::new(
-                ObjectMeta::named("default-ipv4-ippool"),
-                IPPoolSpec {
-                    cidr: cidr.to_string(),
-                    vxlan_mode: Some(vxlan),
-                    ipip_mode: Some(ipip),
-                    nat_outgoing,
-                    block_size: u32::from(block_size),
-                    node_selector: env("CALICO_IPV4POOL_NODE_SELECTOR").unwrap_or_else(|| "all()".into()),
-                    allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
-                    ..IPPoolSpec::default()
-                },
-            ))
+            (
+                crate::pools::default_v4(&env)?,
+                Some(crate::pools::default_v6(&env)?),
+            )
         };
         let backend = match env("CALICO_NETWORKING_BACKEND").as_deref().map(str::trim) {
             None | Some("bird") => Backend::Bird,
@@ -419,6 +396,7 @@ impl AgentConfig {
             program_cluster_routes,
             ipip_mtu: num("FELIX_IPINIPMTU")?,
             vxlan_mtu: num("FELIX_VXLANMTU")?,
+            vxlan_mtu_v6: num("FELIX_VXLANMTUV6")?,
             vxlan_vni: num("FELIX_VXLANVNI")?,
             vxlan_port: env("FELIX_VXLANPORT")
                 .map(|v| parse_num("FELIX_VXLANPORT", &v))
@@ -442,11 +420,19 @@ impl AgentConfig {
             nodename: env("NODENAME").map(|v| v.trim().to_string()),
             hostname: env("HOSTNAME").map(|v| v.trim().to_string()),
             ip: parse_ip4(env("IP").as_deref())?,
-            ip_method: env("IP_AUTODETECTION_METHOD").unwrap_or_default().parse()?,
+            ip_method: AutodetectMethod::parse(
+                "IP_AUTODETECTION_METHOD",
+                &env("IP_AUTODETECTION_METHOD").unwrap_or_default(),
+            )?,
             ip6: parse_ip6(env("IP6").as_deref())?,
-            ip6_method: env("IP6_AUTODETECTION_METHOD").unwrap_or_default().parse()?,
+            ip6_method: AutodetectMethod::parse(
+                "IP6_AUTODETECTION_METHOD",
+                &env("IP6_AUTODETECTION_METHOD").unwrap_or_default(),
+            )?,
             as_number,
             default_pool,
+            default_pool_v6,
+            router_id: env("CALICO_ROUTER_ID").map(|v| RouterId::parse(&v)).transpose()?,
             backend,
             cluster_type: env("CLUSTER_TYPE").unwrap_or_else(|| "brindle".into()),
             felix,
@@ -479,6 +465,7 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use brindle_model::resources::EncapMode;
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<AgentConfig> {
@@ -576,5 +563,45 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("both VXLAN and IPIP"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_settings() {
+        // v6-only, as the lab starts a `--ip-family 6` node.
+        let c = cfg(&[
+            ("IP", "none"),
+            ("IP6", "fd00:20::80/64"),
+            ("NO_DEFAULT_POOLS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.ip, IpSetting::None);
+        assert_eq!(c.ip6, IpSetting::Addr("fd00:20::80".parse().unwrap(), Some(64)));
+        assert!(c.default_pool.is_none() && c.default_pool_v6.is_none());
+        let c = cfg(&[
+            ("IP6", "autodetect"),
+            ("IP6_AUTODETECTION_METHOD", "cidr=fd00:20::/64"),
+            ("CALICO_ROUTER_ID", "hash"),
+            ("FELIX_VXLANMTUV6", "1400"),
+        ])
+        .unwrap();
+        assert_eq!(c.ip6, IpSetting::Autodetect);
+        assert!(matches!(c.ip6_method, AutodetectMethod::Cidr(_)));
+        assert_eq!(c.router_id, Some(RouterId::Hash));
+        assert_eq!(c.felix.vxlan_mtu_v6, Some(1400));
+        assert_eq!(c.default_pool_v6.unwrap().metadata.name, "default-ipv6-ippool");
+        assert_eq!(cfg(&[]).unwrap().ip6, IpSetting::None, "unset IP6: no IPv6");
+        assert_eq!(
+            cfg(&[("CALICO_ROUTER_ID", "10.0.0.9")]).unwrap().router_id,
+            Some(RouterId::Addr("10.0.0.9".parse().unwrap()))
+        );
+        for (k, v) in [
+            ("IP6", "10.0.0.1"),
+            ("IP6_AUTODETECTION_METHOD", "magic"),
+            ("CALICO_ROUTER_ID", "fd00::1"),
+            ("CALICO_IPV6POOL_BLOCK_SIZE", "64"),
+        ] {
+            let e = cfg(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}={v}: {e}");
+        }
     }
 }

@@ -29,43 +29,46 @@ pub fn readiness(dataplane_ready: bool, bgp: Option<&BgpStatus>, started: i64, n
             format!("calico/node is not ready: BIRD is not ready: BGP speaker not running: {why}"),
         );
     }
-    let (peers, graceful_restart) = (&bgp.peers_v4, bgp.graceful_restart_in_progress);
+    // `-bird-ready` for the IPv4 sessions and, on a node with IPv6, `-bird6-ready` for the
+    // IPv6 ones (Calico's dual-stack manifests probe both); each family on its own.
+    for (peers, who) in [(&bgp.peers_v4, "BIRD"), (&bgp.peers_v6, "BIRD6")] {
+        if let Some(why) = family_not_ready(peers, who, bgp.graceful_restart_in_progress, now - started) {
+            return (false, why);
+        }
+    }
+    (true, String::new())
+}
+
+/// One BIRD's verdict (`None`: ready) over its peers, `age` seconds after startup.
+fn family_not_ready(
+    peers: &[brindle_ctl::status::PeerStatus],
+    who: &str,
+    graceful_restart: bool,
+    age: i64,
+) -> Option<String> {
     if peers.is_empty() {
-        return (true, String::new());
+        return None;
     }
     let down: Vec<&str> = peers
         .iter()
         .filter(|p| !p.established)
         .map(|p| p.peer_address.as_str())
         .collect();
-    if now - started < THRESHOLD_SECS {
+    let not_established = || {
+        format!(
+            "calico/node is not ready: {who} is not ready: BGP not established with {}",
+            down.join(",")
+        )
+    };
+    if age < THRESHOLD_SECS {
         if graceful_restart {
-            return (
-                false,
-                "calico/node is not ready: BIRD is not ready: graceful restart in progress".into(),
-            );
+            return Some(format!(
+                "calico/node is not ready: {who} is not ready: graceful restart in progress"
+            ));
         }
-        if !down.is_empty() {
-            return (
-                false,
-                format!(
-                    "calico/node is not ready: BIRD is not ready: BGP not established with {}",
-                    down.join(",")
-                ),
-            );
-        }
-        return (true, String::new());
+        return (!down.is_empty()).then(not_established);
     }
-    if down.len() == peers.len() {
-        return (
-            false,
-            format!(
-                "calico/node is not ready: BIRD is not ready: BGP not established with {}",
-                down.join(",")
-            ),
-        );
-    }
-    (true, String::new())
+    (down.len() == peers.len()).then(not_established)
 }
 
 #[cfg(test)]
@@ -107,6 +110,28 @@ mod tests {
         let up = [peer("172.20.42.81", true)];
         let (ok, why) = readiness(true, Some(&bgp(&up, true)), 100, 110);
         assert!(!ok && why.contains("graceful restart in progress"));
+    }
+
+    /// `-bird6-ready`: the IPv6 sessions are judged on their own, by the same rules.
+    #[test]
+    fn bird6_ready_rules() {
+        let st = |v4: &[PeerStatus], v6: &[PeerStatus]| BgpStatus {
+            peers_v4: v4.to_vec(),
+            peers_v6: v6.to_vec(),
+            ..Default::default()
+        };
+        let up4 = [peer("172.20.42.81", true)];
+        let down6 = [peer("fd00::81", false)];
+        let (ok, why) = readiness(true, Some(&st(&up4, &down6)), 100, 110);
+        assert!(!ok);
+        assert_eq!(
+            why,
+            "calico/node is not ready: BIRD6 is not ready: BGP not established with fd00::81"
+        );
+        assert!(!readiness(true, Some(&st(&up4, &down6)), 100, 200).0);
+        let up6 = [peer("fd00::81", true)];
+        assert!(readiness(true, Some(&st(&[], &up6)), 100, 110).0, "IPv6-only");
+        assert!(readiness(true, Some(&st(&up4, &up6)), 100, 110).0);
     }
 
     #[test]

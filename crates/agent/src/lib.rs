@@ -5,14 +5,18 @@
 //! Module map:
 //! - [`config`]: [`config::AgentConfig`] from flags and Calico's environment (pure parsing).
 //! - [`nodename`]: the node's name (NODENAME > nodename file > HOSTNAME > hostname).
-//! - [`autodetect`]: the node's BGP address (`IP`, `IP_AUTODETECTION_METHOD`).
+//! - [`autodetect`]: the node's BGP addresses (`IP`, `IP6`, `IP_AUTODETECTION_METHOD`,
+//!   `IP6_AUTODETECTION_METHOD`).
 //! - [`cache`]: the datastore as the agent knows it: the model's typed resources by kind and
 //!   name, and the block affinities, decoded leniently.
 //! - [`calc`]: the pure calculation: cache + learned routes → desired BGP and dataplane state.
 //! - [`channels`]: the bounded channels between the agent's threads and their overflow policy
 //!   (coalesce per key; latest desired state wins).
+//! - [`nexthop`]: recursive next-hop resolution of learned routes (BIRD's `gateway
+//!   recursive`).
 //! - [`peering`]: confd's peering rules (mesh, BGPPeer selectors, reverse peerings, route
 //!   reflector clients, per-session options), used by [`calc`].
+//! - [`pools`]: the default IPv4 and IPv6 pools from `CALICO_IPV4POOL_*` / `CALICO_IPV6POOL_*`.
 //! - [`policy`]: network policy: the cache's policy kinds → `brindle_policy`'s calculation →
 //!   deltas for the dataplane thread; Felix's policy settings.
 //! - [`startup`]: registration of the Node, cluster defaults, default pool, tunnel addresses.
@@ -37,6 +41,7 @@
 //! - [`limits`]: the open-files limit the agent raises for itself.
 //!
 //! Protocols: BGP-4 (RFC 4271) with graceful restart (RFC 4724), route reflection (RFC 4456),
+//! IPv6 unicast over multiprotocol BGP (RFC 4760, RFC 2545),
 //! TCP MD5 (RFC 2385) and GTSM (RFC 5082) through `brindle-bgp-speaker`;
 //! HTTP/1.1 (RFC 9112) for the health and metrics server; Prometheus text exposition format
 //! 0.0.4 for `/metrics`.
@@ -56,15 +61,19 @@ pub mod health;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod nexthop;
 pub mod nodename;
 pub mod peering;
 #[cfg(test)]
 mod peering_tests;
 pub mod policy;
+pub mod pools;
 pub mod routeq;
 pub mod run;
 pub mod server;
 pub mod startup;
+#[cfg(test)]
+mod startup_tests;
 pub mod syncer;
 pub mod view;
 

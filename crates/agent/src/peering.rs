@@ -23,16 +23,21 @@
 //! address that is not a reflector, passive when its address is lexically greater, with
 //! `nodeMeshPassword` and `nodeMeshMaxRestartTime`.
 //!
+//! Each family is rendered on its own, as Calico's `bird` (IPv4) and `bird6` (IPv6) each have
+//! a confd template: the mesh between the nodes' addresses of the family, `peerIP`s of the
+//! family, selector peerings to the selected nodes' addresses of the family. A dual-stack
+//! pair of nodes thus has two sessions, one per family.
+//!
 //! BGPPeers are taken in name order where confd iterates a Go map, so the winner of two
 //! BGPPeers with the same key is stable. One session per address: the speaker keys peers by
 //! address, so a mesh session wins over a BGPPeer one, global over node-specific.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use brindle_bgp_speaker::NextHopMode;
+use brindle_bgp_speaker::{BgpFilter, NextHopMode};
 use brindle_model::duration::GoDuration;
-use brindle_model::resources::{BGPPeer, BgpPassword, Node, ReversePeering, SourceAddress};
+use brindle_model::resources::{BGPFilter, BGPPeer, BgpPassword, Node, ReversePeering, SourceAddress};
 
 use crate::cache::Cache;
 
@@ -167,6 +172,8 @@ pub struct DesiredPeer {
     pub allow_local_as: u8,
     /// `ttl security on; multihop N` (GTSM, RFC 5082).
     pub ttl_security: Option<u8>,
+    /// The BGPPeer's `filters` that exist and read, in order (confd's `if exists`).
+    pub filters: Vec<BgpFilter>,
 }
 
 /// A peering before it is bound to this node (confd's v1 `BGPPeer`).
@@ -190,7 +197,9 @@ struct V1Peer<'a> {
 struct Ctx<'a> {
     cache: &'a Cache,
     global_as: u32,
-    /// Every node with an IPv4 address, by name, with that address.
+    /// The family of the sessions being rendered is IPv4.
+    family_v4: bool,
+    /// Every node with an address of the family, by name, with that address.
     nodes: BTreeMap<&'a str, (&'a Node, IpAddr)>,
 }
 
@@ -275,6 +284,10 @@ impl<'a> Ctx<'a> {
             tracing::warn!(bgppeer = %name(p), "BGPPeer has neither peerIP nor peerSelector: skipped");
             return Vec::new();
         };
+        if ip.is_ipv4() != self.family_v4 {
+            // The other family's BIRD has this session.
+            return Vec::new();
+        }
         let asn = opts::asn(p);
         let at = self.nodes_at(ip, asn, given_port);
         // No port given: a Calico node's listen port.
@@ -299,14 +312,59 @@ impl<'a> Ctx<'a> {
 
 type Key = (IpAddr, Option<u16>);
 
-/// The sessions of node `me` (with address `my_ip`, AS `my_as`), sorted by address.
-pub fn peers(cache: &Cache, me: &Node, my_ip: Ipv4Addr, my_as: u32, global_as: u32) -> Vec<DesiredPeer> {
+/// A BGPPeer's `filters` as confd renders them: each existing BGPFilter in turn; a missing
+/// or unreadable one is left out and logged.
+fn filters_of(cache: &Cache, p: &BGPPeer) -> Vec<BgpFilter> {
+    let mut out = Vec::new();
+    for n in &p.spec.filters {
+        match cache.get::<BGPFilter>(n).map(BgpFilter::from_resource) {
+            Some(Ok(f)) => out.push(f),
+            Some(Err(e)) => tracing::warn!(bgppeer = %name(p), error = %e, "BGPFilter left out"),
+            None => tracing::warn!(bgppeer = %name(p), filter = %n, "BGPFilter does not exist: left out"),
+        }
+    }
+    out
+}
+
+/// The sessions of node `me` (with addresses `my_v4`, `my_v6`, AS `my_as`): those of each
+/// family the node has an address of, as Calico's `bird` and `bird6` each render theirs
+/// between the nodes' addresses of their family. Sorted by address, IPv4 first.
+pub fn peers(
+    cache: &Cache,
+    me: &Node,
+    my_v4: Option<Ipv4Addr>,
+    my_v6: Option<Ipv6Addr>,
+    my_as: u32,
+    global_as: u32,
+) -> Vec<DesiredPeer> {
+    let mut out = Vec::new();
+    if let Some(ip) = my_v4 {
+        out.extend(peers_of_family(cache, me, IpAddr::V4(ip), my_as, global_as));
+    }
+    if let Some(ip) = my_v6 {
+        out.extend(peers_of_family(cache, me, IpAddr::V6(ip), my_as, global_as));
+    }
+    out
+}
+
+/// A node's BGP address of the family of `of`.
+fn node_addr(n: &Node, of: IpAddr) -> Option<IpAddr> {
+    match of {
+        IpAddr::V4(_) => n.bgp_ipv4().map(|a| IpAddr::V4(a.addr())),
+        IpAddr::V6(_) => n.bgp_ipv6().map(|a| IpAddr::V6(a.addr())),
+    }
+}
+
+/// The sessions of one family: `my_ip`'s. Nodes take part with their address of that family
+/// and `peerIP`s of the other family are another BIRD's.
+fn peers_of_family(cache: &Cache, me: &Node, my_ip: IpAddr, my_as: u32, global_as: u32) -> Vec<DesiredPeer> {
     let ctx = Ctx {
         cache,
         global_as,
+        family_v4: my_ip.is_ipv4(),
         nodes: cache
             .all::<Node>()
-            .filter_map(|n| Some((n.metadata.name.as_str(), (n, IpAddr::V4(n.bgp_ipv4()?.addr())))))
+            .filter_map(|n| Some((n.metadata.name.as_str(), (n, node_addr(n, my_ip)?))))
             .collect(),
     };
     let me_name = me.metadata.name.as_str();
@@ -317,7 +375,7 @@ pub fn peers(cache: &Cache, me: &Node, my_ip: Ipv4Addr, my_as: u32, global_as: u
         .filter(|c| c.parse::<Ipv4Addr>().is_ok());
     let global = cache.bgp_default().map(|g| &g.spec);
     let mut out: BTreeMap<IpAddr, DesiredPeer> = BTreeMap::new();
-    let me_ip = IpAddr::V4(my_ip);
+    let me_ip = my_ip;
     let lexically_greater = |ip: IpAddr| ip.to_string() > my_ip.to_string();
 
     if me.route_reflector_cluster_id().is_none()
@@ -345,6 +403,7 @@ pub fn peers(cache: &Cache, me: &Node, my_ip: Ipv4Addr, my_as: u32, global_as: u
                     keepalive: None,
                     allow_local_as: 0,
                     ttl_security: None,
+                    filters: Vec::new(),
                 },
             );
         }
@@ -441,6 +500,7 @@ pub fn peers(cache: &Cache, me: &Node, my_ip: Ipv4Addr, my_as: u32, global_as: u
                 keepalive: whole_secs(p.spec.keepalive_time),
                 allow_local_as: v.allow_local_as,
                 ttl_security: p.spec.ttl_security.filter(|h| *h > 0),
+                filters: filters_of(cache, p),
             },
         );
     }

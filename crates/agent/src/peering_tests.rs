@@ -474,3 +474,179 @@ fn secrets_refuse_paths_outside_the_directory() {
     assert!(s.read(&r("a", "b/c")).unwrap_err().contains("not a valid"));
     assert!(s.read(&r("a", "b")).unwrap_err().contains("/nonexistent/a/b"));
 }
+
+/// A dual-stack node: `ip` (v4) and `ip6` addresses, each /64 or /24.
+fn node46(name: &str, ip: &str, ip6: &str, bgp: Value, labels: Value) -> (String, Value) {
+    let (k, mut v) = node(name, ip, bgp, labels);
+    v["spec"]["bgp"]["ipv6Address"] = json!(format!("{ip6}/64"));
+    (k, v)
+}
+
+/// Calico's `bird6` between the nodes' IPv6 addresses, as `bird` between their IPv4 ones:
+/// route reflection through selectors (reflectors' v6 addresses, clients of other clusters),
+/// v6 `peerIP`s with a port and a password only on the v6 side, v4 `peerIP`s only on the v4
+/// side, the mesh per family.
+#[test]
+fn ipv6_sessions_mirror_the_ipv4_rules() {
+    let rr = json!({"routeReflectorClusterID": "244.0.0.1"});
+    let c = cache(vec![
+        node46("n1", "10.0.0.1", "fd00::1", rr.clone(), json!({"rr": "true"})),
+        node46("n2", "10.0.0.2", "fd00::2", json!({}), json!({})),
+        node46("n3", "10.0.0.3", "fd00::3", json!({}), json!({})),
+        peer(
+            "peer-with-rrs",
+            json!({"nodeSelector": "all()", "peerSelector": "rr == 'true'"}),
+        ),
+        peer(
+            "tor6",
+            json!({"peerIP": "[fd00::fe]:1790", "asNumber": 65001,
+                   "password": {"secretKeyRef": {"name": "bgp", "key": "tor6"}}}),
+        ),
+        peer("tor4", json!({"peerIP": "10.0.0.254", "asNumber": 65001})),
+        bgpconfig("default", json!({"nodeToNodeMeshEnabled": false})),
+    ]);
+    // A client: the reflector of each family, and both ToRs, each on its own family.
+    assert_eq!(
+        ips(&bgp(&c, "n2")),
+        ["10.0.0.1", "10.0.0.254", "fd00::1", "fd00::fe"]
+    );
+    // The reflector: every client of each family, as rr clients.
+    let b = bgp(&c, "n1");
+    assert_eq!(
+        ips(&b),
+        [
+            "10.0.0.2",
+            "10.0.0.3",
+            "10.0.0.254",
+            "fd00::2",
+            "fd00::3",
+            "fd00::fe"
+        ]
+    );
+    assert!(get(&b, "fd00::2").rr_client && get(&b, "10.0.0.2").rr_client);
+    let tor6 = get(&b, "fd00::fe");
+    assert_eq!(
+        (tor6.port, tor6.asn, tor6.kind),
+        (Some(1790), 65001, PeerKind::Global)
+    );
+    assert!(tor6.password.is_some());
+    // The speaker's view: v6 sessions from the node's v6 address, [::] listened on too.
+    let dir = brindle_testkit::TempDir::new("secrets");
+    std::fs::create_dir_all(dir.path().join("bgp")).unwrap();
+    std::fs::write(dir.path().join("bgp/tor6"), "six\n").unwrap();
+    let cfgs = peer_configs(&b, 179, &Secrets::new(dir.path()));
+    let tor6 = cfgs.iter().find(|p| p.address.to_string() == "fd00::fe").unwrap();
+    assert_eq!(tor6.port, 1790);
+    assert_eq!(tor6.source_address, Some("fd00::1".parse().unwrap()));
+    assert_eq!(tor6.password.as_deref(), Some("six"));
+    let client = cfgs.iter().find(|p| p.address.to_string() == "fd00::2").unwrap();
+    assert_eq!(client.source_address, Some("fd00::1".parse().unwrap()));
+    let spk = speaker_config(&b, 179);
+    let listen: Vec<String> = spk.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(listen, ["0.0.0.0:179", "[::]:179"]);
+    assert_eq!(
+        (spk.node_v4, spk.node_v6),
+        (
+            Some("10.0.0.1".parse().unwrap()),
+            Some("fd00::1".parse().unwrap())
+        )
+    );
+}
+
+/// The mesh per family (passive by each family's address order), v6-only nodes in the v6
+/// mesh only, `bindMode: NodeIP` listening on both node addresses, and a v6-only node's
+/// speaker listening on [::] only.
+#[test]
+fn ipv6_mesh_bind_mode_and_v6_only_nodes() {
+    let (k, mut v6only) = node("n3", "10.0.0.3", json!({}), json!({}));
+    v6only["spec"]["bgp"] = json!({"ipv6Address": "fd00::3/64"});
+    let mut objs = vec![
+        node46("n1", "10.0.0.1", "fd00::1", json!({}), json!({})),
+        node46("n2", "10.0.0.2", "fd00::2", json!({}), json!({})),
+        (k, v6only),
+    ];
+    let c = cache(objs.clone());
+    let b = bgp(&c, "n1");
+    assert_eq!(ips(&b), ["10.0.0.2", "fd00::2", "fd00::3"]);
+    assert!(get(&b, "10.0.0.2").passive && get(&b, "fd00::2").passive);
+    assert_eq!(get(&b, "fd00::3").kind, PeerKind::Mesh);
+    let b3 = bgp(&c, "n3");
+    assert_eq!(ips(&b3), ["fd00::1", "fd00::2"]);
+    assert!(!get(&b3, "fd00::1").passive);
+    assert_eq!(b3.node_v4, None);
+    let spk = speaker_config(&b3, 179);
+    let listen: Vec<String> = spk.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(listen, ["[::]:179"]);
+    objs.push(bgpconfig("default", json!({"bindMode": "NodeIP"})));
+    let spk = speaker_config(&bgp(&cache(objs), "n1"), 179);
+    let listen: Vec<String> = spk.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(listen, ["10.0.0.1:179", "[fd00::1]:179"]);
+}
+
+/// `BGPPeer.filters` reach the session (existing ones, in order; a missing one left out), and
+/// `prefixAdvertisements` put their communities on the originated blocks of either family
+/// (the node's own BGPConfiguration wins over the global one).
+#[test]
+fn filters_and_communities_reach_the_speaker() {
+    let mut objs = vec![
+        node46("n1", "10.0.0.1", "fd00::1", json!({}), json!({})),
+        pool("p4", "10.244.0.0/16", json!({})),
+        pool("p6", "fd00:244::/64", json!({"ipipMode": "Never"})),
+        (
+            "/calico/ipam/v2/host/n1/ipv4/block/10.244.1.0-26".into(),
+            json!({"state": "confirmed", "deleted": false}),
+        ),
+        (
+            "/calico/ipam/v2/host/n1/ipv6/block/fd00:244::-122".into(),
+            json!({"state": "confirmed", "deleted": false}),
+        ),
+        (
+            format!("{RES}/bgpfilters/no-ten"),
+            json!({"kind": "BGPFilter", "metadata": {"name": "no-ten"},
+                   "spec": {"exportV4": [{"action": "Reject", "matchOperator": "In", "cidr": "10.0.0.0/8"}],
+                            "importV6": [{"action": "Accept", "matchOperator": "Equal", "cidr": "fd00:99::/64"}]}}),
+        ),
+        peer(
+            "tor6",
+            json!({"peerIP": "fd00::fe", "asNumber": 65001, "filters": ["missing", "no-ten"]}),
+        ),
+        bgpconfig(
+            "default",
+            json!({"communities": [{"name": "pods", "value": "65001:100"}],
+                   "prefixAdvertisements": [{"cidr": "10.244.0.0/16", "communities": ["pods"]},
+                                            {"cidr": "fd00:244::/64", "communities": ["65001:600", "64512:1:2"]}]}),
+        ),
+    ];
+    let b = bgp(&cache(objs.clone()), "n1");
+    let tor6 = get(&b, "fd00::fe");
+    let names: Vec<&str> = tor6.filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["no-ten"]);
+    let cfgs = peer_configs(&b, 179, &Secrets::new("/nonexistent"));
+    let tor6 = cfgs.iter().find(|p| p.address.to_string() == "fd00::fe").unwrap();
+    assert_eq!(tor6.filters.len(), 1);
+    assert_eq!(tor6.filters[0].import_v6.len(), 1);
+    let shown = |b: &DesiredBgp| -> Vec<String> {
+        crate::bgp::originated(b)
+            .iter()
+            .map(|o| {
+                let c: Vec<String> = o.communities.iter().map(|c| c.to_string()).collect();
+                format!("{} [{}]", o.prefix, c.join(" "))
+            })
+            .collect()
+    };
+    assert_eq!(
+        shown(&b),
+        [
+            "10.244.1.0/26 [65001:100]",
+            "fd00:244::/122 [65001:600 64512:1:2]"
+        ]
+    );
+    objs.push(bgpconfig(
+        "node.n1",
+        json!({"prefixAdvertisements": [{"cidr": "fd00:244::/122", "communities": ["65001:7"]}]}),
+    ));
+    assert_eq!(
+        shown(&bgp(&cache(objs), "n1")),
+        ["10.244.1.0/26 []", "fd00:244::/122 [65001:7]"]
+    );
+}

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::IpNet;
+use std::net::IpAddr;
 use tokio::sync::Notify;
 
 /// What the BGP thread tells the main loop about learned routes.
@@ -22,8 +22,9 @@ use tokio::sync::Notify;
 pub enum RouteMsg {
     /// The speaker (re)started: forget every learned route.
     Reset,
-    Add(Ipv4Net, Ipv4Addr),
-    Withdraw(Ipv4Net),
+    /// A best route of either family and its next hop.
+    Add(IpNet, IpAddr),
+    Withdraw(IpNet),
     /// Initial convergence after a (re)start (RFC 4724 §4.1): every peer sent End-of-RIB or
     /// the selection deferral ran out, and every route of the converged table came before
     /// this message. Only now may kernel routes the speaker did not relearn be removed.
@@ -34,7 +35,7 @@ pub enum RouteMsg {
 struct Pending {
     reset: bool,
     /// Per prefix, its latest state: `Some(next hop)` learned, `None` withdrawn.
-    routes: BTreeMap<Ipv4Net, Option<Ipv4Addr>>,
+    routes: BTreeMap<IpNet, Option<IpAddr>>,
     converged: bool,
     receiver_gone: bool,
 }
@@ -136,7 +137,7 @@ impl Drop for RouteReceiver {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RouteBatch {
     pub reset: bool,
-    pub routes: Vec<(Ipv4Net, Option<Ipv4Addr>)>,
+    pub routes: Vec<(IpNet, Option<IpAddr>)>,
     pub converged: bool,
 }
 
@@ -190,12 +191,12 @@ impl IntoIterator for RouteBatch {
 mod tests {
     use super::*;
 
-    fn net(s: &str) -> Ipv4Net {
+    fn net(s: &str) -> IpNet {
         s.parse().unwrap()
     }
 
-    fn nh(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(172, 20, 42, last)
+    fn nh(last: u8) -> IpAddr {
+        std::net::Ipv4Addr::new(172, 20, 42, last).into()
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -223,7 +224,8 @@ mod tests {
         assert_eq!(b.routes.len(), 10);
         for (p, state) in &b.routes {
             // The last i with this prefix.
-            let k = u32::from(p.addr().octets()[2]);
+            let IpAddr::V4(a) = p.addr() else { panic!("{p}") };
+            let k = u32::from(a.octets()[2]);
             let last = (0..100_000u32).rev().find(|i| i % 10 == k).unwrap();
             let want = if last % 3 == 0 {
                 None

@@ -10,14 +10,14 @@
 //! it has not relearned before BGP's initial convergence.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brindle_dataplane::{DataplaneConfig, DesiredState};
 use brindle_datastore::Datastore;
 use brindle_model::resources::{FelixConfigurationSpec, IPPool, Node, WorkloadEndpoint};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{self, RouteMsg};
@@ -112,7 +112,8 @@ struct Loop {
     settings: CalcSettings,
     cache: Cache,
     in_sync: bool,
-    learned: BTreeMap<Ipv4Net, Ipv4Addr>,
+    /// BGP's best routes, both families: prefix → next hop.
+    learned: BTreeMap<IpNet, IpAddr>,
     sync: Arc<SyncQueue>,
     dp_tx: Arc<Mailbox<DpInput>>,
     bgp_tx: watch::Sender<Option<calc::DesiredBgp>>,
@@ -132,6 +133,7 @@ struct Loop {
     pools_seen: Vec<String>,
     counters: Counters,
     ipv4: Option<Ipv4Net>,
+    ipv6: Option<Ipv6Net>,
     /// Network policy's calculation ([`crate::policy`]).
     policy: PolicyFeed,
     /// A full listing came since the calculation was last rebuilt.
@@ -213,9 +215,11 @@ async fn main_loop(
         host_mtu: 1500,
         ipip_mtu: cfg.felix.ipip_mtu,
         vxlan_mtu: cfg.felix.vxlan_mtu,
+        vxlan_mtu_v6: cfg.felix.vxlan_mtu_v6,
         vxlan_vni: cfg.felix.vxlan_vni,
         vxlan_port: cfg.felix.vxlan_port,
         routes_from_datastore,
+        router_id: cfg.router_id.clone(),
     };
     let policy = PolicyFeed::new(&node);
     let mut lp = Loop {
@@ -244,6 +248,7 @@ async fn main_loop(
         pools_seen: Vec::new(),
         counters: Counters::default(),
         ipv4: None,
+        ipv6: None,
         policy,
         policy_rebuild: false,
         ipam_gc: None,
@@ -353,10 +358,11 @@ impl Loop {
     /// Startup is done: the node's facts, then the syncer.
     fn start(&mut self, ready: Ready) -> std::thread::JoinHandle<()> {
         let s = ready.started;
-        tracing::info!(node = %s.node, ipv4 = ?s.ipv4, ipip_tunnel = ?s.ipip_tunnel,
-            vxlan_tunnel = ?s.vxlan_tunnel, "startup complete");
+        tracing::info!(node = %s.node, ipv4 = ?s.ipv4, ipv6 = ?s.ipv6, ipip_tunnel = ?s.ipip_tunnel,
+            vxlan_tunnel = ?s.vxlan_tunnel, vxlan_v6_tunnel = ?s.vxlan_v6_tunnel, "startup complete");
         self.settings.host_mtu = ready.host_mtu;
         self.ipv4 = s.ipv4;
+        self.ipv6 = s.ipv6;
         // bird-ready's clock: the nodename file's mtime (written last by startup).
         self.started_at = std::fs::metadata(self.cfg.nodename_file())
             .and_then(|m| m.modified())
@@ -437,7 +443,7 @@ impl Loop {
         }
         self.push_policy();
         let t = Instant::now();
-        let learned: Vec<(Ipv4Net, Ipv4Addr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
+        let learned: Vec<(IpNet, IpAddr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
         // Felix's precedence: environment, then the node's FelixConfiguration, then `default`
         // (Felix restarts itself to apply a change; the agent applies it in place).
         let from_store = self
@@ -465,6 +471,7 @@ impl Loop {
         };
         self.settings.ipip_mtu = env.ipip_mtu.or_else(|| felix_u32(|c| c.ipip_mtu));
         self.settings.vxlan_mtu = env.vxlan_mtu.or_else(|| felix_u32(|c| c.vxlan_mtu));
+        self.settings.vxlan_mtu_v6 = env.vxlan_mtu_v6.or_else(|| felix_u32(|c| c.vxlan_mtu_v6));
         self.settings.vxlan_vni = env.vxlan_vni.or_else(|| felix_u32(|c| c.vxlan_vni));
         self.settings.vxlan_port = env
             .vxlan_port
@@ -475,6 +482,7 @@ impl Loop {
         self.counters.workloads_cluster = self.cache.count::<WorkloadEndpoint>();
         if let Some(n) = self.cache.node(&self.node) {
             self.ipv4 = n.bgp_ipv4();
+            self.ipv6 = n.bgp_ipv6();
         }
         self.bgp_wanted = d.bgp.is_some();
         let prune = self.may_prune();
@@ -551,12 +559,18 @@ impl Loop {
         }
         let Some(ds) = self.ds.clone() else { return };
         let node = self.node.clone();
+        // The families the node has an address of (as at startup).
+        use brindle_ipam::tunnel::TunnelKind;
+        let mut kinds = Vec::new();
+        if self.ipv4.is_some() || self.ipv6.is_none() {
+            kinds.extend([TunnelKind::Ipip, TunnelKind::Vxlan]);
+        }
+        if self.ipv6.is_some() {
+            kinds.push(TunnelKind::VxlanV6);
+        }
         tokio::task::spawn_blocking(move || {
             let ipam = brindle_ipam::Ipam::new(ds);
-            for kind in [
-                brindle_ipam::tunnel::TunnelKind::Ipip,
-                brindle_ipam::tunnel::TunnelKind::Vxlan,
-            ] {
+            for kind in kinds {
                 if let Err(e) = ipam.ensure_tunnel_address(&node, kind) {
                     tracing::warn!(error = %e, ?kind, "tunnel address");
                 }
@@ -637,6 +651,7 @@ impl Loop {
             pid: std::process::id(),
             started: self.started_at,
             ipv4_address: self.ipv4.map(|n| n.to_string()),
+            ipv6_address: self.ipv6.map(|n| n.to_string()),
             bgp,
             dataplane: DataplaneStatus {
                 ipip: rep.ipip.clone(),

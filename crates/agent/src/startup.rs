@@ -22,7 +22,7 @@ use brindle_model::resources::{
     NodeBgpSpec,
 };
 use brindle_model::{CalicoResource, Kind, ObjectMeta, Resource};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::autodetect;
 use crate::config::{AgentConfig, IpSetting};
@@ -93,8 +93,10 @@ fn upsert<T: CalicoResource + PartialEq>(
 pub struct Started {
     pub node: String,
     pub ipv4: Option<Ipv4Net>,
+    pub ipv6: Option<Ipv6Net>,
     pub ipip_tunnel: Option<IpAddr>,
     pub vxlan_tunnel: Option<IpAddr>,
+    pub vxlan_v6_tunnel: Option<IpAddr>,
 }
 
 /// The node's name (`NODENAME`, the nodename file, `HOSTNAME`, the hostname).
@@ -122,14 +124,39 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
         }
         _ => None,
     };
-    let detected = autodetect::resolve_v4(&cfg.ip, &cfg.ip_method, existing_v4, &ifaces, reach)?;
+    let detected = match autodetect::resolve_v4(&cfg.ip, &cfg.ip_method, existing_v4, &ifaces, reach) {
+        // `IP` left to autodetection on a node with only IPv6: an IPv6-only node, as if
+        // `IP=none` had been given (calico-node would stop; a v6-only host has nothing to find).
+        Err(Error::Startup(e)) if cfg.ip6 != IpSetting::None => {
+            tracing::warn!(node = %name, error = %e, "no IPv4 address: an IPv6-only node (IP=none says so)");
+            None
+        }
+        r => r?,
+    };
     let ipv4 = detected.or(existing_v4);
+    let existing_v6 = existing.as_ref().and_then(Node::bgp_ipv6);
+    let reach6 = match &cfg.ip6_method {
+        crate::config::AutodetectMethod::CanReach(dest) if cfg.ip6 == IpSetting::Autodetect => {
+            Some(autodetect::reach(dest)?)
+        }
+        _ => None,
+    };
+    let ipv6 = autodetect::resolve_v6(&cfg.ip6, &cfg.ip6_method, existing_v6, &ifaces, reach6)?;
+    if ipv4.is_none() && ipv6.is_none() {
+        tracing::warn!(node = %name, "node has neither an IPv4 nor an IPv6 address (IP=none, no IP6): no BGP");
+    }
     if let Some(ip) = ipv4 {
         tracing::info!(node = %name, address = %ip, "node BGP address");
-        check_conflict(&client, name, ip)?;
-    } else {
-        tracing::warn!(node = %name, "node has no IPv4 address (IP=none): no BGP");
     }
+    if let Some(ip) = ipv6 {
+        tracing::info!(node = %name, address = %ip, "node BGP IPv6 address");
+    }
+    check_conflict(
+        &client,
+        name,
+        ipv4.map(|n| IpAddr::V4(n.addr())),
+        ipv6.map(|n| IpAddr::V6(n.addr())),
+    )?;
     let as_number = cfg.as_number;
     upsert::<Node>(&client, name, false, |old| {
         let mut n = old.unwrap_or_else(|| Node::new(ObjectMeta::named(name), Default::default()));
@@ -137,6 +164,8 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
         if let Some(ip) = detected {
             bgp.ipv4_address = ip.to_string();
         }
+        // As calico-node: the IPv6 address with its prefix length, or none.
+        bgp.ipv6_address = ipv6.map(|ip| ip.to_string()).unwrap_or_default();
         if let Some(asn) = as_number {
             bgp.as_number = Some(AsNumber(asn));
         }
@@ -144,7 +173,7 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
         Some(n)
     })
     .map_err(|e| res_err(&format!("register Node {name}"), e))?;
-    ensure_defaults(cfg, &client, name)?;
+    ensure_defaults(cfg, &client, name, ipv6.is_some())?;
     // The built-in tiers (kube-admin, default, kube-baseline), as calico-node's
     // EnsureInitialized creates them: policies in the default tier need it.
     client
@@ -159,15 +188,30 @@ pub fn run(cfg: &AgentConfig, ds: &Arc<dyn Datastore>, name: &str) -> Result<Sta
             e => Error::Startup(format!("tunnel address of {name} ({dev}): {e}")),
         })
     };
-    let ipip_tunnel = tunnel(TunnelKind::Ipip, "tunl0")?;
-    let vxlan_tunnel = tunnel(TunnelKind::Vxlan, "vxlan.calico")?;
+    // A tunnel address only for a family the node has an address of: an IPv6-only node has
+    // no tunl0 nor vxlan.calico to give one to, an IPv4-only node no vxlan-v6.calico.
+    let v6_only = ipv4.is_none() && ipv6.is_some();
+    let (ipip_tunnel, vxlan_tunnel) = if v6_only {
+        (None, None)
+    } else {
+        (
+            tunnel(TunnelKind::Ipip, "tunl0")?,
+            tunnel(TunnelKind::Vxlan, "vxlan.calico")?,
+        )
+    };
+    let vxlan_v6_tunnel = match ipv6 {
+        Some(_) => tunnel(TunnelKind::VxlanV6, "vxlan-v6.calico")?,
+        None => None,
+    };
     // Last, as calico-node: the nodename file says startup is complete (bird-ready uses its mtime).
     nodename::write_file(&cfg.nodename_file(), name)?;
     Ok(Started {
         node: name.to_string(),
         ipv4,
+        ipv6,
         ipip_tunnel,
         vxlan_tunnel,
+        vxlan_v6_tunnel,
     })
 }
 
@@ -178,18 +222,33 @@ fn warn_undecodable(rows: &[brindle_datastore::client::Undecodable]) {
     }
 }
 
-/// Refuses an IPv4 address another Node already has (Calico's wording).
-fn check_conflict(client: &Client, me: &str, ip: Ipv4Net) -> Result<()> {
+/// Refuses an address (of either family) another Node already has (Calico's wording).
+fn check_conflict(client: &Client, me: &str, v4: Option<IpAddr>, v6: Option<IpAddr>) -> Result<()> {
+    if v4.is_none() && v6.is_none() {
+        return Ok(());
+    }
     let listing = client
         .list(Kind::Node, None)
         .map_err(|e| res_err("list Nodes", e))?;
     warn_undecodable(&listing.undecodable);
     for n in listing.items.into_iter().filter_map(Node::from_resource) {
-        if n.metadata.name != me && n.bgp_ipv4().map(|t| t.addr()) == Some(ip.addr()) {
+        if n.metadata.name == me {
+            continue;
+        }
+        if let Some(ip) = v4
+            && n.bgp_ipv4().map(|t| IpAddr::V4(t.addr())) == Some(ip)
+        {
             return Err(Error::Startup(format!(
-                "Calico node '{}' is already using the IPv4 address {}",
-                n.metadata.name,
-                ip.addr()
+                "Calico node '{}' is already using the IPv4 address {ip}",
+                n.metadata.name
+            )));
+        }
+        if let Some(ip) = v6
+            && n.bgp_ipv6().map(|t| IpAddr::V6(t.addr())) == Some(ip)
+        {
+            return Err(Error::Startup(format!(
+                "Calico node '{}' is already using the IPv6 address {ip}",
+                n.metadata.name
             )));
         }
     }
@@ -198,7 +257,7 @@ fn check_conflict(client: &Client, me: &str, ip: Ipv4Net) -> Result<()> {
 
 /// ClusterInformation `default`, FelixConfiguration `default` and `node.<name>`, and the
 /// default pool when configured and no IPv4 pool exists.
-fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()> {
+fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str, has_v6: bool) -> Result<()> {
     upsert::<ClusterInformation>(client, "default", true, |old| {
         let mut c = old.unwrap_or_else(|| {
             ClusterInformation::new(
@@ -237,13 +296,17 @@ fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()>
             ..Default::default()
         },
     )?;
-    if let Some(pool) = &cfg.default_pool {
-        let pools = client
-            .list(Kind::IPPool, None)
-            .map_err(|e| res_err("list IPPools", e))?;
-        warn_undecodable(&pools.undecodable);
-        // A pool this version cannot read may be the IPv4 pool: no default pool over it.
-        let has_v4 = !pools.undecodable.is_empty()
+    let v6_pool = cfg.default_pool_v6.as_ref().filter(|_| has_v6);
+    if cfg.default_pool.is_none() && v6_pool.is_none() {
+        return Ok(());
+    }
+    let pools = client
+        .list(Kind::IPPool, None)
+        .map_err(|e| res_err("list IPPools", e))?;
+    warn_undecodable(&pools.undecodable);
+    // A pool this version cannot read may be of either family: no default pool over it.
+    let has = |v4: bool| {
+        !pools.undecodable.is_empty()
             || pools
                 .items
                 .iter()
@@ -251,16 +314,49 @@ fn ensure_defaults(cfg: &AgentConfig, client: &Client, name: &str) -> Result<()>
                     Resource::IPPool(p) => p.spec.network(),
                     _ => None,
                 })
-                .any(|n| matches!(n, IpNet::V4(_)));
-        if !has_v4 {
-            tracing::info!(pool = %pool.metadata.name, cidr = %pool.spec.cidr, "creating the default IPv4 pool");
-            upsert::<IPPool>(client, &pool.metadata.name, false, |old| {
-                old.is_none().then(|| pool.clone())
-            })
-            .map_err(|e| res_err(&format!("default IPPool {}", pool.metadata.name), e))?;
+                .any(|n| matches!(n, IpNet::V4(_)) == v4)
+    };
+    if let Some(pool) = v6_pool
+        && !has(false)
+    {
+        let mut pool = pool.clone();
+        if pool.spec.cidr.is_empty() {
+            pool.spec.cidr = crate::pools::ula_48(random5()).to_string();
         }
+        tracing::info!(pool = %pool.metadata.name, cidr = %pool.spec.cidr, "creating the default IPv6 pool");
+        upsert::<IPPool>(client, &pool.metadata.name, false, |old| {
+            old.is_none().then(|| pool.clone())
+        })
+        .map_err(|e| res_err(&format!("default IPPool {}", pool.metadata.name), e))?;
+    }
+    if let Some(pool) = &cfg.default_pool
+        && !has(true)
+    {
+        tracing::info!(pool = %pool.metadata.name, cidr = %pool.spec.cidr, "creating the default IPv4 pool");
+        upsert::<IPPool>(client, &pool.metadata.name, false, |old| {
+            old.is_none().then(|| pool.clone())
+        })
+        .map_err(|e| res_err(&format!("default IPPool {}", pool.metadata.name), e))?;
     }
     Ok(())
+}
+
+/// Five random bytes (the random part of a ULA /48), from the kernel.
+fn random5() -> [u8; 5] {
+    use std::io::Read;
+    let mut b = [0u8; 5];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        // No /dev/urandom: the time's nanoseconds still make clashes unlikely.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b.copy_from_slice(&t.to_le_bytes()[..5]);
+    }
+    b
 }
 
 /// What the main loop needs once startup is done.
@@ -325,7 +421,8 @@ pub fn attempt(
         }
     };
     let started = run(cfg, &store, name)?;
-    let host_mtu = host_mtu(started.ipv4.map(|n| n.addr()))?;
+    let addr = (started.ipv4.map(|n| IpAddr::V4(n.addr()))).or(started.ipv6.map(|n| IpAddr::V6(n.addr())));
+    let host_mtu = host_mtu(addr)?;
     Ok(Ready {
         ds: store,
         started,
@@ -334,13 +431,13 @@ pub fn attempt(
 }
 
 /// The MTU of the interface holding the node's address (Felix's host MTU; 1500 without one).
-fn host_mtu(ip: Option<std::net::Ipv4Addr>) -> Result<u32> {
+fn host_mtu(ip: Option<IpAddr>) -> Result<u32> {
     let Some(ip) = ip else { return Ok(1500) };
     let mut h = brindle_netlink::Handle::new()?;
     let idx = h
         .addresses(None)?
         .into_iter()
-        .find(|a| a.net.addr() == IpAddr::V4(ip))
+        .find(|a| a.net.addr() == ip)
         .map(|a| a.index);
     Ok(match idx {
         Some(i) => h.link_by_index(i)?.map(|l| l.mtu).unwrap_or(1500),

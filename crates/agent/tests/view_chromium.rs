@@ -37,6 +37,7 @@ fn seed() -> ClusterView {
                 address: format!("{ip}/22"),
                 asn: "64512".into(),
                 agent: None,
+                not_asked: false,
                 blocks: vec![BlockEntry {
                     cidr: cidr.to_string(),
                     pool: "default-pool".into(),

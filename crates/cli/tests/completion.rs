@@ -1,6 +1,6 @@
 //! Shell completions and man pages generated from the CLI definition: the scripts name the
-//! commands and resource kinds, each shell's script is what that shell accepts, and the man
-//! pages render with man-db (`man -l`).
+//! commands and resource kinds (fish, run here, offers the kinds too), each shell's script is
+//! what that shell accepts, and the man pages render with man-db (`man -l`).
 
 mod support;
 
@@ -30,7 +30,6 @@ fn zsh_and_fish_scripts_name_commands_and_flags() {
     let zsh = env.run(&["completion", "zsh"]).ok().stdout;
     assert!(zsh.starts_with("#compdef brindle"), "{zsh}");
     assert!(zsh.contains("ippool") && zsh.contains("--skip-empty"), "{zsh}");
-    // clap_complete's fish script completes subcommands and flags (not positional values).
     let fish = env.run(&["completion", "fish"]).ok().stdout;
     assert!(
         fish.contains("-l skip-empty") && fish.contains("-a \"apply\""),
@@ -39,6 +38,53 @@ fn zsh_and_fish_scripts_name_commands_and_flags() {
     let r = env.run(&["completion", "tcsh"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("bash") && r.stderr.contains("fish"), "{r:?}");
+}
+
+/// fish itself (Debian's fish; .ci/deps installs it) loads the script and, asked what follows
+/// `brindle get `, offers the kinds as bash and zsh do; once a kind is typed, no more kinds.
+#[test]
+fn fish_completes_commands_flags_and_kind_names() {
+    let env = Env::sqlite();
+    let script = env.dir.join("brindle.fish");
+    std::fs::write(&script, env.run(&["completion", "fish"]).ok().stdout).unwrap();
+    let complete = |line: &str| -> Vec<String> {
+        let out = Command::new("fish")
+            .args(["--no-config", "-c"])
+            .arg(format!("source {}; complete -C '{line}'", script.display()))
+            .output()
+            .expect("run fish (install fish)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let verbs = complete("brindle ");
+    for v in ["apply", "get", "label", "node", "ipam"] {
+        assert!(verbs.iter().any(|c| c == v), "brindle <TAB> lacks {v}: {verbs:?}");
+    }
+    for verb in ["get", "delete", "label"] {
+        let kinds = complete(&format!("brindle {verb} "));
+        for k in [
+            "ippool",
+            "bgppeer",
+            "node",
+            "workloadendpoint",
+            "globalnetworkpolicy",
+            "tier",
+        ] {
+            assert!(
+                kinds.iter().any(|c| c == k),
+                "brindle {verb} <TAB> lacks {k}: {kinds:?}"
+            );
+        }
+    }
+    let after = complete("brindle get ippool ");
+    assert!(!after.iter().any(|c| c == "bgppeer"), "{after:?}");
+    let flags = complete("brindle get --sk");
+    assert_eq!(flags, ["--skip-empty"], "{flags:?}");
+    let shells = complete("brindle completion ");
+    assert_eq!(shells, ["bash", "fish", "zsh"], "{shells:?}");
 }
 
 #[test]

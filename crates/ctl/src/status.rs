@@ -69,6 +69,9 @@ pub struct AgentStatus {
     pub started: i64,
     /// BGP address of the node, `172.20.42.80/22`.
     pub ipv4_address: Option<String>,
+    /// IPv6 BGP address of the node, `fd00:20::80/64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
     pub bgp: Option<BgpStatus>,
     pub dataplane: DataplaneStatus,
     pub live: bool,

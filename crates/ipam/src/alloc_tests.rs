@@ -193,6 +193,59 @@ fn tunnel_address_released_when_no_pool_wants_it() {
     assert_eq!(node.ipip_tunnel_addr, None);
 }
 
+/// vxlan-v6.calico's address (allocate-tunnel-addrs): from an IPv6 pool with vxlanMode on,
+/// handle `vxlan-v6-tunnel-addr-<node>`, type `vxlanV6TunnelAddress`, on
+/// `spec.ipv6VXLANTunnelAddr`; released when the pool stops wanting it; never from a v4 pool.
+#[test]
+fn vxlan_v6_tunnel_address_from_the_v6_pool() {
+    let f = fix();
+    f.pool(
+        "p4",
+        "10.233.64.0/18",
+        24,
+        json!({"ipipMode": "Never", "vxlanMode": "Always"}),
+    );
+    f.node("n1", &[]);
+    assert_eq!(
+        f.ipam.ensure_tunnel_address("n1", TunnelKind::VxlanV6).unwrap(),
+        None,
+        "no IPv6 pool"
+    );
+    f.pool(
+        "p6",
+        "fd00:10:244::/64",
+        122,
+        json!({"ipipMode": "Never", "vxlanMode": "CrossSubnet"}),
+    );
+    let tun = f
+        .ipam
+        .ensure_tunnel_address("n1", TunnelKind::VxlanV6)
+        .unwrap()
+        .unwrap();
+    assert!(tun.is_ipv6() && n("fd00:10:244::/64").contains(&tun), "{tun}");
+    let t = f.ipam.allocation(tun).unwrap().unwrap();
+    assert_eq!(t.handle.as_deref(), Some("vxlan-v6-tunnel-addr-n1"));
+    assert_eq!(
+        t.attrs.get("type").map(String::as_str),
+        Some("vxlanV6TunnelAddress")
+    );
+    let node = resources::get_node(&*f.ds, "n1").unwrap().unwrap();
+    assert_eq!(node.vxlan_v6_tunnel_addr, Some(tun.to_string()));
+    // Kept on a second call.
+    assert_eq!(
+        f.ipam.ensure_tunnel_address("n1", TunnelKind::VxlanV6).unwrap(),
+        Some(tun)
+    );
+    f.pool("p6", "fd00:10:244::/64", 122, json!({"ipipMode": "Never"}));
+    assert_eq!(
+        f.ipam.ensure_tunnel_address("n1", TunnelKind::VxlanV6).unwrap(),
+        None
+    );
+    assert!(f.ipam.allocation(tun).unwrap().is_none());
+    let node = resources::get_node(&*f.ds, "n1").unwrap().unwrap();
+    assert_eq!(node.vxlan_v6_tunnel_addr, None);
+}
+
 #[test]
 fn two_phase_claim_pending_then_confirmed() {
     let f = fix();

@@ -102,6 +102,8 @@ pub struct NodeInfo {
     pub ipip_tunnel_addr: Option<String>,
     /// `spec.ipv4VXLANTunnelAddr`
     pub vxlan_tunnel_addr: Option<String>,
+    /// `spec.ipv6VXLANTunnelAddr`
+    pub vxlan_v6_tunnel_addr: Option<String>,
     /// `spec.wireguard.interfaceIPv4Address`
     pub wireguard_addr: Option<String>,
 }
@@ -121,6 +123,7 @@ impl NodeInfo {
                 .as_ref()
                 .and_then(|b| non_empty(&b.ipv4_ipip_tunnel_addr)),
             vxlan_tunnel_addr: non_empty(&n.spec.ipv4_vxlan_tunnel_addr),
+            vxlan_v6_tunnel_addr: non_empty(&n.spec.ipv6_vxlan_tunnel_addr),
             wireguard_addr: n
                 .spec
                 .wireguard
@@ -133,6 +136,7 @@ impl NodeInfo {
     pub fn tunnel_addrs(&self) -> Vec<IpAddr> {
         [
             &self.vxlan_tunnel_addr,
+            &self.vxlan_v6_tunnel_addr,
             &self.wireguard_addr,
             &self.ipip_tunnel_addr,
         ]
@@ -273,6 +277,8 @@ pub enum TunnelField {
     Ipip,
     /// `spec.ipv4VXLANTunnelAddr`
     Vxlan,
+    /// `spec.ipv6VXLANTunnelAddr`
+    VxlanV6,
 }
 
 /// Sets (or, with `None`, clears) a Node's tunnel address with a compare-and-swap on the
@@ -301,6 +307,7 @@ pub fn write_node_tunnel(
             }
         },
         TunnelField::Vxlan => n.spec.ipv4_vxlan_tunnel_addr = value,
+        TunnelField::VxlanV6 => n.spec.ipv6_vxlan_tunnel_addr = value,
     }
     match ds.update(
         &key,

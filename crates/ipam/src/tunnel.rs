@@ -20,6 +20,9 @@ pub enum TunnelKind {
     Ipip,
     /// vxlan.calico; pools with `vxlanMode` Always or CrossSubnet; `spec.ipv4VXLANTunnelAddr`.
     Vxlan,
+    /// vxlan-v6.calico; IPv6 pools with `vxlanMode` Always or CrossSubnet;
+    /// `spec.ipv6VXLANTunnelAddr`.
+    VxlanV6,
 }
 
 impl TunnelKind {
@@ -28,6 +31,7 @@ impl TunnelKind {
         match self {
             TunnelKind::Ipip => format!("ipip-tunnel-addr-{node}"),
             TunnelKind::Vxlan => format!("vxlan-tunnel-addr-{node}"),
+            TunnelKind::VxlanV6 => format!("vxlan-v6-tunnel-addr-{node}"),
         }
     }
 
@@ -36,6 +40,7 @@ impl TunnelKind {
         match self {
             TunnelKind::Ipip => attr::TYPE_IPIP,
             TunnelKind::Vxlan => attr::TYPE_VXLAN,
+            TunnelKind::VxlanV6 => attr::TYPE_VXLAN_V6,
         }
     }
 
@@ -43,6 +48,7 @@ impl TunnelKind {
         match self {
             TunnelKind::Ipip => TunnelField::Ipip,
             TunnelKind::Vxlan => TunnelField::Vxlan,
+            TunnelKind::VxlanV6 => TunnelField::VxlanV6,
         }
     }
 
@@ -50,6 +56,7 @@ impl TunnelKind {
         let s = match self {
             TunnelKind::Ipip => n.ipip_tunnel_addr.as_deref(),
             TunnelKind::Vxlan => n.vxlan_tunnel_addr.as_deref(),
+            TunnelKind::VxlanV6 => n.vxlan_v6_tunnel_addr.as_deref(),
         }?;
         crate::cidr::parse_addr_or_cidr(s)
     }
@@ -57,7 +64,15 @@ impl TunnelKind {
     fn wants(self, p: &Pool) -> bool {
         match self {
             TunnelKind::Ipip => p.ipip,
-            TunnelKind::Vxlan => p.vxlan,
+            TunnelKind::Vxlan | TunnelKind::VxlanV6 => p.vxlan,
+        }
+    }
+
+    /// The family of the pools the address comes from.
+    fn family(self) -> Family {
+        match self {
+            TunnelKind::VxlanV6 => Family::V6,
+            _ => Family::V4,
         }
     }
 }
@@ -98,7 +113,7 @@ impl Ipam {
             return Err(e);
         }
         let mut released = out.released;
-        for kind in [TunnelKind::Ipip, TunnelKind::Vxlan] {
+        for kind in [TunnelKind::Ipip, TunnelKind::Vxlan, TunnelKind::VxlanV6] {
             match self.release_by_handle(&kind.handle(node)) {
                 Ok(a) => released.extend(a),
                 Err(IpamError::UnknownHandle { .. }) => {}
@@ -113,7 +128,7 @@ impl Ipam {
     }
 
     /// Makes sure `node` has a tunnel address of `kind` if, and only if, a pool calls for one:
-    /// an enabled IPv4 pool allowing `Tunnel`, selecting the node, with the encapsulation on.
+    /// an enabled pool of the kind's family allowing `Tunnel`, selecting the node, with the encapsulation on.
     /// A current address that is still valid (in such a pool, held by the node's handle) is
     /// kept; otherwise a new one is assigned from the node's block and written to the Node.
     /// With no such pool, the address is released and the Node field cleared. Returns the
@@ -124,7 +139,7 @@ impl Ipam {
         let mut eligible = Vec::new();
         for p in resources::list_pools(&*self.ds)? {
             if !p.disabled
-                && p.family() == Family::V4
+                && p.family() == kind.family()
                 && p.allows(IntendedUse::Tunnel)
                 && kind.wants(&p)
                 && resources::selects(&p.node_selector, &info.labels)?
@@ -166,19 +181,25 @@ impl Ipam {
             }
         }
         self.release_handle_if_any(&handle)?;
+        let v6 = kind.family() == Family::V6;
+        let pools: Vec<_> = eligible.iter().map(|p| p.cidr).collect();
         let args = AutoAssignArgs {
-            num4: 1,
-            num6: 0,
+            num4: usize::from(!v6),
+            num6: usize::from(v6),
             handle_id: Some(handle.clone()),
             attrs,
             hostname: node.to_string(),
-            ipv4_pools: eligible.iter().map(|p| p.cidr).collect(),
-            ipv6_pools: Vec::new(),
+            ipv4_pools: if v6 { Vec::new() } else { pools.clone() },
+            ipv6_pools: if v6 { pools } else { Vec::new() },
             max_blocks_per_host: 0,
             intended_use: IntendedUse::Tunnel,
         };
         let assigned = self.auto_assign(&args)?;
-        let addr = assigned.ipv4[0].addr();
+        let addr = if v6 {
+            assigned.ipv6[0].addr()
+        } else {
+            assigned.ipv4[0].addr()
+        };
         if let Err(e) = self.write_tunnel(node, kind, Some(addr)) {
             let _ = self.release_by_handle(&handle);
             return Err(e);

@@ -50,6 +50,9 @@ pub struct NodeEntry {
     pub asn: String,
     /// `None`: no agent was asked, or it did not answer.
     pub agent: Option<AgentEntry>,
+    /// Its agent was not asked (`node view` asks its own node's agent only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_asked: bool,
     pub blocks: Vec<BlockEntry>,
 }
 
@@ -159,8 +162,11 @@ pub fn collect(
     for r in &nodes {
         let Resource::Node(n) = r else { continue };
         let bgp = n.spec.bgp.clone().unwrap_or_default();
-        if let Some(ip) = bgp.ipv4_address.split('/').next().and_then(|a| a.parse().ok()) {
-            by_addr.insert(ip, n.metadata.name.clone());
+        // Both families' addresses name the node (a dual-stack pair has a session of each).
+        for a in [&bgp.ipv4_address, &bgp.ipv6_address] {
+            if let Some(ip) = a.split('/').next().and_then(|a| a.parse().ok()) {
+                by_addr.insert(ip, n.metadata.name.clone());
+            }
         }
         let agent = statuses
             .get(&n.metadata.name)
@@ -174,9 +180,15 @@ pub fn collect(
             });
         out.nodes.push(NodeEntry {
             name: n.metadata.name.clone(),
-            address: bgp.ipv4_address.clone(),
+            // The IPv4 address, or an IPv6-only node's IPv6 one.
+            address: if bgp.ipv4_address.is_empty() {
+                bgp.ipv6_address.clone()
+            } else {
+                bgp.ipv4_address.clone()
+            },
             asn: bgp.as_number.map(|a| a.to_string()).unwrap_or_default(),
             agent,
+            not_asked: !statuses.contains_key(&n.metadata.name),
             blocks: Vec::new(),
         });
     }
@@ -234,6 +246,7 @@ pub fn collect(
                     address: String::new(),
                     asn: String::new(),
                     agent: None,
+                    not_asked: false,
                     blocks: vec![entry],
                 });
             }

@@ -13,6 +13,7 @@ fn view() -> ClusterView {
             address: "172.20.42.80/22".into(),
             asn: "64512".into(),
             agent: None,
+            not_asked: false,
             blocks: vec![BlockEntry {
                 cidr: "10.233.94.0/24".into(),
                 pool: "default-pool".into(),

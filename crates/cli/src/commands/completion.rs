@@ -41,8 +41,46 @@ pub fn completion(a: &CompletionArgs) -> Result<()> {
     // Into a buffer first: clap_complete panics on a write error (a closed pipe, `| head`).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "brindle", &mut script);
+    if a.shell == Shell::Fish {
+        // clap_complete's fish script completes subcommands and flags only; bash's and zsh's
+        // also offer a positional argument's possible values (the resource kinds).
+        let mut extra = String::new();
+        fish_positional_values(&cmd, &mut Vec::new(), &mut extra);
+        script.extend_from_slice(extra.as_bytes());
+    }
     std::io::Write::write_all(&mut std::io::stdout(), &script)
         .map_err(|e| anyhow!("write the completion script: {e}"))
+}
+
+/// One `complete` line per positional argument with possible values (`brindle get <TAB>`:
+/// the kinds), offered until one of them is on the command line. The conditions use the
+/// helper function clap_complete's script defines.
+fn fish_positional_values(cmd: &clap::Command, path: &mut Vec<String>, out: &mut String) {
+    if let Some((first, rest)) = path.split_first() {
+        for arg in cmd.get_positionals().filter(|a| !a.is_hide_set()) {
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let mut cond = format!("__fish_brindle_using_subcommand {first}");
+            for p in rest {
+                cond.push_str(&format!("; and __fish_seen_subcommand_from {p}"));
+            }
+            let values = values.join(" ");
+            cond.push_str(&format!("; and not __fish_seen_subcommand_from {values}"));
+            out.push_str(&format!("complete -c brindle -n \"{cond}\" -f -a \"{values}\"\n"));
+        }
+    }
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        path.push(sub.get_name().to_string());
+        fish_positional_values(sub, path, out);
+        path.pop();
+    }
 }
 
 /// Writes the man pages into `a.dir` (created if missing) and names them on stdout.

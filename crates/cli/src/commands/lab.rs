@@ -213,13 +213,7 @@ fn view(a: &ViewArgs) -> Result<()> {
     match &a.output {
         None => print!("{html}"),
         Some(path) => {
-            // Written beside the target then renamed: a reader never sees half a page.
-            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            std::fs::write(&tmp, &html).with_context(|| format!("write {}", tmp.display()))?;
-            if let Err(e) = std::fs::rename(&tmp, path) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e).with_context(|| format!("write {}", path.display()));
-            }
+            super::node_view::write_whole(path, html.as_bytes())?;
             eprintln!(
                 "{}: lab {} ({} nodes, {} sessions) drawn",
                 path.display(),

@@ -8,6 +8,8 @@
 pub mod cascade;
 pub mod checksystem;
 pub mod completion;
+pub mod diags_network;
+pub mod diags_redact;
 pub mod get;
 pub mod install_cni;
 pub mod lab;
@@ -15,6 +17,8 @@ pub mod lab_apply;
 pub mod lab_probe;
 pub mod label;
 pub mod node;
+pub mod node_diags;
+pub mod node_view;
 pub mod patch;
 pub mod version;
 pub mod write;

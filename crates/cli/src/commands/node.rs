@@ -1,4 +1,5 @@
-//! `brindle node run` (the agent), `brindle node status` and `brindle node checksystem`.
+//! `brindle node run` (the agent), `node status`, `node checksystem`, `node diags` and
+//! `node view`.
 
 use anyhow::Result;
 use brindle_agent::config::AgentConfig;
@@ -14,7 +15,29 @@ pub enum NodeCommand {
     Status(StatusArgs),
     /// Check this host can run Brindle (kernel features, nftables, CNI directories).
     Checksystem(crate::commands::checksystem::CheckArgs),
+    /// Gather diagnostics (status, routes, nftables, sysctls, metrics, datastore resources,
+    /// logs, redacted configuration) into a tarball, as `calicoctl node diags`.
+    #[command(after_help = DIAGS_EXAMPLES)]
+    Diags(crate::commands::node_diags::DiagsArgs),
+    /// Draw this node's cluster (nodes, BGP sessions, blocks, pods) as one self-contained HTML
+    /// page, from the datastore and this node's agent.
+    #[command(after_help = VIEW_EXAMPLES)]
+    View(crate::commands::node_view::ViewArgs),
 }
+
+const DIAGS_EXAMPLES: &str = "Examples:
+  # Everything, logs from calico-node's usual directory; prints where the tarball is
+  brindle node diags
+
+  # Logs kept elsewhere
+  brindle node diags --log-dir /var/log/brindle";
+
+const VIEW_EXAMPLES: &str = "Examples:
+  # Write the page and open it in a browser
+  brindle node view -o cluster.html
+
+  # Written under the temporary directory; prints where
+  brindle node view";
 
 /// Flags win over Calico's environment variables of the same meaning.
 #[derive(Debug, Args)]
@@ -55,6 +78,8 @@ pub fn node(cmd: &NodeCommand, ds: &crate::args::DatastoreArgs) -> Result<()> {
         NodeCommand::Run(a) => run(a, ds),
         NodeCommand::Status(a) => status_cmd(a),
         NodeCommand::Checksystem(a) => crate::commands::checksystem::checksystem(a),
+        NodeCommand::Diags(a) => crate::commands::node_diags::diags(a, ds),
+        NodeCommand::View(a) => crate::commands::node_view::view(a, ds),
     }
 }
 
@@ -120,18 +145,24 @@ fn status_cmd(a: &StatusArgs) -> Result<()> {
         // calicoctl's error, printed on stderr with exit status 1 by main.
         Err(_) => anyhow::bail!("Calico process is not running."),
     };
-    let now = status::unix_now();
-    let off = status::local_utc_offset(now);
     match a.output.as_deref() {
-        None | Some("table") => print!(
-            "{}",
-            status::render_node_status(&st, now, off, |h, rows| crate::output::boxtable::render(h, rows))
-        ),
-        Some("json") => println!(
-            "{}",
-            serde_json::to_string_pretty(&status::to_calico_json(&st, now, off)).expect("json")
-        ),
+        None | Some("table") => print!("{}", render_status_table(&st)),
+        Some("json") => println!("{}", render_status_json(&st)),
         Some(other) => anyhow::bail!("unknown output format {other:?} for node status (expected json)"),
     }
     Ok(())
+}
+
+/// `node status`'s calicoctl table, times in local time.
+pub fn render_status_table(st: &status::AgentStatus) -> String {
+    let now = status::unix_now();
+    let off = status::local_utc_offset(now);
+    status::render_node_status(st, now, off, |h, rows| crate::output::boxtable::render(h, rows))
+}
+
+/// `node status -o json`.
+pub fn render_status_json(st: &status::AgentStatus) -> String {
+    let now = status::unix_now();
+    let off = status::local_utc_offset(now);
+    serde_json::to_string_pretty(&status::to_calico_json(st, now, off)).expect("json")
 }

@@ -4,14 +4,18 @@
 //!   each pod ADD on bgp-master1 (the CNI plugin, as a runtime runs it) is timed until
 //!   bgp-node1's kernel holds a route to the pod's address (pods alternate between
 //!   bgp-master1 and bgp-node2, each node staying under maxBlocksPerHost). Goal: p99 < 100 ms.
+//! - `convergence6 [PODS]`: the same on a dual-stack lab (`--ip-family dual`, IPv6 routed
+//!   natively) with /127 IPv6 blocks, timed until bgp-node1 routes the pod's IPv6 address.
+//!   Goal: p99 < 100 ms.
 //! - `scale [NODES]`: `lab up` of NODES nodes × 2 pods until every node routes to every block
 //!   and every BGP session is Established (goal: 100 nodes < 60 s on 2 cores), then the agents'
 //!   RSS (goals: < 30 MiB at 3 nodes, < 60 MiB at 100; calico-node: 250–560 MiB as reported in
 //!   projectcalico/calico issues #2703, #3820, #4129).
 //!
-//! `cargo bench -p brindle --bench lab [-- convergence 60 | scale 100]` (both by default).
+//! `cargo bench -p brindle --bench lab [-- convergence 60 | convergence6 60 | scale 100]` (all
+//! three by default).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -57,14 +61,16 @@ fn agent_rss(lab: &Lab) -> Vec<f64> {
         .collect()
 }
 
-/// The IPv4 prefixes (other than the default) in `h`'s main table.
-fn prefixes(h: &mut Handle) -> Vec<ipnet::Ipv4Net> {
+/// The prefixes of family `v6` (other than the default and link-local) in `h`'s main table.
+fn prefixes(h: &mut Handle, v6: bool) -> Vec<ipnet::IpNet> {
     h.routes(Some(brindle_netlink::TABLE_MAIN))
         .map(|rs| {
             rs.iter()
-                .filter_map(|r| match r.dst {
-                    ipnet::IpNet::V4(n) if n.prefix_len() > 0 => Some(n),
-                    _ => None,
+                .map(|r| r.dst)
+                .filter(|n| {
+                    n.prefix_len() > 0
+                        && matches!(n, ipnet::IpNet::V6(_)) == v6
+                        && !matches!(n.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
                 })
                 .collect()
         })
@@ -72,28 +78,31 @@ fn prefixes(h: &mut Handle) -> Vec<ipnet::Ipv4Net> {
 }
 
 /// Does `h`'s main table route `ip` (any prefix covering it, other than the default)?
-fn routed(h: &mut Handle, ip: Ipv4Addr) -> bool {
+fn routed(h: &mut Handle, ip: IpAddr) -> bool {
     h.routes(Some(brindle_netlink::TABLE_MAIN))
-        .map(|rs| {
-            rs.iter().any(|r| match r.dst {
-                ipnet::IpNet::V4(n) => n.prefix_len() > 0 && n.contains(&ip),
-                ipnet::IpNet::V6(_) => false,
-            })
-        })
+        .map(|rs| rs.iter().any(|r| r.dst.prefix_len() > 0 && r.dst.contains(&ip)))
         .unwrap_or(false)
 }
 
-fn convergence(pods: usize) {
+fn convergence(pods: usize, v6: bool) {
     let root = TempDir::new("benchlab");
     let spec = LabSpec {
         name: names::unique("bc"),
         nodes: 3,
         pods: 0,
         block_size: 31,
+        block_size6: 127,
+        ip_family: if v6 {
+            brindle_lab::spec::IpFamily::Dual
+        } else {
+            brindle_lab::spec::IpFamily::V4
+        },
         ..Default::default()
     };
     eprintln!(
-        "convergence: 3-node lab, /31 blocks, {pods} pod ADDs on bgp-master1 and bgp-node2, watched from bgp-node1"
+        "convergence{}: 3-node lab, {} blocks, {pods} pod ADDs on bgp-master1 and bgp-node2, watched from bgp-node1",
+        if v6 { " (IPv6, dual-stack lab)" } else { "" },
+        if v6 { "/127 IPv6" } else { "/31" }
     );
     let lab = Lab::up_in(root.path(), spec, Path::new(BIN), &Stderr::default()).expect("lab up");
     let mut g = Guard(Some(lab));
@@ -105,7 +114,7 @@ fn convergence(pods: usize) {
     for i in 0..pods {
         // Alternate the two other nodes so neither hits maxBlocksPerHost (20) with /31 blocks.
         let a = if i % 2 == 0 { "bgp-master1" } else { "bgp-node2" };
-        let before = prefixes(&mut hb);
+        let before = prefixes(&mut hb, v6);
         // Watch B's table from before the ADD: a new block's route can arrive before the
         // plugin has even returned.
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -113,10 +122,10 @@ fn convergence(pods: usize) {
         let (rec, t_add, seen) = std::thread::scope(|s| {
             let watcher = s.spawn(|| {
                 let mut h = Handle::open_named(&b_ns).expect("netlink in bgp-node1");
-                let mut seen: Vec<(ipnet::Ipv4Net, Duration)> = Vec::new();
+                let mut seen: Vec<(ipnet::IpNet, Duration)> = Vec::new();
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
-                    for p in prefixes(&mut h) {
+                    for p in prefixes(&mut h, v6) {
                         if !before.contains(&p) && !seen.iter().any(|(q, _)| *q == p) {
                             seen.push((p, t0.elapsed()));
                         }
@@ -130,7 +139,7 @@ fn convergence(pods: usize) {
             });
             let rec = lab.add_pod(a).expect("pod ADD");
             let t_add = t0.elapsed();
-            let ip: Ipv4Addr = rec.ip.as_deref().expect("pod ip").parse().expect("ipv4");
+            let ip = pod_ip(&rec, v6);
             let deadline = Instant::now() + Duration::from_secs(10);
             while !routed(&mut hb, ip) {
                 assert!(
@@ -142,7 +151,7 @@ fn convergence(pods: usize) {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             (rec, t_add, watcher.join().expect("watcher"))
         });
-        let ip: Ipv4Addr = rec.ip.as_deref().expect("pod ip").parse().expect("ipv4");
+        let ip = pod_ip(&rec, v6);
         add.push(ms(t_add));
         if before.iter().any(|p| p.contains(&ip)) {
             // Already routed: the pod is reachable from B once its own node has its /32.
@@ -161,7 +170,10 @@ fn convergence(pods: usize) {
         }
     }
     let rss = agent_rss(lab);
-    println!("\n== pod ADD on node A -> route on node B (3 nodes, {pods} pods) ==");
+    println!(
+        "\n== pod ADD on node A -> {}route on node B (3 nodes, {pods} pods) ==",
+        if v6 { "IPv6 " } else { "" }
+    );
     println!("{:<46} {:>6} {:>9} {:>9}", "", "n", "p50 ms", "p99 ms");
     for (what, v) in [
         ("CNI ADD (exec of the plugin, IPAM, veth)", &mut add),
@@ -175,6 +187,12 @@ fn convergence(pods: usize) {
     }
     println!("goal: p99 < 100 ms; naive 10-command CNI ADD alone: 18.8 ms p50 on this machine");
     print_rss("3 nodes", rss, 30.0);
+}
+
+/// The pod's address of the benchmarked family.
+fn pod_ip(rec: &brindle_lab::state::PodRecord, v6: bool) -> IpAddr {
+    let ip = if v6 { rec.ip6() } else { rec.ip4() };
+    ip.expect("pod address of the family").parse().expect("address")
 }
 
 fn print_rss(what: &str, mut rss: Vec<f64>, goal: f64) {
@@ -229,12 +247,16 @@ fn main() {
     );
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("convergence") => convergence(num(1, 60)),
+        Some("convergence") => convergence(num(1, 60), false),
+        Some("convergence6") => convergence(num(1, 60), true),
         Some("scale") => scale(num(1, 100)),
         None => {
-            convergence(60);
+            convergence(60, false);
+            convergence(60, true);
             scale(100);
         }
-        Some(other) => panic!("unknown benchmark {other:?} (convergence [PODS] | scale [NODES])"),
+        Some(other) => {
+            panic!("unknown benchmark {other:?} (convergence [PODS] | convergence6 [PODS] | scale [NODES])")
+        }
     }
 }

@@ -9,7 +9,7 @@ mod lab_support;
 use std::process::Command;
 use std::time::Duration;
 
-use lab_support::{BIN, TestLab, is_time, wait_for};
+use lab_support::{BIN, TestLab, is_time, ping_stream, wait_for};
 
 /// The seed's `node status` with the two other nodes, checked line by line (SINCE varies).
 fn assert_seed_node_status(out: &str) {
@@ -661,43 +661,6 @@ fn node_status_without_an_agent_says_so_like_calicoctl() {
         String::from_utf8_lossy(&out.stderr),
         "Calico process is not running.\n"
     );
-}
-
-/// Pings `ip` from `netns` every 10 ms for `count` packets; returns (sent, received).
-fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
-    let netns = netns.to_string();
-    let ip = ip.to_string();
-    std::thread::spawn(move || {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{netns}"))
-            .args([
-                "ping",
-                "-i",
-                "0.01",
-                "-W",
-                "1",
-                "-c",
-                &count.to_string(),
-                "-q",
-                &ip,
-            ])
-            .output()
-            .expect("ping");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or("");
-        let nums: Vec<u32> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        (
-            nums.first().copied().unwrap_or(0),
-            nums.get(1).copied().unwrap_or(0),
-        )
-    })
 }
 
 /// Kills bgp-node2's agent with SIGKILL and restarts it under three ping streams (between pods

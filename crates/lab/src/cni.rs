@@ -8,11 +8,23 @@ use std::process::{Command, Stdio};
 use crate::error::{Error, Result};
 use crate::plan::PodPlan;
 use crate::proc::enter_netns;
+use crate::spec::IpFamily;
 use crate::state::PodRecord;
 
 /// The network configuration a runtime would read from `/etc/cni/net.d` (Calico's fields, plus
-/// Brindle's `datastore_path` for the SQLite file).
+/// Brindle's `datastore_path` for the SQLite file), for IPv4 pods.
 pub fn netconf(env: &[(String, String)], node: &str, mtu: u32, log: &Path) -> serde_json::Value {
+    netconf_for(env, node, mtu, log, IpFamily::V4)
+}
+
+/// [`netconf`] for pods of `family`: Calico's `ipam.assign_ipv4` / `assign_ipv6`.
+pub fn netconf_for(
+    env: &[(String, String)],
+    node: &str,
+    mtu: u32,
+    log: &Path,
+    family: IpFamily,
+) -> serde_json::Value {
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut conf = serde_json::json!({
         "cniVersion": "1.0.0",
@@ -24,6 +36,10 @@ pub fn netconf(env: &[(String, String)], node: &str, mtu: u32, log: &Path) -> se
         "mtu": mtu,
         "ipam": { "type": "calico-ipam" },
     });
+    if family.has_v6() {
+        conf["ipam"]["assign_ipv4"] = family.has_v4().to_string().into();
+        conf["ipam"]["assign_ipv6"] = "true".into();
+    }
     let o = conf.as_object_mut().expect("object");
     match get("BRINDLE_DATASTORE_TYPE").as_deref() {
         Some("etcdv3") => {
@@ -118,9 +134,18 @@ pub fn invoke_with(
 /// Reads the pod's address and host interface from a CNI result.
 pub fn record(pod: &PodPlan, result: &str) -> PodRecord {
     let v: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
-    let ip = v["ips"][0]["address"]
-        .as_str()
-        .map(|a| a.split('/').next().unwrap_or(a).to_string());
+    // Every address, without prefix, in the result's order (Calico: IPv4 first), as
+    // Kubernetes' `podIPs`; the first is `podIP`.
+    let ips: Vec<String> = v["ips"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["address"].as_str())
+                .map(|a| a.split('/').next().unwrap_or(a).to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ip = ips.first().cloned();
     let host_if = v["interfaces"].as_array().and_then(|ifs| {
         ifs.iter()
             .find(|i| i.get("sandbox").is_none_or(|s| s.as_str() == Some("")))
@@ -134,6 +159,7 @@ pub fn record(pod: &PodPlan, result: &str) -> PodRecord {
         netns: pod.netns.clone(),
         container_id: pod.container_id.clone(),
         ip,
+        ips,
         host_if,
         listening: Vec::new(),
     }
@@ -158,6 +184,38 @@ mod tests {
                {"name":"eth0","sandbox":"/run/netns/x-p"}],"ips":[{"address":"10.233.94.1/32","interface":1}]}"#,
         );
         assert_eq!(r.ip.as_deref(), Some("10.233.94.1"));
+        assert_eq!(r.ips, ["10.233.94.1"]);
         assert_eq!(r.host_if.as_deref(), Some("cali36dac03ac5d"));
+        let dual = record(
+            &pod,
+            r#"{"cniVersion":"1.0.0","interfaces":[{"name":"cali36dac03ac5d"}],
+               "ips":[{"address":"10.233.94.1/32","interface":0},{"address":"fd00:10:233::1/128","interface":0}]}"#,
+        );
+        assert_eq!(dual.ips, ["10.233.94.1", "fd00:10:233::1"]);
+        assert_eq!(dual.ip6(), Some("fd00:10:233::1"));
+        assert_eq!(dual.ip4(), Some("10.233.94.1"));
+    }
+
+    #[test]
+    fn netconf_asks_for_the_lab_s_families() {
+        let log = Path::new("/tmp/cni.log");
+        let c = netconf(&[], "n", 1480, log);
+        assert!(c["ipam"].get("assign_ipv6").is_none());
+        let c = netconf_for(&[], "n", 1480, log, IpFamily::Dual);
+        assert_eq!(
+            (
+                c["ipam"]["assign_ipv4"].as_str(),
+                c["ipam"]["assign_ipv6"].as_str()
+            ),
+            (Some("true"), Some("true"))
+        );
+        let c = netconf_for(&[], "n", 1430, log, IpFamily::V6);
+        assert_eq!(
+            (
+                c["ipam"]["assign_ipv4"].as_str(),
+                c["ipam"]["assign_ipv6"].as_str()
+            ),
+            (Some("false"), Some("true"))
+        );
     }
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use brindle_model::resources::{AllowedUse, IPPool, IPPoolSpec};
 use brindle_model::{CalicoResource, Key, ObjectMeta};
 use brindle_netlink::Handle;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
-use crate::plan::{NodePlan, POOL_CIDR, POOL_NAME, Plan};
+use crate::plan::{NodePlan, POOL_CIDR, POOL_NAME, POOL6_CIDR, POOL6_NAME, Plan};
 use crate::progress::Progress;
 use crate::spec::LabSpec;
 use crate::state::{LabDir, LabState, agent_role, root_dir};
@@ -149,10 +149,15 @@ impl Lab {
         let spec = self.state.spec.clone();
         let names = self.plan.namespaces();
         progress.step(&format!(
-            "lab {}: {} nodes, {} pods per node, encap {}{}, datastore {:?}: creating {} namespaces",
+            "lab {}: {} nodes, {} pods per node, {}encap {}{}, datastore {:?}: creating {} namespaces",
             spec.name,
             spec.nodes,
             spec.pods,
+            match spec.ip_family {
+                crate::spec::IpFamily::V4 => "",
+                crate::spec::IpFamily::V6 => "IPv6 only, ",
+                crate::spec::IpFamily::Dual => "dual stack, ",
+            },
             spec.encap(),
             if spec.cross_subnet { " (cross-subnet)" } else { "" },
             spec.datastore,
@@ -169,7 +174,7 @@ impl Lab {
             }
         }
         progress.step("wiring the fabric, router and nodes");
-        topology::build(&self.plan)?;
+        topology::build(&self.plan, spec.ip_family)?;
         for n in &self.plan.nodes {
             let d = self.dir.node_dir(&n.name);
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
@@ -186,8 +191,14 @@ impl Lab {
             self.state.processes.push(rec);
             self.state.save(&self.dir)?;
         }
-        progress.step(&format!("creating pool {POOL_NAME} {POOL_CIDR}"));
-        self.create_pool()?;
+        if spec.ip_family.has_v4() {
+            progress.step(&format!("creating pool {POOL_NAME} {POOL_CIDR}"));
+            self.create_pool()?;
+        }
+        if spec.ip_family.has_v6() {
+            progress.step(&format!("creating pool {POOL6_NAME} {POOL6_CIDR}"));
+            self.create_pool6()?;
+        }
         progress.step(&format!("starting {} agents", spec.nodes));
         for n in self.plan.nodes.clone() {
             self.start_agent_process(&n)?;
@@ -274,6 +285,33 @@ impl Lab {
         })
     }
 
+    /// The IPv6 pool of `--ip-family 6|dual`: natOutgoing (NAT66), Calico's /122 blocks, VXLAN as
+    /// the IPv4 pool's `vxlanMode` (never IPIP: Calico has none for IPv6, so an IPIP lab routes
+    /// its IPv6 pods natively).
+    fn create_pool6(&self) -> Result<()> {
+        let spec = &self.state.spec;
+        let pool = IPPool::new(
+            ObjectMeta::named(POOL6_NAME),
+            IPPoolSpec {
+                cidr: POOL6_CIDR.into(),
+                vxlan_mode: Some(spec.vxlan_mode_v6()),
+                ipip_mode: Some(brindle_model::resources::EncapMode::Never),
+                nat_outgoing: true,
+                block_size: u32::from(spec.block_size6),
+                node_selector: "all()".into(),
+                allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
+                ..IPPoolSpec::default()
+            },
+        );
+        let what = format!("create pool {POOL6_NAME}");
+        self.with_datastore(&what, |ds| {
+            brindle_datastore::Client::new(ds)
+                .create(&pool.into_resource())
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    }
+
     /// Runs `f` with the lab's datastore, opened from inside the first node (the only place an
     /// etcd on the fabric is reachable from; the client's threads inherit the namespace).
     pub fn with_datastore<T: Send, E: std::fmt::Display>(
@@ -295,8 +333,18 @@ impl Lab {
 
     fn agent_env(&self, node: &NodePlan) -> Vec<(String, String)> {
         let mut env = self.node_env(node);
+        let family = self.state.spec.ip_family;
+        // Calico's node: `IP=none` is a node without IPv4; `IP6` its IPv6 address.
+        let ip = if family.has_v4() {
+            node.addr.to_string()
+        } else {
+            "none".into()
+        };
+        env.push(("IP".to_string(), ip));
+        if family.has_v6() {
+            env.push(("IP6".to_string(), node.addr6.to_string()));
+        }
         env.extend([
-            ("IP".to_string(), node.addr.to_string()),
             ("CALICO_NETWORKING_BACKEND".into(), "bird".into()),
             ("NO_DEFAULT_POOLS".into(), "true".into()),
             ("CLUSTER_TYPE".into(), "brindle-lab".into()),
@@ -403,7 +451,13 @@ impl Lab {
                             break;
                         }
                         let env = self.node_env(n);
-                        let conf = cni::netconf(&env, &n.name, mtu, &self.dir.cni_log());
+                        let conf = cni::netconf_for(
+                            &env,
+                            &n.name,
+                            mtu,
+                            &self.dir.cni_log(),
+                            self.state.spec.ip_family,
+                        );
                         for pod in self.plan.pods.iter().filter(|p| p.node == n.name) {
                             match cni::invoke(&self.state.exe, "ADD", pod, &n.netns, &env, &conf) {
                                 Ok(out) => results.lock().expect("lock").push(cni::record(pod, &out)),
@@ -431,12 +485,48 @@ impl Lab {
         self.state.spec.pod_mtu()
     }
 
-    /// Every node's confirmed blocks, from the IPAM affinities in the datastore.
+    /// Every node's confirmed IPv4 blocks, from the IPAM affinities in the datastore.
     pub fn blocks_by_node(&self) -> Result<Vec<(String, BTreeSet<Ipv4Net>)>> {
+        Ok(self
+            .affine_blocks()?
+            .into_iter()
+            .map(|(n, set)| {
+                let v4 = set
+                    .into_iter()
+                    .filter_map(|b| match b {
+                        IpNet::V4(b) => Some(b),
+                        IpNet::V6(_) => None,
+                    })
+                    .collect();
+                (n, v4)
+            })
+            .collect())
+    }
+
+    /// Every node's confirmed IPv6 blocks, from the IPAM affinities in the datastore.
+    pub fn blocks6_by_node(&self) -> Result<Vec<(String, BTreeSet<Ipv6Net>)>> {
+        Ok(self
+            .affine_blocks()?
+            .into_iter()
+            .map(|(n, set)| {
+                let v6 = set
+                    .into_iter()
+                    .filter_map(|b| match b {
+                        IpNet::V6(b) => Some(b),
+                        IpNet::V4(_) => None,
+                    })
+                    .collect();
+                (n, v6)
+            })
+            .collect())
+    }
+
+    /// Every node's confirmed blocks of both families.
+    fn affine_blocks(&self) -> Result<Vec<(String, BTreeSet<IpNet>)>> {
         let listing = self.with_datastore("list block affinities", |ds| {
             ds.list(brindle_model::keys::all_affinities_prefix())
         })?;
-        let mut by_node: Vec<(String, BTreeSet<Ipv4Net>)> = self
+        let mut by_node: Vec<(String, BTreeSet<IpNet>)> = self
             .plan
             .nodes
             .iter()
@@ -445,7 +535,7 @@ impl Lab {
         for kv in listing.items {
             let Ok(Key::Affinity {
                 host: node,
-                cidr: ipnet::IpNet::V4(block),
+                cidr: block,
                 ..
             }) = Key::parse(&kv.key)
             else {
@@ -462,22 +552,22 @@ impl Lab {
         Ok(by_node)
     }
 
-    /// Nodes still missing a route to another node's block (or their own blackhole), with
-    /// what they miss.
-    pub fn missing_routes(&self) -> Result<Vec<(String, Vec<Ipv4Net>)>> {
-        let blocks = self.blocks_by_node()?;
+    /// Nodes still missing a route to another node's block (or their own blackhole), of
+    /// either family, with what they miss.
+    pub fn missing_routes(&self) -> Result<Vec<(String, Vec<IpNet>)>> {
+        let blocks = self.affine_blocks()?;
         let mut missing = Vec::new();
         for n in &self.plan.nodes {
             let mut h = Handle::open_named(&n.netns)?;
-            let have: BTreeSet<ipnet::IpNet> = h
+            let have: BTreeSet<IpNet> = h
                 .routes(Some(brindle_netlink::TABLE_MAIN))?
                 .into_iter()
                 .map(|r| r.dst)
                 .collect();
-            let want: Vec<Ipv4Net> = blocks
+            let want: Vec<IpNet> = blocks
                 .iter()
                 .flat_map(|(_, b)| b.iter().copied())
-                .filter(|b| !have.contains(&ipnet::IpNet::V4(*b)))
+                .filter(|b| !have.contains(b))
                 .collect();
             if !want.is_empty() {
                 missing.push((n.name.clone(), want));
@@ -486,8 +576,8 @@ impl Lab {
         Ok(missing)
     }
 
-    /// Nodes whose agent is not answering or has a BGP session that is not Established, with
-    /// the peers that are down.
+    /// Nodes whose agent is not answering or has a BGP session (of either family) that is not
+    /// Established, with the peers that are down.
     pub fn sessions_down(&self) -> Vec<(String, Vec<String>)> {
         let mut v = Vec::new();
         for n in &self.plan.nodes {
@@ -496,7 +586,7 @@ impl Lab {
                     let down: Vec<String> = st
                         .bgp
                         .iter()
-                        .flat_map(|b| b.peers_v4.iter())
+                        .flat_map(|b| b.peers_v4.iter().chain(b.peers_v6.iter()))
                         .filter(|p| !p.established)
                         .map(|p| p.peer_address.clone())
                         .collect();

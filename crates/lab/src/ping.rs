@@ -1,4 +1,5 @@
-//! `brindle lab ping`: every pod pings every other pod; the result is a matrix.
+//! `brindle lab ping`: every pod pings every other pod, per address family (ping and ping6 in
+//! a dual-stack lab); the result is a matrix per family.
 
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -8,9 +9,11 @@ use crate::error::Result;
 use crate::lab::Lab;
 use crate::proc::enter_netns;
 
-/// Who reached whom. `ok[i][j]` is `None` on the diagonal.
+/// Who reached whom over one address family. `ok[i][j]` is `None` on the diagonal.
 #[derive(Debug, Clone)]
 pub struct PingMatrix {
+    /// 4 or 6.
+    pub family: u8,
     pub pods: Vec<(String, String)>,
     pub ok: Vec<Vec<Option<bool>>>,
 }
@@ -70,14 +73,42 @@ impl PingMatrix {
 }
 
 impl Lab {
-    /// Pings every pod from every other pod (one echo, 1 s timeout; a second try on loss so one
-    /// ARP-delayed first packet is not a failure), 8 pings at a time.
+    /// Pings every pod from every other pod over the lab's first family (IPv4, or IPv6 in a
+    /// v6-only lab); see [`Lab::ping_family`].
     pub fn ping_all(&self) -> Result<PingMatrix> {
+        let family = if self.state().spec.ip_family.has_v4() {
+            4
+        } else {
+            6
+        };
+        self.ping_family(family)
+    }
+
+    /// One matrix per family of the lab: IPv4 then IPv6 (ping and ping6).
+    pub fn ping_every_family(&self) -> Result<Vec<PingMatrix>> {
+        let f = self.state().spec.ip_family;
+        let mut v = Vec::new();
+        if f.has_v4() {
+            v.push(self.ping_family(4)?);
+        }
+        if f.has_v6() {
+            v.push(self.ping_family(6)?);
+        }
+        Ok(v)
+    }
+
+    /// Pings every pod's address of `family` (4 or 6) from every other pod (one echo, 1 s
+    /// timeout; a second try on loss so one ARP- or ND-delayed first packet is not a failure),
+    /// 8 pings at a time.
+    pub fn ping_family(&self, family: u8) -> Result<PingMatrix> {
         let pods: Vec<(String, String, String)> = self
             .state()
             .pods
             .iter()
-            .filter_map(|p| Some((p.name.clone(), p.ip.clone()?, p.netns.clone())))
+            .filter_map(|p| {
+                let ip = if family == 6 { p.ip6() } else { p.ip4() }?;
+                Some((p.name.clone(), ip.to_string(), p.netns.clone()))
+            })
             .collect();
         let n = pods.len();
         let jobs: Vec<(usize, usize)> = (0..n)
@@ -104,6 +135,7 @@ impl Lab {
             return Err(e);
         }
         Ok(PingMatrix {
+            family,
             pods: pods.into_iter().map(|(n, ip, _)| (n, ip)).collect(),
             ok: ok.into_inner().expect("lock"),
         })

@@ -7,21 +7,36 @@
 //!     └─ n<i> ── <name>-<node>  eth0 172.20.42.(80+i)/22, default via the router
 //!                   └─ cali… ── <name>-pod-<node>-<j>  (made by the CNI plugin)
 //! ```
+//!
+//! With `--ip-family 6|dual` every subnet also has a ULA /64 whose interface identifiers spell
+//! the IPv4 address's last two bytes, so the two families read alike: subnet A is
+//! `fd00:172:20:40::/64`, the router `fd00:172:20:40::42:1`, node `i` `fd00:172:20:40::42:(80+i)`
+//! (`fd00:172:20:44::46:81` on subnet B); the router's loopback holds `2001:db8::1/128` as the
+//! IPv6 "internet" (RFC 3849's documentation prefix). A v6-only lab keeps the IPv4 plan for
+//! names and MACs but configures no IPv4 address on the nodes.
 //! Interface names live inside the lab's own namespaces, so only namespace names (and the lab
 //! directory) must be unique on the machine: they all start with the lab name.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::spec::{DatastoreKind, LabSpec};
 
 /// The external address on the router's loopback: the target of NAT-outgoing tests.
 pub const EXTERNAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The IPv6 external address on the router's loopback (RFC 3849 documentation prefix): the
+/// target of NAT66 tests.
+pub const EXTERNAL_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// The seed's pool.
 pub const POOL_NAME: &str = "default-pool";
 pub const POOL_CIDR: &str = "10.233.64.0/18";
 pub const BLOCK_SIZE: u8 = 24;
+/// The IPv6 pool of `--ip-family 6|dual`: Calico's default name, a ULA range that echoes the
+/// seed's `10.233`, and Calico's default IPv6 block size (/122, 64 addresses).
+pub const POOL6_NAME: &str = "default-ipv6-ippool";
+pub const POOL6_CIDR: &str = "fd00:10:233::/112";
+pub const BLOCK_SIZE6: u8 = 122;
 /// Calico's default AS.
 pub const AS_NUMBER: u32 = 64512;
 /// The Kubernetes namespace of the lab's pods.
@@ -37,6 +52,9 @@ pub struct Subnet {
     pub router_if: String,
     /// The fabric port of the router on this bridge.
     pub router_port: String,
+    /// The subnet's IPv6 prefix and the router's address in it (used with `--ip-family 6|dual`).
+    pub net6: Ipv6Net,
+    pub router6: Ipv6Addr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +68,9 @@ pub struct NodePlan {
     /// `eth0` address with the subnet's prefix, e.g. `172.20.42.80/22`.
     pub addr: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// `eth0` IPv6 address with the subnet's /64 (see [`v6_of`]).
+    pub addr6: Ipv6Net,
+    pub gateway6: Ipv6Addr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +90,18 @@ pub struct EtcdPlan {
     pub netns: String,
     pub port: String,
     pub addr: Ipv4Net,
+    pub addr6: Ipv6Net,
+    /// A v6-only lab reaches etcd over IPv6.
+    pub v6_only: bool,
 }
 
 impl EtcdPlan {
     pub fn endpoint(&self) -> String {
-        format!("http://{}:2379", self.addr.addr())
+        if self.v6_only {
+            format!("http://[{}]:2379", self.addr6.addr())
+        } else {
+            format!("http://{}:2379", self.addr.addr())
+        }
     }
 }
 
@@ -121,6 +149,17 @@ fn offset(base: Ipv4Addr, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(base) + n)
 }
 
+/// The IPv6 address of a fabric host in `net6` (a /64): interface identifier `::C:D` written
+/// with the decimal digits of the IPv4 address `A.B.C.D`, so `172.20.42.80` is `…::42:80`.
+pub fn v6_of(net6: Ipv6Net, v4: Ipv4Addr) -> Ipv6Addr {
+    let [_, _, c, d] = v4.octets();
+    let hexish = |x: u8| u16::from_str_radix(&x.to_string(), 16).expect("decimal digits are hex");
+    let mut seg = net6.network().segments();
+    seg[6] = hexish(c);
+    seg[7] = hexish(d);
+    Ipv6Addr::from(seg)
+}
+
 impl Plan {
     pub fn new(spec: &LabSpec) -> Plan {
         let p = &spec.name;
@@ -130,6 +169,8 @@ impl Plan {
             router: Ipv4Addr::new(172, 20, 42, 1),
             router_if: "eth0".into(),
             router_port: "ext0".into(),
+            net6: "fd00:172:20:40::/64".parse().expect("cidr"),
+            router6: "fd00:172:20:40::42:1".parse().expect("addr"),
         }];
         if spec.cross_subnet {
             subnets.push(Subnet {
@@ -138,6 +179,8 @@ impl Plan {
                 router: Ipv4Addr::new(172, 20, 46, 1),
                 router_if: "eth1".into(),
                 router_port: "ext1".into(),
+                net6: "fd00:172:20:44::/64".parse().expect("cidr"),
+                router6: "fd00:172:20:44::46:1".parse().expect("addr"),
             });
         }
         let nodes: Vec<NodePlan> = (0..spec.nodes)
@@ -147,12 +190,15 @@ impl Plan {
                 // Host part .80 + i of the subnet's second /24 (172.20.42.80 for the first node).
                 let base = offset(s.net.network(), 2 * 256 + 80);
                 let name = node_name(i);
+                let v4 = offset(base, i as u32);
                 NodePlan {
                     netns: format!("{p}-{name}"),
                     port: format!("n{i}"),
                     subnet,
-                    addr: Ipv4Net::new(offset(base, i as u32), s.net.prefix_len()).expect("prefix"),
+                    addr: Ipv4Net::new(v4, s.net.prefix_len()).expect("prefix"),
                     gateway: s.router,
+                    addr6: Ipv6Net::new(v6_of(s.net6, v4), s.net6.prefix_len()).expect("prefix"),
+                    gateway6: s.router6,
                     name,
                 }
             })
@@ -176,6 +222,8 @@ impl Plan {
             netns: format!("{p}-etcd"),
             port: "etcd0".into(),
             addr: "172.20.42.10/22".parse().expect("cidr"),
+            addr6: "fd00:172:20:40::42:10/64".parse().expect("cidr"),
+            v6_only: !spec.ip_family.has_v4(),
         });
         Plan {
             fabric: format!("{p}-fabric"),
@@ -250,6 +298,16 @@ mod tests {
         assert_eq!(plan.pods[0].container_id.len(), 64);
         assert!(plan.etcd.is_none());
         assert_eq!(plan.namespaces().len(), 2 + 3 + 6);
+        let addrs6: Vec<String> = plan.nodes.iter().map(|n| n.addr6.to_string()).collect();
+        assert_eq!(
+            addrs6,
+            [
+                "fd00:172:20:40::42:80/64",
+                "fd00:172:20:40::42:81/64",
+                "fd00:172:20:40::42:82/64"
+            ]
+        );
+        assert_eq!(plan.nodes[2].gateway6.to_string(), "fd00:172:20:40::42:1");
     }
 
     #[test]
@@ -275,6 +333,9 @@ mod tests {
             ]
         );
         assert_eq!(plan.nodes[1].gateway, Ipv4Addr::new(172, 20, 46, 1));
+        assert_eq!(plan.nodes[1].addr6.to_string(), "fd00:172:20:44::46:81/64");
+        assert_eq!(plan.nodes[1].gateway6.to_string(), "fd00:172:20:44::46:1");
+        assert_eq!(plan.etcd.as_ref().unwrap().endpoint(), "http://172.20.42.10:2379");
         assert!(plan.namespaces().iter().all(|n| n.starts_with("x1-")));
         let mut names = plan.namespaces();
         names.sort();
@@ -291,5 +352,9 @@ mod tests {
         let last = plan.nodes.last().unwrap().addr;
         assert!(plan.subnets[0].net.contains(&last.addr()), "{last}");
         assert_ne!(last.addr(), plan.subnets[0].net.broadcast());
+        let mut v6: Vec<Ipv6Addr> = plan.nodes.iter().map(|n| n.addr6.addr()).collect();
+        v6.sort();
+        v6.dedup();
+        assert_eq!(v6.len(), plan.nodes.len(), "IPv6 addresses are unique");
     }
 }

@@ -64,6 +64,7 @@ mod tests {
             netns: "x".into(),
             container_id: "c".into(),
             ip: None,
+            ips: Vec::new(),
             host_if: None,
             listening: Vec::new(),
         }

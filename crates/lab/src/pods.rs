@@ -94,7 +94,13 @@ impl Lab {
                 },
             )?;
             let env = self.node_env(&n);
-            let conf = cni::netconf(&env, &n.name, self.pod_mtu(), &self.dir().cni_log());
+            let conf = cni::netconf_for(
+                &env,
+                &n.name,
+                self.pod_mtu(),
+                &self.dir().cni_log(),
+                self.state().spec.ip_family,
+            );
             cni::invoke_with(self.exe(), "ADD", &pod, &n.netns, &env, &conf, extra_args)
         });
         let out = match made {
@@ -135,7 +141,13 @@ impl Lab {
         }
         let n = self.node(&rec.node)?.clone();
         let env = self.node_env(&n);
-        let conf = cni::netconf(&env, &n.name, self.pod_mtu(), &self.dir().cni_log());
+        let conf = cni::netconf_for(
+            &env,
+            &n.name,
+            self.pod_mtu(),
+            &self.dir().cni_log(),
+            self.state().spec.ip_family,
+        );
         cni::invoke(self.exe(), "DEL", &plan, &n.netns, &env, &conf)?;
         netns::del(&rec.netns)?;
         let state = self.state_mut();

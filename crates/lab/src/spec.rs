@@ -30,6 +30,50 @@ pub fn encap_modes(encap: &str, cross_subnet: bool) -> Result<(EncapMode, EncapM
     }
 }
 
+/// Which address families the lab's nodes and pods have (`--ip-family 4|6|dual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// IPv4 only: the seed's cluster.
+    #[default]
+    V4,
+    /// IPv6 only: nodes have no IPv4 address (`IP=none`), pods only IPv6 ones.
+    V6,
+    /// Both: every node and pod has an IPv4 and an IPv6 address, BGP runs per family.
+    Dual,
+}
+
+impl IpFamily {
+    pub fn has_v4(self) -> bool {
+        self != IpFamily::V6
+    }
+    pub fn has_v6(self) -> bool {
+        self != IpFamily::V4
+    }
+    /// As `--ip-family` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "4",
+            IpFamily::V6 => "6",
+            IpFamily::Dual => "dual",
+        }
+    }
+}
+
+impl std::str::FromStr for IpFamily {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<IpFamily> {
+        match s {
+            "4" | "ipv4" => Ok(IpFamily::V4),
+            "6" | "ipv6" => Ok(IpFamily::V6),
+            "dual" | "46" => Ok(IpFamily::Dual),
+            other => Err(Error::Invalid(format!(
+                "--ip-family {other}: expected 4, 6 or dual"
+            ))),
+        }
+    }
+}
+
 fn always() -> EncapMode {
     EncapMode::Always
 }
@@ -81,6 +125,13 @@ pub struct LabSpec {
     /// Build namespaces and links only (no datastore, agents or pods): for debugging the fabric.
     #[serde(default)]
     pub topology_only: bool,
+    /// Address families of nodes and pods (labs recorded before it are IPv4).
+    #[serde(default)]
+    pub ip_family: IpFamily,
+    /// The IPv6 pool's `blockSize` (Calico's default 122; benchmarks use small blocks so nodes
+    /// claim blocks often).
+    #[serde(default = "default_block_size6")]
+    pub block_size6: u8,
 }
 
 impl Default for LabSpec {
@@ -95,12 +146,18 @@ impl Default for LabSpec {
             datastore: DatastoreKind::Sqlite,
             block_size: crate::plan::BLOCK_SIZE,
             topology_only: false,
+            ip_family: IpFamily::V4,
+            block_size6: crate::plan::BLOCK_SIZE6,
         }
     }
 }
 
 fn default_block_size() -> u8 {
     crate::plan::BLOCK_SIZE
+}
+
+fn default_block_size6() -> u8 {
+    crate::plan::BLOCK_SIZE6
 }
 
 /// Checks a lab name: it prefixes namespace names and names a directory, so it is short and made
@@ -133,13 +190,22 @@ impl LabSpec {
         }
     }
 
-    /// The pods' MTU: the underlay's 1500 less the encapsulation's overhead.
+    /// The pods' MTU: the underlay's 1500 less the encapsulation's overhead (VXLAN over IPv6
+    /// costs 70 bytes, as Felix's `vxlanMTUV6` default; IPv6 pods in an IPIP lab are routed
+    /// natively but share the interface, so the IPIP MTU holds for both).
     pub fn pod_mtu(&self) -> u32 {
         match self.encap() {
+            "vxlan" if self.ip_family.has_v6() => 1430,
             "vxlan" => 1450,
-            "ipip" => 1480,
+            "ipip" if self.ip_family.has_v4() => 1480,
             _ => 1500,
         }
+    }
+
+    /// The IPv6 pool's `vxlanMode`: the IPv4 pool's (Calico has no IPIP for IPv6, so with
+    /// `--encap ipip` the IPv6 pool is routed natively).
+    pub fn vxlan_mode_v6(&self) -> EncapMode {
+        self.vxlan_mode
     }
 
     /// Checks every option before anything is made.
@@ -173,6 +239,28 @@ impl LabSpec {
             return Err(Error::Invalid(format!(
                 "--block-size {}: between 20 and 31 (a /32 block has no room for a pod after the tunnel address)",
                 self.block_size
+            )));
+        }
+        // Calico's range for IPv6 blocks (116–128); the lab's /112 pool and a /128 block leave
+        // no room for a pod after the tunnel address, as /32 for IPv4.
+        if self.ip_family.has_v6() && !(116..=127).contains(&self.block_size6) {
+            return Err(Error::Invalid(format!(
+                "IPv6 block size /{}: between 116 and 127",
+                self.block_size6
+            )));
+        }
+        if self.ip_family == IpFamily::V6 && self.ipip_mode.enabled() {
+            return Err(Error::Invalid(
+                "--ip-family 6 --encap ipip: IPIP carries IPv4 only (Calico has no IPIP for IPv6 \
+                 pools); use --encap vxlan or --encap none"
+                    .into(),
+            ));
+        }
+        if self.cross_subnet && self.ip_family.has_v6() && !self.vxlan_mode.enabled() {
+            return Err(Error::Invalid(format!(
+                "--cross-subnet --ip-family {} needs --encap vxlan: IPv6 pods are never carried in \
+                 IPIP, and routed natively they cannot cross the router between the subnets",
+                self.ip_family.as_str()
             )));
         }
         if self.cross_subnet && self.nodes < 2 {
@@ -255,5 +343,65 @@ mod tests {
                 .contains("--encap gre")
         );
         assert!("k8s".parse::<DatastoreKind>().is_err());
+        let e = "5".parse::<IpFamily>().unwrap_err().to_string();
+        assert!(e.contains("--ip-family 5") && e.contains("4, 6 or dual"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_labs_refuse_ipip_with_the_reason() {
+        let v6 = LabSpec {
+            ip_family: IpFamily::V6,
+            ..Default::default()
+        };
+        let e = v6.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("--ip-family 6 --encap ipip") && e.contains("no IPIP for IPv6"),
+            "{e}"
+        );
+        let (ipip_mode, vxlan_mode) = encap_modes("vxlan", false).unwrap();
+        LabSpec {
+            ipip_mode,
+            vxlan_mode,
+            ..v6.clone()
+        }
+        .validate()
+        .unwrap();
+        // Dual stack with IPIP: IPv4 in IPIP, IPv6 native, as Calico.
+        let dual = LabSpec {
+            ip_family: IpFamily::Dual,
+            ..Default::default()
+        };
+        dual.validate().unwrap();
+        assert_eq!(dual.vxlan_mode_v6(), EncapMode::Never);
+        let e = LabSpec {
+            cross_subnet: true,
+            ipip_mode: EncapMode::CrossSubnet,
+            ..dual.clone()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--cross-subnet --ip-family dual needs --encap vxlan"),
+            "{e}"
+        );
+        let (ipip_mode, vxlan_mode) = encap_modes("vxlan", true).unwrap();
+        let cs = LabSpec {
+            cross_subnet: true,
+            ipip_mode,
+            vxlan_mode,
+            ..dual
+        };
+        cs.validate().unwrap();
+        assert_eq!(cs.vxlan_mode_v6(), EncapMode::CrossSubnet);
+        assert_eq!(cs.pod_mtu(), 1430);
+    }
+
+    #[test]
+    fn old_state_files_are_ipv4_labs() {
+        let mut v = serde_json::to_value(LabSpec::default()).unwrap();
+        v.as_object_mut().unwrap().remove("ip_family");
+        let s: LabSpec = serde_json::from_value(v).unwrap();
+        assert_eq!(s.ip_family, IpFamily::V4);
     }
 }

@@ -81,8 +81,13 @@ pub struct PodRecord {
     pub node: String,
     pub netns: String,
     pub container_id: String,
-    /// The pod's address (from the CNI result), without prefix.
+    /// The pod's address (from the CNI result), without prefix: the first of [`Self::ips`]
+    /// (Kubernetes' `podIP`).
     pub ip: Option<String>,
+    /// Every address of the pod (Kubernetes' `podIPs`: IPv4 then IPv6 in a dual-stack lab).
+    /// Empty in state files written before it (then [`Self::ip`] is the only one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
     /// The host-side veth (`cali…`).
     pub host_if: Option<String>,
     /// What its `lab probe` listener serves (`tcp/80`, `udp/81`), if one was started.
@@ -174,6 +179,27 @@ impl LabState {
                 found.next().is_none().then_some(first)
             }
         }
+    }
+}
+
+impl PodRecord {
+    /// Every address of the pod ([`Self::ips`], or [`Self::ip`] for older records).
+    pub fn addresses(&self) -> Vec<&str> {
+        if self.ips.is_empty() {
+            self.ip.iter().map(String::as_str).collect()
+        } else {
+            self.ips.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The pod's IPv4 address, if it has one.
+    pub fn ip4(&self) -> Option<&str> {
+        self.addresses().into_iter().find(|a| !a.contains(':'))
+    }
+
+    /// The pod's IPv6 address, if it has one.
+    pub fn ip6(&self) -> Option<&str> {
+        self.addresses().into_iter().find(|a| a.contains(':'))
     }
 }
 

@@ -5,7 +5,8 @@ use brindle_netlink::{Handle, LinkChange, NetnsFd};
 
 use crate::error::Result;
 use crate::netns::ip_batch;
-use crate::plan::{EXTERNAL_ADDR, Plan};
+use crate::plan::{EXTERNAL_ADDR, EXTERNAL_ADDR6, Plan};
+use crate::spec::IpFamily;
 
 /// Above this many nodes the lab writes permanent neighbour entries instead of relying on ARP:
 /// the kernel's neighbour table is shared by every namespace (`gc_thresh3`, 1024 entries by
@@ -18,8 +19,10 @@ pub fn mac_of(ip: std::net::Ipv4Addr) -> String {
     format!("02:b1:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
-/// Wires every namespace of `plan` (they must exist already).
-pub fn build(plan: &Plan) -> Result<()> {
+/// Wires every namespace of `plan` (they must exist already), with the addresses of `family`
+/// (IPv6 ones added with `nodad`: nothing else is on the lab's fabric, and duplicate address
+/// detection would keep them unusable for a second or two).
+pub fn build(plan: &Plan, family: IpFamily) -> Result<()> {
     let mut fabric = vec![];
     for s in &plan.subnets {
         fabric.push(format!("link add {} type bridge", s.bridge));
@@ -66,6 +69,9 @@ pub fn build(plan: &Plan) -> Result<()> {
         "link set lo up".to_string(),
         format!("addr add {EXTERNAL_ADDR}/32 dev lo"),
     ];
+    if family.has_v6() {
+        router.push(format!("addr add {EXTERNAL_ADDR6}/128 dev lo"));
+    }
     for s in &plan.subnets {
         router.push(format!(
             "addr add {}/{} dev {}",
@@ -73,37 +79,49 @@ pub fn build(plan: &Plan) -> Result<()> {
             s.net.prefix_len(),
             s.router_if
         ));
+        if family.has_v6() {
+            router.push(format!(
+                "addr add {}/{} dev {} nodad",
+                s.router6,
+                s.net6.prefix_len(),
+                s.router_if
+            ));
+        }
         // (The peer's `address` in `link add … peer …` is not applied; set it here.)
         router.push(format!("link set {} address {}", s.router_if, mac_of(s.router)));
         router.push(format!("link set {} up", s.router_if));
     }
     let static_neigh = plan.nodes.len() > STATIC_NEIGHBOURS_ABOVE;
-    // (address, subnet index) of every host on the fabric.
-    let mut hosts: Vec<(std::net::Ipv4Addr, usize)> =
-        plan.nodes.iter().map(|n| (n.addr.addr(), n.subnet)).collect();
+    // (address, IPv6 address, subnet index) of every host on the fabric.
+    let mut hosts: Vec<(std::net::Ipv4Addr, std::net::Ipv6Addr, usize)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.addr.addr(), n.addr6.addr(), n.subnet))
+        .collect();
     if let Some(e) = &plan.etcd {
-        hosts.push((e.addr.addr(), 0));
+        hosts.push((e.addr.addr(), e.addr6.addr(), 0));
     }
     let neigh = |subnet: usize, dev: &str, me: std::net::Ipv4Addr| -> Vec<String> {
         if !static_neigh {
             return Vec::new();
         }
-        let mut v: Vec<String> = hosts
+        let s = &plan.subnets[subnet];
+        let mut v = Vec::new();
+        for (ip, ip6, _) in hosts
             .iter()
-            .filter(|(ip, s)| *s == subnet && *ip != me)
-            .map(|(ip, _)| {
-                format!(
-                    "neigh replace {ip} lladdr {} dev {dev} nud permanent",
-                    mac_of(*ip)
-                )
-            })
-            .collect();
-        let r = plan.subnets[subnet].router;
-        if r != me {
-            v.push(format!(
-                "neigh replace {r} lladdr {} dev {dev} nud permanent",
-                mac_of(r)
-            ));
+            .copied()
+            .filter(|(ip, _, sub)| *sub == subnet && *ip != me)
+            .chain((s.router != me).then_some((s.router, s.router6, subnet)))
+        {
+            let mac = mac_of(ip);
+            if family.has_v4() {
+                v.push(format!("neigh replace {ip} lladdr {mac} dev {dev} nud permanent"));
+            }
+            if family.has_v6() {
+                v.push(format!(
+                    "neigh replace {ip6} lladdr {mac} dev {dev} nud permanent"
+                ));
+            }
         }
         v
     };
@@ -111,7 +129,7 @@ pub fn build(plan: &Plan) -> Result<()> {
         router.extend(neigh(i, &s.router_if, s.router));
     }
     ip_batch(&plan.router, &router)?;
-    set_sysctls(&plan.router, &[("net.ipv4.ip_forward", "1")])?;
+    set_sysctls(&plan.router, &forwarding(family))?;
 
     if let Some(e) = &plan.etcd {
         let mut lines = vec![
@@ -121,20 +139,30 @@ pub fn build(plan: &Plan) -> Result<()> {
             "link set eth0 up".into(),
             format!("route add default via {}", plan.subnets[0].router),
         ];
+        if family.has_v6() {
+            lines.push(format!("addr add {} dev eth0 nodad", e.addr6));
+            lines.push(format!("route add ::/0 via {}", plan.subnets[0].router6));
+        }
         lines.extend(neigh(0, "eth0", e.addr.addr()));
         ip_batch(&e.netns, &lines)?;
     }
     for n in &plan.nodes {
         let mut lines = vec![
             "link set lo up".into(),
-            format!("addr add {} dev eth0", n.addr),
             format!("link set eth0 address {}", mac_of(n.addr.addr())),
             "link set eth0 up".into(),
-            format!("route add default via {}", n.gateway),
         ];
+        if family.has_v4() {
+            lines.push(format!("addr add {} dev eth0", n.addr));
+            lines.push(format!("route add default via {}", n.gateway));
+        }
+        if family.has_v6() {
+            lines.push(format!("addr add {} dev eth0 nodad", n.addr6));
+            lines.push(format!("route add ::/0 via {}", n.gateway6));
+        }
         lines.extend(neigh(n.subnet, "eth0", n.addr.addr()));
         ip_batch(&n.netns, &lines)?;
-        set_sysctls(&n.netns, &[("net.ipv4.ip_forward", "1")])?;
+        set_sysctls(&n.netns, &forwarding(family))?;
     }
     // Pods only need their loopback up (the CNI plugin makes eth0): one netlink request each.
     for p in &plan.pods {
@@ -150,6 +178,16 @@ pub fn build(plan: &Plan) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The forwarding sysctls of a router or node for `family` (IPv4's is set in every lab, as
+/// before: the seed's nodes forward IPv4 whatever else they do).
+fn forwarding(family: IpFamily) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![("net.ipv4.ip_forward", "1")];
+    if family.has_v6() {
+        v.push(("net.ipv6.conf.all.forwarding", "1"));
+    }
+    v
 }
 
 fn set_sysctls(netns: &str, pairs: &[(&str, &str)]) -> Result<()> {

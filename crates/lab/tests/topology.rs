@@ -182,3 +182,83 @@ fn large_labs_use_permanent_neighbours() {
     assert!(ping(&first.netns, &last.addr.addr().to_string()));
     assert!(ping(&last.netns, "192.0.2.1"));
 }
+
+/// `--ip-family dual` across two subnets, 12 nodes (permanent IPv6 neighbours too): every node
+/// reaches the router, the IPv6 "internet" and every other node over IPv6, in its subnet and
+/// through the router; IPv6 forwarding is on in the router and every node. `--ip-family 6`:
+/// the same fabric without a single IPv4 address on the nodes.
+#[test]
+fn ipv6_fabric_dual_and_v6_only() {
+    require::root();
+    let root = TempDir::new("labroot");
+    for family in [brindle_lab::spec::IpFamily::Dual, brindle_lab::spec::IpFamily::V6] {
+        let name = names::unique("l6");
+        let _g = Guard {
+            root: root.path(),
+            name: name.clone(),
+        };
+        let (ipip_mode, vxlan_mode) = encap_modes("vxlan", true).unwrap();
+        let s = LabSpec {
+            nodes: 12,
+            ipip_mode,
+            vxlan_mode,
+            ip_family: family,
+            ..spec(&name, true)
+        };
+        let lab = Lab::up_in(root.path(), s, Path::new("/bin/true"), &Quiet).unwrap();
+        let plan = lab.plan().clone();
+        let sysctl = |ns: &str, key: &str| -> String {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-n", key])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(sysctl(&plan.router, "net.ipv6.conf.all.forwarding"), "1");
+        let (first, last) = (&plan.nodes[0], &plan.nodes[11]);
+        let out = std::process::Command::new("ip")
+            .args([
+                "-n",
+                &first.netns,
+                "-6",
+                "neigh",
+                "show",
+                &plan.nodes[10].addr6.addr().to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("PERMANENT"),
+            "{family:?}"
+        );
+        for n in [first, last, &plan.nodes[1]] {
+            assert_eq!(
+                sysctl(&n.netns, "net.ipv6.conf.all.forwarding"),
+                "1",
+                "{}",
+                n.name
+            );
+            assert!(ping(&n.netns, &n.gateway6.to_string()), "{} → router", n.name);
+            assert!(ping(&n.netns, "2001:db8::1"), "{} → external", n.name);
+            for m in &plan.nodes {
+                assert!(
+                    ping(&n.netns, &m.addr6.addr().to_string()),
+                    "{} → {} over IPv6",
+                    n.name,
+                    m.name
+                );
+            }
+            let v4 = std::process::Command::new("ip")
+                .args(["-n", &n.netns, "-4", "addr", "show", "dev", "eth0"])
+                .output()
+                .unwrap();
+            let v4 = String::from_utf8_lossy(&v4.stdout);
+            if family.has_v4() {
+                assert!(v4.contains(&n.addr.to_string()), "{v4}");
+            } else {
+                assert_eq!(v4, "", "{}: a v6-only node has no IPv4 address", n.name);
+            }
+        }
+        lab.down(&Quiet).unwrap();
+    }
+}

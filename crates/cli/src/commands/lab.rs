@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use anyhow::{Context, Result};
 use brindle_lab::progress::Stderr;
 use brindle_lab::spec::DEFAULT_NAME;
+use brindle_lab::spec::IpFamily;
 use brindle_lab::{DatastoreKind, Lab, LabSpec, encap_modes};
 use clap::{Args, Subcommand};
 
@@ -15,8 +16,8 @@ pub enum LabCommand {
     Up(UpArgs),
     /// Remove everything a lab made (by the names in its state file).
     Down(NameArg),
-    /// Nodes, BGP peers and pods of a lab.
-    Status(NameArg),
+    /// Nodes, BGP peers (per family) and pods of a lab (`-o json`: the same as one object).
+    Status(StatusArgs),
     /// Run a command inside a node's or a pod's namespace, with the node's environment
     /// (datastore, agent socket): `brindle lab exec bgp-master1 -- brindle node status`.
     Exec(ExecArgs),
@@ -47,6 +48,15 @@ pub struct ViewArgs {
     /// The file to write (replaced whole); without it, the page goes to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub name: NameArg,
+    /// table or json.
+    #[arg(short, long, default_value = "table")]
+    pub output: String,
 }
 
 #[derive(Debug, Args)]
@@ -84,9 +94,13 @@ pub struct UpArgs {
     /// sqlite | etcd (a real etcd in its own namespace).
     #[arg(long, default_value = "sqlite")]
     pub datastore: String,
-    /// The pool's blockSize (20–31).
+    /// The IPv4 pool's blockSize (20–31).
     #[arg(long, default_value_t = 24)]
     pub block_size: u8,
+    /// Address families of nodes and pods: 4 (the seed), 6 (IPv6 only) or dual (both, with an
+    /// IPv6 pool fd00:10:233::/112 next to the IPv4 one; IPv6 is never IPIP, as in Calico).
+    #[arg(long, default_value = "4", value_name = "4|6|dual")]
+    pub ip_family: String,
     /// Only the namespaces and links (no datastore, agents or pods).
     #[arg(long, hide = true)]
     pub topology_only: bool,
@@ -123,7 +137,12 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
             Ok(())
         }
         LabCommand::Status(a) => {
-            print!("{}", status(&Lab::open(&a.name)?));
+            let lab = Lab::open(&a.name.name)?;
+            match a.output.as_str() {
+                "table" => print!("{}", status(&lab)),
+                "json" => println!("{}", serde_json::to_string_pretty(&status_json(&lab))?),
+                other => anyhow::bail!("-o {other}: expected table or json"),
+            }
             Ok(())
         }
         LabCommand::Exec(a) => {
@@ -134,11 +153,23 @@ pub fn lab(cmd: &LabCommand) -> Result<()> {
         }
         LabCommand::Ping(a) => {
             let lab = Lab::open(&a.name)?;
-            let m = lab.ping_all()?;
-            print!("{}", m.render());
-            let failed = m.failures().len();
-            if failed > 0 {
-                anyhow::bail!("{failed} of {} pod pairs cannot reach each other", m.pairs());
+            let matrices = lab.ping_every_family()?;
+            let titled = matrices.len() > 1 || matrices.iter().any(|m| m.family == 6);
+            let mut failed = Vec::new();
+            for (i, m) in matrices.iter().enumerate() {
+                if titled {
+                    let tool = if m.family == 6 { "ping6" } else { "ping" };
+                    let sep = if i > 0 { "\n" } else { "" };
+                    println!("{sep}IPv{} ({tool})\n", m.family);
+                }
+                print!("{}", m.render());
+                let f = m.failures().len();
+                if f > 0 {
+                    failed.push(format!("{f} of {} IPv{} pod pairs", m.pairs(), m.family));
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!("{} cannot reach each other", failed.join(" and "));
             }
             Ok(())
         }
@@ -207,6 +238,8 @@ fn up(a: &UpArgs) -> Result<()> {
         datastore: a.datastore.parse::<DatastoreKind>()?,
         block_size: a.block_size,
         topology_only: a.topology_only,
+        ip_family: a.ip_family.parse::<IpFamily>()?,
+        ..LabSpec::default()
     };
     let exe = std::env::current_exe().context("find the brindle binary")?;
     let lab = Lab::up(spec, &exe, &Stderr::default())?;
@@ -226,15 +259,23 @@ fn up(a: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-/// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`.
+/// The seed's three outputs, from the first node: `node status`, `get ippool -o wide`, `ip route`
+/// (and `ip -6 route` in a lab with IPv6).
 pub fn seed_outputs(lab: &Lab) -> String {
     let node = &lab.plan().nodes[0];
     let mut out = String::new();
-    for argv in [
+    let family = lab.state().spec.ip_family;
+    let mut commands = vec![
         vec!["brindle", "node", "status"],
         vec!["brindle", "get", "ippool", "-o", "wide"],
-        vec!["ip", "route"],
-    ] {
+    ];
+    if family.has_v4() {
+        commands.push(vec!["ip", "route"]);
+    }
+    if family.has_v6() {
+        commands.push(vec!["ip", "-6", "route"]);
+    }
+    for argv in commands {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let mut full = argv.clone();
         if full[0] == "brindle" {
@@ -257,12 +298,76 @@ pub fn seed_outputs(lab: &Lab) -> String {
     out
 }
 
-/// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses.
+/// `lab status -o json`: the lab's options, every node (addresses of both families, agent,
+/// sessions per family, readiness) and every pod (all its addresses, as Kubernetes' `podIPs`).
+pub fn status_json(lab: &Lab) -> serde_json::Value {
+    use serde_json::json;
+    let spec = &lab.state().spec;
+    let family = spec.ip_family;
+    let peers = |p: &[brindle_ctl::status::PeerStatus]| {
+        json!({
+            "established": p.iter().filter(|p| p.established).count(),
+            "total": p.len(),
+        })
+    };
+    let nodes: Vec<serde_json::Value> = lab
+        .plan()
+        .nodes
+        .iter()
+        .map(|n| {
+            let rec = lab.state().process(&brindle_lab::state::agent_role(&n.name));
+            let st = brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)).ok();
+            let bgp = st.as_ref().and_then(|s| s.bgp.as_ref());
+            json!({
+                "name": n.name,
+                "ipv4Address": family.has_v4().then(|| n.addr.to_string()),
+                "ipv6Address": family.has_v6().then(|| n.addr6.to_string()),
+                "agentPid": rec.filter(|r| r.is_alive()).map(|r| r.pid),
+                "peersV4": bgp.map(|b| peers(&b.peers_v4)),
+                "peersV6": bgp.map(|b| peers(&b.peers_v6)),
+                "ready": st.as_ref().is_some_and(|s| s.ready),
+            })
+        })
+        .collect();
+    let pods: Vec<serde_json::Value> = lab
+        .state()
+        .pods
+        .iter()
+        .map(|p| {
+            json!({
+                "namespace": p.namespace,
+                "name": p.name,
+                "node": p.node,
+                "ips": p.addresses(),
+                "interface": p.host_if,
+            })
+        })
+        .collect();
+    json!({
+        "name": lab.name(),
+        "ipFamily": family.as_str(),
+        "encap": spec.encap(),
+        "crossSubnet": spec.cross_subnet,
+        "datastore": spec.datastore,
+        "nodes": nodes,
+        "pods": pods,
+    })
+}
+
+/// `lab status`: nodes with their agent and BGP sessions, then pods with their addresses; with
+/// IPv6 (`--ip-family 6|dual`) each node's IPv6 address and IPv6 sessions, each pod's IPv6
+/// address, in columns of their own (an IPv4 lab's table is the seed's, unchanged).
 pub fn status(lab: &Lab) -> String {
+    let family = lab.state().spec.ip_family;
     let mut out = format!(
-        "lab {}: {} nodes, encap {}{}, datastore {:?}\n\nNODE                 ADDRESS            AGENT          PEERS UP   READY\n",
+        "lab {}: {} nodes, {}encap {}{}, datastore {:?}\n\n",
         lab.name(),
         lab.plan().nodes.len(),
+        match family {
+            IpFamily::V4 => "",
+            IpFamily::V6 => "IPv6 only, ",
+            IpFamily::Dual => "dual stack, ",
+        },
         lab.state().spec.encap(),
         if lab.state().spec.cross_subnet {
             " cross-subnet"
@@ -271,6 +376,25 @@ pub fn status(lab: &Lab) -> String {
         },
         lab.state().spec.datastore,
     );
+    let mut header = String::from("NODE                 ");
+    if family.has_v4() {
+        header.push_str("ADDRESS            ");
+    }
+    if family.has_v6() {
+        header.push_str("IPV6 ADDRESS              ");
+    }
+    header.push_str("AGENT          ");
+    if family.has_v4() {
+        header.push_str("PEERS UP   ");
+    }
+    if family.has_v6() {
+        header.push_str("V6 PEERS UP   ");
+    }
+    header.push_str("READY\n");
+    out.push_str(&header);
+    let count = |p: &[brindle_ctl::status::PeerStatus]| {
+        format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len())
+    };
     for n in &lab.plan().nodes {
         let rec = lab.state().process(&brindle_lab::state::agent_role(&n.name));
         let agent = match rec {
@@ -278,11 +402,14 @@ pub fn status(lab: &Lab) -> String {
             Some(_) => "dead".into(),
             None => "-".into(),
         };
-        let (peers, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name)) {
+        let (peers, peers6, ready) = match brindle_ctl::control::query_status(&lab.dir().ctl_socket(&n.name))
+        {
             Ok(st) => {
-                let p = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
+                let v4 = st.bgp.as_ref().map(|b| b.peers_v4.as_slice()).unwrap_or(&[]);
+                let v6 = st.bgp.as_ref().map(|b| b.peers_v6.as_slice()).unwrap_or(&[]);
                 (
-                    format!("{}/{}", p.iter().filter(|p| p.established).count(), p.len()),
+                    count(v4),
+                    count(v6),
                     if st.ready {
                         "yes".to_string()
                     } else {
@@ -290,32 +417,65 @@ pub fn status(lab: &Lab) -> String {
                     },
                 )
             }
-            Err(_) => ("-".into(), "no agent".into()),
+            Err(_) => ("-".into(), "-".into(), "no agent".into()),
         };
-        out.push_str(&format!(
-            "{:<20} {:<18} {:<14} {:<10} {}\n",
-            n.name,
-            n.addr.to_string(),
-            agent,
-            peers,
-            ready
-        ));
+        let mut line = format!("{:<20} ", n.name);
+        if family.has_v4() {
+            line.push_str(&format!("{:<18} ", n.addr.to_string()));
+        }
+        if family.has_v6() {
+            line.push_str(&format!("{:<25} ", n.addr6.to_string()));
+        }
+        line.push_str(&format!("{agent:<14} "));
+        if family.has_v4() {
+            line.push_str(&format!("{peers:<10} "));
+        }
+        if family.has_v6() {
+            line.push_str(&format!("{peers6:<13} "));
+        }
+        line.push_str(&ready);
+        out.push_str(&line);
+        out.push('\n');
     }
     let mut pods: Vec<&brindle_lab::state::PodRecord> = lab.state().pods.iter().collect();
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let w = pods.iter().map(|p| p.name.len()).max().unwrap_or(0).max(25);
     let nw = pods.iter().map(|p| p.namespace.len()).max().unwrap_or(0).max(9);
+    let (ip_head, ip_w) = match family {
+        IpFamily::V4 => ("IP", 16),
+        IpFamily::V6 => ("IPV6", 24),
+        IpFamily::Dual => ("IP", 16),
+    };
+    let v6_col = family == IpFamily::Dual;
     out.push_str(&format!(
-        "\n{:<nw$} {:<w$} {:<20} {:<16} INTERFACE\n",
-        "NAMESPACE", "POD", "NODE", "IP"
+        "\n{:<nw$} {:<w$} {:<20} {:<ip_w$} {}INTERFACE\n",
+        "NAMESPACE",
+        "POD",
+        "NODE",
+        ip_head,
+        if v6_col {
+            format!("{:<24} ", "IPV6")
+        } else {
+            String::new()
+        }
     ));
     for p in pods {
+        let first = if family == IpFamily::V6 {
+            p.ip6()
+        } else {
+            p.ip4().or(p.ip.as_deref())
+        };
         out.push_str(&format!(
-            "{:<nw$} {:<w$} {:<20} {:<16} {}\n",
+            "{:<nw$} {:<w$} {:<20} {:<ip_w$} {}{}\n",
             p.namespace,
             p.name,
             p.node,
-            p.ip.as_deref().unwrap_or("-"),
+            first.unwrap_or("-"),
+            if v6_col {
+                format!("{:<24} ", p.ip6().unwrap_or("-"))
+            } else {
+                String::new()
+            },
             p.host_if.as_deref().unwrap_or("-")
         ));
     }

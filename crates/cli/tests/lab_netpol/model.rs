@@ -108,7 +108,9 @@ const RESET_KINDS: [Kind; 5] = [
 
 impl Suite {
     pub fn up() -> Suite {
-        let lab = TestLab::up("np", &["--pods", "0"]);
+        // Dual stack: the cases probe the pods' IPv4 addresses (their first); the spoofing
+        // cases check both families.
+        let lab = TestLab::up("np", &["--pods", "0", "--ip-family", "dual"]);
         let suite = Suite {
             lab,
             baseline: Vec::new(),
@@ -133,6 +135,16 @@ impl Suite {
         let p = l.state().pod(id).unwrap_or_else(|| panic!("no pod {id}"));
         p.ip.as_deref()
             .expect("pod has an address")
+            .parse()
+            .expect("an address")
+    }
+
+    /// The IPv6 address of pod `ns/name`.
+    pub fn ip6(&self, id: &str) -> IpAddr {
+        let l = self.lab.lab();
+        let p = l.state().pod(id).unwrap_or_else(|| panic!("no pod {id}"));
+        p.ip6()
+            .unwrap_or_else(|| panic!("pod {id} has no IPv6 address"))
             .parse()
             .expect("an address")
     }

@@ -140,11 +140,27 @@ fn send_from(s: &Suite, from: &str, src: IpAddr, dst: SocketAddr, payload: &[u8]
 }
 
 fn no_spoofing(s: &Suite) -> Result<(), String> {
+    no_spoofing_of(s, false)
+}
+
+fn no_spoofing6(s: &Suite) -> Result<(), String> {
+    no_spoofing_of(s, true)
+}
+
+/// x/a sends as y/a's address (IPv4, or IPv6 with `v6`) to x/c: dropped; its own address
+/// passes (the control).
+fn no_spoofing_of(s: &Suite, v6: bool) -> Result<(), String> {
     // x/a is on bgp-master1, y/a on bgp-node1, x/c on bgp-node2 (the model's placement).
-    let (real, forged, dst_ip) = (s.ip("x/a"), s.ip("y/a"), s.ip("x/c"));
+    let ip = |id: &str| if v6 { s.ip6(id) } else { s.ip(id) };
+    let (real, forged, dst_ip) = (ip("x/a"), ip("y/a"), ip("x/c"));
     let port = 9797;
+    let any: IpAddr = if v6 {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
     let rx = NetnsFd::named(&netns_of(s, "x/c"))
-        .and_then(|ns| ns.run(|| UdpSocket::bind(("0.0.0.0", port))))
+        .and_then(|ns| ns.run(|| UdpSocket::bind((any, port))))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("bind in x/c: {e}"))?;
     rx.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
@@ -156,10 +172,11 @@ fn no_spoofing(s: &Suite) -> Result<(), String> {
                 &sender_ns,
                 "addr",
                 verb,
-                &format!("{forged}/32"),
+                &format!("{forged}/{}", if v6 { 128 } else { 32 }),
                 "dev",
                 "eth0",
             ])
+            .args(if v6 && verb == "add" { &["nodad"][..] } else { &[] })
             .status()
             .map_err(|e| e.to_string())
     };
@@ -387,6 +404,10 @@ pub fn all() -> Vec<Case> {
         Case::new(
             "no spoofing: a pod forging another node's pod address does not reach a third node's pod",
             |_| vec![Step::Check(Box::new(no_spoofing))],
+        ),
+        Case::new(
+            "no spoofing (IPv6): a pod forging another node's pod IPv6 address does not reach a third node's pod",
+            |_| vec![Step::Check(Box::new(no_spoofing6))],
         ),
     ]
 }

@@ -95,14 +95,17 @@ impl TestLab {
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
+    /// Every pod pings every pod, over each family of the lab.
     pub fn ping_all(&self) {
-        let m = self.lab().ping_all().expect("ping");
-        assert!(m.pairs() > 0);
-        assert!(
-            m.failures().is_empty(),
-            "pods cannot reach each other:\n{}",
-            m.render()
-        );
+        for m in self.lab().ping_every_family().expect("ping") {
+            assert!(m.pairs() > 0);
+            assert!(
+                m.failures().is_empty(),
+                "pods cannot reach each other over IPv{}:\n{}",
+                m.family,
+                m.render()
+            );
+        }
     }
 }
 
@@ -142,4 +145,41 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 pub fn is_time(s: &str) -> bool {
     let b = s.as_bytes();
     s.len() == 8 && b[2] == b':' && b[5] == b':' && s.chars().filter(|c| c.is_ascii_digit()).count() == 6
+}
+
+/// Pings `ip` from `netns` every 10 ms for `count` packets; returns (sent, received).
+pub fn ping_stream(netns: &str, ip: &str, count: u32) -> std::thread::JoinHandle<(u32, u32)> {
+    let netns = netns.to_string();
+    let ip = ip.to_string();
+    std::thread::spawn(move || {
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{netns}"))
+            .args([
+                "ping",
+                "-i",
+                "0.01",
+                "-W",
+                "1",
+                "-c",
+                &count.to_string(),
+                "-q",
+                &ip,
+            ])
+            .output()
+            .expect("ping");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or("");
+        let nums: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (
+            nums.first().copied().unwrap_or(0),
+            nums.get(1).copied().unwrap_or(0),
+        )
+    })
 }

@@ -384,17 +384,7 @@ fn check_node_view(lab: &TestLab, pods: &[brindle_lab::state::PodRecord]) {
 fn check_lab_view(lab: &TestLab, pods: &[brindle_lab::state::PodRecord]) {
     let dir = brindle_testkit::TempDir::new("labview");
     let file = dir.join("lab.html");
-    let out = Command::new(BIN)
-        .args(["lab", "view", "--name", &lab.name, "-o"])
-        .arg(&file)
-        .env("BRINDLE_LAB_ROOT", lab.root.path())
-        .output()
-        .expect("run brindle lab view");
-    assert!(
-        out.status.success(),
-        "lab view: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.view_to(&file);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab_view");
     std::fs::create_dir_all(&shots).unwrap();
     let url = format!("file://{}", file.display());

@@ -415,17 +415,7 @@ fn dual_stack_ipip_lab() {
     // `lab view` draws a dual-stack lab.
     let dir = brindle_testkit::TempDir::new("labview6");
     let file = dir.join("lab.html");
-    let out = Command::new(BIN)
-        .args(["lab", "view", "--name", &lab.name, "-o"])
-        .arg(&file)
-        .env("BRINDLE_LAB_ROOT", lab.root.path())
-        .output()
-        .expect("run brindle lab view");
-    assert!(
-        out.status.success(),
-        "lab view: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.view_to(&file);
     // The page embeds the lab's state (drawn by its script): every node, every IPv6 block and
     // every pod's IPv6 address are in it.
     let html = std::fs::read_to_string(&file).unwrap();

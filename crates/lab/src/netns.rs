@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use brindle_netlink::{Handle, LinkChange};
+
 use crate::error::{Error, Result};
 
 pub fn exists(name: &str) -> bool {
@@ -31,6 +33,22 @@ pub fn add(name: &str) -> Result<()> {
         Command::new("ip").args(["netns", "add", name]),
     )
     .map(drop)
+}
+
+/// Brings the namespace's loopback up: a pod needs only that (the CNI plugin makes `eth0`), one
+/// netlink request.
+pub fn loopback_up(name: &str) -> Result<()> {
+    let mut h = Handle::open_named(name)?;
+    let lo = h.require_link("lo")?;
+    h.set_link(
+        lo.index,
+        "lo",
+        &LinkChange {
+            up: Some(true),
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// `ip netns del NAME`, only if it exists.

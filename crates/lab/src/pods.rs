@@ -3,8 +3,6 @@
 //! The seed's extra pods ([`Lab::add_pod`]) and Kubernetes pods ([`Lab::attach_k8s_pod`]) take
 //! the same path.
 
-use brindle_netlink::{Handle, LinkChange};
-
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::plan::{POD_NAMESPACE, PodPlan, k8s_container_id, k8s_pod_netns, pod_name};
@@ -83,16 +81,7 @@ impl Lab {
         self.state_mut().namespaces.push(pod.netns.clone());
         self.save()?;
         let made = netns::add(&pod.netns).and_then(|()| {
-            let mut h = Handle::open_named(&pod.netns)?;
-            let lo = h.require_link("lo")?;
-            h.set_link(
-                lo.index,
-                "lo",
-                &LinkChange {
-                    up: Some(true),
-                    ..Default::default()
-                },
-            )?;
+            netns::loopback_up(&pod.netns)?;
             let env = self.node_env(&n);
             let conf = cni::netconf_for(
                 &env,

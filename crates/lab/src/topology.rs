@@ -1,10 +1,10 @@
 //! Building the lab's fabric: bridges, the router, the etcd host and the nodes, one `ip -batch`
 //! per namespace (a 100-node fabric is 103 processes, not a thousand).
 
-use brindle_netlink::{Handle, LinkChange, NetnsFd};
+use brindle_netlink::NetnsFd;
 
 use crate::error::Result;
-use crate::netns::ip_batch;
+use crate::netns::{self, ip_batch};
 use crate::plan::{EXTERNAL_ADDR, EXTERNAL_ADDR6, Plan};
 use crate::spec::IpFamily;
 
@@ -166,16 +166,7 @@ pub fn build(plan: &Plan, family: IpFamily) -> Result<()> {
     }
     // Pods only need their loopback up (the CNI plugin makes eth0): one netlink request each.
     for p in &plan.pods {
-        let mut h = Handle::open_named(&p.netns)?;
-        let lo = h.require_link("lo")?;
-        h.set_link(
-            lo.index,
-            "lo",
-            &LinkChange {
-                up: Some(true),
-                ..Default::default()
-            },
-        )?;
+        netns::loopback_up(&p.netns)?;
     }
     Ok(())
 }

@@ -90,6 +90,21 @@ impl TestLab {
         );
     }
 
+    /// `brindle lab view -o FILE` on this lab; fails the test with its stderr if it fails.
+    pub fn view_to(&self, file: &std::path::Path) {
+        let out = Command::new(BIN)
+            .args(["lab", "view", "--name", &self.name, "-o"])
+            .arg(file)
+            .env("BRINDLE_LAB_ROOT", self.root.path())
+            .output()
+            .expect("run brindle lab view");
+        assert!(
+            out.status.success(),
+            "lab view: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn agent_log(&self, node: &str) -> String {
         let p = self.root.path().join(&self.name).join(node).join("agent.log");
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

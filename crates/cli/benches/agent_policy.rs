@@ -1,7 +1,7 @@
 //! Network policy through a real agent: datastore write → rules in the kernel. One node
-//! namespace, a SQLite datastore, `brindle node run`; 200 local WorkloadEndpoints (20
-//! namespaces × 10 pods, as the CNI plugin writes them) are in the store before the agent
-//! starts, then 1000 NetworkPolicies × 10 rules (each pod selected by 5 policies, 400 selector
+//! namespace, a SQLite datastore, `brindle node run`; 1000 WorkloadEndpoints (20 namespaces
+//! × 10 pods × 5 nodes, as the CNI plugin writes them; 200 on the agent's node) are in the
+//! store before the agent starts, then 1000 NetworkPolicies × 10 rules (each pod selected by 5 policies, 400 selector
 //! sets) are written one after another while the agent runs. Measured: first write → the
 //! last policy's chain in the kernel (and last write → kernel), against anchors run in the
 //! same run, each in a fresh namespace: `iptables-restore` and `nft -f` of a flat rule set of
@@ -33,6 +33,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_brindle");
 const NODE: &str = "bench1";
 const NAMESPACES: usize = 20;
 const PODS: usize = 10;
+/// The agent's node and four others: 1000 endpoints, 200 of them local.
+const NODES: usize = 5;
 const POLICIES: usize = 50;
 const RULES: usize = 10;
 
@@ -74,19 +76,29 @@ fn seed(client: &Client) {
             "metadata": {"name": format!("kns.ns{ns}")},
             "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}],
                      "labelsToApply": {"pcns.projectcalico.org/name": format!("ns{ns}")}}}))));
-        for i in 0..PODS {
-            let name = WorkloadEndpoint::name_for(NODE, "k8s", &format!("p{i}"), "eth0");
-            put(Resource::WorkloadEndpoint(resource(
-                json!({"kind": "WorkloadEndpoint",
-                "metadata": {"name": name, "namespace": format!("ns{ns}"),
-                    "labels": {"app": format!("app{i}"), "role": format!("r{}", (i + ns) % 20),
-                               "projectcalico.org/namespace": format!("ns{ns}"),
-                               "projectcalico.org/orchestrator": "k8s"}},
-                "spec": {"orchestrator": "k8s", "node": NODE, "pod": format!("p{i}"),
-                    "endpoint": "eth0", "interfaceName": format!("calibn{ns:02}p{i:02}"),
-                    "ipNetworks": [format!("{}/32", Ipv4Addr::new(10, 100, ns as u8, i as u8 + 1))],
-                    "profiles": [format!("kns.ns{ns}")]}}),
-            )));
+        // Node 0 is the agent's (the local endpoints); the others' endpoints fill the
+        // selector sets, as a cluster's would.
+        for node in 0..NODES {
+            let (host, suffix) = match node {
+                0 => (NODE.to_string(), String::new()),
+                n => (format!("remote{n}"), format!("-n{n}")),
+            };
+            for i in 0..PODS {
+                let pod = format!("p{i}{suffix}");
+                let name = WorkloadEndpoint::name_for(&host, "k8s", &pod, "eth0");
+                let addr = Ipv4Addr::new(10, 100, (node * NAMESPACES + ns) as u8, i as u8 + 1);
+                put(Resource::WorkloadEndpoint(resource(
+                    json!({"kind": "WorkloadEndpoint",
+                    "metadata": {"name": name, "namespace": format!("ns{ns}"),
+                        "labels": {"app": format!("app{i}"), "role": format!("r{}", (i + ns + node) % 20),
+                                   "projectcalico.org/namespace": format!("ns{ns}"),
+                                   "projectcalico.org/orchestrator": "k8s"}},
+                    "spec": {"orchestrator": "k8s", "node": host, "pod": pod,
+                        "endpoint": "eth0", "interfaceName": format!("calibn{ns:02}p{i:02}"),
+                        "ipNetworks": [format!("{addr}/32")],
+                        "profiles": [format!("kns.ns{ns}")]}}),
+                )));
+            }
         }
     }
 }
@@ -254,7 +266,7 @@ fn main() {
     let rss_b_parts = rss_split(b.pid());
     b.kill();
 
-    println!("agent policy programming, {want} policies x {RULES} rules, 200 local endpoints:");
+    println!("agent policy programming, {want} policies x {RULES} rules, 1000 endpoints (200 local):");
     println!("  iptables-restore (flat, same size)   {ipt_s:8.3} s   (anchor)");
     println!(
         "  nft -f (flat, same size)             {nft_s:8.3} s   {:.2}x iptables-restore",

@@ -455,3 +455,50 @@ impl Drop for StopOnDrop {
         self.0.applied.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_holds_work_in_flight_and_wakes_the_held_flush() {
+        let gate = Arc::new(PolicyGate::default());
+        assert!(gate.is_free(), "nothing in flight: a change goes at once");
+        gate.posted();
+        assert!(!gate.is_free(), "work in flight: the next flush waits");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let g = gate.clone();
+        let applier = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            g.applied();
+        });
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), gate.done())
+                .await
+                .expect("the held flush is woken when the work is applied");
+        });
+        applier.join().unwrap();
+        assert!(gate.is_free());
+    }
+
+    #[test]
+    fn the_heap_is_trimmed_at_once_then_at_most_every_interval() {
+        let mut t = Trim::default();
+        assert_eq!(t.due(), None, "no policy work, no trim");
+        t.wanted();
+        assert!(
+            t.due().is_some_and(|d| d <= Instant::now()),
+            "the first trim is due at once"
+        );
+        t.run_if_due();
+        assert_eq!(t.due(), None);
+        t.wanted();
+        let due = t.due().expect("trim wanted");
+        assert!(due > Instant::now(), "a second trim waits for the interval");
+        t.run_if_due();
+        assert_eq!(t.due(), Some(due), "not run before it is due");
+    }
+}

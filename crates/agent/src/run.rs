@@ -783,3 +783,48 @@ pub(crate) async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, 
     }
     st
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brindle_model::{Key, Kind};
+
+    fn key(kind: Kind) -> Key {
+        Key::Resource {
+            kind,
+            namespace: "ns".into(),
+            name: "x".into(),
+        }
+    }
+
+    #[test]
+    fn only_policy_kinds_leave_the_routes_alone() {
+        for k in [
+            Kind::NetworkPolicy,
+            Kind::GlobalNetworkPolicy,
+            Kind::NetworkSet,
+            Kind::GlobalNetworkSet,
+            Kind::Tier,
+            Kind::Profile,
+        ] {
+            assert!(!routes_read(&key(k)), "{k:?}");
+        }
+        for k in [
+            Kind::Node,
+            Kind::IPPool,
+            Kind::WorkloadEndpoint,
+            Kind::BGPPeer,
+            Kind::BGPConfiguration,
+            Kind::BGPFilter,
+            Kind::FelixConfiguration,
+        ] {
+            assert!(routes_read(&key(k)), "{k:?}");
+        }
+        let affinity = Key::Affinity {
+            affinity_type: brindle_model::keys::AffinityType::Host,
+            host: "n1".into(),
+            cidr: "10.0.0.0/26".parse().unwrap(),
+        };
+        assert!(routes_read(&affinity));
+    }
+}

@@ -162,6 +162,11 @@ fn a_reused_address_gets_no_flow_its_previous_pod_was_allowed() {
     let i = pc.add_pod_unannounced(0, "x", "b2", &[("app", "b2")]);
     assert_eq!(pc.pod_ip(i), b_ip, "the new pod reuses the address");
     pc.announce(i);
+    // The host reaches it (host to workload is not policed): its new veth passes traffic.
+    assert!(
+        pc.c.nodes[0].ns.reach(&b_ip.to_string()),
+        "b2 unreachable from its node"
+    );
     let server = udp_in(pc.pod_ns(i), to);
     let mut buf = [0u8; 16];
     client.send_to(b"again", to).unwrap();

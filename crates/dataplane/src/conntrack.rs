@@ -9,11 +9,21 @@
 //! interface), and only in an apply that may prune: while a restarted agent is still learning
 //! (`ApplyOptions::prune` false) an address missing from the desired state is not known to be
 //! gone, so it is remembered and judged at the first pruning apply. The decision is pure
-//! ([`gone`]); the deletion is best effort: a failure is reported (the apply's errors and
-//! [`Cleanup::failed`]) and retried at the next applies, up to [`ATTEMPTS`] times.
+//! ([`gone`]).
+//!
+//! How: as Felix, on a worker thread, because a dump of a big table is slow (a quarter of a
+//! second for 100k flows here) and the dataplane thread also carries policy changes. The worker
+//! owns its own ctnetlink socket in the node's namespace and takes the addresses of each
+//! pruning apply as one job (one dump per family for all of them). Before the routes are
+//! programmed, an address that is wanted again while its cleanup is still running waits for it
+//! (Felix's `WaitForPendingDeletion`): a new pod given the address never has its fresh flows
+//! deleted by the cleanup of its predecessor. Best effort: a failure is reported (the apply's
+//! errors, [`Cleanup::failed`]) and retried at the next applies, up to [`ATTEMPTS`] times.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
 
 use brindle_netlink::{Conntrack, NetnsFd};
 
@@ -22,14 +32,19 @@ use crate::state::Workload;
 /// Tries per address before giving up (Felix retries the `conntrack` command 3 times too).
 pub const ATTEMPTS: u8 = 3;
 
-/// What one apply's cleanup did (for the agent's metrics).
+/// How long an apply waits for the cleanup of an address it wants to route again.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What the conntrack cleanup did, as one apply learnt it (for the agent's metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleanup {
-    /// Addresses whose flows were deleted.
+    /// Addresses handed to the worker by this apply.
+    pub started: usize,
+    /// Addresses whose flows the worker deleted (reported since the previous apply).
     pub addresses: usize,
     /// Flows deleted.
     pub flows_deleted: usize,
-    /// Addresses whose cleanup failed this time.
+    /// Addresses whose cleanup failed.
     pub failed: usize,
 }
 
@@ -47,82 +62,202 @@ pub fn addresses(workloads: &[Workload]) -> BTreeMap<IpAddr, String> {
     workloads.iter().map(|w| (w.ip, w.iface.clone())).collect()
 }
 
-/// The tracker: what the last pruning apply had, the cleanups still to retry, the socket.
+/// A finished job: its addresses, and the flows deleted or the error.
+struct Outcome {
+    addrs: Vec<IpAddr>,
+    result: Result<usize, String>,
+}
+
+/// The worker thread: jobs in, outcomes out. It ends when the tracker (the job sender) goes.
+struct Worker {
+    jobs: Sender<Vec<IpAddr>>,
+    done: Receiver<Outcome>,
+}
+
+impl Worker {
+    fn start(netns: &NetnsFd) -> Result<Worker, String> {
+        let netns = netns.try_clone().map_err(|e| e.to_string())?;
+        let (jobs, job_rx) = mpsc::channel::<Vec<IpAddr>>();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("conntrack-cleanup".into())
+            .spawn(move || {
+                let mut socket: Option<Conntrack> = None;
+                while let Ok(addrs) = job_rx.recv() {
+                    let result = match socket.take() {
+                        Some(s) => Ok(s),
+                        None => Conntrack::open(&netns),
+                    }
+                    .and_then(|mut s| {
+                        let r = s.delete_flows_of(&addrs);
+                        // A socket that failed is opened afresh for the next job.
+                        if r.is_ok() {
+                            socket = Some(s);
+                        }
+                        r
+                    })
+                    .map(|d| d.deleted)
+                    .map_err(|e| e.to_string());
+                    if done_tx.send(Outcome { addrs, result }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| format!("start the conntrack cleanup thread: {e}"))?;
+        Ok(Worker { jobs, done })
+    }
+}
+
+/// The tracker: what the last pruning apply had, the cleanups running and to retry.
 #[derive(Default)]
 pub struct Tracker {
     known: BTreeMap<IpAddr, String>,
+    /// Addresses handed to the worker and not reported back yet.
+    in_flight: BTreeSet<IpAddr>,
     /// Addresses whose cleanup failed, with the attempts made.
     retry: BTreeMap<IpAddr, u8>,
-    socket: Option<Conntrack>,
+    worker: Option<Worker>,
+    /// Learnt since the last [`Tracker::after_routes`].
+    report: Cleanup,
+    errors: Vec<String>,
 }
 
 impl Tracker {
-    /// Called after the routes were reconciled. Returns what was done and the problems, each
-    /// naming its address.
-    pub fn apply(&mut self, netns: &NetnsFd, workloads: &[Workload], prune: bool) -> (Cleanup, Vec<String>) {
+    /// Called before the routes are programmed: takes the outcomes of finished jobs, and waits
+    /// for the running cleanups of addresses `workloads` wants again.
+    pub fn before_routes(&mut self, workloads: &[Workload]) {
+        self.collect(None);
+        let wanted: BTreeSet<IpAddr> = workloads.iter().map(|w| w.ip).collect();
+        while self.in_flight.iter().any(|a| wanted.contains(a)) {
+            tracing::info!("waiting for the conntrack cleanup of an address given to a new workload");
+            if !self.collect(Some(WAIT)) {
+                self.errors.push(format!(
+                    "conntrack cleanup of {} still running after {} s; routing the address anyway",
+                    list(self.in_flight.intersection(&wanted)),
+                    WAIT.as_secs()
+                ));
+                break;
+            }
+        }
+    }
+
+    /// Called after the routes were reconciled: starts the cleanup of the addresses gone since
+    /// the last pruning apply (and of those to retry). Returns what was learnt since the last
+    /// call and the problems, each naming its address.
+    pub fn after_routes(
+        &mut self,
+        netns: &NetnsFd,
+        workloads: &[Workload],
+        prune: bool,
+    ) -> (Cleanup, Vec<String>) {
         let now = addresses(workloads);
         if !prune {
             // Not yet known to be gone: remember both until a pruning apply decides.
             self.known.extend(now);
-            return (Cleanup::default(), Vec::new());
+            return self.take();
         }
         let mut todo: BTreeSet<IpAddr> = gone(&self.known, &now);
         todo.extend(self.retry.keys().copied());
         self.known = now;
+        todo.retain(|a| !self.in_flight.contains(a));
         if todo.is_empty() {
-            return (Cleanup::default(), Vec::new());
+            return self.take();
         }
-        let addrs: Vec<IpAddr> = todo.iter().copied().collect();
-        let list = addrs.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ");
-        let result = match self.socket.take() {
-            Some(s) => Ok(s),
-            None => Conntrack::open(netns),
-        }
-        .and_then(|mut s| {
-            let r = s.delete_flows_of(&addrs);
-            self.socket = Some(s);
-            r
-        });
-        match result {
-            Ok(d) => {
-                for a in &addrs {
-                    self.retry.remove(a);
+        if self.worker.is_none() {
+            match Worker::start(netns) {
+                Ok(w) => self.worker = Some(w),
+                Err(e) => {
+                    self.failed(&todo.into_iter().collect::<Vec<_>>(), &e);
+                    return self.take();
                 }
-                tracing::info!(addresses = %list, flows = d.deleted, "deleted the conntrack flows of gone workload addresses");
-                let done = Cleanup {
-                    addresses: addrs.len(),
-                    flows_deleted: d.deleted,
-                    failed: 0,
-                };
-                (done, Vec::new())
             }
-            Err(e) => {
-                // A broken socket is reopened next time.
-                self.socket = None;
-                let mut errors = Vec::new();
-                for a in &addrs {
-                    let n = self.retry.entry(*a).or_insert(0);
-                    *n += 1;
-                    if *n >= ATTEMPTS {
+        }
+        let addrs: Vec<IpAddr> = todo.into_iter().collect();
+        let sent = self
+            .worker
+            .as_ref()
+            .is_some_and(|w| w.jobs.send(addrs.clone()).is_ok());
+        if sent {
+            tracing::info!(addresses = %list(&addrs), "deleting the conntrack flows of gone workload addresses");
+            self.in_flight.extend(addrs.iter().copied());
+            self.report.started += addrs.len();
+        } else {
+            self.worker = None;
+            self.failed(&addrs, "the conntrack cleanup thread is gone");
+        }
+        self.take()
+    }
+
+    fn take(&mut self) -> (Cleanup, Vec<String>) {
+        (std::mem::take(&mut self.report), std::mem::take(&mut self.errors))
+    }
+
+    /// Takes finished outcomes: all that are ready, or (with `wait`) at least one within it.
+    /// False when waiting timed out.
+    fn collect(&mut self, wait: Option<Duration>) -> bool {
+        let Some(w) = &self.worker else {
+            return true;
+        };
+        let mut got = Vec::new();
+        let mut lost = false;
+        if let Some(t) = wait {
+            match w.done.recv_timeout(t) {
+                Ok(o) => got.push(o),
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => lost = true,
+            }
+        }
+        got.extend(w.done.try_iter());
+        for o in got {
+            for a in &o.addrs {
+                self.in_flight.remove(a);
+            }
+            match o.result {
+                Ok(flows) => {
+                    tracing::info!(addresses = %list(&o.addrs), flows, "deleted the conntrack flows of gone workload addresses");
+                    for a in &o.addrs {
                         self.retry.remove(a);
-                        errors.push(format!(
-                            "conntrack flows of gone workload address {a}: {e} (gave up after {ATTEMPTS} attempts)"
-                        ));
-                    } else {
-                        errors.push(format!(
-                            "conntrack flows of gone workload address {a}: {e} (will retry)"
-                        ));
                     }
+                    self.report.addresses += o.addrs.len();
+                    self.report.flows_deleted += flows;
                 }
-                let done = Cleanup {
-                    addresses: 0,
-                    flows_deleted: 0,
-                    failed: addrs.len(),
-                };
-                (done, errors)
+                Err(e) => self.failed(&o.addrs, &e),
             }
+        }
+        if lost {
+            // The thread ended (it never does on its own): what it had is failed, and the
+            // next job starts a new one.
+            self.worker = None;
+            let addrs: Vec<IpAddr> = std::mem::take(&mut self.in_flight).into_iter().collect();
+            self.failed(&addrs, "the conntrack cleanup thread is gone");
+        }
+        true
+    }
+
+    fn failed(&mut self, addrs: &[IpAddr], e: &str) {
+        self.report.failed += addrs.len();
+        for a in addrs {
+            let n = self.retry.entry(*a).or_insert(0);
+            *n += 1;
+            let what = if *n >= ATTEMPTS {
+                self.retry.remove(a);
+                format!("gave up after {ATTEMPTS} attempts")
+            } else {
+                "will retry".to_string()
+            };
+            self.errors.push(format!(
+                "conntrack flows of gone workload address {a}: {e} ({what})"
+            ));
         }
     }
+}
+
+fn list<'a>(addrs: impl IntoIterator<Item = &'a IpAddr>) -> String {
+    addrs
+        .into_iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -353,7 +353,8 @@ impl Dataplane {
                 }
             }
         }
-        // Routes.
+        // Routes (an address wanted again first waits for the cleanup of its old flows).
+        self.conntrack.before_routes(&desired.workloads);
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
         self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));
@@ -367,7 +368,7 @@ impl Dataplane {
         // The routes of gone workload addresses are gone now: so must their flows be.
         let (cleanup, problems) = self
             .conntrack
-            .apply(self.h.netns(), &desired.workloads, opts.prune);
+            .after_routes(self.h.netns(), &desired.workloads, opts.prune);
         r.conntrack = cleanup;
         r.errors.extend(problems);
         r.errors.extend(workload::reconcile_workload_arp(

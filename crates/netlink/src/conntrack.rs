@@ -9,11 +9,6 @@
 //! source; [`Conntrack::delete_flows_of`] deletes every flow with the address in either tuple,
 //! as source or destination (a superset: it also catches the pod's flows through NAT).
 //!
-//! The flows of one or two IPv4 addresses are found by dumps the kernel filters (`CTA_FILTER`,
-//! Linux 5.8: only matching flows cross to user space, which is most of a dump's cost); more
-//! addresses, IPv6 (whose kernel filter proved unreliable), or an older kernel take one whole
-//! dump per family, filtered here.
-//!
 //! A delete echoes the flow's original tuple as the kernel dumped it (so protocol details such
 //! as ICMP ids or GRE keys need no encoding here), its zone, and its id (so a new flow that
 //! happens to reuse the tuple in between is not deleted).
@@ -53,12 +48,6 @@ const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
 const CTA_ID: u16 = 12;
 const CTA_ZONE: u16 = 18;
-const CTA_FILTER: u16 = 25;
-// `enum ctattr_filter` and the kernel's filter flags (`CTA_FILTER_F_CTA_IP_SRC`, `_DST`).
-const CTA_FILTER_ORIG_FLAGS: u16 = 1;
-const CTA_FILTER_REPLY_FLAGS: u16 = 2;
-const FILTER_IP_SRC: u32 = 1 << 0;
-const FILTER_IP_DST: u32 = 1 << 1;
 // `enum ctattr_tuple`, `ctattr_ip`, `ctattr_l4proto`.
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
@@ -73,9 +62,6 @@ const CTA_PROTO_DST_PORT: u16 = 3;
 /// Delete requests per `sendmsg` (each ~100 bytes; the replies stay far below the socket's
 /// receive buffer).
 const DELETES_PER_WRITE: usize = 256;
-/// Up to this many addresses of a family, the kernel filters the dump (four filtered dumps per
-/// address: original/reply × source/destination); more, and one whole dump is cheaper.
-const FILTERED_MAX: usize = 2;
 const RECV_BUF: usize = 256 * 1024;
 const REPLY_WAIT: Duration = Duration::from_secs(10);
 
@@ -121,7 +107,7 @@ impl Flow {
 /// What [`Conntrack::delete_flows_of`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deleted {
-    /// Flows the kernel sent (whole or filtered dumps).
+    /// Flows listed (both families asked for).
     pub listed: usize,
     /// Flows deleted.
     pub deleted: usize,
@@ -135,8 +121,6 @@ pub struct Conntrack {
     seq: u32,
     rx: Vec<u8>,
     netns: NetnsFd,
-    /// The kernel refused a filtered dump (before Linux 5.8): whole dumps only.
-    no_filters: bool,
 }
 
 fn open_socket() -> Result<Socket> {
@@ -277,7 +261,6 @@ impl Conntrack {
             seq: 0,
             rx: vec![0; RECV_BUF],
             netns,
-            no_filters: false,
         }
     }
 
@@ -327,49 +310,11 @@ impl Conntrack {
 
     /// Every flow of one family (`conntrack -L -f ipv4|ipv6`), handed to `f` one by one so a
     /// large table is never held twice.
-    pub fn for_each_flow(&mut self, v6: bool, f: impl FnMut(Flow)) -> Result<()> {
-        self.dump(v6, None, f)
-    }
-
-    /// A dump of one family; with `filter` (original or reply tuple, source or destination,
-    /// address) the kernel sends only the flows that match (`CTA_FILTER`, Linux 5.8).
-    fn dump(&mut self, v6: bool, filter: Option<(bool, u32, IpAddr)>, mut f: impl FnMut(Flow)) -> Result<()> {
-        let op = match filter {
-            None => format!("list conntrack flows (IPv{})", if v6 { 6 } else { 4 }),
-            Some((reply, field, a)) => format!(
-                "list conntrack flows with {} {} {a}",
-                if reply { "reply" } else { "original" },
-                if field == FILTER_IP_SRC {
-                    "source"
-                } else {
-                    "destination"
-                }
-            ),
-        };
+    pub fn for_each_flow(&mut self, v6: bool, mut f: impl FnMut(Flow)) -> Result<()> {
+        let op = format!("list conntrack flows (IPv{})", if v6 { 6 } else { 4 });
         let seq = self.next_seq();
-        let mut buf = Vec::with_capacity(96);
+        let mut buf = Vec::with_capacity(32);
         let s = header(&mut buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, family_of(v6));
-        if let Some((reply, field, a)) = filter {
-            let mut w = AttrWriter::new(&mut buf);
-            let (ip_attr, value) = match (a, field == FILTER_IP_SRC) {
-                (IpAddr::V4(a), true) => (CTA_IP_V4_SRC, a.octets().to_vec()),
-                (IpAddr::V4(a), false) => (CTA_IP_V4_DST, a.octets().to_vec()),
-                (IpAddr::V6(a), true) => (CTA_IP_V6_SRC, a.octets().to_vec()),
-                (IpAddr::V6(a), false) => (CTA_IP_V6_DST, a.octets().to_vec()),
-            };
-            w.nest(if reply { CTA_TUPLE_REPLY } else { CTA_TUPLE_ORIG }, |w| {
-                w.nest(CTA_TUPLE_IP, |w| w.put(ip_attr, &value));
-            });
-            w.nest(CTA_FILTER, |w| {
-                let flags = if reply {
-                    CTA_FILTER_REPLY_FLAGS
-                } else {
-                    CTA_FILTER_ORIG_FLAGS
-                };
-                // NLA_U32: host byte order.
-                w.put(flags, &field.to_ne_bytes());
-            });
-        }
         finish(&mut buf, s);
         self.send(&buf, &op)?;
         loop {
@@ -404,54 +349,6 @@ impl Conntrack {
         }
     }
 
-    /// The flows of `addrs` (one family), from filtered dumps when there are few addresses
-    /// and the kernel can filter, else from one whole dump. Returns them and how many flows
-    /// were read.
-    fn flows_of(&mut self, v6: bool, addrs: &[IpAddr]) -> Result<(Vec<Flow>, usize)> {
-        let mut read = 0;
-        // IPv4 only: on Linux 6.18 an IPv6 filtered dump returned flows of other addresses of
-        // the subnet and missed flows of the address itself (seen in `tests/conntrack.rs`).
-        if !v6 && addrs.len() <= FILTERED_MAX && !self.no_filters {
-            let mut found: Vec<Flow> = Vec::new();
-            let mut refused = false;
-            'addrs: for a in addrs {
-                for reply in [false, true] {
-                    for field in [FILTER_IP_SRC, FILTER_IP_DST] {
-                        let r = self.dump(v6, Some((reply, field, *a)), |f| {
-                            read += 1;
-                            found.push(f);
-                        });
-                        match r {
-                            Ok(()) => {}
-                            Err(e) if matches!(e.errno(), Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)) => {
-                                refused = true;
-                                break 'addrs;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-            }
-            if !refused {
-                // A flow can match several filters (the source of one direction is usually the
-                // destination of the other): once is enough. And check what the kernel sent.
-                found.sort_by(|a, b| a.raw_original.cmp(&b.raw_original));
-                found.dedup_by(|a, b| a.raw_original == b.raw_original);
-                found.retain(|f| addrs.iter().any(|a| f.involves(*a)));
-                return Ok((found, read));
-            }
-            self.no_filters = true;
-        }
-        let mut found = Vec::new();
-        self.dump(v6, None, |f| {
-            read += 1;
-            if addrs.iter().any(|a| f.involves(*a)) {
-                found.push(f);
-            }
-        })?;
-        Ok((found, read))
-    }
-
     /// Every flow of one family.
     pub fn flows(&mut self, v6: bool) -> Result<Vec<Flow>> {
         let mut out = Vec::new();
@@ -460,10 +357,8 @@ impl Conntrack {
     }
 
     /// Deletes every flow that has one of `addrs` as source or destination of its original
-    /// or reply tuple, then the deletes in batches. The flows are found by dumps the kernel
-    /// filters (one or two IPv4 addresses: four dumps each, the kernel sending only what
-    /// matches) or by one whole dump of the family (more addresses, IPv6, or a kernel without
-    /// dump filters). A flow that expired in between is counted as vanished, not as an error.
+    /// or reply tuple (one dump per family asked for, then the deletes in batches). A flow
+    /// that expired in between is counted as vanished, not as an error.
     pub fn delete_flows_of(&mut self, addrs: &[IpAddr]) -> Result<Deleted> {
         let mut out = Deleted::default();
         for v6 in [false, true] {
@@ -471,8 +366,13 @@ impl Conntrack {
             if mine.is_empty() {
                 continue;
             }
-            let (doomed, read) = self.flows_of(v6, &mine)?;
-            out.listed += read;
+            let mut doomed = Vec::new();
+            self.for_each_flow(v6, |f| {
+                out.listed += 1;
+                if mine.iter().any(|a| f.involves(*a)) {
+                    doomed.push(f);
+                }
+            })?;
             for chunk in doomed.chunks(DELETES_PER_WRITE) {
                 let vanished = self.delete_batch(chunk, v6)?;
                 out.deleted += chunk.len() - vanished;

@@ -83,8 +83,10 @@ fn main() {
     // Conntrack on in the node, flows kept for the whole run.
     node.run(
         "nft",
-        &["add table ip ctbench; add chain ip ctbench input { type filter hook input priority 0; }; \
-           add rule ip ctbench input ct state established accept"],
+        &[
+            "add table ip ctbench; add chain ip ctbench input { type filter hook input priority 0; }; \
+           add rule ip ctbench input ct state established accept",
+        ],
     );
     node.sysctl("net.netfilter.nf_conntrack_udp_timeout", "3600");
     assert!(pod.reach(NODE), "veth passes no traffic");
@@ -131,14 +133,28 @@ fn main() {
         assert!(listed + 10 >= out.stdout.iter().filter(|b| **b == b'\n').count());
     }
     let ms = |v: &[f64]| {
-        v.iter().map(|x| format!("{:.1}", x * 1e3)).collect::<Vec<_>>().join(" ")
+        v.iter()
+            .map(|x| format!("{:.1}", x * 1e3))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let (mo, mt) = (median(&mut ours), median(&mut tool));
     let (lo, lt) = (median(&mut list_ours), median(&mut list_tool));
     println!("delete the flows of one address:");
-    println!("  brindle (dump + batched deletes): median {:.1} ms  [{}]", mo * 1e3, ms(&ours));
-    println!("    of which user-space CPU: median {:.1} ms", median(&mut ours_user) * 1e3);
-    println!("  conntrack -D --orig-src, --reply-src (Felix): median {:.1} ms  [{}]", mt * 1e3, ms(&tool));
+    println!(
+        "  brindle (dump + batched deletes): median {:.1} ms  [{}]",
+        mo * 1e3,
+        ms(&ours)
+    );
+    println!(
+        "    of which user-space CPU: median {:.1} ms",
+        median(&mut ours_user) * 1e3
+    );
+    println!(
+        "  conntrack -D --orig-src, --reply-src (Felix): median {:.1} ms  [{}]",
+        mt * 1e3,
+        ms(&tool)
+    );
     println!("  ratio brindle / conntrack tool: {:.2}", mo / mt);
     println!("list the table:");
     println!("  brindle Conntrack::flows: median {:.1} ms", lo * 1e3);

@@ -196,6 +196,9 @@ impl Tracker {
     /// False when waiting timed out.
     fn collect(&mut self, wait: Option<Duration>) -> bool {
         let Some(w) = &self.worker else {
+            // Nothing can report on what was in flight (never the case: a job is only counted
+            // in flight once a worker took it, and a lost worker fails its jobs below).
+            self.in_flight.clear();
             return true;
         };
         let mut got = Vec::new();

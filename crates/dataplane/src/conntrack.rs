@@ -273,6 +273,32 @@ mod tests {
             .collect()
     }
 
+    fn w(ip: &str, iface: &str) -> Workload {
+        Workload {
+            ip: ip.parse().unwrap(),
+            iface: iface.into(),
+            mac: None,
+        }
+    }
+
+    /// The tracker's bookkeeping with a real worker in a namespace of its own (root).
+    #[test]
+    fn only_pruning_applies_start_cleanups_and_outcomes_come_back() {
+        let ns = NetnsFd::new_anonymous().expect("a network namespace (run as root)");
+        let mut t = Tracker::default();
+        let both = [w("10.233.94.1", "cali1"), w("10.233.94.2", "cali2")];
+        assert_eq!(t.after_routes(&ns, &both, true).0, Cleanup::default());
+        // Gone while the agent may not prune: remembered, nothing started.
+        assert_eq!(t.after_routes(&ns, &both[..1], false).0, Cleanup::default());
+        let (c, errors) = t.after_routes(&ns, &both[..1], true);
+        assert_eq!((c.started, errors.len()), (1, 0), "{errors:?}");
+        // Wanted again: the next apply waits for it before routing.
+        t.before_routes(&both);
+        assert!(t.in_flight.is_empty());
+        let (c, errors) = t.after_routes(&ns, &both, true);
+        assert_eq!((c.started, c.addresses, c.failed), (0, 1, 0), "{errors:?}");
+    }
+
     #[test]
     fn removed_and_moved_addresses_are_gone_kept_and_new_ones_are_not() {
         let before = m(&[

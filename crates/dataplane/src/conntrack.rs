@@ -98,6 +98,12 @@ impl Worker {
                     })
                     .map(|d| d.deleted)
                     .map_err(|e| e.to_string());
+                    // Logged as it happens; the tracker reports the counts at the next apply.
+                    let what = "the conntrack flows of gone workload addresses";
+                    match &result {
+                        Ok(flows) => tracing::info!(addresses = %list(&addrs), flows, "deleted {what}"),
+                        Err(e) => tracing::warn!(addresses = %list(&addrs), "deleting {what} failed: {e}"),
+                    }
                     if done_tx.send(Outcome { addrs, result }).is_err() {
                         return;
                     }
@@ -217,7 +223,6 @@ impl Tracker {
             }
             match o.result {
                 Ok(flows) => {
-                    tracing::info!(addresses = %list(&o.addrs), flows, "deleted the conntrack flows of gone workload addresses");
                     for a in &o.addrs {
                         self.retry.remove(a);
                     }

@@ -21,7 +21,7 @@
 //!   commits plans over netlink and repairs what others changed.
 //! - [`stats`] — what an apply did, counted for the agent's metrics ([`stats::NftRun`]).
 //! - [`conntrack`] — deleting the conntrack flows of local workload addresses that went away
-//!   (Felix's conntrack cleanup), after their routes.
+//!   (Felix's conntrack cleanup), after their routes, on a worker thread.
 //! - [`workload`] — IPv6 workload interface sysctls, node forwarding sysctls, static ARP
 //!   entries (the IPv4 interface sysctls and the pod `/32` route are `brindle_netlink::workload`,
 //!   shared with the CNI plugin).

@@ -5,8 +5,9 @@
 //! lives on, and `ct state established,related accept` lets it reach whichever pod is given the
 //! address next, under whatever policy that pod has.
 //!
-//! When: after the routes are reconciled (the address's route is gone or points at its new
-//! interface), and only in an apply that may prune: while a restarted agent is still learning
+//! When: an address that moved to another interface, before the routes are programmed (its
+//! old flows go before its new route); an address that is gone, after the routes are
+//! reconciled (its route is gone), and only in an apply that may prune: while a restarted agent is still learning
 //! (`ApplyOptions::prune` false) an address missing from the desired state is not known to be
 //! gone, so it is remembered and judged at the first pruning apply. The decision is pure
 //! ([`gone`]).
@@ -129,17 +130,32 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Called before the routes are programmed: takes the outcomes of finished jobs, and waits
-    /// for the running cleanups of addresses `workloads` wants again.
-    pub fn before_routes(&mut self, workloads: &[Workload]) {
+    /// Called before the routes are programmed: takes the outcomes of finished jobs, starts the
+    /// cleanup of addresses that moved to another interface (their old flows go before the new
+    /// route, as Felix removes the old route, cleans up, then adds the new one), and waits for
+    /// the running cleanups of addresses `workloads` wants.
+    pub fn before_routes(&mut self, netns: &NetnsFd, workloads: &[Workload]) {
         self.collect(None);
-        let wanted: BTreeSet<IpAddr> = workloads.iter().map(|w| w.ip).collect();
-        while self.in_flight.iter().any(|a| wanted.contains(a)) {
+        let now = addresses(workloads);
+        let moved: Vec<IpAddr> = now
+            .iter()
+            .filter(|(ip, iface)| self.known.get(ip).is_some_and(|k| k != *iface))
+            .map(|(ip, _)| *ip)
+            .filter(|ip| !self.in_flight.contains(ip))
+            .collect();
+        if !moved.is_empty() {
+            for ip in &moved {
+                self.known.insert(*ip, now[ip].clone());
+            }
+            self.start(netns, moved);
+        }
+        while self.in_flight.iter().any(|a| now.contains_key(a)) {
             tracing::info!("waiting for the conntrack cleanup of an address given to a new workload");
             if !self.collect(Some(WAIT)) {
+                let late = self.in_flight.iter().filter(|a| now.contains_key(a));
                 self.errors.push(format!(
                     "conntrack cleanup of {} still running after {} s; routing the address anyway",
-                    list(self.in_flight.intersection(&wanted)),
+                    list(late),
                     WAIT.as_secs()
                 ));
                 break;
@@ -166,19 +182,20 @@ impl Tracker {
         todo.extend(self.retry.keys().copied());
         self.known = now;
         todo.retain(|a| !self.in_flight.contains(a));
-        if todo.is_empty() {
-            return self.take();
+        if !todo.is_empty() {
+            self.start(netns, todo.into_iter().collect());
         }
+        self.take()
+    }
+
+    /// Hands `addrs` to the worker (started on first use) as one job.
+    fn start(&mut self, netns: &NetnsFd, addrs: Vec<IpAddr>) {
         if self.worker.is_none() {
             match Worker::start(netns) {
                 Ok(w) => self.worker = Some(w),
-                Err(e) => {
-                    self.failed(&todo.into_iter().collect::<Vec<_>>(), &e);
-                    return self.take();
-                }
+                Err(e) => return self.failed(&addrs, &e),
             }
         }
-        let addrs: Vec<IpAddr> = todo.into_iter().collect();
         let sent = self
             .worker
             .as_ref()
@@ -191,7 +208,6 @@ impl Tracker {
             self.worker = None;
             self.failed(&addrs, "the conntrack cleanup thread is gone");
         }
-        self.take()
     }
 
     fn take(&mut self) -> (Cleanup, Vec<String>) {
@@ -298,10 +314,17 @@ mod tests {
         let (c, errors) = t.after_routes(&ns, &both[..1], true);
         assert_eq!((c.started, errors.len()), (1, 0), "{errors:?}");
         // Wanted again: the next apply waits for it before routing.
-        t.before_routes(&both);
+        t.before_routes(&ns, &both);
         assert!(t.in_flight.is_empty());
         let (c, errors) = t.after_routes(&ns, &both, true);
         assert_eq!((c.started, c.addresses, c.failed), (0, 1, 0), "{errors:?}");
+        // Moved to another interface: cleaned before its new route, and not again after.
+        let moved = [w("10.233.94.1", "cali9"), w("10.233.94.2", "cali2")];
+        t.before_routes(&ns, &moved);
+        assert!(t.in_flight.is_empty());
+        let (c, errors) = t.after_routes(&ns, &moved, true);
+        assert_eq!((c.started, c.addresses, c.failed), (1, 1, 0), "{errors:?}");
+        assert_eq!(t.after_routes(&ns, &moved, true).0, Cleanup::default());
     }
 
     #[test]

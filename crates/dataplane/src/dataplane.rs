@@ -353,8 +353,8 @@ impl Dataplane {
                 }
             }
         }
-        // Routes (an address wanted again first waits for the cleanup of its old flows).
-        self.conntrack.before_routes(&desired.workloads);
+        // Routes (an address that moved, or is wanted again, first has its old flows deleted).
+        self.conntrack.before_routes(self.h.netns(), &desired.workloads);
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
         self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));

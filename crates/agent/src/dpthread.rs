@@ -11,8 +11,10 @@
 //! Network policy: the calculation's work ([`PolicyWork`]) arrives in the same mailbox. A full
 //! state is handed to `PolicyDataplane::resync` (the tables are read back and whatever differs
 //! is changed, in one transaction: a restarted agent replaces the previous agent's rules
-//! atomically, never leaving a window without them), each delta to `PolicyDataplane::apply`
-//! (one transaction each). An nf_tables monitor thread reports changes to Brindle's tables
+//! atomically, never leaving a window without them), the deltas to
+//! `PolicyDataplane::apply_all` (one transaction). One piece of policy work is in flight at a
+//! time ([`PolicyGate`]): the main loop flushes the calculation again only once the thread
+//! applied the last, so a burst of changes goes in a few large transactions. An nf_tables monitor thread reports changes to Brindle's tables
 //! by anyone else, and the thread puts them back (`PolicyDataplane::check`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -481,4 +481,34 @@ fn a_deleted_pods_flows_leave_conntrack() {
         "the neighbour's flows went too"
     );
     assert!(echo_on(&mut kept), "the neighbour's connection was cut");
+    // Counted in /metrics (the worker's outcome is taken at the dataplane's next apply: a new
+    // pod makes one).
+    let _later = pod(&lab, "later", json!({"app": "later"}));
+    let t = Instant::now();
+    loop {
+        let out = lab
+            .node
+            .cmd("curl")
+            .args(["-sf", "http://127.0.0.1:9091/metrics"])
+            .output()
+            .expect("curl");
+        let m = String::from_utf8_lossy(&out.stdout).into_owned();
+        let deleted = m
+            .lines()
+            .find_map(|l| l.strip_prefix("brindle_conntrack_flows_deleted_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if deleted.is_some_and(|n| n >= 1.0) {
+            assert!(
+                m.lines()
+                    .any(|l| l == "brindle_conntrack_cleanup_failures_total 0"),
+                "{m}"
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "flows deleted not counted:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -139,6 +139,13 @@ struct Loop {
     policy: PolicyFeed,
     /// A full listing came since the calculation was last rebuilt.
     policy_rebuild: bool,
+    /// Policy work in flight to the dataplane thread (see [`dpthread::PolicyGate`]).
+    gate: Arc<dpthread::PolicyGate>,
+    /// A flush was held back while work was in flight: due when the gate opens.
+    policy_held: bool,
+    /// Something the route calculation reads changed since it last ran (see
+    /// [`routes_read`]): a batch of policy objects alone does not recompute the routes.
+    routes_dirty: bool,
     /// The IPAM garbage collector, started with the datastore.
     ipam_gc: Option<brindle_ipam::gc::GcHandle>,
 }
@@ -180,6 +187,7 @@ async fn main_loop(
     let dp_tx = Arc::new(Mailbox::default());
     let (rep_tx, dp_report) = watch::channel(DpReport::default());
     let kernel = Arc::new(dpthread::KernelCounters::default());
+    let gate = Arc::new(dpthread::PolicyGate::default());
     let resync = Duration::from_secs(cfg.felix.route_refresh_secs.unwrap_or(90).max(1));
     let dp_thread = dpthread::spawn(
         DataplaneConfig {
@@ -193,8 +201,10 @@ async fn main_loop(
         dp_tx.clone(),
         rep_tx,
         kernel.clone(),
+        gate.clone(),
         resync,
     );
+    let policy_gate = gate.clone();
 
     // The speaker runs on a thread of its own (bgpthread); routes come back coalesced.
     let (bgp_tx, bgp_rx) = watch::channel(None);
@@ -252,6 +262,9 @@ async fn main_loop(
         ipv6: None,
         policy,
         policy_rebuild: false,
+        gate,
+        policy_held: false,
+        routes_dirty: true,
         ipam_gc: None,
     };
     let mut syncer = None;
@@ -317,6 +330,10 @@ async fn main_loop(
                 {
                     lp.counters.cni.observe(&rep);
                 }
+            }
+            _ = gate_done(&policy_gate, lp.policy_held) => {
+                lp.policy_held = false;
+                lp.push_policy();
             }
             _ = tick.tick() => lp.on_tick(),
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -393,12 +410,14 @@ impl Loop {
             }
             self.in_sync = true;
             self.policy_rebuild = true;
+            self.routes_dirty = true;
         }
         for (k, v) in batch.updates {
-            if let Some(key) = self.cache.apply(&k, v.as_deref())
-                && !self.policy_rebuild
-            {
-                self.policy.changed(&self.cache, &key);
+            if let Some(key) = self.cache.apply(&k, v.as_deref()) {
+                self.routes_dirty |= routes_read(&key);
+                if !self.policy_rebuild {
+                    self.policy.changed(&self.cache, &key);
+                }
             }
         }
         match batch.unavailable {
@@ -418,11 +437,18 @@ impl Loop {
         if !self.in_sync {
             return;
         }
+        if !self.gate.is_free() {
+            // The calculation keeps what changed; it goes as one delta once the work in
+            // flight is applied.
+            self.policy_held = true;
+            return;
+        }
         let settings = policy::settings(&self.cfg.felix, &self.cache, &self.node);
         if std::mem::take(&mut self.policy_rebuild) {
             let t = Instant::now();
             self.policy.rebuild(&self.cache, settings);
             let _ = self.policy.flush();
+            self.gate.posted();
             self.dp_tx.policy_resync(self.policy.state());
             tracing::info!(took = ?t.elapsed(), "policy calculation rebuilt from a full listing");
         } else {
@@ -430,6 +456,7 @@ impl Loop {
             let delta = self.policy.flush();
             if !delta.is_empty() {
                 let feed = &self.policy;
+                self.gate.posted();
                 self.dp_tx.policy_delta(delta, || feed.state());
             }
         }
@@ -443,6 +470,11 @@ impl Loop {
             return;
         }
         self.push_policy();
+        // Policy objects alone leave the routes as they are: computing them again for each
+        // batch of a policy burst (1000 endpoints' worth) only delays the next delta.
+        if !std::mem::take(&mut self.routes_dirty) {
+            return;
+        }
         let t = Instant::now();
         let learned: Vec<(IpNet, IpAddr)> = self.learned.iter().map(|(k, v)| (*k, *v)).collect();
         // Felix's precedence: environment, then the node's FelixConfiguration, then `default`
@@ -515,6 +547,7 @@ impl Loop {
     }
 
     fn on_route(&mut self, r: RouteMsg) {
+        self.routes_dirty = true;
         match r {
             RouteMsg::Reset => {
                 // A new speaker relearns everything; nothing goes from the kernel meanwhile.
@@ -696,6 +729,34 @@ impl Loop {
     }
 }
 
+/// Resolves when `held` work may go to the dataplane thread; pends forever when nothing is held.
+async fn gate_done(gate: &dpthread::PolicyGate, held: bool) {
+    if held {
+        gate.done().await
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// Whether the route calculation (`calc::compute`, `check_pools`, the pool/tunnel facts)
+/// reads the object under `key`: everything the agent caches except the policy kinds, which
+/// only the policy calculation reads.
+fn routes_read(key: &brindle_model::Key) -> bool {
+    use brindle_model::Kind;
+    !matches!(
+        key,
+        brindle_model::Key::Resource {
+            kind: Kind::NetworkPolicy
+                | Kind::GlobalNetworkPolicy
+                | Kind::NetworkSet
+                | Kind::GlobalNetworkSet
+                | Kind::Tier
+                | Kind::Profile,
+            ..
+        }
+    )
+}
+
 /// Adds the speaker's state and peers and the readiness verdict to a status.
 pub(crate) async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, started: i64) -> AgentStatus {
     if let Some(b) = st.bgp.as_mut() {
@@ -721,4 +782,49 @@ pub(crate) async fn complete_status(mut st: AgentStatus, speaker: SpeakerState, 
         st.ready_detail = format!("calico/node is not ready: felix is not ready: datastore unavailable: {e}");
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brindle_model::{Key, Kind};
+
+    fn key(kind: Kind) -> Key {
+        Key::Resource {
+            kind,
+            namespace: "ns".into(),
+            name: "x".into(),
+        }
+    }
+
+    #[test]
+    fn only_policy_kinds_leave_the_routes_alone() {
+        for k in [
+            Kind::NetworkPolicy,
+            Kind::GlobalNetworkPolicy,
+            Kind::NetworkSet,
+            Kind::GlobalNetworkSet,
+            Kind::Tier,
+            Kind::Profile,
+        ] {
+            assert!(!routes_read(&key(k)), "{k:?}");
+        }
+        for k in [
+            Kind::Node,
+            Kind::IPPool,
+            Kind::WorkloadEndpoint,
+            Kind::BGPPeer,
+            Kind::BGPConfiguration,
+            Kind::BGPFilter,
+            Kind::FelixConfiguration,
+        ] {
+            assert!(routes_read(&key(k)), "{k:?}");
+        }
+        let affinity = Key::Affinity {
+            affinity_type: brindle_model::keys::AffinityType::Host,
+            host: "n1".into(),
+            cidr: "10.0.0.0/26".parse().unwrap(),
+        };
+        assert!(routes_read(&affinity));
+    }
 }

@@ -13,6 +13,9 @@ use super::sys::{NETLINK_NETFILTER, NFNLGRP_NFTABLES, NFT_MSG_NEWGEN};
 use crate::error::{Error, Result};
 use crate::netns::NetnsFd;
 
+/// The monitor socket's receive buffer: room for the notifications of a large transaction.
+const MONITOR_BUFFER: usize = 64 << 20;
+
 /// A subscription to one namespace's nf_tables changes.
 pub struct NftMonitor {
     socket: Socket,
@@ -40,6 +43,12 @@ impl NftMonitor {
                 .map_err(|e| Error::io("join NFNLGRP_NFTABLES", e))?;
             s.set_non_blocking(true)
                 .map_err(|e| Error::io("nf_tables monitor non-blocking", e))?;
+            // The kernel notifies every rule and element of every transaction, the writer's
+            // own included (filtered out here, by port id): a burst of a thousand policies is
+            // megabytes of them. With the default buffer they overflowed, and a lost
+            // notification counts as a foreign change, so each big transaction was followed by
+            // a read-back of the whole table. Memory is only used while notifications queue.
+            super::socket::set_buf(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, MONITOR_BUFFER);
             Ok(s)
         })??;
         Ok(NftMonitor {

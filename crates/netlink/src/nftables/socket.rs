@@ -57,7 +57,7 @@ fn open_socket() -> Result<(Socket, u32)> {
 }
 
 /// Sets a socket buffer size, forcing past `rmem_max`/`wmem_max` (CAP_NET_ADMIN) when allowed.
-fn set_buf(s: &Socket, force: libc::c_int, plain: libc::c_int, size: usize) {
+pub(super) fn set_buf(s: &Socket, force: libc::c_int, plain: libc::c_int, size: usize) {
     let v = size.min(i32::MAX as usize) as libc::c_int;
     for opt in [force, plain] {
         // SAFETY: setsockopt with a valid fd and a pointer to a live c_int of the given size.

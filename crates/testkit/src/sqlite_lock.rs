@@ -20,10 +20,14 @@ impl SqliteLock {
             .spawn()
             .unwrap_or_else(|e| panic!("sqlite3: {e}"));
         let stdin = child.stdin.as_mut().expect("piped stdin");
-        stdin.write_all(b"BEGIN EXCLUSIVE;\n").expect("sqlite3 stdin");
+        // The shell's busy timeout is 0: a BEGIN that meets another writer (the store's own
+        // connection, writing) fails at once and the shell goes on without the lock. Wait for it.
+        stdin
+            .write_all(b".timeout 10000\nBEGIN EXCLUSIVE;\n")
+            .expect("sqlite3 stdin");
         stdin.flush().expect("sqlite3 stdin");
         let lock = SqliteLock(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Command::new(&bin)
             .args([
                 "-cmd",

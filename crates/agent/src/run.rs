@@ -186,7 +186,7 @@ async fn main_loop(
             iface_prefixes: cfg.felix.interface_prefixes.clone(),
             policy: brindle_dataplane::PolicyConfig {
                 enabled: cfg.felix.policy_enabled,
-                ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+                ipv6: policy::ipv6_enabled(&cfg),
                 ..Default::default()
             },
         },
@@ -222,7 +222,7 @@ async fn main_loop(
         routes_from_datastore,
         router_id: cfg.router_id.clone(),
     };
-    let policy = PolicyFeed::new(&node);
+    let policy = PolicyFeed::new(&node, policy::ipv6_enabled(&cfg));
     let mut lp = Loop {
         started_at: unix_now(),
         cfg,

@@ -481,9 +481,11 @@ struct ConvertedRule {
     dst: Side,
 }
 
-/// Converts a rule list (`direction` names it in errors) and collects the sets it uses.
+/// Converts a rule list (`direction` names it in errors) into the rule lists of `families`
+/// (the others stay empty) and collects the sets it uses.
 pub(crate) fn convert_rules(
     rules: &[V3Rule],
+    families: &[IpFamily],
     direction: &str,
     namespace: &str,
     log: &LogContext<'_>,
@@ -506,7 +508,7 @@ pub(crate) fn convert_rules(
         else {
             continue;
         };
-        for f in IpFamily::ALL {
+        for &f in families {
             if family.is_some_and(|want| want != f) {
                 continue;
             }

@@ -217,10 +217,10 @@ fn rules(j: usize, variant: u16) -> (Vec<Rule>, Vec<Rule>) {
             None,
             EntityRule::default(),
             EntityRule {
-                service_accounts: Some(ServiceAccountMatch {
+                service_accounts: Some(Box::new(ServiceAccountMatch {
                     names: vec![format!("sa-{}", j % 10)],
                     selector: String::new(),
-                }),
+                })),
                 ..EntityRule::default()
             },
         ),

@@ -43,6 +43,7 @@ use brindle_ctl::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 /// module docs).
 pub fn run(cfg: AgentConfig, ds_cfg: impl Into<DatastoreChoice>) -> Result<()> {
     let ds_cfg = ds_cfg.into();
+    crate::limits::fix_mmap_threshold();
     match crate::limits::raise_nofile_limit() {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),

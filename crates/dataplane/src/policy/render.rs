@@ -47,8 +47,8 @@ impl Desired {
         if t.chains.get(&name).is_some_and(|c| **c == chain) {
             return;
         }
-        // Kept until the chain changes: a rule's expressions and text were built by pushing
-        // (capacity up to twice the length), ~40 % of a large ruleset's memory.
+        // Kept until the chain changes (12k rules with 1000 policies): a rule's expressions
+        // and text were built by pushing, with room to spare.
         chain.rules.shrink_to_fit();
         for r in &mut chain.rules {
             r.exprs.shrink_to_fit();

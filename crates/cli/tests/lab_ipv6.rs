@@ -289,6 +289,35 @@ fn kill_and_restart_under_ping6(lab: &TestLab) {
 
 /// `lab status` of an IPv6 lab: the family in the title, every node with its IPv6 address and
 /// all its IPv6 peers up, every pod with its IPv6 address.
+/// `lab probe` in a dual-stack lab: one truth table per family, every pair reachable (no
+/// policy); `--ip-family 6` probes IPv6 only.
+fn assert_probe_both_families(lab: &TestLab) {
+    let probe = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["lab", "probe", "--name", &lab.name, "--ports", "80"])
+            .args(extra)
+            .env("BRINDLE_LAB_ROOT", lab.root.path())
+            .output()
+            .expect("run brindle lab probe");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let n = lab.lab().state().pods.len();
+    let all = format!("{0} of {0} reachable", n * (n - 1));
+    let text = probe(&[]);
+    assert!(text.contains("IPv4 TCP/80 (rows: from"), "{text}");
+    assert!(text.contains("IPv6 TCP/80 (rows: from"), "{text}");
+    assert_eq!(text.matches(&all).count(), 2, "{text}");
+    let text = probe(&["--ip-family", "6"]);
+    assert!(text.starts_with("TCP/80 (rows: from"), "{text}");
+    assert_eq!(text.matches(&all).count(), 1, "{text}");
+}
+
 fn assert_lab_status(lab: &TestLab, title: &str) {
     let out = Command::new(BIN)
         .args(["lab", "status", "--name", &lab.name])
@@ -408,6 +437,7 @@ fn dual_stack_ipip_lab() {
     assert_v4_ipip_routes(&lab);
     assert_v6_routes(&lab, false);
     lab_ping(&lab, &[4, 6]);
+    assert_probe_both_families(&lab);
     let pod = l.state().pods[0].clone();
     assert_nat_seen_from_outside(&lab, &pod, EXTERNAL_ADDR6.into());
     assert_nat_seen_from_outside(&lab, &pod, EXTERNAL_ADDR.into());

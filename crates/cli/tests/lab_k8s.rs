@@ -252,6 +252,8 @@ fn lab_apply_exec_status_probe_delete() {
     assert!(lab.lab().state().pod("shop/r").is_none());
     let e = fails(&lab, &["probe", "--protocol", "sctp"], "");
     assert!(e.contains("--protocol sctp"), "{e}");
+    let e = fails(&lab, &["probe", "--ip-family", "6"], "");
+    assert!(e.contains("has no IPv6 (it was made with --ip-family 4)"), "{e}");
     let e = fails(&lab, &["exec", "shop/nope", "--", "true"], "");
     assert!(e.contains("no node or pod named shop/nope"), "{e}");
 

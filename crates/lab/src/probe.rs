@@ -7,6 +7,9 @@
 //! each has an answer or the timeout passes. TCP counts as reachable when the handshake
 //! completes; UDP when the target's listener answers with its own name (a datagram answered by
 //! any other pod is an error, not a pass). Targets are pod addresses, never services.
+//!
+//! In a dual-stack lab every pair is probed over both families at once (a policy's selectors
+//! hold for both, its `nets`/`ipBlock` for one), one truth table per family, protocol and port.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -93,6 +96,8 @@ pub struct ProbeOptions {
     /// How long an attempt may take (every attempt runs at once, so also about how long a
     /// probe with a blocked cell takes).
     pub timeout: Duration,
+    /// The address families to probe (4, 6): `None` is every family the lab has.
+    pub families: Option<crate::spec::IpFamily>,
 }
 
 impl Default for ProbeOptions {
@@ -103,6 +108,7 @@ impl Default for ProbeOptions {
             from: None,
             to: None,
             timeout: Duration::from_secs(1),
+            families: None,
         }
     }
 }
@@ -113,7 +119,10 @@ pub struct ProbePod {
     pub namespace: String,
     pub name: String,
     pub node: String,
+    /// Its first address (IPv4 in a dual-stack lab, as Kubernetes' `podIP`).
     pub ip: IpAddr,
+    /// Every address: IPv4 then IPv6.
+    pub ips: Vec<IpAddr>,
 }
 
 impl ProbePod {
@@ -121,12 +130,19 @@ impl ProbePod {
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// Its address of `family` (4 or 6).
+    pub fn ip_of(&self, family: u8) -> Option<IpAddr> {
+        self.ips.iter().copied().find(|a| a.is_ipv6() == (family == 6))
+    }
 }
 
-/// One protocol and port: `cells[i][j]` is from `from[i]` to `to[j]`; `None` for a pod to
-/// itself (not probed: it never leaves the pod).
+/// One family, protocol and port: `cells[i][j]` is from `from[i]` to `to[j]`; `None` for a pod
+/// to itself (not probed: it never leaves the pod) or a pod without an address of the family.
 #[derive(Debug, Clone)]
 pub struct Table {
+    /// 4 or 6.
+    pub family: u8,
     pub protocol: Protocol,
     pub port: u16,
     pub cells: Vec<Vec<Option<Outcome>>>,
@@ -141,16 +157,44 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The table of `protocol`/`port`.
+    /// The families probed, in order (4 before 6).
+    pub fn families(&self) -> Vec<u8> {
+        let mut v: Vec<u8> = self.tables.iter().map(|t| t.family).collect();
+        v.dedup();
+        v
+    }
+
+    /// The table of `protocol`/`port` over the first family probed.
     pub fn table(&self, protocol: Protocol, port: u16) -> Option<&Table> {
         self.tables
             .iter()
             .find(|t| t.protocol == protocol && t.port == port)
     }
 
-    /// Whether `from` reached `to` (`namespace/name` each) over `protocol`/`port`.
+    /// The table of `protocol`/`port` over `family` (4 or 6).
+    pub fn table_of(&self, family: u8, protocol: Protocol, port: u16) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.family == family && t.protocol == protocol && t.port == port)
+    }
+
+    /// Whether `from` reached `to` (`namespace/name` each) over `protocol`/`port`, over the
+    /// first family probed.
     pub fn reachable(&self, protocol: Protocol, port: u16, from: &str, to: &str) -> Option<bool> {
-        let t = self.table(protocol, port)?;
+        let family = *self.families().first()?;
+        self.reachable_over(family, protocol, port, from, to)
+    }
+
+    /// Whether `from` reached `to` over `family` (4 or 6), `protocol` and `port`.
+    pub fn reachable_over(
+        &self,
+        family: u8,
+        protocol: Protocol,
+        port: u16,
+        from: &str,
+        to: &str,
+    ) -> Option<bool> {
+        let t = self.table_of(family, protocol, port)?;
         let i = self.from.iter().position(|p| p.id() == from)?;
         let j = self.to.iter().position(|p| p.id() == to)?;
         t.cells[i][j].as_ref().map(Outcome::reachable)
@@ -160,6 +204,7 @@ impl Probe {
     /// simply unanswered (a refusal usually means nothing listens).
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let several = self.families().len() > 1;
         for t in &self.tables {
             let cells: Vec<Vec<Option<bool>>> = t
                 .cells
@@ -167,7 +212,12 @@ impl Probe {
                 .map(|r| r.iter().map(|c| c.as_ref().map(Outcome::reachable)).collect())
                 .collect();
             out.push_str(&format!(
-                "{}/{} (rows: from, columns: to; . reachable, X not)\n",
+                "{}{}/{} (rows: from, columns: to; . reachable, X not)\n",
+                if several {
+                    format!("IPv{} ", t.family)
+                } else {
+                    String::new()
+                },
                 t.protocol.to_string().to_uppercase(),
                 t.port
             ));
@@ -182,7 +232,7 @@ impl Probe {
                             "  note: {} -> {} ({}): {}\n",
                             self.from[i].id(),
                             self.to[j].id(),
-                            self.to[j].ip,
+                            self.to[j].ip_of(t.family).unwrap_or(self.to[j].ip),
                             o.word()
                         ));
                     }
@@ -198,7 +248,9 @@ impl Probe {
         let pods = |v: &[ProbePod]| -> Vec<serde_json::Value> {
             v.iter()
                 .map(|p| {
-                    serde_json::json!({"namespace": p.namespace, "name": p.name, "node": p.node, "ip": p.ip.to_string()})
+                    let ips: Vec<String> = p.ips.iter().map(IpAddr::to_string).collect();
+                    serde_json::json!({"namespace": p.namespace, "name": p.name, "node": p.node,
+                                       "ip": p.ip.to_string(), "ips": ips})
                 })
                 .collect()
         };
@@ -208,6 +260,7 @@ impl Probe {
                 for (j, c) in row.iter().enumerate() {
                     if let Some(o) = c {
                         results.push(serde_json::json!({
+                            "family": t.family,
                             "protocol": t.protocol.to_string().to_uppercase(),
                             "port": t.port,
                             "from": self.from[i].id(),
@@ -405,6 +458,28 @@ impl Lab {
                 "lab probe: no ports or no protocols to probe".into(),
             ));
         }
+        let lab_families = self.state().spec.ip_family;
+        let families = match opts.families {
+            None => lab_families,
+            Some(f) if (f.has_v4() && !lab_families.has_v4()) || (f.has_v6() && !lab_families.has_v6()) => {
+                return Err(Error::Invalid(format!(
+                    "lab probe --ip-family {}: lab {} has no {} (it was made with --ip-family {})",
+                    f.as_str(),
+                    self.name(),
+                    if f.has_v6() && !lab_families.has_v6() {
+                        "IPv6"
+                    } else {
+                        "IPv4"
+                    },
+                    lab_families.as_str()
+                )));
+            }
+            Some(f) => f,
+        };
+        let families: Vec<u8> = [(4, families.has_v4()), (6, families.has_v6())]
+            .into_iter()
+            .filter_map(|(f, on)| on.then_some(f))
+            .collect();
         self.ensure_listeners(&opts.ports, &opts.protocols)?;
         let mut pods: Vec<PodRecord> = self
             .state()
@@ -422,22 +497,32 @@ impl Lab {
         };
         let (from, to) = (pick(&opts.from), pick(&opts.to));
         let as_probe_pod = |p: &PodRecord| -> Result<ProbePod> {
-            let ip = p.ip.as_deref().unwrap_or_default();
+            let ips = p
+                .addresses()
+                .into_iter()
+                .map(|a| {
+                    a.parse::<IpAddr>()
+                        .map_err(|_| Error::Invalid(format!("pod {}/{}: address {a:?}", p.namespace, p.name)))
+                })
+                .collect::<Result<Vec<IpAddr>>>()?;
             Ok(ProbePod {
                 namespace: p.namespace.clone(),
                 name: p.name.clone(),
                 node: p.node.clone(),
-                ip: ip
-                    .parse()
-                    .map_err(|_| Error::Invalid(format!("pod {}/{}: address {ip:?}", p.namespace, p.name)))?,
+                ip: *ips
+                    .first()
+                    .ok_or_else(|| Error::Invalid(format!("pod {}/{}: no address", p.namespace, p.name)))?,
+                ips,
             })
         };
         let from_pods: Vec<ProbePod> = from.iter().map(as_probe_pod).collect::<Result<_>>()?;
         let to_pods: Vec<ProbePod> = to.iter().map(as_probe_pod).collect::<Result<_>>()?;
         let mut keys = Vec::new();
-        for &protocol in &opts.protocols {
-            for &port in &opts.ports {
-                keys.push((protocol, port));
+        for &family in &families {
+            for &protocol in &opts.protocols {
+                for &port in &opts.ports {
+                    keys.push((family, protocol, port));
+                }
             }
         }
         let rows = std::sync::Mutex::new(vec![Vec::new(); from.len()]);
@@ -466,7 +551,8 @@ impl Lab {
         let tables = keys
             .iter()
             .enumerate()
-            .map(|(k, &(protocol, port))| Table {
+            .map(|(k, &(family, protocol, port))| Table {
+                family,
                 protocol,
                 port,
                 cells: rows
@@ -483,12 +569,13 @@ impl Lab {
     }
 }
 
-/// One source's attempts: for each target, an outcome per (protocol, port) key.
+/// One source's attempts: for each target, an outcome per (family, protocol, port) key (none
+/// where either pod has no address of the family).
 fn probe_row(
     src: &PodRecord,
     me: &ProbePod,
     to: &[ProbePod],
-    keys: &[(Protocol, u16)],
+    keys: &[(u8, Protocol, u16)],
     timeout: Duration,
 ) -> Result<Vec<Vec<Option<Outcome>>>> {
     let mut jobs = Vec::new();
@@ -497,10 +584,13 @@ fn probe_row(
         if t == me {
             continue;
         }
-        for (k, &(protocol, port)) in keys.iter().enumerate() {
+        for (k, &(family, protocol, port)) in keys.iter().enumerate() {
+            let (Some(_), Some(ip)) = (me.ip_of(family), t.ip_of(family)) else {
+                continue;
+            };
             index.push((j, k));
             jobs.push(Job {
-                addr: SocketAddr::new(t.ip, port),
+                addr: SocketAddr::new(ip, port),
                 protocol,
                 expect: t.id(),
             });
@@ -536,6 +626,7 @@ mod tests {
             name: n.into(),
             node: "n".into(),
             ip: "10.0.0.1".parse().unwrap(),
+            ips: vec!["10.0.0.1".parse().unwrap()],
         };
         let pods = vec![p("x", "a"), p("x", "b"), p("y", "a")];
         let cells = vec![

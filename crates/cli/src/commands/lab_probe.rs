@@ -33,6 +33,10 @@ pub struct ProbeArgs {
     /// table (truth tables) or json.
     #[arg(short, long, default_value = "table")]
     pub output: String,
+    /// Address families to probe: 4, 6 or dual (default: every family the lab has, one truth
+    /// table per family).
+    #[arg(long, value_name = "FAMILY")]
+    pub ip_family: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +100,11 @@ pub fn probe(a: &ProbeArgs) -> Result<()> {
         from: a.from.as_deref().map(PodFilter::parse).transpose()?,
         to: a.to.as_deref().map(PodFilter::parse).transpose()?,
         timeout: duration(&a.timeout)?,
+        families: a
+            .ip_family
+            .as_deref()
+            .map(str::parse::<brindle_lab::spec::IpFamily>)
+            .transpose()?,
     };
     let mut lab = Lab::open(&a.name.name)?;
     let result = lab.probe(&opts)?;

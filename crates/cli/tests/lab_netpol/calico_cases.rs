@@ -158,8 +158,9 @@ pub fn all() -> Vec<Case> {
                 calico(
                     "NetworkSet",
                     &format!(
-                        "metadata: {{name: trusted, namespace: x, labels: {{role: trusted}}}}\nspec:\n  nets: [{}/32]",
-                        s.ip("y/b")
+                        "metadata: {{name: trusted, namespace: x, labels: {{role: trusted}}}}\nspec:\n  nets: [{}/32, '{}/128']",
+                        s.ip("y/b"),
+                        s.ip6("y/b")
                     ),
                 ),
                 calico(

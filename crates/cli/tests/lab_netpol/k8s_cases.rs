@@ -523,8 +523,9 @@ fn egress_and_updates() -> Vec<Case> {
         Case::new("should allow egress access to server in CIDR block", |s| {
             vec![
                 netpol(&format!(
-                    "metadata: {{name: cidr, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: {}/32}}",
-                    s.ip("y/b")
+                    "metadata: {{name: cidr, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: {}/32}}\n    - ipBlock: {{cidr: {}/128}}",
+                    s.ip("y/b"),
+                    s.ip6("y/b")
                 )),
                 tcp(80, Reach::default().egress("x/a", false).cell("x/a", "y/b", true)),
             ]
@@ -532,14 +533,15 @@ fn egress_and_updates() -> Vec<Case> {
         Case::new(
             "should enforce except clause while egress access to server in CIDR block, and an IP in both CIDR and except is allowed by another policy",
             |s| {
-                let yb = s.ip("y/b");
+                let (yb, yb6) = (s.ip("y/b"), s.ip6("y/b"));
+                // Both families: the lab's pools (IPv4 10.233.64.0/18, IPv6 fd00:10:233::/112).
                 vec![
                     netpol(&format!(
-                        "metadata: {{name: cidr-except, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: 10.233.0.0/16, except: [{yb}/32]}}"
+                        "metadata: {{name: cidr-except, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: 10.233.0.0/16, except: [{yb}/32]}}\n    - ipBlock: {{cidr: 'fd00:10:233::/64', except: ['{yb6}/128']}}"
                     )),
                     tcp(80, Reach::default().cell("x/a", "y/b", false)),
                     netpol(&format!(
-                        "metadata: {{name: cidr-yb, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: {yb}/32}}"
+                        "metadata: {{name: cidr-yb, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{pod: a}}}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock: {{cidr: {yb}/32}}\n    - ipBlock: {{cidr: '{yb6}/128'}}"
                     )),
                     tcp(80, Reach::default()),
                 ]

@@ -5,7 +5,8 @@
 //! ports 80/81 over TCP and UDP, container ports named `serve-<port>-<proto>`.
 //!
 //! Each case applies its policies with `brindle lab apply` (the CLI's path), probes pod IPs
-//! directly (no kube-proxy) with `lab probe`'s prober, compares with its expected truth table
+//! directly (no kube-proxy) with `lab probe`'s prober over IPv4 and IPv6 (the lab is dual
+//! stack; CIDRs in the cases name both families), compares each family with its expected truth table
 //! (retrying as the policy reaches the agents; upstream retries once), then everything it added
 //! is deleted and the model re-applied, so the next case starts from the same lab. Every case
 //! runs; the test fails at the end listing each failed case with its expected and observed

@@ -91,6 +91,9 @@ impl Case {
     }
 }
 
+/// A truth table's cells: `Some(reachable)`, `None` on the diagonal.
+pub type Cells = Vec<Vec<Option<bool>>>;
+
 /// The lab with the model applied and every pod listening.
 pub struct Suite {
     pub lab: TestLab,
@@ -108,8 +111,8 @@ const RESET_KINDS: [Kind; 5] = [
 
 impl Suite {
     pub fn up() -> Suite {
-        // Dual stack: the cases probe the pods' IPv4 addresses (their first); the spoofing
-        // cases check both families.
+        // Dual stack: every case's truth table must hold over IPv4 and over IPv6 (its CIDRs
+        // name both families' addresses).
         let lab = TestLab::up("np", &["--pods", "0", "--ip-family", "dual"]);
         let suite = Suite {
             lab,
@@ -119,13 +122,14 @@ impl Suite {
         let baseline = suite.present().expect("list the baseline");
         let suite = Suite { baseline, ..suite };
         // Starts the listeners (80/81, TCP and UDP) and checks the lab before any policy.
-        let all = suite.probe(Protocol::Tcp, 80).expect("first probe");
         let want = Reach::default();
-        assert!(
-            want.compare(&all).is_none(),
-            "before any policy, every pod reaches every pod:\n{}",
-            want.table(&all)
-        );
+        for (family, all) in suite.probe(Protocol::Tcp, 80).expect("first probe") {
+            assert!(
+                want.compare(&all).is_none(),
+                "before any policy, every pod reaches every pod over IPv{family}:\n{}",
+                want.table(&all)
+            );
+        }
         suite
     }
 
@@ -215,9 +219,9 @@ impl Suite {
         self.lab_file("apply", &model_yaml()).map(drop)
     }
 
-    /// One probe of every model pod to every other over `protocol`/`port`: `Some(reachable)`
-    /// per cell, `None` on the diagonal.
-    pub fn probe(&self, protocol: Protocol, port: u16) -> Result<Vec<Vec<Option<bool>>>, String> {
+    /// One probe of every model pod to every other over `protocol`/`port`, per family (4, 6):
+    /// `Some(reachable)` per cell, `None` on the diagonal.
+    pub fn probe(&self, protocol: Protocol, port: u16) -> Result<Vec<(u8, Cells)>, String> {
         let mut lab = self.lab.lab();
         let filter = PodFilter::parse("projectcalico.org/namespace in {'x', 'y', 'z'}").unwrap();
         let p = lab
@@ -227,40 +231,54 @@ impl Suite {
                 from: Some(filter.clone()),
                 to: Some(filter),
                 timeout: PROBE_TIMEOUT,
+                families: None,
             })
             .map_err(|e| e.to_string())?;
         let ids = pod_ids();
-        let mut cells = vec![vec![None; ids.len()]; ids.len()];
-        for (i, f) in ids.iter().enumerate() {
-            for (j, t) in ids.iter().enumerate() {
-                if i != j {
-                    cells[i][j] = Some(
-                        p.reachable(protocol, port, f, t)
-                            .ok_or_else(|| format!("no probe {f} -> {t}"))?,
-                    );
+        let mut tables = Vec::new();
+        for family in p.families() {
+            let mut cells = vec![vec![None; ids.len()]; ids.len()];
+            for (i, f) in ids.iter().enumerate() {
+                for (j, t) in ids.iter().enumerate() {
+                    if i != j {
+                        cells[i][j] = Some(
+                            p.reachable_over(family, protocol, port, f, t)
+                                .ok_or_else(|| format!("no IPv{family} probe {f} -> {t}"))?,
+                        );
+                    }
                 }
             }
+            tables.push((family, cells));
         }
-        Ok(cells)
+        if tables.len() != 2 {
+            return Err(format!(
+                "probed families {:?}, expected IPv4 and IPv6",
+                p.families()
+            ));
+        }
+        Ok(tables)
     }
 
-    /// Probes until the table matches (the policy has reached every agent) or [`SETTLE`]
-    /// passes; the error shows both tables.
+    /// Probes until every family's table matches (the policy has reached every agent) or
+    /// [`SETTLE`] passes; the error shows the expected and the first wrong family's tables.
     pub fn expect(&self, protocol: Protocol, port: u16, want: &Reach) -> Result<(), String> {
         let deadline = Instant::now() + SETTLE;
         loop {
-            let got = self.probe(protocol, port)?;
-            match want.compare(&got) {
+            let tables = self.probe(protocol, port)?;
+            let first_wrong = tables
+                .iter()
+                .find_map(|(family, got)| want.compare(got).map(|w| (*family, got, w)));
+            match first_wrong {
                 None => return Ok(()),
-                Some(wrong) if Instant::now() >= deadline => {
+                Some((family, got, wrong)) if Instant::now() >= deadline => {
                     let shown: Vec<&str> = wrong.iter().take(6).map(String::as_str).collect();
                     return Err(format!(
-                        "{protocol}/{port}: {} cells wrong ({}{})\nexpected:\n{}observed:\n{}",
+                        "IPv{family} {protocol}/{port}: {} cells wrong ({}{})\nexpected:\n{}observed:\n{}",
                         wrong.len(),
                         shown.join(", "),
                         if wrong.len() > shown.len() { ", …" } else { "" },
                         want.table(&want.cells()),
-                        want.table(&got)
+                        want.table(got)
                     ));
                 }
                 Some(_) => std::thread::sleep(Duration::from_millis(200)),

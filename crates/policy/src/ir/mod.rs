@@ -512,3 +512,15 @@ impl Endpoint {
         length_limited(prefix, &self.interface, max_len)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A node keeps every rule of every active policy (10 000 with 1000 policies of 10
+    /// rules): lists are boxed slices, so a rule stays small.
+    #[test]
+    fn rules_stay_small() {
+        let (rule, side) = (size_of::<super::Rule>(), size_of::<super::PeerMatch>());
+        eprintln!("Rule {rule} B, PeerMatch {side} B");
+        assert!(side <= 128 && rule <= 320, "Rule {rule} B, PeerMatch {side} B");
+    }
+}

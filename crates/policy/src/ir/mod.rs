@@ -44,7 +44,7 @@ mod state;
 pub use state::{Delta, EndpointToHostAction, SetMembersDelta, Settings, State};
 
 /// An IP family; every set and rule list exists per family, as Felix keeps one dataplane per
-/// family.
+/// family (IPv6 ones only on a node with IPv6, [`crate::PolicyCalculator::with_ipv6`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum IpFamily {
     V4,

@@ -349,7 +349,8 @@ mod tests {
                 first: 5353,
                 last: 5353,
             },
-        ].into();
+        ]
+        .into();
         let mut aux = Vec::new();
         let out = render_list(&[r.clone(), r], ctx(IpFamily::V4, Direction::Ingress), &mut aux);
         assert_eq!(out.len(), 2);
@@ -373,7 +374,8 @@ mod tests {
             prefix: "calico-packet".into(),
         });
         r.dst.ports = vec![PortRange { first: 80, last: 80 }].into();
-        r.dst.named_port_sets = vec![brindle_policy::names::named_port_set_id(&sid("x"), "tcp", "http")].into();
+        r.dst.named_port_sets =
+            vec![brindle_policy::names::named_port_set_id(&sid("x"), "tcp", "http")].into();
         let mut aux = Vec::new();
         let out = render_list(&[r], ctx(IpFamily::V6, Direction::Egress), &mut aux);
         let t = text(&out);

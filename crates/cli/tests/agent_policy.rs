@@ -6,12 +6,13 @@
 //! window (a denied connection stays denied throughout) nor cuts an established connection.
 //! And a node's first start: pods that exist before the agent ever ran are dropped from the
 //! agent's first instant (the base table goes in before the datastore is read), never open
-//! while it waits for the datastore, and get their policy once it is read.
+//! while it waits for the datastore, and get their policy once it is read. And a pod deleted by
+//! the plugin leaves no flow in the node's conntrack table.
 
 mod cni_support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use brindle_ctl::status::AgentStatus;
 use brindle_datastore::Client;
 use brindle_model::Resource;
+use brindle_testkit::conntrack::entries_of;
 use brindle_testkit::{Daemon, Netns};
 use cni_support::{Lab, NODE, Pod, container_id};
 use serde_json::json;
@@ -421,4 +423,92 @@ fn a_first_start_fails_closed_before_the_datastore_is_read() {
     }
     assert!(probes > 2, "the prober ran {probes} times");
     a.kill();
+}
+
+/// A pod deleted by the plugin (CNI DEL: its WorkloadEndpoint and veth gone) leaves no flow in
+/// the node's conntrack table, so an established connection it had cannot be accepted for the
+/// next pod given its address; a neighbour's connection is untouched.
+#[test]
+fn a_deleted_pods_flows_leave_conntrack() {
+    let lab = Lab::new();
+    let mut a = agent(&lab, 1);
+    wait_ready(&lab, &mut a);
+    let client = pod(&lab, "client", json!({"app": "client"}));
+    let server = pod(&lab, "server", json!({"app": "server"}));
+    let other = pod(&lab, "other", json!({"app": "other"}));
+    let _e1 = Echo::start(&server.pod.ns, PORT);
+    let _e2 = Echo::start(&other.pod.ns, PORT);
+    expect(&client, &server, true, "no policy", &a);
+    expect(&client, &other, true, "no policy", &a);
+    let mut gone = open(&client, &server);
+    let mut kept = open(&client, &other);
+    assert!(echo_on(&mut gone) && echo_on(&mut kept));
+    let (server_ip, other_ip): (IpAddr, IpAddr) = (server.ip.parse().unwrap(), other.ip.parse().unwrap());
+    assert!(
+        entries_of(&lab.node, server_ip)
+            .iter()
+            .any(|l| l.contains("ESTABLISHED")),
+        "no established flow to the server"
+    );
+
+    lab.cni("DEL", &server.pod, &lab.conf("1.0.0"), &[]).ok();
+    let t = Instant::now();
+    while !entries_of(&lab.node, server_ip).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "flows of the deleted pod {server_ip} kept:\n{}\n{}",
+            entries_of(&lab.node, server_ip).join("\n"),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("flows of the deleted pod gone {:?} after CNI DEL", t.elapsed());
+    // The agent did it (the kernel keeps flows when a link goes).
+    let t = Instant::now();
+    while !a
+        .log()
+        .contains("deleted the conntrack flows of gone workload addresses")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no cleanup logged:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !entries_of(&lab.node, other_ip).is_empty(),
+        "the neighbour's flows went too"
+    );
+    assert!(echo_on(&mut kept), "the neighbour's connection was cut");
+    // Counted in /metrics (the worker's outcome is taken at the dataplane's next apply: a new
+    // pod makes one).
+    let _later = pod(&lab, "later", json!({"app": "later"}));
+    let t = Instant::now();
+    loop {
+        let out = lab
+            .node
+            .cmd("curl")
+            .args(["-sf", "http://127.0.0.1:9091/metrics"])
+            .output()
+            .expect("curl");
+        let m = String::from_utf8_lossy(&out.stdout).into_owned();
+        let deleted = m
+            .lines()
+            .find_map(|l| l.strip_prefix("brindle_conntrack_flows_deleted_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if deleted.is_some_and(|n| n >= 1.0) {
+            assert!(
+                m.lines()
+                    .any(|l| l == "brindle_conntrack_cleanup_failures_total 0"),
+                "{m}"
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "flows deleted not counted:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

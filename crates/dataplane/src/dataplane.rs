@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use brindle_netlink::Handle;
 
 use crate::bpf::BpfStats;
+use crate::conntrack::{self, Cleanup};
 use crate::echo::Expected;
 use crate::error::Error;
 use crate::ipip::{IpipPath, Tunl0, Underlay};
@@ -59,6 +60,8 @@ pub struct Report {
     pub routes: RouteReport,
     /// The nf_tables transaction this apply made on Brindle's tables, if it wrote anything.
     pub nft: Option<NftRun>,
+    /// Conntrack flows deleted for local workload addresses that went away.
+    pub conntrack: Cleanup,
     /// Every problem, naming its object.
     pub errors: Vec<String>,
 }
@@ -103,6 +106,8 @@ pub struct Dataplane {
     policy: PolicyDataplane,
     /// Workload interfaces configured, with whether spoofing was allowed.
     configured_ifaces: HashSet<(u32, bool)>,
+    /// Local workload addresses, to delete the conntrack flows of those that go away.
+    conntrack: conntrack::Tracker,
     last_errors: Vec<String>,
     expected: std::sync::Arc<Expected>,
 }
@@ -132,6 +137,7 @@ impl Dataplane {
             tunl0: None,
             policy,
             configured_ifaces: HashSet::new(),
+            conntrack: conntrack::Tracker::default(),
             last_errors: Vec::new(),
             expected: Default::default(),
         };
@@ -347,7 +353,8 @@ impl Dataplane {
                 }
             }
         }
-        // Routes.
+        // Routes (an address that moved, or is wanted again, first has its old flows deleted).
+        self.conntrack.before_routes(self.h.netns(), &desired.workloads);
         let (want, problems) = routes::desired_routes(desired, &devs);
         r.errors.extend(problems);
         self.expected = std::sync::Arc::new(Expected::new(&want, &devs.by_name, desired));
@@ -358,6 +365,12 @@ impl Dataplane {
             }
             Err(e) => r.errors.push(e.to_string()),
         }
+        // The routes of gone workload addresses are gone now: so must their flows be.
+        let (cleanup, problems) = self
+            .conntrack
+            .after_routes(self.h.netns(), &desired.workloads, opts.prune);
+        r.conntrack = cleanup;
+        r.errors.extend(problems);
         r.errors.extend(workload::reconcile_workload_arp(
             &mut self.h,
             &desired.workloads,

@@ -20,6 +20,8 @@
 //! - [`firewall`] — the tables as values, the pure plan between two of them, the writer that
 //!   commits plans over netlink and repairs what others changed.
 //! - [`stats`] — what an apply did, counted for the agent's metrics ([`stats::NftRun`]).
+//! - [`conntrack`] — deleting the conntrack flows of local workload addresses that went away
+//!   (Felix's conntrack cleanup), after their routes, on a worker thread.
 //! - [`workload`] — IPv6 workload interface sysctls, node forwarding sysctls, static ARP
 //!   entries (the IPv4 interface sysctls and the pod `/32` route are `brindle_netlink::workload`,
 //!   shared with the CNI plugin).
@@ -30,6 +32,7 @@
 //! pods' link-local gateway (RFC 4861, RFC 4291 §2.5.6 for the EUI-64 link-local address).
 
 pub mod bpf;
+pub mod conntrack;
 pub mod dataplane;
 pub mod echo;
 pub mod error;

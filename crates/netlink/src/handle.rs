@@ -339,14 +339,14 @@ fn open_socket() -> Result<Socket> {
 /// A raw netlink message inside a receive buffer.
 pub(crate) struct Frame<'a> {
     pub(crate) kind: u16,
-    flags: u16,
-    seq: u32,
+    pub(crate) flags: u16,
+    pub(crate) seq: u32,
     pub(crate) bytes: &'a [u8],
 }
 
 impl Frame<'_> {
     /// For an `NLMSG_ERROR`: `None` for an ACK, else the errno and the extended-ack message.
-    fn error(&self) -> Option<(i32, Option<String>)> {
+    pub(crate) fn error(&self) -> Option<(i32, Option<String>)> {
         let b = self.bytes;
         if b.len() < 20 {
             return Some((libc::EIO, Some("truncated netlink error".into())));

@@ -18,15 +18,19 @@
 //! - [`tc`] — clsact qdisc and direct-action BPF classifiers.
 //! - [`nftables`] — nf_tables: transactions, rules from expressions, sets and verdict maps,
 //!   the ruleset generation, dumps of one table, change notifications.
+//! - [`conntrack`] — [`Conntrack`], ctnetlink: a namespace's flows, and deleting the flows of
+//!   given addresses (a workload's address that went away).
 //! - [`sysctl`] — `/proc/sys` of a handle's namespace.
 //! - [`workload`] — the host side of a workload interface (Calico's sysctls, the pod's `/32`
 //!   route), shared by the CNI plugin and the agent's dataplane.
 //! - [`error`] — [`Error`], naming the operation and the object.
 //!
 //! Kernel interfaces: rtnetlink (`rtnetlink(7)`, RFC 3549 for the netlink model), `NETLINK_EXT_ACK`
-//! error messages, nf_tables (`linux/netfilter/nf_tables.h`).
+//! error messages, nf_tables (`linux/netfilter/nf_tables.h`), ctnetlink
+//! (`linux/netfilter/nfnetlink_conntrack.h`).
 
 pub mod addr;
+pub mod conntrack;
 pub mod error;
 pub mod handle;
 pub mod link;
@@ -40,6 +44,7 @@ pub mod tc;
 pub mod workload;
 
 pub use addr::Address;
+pub use conntrack::Conntrack;
 pub use error::{Error, Refusal, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkChange, Mac, VethSpec, VxlanInfo, VxlanSpec, mac_to_string, parse_mac};

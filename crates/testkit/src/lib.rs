@@ -9,6 +9,8 @@
 //! - [`anchors`]: the flat rule sets the policy benchmarks compare with (`iptables-restore`,
 //!   `nft -f`).
 //! - [`alloc`]: [`alloc::Counting`], a counting global allocator for benchmarks' heap figures.
+//! - [`conntrack`]: a namespace's conntrack table as the kernel lists it, and a UDP exchange
+//!   that leaves an established flow in it.
 //! - [`chromium`]: pages loaded in headless Chromium (DOM and screenshot).
 //! - [`names`]: unique names for namespaces, links and directories.
 //! - [`netpol`]: the Kubernetes network-policy e2e model (pods x/a … z/c) and its expected
@@ -29,6 +31,7 @@
 pub mod alloc;
 pub mod anchors;
 pub mod chromium;
+pub mod conntrack;
 pub mod etcd;
 pub mod names;
 pub mod netns;

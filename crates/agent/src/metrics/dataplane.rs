@@ -1,6 +1,7 @@
 //! The dataplane thread's counters (Felix's names: `felix_int_dataplane_*`,
 //! `felix_route_table_list_seconds`, `felix_nft_*`, `felix_ipsets_*` for the nftables sets) and
-//! the BPF tunl0's packet counters.
+//! the BPF tunl0's packet counters, and the conntrack cleanup of gone workload addresses
+//! (Brindle's own `brindle_conntrack_*`).
 
 use std::fmt;
 use std::time::Duration;
@@ -31,6 +32,10 @@ pub struct DataplaneMetrics {
     pub nft_table: Option<NftRun>,
     /// The BPF tunl0's counters, when tunl0 is Brindle's BPF one.
     pub bpf: Option<BpfStats>,
+    /// Conntrack flows deleted because their workload address went away.
+    pub conntrack_flows_deleted: u64,
+    /// Addresses whose conntrack cleanup failed.
+    pub conntrack_failures: u64,
 }
 
 impl DataplaneMetrics {
@@ -51,6 +56,8 @@ impl DataplaneMetrics {
             }
         }
         self.bpf = bpf;
+        self.conntrack_flows_deleted += r.conntrack.flows_deleted as u64;
+        self.conntrack_failures += r.conntrack.failed as u64;
     }
 
     pub(super) fn write(&self, f: &mut Families<'_>) -> fmt::Result {
@@ -101,6 +108,16 @@ impl DataplaneMetrics {
             "felix_ipsets_total",
             "Total number of active IP sets.",
             t.sets as f64,
+        )?;
+        f.counter(
+            "brindle_conntrack_flows_deleted",
+            "Conntrack flows deleted because their workload address went away.",
+            &[(Vec::new(), self.conntrack_flows_deleted as f64)],
+        )?;
+        f.counter(
+            "brindle_conntrack_cleanup_failures",
+            "Workload addresses whose conntrack cleanup failed.",
+            &[(Vec::new(), self.conntrack_failures as f64)],
         )?;
         if let Some(b) = self.bpf {
             let s = |program: &str, result: &str, v: u64| -> (Labels, f64) {

@@ -312,6 +312,8 @@ fn run(
                 }
                 Err(e) => tracing::warn!(error = %e, "nftables: repair failed"),
             }
+            // The check read the whole tables back (~10 MiB with 1000 policies).
+            release_free_heap();
         }
         if m.latest.is_none() && !m.kernel_changed && Instant::now() < next_full {
             continue; // policy work only
@@ -435,9 +437,9 @@ impl Trim {
     }
 }
 
-/// Gives the pages malloc holds free back to the kernel. A resync or a burst of deltas
-/// allocates and frees tens of MiB on this thread (the rendered rules, the read-back of the
-/// tables, the transaction); glibc keeps what a thread's arena freed for later instead of
+/// Gives the pages malloc holds free back to the kernel. A resync, a burst of deltas or a
+/// check allocates and frees tens of MiB on this thread (the rendered rules, the read-back of
+/// the tables, the transaction); glibc keeps what a thread's arena freed for later instead of
 /// returning it, which an agent's RSS would show for the rest of its life.
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -32,23 +32,27 @@ pub const POLICY_KINDS: [Kind; 7] = [
 /// The agent's policy calculation.
 pub struct PolicyFeed {
     node: String,
+    /// IPv6 rule lists are calculated only on a node with IPv6 (half the rules otherwise).
+    ipv6: bool,
     calc: PolicyCalculator,
     /// Objects the calculation refused, with why (shown in the status, logged once).
     pub rejected: std::collections::BTreeMap<String, String>,
 }
 
 impl PolicyFeed {
-    pub fn new(node: &str) -> PolicyFeed {
+    /// The calculation for `node`; `ipv6` as [`ipv6_enabled`] says.
+    pub fn new(node: &str, ipv6: bool) -> PolicyFeed {
         PolicyFeed {
             node: node.to_string(),
-            calc: PolicyCalculator::new(node, Settings::default()),
+            ipv6,
+            calc: PolicyCalculator::with_ipv6(node, Settings::default(), ipv6),
             rejected: Default::default(),
         }
     }
 
     /// A fresh calculation from everything the cache holds (first sync, resync).
     pub fn rebuild(&mut self, cache: &Cache, settings: Settings) {
-        self.calc = PolicyCalculator::new(self.node.clone(), settings);
+        self.calc = PolicyCalculator::with_ipv6(self.node.clone(), settings, self.ipv6);
         self.rejected.clear();
         // Calico's datastore lists the built-in profile with the stored ones.
         let builtin = Resource::Profile(Profile::default_allow());
@@ -169,7 +173,7 @@ fn each<T: Cached + Clone>(cache: &Cache, wrap: fn(T) -> Resource, mut f: impl F
 pub fn fail_closed_at_start(cfg: &crate::config::AgentConfig) {
     let policy = brindle_dataplane::PolicyConfig {
         enabled: cfg.felix.policy_enabled,
-        ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+        ipv6: ipv6_enabled(cfg),
         ..Default::default()
     };
     let installed = brindle_netlink::NetnsFd::current()
@@ -183,6 +187,12 @@ pub fn fail_closed_at_start(cfg: &crate::config::AgentConfig) {
         // The dataplane thread reports the same error when it starts (policy needs nf_tables).
         Err(e) => tracing::warn!(error = %e, "cannot install the fail-closed base table"),
     }
+}
+
+/// Whether the node enforces IPv6 workload policy: it has IPv6 (`IP6` set). Without it the
+/// dataplane forwards no IPv6 workload traffic, so no IPv6 rules are calculated either.
+pub fn ipv6_enabled(cfg: &crate::config::AgentConfig) -> bool {
+    !matches!(cfg.ip6, crate::config::IpSetting::None)
 }
 
 /// The policy settings for `node` by Felix's precedence (environment, `node.<name>`,
@@ -250,7 +260,7 @@ mod tests {
     #[test]
     fn the_cache_feeds_the_calculation_incrementally_and_on_rebuild() {
         let mut c = Cache::default();
-        let mut feed = PolicyFeed::new("n1");
+        let mut feed = PolicyFeed::new("n1", true);
         for (k, v) in [wep("n1", "a", "server"), wep("n2", "bb", "client")] {
             c.apply(&k, Some(v.as_bytes()));
         }

@@ -43,6 +43,7 @@ use brindle_ctl::status::{AgentStatus, BgpStatus, DataplaneStatus, unix_now};
 /// module docs).
 pub fn run(cfg: AgentConfig, ds_cfg: impl Into<DatastoreChoice>) -> Result<()> {
     let ds_cfg = ds_cfg.into();
+    crate::limits::fix_mmap_threshold();
     match crate::limits::raise_nofile_limit() {
         Ok((soft, hard)) => tracing::info!(soft, hard, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
@@ -194,7 +195,7 @@ async fn main_loop(
             iface_prefixes: cfg.felix.interface_prefixes.clone(),
             policy: brindle_dataplane::PolicyConfig {
                 enabled: cfg.felix.policy_enabled,
-                ipv6: !matches!(cfg.ip6, crate::config::IpSetting::None),
+                ipv6: policy::ipv6_enabled(&cfg),
                 ..Default::default()
             },
         },
@@ -232,7 +233,7 @@ async fn main_loop(
         routes_from_datastore,
         router_id: cfg.router_id.clone(),
     };
-    let policy = PolicyFeed::new(&node);
+    let policy = PolicyFeed::new(&node, policy::ipv6_enabled(&cfg));
     let mut lp = Loop {
         started_at: unix_now(),
         cfg,

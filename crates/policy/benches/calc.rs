@@ -217,10 +217,10 @@ fn rules(j: usize, variant: u16) -> (Vec<Rule>, Vec<Rule>) {
             None,
             EntityRule::default(),
             EntityRule {
-                service_accounts: Some(ServiceAccountMatch {
+                service_accounts: Some(Box::new(ServiceAccountMatch {
                     names: vec![format!("sa-{}", j % 10)],
                     selector: String::new(),
-                }),
+                })),
                 ..EntityRule::default()
             },
         ),
@@ -410,9 +410,19 @@ fn report(resources: &[Resource]) {
         );
     }
     println!("heap by phase: {}", phase_heap.join(", "));
+    // A node without IPv6 calculates IPv4 rule lists only.
+    let before_v4 = live_bytes();
+    let mut v4 = PolicyCalculator::with_ipv6(LOCAL, Settings::default(), false);
+    for r in resources {
+        v4.upsert_resource(r).unwrap();
+    }
+    black_box(v4.flush());
+    let heap_v4 = live_bytes() - before_v4;
+    drop(v4);
     println!(
-        "memory: calculation heap {:.1} MiB; process RSS {:.1} MiB -> {:.1} MiB (+{:.1} MiB; agent budget 60 MiB)",
+        "memory: calculation heap {:.1} MiB ({:.1} MiB on a node without IPv6); process RSS {:.1} MiB -> {:.1} MiB (+{:.1} MiB; agent budget 60 MiB)",
         heap as f64 / 1048576.0,
+        heap_v4 as f64 / 1048576.0,
         rss0 as f64 / 1024.0,
         rss1 as f64 / 1024.0,
         (rss1.saturating_sub(rss0)) as f64 / 1024.0

@@ -382,14 +382,14 @@ fn convert_side(
 impl Side {
     fn for_family(&self, family: IpFamily) -> Option<PeerMatch> {
         Some(PeerMatch {
-            nets: filter_nets(&self.nets, family, false)?,
-            not_nets: filter_nets(&self.not_nets, family, true)?,
-            sets: self.sets.clone(),
-            not_sets: self.not_sets.clone(),
-            ports: self.ports.clone(),
-            named_port_sets: self.named_port_sets.clone(),
-            not_ports: self.not_ports.clone(),
-            not_named_port_sets: self.not_named_port_sets.clone(),
+            nets: filter_nets(&self.nets, family, false)?.into(),
+            not_nets: filter_nets(&self.not_nets, family, true)?.into(),
+            sets: self.sets.as_slice().into(),
+            not_sets: self.not_sets.as_slice().into(),
+            ports: self.ports.as_slice().into(),
+            named_port_sets: self.named_port_sets.as_slice().into(),
+            not_ports: self.not_ports.as_slice().into(),
+            not_named_port_sets: self.not_named_port_sets.as_slice().into(),
         })
     }
 }
@@ -481,9 +481,11 @@ struct ConvertedRule {
     dst: Side,
 }
 
-/// Converts a rule list (`direction` names it in errors) and collects the sets it uses.
+/// Converts a rule list (`direction` names it in errors) into the rule lists of `families`
+/// (the others stay empty) and collects the sets it uses.
 pub(crate) fn convert_rules(
     rules: &[V3Rule],
+    families: &[IpFamily],
     direction: &str,
     namespace: &str,
     log: &LogContext<'_>,
@@ -506,7 +508,7 @@ pub(crate) fn convert_rules(
         else {
             continue;
         };
-        for f in IpFamily::ALL {
+        for &f in families {
             if family.is_some_and(|want| want != f) {
                 continue;
             }

@@ -269,10 +269,10 @@ mod tests {
         let s = entity_selector(
             &er(|e| {
                 e.selector = "app == 'w'".into();
-                e.service_accounts = Some(ServiceAccountMatch {
+                e.service_accounts = Some(Box::new(ServiceAccountMatch {
                     names: vec!["web".into(), "api".into()],
                     selector: "tier == 'fe'".into(),
-                });
+                }));
             }),
             "",
         )

@@ -5,10 +5,11 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use brindle_model::ObjectMeta;
 use brindle_model::resources::{Profile, ProfileSpec};
-use brindle_policy::ir::{PolicyId, Settings, State, TierDefault};
+use brindle_policy::ir::{FamilyRules, IpFamily, PolicyId, Settings, State, TierDefault};
 use brindle_policy::selectors::{global_policy_selector, network_policy_selector};
 use brindle_policy::{NetworkSetInput, PolicyCalculator, PolicyInput, TierInput};
 use proptest::prelude::*;
@@ -330,6 +331,28 @@ fn fresh(inputs: &Inputs, node: &str) -> State {
     state
 }
 
+/// `state` as a node without IPv6 has it: the same, with empty IPv6 rule lists and no IPv6
+/// sets.
+fn without_ipv6(state: &State) -> State {
+    let strip = |r: &FamilyRules| FamilyRules {
+        v4: r.v4.clone(),
+        v6: Vec::new(),
+    };
+    let mut s = state.clone();
+    s.sets.retain(|k, _| k.family == IpFamily::V4);
+    for p in s.policies.values_mut() {
+        let mut q = (**p).clone();
+        (q.ingress, q.egress) = (strip(&p.ingress), strip(&p.egress));
+        *p = Arc::new(q);
+    }
+    for p in s.profiles.values_mut() {
+        let mut q = (**p).clone();
+        (q.ingress, q.egress) = (strip(&p.ingress), strip(&p.egress));
+        *p = Arc::new(q);
+    }
+    s
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -337,18 +360,27 @@ proptest! {
     fn incremental_equals_from_scratch(ops in prop::collection::vec(op(), 1..80)) {
         let node = "n1";
         let mut calc = PolicyCalculator::new(node, Settings::default());
+        // The same changes on a node without IPv6.
+        let mut calc4 = PolicyCalculator::with_ipv6(node, Settings::default(), false);
         let mut inputs = Inputs::default();
+        let mut inputs4 = Inputs::default();
         let mut mirror = State::default();
+        let mut mirror4 = State::default();
         for op in &ops {
             apply(&mut calc, &mut inputs, op);
+            apply(&mut calc4, &mut inputs4, op);
             if matches!(op, Op::Flush) {
                 mirror.apply(&calc.flush());
+                mirror4.apply(&calc4.flush());
                 prop_assert_eq!(&mirror, &calc.state(), "mirror after flush");
             }
         }
         mirror.apply(&calc.flush());
+        mirror4.apply(&calc4.flush());
         let state = calc.state();
         prop_assert_eq!(&mirror, &state, "mirror at the end");
+        prop_assert_eq!(&mirror4, &calc4.state(), "v4-only mirror at the end");
+        prop_assert_eq!(mirror4, without_ipv6(&state), "v4-only = both families minus IPv6");
         prop_assert_eq!(state, fresh(&inputs, node), "incremental vs from scratch");
     }
 }

@@ -41,11 +41,18 @@ impl Desired {
         self.content.entry(f).or_default()
     }
 
-    pub fn put_chain(&mut self, f: TableFamily, chain: Chain) {
+    pub fn put_chain(&mut self, f: TableFamily, mut chain: Chain) {
         let name = chain.spec.name.clone();
         let t = self.table(f);
         if t.chains.get(&name).is_some_and(|c| **c == chain) {
             return;
+        }
+        // Kept until the chain changes (12k rules with 1000 policies): a rule's expressions
+        // and text were built by pushing, with room to spare.
+        chain.rules.shrink_to_fit();
+        for r in &mut chain.rules {
+            r.exprs.shrink_to_fit();
+            r.text.shrink_to_fit();
         }
         t.chains.insert(name.clone(), Arc::new(chain));
         self.dirty.insert(Key::Chain(f, name));

@@ -165,7 +165,7 @@ fn side(mut r: Rule, f: IpFamily, s: Side, m: &PeerMatch, aux: &mut Vec<AuxSet>)
     for id in &m.not_sets {
         r = r.addr_in(fam, s, &set_name(id, f), true);
     }
-    match m.not_ports.as_slice() {
+    match &*m.not_ports {
         [] => {}
         [one] => r = r.port(s, one.first, one.last, true),
         many => {
@@ -316,8 +316,8 @@ mod tests {
     fn allow_tcp_from_a_selector_to_a_port() {
         let mut r = ir::Rule::any(Action::Allow);
         r.protocol = Some(6);
-        r.src.sets = vec![sid("app == 'web'")];
-        r.dst.ports = vec![PortRange { first: 80, last: 81 }];
+        r.src.sets = vec![sid("app == 'web'")].into();
+        r.dst.ports = vec![PortRange { first: 80, last: 81 }].into();
         let mut aux = Vec::new();
         let out = render_list(&[r.clone()], ctx(IpFamily::V4, Direction::Egress), &mut aux);
         let name = set_name(&sid("app == 'web'"), IpFamily::V4);
@@ -341,15 +341,16 @@ mod tests {
     fn several_nets_and_ports_go_to_shared_sets() {
         let mut r = ir::Rule::any(Action::Deny);
         r.protocol = Some(17);
-        r.dst.nets = vec![net("10.0.0.0/8"), net("192.168.0.0/16")];
-        r.dst.not_nets = vec![net("10.1.0.0/16"), net("10.2.0.0/16")];
+        r.dst.nets = vec![net("10.0.0.0/8"), net("192.168.0.0/16")].into();
+        r.dst.not_nets = vec![net("10.1.0.0/16"), net("10.2.0.0/16")].into();
         r.dst.ports = vec![
             PortRange { first: 53, last: 53 },
             PortRange {
                 first: 5353,
                 last: 5353,
             },
-        ];
+        ]
+        .into();
         let mut aux = Vec::new();
         let out = render_list(&[r.clone(), r], ctx(IpFamily::V4, Direction::Ingress), &mut aux);
         assert_eq!(out.len(), 2);
@@ -372,8 +373,9 @@ mod tests {
         let mut r = ir::Rule::any(Action::Log {
             prefix: "calico-packet".into(),
         });
-        r.dst.ports = vec![PortRange { first: 80, last: 80 }];
-        r.dst.named_port_sets = vec![brindle_policy::names::named_port_set_id(&sid("x"), "tcp", "http")];
+        r.dst.ports = vec![PortRange { first: 80, last: 80 }].into();
+        r.dst.named_port_sets =
+            vec![brindle_policy::names::named_port_set_id(&sid("x"), "tcp", "http")].into();
         let mut aux = Vec::new();
         let out = render_list(&[r], ctx(IpFamily::V6, Direction::Egress), &mut aux);
         let t = text(&out);
@@ -404,7 +406,7 @@ mod tests {
             code: Some(0),
         });
         let mut never = ir::Rule::any(Action::Allow);
-        never.src.not_nets = vec![net("0.0.0.0/0")];
+        never.src.not_nets = vec![net("0.0.0.0/0")].into();
         let mut aux = Vec::new();
         let out = render_list(&[r, never], ctx(IpFamily::V4, Direction::Egress), &mut aux);
         assert_eq!(

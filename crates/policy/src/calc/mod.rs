@@ -28,7 +28,9 @@ use std::sync::Arc;
 
 use crate::idhash::{IdMap, IdSet};
 use crate::index::LabelIndex;
-use crate::ir::{Delta, Endpoint, EndpointKey, PolicyId, PolicyRules, ProfileRules, SetId, Settings, State};
+use crate::ir::{
+    Delta, Endpoint, EndpointKey, IpFamily, PolicyId, PolicyRules, ProfileRules, SetId, Settings, State,
+};
 use crate::rules::SelectorCache;
 use inputs::{ItemData, ItemKey, TierInput};
 use owners::{Converted, PolicyEntry, ProfileEntry};
@@ -51,6 +53,8 @@ struct Pending {
 /// Calico's policy calculation for one node.
 pub struct PolicyCalculator {
     local_node: String,
+    /// Whether IPv6 rule lists and sets are calculated (IPv4 always is).
+    ipv6: bool,
     settings: Settings,
     flushed_settings: Option<Settings>,
 
@@ -85,10 +89,19 @@ pub struct PolicyCalculator {
 }
 
 impl PolicyCalculator {
-    /// A calculation for node `local_node` (its `spec.node` name).
+    /// A calculation for node `local_node` (its `spec.node` name), both IP families.
     pub fn new(local_node: impl Into<String>, settings: Settings) -> PolicyCalculator {
+        PolicyCalculator::with_ipv6(local_node, settings, true)
+    }
+
+    /// A calculation that outputs IPv6 rule lists and sets only with `ipv6` (Felix's
+    /// `IPv6Support`): a node without IPv6 gets empty IPv6 lists and no IPv6 sets, and holds
+    /// half the rules. Fixed for the calculator's life (a change needs a new one, as Felix
+    /// restarts when its IPv6 support changes).
+    pub fn with_ipv6(local_node: impl Into<String>, settings: Settings, ipv6: bool) -> PolicyCalculator {
         PolicyCalculator {
             local_node: local_node.into(),
+            ipv6,
             settings,
             flushed_settings: None,
             items: Slab::default(),
@@ -113,6 +126,15 @@ impl PolicyCalculator {
 
     pub fn local_node(&self) -> &str {
         &self.local_node
+    }
+
+    /// The families whose rule lists and sets are calculated.
+    pub fn families(&self) -> &'static [IpFamily] {
+        if self.ipv6 {
+            &IpFamily::ALL
+        } else {
+            &[IpFamily::V4]
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -95,12 +95,19 @@ fn profile_log_context<'a>(name: &'a str, prefix_format: &'a str) -> LogContext<
     }
 }
 
-/// Rules one action both ways: Felix's `DummyDropRules` for a missing profile (Deny), and the
-/// built-in `projectcalico-default-allow` (Allow).
-fn all_rules(name: &str, action: Action) -> Converted<ProfileRules> {
+/// Rules one action both ways in `families`: Felix's `DummyDropRules` for a missing profile
+/// (Deny), and the built-in `projectcalico-default-allow` (Allow).
+fn all_rules(name: &str, action: Action, families: &[IpFamily]) -> Converted<ProfileRules> {
+    let list = |f| {
+        if families.contains(&f) {
+            vec![Rule::any(action.clone())]
+        } else {
+            Vec::new()
+        }
+    };
     let rules = FamilyRules {
-        v4: vec![Rule::any(action.clone())],
-        v6: vec![Rule::any(action)],
+        v4: list(IpFamily::V4),
+        v6: list(IpFamily::V6),
     };
     Converted {
         rules: Arc::new(ProfileRules {
@@ -126,10 +133,11 @@ impl PolicyCalculator {
             egress: input.egress.is_some(),
         };
         let log = meta.log_context(&self.settings.log_prefix);
+        let families = self.families();
         let cache = &mut self.selector_cache;
         let mut defs = BTreeMap::new();
         let mut convert = |rules: &Option<Vec<_>>, dir: &str| match rules {
-            Some(rs) => convert_rules(rs, dir, &input.id.namespace, &log, &mut defs, cache)
+            Some(rs) => convert_rules(rs, families, dir, &input.id.namespace, &log, &mut defs, cache)
                 .map_err(|e| PolicyError::new(&object, e.to_string())),
             None => Ok(FamilyRules::default()),
         };
@@ -163,10 +171,11 @@ impl PolicyCalculator {
             return Err(PolicyError::new(object, "metadata.name is empty"));
         }
         let log = profile_log_context(name, &self.settings.log_prefix);
+        let families = self.families();
         let cache = &mut self.selector_cache;
         let mut defs = BTreeMap::new();
         let mut convert = |rules: &[_], dir: &str| {
-            convert_rules(rules, dir, "", &log, &mut defs, cache)
+            convert_rules(rules, families, dir, "", &log, &mut defs, cache)
                 .map_err(|e| PolicyError::new(&object, e.to_string()))
         };
         let ingress = convert(&profile.spec.ingress, "ingress")?;
@@ -283,8 +292,8 @@ impl PolicyCalculator {
     fn profile_output(&self, name: &str) -> Converted<ProfileRules> {
         match self.profiles.get(name) {
             Some(p) => p.converted.clone(),
-            None if name == DEFAULT_ALLOW_PROFILE => all_rules(name, Action::Allow),
-            None => all_rules(name, Action::Deny),
+            None if name == DEFAULT_ALLOW_PROFILE => all_rules(name, Action::Allow, self.families()),
+            None => all_rules(name, Action::Deny, self.families()),
         }
     }
 

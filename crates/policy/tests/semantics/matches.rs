@@ -168,7 +168,7 @@ fn nets_are_masked_per_family_and_negated_catch_all_drops_the_rule() {
         ],
     );
     let rules = &c.state("n1").policies[&PolicyId::network("x", "p")].ingress;
-    assert_eq!(rules.v4[0].src.nets, ["10.0.2.0/24".parse().unwrap()]);
+    assert_eq!(*rules.v4[0].src.nets, ["10.0.2.0/24".parse().unwrap()]);
     // Only v6 nets: no v4 rule at all.
     c.add_policy(&network_policy(
         "x",

@@ -14,7 +14,8 @@
 //! happens to reuse the tuple in between is not deleted).
 //!
 //! The dump is outside input: every length is checked and a malformed message is an
-//! [`Error::Decode`], never a panic.
+//! [`Error::Decode`], never a panic (`fuzz/fuzz_targets/conntrack_decode.rs` feeds
+//! [`decode_flow`] arbitrary bytes).
 //!
 //! Kernel interface: `linux/netfilter/nfnetlink_conntrack.h`, `nfnetlink.h`.
 

@@ -275,17 +275,7 @@ impl Conntrack {
     }
 
     fn send(&self, buf: &[u8], op: &str) -> Result<()> {
-        let n = self
-            .socket
-            .send(buf, 0)
-            .map_err(|e| Error::io(format!("{op}: netlink send"), e))?;
-        if n != buf.len() {
-            return Err(Error::Decode {
-                op: op.into(),
-                detail: format!("short netlink send ({n} of {} bytes)", buf.len()),
-            });
-        }
-        Ok(())
+        crate::handle::send_whole(&self.socket, buf, &|| op.to_string())
     }
 
     /// Receives into `self.rx`, waiting at most [`REPLY_WAIT`].

@@ -95,17 +95,7 @@ impl Handle {
     }
 
     fn send(&self, buf: &[u8], op: &dyn Fn() -> String) -> Result<()> {
-        let n = self
-            .socket
-            .send(buf, 0)
-            .map_err(|e| Error::io(format!("{}: netlink send", op()), e))?;
-        if n != buf.len() {
-            return Err(Error::Decode {
-                op: op(),
-                detail: format!("short netlink send ({n} of {} bytes)", buf.len()),
-            });
-        }
-        Ok(())
+        send_whole(&self.socket, buf, op)
     }
 
     fn recv(&mut self, flags: libc::c_int, op: &dyn Fn() -> String) -> Result<Option<usize>> {
@@ -385,6 +375,21 @@ impl Frame<'_> {
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
+}
+
+/// Sends `buf` as one datagram; a short send is an error (a netlink message is never split).
+/// Every socket of the crate (rtnetlink, nf_tables, ctnetlink) sends through it.
+pub(crate) fn send_whole(socket: &Socket, buf: &[u8], op: &dyn Fn() -> String) -> Result<()> {
+    let n = socket
+        .send(buf, 0)
+        .map_err(|e| Error::io(format!("{}: netlink send", op()), e))?;
+    if n != buf.len() {
+        return Err(Error::Decode {
+            op: op(),
+            detail: format!("short netlink send ({n} of {} bytes)", buf.len()),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn frames(mut buf: &[u8]) -> impl Iterator<Item = Frame<'_>> {

@@ -143,17 +143,7 @@ impl Nft {
             set_buf(&self.socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, want);
             self.sndbuf = want;
         }
-        let n = self
-            .socket
-            .send(buf, 0)
-            .map_err(|e| Error::io(format!("{op}: netlink send"), e))?;
-        if n != buf.len() {
-            return Err(Error::Decode {
-                op: op.into(),
-                detail: format!("short netlink send ({n} of {} bytes)", buf.len()),
-            });
-        }
-        Ok(())
+        crate::handle::send_whole(&self.socket, buf, &|| op.to_string())
     }
 
     /// Receives into `self.rx`; `Ok(None)` when nothing is queued (with `MSG_DONTWAIT`) or

@@ -277,18 +277,7 @@ fn check_node_diags(lab: &TestLab) {
     }
     // Nothing failed on a healthy node: no error file.
     assert!(!list.contains(".error"), "{list}");
-    let x = tmp.join("x");
-    std::fs::create_dir(&x).unwrap();
-    assert!(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(tarball)
-            .arg("-C")
-            .arg(&x)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let x = tmp.untar(tarball, "x");
     let read = |f: &str| std::fs::read_to_string(x.join(&top).join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     assert_eq!(read("SUMMARY.txt"), "every collector succeeded\n");
     assert!(read("status/node-status.txt").starts_with("Calico process is running.\n"));

@@ -51,18 +51,7 @@ fn collectors_fail_alone_and_nothing_written_fails_the_command() {
         .find_map(|l| l.strip_prefix("Diags saved to "))
         .unwrap_or_else(|| panic!("no tarball in:\n{stdout}"));
     assert!(stderr.contains("collectors failed (see SUMMARY.txt)"), "{stderr}");
-    let x = tmp.join("x");
-    std::fs::create_dir(&x).unwrap();
-    assert!(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(tarball)
-            .arg("-C")
-            .arg(&x)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let x = tmp.untar(tarball, "x");
     let top = std::fs::read_dir(&x).unwrap().next().unwrap().unwrap().path();
     let read = |f: &str| std::fs::read_to_string(top.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     // Failed, each with its reason.

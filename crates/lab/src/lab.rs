@@ -233,6 +233,20 @@ impl Lab {
         )
     }
 
+    /// The plugin's environment and network config on `node` (what a runtime on it passes),
+    /// for every CNI call the lab makes.
+    pub(crate) fn cni_call_setup(&self, node: &NodePlan) -> (Vec<(String, String)>, serde_json::Value) {
+        let env = self.node_env(node);
+        let conf = cni::netconf_for(
+            &env,
+            &node.name,
+            self.pod_mtu(),
+            &self.dir.cni_log(),
+            self.state.spec.ip_family,
+        );
+        (env, conf)
+    }
+
     /// A node by name; the error lists the lab's nodes.
     pub fn node(&self, name: &str) -> Result<&NodePlan> {
         self.plan.node(name).ok_or_else(|| {
@@ -436,7 +450,6 @@ impl Lab {
     /// Creates the plan's pods through the CNI plugin, nodes in parallel (4 at a time), pods of a
     /// node one after the other.
     fn create_pods(&mut self) -> Result<()> {
-        let mtu = self.pod_mtu();
         let nodes = self.plan.nodes.clone();
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
@@ -450,14 +463,7 @@ impl Lab {
                         if first_error.lock().expect("lock").is_some() {
                             break;
                         }
-                        let env = self.node_env(n);
-                        let conf = cni::netconf_for(
-                            &env,
-                            &n.name,
-                            mtu,
-                            &self.dir.cni_log(),
-                            self.state.spec.ip_family,
-                        );
+                        let (env, conf) = self.cni_call_setup(n);
                         for pod in self.plan.pods.iter().filter(|p| p.node == n.name) {
                             match cni::invoke(&self.state.exe, "ADD", pod, &n.netns, &env, &conf) {
                                 Ok(out) => results.lock().expect("lock").push(cni::record(pod, &out)),

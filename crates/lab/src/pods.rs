@@ -82,14 +82,7 @@ impl Lab {
         self.save()?;
         let made = netns::add(&pod.netns).and_then(|()| {
             netns::loopback_up(&pod.netns)?;
-            let env = self.node_env(&n);
-            let conf = cni::netconf_for(
-                &env,
-                &n.name,
-                self.pod_mtu(),
-                &self.dir().cni_log(),
-                self.state().spec.ip_family,
-            );
+            let (env, conf) = self.cni_call_setup(&n);
             cni::invoke_with(self.exe(), "ADD", &pod, &n.netns, &env, &conf, extra_args)
         });
         let out = match made {
@@ -129,14 +122,7 @@ impl Lab {
             p.stop(std::time::Duration::from_secs(5))?;
         }
         let n = self.node(&rec.node)?.clone();
-        let env = self.node_env(&n);
-        let conf = cni::netconf_for(
-            &env,
-            &n.name,
-            self.pod_mtu(),
-            &self.dir().cni_log(),
-            self.state().spec.ip_family,
-        );
+        let (env, conf) = self.cni_call_setup(&n);
         cni::invoke(self.exe(), "DEL", &plan, &n.netns, &env, &conf)?;
         netns::del(&rec.netns)?;
         let state = self.state_mut();

@@ -23,6 +23,23 @@ impl TempDir {
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+
+    /// Extracts a `.tar.gz` (with `tar`) into a new subdirectory `name`, which it returns.
+    pub fn untar(&self, tarball: impl AsRef<Path>, name: &str) -> PathBuf {
+        let into = self.join(name);
+        std::fs::create_dir(&into).unwrap_or_else(|e| panic!("create {}: {e}", into.display()));
+        let tarball = tarball.as_ref();
+        let ok = std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(&into)
+            .status()
+            .unwrap_or_else(|e| panic!("tar: {e}"))
+            .success();
+        assert!(ok, "tar -xzf {} failed", tarball.display());
+        into
+    }
 }
 
 impl Drop for TempDir {
